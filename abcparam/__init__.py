@@ -1,0 +1,20 @@
+"""abcparam: derive width-scaling rules (abc-parametrizations) from first principles.
+
+``abcparam.rules("u-mup", optimizer="adam")`` derives a scheme's per-layer exponents exactly
+(sympy); ``abcparam.derive(a=..., b=...)`` does it for any (a, b).  Importing this package needs
+sympy only; torch is imported by ``abcparam.torch`` and ``abcparam.coordcheck``.
+"""
+from .alignment import Alignment, make_alignment
+from .exponents import LAYER_KINDS, N, canonical_kind
+from .optimizers import OPTIMIZERS, get_optimizer
+from .rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
+from .schemes import SCHEMES, Scheme, get_scheme
+from .solve import NoStableParametrization
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Alignment", "LAYER_KINDS", "LayerRule", "N", "NoStableParametrization", "OPTIMIZERS",
+    "Rules", "SCHEMES", "Scheme", "canonical_kind", "derive", "equivalent", "get_optimizer",
+    "get_scheme", "make_alignment", "reparametrize", "rules",
+]

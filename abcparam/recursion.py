@@ -1,0 +1,84 @@
+"""The feature-change recursion (Everett et al. 2024, App. constraint table; THEORY.md).
+
+After an update, layer l's pre-activation changes by ``dz_l = dW z0 + W0 dz_{l-1} + dW dz_{l-1}``
+with ``dz_l = Theta(n^-r_l)``:
+
+    r_1     = k_1                                                   (embedding, fixed fan-in)
+    r_l     = min(k_l - alpha_l, k_l + r_{l-1} - u_l, (a_l+b_l) + r_{l-1} - omega_l)   (l > 1)
+
+Every ``min`` enters with a positive sign, so each ``r_l`` is a min over affine *forms*; ``r_l >= 0``
+is a conjunction of linear inequalities.  Each form remembers which terms produced it, so a derived
+exponent can say which constraint fixed it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import sympy
+
+from .alignment import Triple
+from .exponents import EMBEDDING, HIDDEN, READOUT
+
+#: An affine exponent and the chain of terms that produced it.
+Form = tuple[sympy.Expr, str]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The layers a signal passes through, in forward order: embedding, hidden..., readout."""
+
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def mlp(cls, hidden_layers: int = 2) -> "Chain":
+        if not isinstance(hidden_layers, int) or hidden_layers < 1:
+            raise ValueError(f"hidden_layers = {hidden_layers!r}: need an int >= 1")
+        return cls((EMBEDDING,) + (HIDDEN,) * hidden_layers + (READOUT,))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        names, seen = [], {}
+        for kind in self.kinds:
+            seen[kind] = seen.get(kind, 0) + 1
+            names.append(f"{kind}[{seen[kind]}]" if self.kinds.count(kind) > 1 else kind)
+        return tuple(names)
+
+    def positions(self, kind: str) -> list[int]:
+        return [i for i, k in enumerate(self.kinds) if k == kind]
+
+
+def _dedupe(forms: list[Form]) -> list[Form]:
+    seen: dict[sympy.Expr, Form] = {}
+    for expr, label in forms:
+        key = sympy.expand(expr)
+        if key not in seen:
+            seen[key] = (key, label)
+    return list(seen.values())
+
+
+def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr],
+            triples: Sequence[Triple | None]) -> list[list[Form]]:
+    """Forms of r at every chain position.
+
+    k_forms[i]: the update exponent of position i as a min over forms; s[i] = a_i + b_i;
+    triples[i]: the alignment (alpha, omega, u) at position i (None for the embedding).
+    """
+    out: list[list[Form]] = []
+    for pos, name in enumerate(chain.names):
+        if pos == 0:
+            forms = [(k, f"{name}: update dW·x, r = k ({kl})" if kl else f"{name}: r = k")
+                     for k, kl in k_forms[0]]
+        else:
+            t = triples[pos]
+            prev = out[pos - 1]
+            forms = []
+            for k, kl in k_forms[pos]:
+                forms.append((k - t.alpha, f"{name}: dW·z0 ~ n^(alpha - k), alpha = {t.alpha}"))
+                forms.extend((k + p - t.u, f"{name}: dW·dz ~ n^(u - k - r_prev), u = {t.u}; "
+                                           f"r_prev from [{pl}]") for p, pl in prev)
+            forms.extend((s[pos] + p - t.omega, f"{name}: W0·dz ~ n^(omega - a - b - r_prev), "
+                                                f"omega = {t.omega}; r_prev from [{pl}]")
+                         for p, pl in prev)
+        out.append(_dedupe(forms))
+    return out

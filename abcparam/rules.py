@@ -1,0 +1,349 @@
+"""The public face of the engine: ``rules`` / ``derive`` return a :class:`Rules` table.
+
+Flow: a scheme (schemes.py) names (a, b) and conventions -> ``derive`` checks stability at init and
+solves for c (solve.py) -> the epsilon exponent and attention-logit scale follow -> :class:`Rules`
+renders itself (markdown, LaTeX, JSON) and explains every exponent (``rule.why``).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import sympy
+
+from .alignment import Alignment, make_alignment
+from .exponents import (CORE_KINDS, EMBEDDING, HIDDEN, LAYER_KINDS, READOUT, VECTOR_KINDS,
+                        canonical_kind, exact, fmt)
+from .minmax import sign_on_box
+from .optimizers import get_optimizer
+from .recursion import Chain
+from .schemes import get_scheme
+from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr
+
+Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
+LR_MODES = ("per-layer", "global")
+REQUIREMENTS = ("nontrivial", "feature-learning")
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """One layer kind's exponents: multiplier n^-a, init std n^-b, LR n^-c, Adam eps n^-eps.
+
+    ``r`` is the exponent of the layer's feature change after an update (dz = Theta(n^-r));
+    ``why`` maps each of "a", "b", "c", "eps", "r" to the sentence that justifies it.
+    """
+
+    kind: str
+    a: sympy.Expr
+    b: sympy.Expr
+    c: sympy.Expr
+    eps: sympy.Expr | None
+    r: sympy.Expr
+    why: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": fmt(self.a), "b": fmt(self.b), "c": fmt(self.c),
+                "eps": None if self.eps is None else fmt(self.eps), "r": fmt(self.r),
+                "why": dict(self.why)}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A derived parametrization: per-kind :class:`LayerRule` plus what it was derived under."""
+
+    scheme: str | None
+    optimizer: str
+    alignment: Alignment
+    layers: Mapping[str, LayerRule]
+    attention_logit_exponent: sympy.Expr
+    attention_why: str
+    regime: str
+    lr_mode: str = "per-layer"
+    hidden_layers: int = 2
+    r_chain: tuple[sympy.Expr, ...] = ()
+    conventions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    # -- access -------------------------------------------------------------------------------
+    def __getitem__(self, kind: str) -> LayerRule:
+        return self.layers[canonical_kind(kind)]
+
+    def __iter__(self):
+        return iter(self.layers.values())
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.layers)
+
+    @property
+    def symmetry_k(self) -> int:
+        return get_optimizer(self.optimizer).symmetry_k
+
+    def exponents(self, name: str) -> dict[str, sympy.Expr]:
+        """One exponent ("a", "b", "c", "eps" or "r") for every kind."""
+        return {kind: getattr(rule, name) for kind, rule in self.layers.items()}
+
+    # -- variants ------------------------------------------------------------------------------
+    def with_c(self, c: Mapping[str, Number] | Number) -> "Rules":
+        """Same a, b and alignment, learning-rate exponents given instead of derived (e.g. SP with
+        one width-independent LR: ``with_c(0)``); r and the regime are recomputed."""
+        given = c if isinstance(c, Mapping) else {kind: c for kind in self.layers}
+        new_c = {kind: rule.c for kind, rule in self.layers.items()}
+        for kind, value in given.items():
+            new_c[canonical_kind(kind)] = exact(value, f"{kind} c")
+        for kind in VECTOR_KINDS:  # vector-like kinds follow the embedding unless named
+            if kind not in {canonical_kind(k) for k in given} and EMBEDDING in {
+                    canonical_kind(k) for k in given}:
+                new_c[kind] = new_c[EMBEDDING]
+        a, b = self.exponents("a"), self.exponents("b")
+        opt = get_optimizer(self.optimizer)
+        chain = Chain.mlp(self.hidden_layers)
+        r_chain = analyze_chain(a, b, new_c, opt, self.alignment, chain)
+        syms = self.alignment.symbols
+        r_kind = {kind: sympy.Min(*[r_chain[p] for p in chain.positions(kind)])
+                  for kind in CORE_KINDS}
+        for kind in VECTOR_KINDS:
+            r_kind[kind] = sympy.Min(*opt.update_forms(kind, a[kind], b[kind], new_c[kind], [
+                sympy.Min(a[READOUT] + b[READOUT], 2 * a[READOUT] + new_c[READOUT])]))
+        layers = {}
+        for kind, rule in self.layers.items():
+            why = dict(rule.why, c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
+                       r=f"r = {fmt(r_kind[kind])}: from the recursion at the given c"
+                         + (" — negative: the features blow up with width"
+                            if sign_on_box(r_kind[kind], syms) == -1 else ""))
+            layers[kind] = replace(rule, c=new_c[kind], r=r_kind[kind], why=why)
+        return replace(self, layers=layers, lr_mode="given", r_chain=tuple(r_chain),
+                       regime=_regime(layers, syms))
+
+    # -- rendering ------------------------------------------------------------------------------
+    def title(self) -> str:
+        name = self.scheme or "custom (a, b)"
+        return (f"{name} · {self.optimizer} · alignment {self.alignment.describe()}"
+                + ("" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every exponent as a string such as "1/2"."""
+        return {
+            "scheme": self.scheme, "optimizer": self.optimizer,
+            "alignment": self.alignment.to_dict(), "lr_mode": self.lr_mode,
+            "hidden_layers": self.hidden_layers, "regime": self.regime,
+            "attention_logit_exponent": fmt(self.attention_logit_exponent),
+            "conventions": list(self.conventions), "notes": list(self.notes),
+            "layers": {kind: rule.to_dict() for kind, rule in self.layers.items()},
+        }
+
+    def to_markdown(self, why: bool = False) -> str:
+        head = "| layer | a | b | c | eps | r |" + (" why c |" if why else "")
+        rule_line = "|---|---|---|---|---|---|" + ("---|" if why else "")
+        rows = [f"**{self.title()}**", "", head, rule_line]
+        for kind, rule in self.layers.items():
+            row = (f"| {kind} | {fmt(rule.a)} | {fmt(rule.b)} | {fmt(rule.c)} | {fmt(rule.eps)} "
+                   f"| {fmt(rule.r)} |")
+            rows.append(row + (f" {rule.why['c']} |" if why else ""))
+        rows += ["", f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
+                     f"Regime: {self.regime}."]
+        return "\n".join(rows)
+
+    def to_latex(self) -> str:
+        lines = [r"\begin{tabular}{lccccc}", r"\hline",
+                 r"layer & $a$ & $b$ & $c$ & $\epsilon$ & $r$ \\", r"\hline"]
+        for kind, rule in self.layers.items():
+            cells = [sympy.latex(v) if v is not None else "--"
+                     for v in (rule.a, rule.b, rule.c, rule.eps, rule.r)]
+            lines.append(f"{kind} & " + " & ".join(f"${c}$" for c in cells) + r" \\")
+        lines += [r"\hline", r"\end{tabular}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    @functools.cached_property
+    def front(self) -> list[dict[str, sympy.Expr]]:
+        """The Pareto front of largest learning rates (its vertices), numeric alignment only."""
+        from .front import pareto_front
+
+        return pareto_front(self)
+
+
+def _regime(layers: Mapping[str, LayerRule], syms) -> str:
+    signs = {kind: sign_on_box(rule.r, syms) for kind, rule in layers.items()}
+    if any(v == -1 for v in signs.values()):
+        bad = ", ".join(f"{k} (r = {fmt(layers[k].r)})" for k, v in signs.items() if v == -1)
+        return f"unstable: features blow up in {bad}"
+    if all(v == 0 for v in signs.values()):
+        return "feature learning in every layer (all r = 0)"
+    if any(v is None for v in signs.values()):
+        return "depends on the alignment: r = " + ", ".join(
+            f"{k}: {fmt(layers[k].r)}" for k in layers)
+    if signs[READOUT] == 1:
+        return f"trivial logits (r_readout = {fmt(layers[READOUT].r)} > 0)"
+    kernel = [f"{k} (r = {fmt(layers[k].r)})" for k, v in signs.items() if v == 1]
+    return "kernel-like layers: " + ", ".join(kernel)
+
+
+def _eps_exponent(kind: str, a: dict, b: dict) -> sympy.Expr:
+    """Exponent g of the raw gradient RMS of w at init: a_l + (a_out + b_out) below the readout,
+    a_out at the readout.  eps ~ n^-g keeps eps/sqrt(v) width-independent (Everett et al. 2024,
+    Sec. "Adam epsilon"; THEORY.md)."""
+    if kind == READOUT:
+        return a[READOUT]
+    return sympy.expand(a[kind] + a[READOUT] + b[READOUT])
+
+
+def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[sympy.Expr, str]:
+    if "attention_logit" in conventions:
+        value, why = conventions["attention_logit"]
+        return value, f"convention: {why}"
+    alpha = alignment.at(HIDDEN).alpha
+    if sign_on_box(sol.r[HIDDEN], alignment.symbols) == 0:
+        return alpha, (f"q and k both move by Theta(1) and become correlated: q·k sums d_head "
+                       f"terms aligned with exponent alpha = {fmt(alpha)}, so the logit scale is "
+                       f"d_head^-{fmt(alpha)} (TP-V Def. 4.1: 1/d under full alignment)")
+    half = sympy.Rational(1, 2)
+    return half, ("hidden features barely move (r > 0), so q and k stay as independent as at "
+                  "init: q·k ~ sqrt(d_head), scale d_head^-1/2")
+
+
+def derive(a: Mapping[str, Number], b: Mapping[str, Number], optimizer: str = "adam",
+           alignment: Any = "full", *, hidden_layers: int = 2, lr: str = "per-layer",
+           conventions: Mapping[str, tuple[Number, str]] | None = None,
+           require: str | None = None, scheme: str | None = None) -> Rules:
+    """Derive c, the epsilon exponent and the regime for any (a, b) per layer kind.
+
+    ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
+    default to the embedding's.  ``lr="global"`` asks for one shared c (TP-IV); ``require`` is
+    None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).
+    """
+    opt = get_optimizer(optimizer)
+    align = make_alignment(alignment)
+    a_full, b_full = _complete(a, "a"), _complete(b, "b")
+    conv = {key: (exact(v, key), why) for key, (v, why) in (conventions or {}).items()}
+    if lr not in LR_MODES:
+        raise ValueError(f"lr = {lr!r}; accepted: {', '.join(LR_MODES)}")
+    chain = Chain.mlp(hidden_layers)
+    if lr == "global":
+        sol = derive_shared_lr(a_full, b_full, opt, align, chain)
+    else:
+        sol = derive_exponents(a_full, b_full, opt, align, chain, conv)
+    attention, attention_why = _attention(sol, align, conv)
+    layers = {}
+    for kind in LAYER_KINDS:
+        eps = _eps_exponent(kind, a_full, b_full) if opt.has_eps else None
+        eps_why = (f"eps ~ n^-{fmt(eps)}: the RMS of the raw gradient of w at init "
+                   f"(n^-a x backward n^-(a_out + b_out) below the readout, n^-a at the readout); "
+                   f"a constant eps would swamp sqrt(v) as width grows (Everett et al. 2024)"
+                   if opt.has_eps else
+                   ("no epsilon: atan2 is scale-invariant and bounded (Everett et al. 2024, "
+                    "App. Adam-atan2)" if opt.name == "adam-atan2" else "SGD has no epsilon"))
+        why = {"a": f"a = {fmt(a_full[kind])}: given ({scheme or 'user'})",
+               "b": f"b = {fmt(b_full[kind])}: given ({scheme or 'user'})",
+               "c": sol.why_c[kind], "eps": eps_why, "r": sol.why_r[kind]}
+        layers[kind] = LayerRule(kind, a_full[kind], b_full[kind], sol.c[kind], eps,
+                                 sol.r[kind], why)
+    syms = align.symbols
+    result = Rules(scheme=scheme, optimizer=opt.name, alignment=align, layers=layers,
+                   attention_logit_exponent=attention, attention_why=attention_why,
+                   regime=_regime(layers, syms), lr_mode=lr, hidden_layers=hidden_layers,
+                   r_chain=tuple(sol.r_chain), conventions=tuple(conv))
+    _check_requirement(result, require, syms)
+    return result
+
+
+def _complete(given: Mapping[str, Number], name: str) -> dict[str, sympy.Expr]:
+    if not isinstance(given, Mapping):
+        raise TypeError(f"{name} must map layer kinds to exponents, e.g. "
+                        f"{{'embedding': 0, 'hidden': '1/2', 'readout': '1/2'}}; got {given!r}")
+    out = {canonical_kind(kind): exact(value, f"{kind} {name}") for kind, value in given.items()}
+    missing = [kind for kind in CORE_KINDS if kind not in out]
+    if missing:
+        raise ValueError(f"{name} is missing layer kinds {missing}; give all of {CORE_KINDS}")
+    for kind in VECTOR_KINDS:
+        out.setdefault(kind, out[EMBEDDING])
+    return out
+
+
+def _check_requirement(result: Rules, require: str | None, syms) -> None:
+    if require is None:
+        return
+    if require not in REQUIREMENTS:
+        raise ValueError(f"require = {require!r}; accepted: {', '.join(REQUIREMENTS)} or None")
+    kinds = [READOUT] if require == "nontrivial" else list(result.layers)
+    for kind in kinds:
+        if sign_on_box(result[kind].r, syms) != 0:
+            raise ValueError(
+                f"{require} cannot hold for {result.title()}: {kind} has r = {fmt(result[kind].r)} "
+                f"> 0 at the largest stable learning rate ({result[kind].why['r']})"
+            )
+
+
+@functools.lru_cache(maxsize=512)
+def _rules_cached(scheme_name: str, optimizer: str, alignment: Alignment, hidden_layers: int,
+                  lr: str, require: str | None, conventions: bool) -> Rules:
+    scheme = get_scheme(scheme_name)
+    conv = dict(scheme.conventions) if conventions else {}
+    return derive(scheme.a, scheme.b, optimizer, alignment, hidden_layers=hidden_layers, lr=lr,
+                  conventions={k: (v, why) for k, (v, why) in conv.items()}, require=require,
+                  scheme=scheme.name)
+
+
+def rules(scheme: str, optimizer: str = "adam", alignment: Any = "full", *,
+          hidden_layers: int = 2, lr: str = "per-layer", require: str | None = None,
+          conventions: bool = True) -> Rules:
+    """Derived rules of a named scheme ("sp", "ntp", "mfp", "mup", "u-mup" and aliases).
+
+    ``conventions=False`` drops a scheme's named conventions (u-muP's empirical embedding rate,
+    SP's 1/sqrt(d) attention) and derives those exponents too.  Cached: repeats cost < 1 ms.
+    """
+    name = get_scheme(scheme).name
+    opt = get_optimizer(optimizer).name
+    return _rules_cached(name, opt, make_alignment(alignment), hidden_layers, lr, require,
+                         conventions)
+
+
+def equivalent(first: Rules, second: Rules) -> bool:
+    """True when ``second`` is ``first`` moved along the abc-symmetry (TP-V Lemma J.1):
+    (a, b, c, eps) -> (a + t, b - t, c - k t, eps + t) per kind, k = 2 SGD, 1 Adam, 0 Adafactor."""
+    if first.optimizer != second.optimizer or first.alignment != second.alignment:
+        return False
+    k = first.symmetry_k
+    for kind in first.layers:
+        one, two = first[kind], second[kind]
+        theta = two.a - one.a
+        checks = [two.b - (one.b - theta), two.c - (one.c - k * theta), two.r - one.r]
+        if one.eps is not None or two.eps is not None:
+            if one.eps is None or two.eps is None:
+                return False
+            checks.append(two.eps - (one.eps + theta))
+        if any(sympy.simplify(x) != 0 for x in checks):
+            return False
+    return sympy.simplify(first.attention_logit_exponent - second.attention_logit_exponent) == 0
+
+
+def reparametrize(rules_: Rules, *, theta: Mapping[str, Number] | None = None,
+                  a: Mapping[str, Number] | None = None) -> Rules:
+    """The same parametrization in other coordinates: shift each kind by theta (or to a target
+    multiplier exponent ``a``) along the abc-symmetry; dynamics, r and regime are unchanged."""
+    if (theta is None) == (a is None):
+        raise ValueError("give exactly one of theta= or a=")
+    shifts = {kind: sympy.Integer(0) for kind in rules_.layers}
+    if theta is not None:
+        for kind, value in theta.items():
+            shifts[canonical_kind(kind)] = exact(value, f"theta[{kind}]")
+    else:
+        for kind, value in a.items():
+            kind = canonical_kind(kind)
+            shifts[kind] = exact(value, f"a[{kind}]") - rules_[kind].a
+    k = rules_.symmetry_k
+    layers = {}
+    for kind, rule in rules_.layers.items():
+        t = shifts[kind]
+        note = f" (shifted by theta = {fmt(t)} along the abc-symmetry, TP-V Lemma J.1)" if t else ""
+        why = {key: text + note for key, text in rule.why.items()}
+        layers[kind] = replace(rule, a=rule.a + t, b=rule.b - t, c=sympy.expand(rule.c - k * t),
+                               eps=None if rule.eps is None else sympy.expand(rule.eps + t),
+                               why=why)
+    return replace(rules_, layers=layers)

@@ -1,0 +1,91 @@
+"""What defines each named parametrization: its (a, b) per layer kind and its conventions.
+
+Nothing here is a learning rate or an epsilon: those are derived (solve.py).  The (a, b) pairs are
+Everett et al. 2024's one-width forms (their Sec. 2 / Table 1 rows; TP-IV Table 1 for SGD); u-muP's
+are from Blake et al. 2024 (unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import sympy
+
+from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, exact
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A named parametrization: (a, b) per core layer kind plus named conventions.
+
+    conventions: ``embedding_update`` fixes the embedding's update exponent k (u-muP's empirical
+    rule) instead of deriving it; ``attention_logit`` fixes the attention-logit exponent x in
+    ``q.k * d_head^-x`` instead of deriving it from the alignment.
+    """
+
+    name: str
+    title: str
+    a: Mapping[str, sympy.Expr]
+    b: Mapping[str, sympy.Expr]
+    citation: str
+    conventions: Mapping[str, tuple[sympy.Expr, str]] = field(default_factory=dict)
+
+
+def _pairs(embedding: tuple[str, str], hidden: tuple[str, str], readout: tuple[str, str]):
+    """(a, b) per kind from string pairs; vector-like kinds (bias, norm) follow the embedding."""
+    given = {EMBEDDING: embedding, HIDDEN: hidden, READOUT: readout}
+    given.update({kind: embedding for kind in VECTOR_KINDS})
+    a = {kind: exact(pair[0], f"{kind} a") for kind, pair in given.items()}
+    b = {kind: exact(pair[1], f"{kind} b") for kind, pair in given.items()}
+    return a, b
+
+
+def _scheme(name, title, citation, embedding, hidden, readout, conventions=None) -> Scheme:
+    a, b = _pairs(embedding, hidden, readout)
+    conv = {key: (exact(value, key), why) for key, (value, why) in (conventions or {}).items()}
+    return Scheme(name, title, a, b, citation, conv)
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        _scheme("sp", "Standard parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+                ("0", "0"), ("0", "1/2"), ("0", "1/2"),
+                {"attention_logit": ("1/2", "SP's attention logits q.k/sqrt(d_head) "
+                                            "(Vaswani et al. 2017), a convention, not derived")}),
+        _scheme("ntp", "Neural tangent parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+                ("0", "0"), ("1/2", "0"), ("1/2", "0")),
+        _scheme("mfp", "Mean-field parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+                ("0", "0"), ("1/2", "0"), ("1", "0")),
+        _scheme("mup", "Maximal update parametrization (μP)",
+                "TP-IV Table 1 / TP-V Table 9; Everett et al. 2024 Sec. 2",
+                ("-1/2", "1/2"), ("0", "1/2"), ("1/2", "1/2")),
+        _scheme("u-mup", "Unit-scaled μP (u-μP)", "Blake et al. 2024 (arXiv 2407.17465), Sec. 4",
+                ("0", "0"), ("1/2", "0"), ("1", "0"),
+                {"embedding_update": ("1/2", "u-μP's embedding learning rate eta/sqrt(fan-out) "
+                                             "(Blake et al. 2024): an empirical rule the paper "
+                                             "does not derive; it leaves r_embedding = 1/2 "
+                                             "instead of maximal update's 0")}),
+    )
+}
+
+SCHEME_ALIASES: dict[str, str] = {
+    "sp": "sp", "standard": "sp",
+    "ntp": "ntp", "ntk": "ntp",
+    "mfp": "mfp", "mean-field": "mfp", "meanfield": "mfp", "mean_field": "mfp",
+    "mup": "mup", "μp": "mup", "mu-p": "mup", "mu_p": "mup", "maximal-update": "mup",
+    "u-mup": "u-mup", "umup": "u-mup", "u-μp": "u-mup", "uμp": "u-mup", "u_mup": "u-mup",
+}
+
+
+def get_scheme(name: str | Scheme) -> Scheme:
+    """The scheme called ``name`` (aliases: ntk, mean-field, μp, mu-p, umup, u-μp, ...)."""
+    if isinstance(name, Scheme):
+        return name
+    key = str(name).strip().lower()
+    if key not in SCHEME_ALIASES:
+        raise ValueError(
+            f"unknown scheme {name!r}; accepted: {', '.join(SCHEMES)} "
+            f"(aliases: {', '.join(sorted(set(SCHEME_ALIASES) - set(SCHEMES)))})"
+        )
+    return SCHEMES[SCHEME_ALIASES[key]]
