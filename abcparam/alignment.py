@@ -112,6 +112,7 @@ def make_alignment(spec: Any = "full") -> Alignment:
     Unnamed variables take their ``"full"`` values."""
     if isinstance(spec, Alignment):
         return spec
+    original = spec
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key in _NAME_ALIASES:
@@ -125,7 +126,10 @@ def make_alignment(spec: Any = "full") -> Alignment:
             ) from None
     if isinstance(spec, Mapping):
         return _from_mapping(spec)
-    value = _check_value(spec, "x")
+    try:
+        value = _check_value(spec, "x")
+    except ValueError as err:
+        raise ValueError(f"alignment {original!r}: {err}") from None
     triple = Triple(value, HALF, value)
     return Alignment(triple, triple, f"alpha = u = {value}")
 

@@ -20,19 +20,35 @@ def _is_affine(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]) -> bool:
     return all(sympy.degree(expr, s) <= 1 for s in symbols if expr.has(s)) if symbols else True
 
 
+def _affine_leaves(expr: sympy.Expr, symbols) -> set[sympy.Expr]:
+    """The affine pieces a Min/Max expression is built from."""
+    if _is_affine(expr, symbols):
+        return {sympy.expand(expr)}
+    if isinstance(expr, (sympy.Min, sympy.Max)):
+        return set().union(*(_affine_leaves(arg, symbols) for arg in expr.args))
+    # sums and products of a number with Min/Max: the pieces of each part
+    parts = [_affine_leaves(arg, symbols) for arg in expr.args]
+    return set().union(*parts) if parts else {expr}
+
+
 def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
-    points = box_points(symbols)
-    if _is_affine(expr, symbols) or len(symbols) != 1:
-        return points
-    # One symbol, piecewise affine: add every breakpoint where two affine pieces cross.
-    (s,) = symbols
-    pieces = {p for p in sympy.preorder_traversal(expr)
-              if isinstance(p, sympy.Expr) and _is_affine(p, symbols) and p.has(s)} | {
-        p for m in expr.atoms(sympy.Min, sympy.Max) for p in m.args}
-    for p, q in combinations(pieces, 2):
-        for root in sympy.solve(sympy.Eq(p, q), s):
-            if root.is_Rational and HALF <= root <= ONE:
-                points.append({s: root})
+    """Points where a piecewise-affine function of the symbols attains its extremes on the box:
+    the vertices of the arrangement cut by the box faces and by every equality of two pieces
+    (on each cell the function is affine, so its min and max sit at the cell's vertices)."""
+    if _is_affine(expr, symbols):
+        return box_points(symbols)
+    leaves = sorted(_affine_leaves(expr, symbols), key=str)
+    planes = [s - HALF for s in symbols] + [s - ONE for s in symbols]
+    planes += [sympy.expand(p - q) for p, q in combinations(leaves, 2)]
+    planes = [p for p in planes if p.free_symbols]
+    points = []
+    for chosen in combinations(planes, len(symbols)):
+        solution = sympy.solve(list(chosen), list(symbols), dict=True)
+        if len(solution) != 1 or len(solution[0]) != len(symbols):
+            continue
+        point = solution[0]
+        if all(v.is_Rational and HALF <= v <= ONE for v in point.values()):
+            points.append(point)
     return points
 
 
@@ -45,8 +61,6 @@ def sign_on_box(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...] = ()) -> int
         if not expr.is_number:
             return None
         return 0 if expr == 0 else (1 if expr > 0 else -1)
-    if len(syms) > 1 and not _is_affine(expr, syms):
-        return None
     values = [expr.subs(point) for point in _test_points(expr, syms)]
     if all(v == 0 for v in values):
         return 0
@@ -58,33 +72,42 @@ def sign_on_box(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...] = ()) -> int
 
 
 def _prune(args: Iterable[sympy.Expr], symbols, keep_larger: bool) -> list[sympy.Expr]:
-    unique: list[sympy.Expr] = []
+    """Drop duplicates and every argument that the others dominate on the box."""
+    kept: list[sympy.Expr] = []
     for arg in (sympy.sympify(a) for a in args):
-        if not any(sympy.expand(arg - u) == 0 for u in unique):
-            unique.append(arg)
-    kept = []
-    for i, arg in enumerate(unique):
-        dominated = False
-        for j, other in enumerate(unique):
-            if i == j:
-                continue
-            diff = (other - arg) if keep_larger else (arg - other)
-            sign = sign_on_box(sympy.expand(diff), symbols)
-            if sign == 1 or (sign == 0 and j < i):
-                dominated = True
-                break
-        if not dominated:
+        if not any(sympy.expand(arg - u) == 0 for u in kept):
             kept.append(arg)
+    combine = sympy.Max if keep_larger else sympy.Min
+    i = 0
+    while len(kept) > 1 and i < len(kept):
+        others = combine(*(kept[:i] + kept[i + 1:]))
+        diff = (others - kept[i]) if keep_larger else (kept[i] - others)
+        if sign_on_box(diff, symbols) in (0, 1):
+            kept.pop(i)
+        else:
+            i += 1
     return kept
+
+
+def _collapse(expr: sympy.Expr, symbols) -> sympy.Expr:
+    """A piecewise expression that equals one of its affine pieces everywhere on the box
+    (e.g. ``Min(Max(a, u) - a, Max(a, u) - u) = 0``) is replaced by that piece."""
+    syms = tuple(s for s in symbols if expr.has(s))
+    if not syms or _is_affine(expr, syms):
+        return expr
+    for leaf in [sympy.Integer(0)] + sorted(_affine_leaves(expr, syms), key=str):
+        if sign_on_box(sympy.expand(expr - leaf), syms) == 0:
+            return leaf
+    return expr
 
 
 def smax(args: Iterable[sympy.Expr], symbols: tuple[sympy.Symbol, ...] = ()) -> sympy.Expr:
     """Max over ``args``, dropping every argument dominated on the alignment box."""
     kept = _prune(args, symbols, keep_larger=True)
-    return kept[0] if len(kept) == 1 else sympy.Max(*kept)
+    return kept[0] if len(kept) == 1 else _collapse(sympy.Max(*kept), symbols)
 
 
 def smin(args: Iterable[sympy.Expr], symbols: tuple[sympy.Symbol, ...] = ()) -> sympy.Expr:
     """Min over ``args``, dropping every argument dominated on the alignment box."""
     kept = _prune(args, symbols, keep_larger=False)
-    return kept[0] if len(kept) == 1 else sympy.Min(*kept)
+    return kept[0] if len(kept) == 1 else _collapse(sympy.Min(*kept), symbols)

@@ -18,7 +18,7 @@ from typing import Sequence
 import sympy
 
 from .alignment import Triple
-from .exponents import EMBEDDING, HIDDEN, READOUT
+from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS
 
 #: An affine exponent and the chain of terms that produced it.
 Form = tuple[sympy.Expr, str]
@@ -69,6 +69,10 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
         if pos == 0:
             forms = [(k, f"{name}: update dW·x, r = k ({kl})" if kl else f"{name}: r = k")
                      for k, kl in k_forms[0]]
+        elif chain.kinds[pos] in VECTOR_KINDS + (EMBEDDING,):
+            # elementwise (bias add, norm gain): d(g*x) = dg*x + g*dx, no width sum
+            forms = [(k, f"{name}: its own update, r = k") for k, _ in k_forms[pos]]
+            forms += [(p, f"{name}: passes on r_prev from [{pl}]") for p, pl in out[pos - 1]]
         else:
             t = triples[pos]
             prev = out[pos - 1]

@@ -180,7 +180,8 @@ def _regime(layers: Mapping[str, LayerRule], syms) -> str:
         return "depends on the alignment: r = " + ", ".join(
             f"{k}: {fmt(layers[k].r)}" for k in layers)
     if signs[READOUT] == 1:
-        return f"trivial logits (r_readout = {fmt(layers[READOUT].r)} > 0)"
+        bound = " > 0" if not layers[READOUT].r.free_symbols else ", positive unless it vanishes"
+        return f"trivial logits (r_readout = {fmt(layers[READOUT].r)}{bound})"
     kernel = [f"{k} (r = {fmt(layers[k].r)})" for k, v in signs.items() if v == 1]
     return "kernel-like layers: " + ", ".join(kernel)
 

@@ -92,7 +92,9 @@ def _smallest(symbol: sympy.Symbol, forms: list[Form], targets: list[sympy.Expr]
     if not winners:  # piecewise: name every argument of the Max
         args = set(value.args) if isinstance(value, sympy.Max) else {value}
         winners = [label for v, label in candidates if v in args]
-    return value, "; ".join(dict.fromkeys(winners))
+    winners = list(dict.fromkeys(winners))
+    more = f" (and {len(winners) - 1} equally tight terms)" if len(winners) > 1 else ""
+    return value, winners[0] + more
 
 
 def derive_exponents(a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain,

@@ -1,0 +1,80 @@
+"""Predicted width slopes of what a coordinate check measures (THEORY.md, "Coordinate checks").
+
+For a model built with multiplier ``(n/n0)^-a``, init std ``sigma (n/n0)^-b`` and LR ``eta (n/n0)^-c``,
+the log-log slope against width of
+- ``delta``: RMS of a layer's output change since init, is ``-r`` (dz = Theta(n^-r));
+- ``output``: RMS of the output after training, is ``max(init slope, -r)``, where the init slope
+  is ``-(a+b)`` for the embedding and ``1/2 - (a+b)`` for n-wide sums (CLT at init);
+- ``update``: RMS of the entries of the effective weight change ``n^-a (w_t - w_0)``, is ``-k``.
+The alignment can be the rules' assumption or one measured per layer (floats allowed there).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import sympy
+
+from .alignment import Triple
+from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
+from .minmax import smax, smin
+from .optimizers import get_optimizer
+from .recursion import Chain, r_forms
+from .solve import update_exponents
+
+HALF = sympy.Rational(1, 2)
+
+
+def _measured(value: Any) -> sympy.Expr:
+    """A measured alignment exponent as an exact rational (measurements may be floats and may
+    fall outside [1/2, 1]; they are data here, not assumptions)."""
+    if isinstance(value, float):
+        return sympy.Rational(value).limit_denominator(1000)
+    return sympy.sympify(value)
+
+
+def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple | None:
+    if given is None:
+        return default
+    base = default.as_dict() if default is not None else {}
+    values = {key: _measured(given[key]) if given.get(key) is not None else base.get(key)
+              for key in ("alpha", "omega", "u")}
+    return Triple(**values)
+
+
+def predict_slopes(rules, chain: Sequence[str], step: int = 1,
+                   alignment: Sequence[Mapping[str, Any] | None] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
+
+    ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
+    None (the rules' own) or one ``{"alpha", "omega", "u"}`` mapping (or None) per position.
+    """
+    kinds = tuple(canonical_kind(k) for k in chain)
+    if not kinds or kinds[0] != EMBEDDING:
+        raise ValueError(f"chain must start with the embedding; got {list(chain)}")
+    if alignment is not None and len(alignment) != len(kinds):
+        raise ValueError(f"alignment has {len(alignment)} entries for a chain of {len(kinds)}")
+    if not isinstance(step, int) or step < 1:
+        raise ValueError(f"step = {step!r}: need an int >= 1")
+    the_chain = Chain(kinds)
+    opt = get_optimizer(rules.optimizer)
+    a, b, c = rules.exponents("a"), rules.exponents("b"), rules.exponents("c")
+    syms = rules.alignment.symbols
+    defaults = [None if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,))
+                else rules.alignment.at(kind) for pos, kind in enumerate(kinds)]
+    triples = [d if alignment is None or d is None else _triple(alignment[pos], d)
+               for pos, d in enumerate(defaults)]
+    ks = update_exponents(a, b, c, opt, the_chain, syms, step)
+    s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
+    forms = r_forms(the_chain, [[(k, "")] for k in ks], s, triples)
+    out = []
+    for pos, (name, kind) in enumerate(zip(the_chain.names, kinds)):
+        r = smin([f for f, _ in forms[pos]], syms)
+        if kind in VECTOR_KINDS + (EMBEDDING,):
+            init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
+        else:
+            init = HALF - s[pos]
+        out.append({"name": name, "kind": kind, "k": ks[pos], "r": r, "init": init,
+                    "delta": -r, "output": smax([init, -r], syms), "update": -ks[pos],
+                    "alignment": None if triples[pos] is None else triples[pos].as_dict()})
+    return out

@@ -1,0 +1,78 @@
+"""Published exponent tables used as test oracles, each with its citation.
+
+Sources and confidence are recorded in ../shared/PUBLISHED.md: "copy" means a third-party
+transcription of the paper's table, "paper" read in the paper itself.  Tuples are
+(embedding, hidden, readout).  Values are strings so that nothing here is a float.
+"""
+
+# Everett et al. 2024 (arXiv 2407.05872), Table 1 [copy x2 for Adam, x1 for SGD / Adafactor]:
+# per-layer learning-rate exponents c.
+EVERETT_TABLE1_C = {
+    ("sp", "sgd", "full"): ("-1/2", "1/2", "1"),
+    ("sp", "sgd", "none"): ("-1/2", "0", "1/2"),
+    ("sp", "adam", "full"): ("0", "1", "1"),
+    ("sp", "adam", "none"): ("0", "1/2", "1/2"),
+    ("sp", "adafactor", "full"): ("0", "1/2", "1/2"),
+    ("sp", "adafactor", "none"): ("0", "0", "0"),
+    ("ntp", "sgd", "full"): ("-1/2", "-1/2", "0"),
+    ("ntp", "sgd", "none"): ("-1/2", "-1", "-1/2"),
+    ("ntp", "adam", "full"): ("0", "1/2", "1/2"),
+    ("ntp", "adam", "none"): ("0", "0", "0"),
+    ("ntp", "adafactor", "full"): ("0", "1/2", "1/2"),
+    ("ntp", "adafactor", "none"): ("0", "0", "0"),
+    ("mup", "sgd", "full"): ("0", "0", "0"),
+    ("mup", "adam", "full"): ("1/2", "1", "1/2"),
+    ("mup", "adam", "none"): ("1/2", "1/2", "0"),
+    ("mup", "adafactor", "full"): ("0", "1/2", "0"),
+    ("mup", "adafactor", "none"): ("0", "0", "0"),
+    ("mfp", "sgd", "full"): ("-1", "-1", "-1"),
+    ("mfp", "adam", "full"): ("0", "1/2", "0"),
+    # One copy prints +1/2 for the readout; the constraints, the symmetry from muP and a second
+    # copy give -1/2 (PUBLISHED.md).
+    ("mfp", "adam", "none"): ("0", "0", "-1/2"),
+    ("mfp", "adafactor", "full"): ("0", "1/2", "0"),
+    ("mfp", "adafactor", "none"): ("0", "0", "0"),
+}
+
+# Everett et al. 2024, SGD / no alignment for muP and MFP: the constraints give a front; the single
+# copy prints its first end (trivial logits); abcparam returns the second (every r = 0).
+EVERETT_SGD_NONE_FRONT = {
+    "mup": (("0", "-1/2", "0"), ("1/2", "0", "-1/2")),
+    "mfp": (("-1", "-3/2", "-1"), ("-1/2", "-1", "-3/2")),
+}
+
+# Everett et al. 2024, (a, b) per layer [copy x2, consistent with TP-IV Table 1].
+EVERETT_AB = {
+    "sp": (("0", "0"), ("0", "1/2"), ("0", "1/2")),
+    "ntp": (("0", "0"), ("1/2", "0"), ("1/2", "0")),
+    "mup": (("-1/2", "1/2"), ("0", "1/2"), ("1/2", "1/2")),
+    "mfp": (("0", "0"), ("1/2", "0"), ("1", "0")),
+}
+
+# Everett et al. 2024, gradient exponents at init = Adam epsilon exponents [copy + derived].
+EVERETT_EPS = {
+    "sp": ("1/2", "1/2", "0"),
+    "ntp": ("1/2", "1", "1/2"),
+    "mup": ("1/2", "1", "1/2"),
+    "mfp": ("1", "3/2", "1"),
+}
+
+# TP-IV (Yang & Hu 2021, arXiv 2011.14522), Table 1 [paper]: one global SGD learning rate c and
+# the resulting r; stability per Thm 3.3 (omega = 1 at the readout: alignment "tp4").
+TP4_TABLE1 = {"sp": ("1", "1/2"), "ntp": ("0", "1/2"), "mfp": ("-1", "0"), "mup": ("0", "0")}
+
+# TP-V (Yang et al. 2022, arXiv 2203.03466) [paper], written (embedding, hidden, readout):
+# Table 3 (no multipliers): b = (0, 1/2, 1); SGD LR fan_out, 1, 1/fan_in; Adam LR 1, 1/fan_in, 1/fan_in.
+TPV_TABLE3 = {"a": ("0", "0", "0"), "b": ("0", "1/2", "1"),
+              "sgd": ("-1", "0", "1"), "adam": ("0", "1", "1")}
+# Table 8: output init var 1 (b = 0), multiplier 1/fan_in (a = 1); SGD LR fan_out, 1, fan_in;
+# Adam LR 1, 1/fan_in, 1.
+TPV_TABLE8 = {"a": ("0", "0", "1"), "b": ("0", "1/2", "0"),
+              "sgd": ("-1", "0", "-1"), "adam": ("0", "1", "0")}
+# Table 9 = TP-IV's muP: Adam LR 1/sqrt(fan_out), 1/fan_in, 1/sqrt(fan_in).
+TPV_TABLE9_ADAM = ("1/2", "1", "1/2")
+
+# u-muP (Blake et al. 2024, arXiv 2407.17465) [author: slides docs/u-muP_slides.pdf and the
+# unit-scaling library]: unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in; Adam LR
+# eta/sqrt(fan-out) (embedding, an empirical rule), eta/sqrt(fan-in), eta.
+UMUP = {"a": ("0", "1/2", "1"), "b": ("0", "0", "0"), "adam": ("1/2", "1/2", "0")}
