@@ -1,0 +1,73 @@
+"""Where a constant Adam epsilon stops being negligible (Everett et al. 2024, "Adam epsilon").
+
+Adam divides by ``sqrt(v) + eps``; ``sqrt(v)`` tracks the RMS of the raw gradient of w, which scales
+as ``n^-g`` (g = the rules' ``eps`` exponent).  With a constant eps the ratio ``eps / sqrt(v)`` grows
+like ``n^g``: once it passes 1 the layer's step becomes ``lr * grad / eps`` (SGD-like, shrinking
+with width).  Given the gradient RMS measured at a base width n0, the crossover width is
+
+    n* = n0 * (grad_rms(n0) / eps) ** (1 / g)        (g > 0; never for g <= 0)
+
+Scaling ``eps_l = eps * (n/n0)^-g`` keeps the ratio fixed; Adam-atan2 has no eps at all.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+from .exponents import canonical_kind
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """One layer kind's epsilon crossover."""
+
+    kind: str
+    exponent: object  # the sympy exponent g of the gradient RMS (n^-g), None without eps
+    grad_rms_base: float
+    eps: float
+    width: float  # math.inf when eps never reaches sqrt(v)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "gradient_exponent": None if self.exponent is None
+                else str(self.exponent), "grad_rms_base": self.grad_rms_base, "eps": self.eps,
+                "crossover_width": None if math.isinf(self.width) else self.width}
+
+
+def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> float:
+    """Width at which a constant ``eps`` equals a gradient RMS that is ``grad_rms_base`` at
+    ``base_width`` and scales as ``n^-g``; ``inf`` if it never does (g <= 0 and eps below it)."""
+    if grad_rms_base <= 0 or eps <= 0 or base_width <= 0:
+        raise ValueError(f"need positive grad_rms_base, eps, base_width; got "
+                         f"{grad_rms_base}, {eps}, {base_width}")
+    g = float(g)
+    ratio = grad_rms_base / eps
+    if g <= 0:
+        return math.inf if ratio > 1 or g < 0 else (math.inf if ratio >= 1 else 0.0)
+    return base_width * ratio ** (1.0 / g)
+
+
+def crossovers(rules, eps: float, base_width: float,
+               grad_rms_base: Mapping[str, float] | float, scaled: bool = False
+               ) -> list[Crossover]:
+    """Per layer kind of ``rules``: the width where a constant ``eps`` reaches sqrt(v).
+
+    ``grad_rms_base``: the raw-gradient RMS per kind measured at ``base_width`` (or one number for
+    all).  ``scaled=True`` applies the rules' per-layer eps scaling, which moves every crossover to
+    infinity (or keeps it below the base width if eps already dominates there).
+    """
+    if rules.optimizer == "adam-atan2":
+        raise ValueError("Adam-atan2 has no epsilon (Everett et al. 2024, App. Adam-atan2): "
+                         "nothing crosses over")
+    if rules.optimizer == "sgd":
+        raise ValueError("SGD has no epsilon; accepted optimizers here: adam, adafactor")
+    if isinstance(grad_rms_base, Mapping):
+        measured = {canonical_kind(k): float(v) for k, v in grad_rms_base.items()}
+    else:
+        measured = {kind: float(grad_rms_base) for kind in rules.kinds}
+    out = []
+    for kind, value in measured.items():
+        g = rules[kind].eps
+        width = crossover_width(0 if scaled else g, value, eps, base_width)
+        out.append(Crossover(kind, g, value, eps, width))
+    return out

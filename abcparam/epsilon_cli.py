@@ -1,0 +1,56 @@
+"""``abcparam epsilon``: per layer, the width at which a constant Adam eps reaches sqrt(v)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from .epsilon import crossovers
+from .rules import rules
+
+
+def _parse_grad(text: str):
+    if "=" not in text:
+        return float(text)
+    pairs = (item.split("=") for item in text.split(","))
+    return {kind.strip(): float(value) for kind, value in pairs}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheme", required=True)
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--alignment", default="full")
+    parser.add_argument("--eps", type=float, default=1e-8, help="the constant epsilon")
+    parser.add_argument("--base-width", type=float, required=True)
+    parser.add_argument("--grad-rms", default=None,
+                        help="raw-gradient RMS at the base width: one number or "
+                             "kind=value,... (default: measured on the built-in MLP)")
+    parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"),
+                        help="model whose base-width gradients are measured when --grad-rms "
+                             "is not given")
+    parser.add_argument("--format", default="text", choices=("text", "json"))
+
+
+def run(args: argparse.Namespace) -> int:
+    table = rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment)
+    if args.grad_rms is not None:
+        grad = _parse_grad(args.grad_rms)
+        source = "given"
+    else:
+        from .epsilon_measure import base_gradient_rms
+
+        grad = base_gradient_rms(table, model=args.model, base_width=int(args.base_width))
+        source = f"measured on the built-in {args.model} at width {int(args.base_width)}"
+    rows = crossovers(table, args.eps, args.base_width, grad)
+    if args.format == "json":
+        print(json.dumps({"scheme": table.scheme, "optimizer": table.optimizer, "eps": args.eps,
+                          "base_width": args.base_width, "grad_rms_source": source,
+                          "layers": [r.to_dict() for r in rows]}, indent=2))
+        return 0
+    print(f"{table.title()} — constant eps = {args.eps:g}, base width {args.base_width:g}, "
+          f"gradient RMS {source}")
+    print(f"{'layer':<11} {'grad RMS ~ n^-g':>16} {'RMS at base':>12} {'crossover width':>16}")
+    for r in rows:
+        width = "never" if math.isinf(r.width) else f"{r.width:.3g}"
+        print(f"{r.kind:<11} {'g = ' + str(r.exponent):>16} {r.grad_rms_base:>12.3g} {width:>16}")
+    return 0
