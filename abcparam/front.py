@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import sympy
 
 from .exponents import CORE_KINDS, EMBEDDING, READOUT
+from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
 from .solve import _triples
@@ -48,29 +49,8 @@ def stability_rows(rules: "Rules") -> tuple[list[str], list[Row]]:
         floor = opt.lr_floor(kind)
         if floor is not None:
             exprs.append(C[kind] - floor)
-    rows = []
-    for expr in exprs:
-        poly = sympy.Poly(sympy.expand(expr), *[C[k] for k in free])
-        coeffs = tuple(Fraction(str(poly.coeff_monomial(C[k]))) for k in free)
-        const = Fraction(str(poly.coeff_monomial(1)))
-        rows.append((coeffs, const))
-    return free, sorted(set(rows))
-
-
-def _solve(rows: list[Row]) -> tuple[Fraction, ...] | None:
-    """Exact solution of the square system coeffs . x + const = 0, or None if singular."""
-    m = len(rows)
-    A = [list(coeffs) + [-const] for coeffs, const in rows]
-    for col in range(m):
-        pivot = next((r for r in range(col, m) if A[r][col] != 0), None)
-        if pivot is None:
-            return None
-        A[col], A[pivot] = A[pivot], A[col]
-        for r in range(m):
-            if r != col and A[r][col] != 0:
-                factor = A[r][col] / A[col][col]
-                A[r] = [x - factor * y for x, y in zip(A[r], A[col])]
-    return tuple(A[i][m] / A[i][i] for i in range(m))
+    rows = {affine_row(sympy.expand(expr), [C[k] for k in free]) for expr in exprs}
+    return free, sorted(rows)
 
 
 def _feasible(x, rows: list[Row]) -> bool:
@@ -94,7 +74,7 @@ def pareto_front(rules: "Rules") -> list[dict[str, sympy.Expr]]:
     free, rows = stability_rows(rules)
     vertices = set()
     for chosen in combinations(rows, len(free)):
-        x = _solve(list(chosen))
+        x = solve_square(list(chosen))
         if x is not None and _feasible(x, rows):
             vertices.add(x)
     front = [x for x in vertices if not _dominated(x, rows)]

@@ -6,6 +6,7 @@ The solver's thresholds are affine in the alignment symbols; an affine function 
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from itertools import combinations
 from typing import Iterable
 
@@ -31,6 +32,29 @@ def _affine_leaves(expr: sympy.Expr, symbols) -> set[sympy.Expr]:
     return set().union(*parts) if parts else {expr}
 
 
+def solve_square(rows: list[tuple[tuple[Fraction, ...], Fraction]]) -> tuple[Fraction, ...] | None:
+    """Exact solution of ``coeffs . x + const = 0`` (one row per unknown), None if singular."""
+    m = len(rows)
+    A = [list(coeffs) + [-const] for coeffs, const in rows]
+    for col in range(m):
+        pivot = next((r for r in range(col, m) if A[r][col] != 0), None)
+        if pivot is None:
+            return None
+        A[col], A[pivot] = A[pivot], A[col]
+        for r in range(m):
+            if r != col and A[r][col] != 0:
+                factor = A[r][col] / A[col][col]
+                A[r] = [x - factor * y for x, y in zip(A[r], A[col])]
+    return tuple(A[i][m] / A[i][i] for i in range(m))
+
+
+def affine_row(expr: sympy.Expr, symbols) -> tuple[tuple[Fraction, ...], Fraction]:
+    """(coefficients, constant) of an affine expression, as exact Fractions."""
+    poly = sympy.Poly(expr, *symbols)
+    return (tuple(Fraction(str(poly.coeff_monomial(s))) for s in symbols),
+            Fraction(str(poly.coeff_monomial(1))))
+
+
 def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
     """Points where a piecewise-affine function of the symbols attains its extremes on the box:
     the vertices of the arrangement cut by the box faces and by every equality of two pieces
@@ -40,16 +64,14 @@ def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
     leaves = sorted(_affine_leaves(expr, symbols), key=str)
     planes = [s - HALF for s in symbols] + [s - ONE for s in symbols]
     planes += [sympy.expand(p - q) for p, q in combinations(leaves, 2)]
-    planes = [p for p in planes if p.free_symbols]
-    points = []
-    for chosen in combinations(planes, len(symbols)):
-        solution = sympy.solve(list(chosen), list(symbols), dict=True)
-        if len(solution) != 1 or len(solution[0]) != len(symbols):
-            continue
-        point = solution[0]
-        if all(v.is_Rational and HALF <= v <= ONE for v in point.values()):
-            points.append(point)
-    return points
+    rows = sorted({affine_row(p, symbols) for p in planes if p.free_symbols & set(symbols)})
+    points, lo, hi = set(), Fraction(1, 2), Fraction(1)
+    for chosen in combinations(rows, len(symbols)):
+        x = solve_square(list(chosen))
+        if x is not None and all(lo <= v <= hi for v in x):
+            points.add(x)
+    return [{s: sympy.Rational(v.numerator, v.denominator) for s, v in zip(symbols, x)}
+            for x in sorted(points)]
 
 
 def sign_on_box(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...] = ()) -> int | None:
