@@ -324,20 +324,41 @@ def equivalent(first: Rules, second: Rules) -> bool:
     return sympy.simplify(first.attention_logit_exponent - second.attention_logit_exponent) == 0
 
 
+#: Named coordinate systems: the target of the symmetry shift per kind, from a rule's (a, b).
+COORDINATES = {
+    # TP-V Table 3: no multipliers, every scale in the init (a = 0).
+    "no-multipliers": lambda kind, rule: -rule.a,
+    # TP-V Table 8 / microsoft/mup's MuReadout: multiplier only on the readout, whose init is 1.
+    "readout-multiplier": lambda kind, rule: (rule.b if kind == READOUT else -rule.a),
+    # u-muP (Blake et al. 2024): unit init everywhere (b = 0), every scale in the multiplier.
+    "unit-scaled": lambda kind, rule: rule.b,
+    # Everett et al. 2024's muP form, the engine's canonical one: left unchanged.
+    "everett": lambda kind, rule: sympy.Integer(0),
+}
+
+
 def reparametrize(rules_: Rules, *, theta: Mapping[str, Number] | None = None,
-                  a: Mapping[str, Number] | None = None) -> Rules:
-    """The same parametrization in other coordinates: shift each kind by theta (or to a target
-    multiplier exponent ``a``) along the abc-symmetry; dynamics, r and regime are unchanged."""
-    if (theta is None) == (a is None):
-        raise ValueError("give exactly one of theta= or a=")
+                  a: Mapping[str, Number] | None = None, coordinates: str | None = None
+                  ) -> Rules:
+    """The same parametrization in other coordinates: shift each kind by theta, to a target
+    multiplier exponent ``a``, or into a named system (``COORDINATES``: "no-multipliers" = TP-V
+    Table 3, "readout-multiplier" = TP-V Table 8, "unit-scaled" = u-muP) along the abc-symmetry;
+    dynamics, r and regime are unchanged."""
+    if sum(x is not None for x in (theta, a, coordinates)) != 1:
+        raise ValueError("give exactly one of theta=, a= or coordinates=")
     shifts = {kind: sympy.Integer(0) for kind in rules_.layers}
     if theta is not None:
         for kind, value in theta.items():
             shifts[canonical_kind(kind)] = exact(value, f"theta[{kind}]")
-    else:
+    elif a is not None:
         for kind, value in a.items():
             kind = canonical_kind(kind)
             shifts[kind] = exact(value, f"a[{kind}]") - rules_[kind].a
+    else:
+        if coordinates not in COORDINATES:
+            raise ValueError(f"unknown coordinates {coordinates!r}; accepted: "
+                             f"{', '.join(COORDINATES)}")
+        shifts = {kind: COORDINATES[coordinates](kind, rule) for kind, rule in rules_.layers.items()}
     k = rules_.symmetry_k
     layers = {}
     for kind, rule in rules_.layers.items():

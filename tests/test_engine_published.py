@@ -155,3 +155,25 @@ def test_derived_c_is_pareto_minimal(scheme, optimizer, alignment):
     r = abcparam.rules(scheme, optimizer=optimizer, alignment=alignment)
     assert is_pareto_minimal(r)
     assert all(sympy.sympify(x) >= 0 for x in r.r_chain)
+
+
+@pytest.mark.parametrize("coordinates, table", [("no-multipliers", TPV_TABLE3),
+                                                ("readout-multiplier", TPV_TABLE8)])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_named_coordinates_give_tpv_tables(coordinates, table, optimizer):
+    """TP-V Table 3 / Table 8 as named coordinate systems of the same muP."""
+    moved = abcparam.reparametrize(abcparam.rules("mup", optimizer=optimizer),
+                                   coordinates=coordinates)
+    assert triple(moved, "a") == exact(table["a"])
+    assert triple(moved, "c") == exact(table[optimizer])
+
+
+def test_unit_scaled_mup_differs_from_umup_only_in_the_embedding_convention():
+    """Blake et al. 2024: u-muP's hidden/readout rules are muP in unit-scaled coordinates; its
+    embedding LR 1/sqrt(fan-out) is the empirical departure (derived muP would give c = 0)."""
+    moved = abcparam.reparametrize(abcparam.rules("mup", optimizer="adam"),
+                                   coordinates="unit-scaled")
+    umup = abcparam.rules("u-mup", optimizer="adam")
+    assert triple(moved, "a") == triple(umup, "a") and triple(moved, "b") == triple(umup, "b")
+    assert (moved["hidden"].c, moved["readout"].c) == (umup["hidden"].c, umup["readout"].c)
+    assert (moved["embedding"].c, umup["embedding"].c) == (0, Q(1, 2))
