@@ -42,8 +42,10 @@ def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> f
                          f"{grad_rms_base}, {eps}, {base_width}")
     g = float(g)
     ratio = grad_rms_base / eps
-    if g <= 0:
-        return math.inf if ratio > 1 or g < 0 else (math.inf if ratio >= 1 else 0.0)
+    if g == 0:  # the ratio never changes: eps dominates everywhere or nowhere
+        return math.inf if ratio >= 1 else 0.0
+    if g < 0 and ratio >= 1:  # the gradient grows with width: eps only falls further behind
+        return math.inf
     return base_width * ratio ** (1.0 / g)
 
 
