@@ -16,9 +16,9 @@ import sympy
 
 from .alignment import Triple
 from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
-from .minmax import smax, smin
+from .minmax import smax
 from .optimizers import get_optimizer
-from .recursion import Chain, r_forms
+from .recursion import Chain, r_values
 from .solve import update_exponents
 
 HALF = sympy.Rational(1, 2)
@@ -42,12 +42,14 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
 
 
 def predict_slopes(rules, chain: Sequence[str], step: int = 1,
-                   alignment: Sequence[Mapping[str, Any] | None] | None = None
-                   ) -> list[dict[str, Any]]:
+                   alignment: Sequence[Mapping[str, Any] | None] | None = None,
+                   parents: Sequence[Sequence[int]] | None = None) -> list[dict[str, Any]]:
     """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
 
     ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
-    None (the rules' own) or one ``{"alpha", "omega", "u"}`` mapping (or None) per position.
+    None (the rules' own) or one ``{"alpha", "omega", "u"}`` mapping (or None) per position;
+    ``parents`` gives, per position, the positions feeding it (a graph such as a transformer's
+    residual stream; default: each position feeds the next).
     """
     kinds = tuple(canonical_kind(k) for k in chain)
     if not kinds or kinds[0] != EMBEDDING:
@@ -66,10 +68,10 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
                for pos, d in enumerate(defaults)]
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
-    forms = r_forms(the_chain, [[(k, "")] for k in ks], s, triples)
+    rs = r_values(the_chain, ks, s, triples, syms, parents)
     out = []
     for pos, (name, kind) in enumerate(zip(the_chain.names, kinds)):
-        r = smin([f for f, _ in forms[pos]], syms)
+        r = rs[pos]
         if kind in VECTOR_KINDS + (EMBEDDING,):
             init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
         else:

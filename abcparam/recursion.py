@@ -86,3 +86,31 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
                          for p, pl in prev)
         out.append(_dedupe(forms))
     return out
+
+
+def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
+             triples: Sequence[Triple | None], symbols=(),
+             parents: Sequence[Sequence[int]] | None = None) -> list[sympy.Expr]:
+    """r at every position for known update exponents ``ks``: the same recursion as
+    :func:`r_forms`, evaluated layer by layer (linear in depth, for long chains).
+
+    ``parents[i]`` lists the positions whose outputs feed position i (a residual stream sums
+    several, so its change is the largest of theirs: r_in = min over parents); default i - 1."""
+    from .minmax import smin
+
+    out: list[sympy.Expr] = []
+    for pos, kind in enumerate(chain.kinds):
+        k = ks[pos]
+        feeds = [pos - 1] if parents is None else list(parents[pos])
+        if pos == 0 or not feeds:
+            r = k
+            out.append(r)
+            continue
+        prev = smin([out[i] for i in feeds], symbols)
+        if kind in VECTOR_KINDS + (EMBEDDING,):
+            r = smin([k, prev], symbols)
+        else:
+            t = triples[pos]
+            r = smin([k - t.alpha, k + prev - t.u, s[pos] + prev - t.omega], symbols)
+        out.append(sympy.expand(r) if not r.has(sympy.Min, sympy.Max) else r)
+    return out

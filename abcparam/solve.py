@@ -22,7 +22,7 @@ from .alignment import Alignment, Triple
 from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, fmt
 from .minmax import sign_on_box, smax, smin
 from .optimizers.base import UpdateModel
-from .recursion import Chain, Form, r_forms
+from .recursion import Chain, Form, r_forms, r_values
 
 ZERO = sympy.Integer(0)
 
@@ -230,5 +230,4 @@ def analyze_chain(a: dict, b: dict, c: dict, opt: UpdateModel, alignment, chain:
     ks = update_exponents(a, b, c, opt, chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     triples = triples if triples is not None else _triples(chain, alignment)
-    forms = r_forms(chain, [[(kk, "")] for kk in ks], s, triples)
-    return [smin([f for f, _ in pos_forms], syms) for pos_forms in forms]
+    return r_values(chain, ks, s, triples, syms)

@@ -1,0 +1,136 @@
+"""Built-in models for coordinate checks and transfer: an MLP and a GPT-style decoder.
+
+Both are written in Everett et al. 2024's one-width form: every width-n dimension is ``width``
+(times a fixed ratio), every other dimension is fixed, so each weight is an embedding, hidden or
+readout layer.  Module names are stable (the coordinate check keys results by them).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
+
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "silu": F.silu,
+               "identity": lambda x: x}
+
+
+class MLP(nn.Module):
+    """``embedding`` (in -> n), ``hidden.0 .. hidden.{depth-1}`` (n -> n), ``readout`` (n -> out)."""
+
+    def __init__(self, width: int, depth: int = 2, in_dim: int = 32, out_dim: int = 10,
+                 activation: str = "relu", bias: bool = False) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; accepted: "
+                             f"{', '.join(ACTIVATIONS)}")
+        self.width, self.depth, self.activation = width, depth, activation
+        self.embedding = ScaledLinear(in_dim, width, bias=bias, kind="embedding")
+        self.hidden = nn.ModuleList(ScaledLinear(width, width, bias=bias, kind="hidden")
+                                    for _ in range(depth))
+        self.readout = ScaledLinear(width, out_dim, bias=False, kind="readout")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.activation]
+        h = self.embedding(x)
+        for layer in self.hidden:
+            h = layer(act(h))
+        return self.readout(act(h))
+
+    def chain(self) -> list[tuple[str, str]]:
+        """(module name, layer kind) in forward order, for the coordinate check."""
+        return ([("embedding", "embedding")] + [(f"hidden.{i}", "hidden")
+                                                for i in range(self.depth)]
+                + [("readout", "readout")])
+
+    def parents(self) -> list[list[int]]:
+        """A plain chain: each layer reads the previous one."""
+        return [[]] + [[i] for i in range(self.depth + 1)]
+
+
+class Attention(nn.Module):
+    """Causal self-attention with logits ``q.k * scale``; ``scale`` is set by parametrize()
+    (d_head^-x, x = rules.attention_logit_exponent; TP-V Def. 4.1 uses x = 1)."""
+
+    def __init__(self, width: int, n_heads: int) -> None:
+        super().__init__()
+        if width % n_heads:
+            raise ValueError(f"width {width} is not a multiple of n_heads {n_heads}")
+        self.n_heads, self.d_head = n_heads, width // n_heads
+        self.q, self.k, self.v, self.o = (ScaledLinear(width, width, kind="hidden")
+                                          for _ in range(4))
+        self.scale = 1 / math.sqrt(self.d_head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        split = lambda t: t.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
+        return self.o(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + attn(ln1 x), then x + mlp(ln2 x)."""
+
+    def __init__(self, width: int, n_heads: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.ln1, self.ln2 = ScaledLayerNorm(width), ScaledLayerNorm(width)
+        self.attn = Attention(width, n_heads)
+        self.mlp = nn.Module()
+        self.mlp.fc1 = ScaledLinear(width, mlp_ratio * width, kind="hidden")
+        self.mlp.fc2 = ScaledLinear(mlp_ratio * width, width, kind="hidden")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer: token + position embeddings, pre-LN blocks, final norm, readout.
+
+    The head count is fixed, so the head dimension grows with width (TP-V App. D)."""
+
+    def __init__(self, width: int, n_layers: int = 2, n_heads: int = 4, vocab: int = 65,
+                 context: int = 64, mlp_ratio: int = 4) -> None:
+        super().__init__()
+        self.width, self.context = width, context
+        self.embedding = ScaledEmbedding(vocab, width)
+        self.pos_embedding = ScaledEmbedding(context, width)
+        self.blocks = nn.ModuleList(Block(width, n_heads, mlp_ratio) for _ in range(n_layers))
+        self.ln_f = ScaledLayerNorm(width)
+        self.readout = ScaledLinear(width, vocab, kind="readout")
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        T = idx.shape[1]
+        x = self.embedding(idx) + self.pos_embedding(torch.arange(T, device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.readout(self.ln_f(x))
+
+    def chain(self) -> list[tuple[str, str]]:
+        """Modules in forward order (attention q/k/v/o and MLP fc1/fc2 of every block)."""
+        out = [("embedding", "embedding")]
+        for i in range(len(self.blocks)):
+            out += [(f"blocks.{i}.attn.{m}", "hidden") for m in ("q", "k", "v", "o")]
+            out += [(f"blocks.{i}.mlp.{m}", "hidden") for m in ("fc1", "fc2")]
+        return out + [("readout", "readout")]
+
+    def parents(self) -> list[list[int]]:
+        """Per chain position, the positions whose outputs feed it: q, k, v, fc1 and the readout
+        read the (normalised) residual stream, i.e. the embedding plus every earlier o and fc2;
+        o reads the attention of q, k, v; fc2 reads fc1."""
+        out: list[list[int]] = [[]]
+        stream = [0]
+        for i in range(len(self.blocks)):
+            base = len(out)
+            out += [list(stream)] * 3                    # q, k, v
+            out.append([base, base + 1, base + 2])       # o
+            stream = stream + [base + 3]
+            out.append(list(stream))                     # fc1
+            out.append([base + 4])                       # fc2
+            stream = stream + [base + 5]
+        out.append(list(stream))                         # readout
+        return out
