@@ -43,6 +43,7 @@ class Spec:
     params: list[ParamSpec]
     layers: list[tuple[str, str]] = field(default_factory=list)
     parents: list[list[int]] | None = None
+    tensors: dict[str, nn.Parameter] = field(default_factory=dict, repr=False)
 
     def param(self, name: str) -> ParamSpec:
         return next(p for p in self.params if p.name == name)
@@ -93,7 +94,8 @@ def parametrize(model: nn.Module, rules, base_width: int, width: int | None = No
     modules = dict(model.named_modules())
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     specs = []
-    for name, param in model.named_parameters():
+    tensors = {}
+    for name, param in list(model.named_parameters()):
         if name not in kinds:
             continue
         kind = kinds[name]
@@ -118,6 +120,7 @@ def parametrize(model: nn.Module, rules, base_width: int, width: int | None = No
         elif multiplier != 1.0:
             P.register_parametrization(module, attr, _Multiplier(multiplier))
         specs.append(ParamSpec(name, kind, multiplier, std, ratio ** (-c), ratio ** (-g)))
+        tensors[name] = param
     x = float(rules.attention_logit_exponent)
     for module in model.modules():
         if isinstance(module, Attention):
@@ -126,7 +129,7 @@ def parametrize(model: nn.Module, rules, base_width: int, width: int | None = No
             module.scale = module.d_head ** (-x) * d0 ** (x - 0.5)
     layers = model.chain() if hasattr(model, "chain") else []
     parents = model.parents() if hasattr(model, "parents") else None
-    return Spec(rules, width, base_width, specs, layers, parents)
+    return Spec(rules, width, base_width, specs, layers, parents, tensors)
 
 
 def build_optimizer(model: nn.Module, spec: Spec, optimizer: str | None = None, lr: float = 1e-3,
@@ -135,7 +138,7 @@ def build_optimizer(model: nn.Module, spec: Spec, optimizer: str | None = None, 
     """One param group per parameter with ``lr * ratio^-c`` (and ``eps * ratio^-eps`` for Adam
     when ``scale_eps``); ``optimizer`` defaults to the one the rules were derived for."""
     name = optimizer or spec.rules.optimizer
-    params = dict(model.named_parameters())
+    params = spec.tensors or dict(model.named_parameters())
     groups = []
     for p in spec.params:
         group = {"params": [params[p.name]], "lr": lr * p.lr_scale, "name": p.name}
