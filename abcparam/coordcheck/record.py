@@ -9,6 +9,7 @@ factors.  For a linear layer the terms come from two extra matmuls:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -18,8 +19,12 @@ from torch import nn
 from ..torch.layers import ScaledEmbedding, ScaledLinear
 
 
+#: probe rows used for the alignment ratios (keeps their cost near one extra forward pass)
+ALIGN_ROWS = 64
+
+
 def rms(t: torch.Tensor) -> float:
-    return t.detach().float().pow(2).mean().sqrt().item()
+    return (torch.linalg.vector_norm(t.detach()) / math.sqrt(max(t.numel(), 1))).item()
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -32,6 +37,7 @@ class _Layer:
     kind: str
     module: nn.Module
     w0: torch.Tensor
+    w0_rms: float = 0.0
     x0: torch.Tensor | None = None
     z0: torch.Tensor | None = None
 
@@ -50,7 +56,8 @@ class Recorder:
             if not isinstance(module, (ScaledLinear, ScaledEmbedding)):
                 raise TypeError(f"chain module {name!r} is a {type(module).__name__}; the "
                                 f"coordinate check records ScaledLinear / ScaledEmbedding layers")
-            self.layers.append(_Layer(name, kind, module, module.weight.detach().clone()))
+            w0 = module.weight.detach().clone()
+            self.layers.append(_Layer(name, kind, module, w0, w0_rms=rms(w0)))
             module.register_forward_hook(self._hook(name))
 
     def _hook(self, name: str):
@@ -79,29 +86,46 @@ class Recorder:
                         "delta": 0.0, "update": 0.0})
         return out
 
+    @contextlib.contextmanager
+    def capture(self):
+        """Capture the layers during a forward pass the caller runs anyway (a training step on
+        the probe batch), so that :meth:`measure` needs no forward of its own."""
+        self.active, self._captured = True, {}
+        try:
+            yield
+        finally:
+            self.active = False
+
     @torch.no_grad()
-    def measure(self, batch: torch.Tensor) -> list[dict]:
-        """One record per layer after the latest update."""
-        self._probe(batch)
+    def measure(self, batch: torch.Tensor | None = None) -> list[dict]:
+        """One record per layer for the current weights: runs the probe ``batch``, or uses what
+        the last :meth:`capture` saw (which must have been the probe batch)."""
+        if batch is not None:
+            self._probe(batch)
         out = []
         for layer in self.layers:
             x, z = self._captured[layer.name]
             m = layer.module.multiplier
-            dW = (layer.module.weight - layer.w0) * m
-            dz = z - layer.z0
-            rec = {"layer": layer.name, "kind": layer.kind, "output": rms(z), "delta": rms(dz),
-                   "update": rms(dW)}
+            weight = layer.module.weight.detach()
+            update = (torch.dist(weight, layer.w0) * abs(m) / math.sqrt(weight.numel())).item()
+            rec = {"layer": layer.name, "kind": layer.kind, "output": rms(z),
+                   "delta": (torch.dist(z, layer.z0) / math.sqrt(max(z.numel(), 1))).item(),
+                   "update": update}
             if self.alignment and isinstance(layer.module, ScaledLinear) and layer.kind != "embedding":
-                x0, xt = _flat(layer.x0).float(), _flat(x).float()
-                W0, Wt = layer.w0.float() * m, layer.module.weight.float() * m
-                z0 = _flat(layer.z0).float() if layer.module.bias is None else x0 @ W0.T
-                term_alpha = x0 @ Wt.T - z0                # dW x0
-                term_omega = xt @ W0.T - z0                # W0 dx
-                term_u = _flat(dz).float() - term_alpha - term_omega   # dW dx
+                # alignment ratios need no big batch: the first ALIGN_ROWS probe rows suffice
+                rows = slice(0, ALIGN_ROWS)
+                x0, xt = _flat(layer.x0)[rows], _flat(x)[rows]
+                z0 = _flat(layer.z0)[rows]
+                if layer.module.bias is not None:
+                    z0 = (x0 @ layer.w0.T) * m
+                term_alpha = (x0 @ weight.T) * m - z0              # dW x0
+                term_omega = (xt @ layer.w0.T) * m - z0            # W0 dx
+                term_u = _flat(z)[rows] - _flat(layer.z0)[rows] - term_alpha - term_omega  # dW dx
                 dx = xt - x0
-                rec["align_alpha"] = _ratio(term_alpha, dW, x0)
-                rec["align_omega"] = _ratio(term_omega, W0, dx)
-                rec["align_u"] = _ratio(term_u, dW, dx)
+                w0_rms = layer.w0_rms * abs(m)
+                rec["align_alpha"] = _ratio(term_alpha, update, x0)
+                rec["align_omega"] = _ratio(term_omega, w0_rms, dx)
+                rec["align_u"] = _ratio(term_u, update, dx)
                 rec["term_alpha"], rec["term_omega"], rec["term_u"] = (
                     rms(term_alpha), rms(term_omega), rms(term_u))
                 rec["fan_in"] = layer.module.in_features
@@ -109,7 +133,10 @@ class Recorder:
         return out
 
 
-def _ratio(product: torch.Tensor, matrix: torch.Tensor, vector: torch.Tensor) -> float:
+def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor,
+           vector: torch.Tensor) -> float:
     """rms(A v) / (rms(A) * rms(v)); ~ fan_in^x for alignment exponent x (nan if undefined)."""
-    denom = rms(matrix) * rms(vector)
+    if isinstance(matrix_rms, torch.Tensor):
+        matrix_rms = rms(matrix_rms)
+    denom = matrix_rms * rms(vector)
     return rms(product) / denom if denom > 0 and math.isfinite(denom) else float("nan")

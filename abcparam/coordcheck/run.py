@@ -14,6 +14,7 @@ results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind"
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -54,6 +55,7 @@ class CoordCheckConfig:
     depth: int = 2
     tolerance: float = 0.15
     alignment_measured: bool = True
+    fixed_batch: bool = True           # train on the probe batch every step (as mup's check)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -125,7 +127,8 @@ def _build(config: CoordCheckConfig, width: int):
 
 def _batches(config: CoordCheckConfig, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The fixed, seeded data stream (independent of width): Gaussian inputs with random labels
-    for the MLP; random token sequences (next-token targets) for the transformer."""
+    for the MLP; random token sequences (next-token targets) for the transformer.  With
+    ``fixed_batch`` (default) only the first batch is used, every step."""
     g = torch.Generator().manual_seed(10_000 + seed)
     out = []
     for _ in range(config.steps):
@@ -143,6 +146,8 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
+    """Train one model; each step's forward on the probe batch doubles as the measurement of the
+    previous step's weights (mup's fixed-data convention), so recording costs no extra forward."""
     torch.manual_seed(seed)
     model = _build(config, width)
     spec = parametrize(model, rules, base_width=config.base_width, seed=seed)
@@ -152,21 +157,32 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
     recorder = Recorder(model, model.chain(), alignment=config.alignment_measured)
     tag = {"width": width, "seed": seed}
     records += [{**tag, "step": 0, **r} for r in recorder.start(probe)]
+
+    def keep(step: int, measured: list[dict]) -> bool:
+        bad = [(r["layer"], q) for r in measured for q in QUANTITIES + tuple(ALIGN.values())
+               if q in r and not math.isfinite(r[q])]
+        records.extend({**tag, "step": step, **r} for r in measured)
+        nonfinite.extend({**tag, "step": step, "layer": layer, "quantity": q} for layer, q in bad)
+        return not bad
+
     for step, (x, y) in enumerate(batches, start=1):
-        loss = _loss(model(x), y)
+        if config.fixed_batch:
+            x, y = batches[0]
+        reuse = config.fixed_batch and step > 1
+        with recorder.capture() if reuse else contextlib.nullcontext():
+            loss = _loss(model(x), y)
+        if reuse and not keep(step - 1, recorder.measure()):
+            return
         if not torch.isfinite(loss):
             nonfinite.append({**tag, "step": step, "layer": "loss", "quantity": "loss"})
             return
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        measured = recorder.measure(probe)
-        bad = [(r["layer"], q) for r in measured for q in QUANTITIES + tuple(ALIGN.values())
-               if q in r and not math.isfinite(r[q])]
-        records += [{**tag, "step": step, **r} for r in measured]
-        if bad:
-            nonfinite += [{**tag, "step": step, "layer": layer, "quantity": q} for layer, q in bad]
+        if not config.fixed_batch and not keep(step, recorder.measure(probe)):
             return
+    if config.fixed_batch:
+        keep(config.steps, recorder.measure(probe))
 
 
 def _alignment_at(align_fits, layer, step):
@@ -183,13 +199,14 @@ def run_coord_check(model: str = "mlp", scheme: str = "mup", optimizer: str = "a
                     seeds: int = 2, lr: float | None = None, base_width: int | None = None,
                     batch: int = 64, depth: int = 2, tolerance: float = 0.15,
                     out: str | Path | None = None, rules=None, progress: bool = True,
-                    alignment_measured: bool = True) -> CoordCheckResult:
+                    alignment_measured: bool = True, fixed_batch: bool = True
+                    ) -> CoordCheckResult:
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
     ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table)."""
     config = CoordCheckConfig(model, scheme, optimizer, alignment, lr_exponents, tuple(widths),
                               steps, seeds, lr, base_width, batch, depth, tolerance,
-                              alignment_measured)
+                              alignment_measured, fixed_batch)
     if config.model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if len(config.widths) < 2:
