@@ -1,0 +1,56 @@
+"""Measure the raw-gradient RMS per layer kind on a built-in model (for ``abcparam epsilon``).
+
+sqrt(v) in Adam tracks the RMS of the gradient of the trainable ``w`` (not of the effective
+weight ``n^-a w``); this measures it at init on a seeded batch, the quantity whose width exponent
+is the rules' ``eps`` (Everett et al. 2024, "Adam epsilon").
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+from .torch import GPT, MLP, parametrize
+
+
+def gradient_rms(model, spec, x, y) -> dict[str, float]:
+    """RMS of the gradient of every parameter, pooled per layer kind."""
+    model.zero_grad(set_to_none=True)
+    logits = model(x)
+    F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).backward()
+    sums, counts = defaultdict(float), defaultdict(int)
+    for p in spec.params:
+        g = spec.tensors[p.name].grad
+        if g is None:
+            continue
+        sums[p.kind] += g.double().pow(2).sum().item()
+        counts[p.kind] += g.numel()
+    return {kind: math.sqrt(sums[kind] / counts[kind]) for kind in sums}
+
+
+def probe_batch(model_name: str, seed: int = 0, batch: int = 64):
+    g = torch.Generator().manual_seed(seed)
+    if model_name == "mlp":
+        return torch.randn(batch, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)
+    tokens = torch.randint(0, 65, (max(batch // 8, 1), 33), generator=g)
+    return tokens[:, :-1], tokens[:, 1:]
+
+
+def build(model_name: str, width: int):
+    if model_name == "mlp":
+        return MLP(width)
+    if model_name == "transformer":
+        return GPT(width)
+    raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
+
+
+def base_gradient_rms(rules, model: str = "mlp", base_width: int = 256, seed: int = 0
+                      ) -> dict[str, float]:
+    """Raw-gradient RMS per layer kind of the built-in ``model`` at ``base_width``, at init."""
+    torch.manual_seed(seed)
+    net = build(model, base_width)
+    spec = parametrize(net, rules, base_width=base_width, seed=seed)
+    x, y = probe_batch(model, seed)
+    return gradient_rms(net, spec, x, y)
