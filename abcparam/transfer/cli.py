@@ -1,0 +1,45 @@
+"""``abcparam sweep``: LR sweeps across widths, then the transfer table and figure."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _lrs(text: str) -> list[float]:
+    lo, hi = (float(v) for v in text.split(":"))
+    return [lo + i for i in range(int(hi - lo) + 1)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
+    parser.add_argument("--schemes", default="sp-global,sp,mup,u-mup")
+    parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--widths", default="64,128,256,512")
+    parser.add_argument("--lrs", default="-12:-2", help="log2 base LR range, inclusive, step 1")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--base-width", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", default="local", choices=("local", "ray"))
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--out", required=True, help="folder: runs.jsonl, summary.md, plot")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .analysis import summarise, table
+    from .plot import plot_sweep
+    from .sweep import grid, run_sweep
+
+    out = Path(args.out)
+    configs = grid(args.model, args.schemes.split(","), args.optimizer,
+                   [int(w) for w in args.widths.split(",")], _lrs(args.lrs), args.seeds,
+                   steps=args.steps, base_width=args.base_width, device=args.device)
+    rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
+    summary = summarise(rows)
+    text = table(summary)
+    (out / "config.json").write_text(json.dumps(vars(args), indent=1, default=str))
+    (out / "summary.md").write_text(text + "\n")
+    plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}")
+    print(text)
+    return 0

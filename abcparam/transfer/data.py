@@ -1,0 +1,54 @@
+"""Real data that ships locally (no downloads): digits for the MLP, Python's own docs for the LM.
+
+- ``digits``: scikit-learn's bundled 8x8 handwritten digits (1797 images, 64 features, 10
+  classes), standardised; a fixed split of 1437 train / 360 validation images (seeded shuffle).
+- ``pydoc_text``: the reference text that ships with CPython in ``pydoc_data.topics`` (the
+  language reference sections ``help()`` shows, ~465k characters), concatenated in sorted key
+  order; a character-level corpus with a fixed vocabulary; last 10 % held out for validation.
+Both are deterministic: the same arrays on every machine with the same package versions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+def digits(seed: int = 0) -> Split:
+    """sklearn's digits, standardised per feature, split 1437 / 360 with a seeded shuffle."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = data.data.astype(np.float32)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = torch.from_numpy(x[order]), torch.from_numpy(data.target[order]).long()
+    return Split(x[:1437], y[:1437], x[1437:], y[1437:])
+
+
+def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(train ids, validation ids, vocabulary) of the character-level corpus."""
+    from pydoc_data.topics import topics
+
+    text = "".join(topics[key] for key in sorted(topics))
+    vocab = sorted(set(text))
+    index = {ch: i for i, ch in enumerate(vocab)}
+    ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)
+    cut = int(0.9 * len(ids))
+    return ids[:cut], ids[cut:], vocab
+
+
+def lm_batch(ids: torch.Tensor, batch: int, context: int, generator: torch.Generator):
+    """Random windows (inputs, next-character targets)."""
+    starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=generator)
+    windows = torch.stack([ids[s:s + context + 1] for s in starts.tolist()])
+    return windows[:, :-1], windows[:, 1:]

@@ -1,0 +1,35 @@
+"""The canonical muTransfer figure: validation loss vs base LR, one curve per width, per scheme."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    fig, axes = plt.subplots(1, len(schemes), figsize=(3.4 * len(schemes), 3), sharey=True,
+                             squeeze=False)
+    for ax, scheme in zip(axes[0], schemes):
+        curves = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            if r["scheme"] == scheme:
+                curves[r["width"]][r["log2_lr"]].append(r["val_loss"])
+        for width in sorted(curves):
+            lrs = sorted(curves[width])
+            loss = [np.mean(curves[width][lr]) for lr in lrs]
+            ax.plot(lrs, loss, marker=".", label=f"width {width}")
+        ax.set(title=scheme, xlabel="log2 base learning rate")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("validation loss")
+    axes[0][-1].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,168 @@
+"""Learning-rate sweeps across widths (muTransfer, TP-V): one training run per (scheme, width,
+base LR, seed), run locally in a process pool or on a cluster with Ray, written incrementally.
+
+Every finished run is one JSON line keyed by the hash of its configuration, so an interrupted
+sweep resumes without redoing finished runs.  Schemes: ``sp-global`` (SP, one width-independent
+LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+SCHEMES = ("sp-global", "sp", "mup", "u-mup")
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run; its hash is its identity in the results file."""
+
+    model: str            # "mlp" (digits) or "transformer" (pydoc text)
+    scheme: str
+    optimizer: str
+    width: int
+    log2_lr: float
+    seed: int
+    steps: int = 300
+    base_width: int = 64
+    batch: int = 128
+    device: str = "cpu"
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def rules_for(scheme: str, optimizer: str):
+    import abcparam
+
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown sweep scheme {scheme!r}; accepted: {', '.join(SCHEMES)}")
+    if scheme == "sp-global":
+        return abcparam.rules("sp", optimizer=optimizer).with_c(0)
+    return abcparam.rules(scheme, optimizer=optimizer)
+
+
+def train(cfg: RunConfig) -> dict:
+    """Train one model and return its final validation loss (inf if it diverged)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..torch import GPT, MLP, build_optimizer, parametrize
+    from . import data
+
+    torch.set_num_threads(1)
+    torch.manual_seed(cfg.seed)
+    rules = rules_for(cfg.scheme, cfg.optimizer)
+    g = torch.Generator().manual_seed(cfg.seed)
+    if cfg.model == "mlp":
+        split = data.digits()
+        model = MLP(cfg.width, depth=2, in_dim=64, out_dim=10)
+    elif cfg.model == "transformer":
+        train_ids, val_ids, vocab = data.pydoc_text()
+        model = GPT(cfg.width, n_layers=2, n_heads=4, vocab=len(vocab), context=32)
+    else:
+        raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
+    spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
+    model.to(cfg.device)
+    opt = build_optimizer(model, spec, lr=2.0 ** cfg.log2_lr)
+
+    def batch(val: bool = False):
+        if cfg.model == "mlp":
+            xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
+            idx = torch.randint(0, len(xs), (cfg.batch,), generator=g)
+            return xs[idx], ys[idx]
+        return data.lm_batch(val_ids if val else train_ids, cfg.batch // 8, 32, g)
+
+    def loss_of(x, y):
+        out = model(x.to(cfg.device))
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(cfg.device).reshape(-1))
+
+    for _ in range(cfg.steps):
+        loss = loss_of(*batch())
+        if not torch.isfinite(loss):
+            return {"key": cfg.key, **asdict(cfg), "val_loss": math.inf, "diverged": True}
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        if cfg.model == "mlp":
+            val = loss_of(split.x_val, split.y_val).item()
+        else:
+            val = sum(loss_of(*batch(val=True)).item() for _ in range(8)) / 8
+    return {"key": cfg.key, **asdict(cfg), "val_loss": val if math.isfinite(val) else math.inf,
+            "diverged": not math.isfinite(val)}
+
+
+def grid(model: str, schemes: Iterable[str], optimizer: str, widths: Iterable[int],
+         log2_lrs: Iterable[float], seeds: int, **fixed) -> list[RunConfig]:
+    return [RunConfig(model, s, optimizer, w, float(lr), seed, **fixed)
+            for s in schemes for w in widths for lr in log2_lrs for seed in range(seeds)]
+
+
+def finished(path: Path) -> dict[str, dict]:
+    """Results already in the JSON-lines file, by key (a torn last line is ignored)."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[row["key"]] = row
+    return done
+
+
+def run_sweep(configs: list[RunConfig], results: str | Path, backend: str = "local",
+              workers: int | None = None, progress: bool = True) -> list[dict]:
+    """Run every config not yet in ``results`` (JSON lines), appending each as it finishes."""
+    from tqdm.auto import tqdm
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+    path = Path(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = finished(path)
+    todo = [c for c in configs if c.key not in done]
+    bar = tqdm(total=len(todo), desc="sweep", disable=not progress)
+    with path.open("a") as sink:
+        def record(row):
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            done[row["key"]] = row
+            bar.update()
+
+        if backend == "ray":
+            _run_ray(todo, record)
+        elif workers == 1:
+            for cfg in todo:
+                record(train(cfg))
+        else:
+            with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+                for fut in as_completed([pool.submit(train, c) for c in todo]):
+                    record(fut.result())
+    bar.close()
+    return [done[c.key] for c in configs]
+
+
+def _run_ray(todo: list[RunConfig], record) -> None:
+    """Submit every run as a Ray task (``ray.init()`` joins the cluster in RAY_ADDRESS, or
+    starts a local one); results are recorded as they arrive."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("backend 'ray' needs Ray: pip install 'ray[default]' "
+                           "(or use backend='local')") from None
+    ray.init(ignore_reinit_error=True)
+    remote = ray.remote(train)
+    pending = [remote.remote(c) for c in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        record(ray.get(ready[0]))
