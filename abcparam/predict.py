@@ -43,13 +43,16 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
 
 def predict_slopes(rules, chain: Sequence[str], step: int = 1,
                    alignment: Sequence[Mapping[str, Any] | None] | None = None,
-                   parents: Sequence[Sequence[int]] | None = None) -> list[dict[str, Any]]:
+                   parents: Sequence[Sequence[int]] | None = None,
+                   input_r: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
 
     ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
     None (the rules' own) or one ``{"alpha", "omega", "u"}`` mapping (or None) per position;
     ``parents`` gives, per position, the positions feeding it (a graph such as a transformer's
-    residual stream; default: each position feeds the next).
+    residual stream; default: each position feeds the next); ``input_r`` optionally gives, per
+    position, the measured exponent of the change of that layer's input (floats allowed), so that
+    each layer is predicted from what it actually receives.
     """
     kinds = tuple(canonical_kind(k) for k in chain)
     if not kinds or kinds[0] != EMBEDDING:
@@ -68,7 +71,9 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
                for pos, d in enumerate(defaults)]
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
-    rs = r_values(the_chain, ks, s, triples, syms, parents)
+    rs = r_values(the_chain, ks, s, triples, syms, parents,
+                  None if input_r is None else [None if v is None else _measured(v)
+                                                for v in input_r])
     out = []
     for pos, (name, kind) in enumerate(zip(the_chain.names, kinds)):
         r = rs[pos]

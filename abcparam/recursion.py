@@ -90,12 +90,14 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
 
 def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
              triples: Sequence[Triple | None], symbols=(),
-             parents: Sequence[Sequence[int]] | None = None) -> list[sympy.Expr]:
+             parents: Sequence[Sequence[int]] | None = None,
+             input_r: Sequence[sympy.Expr | None] | None = None) -> list[sympy.Expr]:
     """r at every position for known update exponents ``ks``: the same recursion as
     :func:`r_forms`, evaluated layer by layer (linear in depth, for long chains).
 
     ``parents[i]`` lists the positions whose outputs feed position i (a residual stream sums
-    several, so its change is the largest of theirs: r_in = min over parents); default i - 1."""
+    several, so its change is the largest of theirs: r_in = min over parents); default i - 1.
+    ``input_r[i]``, when given, replaces that input exponent (e.g. one measured on the run)."""
     from .minmax import smin
 
     out: list[sympy.Expr] = []
@@ -107,6 +109,8 @@ def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
             out.append(r)
             continue
         prev = smin([out[i] for i in feeds], symbols)
+        if input_r is not None and input_r[pos] is not None:
+            prev = input_r[pos]
         if kind in VECTOR_KINDS + (EMBEDDING,):
             r = smin([k, prev], symbols)
         else:

@@ -78,3 +78,13 @@ def test_cpu_sweep_reproduces_from_scratch(tmp_path):
                    2, steps=200)
     summary = summarise(run_sweep(configs, tmp_path / "runs.jsonl", progress=False))
     assert abs(summary["mup"]["drift"][0]) < abs(summary["sp-global"]["drift"][0])
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_the_same_sweep(tmp_path):
+    """The cluster path (Ray; here a local Ray instance) gives the same results as the pool."""
+    pytest.importorskip("ray")
+    configs = grid("mlp", ["mup"], "adam", [32], [-8.0, -6.0], 1, steps=10, base_width=32, batch=32)
+    by_ray = run_sweep(configs, tmp_path / "ray.jsonl", backend="ray", progress=False)
+    local = run_sweep(configs, tmp_path / "local.jsonl", workers=1, progress=False)
+    assert [r["val_loss"] for r in by_ray] == pytest.approx([r["val_loss"] for r in local])

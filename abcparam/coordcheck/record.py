@@ -122,6 +122,7 @@ class Recorder:
                 term_omega = (xt @ layer.w0.T) * m - z0            # W0 dx
                 term_u = _flat(z)[rows] - _flat(layer.z0)[rows] - term_alpha - term_omega  # dW dx
                 dx = xt - x0
+                rec["input_delta"] = rms(dx)
                 w0_rms = layer.w0_rms * abs(m)
                 rec["align_alpha"] = _ratio(term_alpha, update, x0)
                 rec["align_omega"] = _ratio(term_omega, w0_rms, dx)

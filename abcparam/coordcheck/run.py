@@ -2,8 +2,9 @@
 
 ``run_coord_check`` trains the built-in MLP or GPT for a few steps at each width and seed on a
 fixed, seeded data stream, records every chain layer (record.py), fits log-log slopes (fit.py) and
-predicts them from the same rules twice (abcparam.predict): under the named alignment ("preset")
-and under the alignment measured in the same runs.  A layer passes when the measured-alignment
+predicts them from the same rules twice (abcparam.predict): under the named alignment ("preset"),
+propagated through the whole network, and layer by layer under the alignment and the input change
+measured in the same runs (a local test of each layer's exponents).  A layer passes when the measured-alignment
 prediction is within ``tolerance``; preset misses are flagged with the assumption that failed.
 
 results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind", "quantity",
@@ -229,7 +230,7 @@ def run_coord_check(model: str = "mlp", scheme: str = "mup", optimizer: str = "a
 def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: list[dict]
             ) -> CoordCheckResult:
     """Fit slopes and alignment exponents; predict under preset and measured alignment."""
-    slopes = fit_slopes(records, QUANTITIES)
+    slopes = fit_slopes(records, QUANTITIES + ("input_delta",))
     align_fits = fit_slopes([r for r in records if "fan_in" in r], tuple(ALIGN.values()),
                             x_key="fan_in")
     chain_layers = list(dict.fromkeys((r["layer"], r["kind"]) for r in records))
@@ -250,8 +251,14 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
                 got = _alignment_at(align_fits, layer, step)
                 measured_alignment.append({k: (v if math.isfinite(v) else None)
                                            for k, v in got.items()})
+            # each layer is predicted from its own measured input change and alignment
+            input_r = [None if pos == 0 else
+                       (-slopes[(layer, "input_delta", step)][0]
+                        if (layer, "input_delta", step) in slopes
+                        and math.isfinite(slopes[(layer, "input_delta", step)][0]) else None)
+                       for pos, (layer, _) in enumerate(chain_layers)]
             measured_pred = predict_slopes(rules, kinds, step=step, alignment=measured_alignment,
-                                           parents=parents)
+                                           parents=parents, input_r=input_r)
         for pos, (layer, kind) in enumerate(chain_layers):
             for q in (("output",) if step == 0 else QUANTITIES):
                 if (layer, q, step) not in slopes:
