@@ -41,6 +41,20 @@ def canonical_kind(name: str) -> str:
     return KIND_ALIASES[key]
 
 
+def resolve(name: str, table: dict, aliases: dict[str, str], what: str,
+            accepted: list[str] | None = None):
+    """Look ``name`` up through its aliases; an unknown name is an error listing the accepted
+    names (in ``accepted`` order, default the table's) and the aliases."""
+    key = str(name).strip().lower()
+    if key not in aliases:
+        names = accepted if accepted is not None else list(table)
+        raise ValueError(
+            f"unknown {what} {name!r}; accepted: {', '.join(names)} "
+            f"(aliases: {', '.join(sorted(set(aliases) - set(table)))})"
+        )
+    return table[aliases[key]]
+
+
 def exact(value: Any, what: str = "exponent") -> sympy.Expr:
     """Convert ``value`` to an exact sympy number/expression; floats are refused.
 

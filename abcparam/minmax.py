@@ -65,7 +65,7 @@ def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
     planes = [s - HALF for s in symbols] + [s - ONE for s in symbols]
     planes += [sympy.expand(p - q) for p, q in combinations(leaves, 2)]
     rows = sorted({affine_row(p, symbols) for p in planes if p.free_symbols & set(symbols)})
-    points, lo, hi = set(), Fraction(1, 2), Fraction(1)
+    points, lo, hi = set(), Fraction(str(HALF)), Fraction(str(ONE))
     for chosen in combinations(rows, len(symbols)):
         x = solve_square(list(chosen))
         if x is not None and all(lo <= v <= hi for v in x):

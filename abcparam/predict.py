@@ -14,14 +14,13 @@ from typing import Any, Mapping, Sequence
 
 import sympy
 
-from .alignment import Triple
+from .alignment import HALF, Triple
 from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain, r_values
 from .solve import update_exponents
 
-HALF = sympy.Rational(1, 2)
 
 
 def _measured(value: Any) -> sympy.Expr:

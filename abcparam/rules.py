@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import sympy
 
-from .alignment import Alignment, make_alignment
+from .alignment import HALF, Alignment, make_alignment
 from .exponents import (CORE_KINDS, EMBEDDING, HIDDEN, LAYER_KINDS, READOUT, VECTOR_KINDS,
                         canonical_kind, exact, fmt)
 from .minmax import sign_on_box
@@ -204,7 +204,7 @@ def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[
         return alpha, (f"q and k both move by Theta(1) and become correlated: q·k sums d_head "
                        f"terms aligned with exponent alpha = {fmt(alpha)}, so the logit scale is "
                        f"d_head^-{fmt(alpha)} (TP-V Def. 4.1: 1/d under full alignment)")
-    half = sympy.Rational(1, 2)
+    half = HALF
     return half, ("hidden features barely move (r > 0), so q and k stay as independent as at "
                   "init: q·k ~ sqrt(d_head), scale d_head^-1/2")
 

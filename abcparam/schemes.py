@@ -11,7 +11,7 @@ from typing import Mapping
 
 import sympy
 
-from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, exact
+from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, exact, resolve
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,4 @@ def get_scheme(name: str | Scheme) -> Scheme:
     """The scheme called ``name`` (aliases: ntk, mean-field, μp, mu-p, umup, u-μp, ...)."""
     if isinstance(name, Scheme):
         return name
-    key = str(name).strip().lower()
-    if key not in SCHEME_ALIASES:
-        raise ValueError(
-            f"unknown scheme {name!r}; accepted: {', '.join(SCHEMES)} "
-            f"(aliases: {', '.join(sorted(set(SCHEME_ALIASES) - set(SCHEMES)))})"
-        )
-    return SCHEMES[SCHEME_ALIASES[key]]
+    return resolve(name, SCHEMES, SCHEME_ALIASES, "scheme")

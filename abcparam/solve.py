@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .alignment import Alignment, Triple
+from .alignment import HALF, Alignment, Triple
 from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, fmt
 from .minmax import sign_on_box, smax, smin
 from .optimizers.base import UpdateModel
@@ -48,7 +48,7 @@ class Solution:
 def check_init_stability(a: dict, b: dict, symbols=()) -> None:
     """Stability at initialisation (Everett et al. 2024; TP-IV Thm 3.3): embedding a + b = 0,
     hidden a + b = 1/2, readout a + b >= 1/2.  Violations are errors naming the layer."""
-    half = sympy.Rational(1, 2)
+    half = HALF
     rules = {EMBEDDING: ("=", ZERO), HIDDEN: ("=", half), READOUT: (">=", half)}
     rules.update({kind: ("=", ZERO) for kind in VECTOR_KINDS})
     for kind, (op, target) in rules.items():

@@ -1,6 +1,7 @@
 """One update model per optimizer; :func:`get_optimizer` resolves names and aliases."""
 from __future__ import annotations
 
+from ..exponents import resolve
 from .adafactor import ADAFACTOR
 from .adam import ADAM
 from .adam_atan2 import ADAM_ATAN2
@@ -17,13 +18,7 @@ def get_optimizer(name: str | UpdateModel) -> UpdateModel:
     """The update model for ``name`` ("sgd", "adam", "adafactor", "adam-atan2"; "adamw" = Adam)."""
     if isinstance(name, UpdateModel):
         return name
-    key = str(name).strip().lower()
-    if key not in _ALIASES:
-        raise ValueError(
-            f"unknown optimizer {name!r}; accepted: {', '.join(sorted(OPTIMIZERS))} "
-            f"(aliases: {', '.join(sorted(set(_ALIASES) - set(OPTIMIZERS)))})"
-        )
-    return OPTIMIZERS[_ALIASES[key]]
+    return resolve(name, OPTIMIZERS, _ALIASES, "optimizer", sorted(OPTIMIZERS))
 
 
 __all__ = ["OPTIMIZERS", "UpdateModel", "get_optimizer"]
