@@ -108,3 +108,17 @@ def test_transformer_check_runs_and_maps_every_module():
 def test_bad_model_name_is_an_error():
     with pytest.raises(ValueError, match="unknown model 'cnn'; accepted: mlp, transformer"):
         run_coord_check(model="cnn")
+
+
+def test_cli_writes_results_and_plots(tmp_path, capsys):
+    from abcparam.cli import main
+
+    code = main(["coord-check", "--model", "mlp", "--scheme", "mup", "--optimizer", "adam",
+                 "--widths", "128,256,512", "--steps", "1", "--seeds", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "fits within 0.15 of the measured-alignment prediction" in out
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["config"]["widths"] == [128, 256, 512] and data["config"]["rules"]["scheme"] == "mup"
+    assert {"torch", "abcparam", "python"} <= set(data["versions"])
+    assert (tmp_path / "update.png").exists()
