@@ -15,11 +15,12 @@ import sympy
 from .alignment import HALF, Alignment, make_alignment
 from .exponents import (CORE_KINDS, EMBEDDING, HIDDEN, LAYER_KINDS, READOUT, VECTOR_KINDS,
                         canonical_kind, exact, fmt)
-from .minmax import sign_on_box
+from .minmax import sign_on_box, smin
 from .optimizers import get_optimizer
 from .recursion import Chain
 from .schemes import get_scheme
-from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr
+from .solve import (Solution, analyze_chain, derive_exponents, derive_shared_lr,
+                    update_exponents)
 
 Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
 LR_MODES = ("per-layer", "global")
@@ -92,20 +93,19 @@ class Rules:
         new_c = {kind: rule.c for kind, rule in self.layers.items()}
         for kind, value in given.items():
             new_c[canonical_kind(kind)] = exact(value, f"{kind} c")
-        for kind in VECTOR_KINDS:  # vector-like kinds follow the embedding unless named
-            if kind not in {canonical_kind(k) for k in given} and EMBEDDING in {
-                    canonical_kind(k) for k in given}:
+        named = {canonical_kind(k) for k in given}
+        if EMBEDDING in named:  # vector-like kinds follow the embedding unless named
+            for kind in set(VECTOR_KINDS) - named:
                 new_c[kind] = new_c[EMBEDDING]
         a, b = self.exponents("a"), self.exponents("b")
         opt = get_optimizer(self.optimizer)
         chain = Chain.mlp(self.hidden_layers)
         r_chain = analyze_chain(a, b, new_c, opt, self.alignment, chain)
         syms = self.alignment.symbols
-        r_kind = {kind: sympy.Min(*[r_chain[p] for p in chain.positions(kind)])
+        r_kind = {kind: smin([r_chain[p] for p in chain.positions(kind)], syms)
                   for kind in CORE_KINDS}
-        for kind in VECTOR_KINDS:
-            r_kind[kind] = sympy.Min(*opt.update_forms(kind, a[kind], b[kind], new_c[kind], [
-                sympy.Min(a[READOUT] + b[READOUT], 2 * a[READOUT] + new_c[READOUT])]))
+        for kind in VECTOR_KINDS:  # added straight onto features: r = k
+            r_kind[kind] = update_exponents(a, b, new_c, opt, Chain((kind,)), syms)[0]
         layers = {}
         for kind, rule in self.layers.items():
             why = dict(rule.why, c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
