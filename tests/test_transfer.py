@@ -88,3 +88,14 @@ def test_ray_backend_runs_the_same_sweep(tmp_path):
     by_ray = run_sweep(configs, tmp_path / "ray.jsonl", backend="ray", progress=False)
     local = run_sweep(configs, tmp_path / "local.jsonl", workers=1, progress=False)
     assert [r["val_loss"] for r in by_ray] == pytest.approx([r["val_loss"] for r in local])
+
+
+def test_saved_gpt_sweep_shows_mutransfer():
+    """experiments/results/transfer_cpu_gpt_adam (measured): muP's optimum stays put across widths
+    64-256 while SP with one global LR drifts by about -1 per doubling."""
+    from pathlib import Path
+
+    runs = Path(__file__).parents[1] / "experiments/results/transfer_cpu_gpt_adam/runs.jsonl"
+    summary = summarise([json.loads(line) for line in runs.read_text().splitlines()])
+    assert summary["sp-global"]["drift"][0] < -0.8
+    assert abs(summary["mup"]["drift"][0]) < 0.1 and abs(summary["u-mup"]["drift"][0]) < 0.1
