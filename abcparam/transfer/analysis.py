@@ -55,6 +55,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def table(summary: dict) -> str:
+    """Markdown table: optimum log2 LR per width (mean ± stderr over seeds) and drift per
+    doubling of width, one row per scheme (the number muTransfer, TP-V, says is ~0)."""
     widths = sorted({w for s in summary.values() for w in s["optimum"]})
     head = "| scheme | " + " | ".join(f"log2 lr* @ {w}" for w in widths) + \
         " | drift per doubling |"

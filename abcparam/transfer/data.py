@@ -47,7 +47,8 @@ def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return ids[:cut], ids[cut:], vocab
 
 
-def lm_batch(ids: torch.Tensor, batch: int, context: int, generator: torch.Generator):
+def lm_batch(ids: torch.Tensor, batch: int, context: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows (inputs, next-character targets)."""
     starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=generator)
     windows = torch.stack([ids[s:s + context + 1] for s in starts.tolist()])

@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 
 
 def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
+    """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1):
+    aligned minima across widths are what transfer looks like."""
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
     fig, axes = plt.subplots(1, len(schemes), figsize=(3.4 * len(schemes), 3), sharey=True,
                              squeeze=False)

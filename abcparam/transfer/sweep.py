@@ -18,6 +18,7 @@ from typing import Iterable
 
 SCHEMES = ("sp-global", "sp", "mup", "u-mup")
 BACKENDS = ("local", "ray")
+MODELS = ("mlp", "transformer")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class RunConfig:
 
 
 def rules_for(scheme: str, optimizer: str):
+    """The engine's rules for a sweep scheme; ``sp-global`` is SP with every LR exponent set to 0
+    (one width-independent LR, the baseline muTransfer improves on)."""
     import abcparam
 
     if scheme not in SCHEMES:
@@ -103,6 +106,14 @@ def train(cfg: RunConfig) -> dict:
 
 def grid(model: str, schemes: Iterable[str], optimizer: str, widths: Iterable[int],
          log2_lrs: Iterable[float], seeds: int, **fixed) -> list[RunConfig]:
+    """The full product schemes x widths x log2 LRs x seeds (seeds 0..seeds-1); ``fixed`` sets
+    the other RunConfig fields (steps, base_width, batch, device)."""
+    schemes = list(schemes)
+    bad = [s for s in schemes if s not in SCHEMES]
+    if bad:  # fail here, not inside a worker process halfway through the sweep
+        raise ValueError(f"unknown sweep scheme {bad[0]!r}; accepted: {', '.join(SCHEMES)}")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     return [RunConfig(model, s, optimizer, w, float(lr), seed, **fixed)
             for s in schemes for w in widths for lr in log2_lrs for seed in range(seeds)]
 
