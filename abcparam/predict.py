@@ -5,8 +5,12 @@ the log-log slope against width of
 - ``delta``: RMS of a layer's output change since init, is ``-r`` (dz = Theta(n^-r));
 - ``output``: RMS of the output after training, is ``max(init slope, -r)``, where the init slope
   is ``-(a+b)`` for the embedding and ``1/2 - (a+b)`` for n-wide sums (CLT at init);
-- ``update``: RMS of the entries of the effective weight change ``n^-a (w_t - w_0)``, is ``-k``.
-The alignment can be the rules' assumption or one measured per layer (floats allowed there).
+- ``update``: RMS of the entries of the effective weight change ``n^-a (w_t - w_0)``, is ``-k``;
+- ``terms``: for a width-n matmul, the slopes of the three parts of its change (Everett et al.
+  2024's decomposition): ``dW x0 ~ n^(alpha - k + s_x)``, ``W0 dx ~ n^(omega - a - b - r_in)``,
+  ``dW dx ~ n^(u - k - r_in)``; ``delta`` is their maximum (the asymptotic answer).
+The alignment can be the rules' assumption or one measured per layer (floats allowed there), and
+so can the input's change ``r_in`` and the input's own scale ``s_x`` (0 for a stable network).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import sympy
 
 from .alignment import HALF, Triple
 from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
-from .minmax import smax
+from .minmax import smax, smin
 from .optimizers import get_optimizer
 from .recursion import Chain, r_values
 from .solve import update_exponents
@@ -43,7 +47,8 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
 def predict_slopes(rules, chain: Sequence[str], step: int = 1,
                    alignment: Sequence[Mapping[str, Any] | None] | None = None,
                    parents: Sequence[Sequence[int]] | None = None,
-                   input_r: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+                   input_r: Sequence[Any] | None = None,
+                   input_scale: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
 
     ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
@@ -51,7 +56,8 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
     ``parents`` gives, per position, the positions feeding it (a graph such as a transformer's
     residual stream; default: each position feeds the next); ``input_r`` optionally gives, per
     position, the measured exponent of the change of that layer's input (floats allowed), so that
-    each layer is predicted from what it actually receives.
+    each layer is predicted from what it actually receives; ``input_scale`` likewise gives the
+    measured width slope of each layer's input at init (default 0, which stability guarantees).
     """
     kinds = tuple(canonical_kind(k) for k in chain)
     if not kinds or kinds[0] != EMBEDDING:
@@ -73,14 +79,26 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
     rs = r_values(the_chain, ks, s, triples, syms, parents,
                   None if input_r is None else [None if v is None else _measured(v)
                                                 for v in input_r])
+    feeds = [[pos - 1] if parents is None else list(parents[pos]) for pos in range(len(kinds))]
     out = []
     for pos, (name, kind) in enumerate(zip(the_chain.names, kinds)):
         r = rs[pos]
+        terms = None
+        if triples[pos] is not None and pos > 0 and feeds[pos]:
+            r_in = (_measured(input_r[pos]) if input_r is not None and input_r[pos] is not None
+                    else smin([rs[i] for i in feeds[pos]], syms))
+            s_x = (_measured(input_scale[pos]) if input_scale is not None
+                   and input_scale[pos] is not None else sympy.Integer(0))
+            t = triples[pos]
+            terms = {"alpha": t.alpha - ks[pos] + s_x, "omega": t.omega - s[pos] - r_in,
+                     "u": t.u - ks[pos] - r_in}
+            r = -smax(list(terms.values()), syms)   # = r_values' r when s_x = 0
         if kind in VECTOR_KINDS + (EMBEDDING,):
             init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
-        else:
-            init = HALF - s[pos]
+        else:   # a CLT sum of n inputs of scale n^s_x
+            init = HALF - s[pos] + (_measured(input_scale[pos]) if input_scale is not None
+                                    and input_scale[pos] is not None else 0)
         out.append({"name": name, "kind": kind, "k": ks[pos], "r": r, "init": init,
-                    "delta": -r, "output": smax([init, -r], syms), "update": -ks[pos],
+                    "delta": -r, "terms": terms, "output": smax([init, -r], syms), "update": -ks[pos],
                     "alignment": None if triples[pos] is None else triples[pos].as_dict()})
     return out

@@ -1,9 +1,11 @@
 """How alignment evolves over training (issue: alignment-aware coordinate checks).
 
 Measures alpha, omega, u per layer over steps 1..50 for SP (per-layer LRs), muP and u-muP with
-Adam on the MLP (widths 128..1024, 2 seeds), saves the fits and a plot; and draws the
-predicted-vs-measured scatter over every judged fit of the saved CPU grid.
-Run: ``python experiments/alignment_evolution.py [--steps 50]``.
+Adam on the MLP (widths 128..1024, 2 seeds), twice: on one repeated batch (mup's coordinate-check
+convention) and on a fresh batch every step (``--fresh-steps``, default 200, closer to real
+training); saves the fits and plots; and draws the predicted-vs-measured scatter over every judged
+fit of the saved CPU grid.
+Run: ``python experiments/alignment_evolution.py [--steps 50] [--fresh-steps 200]``.
 """
 from __future__ import annotations
 
@@ -24,16 +26,17 @@ RESULTS = Path(__file__).parent / "results"
 SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
 
 
-def evolution(steps: int) -> dict:
+def evolution(steps: int, fixed_batch: bool = True) -> dict:
     out = {}
     for label, scheme in SCHEMES.items():
         res = run_coord_check(model="mlp", scheme=scheme, optimizer="adam",
-                              widths=(128, 256, 512, 1024), steps=steps, seeds=2, progress=False)
+                              widths=(128, 256, 512, 1024), steps=steps, seeds=2, progress=False,
+                              fixed_batch=fixed_batch)
         out[label] = [a for a in res.alignment_fits]
     return out
 
 
-def plot_evolution(data: dict, path: Path) -> None:
+def plot_evolution(data: dict, path: Path, title: str = "") -> None:
     fig, axes = plt.subplots(1, len(data), figsize=(12, 3.2), sharey=True)
     for ax, (label, fits) in zip(axes, data.items()):
         for layer, color in (("hidden.0", "tab:green"), ("hidden.1", "tab:blue"), ("readout", "tab:red")):
@@ -44,7 +47,7 @@ def plot_evolution(data: dict, path: Path) -> None:
                     ax.plot(*zip(*pts), style, color=color, lw=1, label=f"{layer} {var}")
         ax.axhline(0.5, color="grey", lw=0.5)
         ax.axhline(1.0, color="grey", lw=0.5)
-        ax.set(title=label, xlabel="step", ylim=(0.2, 1.3))
+        ax.set(title=f"{label}{title}", xlabel="step", ylim=(0.2, 1.3))
     axes[0].set_ylabel("measured alignment exponent")
     axes[-1].legend(fontsize=5, ncol=3)
     fig.tight_layout()
@@ -81,22 +84,27 @@ def scatter(grid: Path, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--fresh-steps", type=int, default=200)
     args = parser.parse_args()
     out = RESULTS / "alignment_cpu"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = evolution(args.steps)
-    plot_evolution(data, out / "alignment_vs_step.png")
+    plot_evolution(data, out / "alignment_vs_step.png", ", one repeated batch")
+    fresh = evolution(args.fresh_steps, fixed_batch=False)
+    plot_evolution(fresh, out / "alignment_vs_step_fresh.png", ", fresh batch each step")
     counts = scatter(RESULTS / "coordcheck_cpu", out / "predicted_vs_measured.png")
     summary = {"command": "python " + " ".join(sys.argv), "steps": args.steps,
                "widths": [128, 256, 512, 1024], "seeds": 2, "wall_s": time.perf_counter() - t0,
-               "scatter": counts, "alignment_fits": data}
+               "scatter": counts, "alignment_fits": data, "fresh_steps": args.fresh_steps,
+               "alignment_fits_fresh": fresh}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
-    for label, fits in data.items():
-        ro = {a["step"]: a["exponent"] for a in fits
-              if a["layer"] == "readout" and a["variable"] == "omega"}
-        print(f"{label}: readout omega step 1 {ro[1]:.2f}, step 10 {ro.get(10, float('nan')):.2f}, "
-              f"step {args.steps} {ro[args.steps]:.2f}")
+    for kind, runs, steps in (("repeated", data, args.steps), ("fresh", fresh, args.fresh_steps)):
+        for label, fits in runs.items():
+            ro = {a["step"]: a["exponent"] for a in fits
+                  if a["layer"] == "readout" and a["variable"] == "omega"}
+            print(f"{kind} {label}: readout omega step 1 {ro[1]:.2f}, step 10 "
+                  f"{ro.get(10, float('nan')):.2f}, step {steps} {ro[steps]:.2f}")
     print(counts, f"wall {summary['wall_s']:.0f} s")
 
 

@@ -1,11 +1,12 @@
 """Record what a coordinate check measures while a model trains (THEORY.md "Coordinate checks").
 
-Per chain layer and step, on a fixed probe batch: the RMS of the layer's output, of its change since
-init, and of the effective weight change ``multiplier * (w_t - w_0)``; and the three alignment
+Per chain layer and step, on a fixed probe batch: the RMS of the layer's output (and, at init, of
+its input), of its change since init, and of the effective weight change ``multiplier * (w_t - w_0)``; and the three alignment
 ratios of the change ``dz = dW x0 + W0 dx + dW dx`` (Everett et al. 2024's alpha, omega, u):
 ``rms(A v) / (rms(A) rms(v))`` grows as ``fan_in^x`` with x = 1 for aligned, 1/2 for independent
 factors.  For a linear layer the terms come from two extra matmuls:
-``dW x0 = W_t x0 - z0``, ``W0 dx = W0 x_t - z0``, and ``dW dx = dz - dW x0 - W0 dx``.
+``dW x0 = W_t x0 - z0``, ``W0 dx = W0 x_t - z0``, and ``dW dx = dz - dW x0 - W0 dx``; and the
+cosines between the three terms, which say how they add.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ..torch.layers import ScaledEmbedding, ScaledLinear
 
 #: probe rows used for the alignment ratios (keeps their cost near one extra forward pass)
 ALIGN_ROWS = 64
+#: the pairs of change terms whose cosine is recorded
+PAIRS = (("alpha", "omega"), ("alpha", "u"), ("omega", "u"))
 
 
 def rms(t: torch.Tensor) -> float:
@@ -83,6 +86,7 @@ class Recorder:
             x, z = self._captured[layer.name]
             layer.x0, layer.z0 = x, z
             out.append({"layer": layer.name, "kind": layer.kind, "output": rms(z),
+                        "input": rms(x) if x.is_floating_point() else None,
                         "delta": 0.0, "update": 0.0})
         return out
 
@@ -129,9 +133,19 @@ class Recorder:
                 rec["align_u"] = _ratio(term_u, update, dx)
                 rec["term_alpha"], rec["term_omega"], rec["term_u"] = (
                     rms(term_alpha), rms(term_omega), rms(term_u))
+                # the angles between the terms: they add as vectors and may cancel
+                terms = {"alpha": term_alpha, "omega": term_omega, "u": term_u}
+                for first, second in PAIRS:
+                    rec[f"cos_{first}_{second}"] = _cosine(terms[first], terms[second])
                 rec["fan_in"] = layer.module.in_features
             out.append(rec)
         return out
+
+
+def _cosine(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Cosine between two flattened tensors (0 if either is zero)."""
+    denom = (torch.linalg.vector_norm(p) * torch.linalg.vector_norm(q)).item()
+    return (p.flatten() @ q.flatten()).item() / denom if denom > 0 else 0.0
 
 
 def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor,

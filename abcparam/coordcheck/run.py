@@ -3,15 +3,17 @@
 ``run_coord_check`` trains the built-in MLP or GPT for a few steps at each width and seed on a
 fixed, seeded data stream, records every chain layer (record.py), fits log-log slopes (fit.py) and
 predicts them from the same rules twice (abcparam.predict): under the named alignment ("preset"),
-propagated through the whole network, and layer by layer under the alignment and the input change
-measured in the same runs (a local test of each layer's exponents).  A layer passes when the measured-alignment
-prediction is within ``tolerance``; preset misses are flagged with the assumption that failed.
+propagated through the whole network, and layer by layer under the alignment, the input change
+and the input scale measured in the same runs (a local test of each layer's exponents); there a
+layer's change is the blend of its three terms over the measured widths (finite_width.py), the
+asymptotic maximum being kept as ``predicted_slope_asymptotic``.  A layer passes when the
+measured-alignment prediction is within ``tolerance``; preset misses are flagged with the
+assumption that failed.
 
 results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind", "quantity",
 "step", "measured_slope", "slope_stderr", "predicted_slope", "predicted_slope_preset",
-"alignment_measured": {"alpha", "omega", "u"}, "pass", "preset_pass", "judged"}],
-"alignment_fits",
-"flags", "nonfinite", "records", "summary"}``.
+"predicted_slope_asymptotic", "alignment_measured": {"alpha", "omega", "u"}, "pass",
+"preset_pass", "judged"}], "alignment_fits", "flags", "nonfinite", "records", "summary"}``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -31,8 +34,9 @@ import abcparam
 from abcparam.predict import predict_slopes
 
 from ..torch import GPT, MLP, build_optimizer, parametrize
+from .finite_width import blended_slope
 from .fit import fit_slopes
-from .record import Recorder
+from .record import PAIRS, Recorder
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "adafactor": 1e-2, "adam-atan2": 1e-2}
 MODELS = ("mlp", "transformer")
@@ -238,9 +242,17 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
     parents = _build(config, min(config.widths)).parents()
     fits, flags = [], []
     steps = sorted({r["step"] for r in records})
+    # each layer's input scale at init, measured (a stable network has slope 0)
+    init_slopes = fit_slopes([r for r in records if r["step"] == 0], ("input",))
+    input_scale = [None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
+                   for pos, (layer, _) in enumerate(chain_layers)]
+    input_scale = [v if v is not None and math.isfinite(v) else None for v in input_scale]
     for step in steps:
         if step == 0:
-            preset = measured_pred = predict_slopes(rules, kinds, step=1, parents=parents)
+            preset = predict_slopes(rules, kinds, step=1, parents=parents)
+            measured_pred = predict_slopes(rules, kinds, step=1, parents=parents,
+                                           input_scale=input_scale)
+            blended = {}
         else:
             preset = predict_slopes(rules, kinds, step=step, parents=parents)
             measured_alignment = []
@@ -258,7 +270,9 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
                         and math.isfinite(slopes[(layer, "input_delta", step)][0]) else None)
                        for pos, (layer, _) in enumerate(chain_layers)]
             measured_pred = predict_slopes(rules, kinds, step=step, alignment=measured_alignment,
-                                           parents=parents, input_r=input_r)
+                                           parents=parents, input_r=input_r,
+                                           input_scale=input_scale)
+            blended = _blended_deltas(records, chain_layers, measured_pred, step, config.widths)
         for pos, (layer, kind) in enumerate(chain_layers):
             for q in (("output",) if step == 0 else QUANTITIES):
                 if (layer, q, step) not in slopes:
@@ -266,11 +280,13 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
                 value, err = slopes[(layer, q, step)]
                 key = "init" if step == 0 else q
                 pred_preset = float(preset[pos][key])
-                pred = float(measured_pred[pos][key])
+                asymptotic = float(measured_pred[pos][key])
+                pred = blended.get(pos, asymptotic) if q == "delta" else asymptotic
                 al = _alignment_at(align_fits, layer, step) if step else {}
                 entry = {"layer": layer, "kind": kind, "quantity": q, "step": step,
                          "measured_slope": value, "slope_stderr": err,
                          "predicted_slope": pred, "predicted_slope_preset": pred_preset,
+                         "predicted_slope_asymptotic": asymptotic,
                          "alignment_measured": {k: v for k, v in al.items()} if al else None,
                          "pass": bool(abs(value - pred) <= config.tolerance),
                          "preset_pass": bool(abs(value - pred_preset) <= config.tolerance),
@@ -289,6 +305,29 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
     cfg = config.to_dict()
     cfg["rules"] = rules.to_dict()
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
+
+
+def _blended_deltas(records, chain_layers, predicted, step, widths) -> dict[int, float]:
+    """Per matrix layer: the slope of its change over the measured widths when its three terms
+    keep the engine's exponents (under the measured alignment and input), take their sizes from
+    the smallest width and add at the angles measured at each width (finite_width.py)."""
+    widths = sorted(widths)
+    out = {}
+    for pos, (layer, _) in enumerate(chain_layers):
+        terms = predicted[pos].get("terms")
+        if not terms:
+            continue
+        rows = {w: [r for r in records if r["layer"] == layer and r["step"] == step
+                    and r["width"] == w] for w in widths}
+        if not all(rows[w] and all("term_alpha" in r for r in rows[w]) for w in widths):
+            continue
+        sizes = {t: float(np.mean([r[f"term_{t}"] for r in rows[widths[0]]])) for t in terms}
+        cosines = {pair: [float(np.mean([r[f"cos_{pair[0]}_{pair[1]}"] for r in rows[w]]))
+                          for w in widths] for pair in PAIRS}
+        slope = blended_slope({t: float(e) for t, e in terms.items()}, sizes, widths, cosines)
+        if math.isfinite(slope):
+            out[pos] = slope
+    return out
 
 
 def _explain(entry, preset, chain_layers, align_fits, step, pos) -> str:
