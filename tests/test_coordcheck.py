@@ -53,7 +53,10 @@ def test_sp_readout_omega_is_near_one_early_and_hidden_mup_omega_near_half():
     hidden = [a["exponent"] for a in mup.alignment_fits
               if a["variable"] == "omega" and a["layer"] == "hidden.1"]
     assert abs(hidden[0] - 0.5) < 0.1
-    assert any("readout omega measured" in flag for flag in sp.flags)
+    readout = [flag for flag in sp.flags if flag.startswith("readout delta step 1:")]
+    assert readout and "readout omega measured" in readout[0]
+    # alpha and u hold at the readout, and a negligible term's alignment is not blamed
+    assert "alpha measured" not in readout[0] and "hidden" not in readout[0]
 
 
 def test_a_deliberately_wrong_rule_is_caught():
@@ -137,3 +140,16 @@ def test_cli_writes_results_and_plots(tmp_path, capsys):
     assert data["config"]["widths"] == [128, 256, 512] and data["config"]["rules"]["scheme"] == "mup"
     assert {"torch", "abcparam", "python"} <= set(data["versions"])
     assert (tmp_path / "update.png").exists()
+
+
+def test_with_fresh_batches_the_readout_omega_relaxes_toward_one_half():
+    """Issue 8, item 4 (fast version of experiments/alignment_evolution.py): on a fresh batch each
+    step the SP readout's omega falls from ~0.92 (step 1) to ~0.55 by step 30 at widths
+    128..512 (0.96 -> 0.56 by step 200 at 128..1024 in the saved run); the preset's 1/2 is a
+    statement about later training.  Every judged fit still passes under measured alignment."""
+    result = run_coord_check(scheme="sp", optimizer="adam", widths=(128, 256, 512), steps=30,
+                             seeds=2, fixed_batch=False, progress=False)
+    omega = {a["step"]: a["exponent"] for a in result.alignment_fits
+             if a["layer"] == "readout" and a["variable"] == "omega"}
+    assert omega[1] > 0.85 and omega[30] < 0.7
+    assert result.passed

@@ -13,7 +13,7 @@ assumption that failed.
 results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind", "quantity",
 "step", "measured_slope", "slope_stderr", "predicted_slope", "predicted_slope_preset",
 "predicted_slope_asymptotic", "alignment_measured": {"alpha", "omega", "u"}, "pass",
-"preset_pass", "judged"}], "alignment_fits", "flags", "nonfinite", "records", "summary"}``.
+"preset_pass", "asymptotic_pass", "judged"}], "alignment_fits", "flags", "nonfinite", "records", "summary"}``.
 """
 from __future__ import annotations
 
@@ -91,6 +91,7 @@ class CoordCheckResult:
         judged = self.judged
         return {"fits": len(judged), "passed": sum(f["pass"] for f in judged),
                 "preset_passed": sum(f["preset_pass"] for f in judged),
+                "asymptotic_passed": sum(f["asymptotic_pass"] for f in judged),
                 "reported_only": len(self.fits) - len(judged),
                 "nonfinite": len(self.nonfinite)}
 
@@ -242,6 +243,7 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
     parents = _build(config, min(config.widths)).parents()
     fits, flags = [], []
     steps = sorted({r["step"] for r in records})
+    cells = _by_cell(records)
     # each layer's input scale at init, measured (a stable network has slope 0)
     init_slopes = fit_slopes([r for r in records if r["step"] == 0], ("input",))
     input_scale = [None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
@@ -272,7 +274,7 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
             measured_pred = predict_slopes(rules, kinds, step=step, alignment=measured_alignment,
                                            parents=parents, input_r=input_r,
                                            input_scale=input_scale)
-            blended = _blended_deltas(records, chain_layers, measured_pred, step, config.widths)
+            blended = _blended_deltas(cells, chain_layers, measured_pred, step, config.widths)
         for pos, (layer, kind) in enumerate(chain_layers):
             for q in (("output",) if step == 0 else QUANTITIES):
                 if (layer, q, step) not in slopes:
@@ -290,13 +292,15 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
                          "alignment_measured": {k: v for k, v in al.items()} if al else None,
                          "pass": bool(abs(value - pred) <= config.tolerance),
                          "preset_pass": bool(abs(value - pred_preset) <= config.tolerance),
+                         "asymptotic_pass": bool(abs(value - asymptotic) <= config.tolerance),
                          # the output after training is init + change, two terms with different
                          # prefactors: its slope over a finite range is pre-asymptotic, so it is
                          # reported, and judged through its parts (output at step 0, delta)
                          "judged": not (q == "output" and step > 0)}
                 fits.append(entry)
                 if entry["judged"] and not entry["preset_pass"]:
-                    flags.append(_explain(entry, preset, chain_layers, align_fits, step, pos))
+                    flags.append(_explain(entry, preset, chain_layers, align_fits, step, pos,
+                                          cells, config.widths))
     alignment_fits = [{"layer": layer, "variable": var, "step": step, "exponent": v, "stderr": e}
                       for (layer, key, step), (v, e) in sorted(align_fits.items())
                       for var, k2 in ALIGN.items() if k2 == key]
@@ -307,7 +311,7 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
 
 
-def _blended_deltas(records, chain_layers, predicted, step, widths) -> dict[int, float]:
+def _blended_deltas(cells, chain_layers, predicted, step, widths) -> dict[int, float]:
     """Per matrix layer: the slope of its change over the measured widths when its three terms
     keep the engine's exponents (under the measured alignment and input), take their sizes from
     the smallest width and add at the angles measured at each width (finite_width.py)."""
@@ -317,8 +321,7 @@ def _blended_deltas(records, chain_layers, predicted, step, widths) -> dict[int,
         terms = predicted[pos].get("terms")
         if not terms:
             continue
-        rows = {w: [r for r in records if r["layer"] == layer and r["step"] == step
-                    and r["width"] == w] for w in widths}
+        rows = {w: cells.get((layer, step, w), []) for w in widths}
         if not all(rows[w] and all("term_alpha" in r for r in rows[w]) for w in widths):
             continue
         sizes = {t: float(np.mean([r[f"term_{t}"] for r in rows[widths[0]]])) for t in terms}
@@ -330,22 +333,57 @@ def _blended_deltas(records, chain_layers, predicted, step, widths) -> dict[int,
     return out
 
 
-def _explain(entry, preset, chain_layers, align_fits, step, pos) -> str:
-    """Name the alignment assumption(s) that the measurement contradicts, at or below the layer."""
+#: a term smaller than this share of its layer's change cannot explain a miss
+MATTERS = 0.2
+TERM_NAMES = {"alpha": "dW·x0", "omega": "W0·dx", "u": "dW·dx"}
+
+
+def _by_cell(records) -> dict[tuple, list[dict]]:
+    """Records grouped by (layer, step, width): the seeds of one measurement."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in records:
+        cells.setdefault((r["layer"], r["step"], r["width"]), []).append(r)
+    return cells
+
+
+def _mean_at(cells, layer, step, width, key) -> float:
+    values = [r[key] for r in cells.get((layer, step, width), ()) if key in r]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) -> str:
+    """Name what the measurement contradicts, at the layer or below it: an alignment assumption
+    whose term is not negligible (>= 20 % of that layer's change at the largest width), or terms
+    that cancel more (or less) as width grows; else a finite-width effect."""
     where = (f"{entry['layer']} {entry['quantity']} step {step}: measured "
              f"{entry['measured_slope']:+.2f} ± {entry['slope_stderr']:.2f}, preset predicts "
              f"{entry['predicted_slope_preset']:+.2f}")
+    small, large = min(widths), max(widths)
     causes = []
     for p in range(pos, 0, -1):
         layer = chain_layers[p][0]
         assumed = preset[p]["alignment"]
         if assumed is None:
             continue
+        delta = _mean_at(cells, layer, step, large, "delta")
+        share = {var: (_mean_at(cells, layer, step, large, f"term_{var}") / delta
+                       if delta > 0 else float("nan")) for var in ALIGN}
         for var, key in ALIGN.items():
             value, err = align_fits.get((layer, key, step), (float("nan"), float("nan")))
-            if math.isfinite(value) and abs(value - float(assumed[var])) > 0.15:
+            if (math.isfinite(value) and abs(value - float(assumed[var])) > 0.15
+                    and share[var] >= MATTERS):
                 causes.append(f"{layer} {var} measured {value:.2f} ± {err:.2f}, preset "
                               f"{assumed[var]}")
+        # weighted by the pair's share of the change: near-cancelling big terms matter most
+        drifts = [(abs(hi - lo) * share[first] * share[second], first, second, lo, hi)
+                  for first, second in PAIRS
+                  for lo, hi in [[_mean_at(cells, layer, step, w, f"cos_{first}_{second}")
+                                  for w in (small, large)]]
+                  if min(share[first], share[second]) >= MATTERS and abs(hi - lo) > 0.1]
+        if drifts:   # the pair whose way of adding moves the change most
+            _, first, second, lo, hi = max(drifts)
+            causes.append(f"{layer} terms {TERM_NAMES[first]} and {TERM_NAMES[second]} add at "
+                          f"cosine {lo:+.2f} at width {small}, {hi:+.2f} at {large}")
         if causes:
             break
     because = "; ".join(causes) if causes else ("no alignment assumption measurably off: "
