@@ -49,7 +49,9 @@ def build(root: Path | None = None) -> int:
     env.pop("MPLBACKEND", None)
     start = time.perf_counter()
     jb = shutil.which("jupyter-book") or str(Path(sys.executable).with_name("jupyter-book"))
-    cmd = [jb, "build", str(root / "book"), "-W", "--keep-going"]
+    # --all: pages read saved experiment results that Sphinx does not track, so every build
+    # re-executes every page rather than trusting the previous build's output
+    cmd = [jb, "build", str(root / "book"), "--all", "-W", "--keep-going"]
     code = subprocess.call(cmd, env=env, cwd=root)
     index = root / "book" / "_build" / "html" / "index.html"
     print(f"book build {'succeeded' if code == 0 else 'FAILED'} in "
