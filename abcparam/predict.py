@@ -99,6 +99,7 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
             init = HALF - s[pos] + (_measured(input_scale[pos]) if input_scale is not None
                                     and input_scale[pos] is not None else 0)
         out.append({"name": name, "kind": kind, "k": ks[pos], "r": r, "init": init,
-                    "delta": -r, "terms": terms, "output": smax([init, -r], syms), "update": -ks[pos],
+                    "delta": -r, "terms": terms, "output": smax([init, -r], syms),
+                    "update": -ks[pos],
                     "alignment": None if triples[pos] is None else triples[pos].as_dict()})
     return out

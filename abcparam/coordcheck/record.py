@@ -1,8 +1,9 @@
 """Record what a coordinate check measures while a model trains (THEORY.md "Coordinate checks").
 
 Per chain layer and step, on a fixed probe batch: the RMS of the layer's output (and, at init, of
-its input), of its change since init, and of the effective weight change ``multiplier * (w_t - w_0)``; and the three alignment
-ratios of the change ``dz = dW x0 + W0 dx + dW dx`` (Everett et al. 2024's alpha, omega, u):
+its input), of its change since init, and of the effective weight change
+``multiplier * (w_t - w_0)``; and the three alignment ratios of the change
+``dz = dW x0 + W0 dx + dW dx`` (Everett et al. 2024's alpha, omega, u):
 ``rms(A v) / (rms(A) rms(v))`` grows as ``fan_in^x`` with x = 1 for aligned, 1/2 for independent
 factors.  For a linear layer the terms come from two extra matmuls:
 ``dW x0 = W_t x0 - z0``, ``W0 dx = W0 x_t - z0``, and ``dW dx = dz - dW x0 - W0 dx``; and the

@@ -321,11 +321,8 @@ def _blended_deltas(cells, chain_layers, predicted, step, widths) -> dict[int, f
         terms = predicted[pos].get("terms")
         if not terms:
             continue
-        rows = {w: cells.get((layer, step, w), []) for w in widths}
-        if not all(rows[w] and all("term_alpha" in r for r in rows[w]) for w in widths):
-            continue
-        sizes = {t: float(np.mean([r[f"term_{t}"] for r in rows[widths[0]]])) for t in terms}
-        cosines = {pair: [float(np.mean([r[f"cos_{pair[0]}_{pair[1]}"] for r in rows[w]]))
+        sizes = {t: _mean_at(cells, layer, step, widths[0], f"term_{t}") for t in terms}
+        cosines = {pair: [_mean_at(cells, layer, step, w, f"cos_{pair[0]}_{pair[1]}")
                           for w in widths] for pair in PAIRS}
         slope = blended_slope({t: float(e) for t, e in terms.items()}, sizes, widths, cosines)
         if math.isfinite(slope):
