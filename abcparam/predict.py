@@ -20,9 +20,9 @@ import sympy
 
 from .alignment import HALF, Triple
 from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
-from .minmax import smax, smin
+from .minmax import smax
 from .optimizers import get_optimizer
-from .recursion import Chain, r_values
+from .recursion import Chain, r_terms
 from .solve import update_exponents
 
 
@@ -33,6 +33,11 @@ def _measured(value: Any) -> sympy.Expr:
     if isinstance(value, float):
         return sympy.Rational(value).limit_denominator(1000)
     return sympy.sympify(value)
+
+
+def _measured_list(values: Sequence[Any] | None) -> list[sympy.Expr | None] | None:
+    """Per-position measurements (None where not measured) as exact rationals."""
+    return None if values is None else [None if v is None else _measured(v) for v in values]
 
 
 def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple | None:
@@ -76,28 +81,18 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
                for pos, d in enumerate(defaults)]
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
-    rs = r_values(the_chain, ks, s, triples, syms, parents,
-                  None if input_r is None else [None if v is None else _measured(v)
-                                                for v in input_r])
-    feeds = [[pos - 1] if parents is None else list(parents[pos]) for pos in range(len(kinds))]
+    scale = _measured_list(input_scale)
+    rs = r_terms(the_chain, ks, s, triples, syms, parents, _measured_list(input_r), scale)
     out = []
     for pos, (name, kind) in enumerate(zip(the_chain.names, kinds)):
-        r = rs[pos]
-        terms = None
-        if triples[pos] is not None and pos > 0 and feeds[pos]:
-            r_in = (_measured(input_r[pos]) if input_r is not None and input_r[pos] is not None
-                    else smin([rs[i] for i in feeds[pos]], syms))
-            s_x = (_measured(input_scale[pos]) if input_scale is not None
-                   and input_scale[pos] is not None else sympy.Integer(0))
-            t = triples[pos]
-            terms = {"alpha": t.alpha - ks[pos] + s_x, "omega": t.omega - s[pos] - r_in,
-                     "u": t.u - ks[pos] - r_in}
-            r = -smax(list(terms.values()), syms)   # = r_values' r when s_x = 0
+        r, r_parts = rs[pos]
+        # as slopes of what a coordinate check measures: the change terms are n^-(their r)
+        terms = None if r_parts is None else {t: -e for t, e in r_parts.items()}
         if kind in VECTOR_KINDS + (EMBEDDING,):
             init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
         else:   # a CLT sum of n inputs of scale n^s_x
-            init = HALF - s[pos] + (_measured(input_scale[pos]) if input_scale is not None
-                                    and input_scale[pos] is not None else 0)
+            init = HALF - s[pos] + (scale[pos] if scale is not None and scale[pos] is not None
+                                    else 0)
         out.append({"name": name, "kind": kind, "k": ks[pos], "r": r, "init": init,
                     "delta": -r, "terms": terms, "output": smax([init, -r], syms),
                     "update": -ks[pos],

@@ -88,33 +88,54 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
     return out
 
 
-def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
-             triples: Sequence[Triple | None], symbols=(),
-             parents: Sequence[Sequence[int]] | None = None,
-             input_r: Sequence[sympy.Expr | None] | None = None) -> list[sympy.Expr]:
-    """r at every position for known update exponents ``ks``: the same recursion as
-    :func:`r_forms`, evaluated layer by layer (linear in depth, for long chains).
+def change_terms(k: sympy.Expr, s: sympy.Expr, t: Triple, r_in: sympy.Expr,
+                 s_x: sympy.Expr = sympy.Integer(0)) -> dict[str, sympy.Expr]:
+    """The r-exponent of each term of ``dz = dW z0 + W0 dz_in + dW dz_in`` (THEORY.md recursion):
+    ``k - alpha - s_x``, ``a + b + r_in - omega``, ``k + r_in - u``; ``s_x`` is the input's own
+    width slope (0 in a stable network; a measured one in a coordinate check)."""
+    return {"alpha": k - t.alpha - s_x, "omega": s + r_in - t.omega, "u": k + r_in - t.u}
+
+
+def r_terms(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
+            triples: Sequence[Triple | None], symbols=(),
+            parents: Sequence[Sequence[int]] | None = None,
+            input_r: Sequence[sympy.Expr | None] | None = None,
+            input_scale: Sequence[sympy.Expr | None] | None = None
+            ) -> list[tuple[sympy.Expr, dict[str, sympy.Expr] | None]]:
+    """(r, change terms) at every position for known update exponents ``ks``: the recursion of
+    :func:`r_forms`, evaluated layer by layer (linear in depth, for long chains); the terms are
+    None where there is no width sum (embedding, elementwise kinds).
 
     ``parents[i]`` lists the positions whose outputs feed position i (a residual stream sums
     several, so its change is the largest of theirs: r_in = min over parents); default i - 1.
-    ``input_r[i]``, when given, replaces that input exponent (e.g. one measured on the run)."""
+    ``input_r[i]`` / ``input_scale[i]``, when given, replace that input's change exponent / its
+    width slope at init (e.g. ones measured on the run)."""
     from .minmax import smin
 
-    out: list[sympy.Expr] = []
+    out: list[tuple[sympy.Expr, dict[str, sympy.Expr] | None]] = []
     for pos, kind in enumerate(chain.kinds):
         k = ks[pos]
         feeds = [pos - 1] if parents is None else list(parents[pos])
         if pos == 0 or not feeds:
-            r = k
-            out.append(r)
+            out.append((k, None))
             continue
-        prev = smin([out[i] for i in feeds], symbols)
+        prev = smin([out[i][0] for i in feeds], symbols)
         if input_r is not None and input_r[pos] is not None:
             prev = input_r[pos]
         if kind in VECTOR_KINDS + (EMBEDDING,):
-            r = smin([k, prev], symbols)
-        else:
-            t = triples[pos]
-            r = smin([k - t.alpha, k + prev - t.u, s[pos] + prev - t.omega], symbols)
-        out.append(sympy.expand(r) if not r.has(sympy.Min, sympy.Max) else r)
+            out.append((smin([k, prev], symbols), None))
+            continue
+        s_x = (input_scale[pos] if input_scale is not None and input_scale[pos] is not None
+               else sympy.Integer(0))
+        terms = change_terms(k, s[pos], triples[pos], prev, s_x)
+        r = smin(list(terms.values()), symbols)
+        out.append((sympy.expand(r) if not r.has(sympy.Min, sympy.Max) else r, terms))
     return out
+
+
+def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
+             triples: Sequence[Triple | None], symbols=(),
+             parents: Sequence[Sequence[int]] | None = None,
+             input_r: Sequence[sympy.Expr | None] | None = None) -> list[sympy.Expr]:
+    """r at every position (see :func:`r_terms`)."""
+    return [r for r, _ in r_terms(chain, ks, s, triples, symbols, parents, input_r)]
