@@ -4,12 +4,12 @@
 (sympy); ``abcparam.derive(a=..., b=...)`` does it for any (a, b).  Importing this package needs
 sympy only; torch is imported by ``abcparam.torch`` and ``abcparam.coordcheck``.
 """
-from .alignment import Alignment, make_alignment
-from .exponents import LAYER_KINDS, N, canonical_kind
-from .optimizers import OPTIMIZERS, get_optimizer
-from .rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
-from .schemes import SCHEMES, Scheme, get_scheme
-from .solve import NoStableParametrization
+from .engine.alignment import Alignment, make_alignment
+from .engine.exponents import LAYER_KINDS, N, canonical_kind
+from .engine.optimizers import OPTIMIZERS, get_optimizer
+from .engine.rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
+from .engine.schemes import SCHEMES, Scheme, get_scheme
+from .engine.solve import NoStableParametrization
 
 __version__ = "0.1.0"
 

@@ -26,8 +26,8 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 import abcparam
-from abcparam.epsilon import crossover_width
-from abcparam.epsilon_measure import build, gradient_rms, probe_batch
+from abcparam.engine.epsilon import crossover_width
+from abcparam.torch.gradient_rms import build, gradient_rms, probe_batch
 from abcparam.torch import build_optimizer, parametrize
 
 OUT = Path(__file__).parent / "results" / "epsilon_cpu"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from abcparam.book import build, repo_root
+from abcparam.tooling.book import build, repo_root
 
 pytestmark = pytest.mark.book
 

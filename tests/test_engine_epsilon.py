@@ -1,10 +1,10 @@
-"""Crossover widths of a constant Adam epsilon (abcparam.epsilon)."""
+"""Crossover widths of a constant Adam epsilon (abcparam.engine.epsilon)."""
 import math
 
 import pytest
 
 import abcparam
-from abcparam.epsilon import crossover_width, crossovers
+from abcparam.engine.epsilon import crossover_width, crossovers
 
 
 def test_crossover_width_solves_grad_rms_equals_eps():

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import abcparam
-from abcparam.front import is_pareto_minimal
+from abcparam.engine.front import is_pareto_minimal
 
 CORE = ("embedding", "hidden", "readout")
 Q = sympy.Rational

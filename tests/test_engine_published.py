@@ -3,7 +3,7 @@ import pytest
 import sympy
 
 import abcparam
-from abcparam.front import is_pareto_minimal
+from abcparam.engine.front import is_pareto_minimal
 from oracles import (EVERETT_AB, EVERETT_EPS, EVERETT_SGD_NONE_FRONT, EVERETT_TABLE1_C,
                      TP4_TABLE1, TPV_TABLE3, TPV_TABLE8, TPV_TABLE9_ADAM, UMUP)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import abcparam
-from abcparam.epsilon_measure import base_gradient_rms
+from abcparam.torch.gradient_rms import base_gradient_rms
 
 spec = importlib.util.spec_from_file_location(
     "epsilon_underflow", Path(__file__).parents[1] / "experiments" / "epsilon_underflow.py")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import abcparam
 from abcparam.coordcheck.finite_width import blended_slope
-from abcparam.predict import predict_slopes
+from abcparam.engine.predict import predict_slopes
 
 WIDTHS = (128, 256, 512, 1024, 2048)
 exponent = st.floats(-2, 2, allow_nan=False)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import abcparam
-from abcparam.predict import predict_slopes
+from abcparam.engine.predict import predict_slopes
 
 from ..torch import GPT, MLP, build_optimizer, parametrize
 from .finite_width import blended_slope

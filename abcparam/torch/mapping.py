@@ -13,7 +13,7 @@ from typing import Mapping
 
 from torch import nn
 
-from ..exponents import LAYER_KINDS, canonical_kind
+from ..engine.exponents import LAYER_KINDS, canonical_kind
 from .layers import ScaledLayerNorm
 
 

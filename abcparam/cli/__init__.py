@@ -13,12 +13,12 @@ from typing import Sequence
 
 # subcommand name -> (module that owns it, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "rules": ("abcparam.rules_cli", "derive and print the exponent table of a scheme"),
-    "coord-check": ("abcparam.coordcheck.cli", "measure width-scaling slopes on a torch model"),
-    "epsilon": ("abcparam.epsilon_cli", "predict where a constant Adam epsilon swamps sqrt(v)"),
-    "sweep": ("abcparam.transfer.cli", "learning-rate sweeps across widths (muTransfer)"),
-    "book": ("abcparam.book", "build the Jupyter Book"),
-    "main": ("abcparam.main_job", "derive the tables, run the CPU coordinate checks, build the book"),
+    "rules": ("abcparam.cli.rules", "derive and print the exponent table of a scheme"),
+    "coord-check": ("abcparam.cli.coordcheck", "measure width-scaling slopes on a torch model"),
+    "epsilon": ("abcparam.cli.epsilon", "predict where a constant Adam epsilon swamps sqrt(v)"),
+    "sweep": ("abcparam.cli.sweep", "learning-rate sweeps across widths (muTransfer)"),
+    "book": ("abcparam.cli.book", "build the Jupyter Book"),
+    "main": ("abcparam.cli.main", "derive the tables, run the CPU coordinate checks, build the book"),
 }
 
 

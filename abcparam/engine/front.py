@@ -19,9 +19,9 @@ from .exponents import CORE_KINDS, EMBEDDING, READOUT
 from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
-from .solve import _triples
+from .solve import triples_for
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # typing only: rules.py imports this module lazily, never the reverse at run time
     from .rules import Rules
 
 Row = tuple[tuple[Fraction, ...], Fraction]  # coefficients . x + constant >= 0
@@ -43,7 +43,7 @@ def stability_rows(rules: "Rules") -> tuple[list[str], list[Row]]:
     backward = [s[-1], 2 * a[READOUT] + c[READOUT]]
     k_forms = [[(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
                for kind in chain.kinds]
-    exprs = [f for pos in r_forms(chain, k_forms, s, _triples(chain, rules.alignment))
+    exprs = [f for pos in r_forms(chain, k_forms, s, triples_for(chain, rules.alignment))
              for f, _ in pos]
     for kind in free:
         floor = opt.lr_floor(kind)

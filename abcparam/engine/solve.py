@@ -61,7 +61,7 @@ def check_init_stability(a: dict, b: dict, symbols=()) -> None:
             )
 
 
-def _triples(chain: Chain, alignment: Alignment) -> list[Triple | None]:
+def triples_for(chain: Chain, alignment: Alignment) -> list[Triple | None]:
     return [None if kind == EMBEDDING else alignment.at(kind) for kind in chain.kinds]
 
 
@@ -103,7 +103,7 @@ def derive_exponents(a: dict, b: dict, opt: UpdateModel, alignment: Alignment, c
     syms = alignment.symbols
     check_init_stability(a, b, syms)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    triples = _triples(chain, alignment)
+    triples = triples_for(chain, alignment)
     last = len(chain.kinds) - 1
 
     # 1. backward: r the layer below must leave so that W0·dz (omega) stays stable.
@@ -163,7 +163,7 @@ def derive_shared_lr(a: dict, b: dict, opt: UpdateModel, alignment: Alignment,
     backward = [s[last], 2 * a[READOUT] + X]
     k_forms = [[(f, "") for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
                for kind in chain.kinds]
-    forms = [f for pos_forms in r_forms(chain, k_forms, s, _triples(chain, alignment))
+    forms = [f for pos_forms in r_forms(chain, k_forms, s, triples_for(chain, alignment))
              for f in pos_forms]
     extra = []
     if opt.lr_floor(HIDDEN) is not None:
@@ -229,5 +229,5 @@ def analyze_chain(a: dict, b: dict, c: dict, opt: UpdateModel, alignment, chain:
     syms = tuple(alignment.symbols) if alignment is not None else ()
     ks = update_exponents(a, b, c, opt, chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    triples = triples if triples is not None else _triples(chain, alignment)
+    triples = triples if triples is not None else triples_for(chain, alignment)
     return r_values(chain, ks, s, triples, syms)

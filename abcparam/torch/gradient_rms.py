@@ -12,7 +12,8 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-from .torch import GPT, MLP, parametrize
+from .apply import parametrize
+from .models import GPT, MLP
 
 
 def gradient_rms(model, spec, x, y) -> dict[str, float]:

@@ -7,7 +7,6 @@ silently removes inline figures); run Jupyter Book 1 with ``-W`` so a failing ce
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 def repo_root() -> Path:
     """The checkout that holds book/ and derivations/ (the current directory or a parent)."""
-    for candidate in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]:
+    for candidate in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]:
         if (candidate / "book" / "_toc.yml").exists():
             return candidate
     raise FileNotFoundError("no book/_toc.yml here or above; run from the abcparam checkout")
@@ -57,11 +56,3 @@ def build(root: Path | None = None) -> int:
     print(f"book build {'succeeded' if code == 0 else 'FAILED'} in "
           f"{time.perf_counter() - start:.0f} s; index: {index}")
     return code
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("build",), help="build the book")
-
-
-def run(args: argparse.Namespace) -> int:
-    return build()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..rules_cli import parse_alignment
+from .rules import parse_alignment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .run import run_coord_check
+    from ..coordcheck.run import run_coord_check
 
     widths = tuple(int(w) for w in args.widths.split(","))
     result = run_coord_check(model=args.model, scheme=args.scheme, optimizer=args.optimizer,

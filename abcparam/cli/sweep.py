@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .analysis import summarise, table
-    from .plot import plot_sweep
-    from .sweep import grid, run_sweep
+    from ..transfer.analysis import summarise, table
+    from ..transfer.plot import plot_sweep
+    from ..transfer.sweep import grid, run_sweep
 
     out = Path(args.out)
     configs = grid(args.model, args.schemes.split(","), args.optimizer,

@@ -5,8 +5,8 @@ import argparse
 import json
 import math
 
-from .epsilon import crossovers
-from .rules import rules
+from ..engine.epsilon import crossovers
+from ..engine.rules import rules
 
 
 def _parse_grad(text: str):
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         grad = _parse_grad(args.grad_rms)
         source = "given"
     else:
-        from .epsilon_measure import base_gradient_rms
+        from ..torch.gradient_rms import base_gradient_rms
 
         grad = base_gradient_rms(table, model=args.model, base_width=int(args.base_width))
         source = f"measured on the built-in {args.model} at width {int(args.base_width)}"

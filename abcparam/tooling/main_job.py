@@ -1,14 +1,13 @@
 """``abcparam main``: derive every table, run the CPU coordinate checks, build the book."""
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 from .book import build, repo_root
-from .rules import rules
-from .schemes import SCHEMES
+from ..engine.rules import rules
+from ..engine.schemes import SCHEMES
 
 OPTIMIZERS = ("sgd", "adam", "adafactor", "adam-atan2")
 ALIGNMENTS = ("full", "none")
@@ -33,19 +32,15 @@ def derive_tables(out) -> int:
     return len(everything)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--skip-coordcheck", action="store_true")
-    parser.add_argument("--skip-book", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
+def main_job(skip_coordcheck: bool = False, skip_book: bool = False) -> int:
+    """Derive every table, run the CPU coordinate-check experiments, build the book."""
     root = repo_root()
     n = derive_tables(root / "experiments" / "results" / "tables")
     print(f"derived {n} tables -> experiments/results/tables/")
-    if not args.skip_coordcheck:
+    if not skip_coordcheck:
         for script in COORDCHECK_SCRIPTS:
             print(f"running experiments/{script}", flush=True)
             subprocess.check_call([sys.executable, str(root / "experiments" / script)], cwd=root)
-    if args.skip_book:
+    if skip_book:
         return 0
     return build(root)

@@ -7,9 +7,9 @@ import re
 
 import sympy
 
-from .optimizers import OPTIMIZERS
-from .rules import LR_MODES, rules
-from .schemes import SCHEMES
+from ..engine.optimizers import OPTIMIZERS
+from ..engine.rules import LR_MODES, rules
+from ..engine.schemes import SCHEMES
 
 
 def parse_alignment(text: str):

@@ -1,0 +1,14 @@
+"""``abcparam book build``: rebuild the Jupyter Book (the work is in :mod:`abcparam.tooling.book`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("build",), help="build the book")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tooling.book import build
+
+    return build()

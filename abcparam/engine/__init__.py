@@ -1,0 +1,20 @@
+"""The symbolic engine: exact width exponents derived from the constraints (sympy, numpy, scipy only).
+
+Flow: ``schemes`` (what defines a scheme) -> ``optimizers`` (each optimizer's update model) ->
+``alignment`` -> ``recursion`` (the feature-change recursion) -> ``solve`` / ``front`` (the
+derivation and its Pareto front) -> ``rules`` (the public tables) -> ``predict`` (slopes a
+coordinate check should measure) and ``epsilon`` (Adam epsilon crossovers).  Nothing here imports
+torch.
+"""
+from .alignment import Alignment, make_alignment
+from .exponents import LAYER_KINDS, N, canonical_kind
+from .optimizers import OPTIMIZERS, get_optimizer
+from .rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
+from .schemes import SCHEMES, Scheme, get_scheme
+from .solve import NoStableParametrization
+
+__all__ = [
+    "Alignment", "LAYER_KINDS", "LayerRule", "N", "NoStableParametrization", "OPTIMIZERS",
+    "Rules", "SCHEMES", "Scheme", "canonical_kind", "derive", "equivalent", "get_optimizer",
+    "get_scheme", "make_alignment", "reparametrize", "rules",
+]
