@@ -12,7 +12,9 @@ setup:  ## install torch (CPU, from local disk), abcparam with its test and book
 main:  ## derive every table, run the CPU coordinate checks, build the book
 	abcparam main
 
-test:  ## the fast suite (CI): everything but tests marked slow
+test:  ## CI: lint and format gates, then the fast suite (everything but tests marked slow)
+	$(PYTHON) -m ruff check abcparam tests experiments
+	$(PYTHON) -m ruff format --check abcparam tests experiments
 	$(PYTHON) -m pytest -m "not slow" -q
 
 test-all:  ## every test, slow experiments included

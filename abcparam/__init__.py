@@ -4,6 +4,7 @@
 (sympy); ``abcparam.derive(a=..., b=...)`` does it for any (a, b).  Importing this package needs
 sympy only; torch is imported by ``abcparam.torch`` and ``abcparam.coordcheck``.
 """
+
 from .engine.alignment import Alignment, make_alignment
 from .engine.exponents import LAYER_KINDS, N, canonical_kind
 from .engine.optimizers import OPTIMIZERS, get_optimizer
@@ -14,7 +15,21 @@ from .engine.solve import NoStableParametrization
 __version__ = "0.1.0"
 
 __all__ = [
-    "Alignment", "LAYER_KINDS", "LayerRule", "N", "NoStableParametrization", "OPTIMIZERS",
-    "Rules", "SCHEMES", "Scheme", "canonical_kind", "derive", "equivalent", "get_optimizer",
-    "get_scheme", "make_alignment", "reparametrize", "rules",
+    "Alignment",
+    "LAYER_KINDS",
+    "LayerRule",
+    "N",
+    "NoStableParametrization",
+    "OPTIMIZERS",
+    "Rules",
+    "SCHEMES",
+    "Scheme",
+    "canonical_kind",
+    "derive",
+    "equivalent",
+    "get_optimizer",
+    "get_scheme",
+    "make_alignment",
+    "reparametrize",
+    "rules",
 ]

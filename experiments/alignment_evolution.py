@@ -7,6 +7,7 @@ training); saves the fits and plots; and draws the predicted-vs-measured scatter
 fit of the saved CPU grid.
 Run: ``python experiments/alignment_evolution.py [--steps 50] [--fresh-steps 200]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,16 @@ SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
 def evolution(steps: int, fixed_batch: bool = True) -> dict:
     out = {}
     for label, scheme in SCHEMES.items():
-        res = run_coord_check(model="mlp", scheme=scheme, optimizer="adam",
-                              widths=(128, 256, 512, 1024), steps=steps, seeds=2, progress=False,
-                              fixed_batch=fixed_batch)
+        res = run_coord_check(
+            model="mlp",
+            scheme=scheme,
+            optimizer="adam",
+            widths=(128, 256, 512, 1024),
+            steps=steps,
+            seeds=2,
+            progress=False,
+            fixed_batch=fixed_batch,
+        )
         out[label] = [a for a in res.alignment_fits]
     return out
 
@@ -39,10 +47,17 @@ def evolution(steps: int, fixed_batch: bool = True) -> dict:
 def plot_evolution(data: dict, path: Path, title: str = "") -> None:
     fig, axes = plt.subplots(1, len(data), figsize=(12, 3.2), sharey=True)
     for ax, (label, fits) in zip(axes, data.items()):
-        for layer, color in (("hidden.0", "tab:green"), ("hidden.1", "tab:blue"), ("readout", "tab:red")):
+        for layer, color in (
+            ("hidden.0", "tab:green"),
+            ("hidden.1", "tab:blue"),
+            ("readout", "tab:red"),
+        ):
             for var, style in (("omega", "-"), ("alpha", "--"), ("u", ":")):
-                pts = sorted((a["step"], a["exponent"]) for a in fits
-                             if a["layer"] == layer and a["variable"] == var)
+                pts = sorted(
+                    (a["step"], a["exponent"])
+                    for a in fits
+                    if a["layer"] == layer and a["variable"] == var
+                )
                 if pts:
                     ax.plot(*zip(*pts), style, color=color, lw=1, label=f"{layer} {var}")
         ax.axhline(0.5, color="grey", lw=0.5)
@@ -68,17 +83,27 @@ def scatter(grid: Path, path: Path) -> dict:
     values = [v for pair in preset + measured for v in pair]
     lim = [min(values) - 0.3, max(values) + 0.3]
     ax.plot(lim, lim, "k-", lw=0.6)
-    ax.fill_between(lim, [v - 0.15 for v in lim], [v + 0.15 for v in lim], color="grey",
-                    alpha=0.2, label="±0.15")
-    ax.set(xlabel="predicted slope", ylabel="measured slope",
-           title="every judged fit of the CPU grid")
+    ax.fill_between(
+        lim,
+        [v - 0.15 for v in lim],
+        [v + 0.15 for v in lim],
+        color="grey",
+        alpha=0.2,
+        label="±0.15",
+    )
+    ax.set(
+        xlabel="predicted slope", ylabel="measured slope", title="every judged fit of the CPU grid"
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     within = lambda pts: sum(abs(p - m) <= 0.15 for p, m in pts)  # noqa: E731
-    return {"fits": len(preset), "within_preset": within(preset),
-            "within_measured": within(measured)}
+    return {
+        "fits": len(preset),
+        "within_preset": within(preset),
+        "within_measured": within(measured),
+    }
 
 
 def main() -> None:
@@ -94,17 +119,29 @@ def main() -> None:
     fresh = evolution(args.fresh_steps, fixed_batch=False)
     plot_evolution(fresh, out / "alignment_vs_step_fresh.png", ", fresh batch each step")
     counts = scatter(RESULTS / "coordcheck_cpu", out / "predicted_vs_measured.png")
-    summary = {"command": "python " + " ".join(sys.argv), "steps": args.steps,
-               "widths": [128, 256, 512, 1024], "seeds": 2, "wall_s": time.perf_counter() - t0,
-               "scatter": counts, "alignment_fits": data, "fresh_steps": args.fresh_steps,
-               "alignment_fits_fresh": fresh}
+    summary = {
+        "command": "python " + " ".join(sys.argv),
+        "steps": args.steps,
+        "widths": [128, 256, 512, 1024],
+        "seeds": 2,
+        "wall_s": time.perf_counter() - t0,
+        "scatter": counts,
+        "alignment_fits": data,
+        "fresh_steps": args.fresh_steps,
+        "alignment_fits_fresh": fresh,
+    }
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     for kind, runs, steps in (("repeated", data, args.steps), ("fresh", fresh, args.fresh_steps)):
         for label, fits in runs.items():
-            ro = {a["step"]: a["exponent"] for a in fits
-                  if a["layer"] == "readout" and a["variable"] == "omega"}
-            print(f"{kind} {label}: readout omega step 1 {ro[1]:.2f}, step 10 "
-                  f"{ro.get(10, float('nan')):.2f}, step {steps} {ro[steps]:.2f}")
+            ro = {
+                a["step"]: a["exponent"]
+                for a in fits
+                if a["layer"] == "readout" and a["variable"] == "omega"
+            }
+            print(
+                f"{kind} {label}: readout omega step 1 {ro[1]:.2f}, step 10 "
+                f"{ro.get(10, float('nan')):.2f}, step {steps} {ro[steps]:.2f}"
+            )
     print(counts, f"wall {summary['wall_s']:.0f} s")
 
 

@@ -3,6 +3,7 @@ and the cost of a repeated (cached) query.  Run: ``python experiments/bench_engi
 
 Each figure is measured in a fresh interpreter so the import is really cold.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,21 @@ print(json.dumps({"import_s": t1 - t0, "derive_40_s": t2 - t1, "total_cold_s": t
 
 
 def main() -> None:
-    runs = [json.loads(subprocess.run([sys.executable, "-c", COLD], capture_output=True,
-                                      text=True, check=True).stdout) for _ in range(3)]
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", COLD], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(3)
+    ]
     best = {key: min(r[key] for r in runs) for key in runs[0]}
     worst = {key: max(r[key] for r in runs) for key in runs[0]}
-    print(f"cold import + 40 derivations: {best['total_cold_s']:.2f} s best, "
-          f"{worst['total_cold_s']:.2f} s worst of 3 (import {best['import_s']:.2f} s, "
-          f"derivations {best['derive_40_s']:.2f} s)  [target < 2 s]")
+    print(
+        f"cold import + 40 derivations: {best['total_cold_s']:.2f} s best, "
+        f"{worst['total_cold_s']:.2f} s worst of 3 (import {best['import_s']:.2f} s, "
+        f"derivations {best['derive_40_s']:.2f} s)  [target < 2 s]"
+    )
     print(f"repeated query: {best['repeat_query_ms'] * 1e3:.1f} µs  [target < 1 ms]")
 
 

@@ -6,10 +6,10 @@ Adam (derived per-layer LRs) plus SP with one width-independent LR (the blow-up 
 Run: ``python experiments/coordcheck_cpu_grid.py [--quick]`` (writes summary.md and one folder
 per configuration with results.json and PNGs).
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -32,10 +32,24 @@ def grid(quick: bool):
     # widths (at lr 1e-3 the dW.dz terms, ~lr^2, are still smaller than dW.x0: pre-asymptotic)
     # Judged at step 1: after one blown-up step the logits are huge, the softmax saturates and
     # the recursion's assumption of a Theta(1) loss derivative no longer holds.
-    yield dict(model="mlp", scheme="sp", optimizer="adam", lr_exponents="global", lr=0.1,
-               widths=mlp_w, steps=1)
-    yield dict(model="mlp", scheme="sp", optimizer="sgd", lr_exponents="global", lr=1.0,
-               widths=mlp_w, steps=1)
+    yield dict(
+        model="mlp",
+        scheme="sp",
+        optimizer="adam",
+        lr_exponents="global",
+        lr=0.1,
+        widths=mlp_w,
+        steps=1,
+    )
+    yield dict(
+        model="mlp",
+        scheme="sp",
+        optimizer="sgd",
+        lr_exponents="global",
+        lr=1.0,
+        widths=mlp_w,
+        steps=1,
+    )
     for scheme in ("sp", "mup", "u-mup"):
         yield dict(model="transformer", scheme=scheme, optimizer="adam", widths=gpt_w)
 
@@ -46,32 +60,39 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    rows = ["| model | scheme | optimizer | LR | steps | judged fits | pass (measured α,ω,u) "
-            "| pass (preset) | pass (measured α,ω,u, largest term only) "
-            "| worst abs. error (measured α,ω,u) | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| model | scheme | optimizer | LR | steps | judged fits | pass (measured α,ω,u) "
+        "| pass (preset) | pass (measured α,ω,u, largest term only) "
+        "| worst abs. error (measured α,ω,u) | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     t_all = time.perf_counter()
     for cfg in grid(args.quick):
-        name = "_".join([cfg["model"], cfg["scheme"], cfg["optimizer"],
-                         cfg.get("lr_exponents", "derived")])
+        name = "_".join(
+            [cfg["model"], cfg["scheme"], cfg["optimizer"], cfg.get("lr_exponents", "derived")]
+        )
         t0 = time.perf_counter()
         cfg.setdefault("steps", args.steps)
         result = run_coord_check(seeds=args.seeds, out=OUT / name, **cfg)
         wall = time.perf_counter() - t0
         s = result.summary()
         worst = max(abs(f["measured_slope"] - f["predicted_slope"]) for f in result.judged)
-        rows.append(f"| {cfg['model']} | {cfg['scheme']} | {cfg['optimizer']} | "
-                    f"{cfg.get('lr_exponents', 'derived')} | {cfg['steps']} | {s['fits']} | {s['passed']} | "
-                    f"{s['preset_passed']} | {s['asymptotic_passed']} | {worst:.2f} | {wall:.0f} |")
+        rows.append(
+            f"| {cfg['model']} | {cfg['scheme']} | {cfg['optimizer']} | "
+            f"{cfg.get('lr_exponents', 'derived')} | {cfg['steps']} | {s['fits']} | {s['passed']} | "
+            f"{s['preset_passed']} | {s['asymptotic_passed']} | {worst:.2f} | {wall:.0f} |"
+        )
         print(rows[-1], flush=True)
     total = time.perf_counter() - t_all
-    header = (f"# CPU coordinate-check grid\n\nCommand: `python {' '.join(sys.argv)}` "
-              f"(steps {args.steps}, seeds {args.seeds}, tolerance 0.15)\n"
-              "Columns: judged under the measured alignment with the three change terms blended "
-              "over the measured widths (the check), under the named preset alignment, and under "
-              "the measured alignment keeping only the largest term (the asymptotic rule).\n"
-              f"Machine: {platform.machine()}, {platform.python_version()}, CPU only; "
-              f"total wall time {total:.0f} s.\n\n")
+    header = (
+        f"# CPU coordinate-check grid\n\nCommand: `python {' '.join(sys.argv)}` "
+        f"(steps {args.steps}, seeds {args.seeds}, tolerance 0.15)\n"
+        "Columns: judged under the measured alignment with the three change terms blended "
+        "over the measured widths (the check), under the named preset alignment, and under "
+        "the measured alignment keeping only the largest term (the asymptotic rule).\n"
+        f"Machine: {platform.machine()}, {platform.python_version()}, CPU only; "
+        f"total wall time {total:.0f} s.\n\n"
+    )
     (OUT / "summary.md").write_text(header + "\n".join(rows) + "\n")
     print(f"total {total:.0f} s")
 

@@ -6,6 +6,7 @@ Saves, per scheme, every judged fit and flag (no raw records, to stay small) and
 slope of each layer against the step, measured and predicted (preset and measured alignment).
 Run: ``python experiments/coordcheck_cpu_long.py [--steps 100]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,35 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(12, 3.3), sharey=True)
     for ax, (label, fits) in zip(axes, results.items()):
         for layer, color in LAYERS.items():
-            rows = sorted((f["step"], f) for f in fits
-                          if f["layer"] == layer and f["quantity"] == "delta")
+            rows = sorted(
+                (f["step"], f) for f in fits if f["layer"] == layer and f["quantity"] == "delta"
+            )
             steps = [s for s, _ in rows]
-            ax.plot(steps, [f["measured_slope"] for _, f in rows], "-", color=color, lw=1.2,
-                    label=f"{layer} measured")
-            ax.plot(steps, [f["predicted_slope"] for _, f in rows], ":", color=color, lw=1,
-                    label=f"{layer} predicted (measured α,ω,u)")
-            ax.plot(steps, [f["predicted_slope_preset"] for _, f in rows], "--", color=color,
-                    lw=0.6, alpha=0.6, label=f"{layer} preset")
+            ax.plot(
+                steps,
+                [f["measured_slope"] for _, f in rows],
+                "-",
+                color=color,
+                lw=1.2,
+                label=f"{layer} measured",
+            )
+            ax.plot(
+                steps,
+                [f["predicted_slope"] for _, f in rows],
+                ":",
+                color=color,
+                lw=1,
+                label=f"{layer} predicted (measured α,ω,u)",
+            )
+            ax.plot(
+                steps,
+                [f["predicted_slope_preset"] for _, f in rows],
+                "--",
+                color=color,
+                lw=0.6,
+                alpha=0.6,
+                label=f"{layer} preset",
+            )
         ax.set(title=label, xlabel="step", xscale="log")
         ax.axhline(0, color="grey", lw=0.5)
     axes[0].set_ylabel("slope of the change vs width")
@@ -57,9 +78,16 @@ def main() -> None:
     t0 = time.perf_counter()
     results, summaries, flags = {}, {}, {}
     for label, scheme in SCHEMES.items():
-        res = run_coord_check(model="mlp", scheme=scheme, optimizer="adam", widths=widths,
-                              steps=args.steps, seeds=args.seeds, fixed_batch=False,
-                              progress=False)
+        res = run_coord_check(
+            model="mlp",
+            scheme=scheme,
+            optimizer="adam",
+            widths=widths,
+            steps=args.steps,
+            seeds=args.seeds,
+            fixed_batch=False,
+            progress=False,
+        )
         results[label] = res.judged
         summaries[label] = res.summary()
         flags[label] = res.flags
@@ -68,10 +96,20 @@ def main() -> None:
     wall = time.perf_counter() - t0
     OUT.mkdir(parents=True, exist_ok=True)
     plot(results, OUT / "delta_slope_vs_step.png")
-    (OUT / "results.json").write_text(json.dumps(
-        {"command": "python " + " ".join(sys.argv), "wall_s": wall,
-         "config": {k: v for k, v in config.items() if k not in ("rules", "scheme")},
-         "summary": summaries, "flags": flags, "fits": results}, indent=0, default=str))
+    (OUT / "results.json").write_text(
+        json.dumps(
+            {
+                "command": "python " + " ".join(sys.argv),
+                "wall_s": wall,
+                "config": {k: v for k, v in config.items() if k not in ("rules", "scheme")},
+                "summary": summaries,
+                "flags": flags,
+                "fits": results,
+            },
+            indent=0,
+            default=str,
+        )
+    )
     print(f"wall {wall:.0f} s")
 
 

@@ -9,6 +9,7 @@ with eps = 1e-8 the same physics happens at ~1e8 (see ``abcparam epsilon``).
 Measured crossover: the width where the constant-eps update falls to half the scaled-eps one
 (log-log interpolation).  Run: ``python experiments/epsilon_underflow.py [--quick]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import stats
 from tqdm.auto import tqdm
 
 import abcparam
 from abcparam.engine.epsilon import crossover_width
-from abcparam.torch.gradient_rms import build, gradient_rms, probe_batch
 from abcparam.torch import build_optimizer, parametrize
+from abcparam.torch.gradient_rms import build, gradient_rms, probe_batch
 
 OUT = Path(__file__).parent / "results" / "epsilon_cpu"
 KINDS = ("embedding", "hidden", "readout")
@@ -45,8 +45,14 @@ def first_update_rms(model_name, rules, width, base, seed, variant, eps, lr, dev
         x = x.to(dtype)
     grads = gradient_rms(model, spec, x, y)
     before = {p.name: spec.tensors[p.name].detach().clone() for p in spec.params}
-    opt = build_optimizer(model, spec, optimizer="adam-atan2" if variant == "atan2" else "adam",
-                          lr=lr, eps=eps, scale_eps=(variant == "scaled"))
+    opt = build_optimizer(
+        model,
+        spec,
+        optimizer="adam-atan2" if variant == "atan2" else "adam",
+        lr=lr,
+        eps=eps,
+        scale_eps=(variant == "scaled"),
+    )
     opt.step()
     sums, counts = {}, {}
     for p in spec.params:
@@ -70,13 +76,23 @@ def half_crossing(widths, ratio):
     return None if ratio[-1] >= 0.5 else widths[0]
 
 
-def run(model_name="mlp", widths=(64, 128, 256, 512, 1024, 2048, 4096), seeds=2, base=64,
-        lr=1e-2, crossover_target=512, device="cpu", dtype="float32", progress=True) -> dict:
+def run(
+    model_name="mlp",
+    widths=(64, 128, 256, 512, 1024, 2048, 4096),
+    seeds=2,
+    base=64,
+    lr=1e-2,
+    crossover_target=512,
+    device="cpu",
+    dtype="float32",
+    progress=True,
+) -> dict:
     rules = abcparam.rules("mup", optimizer="adam")
     torch_dtype = getattr(torch, dtype)
     # choose eps so the hidden crossover is predicted at `crossover_target`
-    _, g_base = first_update_rms(model_name, rules, base, base, 0, "scaled", 1e-30, lr,
-                                 device, torch_dtype)
+    _, g_base = first_update_rms(
+        model_name, rules, base, base, 0, "scaled", 1e-30, lr, device, torch_dtype
+    )
     g_hidden = float(rules["hidden"].eps)
     eps = g_base["hidden"] * (crossover_target / base) ** (-g_hidden)
     data = {v: {k: [] for k in KINDS} for v in ("constant", "scaled", "atan2")}
@@ -86,8 +102,9 @@ def run(model_name="mlp", widths=(64, 128, 256, 512, 1024, 2048, 4096), seeds=2,
         gs = {k: [] for k in KINDS}
         for seed in range(seeds):
             for variant in data:
-                upd, g = first_update_rms(model_name, rules, width, base, seed, variant, eps, lr,
-                                          device, torch_dtype)
+                upd, g = first_update_rms(
+                    model_name, rules, width, base, seed, variant, eps, lr, device, torch_dtype
+                )
                 for k in KINDS:
                     per_seed[variant][k].append(upd[k])
                     if variant == "constant":
@@ -104,7 +121,8 @@ def run(model_name="mlp", widths=(64, 128, 256, 512, 1024, 2048, 4096), seeds=2,
         ratio = [c / s for c, s in zip(data["constant"][k], data["scaled"][k])]
         layers[k] = {
             "predicted_gradient_exponent": str(rules[k].eps),
-            "measured_gradient_slope": gs, "gradient_slope_stderr": ge,
+            "measured_gradient_slope": gs,
+            "gradient_slope_stderr": ge,
             "grad_rms_base": grads[k][0],
             "predicted_crossover_width": crossover_width(g, grads[k][0], eps, widths[0]),
             "measured_crossover_width": half_crossing(list(widths), ratio),
@@ -112,19 +130,35 @@ def run(model_name="mlp", widths=(64, 128, 256, 512, 1024, 2048, 4096), seeds=2,
             "update_slope_scaled": slope(widths, data["scaled"][k])[0],
             "update_slope_atan2": slope(widths, data["atan2"][k])[0],
             "update_slope_constant": slope(widths, data["constant"][k])[0],
-            "update_rms": {v: data[v][k] for v in data}, "grad_rms": grads[k],
+            "update_rms": {v: data[v][k] for v in data},
+            "grad_rms": grads[k],
         }
-    return {"config": {"model": model_name, "scheme": "mup", "optimizer": "adam",
-                       "widths": list(widths), "seeds": seeds, "base_width": base, "lr": lr,
-                       "eps": eps, "crossover_target_hidden": crossover_target,
-                       "device": device, "dtype": dtype},
-            "versions": {"abcparam": abcparam.__version__, "torch": torch.__version__,
-                         "python": platform.python_version()},
-            "layers": layers}
+    return {
+        "config": {
+            "model": model_name,
+            "scheme": "mup",
+            "optimizer": "adam",
+            "widths": list(widths),
+            "seeds": seeds,
+            "base_width": base,
+            "lr": lr,
+            "eps": eps,
+            "crossover_target_hidden": crossover_target,
+            "device": device,
+            "dtype": dtype,
+        },
+        "versions": {
+            "abcparam": abcparam.__version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "layers": layers,
+    }
 
 
 def plot(result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -132,15 +166,27 @@ def plot(result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, (kind, row) in zip(axes, result["layers"].items()):
         for v, style in (("constant", "o-"), ("scaled", "s--"), ("atan2", "^:")):
-            ax.plot(widths, row["update_rms"][v], style, ms=4, label=f"{v} eps" if v != "atan2" else "Adam-atan2")
+            ax.plot(
+                widths,
+                row["update_rms"][v],
+                style,
+                ms=4,
+                label=f"{v} eps" if v != "atan2" else "Adam-atan2",
+            )
         pc = row["predicted_crossover_width"]
         if pc and math.isfinite(pc) and widths[0] <= pc <= widths[-1] * 4:
             ax.axvline(pc, color="k", lw=0.8, ls="-.", label=f"predicted crossover {pc:.0f}")
-        ax.set(xscale="log", yscale="log", title=f"{kind} (g = {row['predicted_gradient_exponent']})",
-               xlabel="width")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            title=f"{kind} (g = {row['predicted_gradient_exponent']})",
+            xlabel="width",
+        )
         ax.legend(fontsize=6)
     axes[0].set_ylabel("RMS of first update")
-    fig.suptitle(f"μP + Adam, eps = {result['config']['eps']:.2e}: constant eps underflows", fontsize=9)
+    fig.suptitle(
+        f"μP + Adam, eps = {result['config']['eps']:.2e}: constant eps underflows", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -163,12 +209,14 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(result, indent=1))
     plot(result, out / "update_rms.png")
     for kind, row in result["layers"].items():
-        print(f"{kind:9s} grad slope {row['measured_gradient_slope']:+.2f} ± "
-              f"{row['gradient_slope_stderr']:.2f} (predicted -{row['predicted_gradient_exponent']}); "
-              f"crossover predicted {row['predicted_crossover_width']:.3g}, measured "
-              f"{row['measured_crossover_width']}; update slopes: scaled "
-              f"{row['update_slope_scaled']:+.2f}, atan2 {row['update_slope_atan2']:+.2f}, "
-              f"constant {row['update_slope_constant']:+.2f} (predicted {row['predicted_update_slope']:+.2f})")
+        print(
+            f"{kind:9s} grad slope {row['measured_gradient_slope']:+.2f} ± "
+            f"{row['gradient_slope_stderr']:.2f} (predicted -{row['predicted_gradient_exponent']}); "
+            f"crossover predicted {row['predicted_crossover_width']:.3g}, measured "
+            f"{row['measured_crossover_width']}; update slopes: scaled "
+            f"{row['update_slope_scaled']:+.2f}, atan2 {row['update_slope_atan2']:+.2f}, "
+            f"constant {row['update_slope_constant']:+.2f} (predicted {row['predicted_update_slope']:+.2f})"
+        )
     print(f"wall {result['wall_s']:.0f} s")
 
 

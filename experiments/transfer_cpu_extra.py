@@ -2,8 +2,8 @@
 character-level GPT (pydoc text, widths 64..256, 150 steps).  Resumable.
 Run: ``python experiments/transfer_cpu_extra.py``; results in experiments/results/transfer_cpu_*.
 """
+
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -11,20 +11,42 @@ from abcparam.cli import main
 
 RESULTS = Path(__file__).parent / "results"
 SWEEPS = {
-    "transfer_cpu_mlp_atan2": ["--model", "mlp", "--optimizer", "adam-atan2",
-                               "--widths", "64,128,256,512", "--lrs=-12:-2", "--steps", "200"],
-    "transfer_cpu_gpt_adam": ["--model", "transformer", "--optimizer", "adam",
-                              "--widths", "64,128,256", "--lrs=-11:-4", "--steps", "150",
-                              "--base-width", "64"],
+    "transfer_cpu_mlp_atan2": [
+        "--model",
+        "mlp",
+        "--optimizer",
+        "adam-atan2",
+        "--widths",
+        "64,128,256,512",
+        "--lrs=-12:-2",
+        "--steps",
+        "200",
+    ],
+    "transfer_cpu_gpt_adam": [
+        "--model",
+        "transformer",
+        "--optimizer",
+        "adam",
+        "--widths",
+        "64,128,256",
+        "--lrs=-11:-4",
+        "--steps",
+        "150",
+        "--base-width",
+        "64",
+    ],
 }
 
 if __name__ == "__main__":
     for name, args in SWEEPS.items():
         t0 = time.perf_counter()
         out = RESULTS / name
-        main(["sweep", "--schemes", "sp-global,sp,mup,u-mup", "--seeds", "2", "--out", str(out)]
-             + args)
+        main(
+            ["sweep", "--schemes", "sp-global,sp,mup,u-mup", "--seeds", "2", "--out", str(out)]
+            + args
+        )
         (out / "machine.txt").write_text(
             f"command: python experiments/transfer_cpu_extra.py ({name}: {' '.join(args)})\n"
             f"machine: {platform.machine()}, Python {platform.python_version()}, CPU only "
-            f"(2 cores)\nwall time: {time.perf_counter() - t0:.0f} s\n")
+            f"(2 cores)\nwall time: {time.perf_counter() - t0:.0f} s\n"
+        )

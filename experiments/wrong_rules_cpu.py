@@ -7,6 +7,7 @@ Each is trained (widths 128..1024, 3 steps, 2 seeds) and compared with the *righ
 predictions; a mutation is caught when some judged fit misses the measured-alignment prediction.
 Run: ``python experiments/wrong_rules_cpu.py`` (writes experiments/results/wrong_rules_cpu/).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,23 +40,41 @@ def mutate(rules, kind: str, exponent: str, shift) -> object:
     return replace(rules, layers=layers)
 
 
-def judge(scheme: str, optimizer: str, kind: str, exponent: str, shift, widths, steps, seeds
-          ) -> dict:
+def judge(
+    scheme: str, optimizer: str, kind: str, exponent: str, shift, widths, steps, seeds
+) -> dict:
     right = abcparam.rules(scheme, optimizer=optimizer)
     wrong = mutate(right, kind, exponent, shift)
-    trained = run_coord_check(scheme=scheme, optimizer=optimizer, rules=wrong, widths=widths,
-                              steps=steps, seeds=seeds, progress=False)
+    trained = run_coord_check(
+        scheme=scheme,
+        optimizer=optimizer,
+        rules=wrong,
+        widths=widths,
+        steps=steps,
+        seeds=seeds,
+        progress=False,
+    )
     cfg = {k: v for k, v in trained.config.items() if k != "rules"}
     claimed = compare(CoordCheckConfig(**cfg), right, trained.records, [])
     missed = [f for f in claimed.judged if not f["pass"]]
     worst = max(claimed.judged, key=lambda f: abs(f["measured_slope"] - f["predicted_slope"]))
-    return {"scheme": scheme, "optimizer": optimizer, "kind": kind, "exponent": exponent,
-            "shift": str(shift), "caught": bool(missed),
-            "caught_by_delta": any(f["quantity"] == "delta" for f in missed),
-            "misses": [(f["layer"], f["quantity"], f["step"]) for f in missed],
-            "worst": {"layer": worst["layer"], "quantity": worst["quantity"],
-                      "step": worst["step"], "measured": worst["measured_slope"],
-                      "predicted": worst["predicted_slope"]}}
+    return {
+        "scheme": scheme,
+        "optimizer": optimizer,
+        "kind": kind,
+        "exponent": exponent,
+        "shift": str(shift),
+        "caught": bool(missed),
+        "caught_by_delta": any(f["quantity"] == "delta" for f in missed),
+        "misses": [(f["layer"], f["quantity"], f["step"]) for f in missed],
+        "worst": {
+            "layer": worst["layer"],
+            "quantity": worst["quantity"],
+            "step": worst["step"],
+            "measured": worst["measured_slope"],
+            "predicted": worst["predicted_slope"],
+        },
+    }
 
 
 def main() -> None:
@@ -65,31 +84,60 @@ def main() -> None:
     args = parser.parse_args()
     widths = (128, 256, 512, 1024)
     t0 = time.perf_counter()
-    cases = [(s, o, k, e, d) for s in SCHEMES for o in OPTIMIZERS for k in KINDS
-             for e in ("b", "c") for d in SHIFTS]
-    rows = [judge(*case, widths, args.steps, args.seeds) for case in tqdm(cases, desc="wrong rules")]
+    cases = [
+        (s, o, k, e, d)
+        for s in SCHEMES
+        for o in OPTIMIZERS
+        for k in KINDS
+        for e in ("b", "c")
+        for d in SHIFTS
+    ]
+    rows = [
+        judge(*case, widths, args.steps, args.seeds) for case in tqdm(cases, desc="wrong rules")
+    ]
     wall = time.perf_counter() - t0
     caught = sum(r["caught"] for r in rows)
     by_delta = sum(r["caught_by_delta"] for r in rows)
     OUT.mkdir(parents=True, exist_ok=True)
-    config = {"command": "python " + " ".join(sys.argv), "widths": list(widths),
-              "steps": args.steps, "seeds": args.seeds, "tolerance": 0.15, "wall_s": wall}
-    (OUT / "results.json").write_text(json.dumps(
-        {"config": config, "caught": caught, "caught_by_delta": by_delta, "cases": len(rows),
-         "rows": rows}, indent=1))
-    lines = ["| scheme | optimizer | layer | exponent | shift | caught | by delta | worst miss |",
-             "|---|---|---|---|---|---|---|---|"]
+    config = {
+        "command": "python " + " ".join(sys.argv),
+        "widths": list(widths),
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "tolerance": 0.15,
+        "wall_s": wall,
+    }
+    (OUT / "results.json").write_text(
+        json.dumps(
+            {
+                "config": config,
+                "caught": caught,
+                "caught_by_delta": by_delta,
+                "cases": len(rows),
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    lines = [
+        "| scheme | optimizer | layer | exponent | shift | caught | by delta | worst miss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         w = r["worst"]
-        lines.append(f"| {r['scheme']} | {r['optimizer']} | {r['kind']} | {r['exponent']} | "
-                     f"{r['shift']} | {'yes' if r['caught'] else 'NO'} | "
-                     f"{'yes' if r['caught_by_delta'] else 'no'} | {w['layer']} {w['quantity']} "
-                     f"step {w['step']}: {w['measured']:+.2f} vs {w['predicted']:+.2f} |")
+        lines.append(
+            f"| {r['scheme']} | {r['optimizer']} | {r['kind']} | {r['exponent']} | "
+            f"{r['shift']} | {'yes' if r['caught'] else 'NO'} | "
+            f"{'yes' if r['caught_by_delta'] else 'no'} | {w['layer']} {w['quantity']} "
+            f"step {w['step']}: {w['measured']:+.2f} vs {w['predicted']:+.2f} |"
+        )
     (OUT / "summary.md").write_text(
         f"# Wrong tables caught by the coordinate check\n\nCommand: `{config['command']}`; "
         f"widths {list(widths)}, {args.steps} steps, {args.seeds} seeds; wall {wall:.0f} s.\n\n"
         f"Caught {caught}/{len(rows)}; by a delta fit alone {by_delta}/{len(rows)}.\n\n"
-        + "\n".join(lines) + "\n")
+        + "\n".join(lines)
+        + "\n"
+    )
     print(f"caught {caught}/{len(rows)}, by delta {by_delta}/{len(rows)}, wall {wall:.0f} s")
 
 

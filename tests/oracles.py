@@ -63,12 +63,20 @@ TP4_TABLE1 = {"sp": ("1", "1/2"), "ntp": ("0", "1/2"), "mfp": ("-1", "0"), "mup"
 
 # TP-V (Yang et al. 2022, arXiv 2203.03466) [paper], written (embedding, hidden, readout):
 # Table 3 (no multipliers): b = (0, 1/2, 1); SGD LR fan_out, 1, 1/fan_in; Adam LR 1, 1/fan_in, 1/fan_in.
-TPV_TABLE3 = {"a": ("0", "0", "0"), "b": ("0", "1/2", "1"),
-              "sgd": ("-1", "0", "1"), "adam": ("0", "1", "1")}
+TPV_TABLE3 = {
+    "a": ("0", "0", "0"),
+    "b": ("0", "1/2", "1"),
+    "sgd": ("-1", "0", "1"),
+    "adam": ("0", "1", "1"),
+}
 # Table 8: output init var 1 (b = 0), multiplier 1/fan_in (a = 1); SGD LR fan_out, 1, fan_in;
 # Adam LR 1, 1/fan_in, 1.
-TPV_TABLE8 = {"a": ("0", "0", "1"), "b": ("0", "1/2", "0"),
-              "sgd": ("-1", "0", "-1"), "adam": ("0", "1", "0")}
+TPV_TABLE8 = {
+    "a": ("0", "0", "1"),
+    "b": ("0", "1/2", "0"),
+    "sgd": ("-1", "0", "-1"),
+    "adam": ("0", "1", "0"),
+}
 # Table 9 = TP-IV's muP: Adam LR 1/sqrt(fan_out), 1/fan_in, 1/sqrt(fan_in).
 TPV_TABLE9_ADAM = ("1/2", "1", "1/2")
 

@@ -1,4 +1,5 @@
 """The book builds offline, executes every notebook and shows the derived tables and figures."""
+
 import re
 from pathlib import Path
 
@@ -21,8 +22,15 @@ def read(html: Path, page: str) -> str:
 
 
 def test_every_derivation_page_is_built_with_executed_outputs(html):
-    for name in ("01_abc_and_symmetry", "02_sgd", "03_adam_adafactor", "04_symbolic_alignment",
-                 "05_epsilon_atan2", "06_umup", "07_transformer"):
+    for name in (
+        "01_abc_and_symmetry",
+        "02_sgd",
+        "03_adam_adafactor",
+        "04_symbolic_alignment",
+        "05_epsilon_atan2",
+        "06_umup",
+        "07_transformer",
+    ):
         page = read(html, f"derivations/{name}.html")
         assert "cell_output" in page, name
 

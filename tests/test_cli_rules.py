@@ -1,4 +1,5 @@
 """The command line gives the same tables as the Python API, and clear errors."""
+
 import json
 import subprocess
 import sys
@@ -15,11 +16,27 @@ def test_rules_markdown(capsys):
 
 
 def test_rules_json_matches_api(capsys):
-    assert main(["rules", "mup", "--optimizer", "sgd", "--alignment", "none", "--format",
-                 "json", "--front"]) == 0
+    assert (
+        main(
+            [
+                "rules",
+                "mup",
+                "--optimizer",
+                "sgd",
+                "--alignment",
+                "none",
+                "--format",
+                "json",
+                "--front",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
-    assert data == {**abcparam.rules("mup", optimizer="sgd", alignment="none").to_dict(),
-                    "front": data["front"]}
+    assert data == {
+        **abcparam.rules("mup", optimizer="sgd", alignment="none").to_dict(),
+        "front": data["front"],
+    }
     assert {"embedding": "0", "hidden": "-1/2", "readout": "0"} in data["front"]
 
 
@@ -34,14 +51,32 @@ def test_bad_scheme_exits_2_with_accepted_names(capsys):
 
 
 def test_console_script_does_not_import_torch():
-    code = ("import sys; from abcparam.cli import main; main(['rules', 'mup']); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from abcparam.cli import main; main(['rules', 'mup']); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_epsilon_cli_predicts_crossover(capsys):
-    assert main(["epsilon", "--scheme", "mup", "--eps", "1e-8", "--base-width", "256",
-                 "--grad-rms", "hidden=1e-5", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "epsilon",
+                "--scheme",
+                "mup",
+                "--eps",
+                "1e-8",
+                "--base-width",
+                "256",
+                "--grad-rms",
+                "hidden=1e-5",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     (hidden,) = data["layers"]
     assert hidden["gradient_exponent"] == "1"

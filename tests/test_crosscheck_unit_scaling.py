@@ -4,6 +4,7 @@ The library's modules and its Adam learning-rate scale (``unit_scaling.optim.lr_
 are measured at two widths; the implied exponents (init std n^-b, forward multiplier n^-a, LR n^-c)
 must equal ``abcparam.rules("u-mup", optimizer="adam")``.
 """
+
 import math
 
 import pytest
@@ -25,8 +26,11 @@ def _exponent(small: float, large: float) -> float:
 
 def _modules(n: int):
     torch.manual_seed(0)
-    return {"embedding": uu.Embedding(64, n), "hidden": uu.Linear(n, n, bias=False),
-            "readout": uu.LinearReadout(n, 10, bias=False)}
+    return {
+        "embedding": uu.Embedding(64, n),
+        "hidden": uu.Linear(n, n, bias=False),
+        "readout": uu.LinearReadout(n, 10, bias=False),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +40,13 @@ def measured():
         mods = _modules(n)
         x = torch.randn(256, n, generator=torch.Generator().manual_seed(1))
         per_width[n] = {
-            kind: {"lr": lr_scale_func_adam(m.weight), "std": m.weight.std().item(),
-                   "out": (m(x).pow(2).mean().sqrt().item() if kind != "embedding" else None)}
-            for kind, m in mods.items()}
+            kind: {
+                "lr": lr_scale_func_adam(m.weight),
+                "std": m.weight.std().item(),
+                "out": (m(x).pow(2).mean().sqrt().item() if kind != "embedding" else None),
+            }
+            for kind, m in mods.items()
+        }
     return per_width
 
 

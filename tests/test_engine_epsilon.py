@@ -1,4 +1,5 @@
 """Crossover widths of a constant Adam epsilon (abcparam.engine.epsilon)."""
+
 import math
 
 import pytest
@@ -26,8 +27,8 @@ def test_scaled_eps_never_crosses_over():
     rows = crossovers(r, 1e-8, 256, 1e-4, scaled=True)
     assert all(math.isinf(x.width) for x in rows)
     unscaled = {x.kind: x.width for x in crossovers(r, 1e-8, 256, 1e-4)}
-    assert unscaled["hidden"] == pytest.approx(256 * 1e4)      # g = 1
-    assert unscaled["readout"] == pytest.approx(256 * 1e8)     # g = 1/2
+    assert unscaled["hidden"] == pytest.approx(256 * 1e4)  # g = 1
+    assert unscaled["readout"] == pytest.approx(256 * 1e8)  # g = 1/2
 
 
 def test_atan2_and_sgd_have_nothing_to_cross():

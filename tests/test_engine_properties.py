@@ -1,4 +1,5 @@
 """Properties the derivation must have: the abc-symmetry, alignment limits, exactness, errors."""
+
 from fractions import Fraction
 
 import pytest
@@ -16,8 +17,9 @@ in_range = st.integers(2, 4).map(lambda i: Q(i, 4))  # 1/2, 3/4, 1
 alignments = st.one_of(
     st.sampled_from(["full", "none", "tp4"]),
     in_range,
-    st.fixed_dictionaries({"alpha": in_range, "omega": st.fixed_dictionaries(
-        {"readout": in_range}), "u": in_range}),
+    st.fixed_dictionaries(
+        {"alpha": in_range, "omega": st.fixed_dictionaries({"readout": in_range}), "u": in_range}
+    ),
 )
 
 
@@ -25,23 +27,32 @@ alignments = st.one_of(
 def stable_ab(draw):
     a = {k: draw(quarters) for k in CORE}
     s_out = draw(st.integers(2, 6).map(lambda i: Q(i, 4)))
-    b = {"embedding": -a["embedding"], "hidden": Q(1, 2) - a["hidden"],
-         "readout": s_out - a["readout"]}
+    b = {
+        "embedding": -a["embedding"],
+        "hidden": Q(1, 2) - a["hidden"],
+        "readout": s_out - a["readout"],
+    }
     return a, b
 
 
 @settings(max_examples=150, deadline=None)
-@given(ab=stable_ab(), theta=st.fixed_dictionaries({k: quarters for k in CORE}),
-       optimizer=st.sampled_from(["sgd", "adam", "adafactor", "adam-atan2"]),
-       alignment=alignments)
+@given(
+    ab=stable_ab(),
+    theta=st.fixed_dictionaries({k: quarters for k in CORE}),
+    optimizer=st.sampled_from(["sgd", "adam", "adafactor", "adam-atan2"]),
+    alignment=alignments,
+)
 def test_abc_symmetry_shifts_c_by_k_theta(ab, theta, optimizer, alignment):
     """(a, b, c) -> (a + t, b - t, c - k t) leaves the dynamics unchanged (THEORY.md; TP-V Lemma
     J.1): k = 2 SGD, 1 Adam / Adam-atan2, 0 Adafactor; eps shifts by +t; r is unchanged."""
     a, b = ab
     first = abcparam.derive(a, b, optimizer=optimizer, alignment=alignment)
-    second = abcparam.derive({k: a[k] + theta[k] for k in CORE},
-                             {k: b[k] - theta[k] for k in CORE},
-                             optimizer=optimizer, alignment=alignment)
+    second = abcparam.derive(
+        {k: a[k] + theta[k] for k in CORE},
+        {k: b[k] - theta[k] for k in CORE},
+        optimizer=optimizer,
+        alignment=alignment,
+    )
     k = {"sgd": 2, "adam": 1, "adam-atan2": 1, "adafactor": 0}[optimizer]
     for kind in CORE:
         assert second[kind].c == sympy.expand(first[kind].c - k * theta[kind])
@@ -53,8 +64,9 @@ def test_abc_symmetry_shifts_c_by_k_theta(ab, theta, optimizer, alignment):
 
 
 @settings(max_examples=60, deadline=None)
-@given(ab=stable_ab(), optimizer=st.sampled_from(["sgd", "adam", "adafactor"]),
-       alignment=alignments)
+@given(
+    ab=stable_ab(), optimizer=st.sampled_from(["sgd", "adam", "adafactor"]), alignment=alignments
+)
 def test_any_stable_ab_gets_a_stable_pareto_minimal_c(ab, optimizer, alignment):
     a, b = ab
     r = abcparam.derive(a, b, optimizer=optimizer, alignment=alignment)
@@ -105,8 +117,12 @@ def test_hidden_omega_above_half_cannot_keep_every_layer_maximal():
     assert r["readout"].r == 0
     assert r["embedding"].r > 0
     with pytest.raises(ValueError, match="feature-learning cannot hold"):
-        abcparam.rules("mup", optimizer="adam", alignment={"omega": {"hidden": "3/4"}},
-                       require="feature-learning")
+        abcparam.rules(
+            "mup",
+            optimizer="adam",
+            alignment={"omega": {"hidden": "3/4"}},
+            require="feature-learning",
+        )
 
 
 def test_mup_adafactor_none_has_trivial_logits_and_says_why():
@@ -148,35 +164,75 @@ def test_aliases():
     assert r["input"] is r["embedding"] and r["output"] is r["readout"]
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: abcparam.rules("nope"), "unknown scheme 'nope'; accepted: sp, ntp, mfp, mup, u-mup"),
-    (lambda: abcparam.rules("mup", optimizer="lion"), "unknown optimizer 'lion'; accepted: adafactor"),
-    (lambda: abcparam.rules("mup")["attention"], "unknown layer kind 'attention'; accepted"),
-    (lambda: abcparam.rules("mup", alignment=Q(1, 4)), r"1/4 lies outside the accepted range \[1/2, 1\]"),
-    (lambda: abcparam.rules("mup", alignment="3/2"), "outside the accepted range"),
-    (lambda: abcparam.rules("mup", alignment=0.75), "float"),
-    (lambda: abcparam.rules("mup", alignment={"beta": 1}), "unknown alignment variable 'beta'"),
-    (lambda: abcparam.rules("mup", alignment="partial"), "unknown alignment 'partial'"),
-    (lambda: abcparam.derive(a={"embedding": 0, "hidden": 0.5, "readout": 0},
-                             b={"embedding": 0, "hidden": 0, "readout": 0}), "hidden a = 0.5 is a float"),
-    (lambda: abcparam.derive(a={"embedding": 0, "hidden": 0, "readout": 0},
-                             b={"embedding": 0, "hidden": 0, "readout": "1/2"}),
-     r"hidden a \+ b = 0, but stability at init needs a \+ b = 1/2"),
-    (lambda: abcparam.derive(a={"embedding": 0, "hidden": 0, "readout": 0},
-                             b={"embedding": 0, "hidden": "1/2", "readout": "1/4"}),
-     r"readout a \+ b = 1/4, but stability at init needs a \+ b >= 1/2"),
-    (lambda: abcparam.derive(a={"embedding": 0, "hidden": 0},
-                             b={"embedding": 0, "hidden": "1/2"}), "missing layer kinds"),
-    (lambda: abcparam.derive(a={"embedding": "x1", "hidden": 0, "readout": 0},
-                             b={"embedding": 0, "hidden": 0, "readout": 0}), "not an exact number"),
-    (lambda: abcparam.rules("mup", lr="sometimes"), "lr = 'sometimes'; accepted: per-layer, global"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: abcparam.rules("nope"),
+            "unknown scheme 'nope'; accepted: sp, ntp, mfp, mup, u-mup",
+        ),
+        (
+            lambda: abcparam.rules("mup", optimizer="lion"),
+            "unknown optimizer 'lion'; accepted: adafactor",
+        ),
+        (lambda: abcparam.rules("mup")["attention"], "unknown layer kind 'attention'; accepted"),
+        (
+            lambda: abcparam.rules("mup", alignment=Q(1, 4)),
+            r"1/4 lies outside the accepted range \[1/2, 1\]",
+        ),
+        (lambda: abcparam.rules("mup", alignment="3/2"), "outside the accepted range"),
+        (lambda: abcparam.rules("mup", alignment=0.75), "float"),
+        (lambda: abcparam.rules("mup", alignment={"beta": 1}), "unknown alignment variable 'beta'"),
+        (lambda: abcparam.rules("mup", alignment="partial"), "unknown alignment 'partial'"),
+        (
+            lambda: abcparam.derive(
+                a={"embedding": 0, "hidden": 0.5, "readout": 0},
+                b={"embedding": 0, "hidden": 0, "readout": 0},
+            ),
+            "hidden a = 0.5 is a float",
+        ),
+        (
+            lambda: abcparam.derive(
+                a={"embedding": 0, "hidden": 0, "readout": 0},
+                b={"embedding": 0, "hidden": 0, "readout": "1/2"},
+            ),
+            r"hidden a \+ b = 0, but stability at init needs a \+ b = 1/2",
+        ),
+        (
+            lambda: abcparam.derive(
+                a={"embedding": 0, "hidden": 0, "readout": 0},
+                b={"embedding": 0, "hidden": "1/2", "readout": "1/4"},
+            ),
+            r"readout a \+ b = 1/4, but stability at init needs a \+ b >= 1/2",
+        ),
+        (
+            lambda: abcparam.derive(
+                a={"embedding": 0, "hidden": 0}, b={"embedding": 0, "hidden": "1/2"}
+            ),
+            "missing layer kinds",
+        ),
+        (
+            lambda: abcparam.derive(
+                a={"embedding": "x1", "hidden": 0, "readout": 0},
+                b={"embedding": 0, "hidden": 0, "readout": 0},
+            ),
+            "not an exact number",
+        ),
+        (
+            lambda: abcparam.rules("mup", lr="sometimes"),
+            "lr = 'sometimes'; accepted: per-layer, global",
+        ),
+    ],
+)
 def test_bad_input_names_the_value_and_the_accepted_ones(call, message):
     with pytest.raises((ValueError, TypeError, KeyError), match=message):
         call()
 
 
 def test_fraction_and_string_exponents_are_exact():
-    r1 = abcparam.derive(a={"embedding": 0, "hidden": Fraction(1, 2), "readout": "1/2"},
-                         b={"embedding": 0, "hidden": 0, "readout": 0}, optimizer="adam")
+    r1 = abcparam.derive(
+        a={"embedding": 0, "hidden": Fraction(1, 2), "readout": "1/2"},
+        b={"embedding": 0, "hidden": 0, "readout": 0},
+        optimizer="adam",
+    )
     assert r1["hidden"].c == abcparam.rules("ntp", optimizer="adam")["hidden"].c

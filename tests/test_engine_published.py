@@ -1,11 +1,21 @@
 """The engine reproduces every published table cell from the constraints (oracles.py)."""
+
 import pytest
 import sympy
+from oracles import (
+    EVERETT_AB,
+    EVERETT_EPS,
+    EVERETT_SGD_NONE_FRONT,
+    EVERETT_TABLE1_C,
+    TP4_TABLE1,
+    TPV_TABLE3,
+    TPV_TABLE8,
+    TPV_TABLE9_ADAM,
+    UMUP,
+)
 
 import abcparam
 from abcparam.engine.front import is_pareto_minimal
-from oracles import (EVERETT_AB, EVERETT_EPS, EVERETT_SGD_NONE_FRONT, EVERETT_TABLE1_C,
-                     TP4_TABLE1, TPV_TABLE3, TPV_TABLE8, TPV_TABLE9_ADAM, UMUP)
 
 CORE = ("embedding", "hidden", "readout")
 Q = sympy.Rational
@@ -93,9 +103,11 @@ def test_pytorch_sp_default_is_unstable_per_tp4():
 def test_tp4_feature_learning_classification():
     """TP-IV Thm 3.6: muP (r = 0) learns features; SP at its largest stable LR is kernel-like."""
     assert abcparam.rules("mup", optimizer="sgd", alignment="tp4", lr="global").regime.startswith(
-        "feature learning")
-    assert "kernel-like" in abcparam.rules("sp", optimizer="sgd", alignment="tp4",
-                                           lr="global").regime
+        "feature learning"
+    )
+    assert (
+        "kernel-like" in abcparam.rules("sp", optimizer="sgd", alignment="tp4", lr="global").regime
+    )
 
 
 @pytest.mark.parametrize("table", [TPV_TABLE3, TPV_TABLE8], ids=["table3", "table8"])
@@ -107,8 +119,9 @@ def test_tpv_fan_in_tables_are_mup_in_other_coordinates(table, optimizer):
     assert triple(moved, "b") == exact(table["b"])
     assert triple(moved, "c") == exact(table[optimizer])
     assert abcparam.equivalent(mup, moved)
-    derived = abcparam.derive(a=dict(zip(CORE, table["a"])), b=dict(zip(CORE, table["b"])),
-                              optimizer=optimizer)
+    derived = abcparam.derive(
+        a=dict(zip(CORE, table["a"])), b=dict(zip(CORE, table["b"])), optimizer=optimizer
+    )
     assert triple(derived, "c") == exact(table[optimizer])
 
 
@@ -157,13 +170,15 @@ def test_derived_c_is_pareto_minimal(scheme, optimizer, alignment):
     assert all(sympy.sympify(x) >= 0 for x in r.r_chain)
 
 
-@pytest.mark.parametrize("coordinates, table", [("no-multipliers", TPV_TABLE3),
-                                                ("readout-multiplier", TPV_TABLE8)])
+@pytest.mark.parametrize(
+    "coordinates, table", [("no-multipliers", TPV_TABLE3), ("readout-multiplier", TPV_TABLE8)]
+)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_named_coordinates_give_tpv_tables(coordinates, table, optimizer):
     """TP-V Table 3 / Table 8 as named coordinate systems of the same muP."""
-    moved = abcparam.reparametrize(abcparam.rules("mup", optimizer=optimizer),
-                                   coordinates=coordinates)
+    moved = abcparam.reparametrize(
+        abcparam.rules("mup", optimizer=optimizer), coordinates=coordinates
+    )
     assert triple(moved, "a") == exact(table["a"])
     assert triple(moved, "c") == exact(table[optimizer])
 
@@ -171,8 +186,9 @@ def test_named_coordinates_give_tpv_tables(coordinates, table, optimizer):
 def test_unit_scaled_mup_differs_from_umup_only_in_the_embedding_convention():
     """Blake et al. 2024: u-muP's hidden/readout rules are muP in unit-scaled coordinates; its
     embedding LR 1/sqrt(fan-out) is the empirical departure (derived muP would give c = 0)."""
-    moved = abcparam.reparametrize(abcparam.rules("mup", optimizer="adam"),
-                                   coordinates="unit-scaled")
+    moved = abcparam.reparametrize(
+        abcparam.rules("mup", optimizer="adam"), coordinates="unit-scaled"
+    )
     umup = abcparam.rules("u-mup", optimizer="adam")
     assert triple(moved, "a") == triple(umup, "a") and triple(moved, "b") == triple(umup, "b")
     assert (moved["hidden"].c, moved["readout"].c) == (umup["hidden"].c, umup["readout"].c)

@@ -1,4 +1,5 @@
 """Fast CPU version of experiments/epsilon_underflow.py (Everett et al. 2024, Adam epsilon)."""
+
 import importlib.util
 import math
 from pathlib import Path
@@ -9,15 +10,17 @@ import abcparam
 from abcparam.torch.gradient_rms import base_gradient_rms
 
 spec = importlib.util.spec_from_file_location(
-    "epsilon_underflow", Path(__file__).parents[1] / "experiments" / "epsilon_underflow.py")
+    "epsilon_underflow", Path(__file__).parents[1] / "experiments" / "epsilon_underflow.py"
+)
 experiment = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(experiment)
 
 
 @pytest.fixture(scope="module")
 def result():
-    return experiment.run("mlp", widths=(64, 128, 256, 512), seeds=1, crossover_target=160,
-                          progress=False)
+    return experiment.run(
+        "mlp", widths=(64, 128, 256, 512), seeds=1, crossover_target=160, progress=False
+    )
 
 
 def test_gradient_rms_falls_with_the_predicted_exponent(result):

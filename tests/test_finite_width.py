@@ -1,4 +1,5 @@
 """The finite-width blend of a layer's three change terms (abcparam/coordcheck/finite_width.py)."""
+
 import math
 
 import pytest
@@ -20,11 +21,13 @@ def test_one_term_gives_its_own_exponent(e, c):
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(st.sampled_from(["alpha", "omega", "u"]), st.tuples(exponent, size),
-                       min_size=1))
+@given(
+    st.dictionaries(st.sampled_from(["alpha", "omega", "u"]), st.tuples(exponent, size), min_size=1)
+)
 def test_the_blend_lies_between_the_smallest_and_largest_exponent(terms):
-    slope = blended_slope({t: e for t, (e, _) in terms.items()},
-                          {t: c for t, (_, c) in terms.items()}, WIDTHS)
+    slope = blended_slope(
+        {t: e for t, (e, _) in terms.items()}, {t: c for t, (_, c) in terms.items()}, WIDTHS
+    )
     lo, hi = min(e for e, _ in terms.values()), max(e for e, _ in terms.values())
     assert lo - 1e-9 <= slope <= hi + 1e-9
 
@@ -37,8 +40,9 @@ def test_a_small_fast_term_is_not_yet_dominant_but_a_large_one_is():
 
 
 def test_unusable_sizes_are_left_out():
-    assert blended_slope({"alpha": 1.0, "omega": 0.0}, {"alpha": 1.0, "omega": float("nan")},
-                         WIDTHS) == pytest.approx(1.0)
+    assert blended_slope(
+        {"alpha": 1.0, "omega": 0.0}, {"alpha": 1.0, "omega": float("nan")}, WIDTHS
+    ) == pytest.approx(1.0)
     assert math.isnan(blended_slope({"alpha": 1.0}, {}, WIDTHS))
 
 

@@ -1,11 +1,14 @@
 """Cross-check with the ecosystem: PyPI mup's own coordinate check and abcparam's agree on muP."""
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-mup = pytest.importorskip("mup")
-import mup.coord_check  # noqa: E402
+pytest.importorskip("mup")
+import mup  # noqa: E402
+import mup.coord_check  # noqa: E402, F811
+
 pytest.importorskip("pandas")
 
 from abcparam.coordcheck import run_coord_check  # noqa: E402
@@ -40,6 +43,7 @@ def _lazy(width):
                 base_fan_in = 32 if name.startswith("embedding") else 64
                 mup.init.normal_(p, std=1 / np.sqrt(base_fan_in))
         return model
+
     return make
 
 
@@ -50,17 +54,28 @@ def _slope(xs, ys):
 def test_mup_package_and_abcparam_agree_on_mup_adam():
     torch.manual_seed(0)
     data = [(torch.randn(64, 32), torch.randint(0, 10, (64,)))]
-    df = mup.coord_check.get_coord_data({w: _lazy(w) for w in WIDTHS}, data, optimizer="adam",
-                                        lr=1e-2, nsteps=3, cuda=False, show_progress=False)
+    df = mup.coord_check.get_coord_data(
+        {w: _lazy(w) for w in WIDTHS},
+        data,
+        optimizer="adam",
+        lr=1e-2,
+        nsteps=3,
+        cuda=False,
+        show_progress=False,
+    )
     theirs = {}
     for module in ("hidden0", "hidden1"):
         rows = df[(df.module == module) & (df.t == 3)].sort_values("width")
         theirs[module] = _slope(rows.width.values, rows.l1.values)
-    ours = run_coord_check(scheme="mup", optimizer="adam", widths=WIDTHS, steps=3, seeds=1,
-                           progress=False)
-    out = {f["layer"]: f["measured_slope"] for f in ours.fits
-           if f["quantity"] == "output" and f["step"] == 3}
+    ours = run_coord_check(
+        scheme="mup", optimizer="adam", widths=WIDTHS, steps=3, seeds=1, progress=False
+    )
+    out = {
+        f["layer"]: f["measured_slope"]
+        for f in ours.fits
+        if f["quantity"] == "output" and f["step"] == 3
+    }
     for module, layer in (("hidden0", "hidden.0"), ("hidden1", "hidden.1")):
-        assert abs(theirs[module]) < 0.15, theirs       # mup's own check: flat
-        assert abs(out[layer]) < 0.15, out               # ours: flat
-        assert abs(theirs[module] - out[layer]) < 0.15   # and they agree
+        assert abs(theirs[module]) < 0.15, theirs  # mup's own check: flat
+        assert abs(out[layer]) < 0.15, out  # ours: flat
+        assert abs(theirs[module] - out[layer]) < 0.15  # and they agree

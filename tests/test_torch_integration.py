@@ -1,4 +1,5 @@
 """Applying rules to torch models: multipliers, init, LR groups, mapping errors, Adam-atan2."""
+
 import math
 
 import pytest
@@ -6,8 +7,15 @@ import torch
 from torch import nn
 
 import abcparam
-from abcparam.torch import (GPT, MLP, AdamAtan2, UnmappedParameterError, build_optimizer,
-                            map_parameters, parametrize)
+from abcparam.torch import (
+    GPT,
+    MLP,
+    AdamAtan2,
+    UnmappedParameterError,
+    build_optimizer,
+    map_parameters,
+    parametrize,
+)
 
 
 def test_base_width_model_is_unchanged_by_the_rules():
@@ -21,31 +29,37 @@ def test_mup_adam_exponents_become_width_factors():
     model = MLP(512)
     spec = parametrize(model, rules, base_width=128, seed=0)
     hidden, readout = spec.param("hidden.0.weight"), spec.param("readout.weight")
-    assert hidden.lr_scale == pytest.approx(4 ** -1)          # c = 1
-    assert readout.multiplier == pytest.approx(4 ** -0.5)     # a = 1/2
-    assert readout.init_std == pytest.approx(4 ** -0.5 / math.sqrt(128))   # b = 1/2
+    assert hidden.lr_scale == pytest.approx(4**-1)  # c = 1
+    assert readout.multiplier == pytest.approx(4**-0.5)  # a = 1/2
+    assert readout.init_std == pytest.approx(4**-0.5 / math.sqrt(128))  # b = 1/2
     assert model.hidden[0].weight.std().item() == pytest.approx(hidden.init_std, rel=0.05)
     opt = build_optimizer(model, spec, lr=1e-2, eps=1e-8)
     groups = {g["name"]: g for g in opt.param_groups}
     assert groups["hidden.0.weight"]["lr"] == pytest.approx(1e-2 / 4)
-    assert groups["hidden.0.weight"]["eps"] == pytest.approx(1e-8 / 4)   # eps exponent 1
+    assert groups["hidden.0.weight"]["eps"] == pytest.approx(1e-8 / 4)  # eps exponent 1
 
 
 def test_attention_scale_follows_the_rules():
     gpt = GPT(256, n_heads=4)
     parametrize(gpt, abcparam.rules("mup"), base_width=128, seed=0)
     d, d0 = 64, 32
-    assert gpt.blocks[0].attn.scale == pytest.approx(d ** -1 * d0 ** 0.5)   # 1/d, = 1/sqrt(d0) at base
+    assert gpt.blocks[0].attn.scale == pytest.approx(d**-1 * d0**0.5)  # 1/d, = 1/sqrt(d0) at base
     parametrize(gpt, abcparam.rules("sp"), base_width=128, seed=0)
-    assert gpt.blocks[0].attn.scale == pytest.approx(d ** -0.5)
+    assert gpt.blocks[0].attn.scale == pytest.approx(d**-0.5)
 
 
 def test_user_model_is_mapped_by_shape_and_multiplied_by_torch_parametrize():
-    model = nn.Sequential(nn.Linear(8, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 3, bias=False))
+    model = nn.Sequential(
+        nn.Linear(8, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 3, bias=False)
+    )
     kinds = map_parameters(model, width=256)
-    assert kinds == {"0.weight": "embedding", "0.bias": "bias", "2.weight": "hidden",
-                     "2.bias": "bias", "4.weight": "readout"}
+    assert kinds == {
+        "0.weight": "embedding",
+        "0.bias": "bias",
+        "2.weight": "hidden",
+        "2.bias": "bias",
+        "4.weight": "readout",
+    }
     parametrize(model, abcparam.rules("mup"), base_width=64, width=256, seed=0)
     assert model[4].weight.shape == (3, 256)  # parametrized weight still usable
     assert torch.isfinite(model(torch.randn(2, 8))).all()
@@ -60,6 +74,7 @@ def test_unmapped_parameter_is_a_clear_error():
 
 def test_symbolic_rules_cannot_be_applied():
     import sympy
+
     with pytest.raises(ValueError, match="symbolic"):
         parametrize(MLP(128), abcparam.rules("mup", alignment=sympy.Symbol("x")), 64)
 

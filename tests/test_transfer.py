@@ -1,11 +1,11 @@
 """LR-transfer sweeps: data, optimum finder, resumable runner, end to end (fast CPU version)."""
+
 import json
 
 import numpy as np
 import pytest
 
-from abcparam.transfer import RunConfig, grid, optimum_log2_lr, run_sweep, summarise
-from abcparam.transfer import data
+from abcparam.transfer import RunConfig, data, grid, optimum_log2_lr, run_sweep, summarise
 from abcparam.transfer.sweep import finished
 
 
@@ -23,18 +23,28 @@ def test_parabola_recovers_a_known_optimum(true_opt):
     lrs = np.arange(-12, 0, 1.0)
     points = [(x, (x - true_opt) ** 2 + 0.5) for x in lrs]
     assert optimum_log2_lr(points) == pytest.approx(true_opt, abs=1e-9)
-    assert optimum_log2_lr([(x, y) for x, y in points] + [(1.0, float("inf"))]) == \
-        pytest.approx(true_opt, abs=1e-9)
+    assert optimum_log2_lr([(x, y) for x, y in points] + [(1.0, float("inf"))]) == pytest.approx(
+        true_opt, abs=1e-9
+    )
 
 
 def test_sweep_runs_in_a_process_pool_and_resumes(tmp_path):
-    configs = grid("mlp", ["mup", "sp-global"], "adam", [32, 64], [-8.0, -6.0, -4.0], 1,
-                   steps=20, base_width=32, batch=32)
+    configs = grid(
+        "mlp",
+        ["mup", "sp-global"],
+        "adam",
+        [32, 64],
+        [-8.0, -6.0, -4.0],
+        1,
+        steps=20,
+        base_width=32,
+        batch=32,
+    )
     path = tmp_path / "runs.jsonl"
     rows = run_sweep(configs[:6], path, workers=2, progress=False)
     assert len(rows) == 6 and all(np.isfinite(r["val_loss"]) for r in rows)
     before = path.read_text().splitlines()
-    rows = run_sweep(configs, path, workers=2, progress=False)   # resumes: only 6 new runs
+    rows = run_sweep(configs, path, workers=2, progress=False)  # resumes: only 6 new runs
     after = path.read_text().splitlines()
     assert len(after) == len(before) + 6 and after[:6] == before
     assert len(rows) == 12 and set(finished(path)) == {c.key for c in configs}
@@ -46,7 +56,7 @@ def test_sweep_runs_in_a_process_pool_and_resumes(tmp_path):
 def test_torn_last_line_is_ignored(tmp_path):
     path = tmp_path / "runs.jsonl"
     cfg = RunConfig("mlp", "mup", "adam", 32, -6.0, 0, steps=2, base_width=32)
-    path.write_text(json.dumps({"key": cfg.key, "val_loss": 1.0}) + "\n{\"key\": \"tor")
+    path.write_text(json.dumps({"key": cfg.key, "val_loss": 1.0}) + '\n{"key": "tor')
     assert set(finished(path)) == {cfg.key}
 
 
@@ -54,6 +64,7 @@ def test_bad_backend_and_scheme_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown backend 'slurm'; accepted: local, ray"):
         run_sweep([], tmp_path / "x.jsonl", backend="slurm")
     from abcparam.transfer.sweep import rules_for
+
     with pytest.raises(ValueError, match="unknown sweep scheme 'ntk'"):
         rules_for("ntk", "adam")
 
@@ -74,8 +85,15 @@ def test_saved_cpu_sweep_shows_mup_transfers_better_than_sp_global():
 
 @pytest.mark.slow
 def test_cpu_sweep_reproduces_from_scratch(tmp_path):
-    configs = grid("mlp", ["sp-global", "mup"], "adam", [64, 512], [-10.0, -9.0, -8.0, -7.0, -6.0],
-                   2, steps=200)
+    configs = grid(
+        "mlp",
+        ["sp-global", "mup"],
+        "adam",
+        [64, 512],
+        [-10.0, -9.0, -8.0, -7.0, -6.0],
+        2,
+        steps=200,
+    )
     summary = summarise(run_sweep(configs, tmp_path / "runs.jsonl", progress=False))
     assert abs(summary["mup"]["drift"][0]) < abs(summary["sp-global"]["drift"][0])
 

@@ -1,4 +1,5 @@
 """Fast CPU version of experiments/wrong_rules_cpu.py: wrong tables must fail the check."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -7,20 +8,25 @@ import pytest
 import sympy
 
 ROOT = Path(__file__).parents[1]
-spec = importlib.util.spec_from_file_location("wrong_rules_cpu",
-                                              ROOT / "experiments" / "wrong_rules_cpu.py")
+spec = importlib.util.spec_from_file_location(
+    "wrong_rules_cpu", ROOT / "experiments" / "wrong_rules_cpu.py"
+)
 experiment = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(experiment)
 HALF = sympy.Rational(1, 2)
 
 
-@pytest.mark.parametrize("scheme,optimizer,kind,exponent,shift", [
-    ("mup", "adam", "hidden", "c", -HALF),       # LR too large: hidden features grow
-    ("sp", "sgd", "hidden", "b", HALF),          # init too small: outputs vanish at init
-    ("u-mup", "adam", "readout", "c", -HALF),    # readout LR too large
-])
-def test_a_wrong_table_is_caught_by_the_measured_alignment_check(scheme, optimizer, kind,
-                                                                 exponent, shift):
+@pytest.mark.parametrize(
+    "scheme,optimizer,kind,exponent,shift",
+    [
+        ("mup", "adam", "hidden", "c", -HALF),  # LR too large: hidden features grow
+        ("sp", "sgd", "hidden", "b", HALF),  # init too small: outputs vanish at init
+        ("u-mup", "adam", "readout", "c", -HALF),  # readout LR too large
+    ],
+)
+def test_a_wrong_table_is_caught_by_the_measured_alignment_check(
+    scheme, optimizer, kind, exponent, shift
+):
     row = experiment.judge(scheme, optimizer, kind, exponent, shift, (128, 256, 512), 1, 2)
     assert row["caught"], row
 

@@ -4,12 +4,13 @@ Each subcommand lives in the module that owns the job and exposes ``add_argument
 ``run(args) -> int``; this file only wires them, importing each lazily so ``abcparam rules`` never
 imports torch.
 """
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # subcommand name -> (module that owns it, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -18,7 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "epsilon": ("abcparam.cli.epsilon", "predict where a constant Adam epsilon swamps sqrt(v)"),
     "sweep": ("abcparam.cli.sweep", "learning-rate sweeps across widths (muTransfer)"),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
-    "main": ("abcparam.cli.main", "derive the tables, run the CPU coordinate checks, build the book"),
+    "main": (
+        "abcparam.cli.main",
+        "derive the tables, run the CPU coordinate checks, build the book",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """``abcparam book build``: rebuild the Jupyter Book (the work is in :mod:`abcparam.tooling.book`)."""
+
 from __future__ import annotations
 
 import argparse

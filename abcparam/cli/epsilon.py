@@ -1,4 +1,5 @@
 """``abcparam epsilon``: per layer, the width at which a constant Adam eps reaches sqrt(v)."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alignment", default="full")
     parser.add_argument("--eps", type=float, default=1e-8, help="the constant epsilon")
     parser.add_argument("--base-width", type=float, required=True)
-    parser.add_argument("--grad-rms", default=None,
-                        help="raw-gradient RMS at the base width: one number or "
-                             "kind=value,... (default: measured on the built-in MLP)")
-    parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"),
-                        help="model whose base-width gradients are measured when --grad-rms "
-                             "is not given")
+    parser.add_argument(
+        "--grad-rms",
+        default=None,
+        help="raw-gradient RMS at the base width: one number or "
+        "kind=value,... (default: measured on the built-in MLP)",
+    )
+    parser.add_argument(
+        "--model",
+        default="mlp",
+        choices=("mlp", "transformer"),
+        help="model whose base-width gradients are measured when --grad-rms is not given",
+    )
     parser.add_argument("--format", default="text", choices=("text", "json"))
 
 
@@ -43,12 +50,24 @@ def run(args: argparse.Namespace) -> int:
         source = f"measured on the built-in {args.model} at width {int(args.base_width)}"
     rows = crossovers(table, args.eps, args.base_width, grad)
     if args.format == "json":
-        print(json.dumps({"scheme": table.scheme, "optimizer": table.optimizer, "eps": args.eps,
-                          "base_width": args.base_width, "grad_rms_source": source,
-                          "layers": [r.to_dict() for r in rows]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "scheme": table.scheme,
+                    "optimizer": table.optimizer,
+                    "eps": args.eps,
+                    "base_width": args.base_width,
+                    "grad_rms_source": source,
+                    "layers": [r.to_dict() for r in rows],
+                },
+                indent=2,
+            )
+        )
         return 0
-    print(f"{table.title()} — constant eps = {args.eps:g}, base width {args.base_width:g}, "
-          f"gradient RMS {source}")
+    print(
+        f"{table.title()} — constant eps = {args.eps:g}, base width {args.base_width:g}, "
+        f"gradient RMS {source}"
+    )
     print(f"{'layer':<11} {'grad RMS ~ n^-g':>16} {'RMS at base':>12} {'crossover width':>16}")
     for r in rows:
         width = "never" if math.isinf(r.width) else f"{r.width:.3g}"

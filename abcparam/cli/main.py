@@ -1,4 +1,5 @@
 """``abcparam main``: the README's main job (the work is in :mod:`abcparam.tooling.main_job`)."""
+
 from __future__ import annotations
 
 import argparse

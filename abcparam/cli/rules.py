@@ -1,4 +1,5 @@
 """``abcparam rules SCHEME``: print a derived table (markdown, LaTeX or JSON)."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,12 @@ def parse_alignment(text: str):
     if text.startswith("{"):
         return json.loads(text)
     if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", text) and text.lower() not in (
-            "full", "none", "no", "tp4", "tpiv"):
+        "full",
+        "none",
+        "no",
+        "tp4",
+        "tpiv",
+    ):
         return sympy.Symbol(text)
     return text
 
@@ -27,21 +33,29 @@ def parse_alignment(text: str):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scheme", help=f"one of {', '.join(SCHEMES)} (or an alias)")
     parser.add_argument("--optimizer", default="adam", help=f"one of {', '.join(OPTIMIZERS)}")
-    parser.add_argument("--alignment", default="full",
-                        help="full | none | tp4 | a number in [1/2, 1] | a symbol name | JSON map")
+    parser.add_argument(
+        "--alignment",
+        default="full",
+        help="full | none | tp4 | a number in [1/2, 1] | a symbol name | JSON map",
+    )
     parser.add_argument("--lr", default="per-layer", choices=LR_MODES)
     parser.add_argument("--hidden-layers", type=int, default=2)
     parser.add_argument("--format", default="markdown", choices=("markdown", "latex", "json"))
     parser.add_argument("--why", action="store_true", help="add the reason for every c")
-    parser.add_argument("--front", action="store_true",
-                        help="also print the Pareto front of largest learning rates")
+    parser.add_argument(
+        "--front", action="store_true", help="also print the Pareto front of largest learning rates"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        table = rules(args.scheme, optimizer=args.optimizer,
-                      alignment=parse_alignment(args.alignment), lr=args.lr,
-                      hidden_layers=args.hidden_layers)
+        table = rules(
+            args.scheme,
+            optimizer=args.optimizer,
+            alignment=parse_alignment(args.alignment),
+            lr=args.lr,
+            hidden_layers=args.hidden_layers,
+        )
     except (ValueError, TypeError) as err:
         print(f"error: {err}")
         return 2

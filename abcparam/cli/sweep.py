@@ -1,4 +1,5 @@
 """``abcparam sweep``: LR sweeps across widths, then the transfer table and figure."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,17 @@ def run(args: argparse.Namespace) -> int:
     from ..transfer.sweep import grid, run_sweep
 
     out = Path(args.out)
-    configs = grid(args.model, args.schemes.split(","), args.optimizer,
-                   [int(w) for w in args.widths.split(",")], _lrs(args.lrs), args.seeds,
-                   steps=args.steps, base_width=args.base_width, device=args.device)
+    configs = grid(
+        args.model,
+        args.schemes.split(","),
+        args.optimizer,
+        [int(w) for w in args.widths.split(",")],
+        _lrs(args.lrs),
+        args.seeds,
+        steps=args.steps,
+        base_width=args.base_width,
+        device=args.device,
+    )
     rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
     summary = summarise(rows)
     text = table(summary)

@@ -9,19 +9,24 @@ between the terms (how they add, measured like the alignment exponents themselve
 each width: at the smallest width the blend equals the measured change, and every larger width
 tests the exponents (a wrong exponent moves the prediction there).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import numpy as np
 
-Cosine = Union[float, Sequence[float]]
+Cosine = Union[float, Sequence[float]]  # noqa: UP007 (a runtime alias; py3.10 needs Union)
 
 
-def blended_slope(exponents: Mapping[str, float], sizes_at_base: Mapping[str, float],
-                  widths: Sequence[int],
-                  cosines: Mapping[tuple[str, str], Cosine] | None = None) -> float:
+def blended_slope(
+    exponents: Mapping[str, float],
+    sizes_at_base: Mapping[str, float],
+    widths: Sequence[int],
+    cosines: Mapping[tuple[str, str], Cosine] | None = None,
+) -> float:
     """Least-squares slope against ``log w`` of ``log |sum_i C_i (w/w0)^e_i v_i|``.
 
     ``exponents``: each term's predicted slope; ``sizes_at_base``: each term's RMS C_i at the
@@ -30,9 +35,14 @@ def blended_slope(exponents: Mapping[str, float], sizes_at_base: Mapping[str, fl
     width in ascending order (missing pairs: 0, i.e. independent terms added in quadrature).
     nan if unusable or if the terms cancel completely."""
     widths = sorted(widths)
-    used = [t for t in exponents
-            if t in sizes_at_base and math.isfinite(float(sizes_at_base[t]))
-            and sizes_at_base[t] > 0 and math.isfinite(float(exponents[t]))]
+    used = [
+        t
+        for t in exponents
+        if t in sizes_at_base
+        and math.isfinite(float(sizes_at_base[t]))
+        and sizes_at_base[t] > 0
+        and math.isfinite(float(exponents[t]))
+    ]
     if not used or len(widths) < 2:
         return float("nan")
     cosines = cosines or {}
@@ -40,7 +50,7 @@ def blended_slope(exponents: Mapping[str, float], sizes_at_base: Mapping[str, fl
     part = {t: float(sizes_at_base[t]) * ratio ** float(exponents[t]) for t in used}
     square = sum(part[t] ** 2 for t in used)
     for i, first in enumerate(used):
-        for second in used[i + 1:]:
+        for second in used[i + 1 :]:
             cos = cosines.get((first, second), cosines.get((second, first), 0.0))
             cos = np.broadcast_to(np.asarray(cos, dtype=float), ratio.shape)
             if not np.all(np.isfinite(cos)):

@@ -5,11 +5,12 @@ slope is their mean and the uncertainty their standard error across seeds (with 
 regression's own standard error).  Alignment exponents are the same fit of log(ratio) against
 log(fan-in).
 """
+
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from scipy import stats
@@ -32,13 +33,15 @@ def slope_with_error(xs_by_seed: dict[int, list[tuple[float, float]]]) -> tuple[
     return float(np.mean(slopes)), float(np.std(slopes, ddof=1) / math.sqrt(len(slopes)))
 
 
-def fit_slopes(records: Iterable[dict], quantities: Iterable[str], x_key: str = "width"
-               ) -> dict[tuple[str, str, int], tuple[float, float]]:
+def fit_slopes(
+    records: Iterable[dict], quantities: Iterable[str], x_key: str = "width"
+) -> dict[tuple[str, str, int], tuple[float, float]]:
     """{(layer, quantity, step): (slope, stderr)} over widths (or fan-ins) and seeds."""
     grouped: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
         for q in quantities:
             if q in rec and rec[q] is not None:
                 grouped[(rec["layer"], q, rec["step"])][rec["seed"]].append(
-                    (rec.get(x_key, rec["width"]), rec[q]))
+                    (rec.get(x_key, rec["width"]), rec[q])
+                )
     return {key: slope_with_error(by_seed) for key, by_seed in grouped.items()}

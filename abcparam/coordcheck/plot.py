@@ -1,4 +1,5 @@
 """Plots of a coordinate check: RMS vs width per layer, one line per step, slopes annotated."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -34,12 +35,16 @@ def plot_result(result, out: Path) -> list[Path]:
             if last and by_step.get(steps[-1]):
                 ws = sorted(by_step[steps[-1]])
                 y0 = np.exp(np.mean(np.log(by_step[steps[-1]][ws[0]])))
-                for slope, style, lab in ((last["predicted_slope"], "k--", "pred (meas. align)"),
-                                          (last["predicted_slope_preset"], "r:", "pred (preset)")):
+                for slope, style, lab in (
+                    (last["predicted_slope"], "k--", "pred (meas. align)"),
+                    (last["predicted_slope_preset"], "r:", "pred (preset)"),
+                ):
                     ax.plot(ws, [y0 * (w / ws[0]) ** slope for w in ws], style, lw=1, label=lab)
-                ax.set_title(f"{layer}\nmeas {last['measured_slope']:+.2f} "
-                             f"pred {last['predicted_slope']:+.2f}/{last['predicted_slope_preset']:+.2f}",
-                             fontsize=7)
+                ax.set_title(
+                    f"{layer}\nmeas {last['measured_slope']:+.2f} "
+                    f"pred {last['predicted_slope']:+.2f}/{last['predicted_slope_preset']:+.2f}",
+                    fontsize=7,
+                )
             else:
                 ax.set_title(layer, fontsize=7)
             ax.set_xscale("log", base=2)
@@ -48,8 +53,11 @@ def plot_result(result, out: Path) -> list[Path]:
         axes[0][0].set_ylabel(f"RMS {q}", fontsize=8)
         axes[0][-1].legend(fontsize=5)
         cfg = result.config
-        fig.suptitle(f"{cfg['model']} {cfg['scheme']} {cfg['optimizer']} "
-                     f"(LR {cfg['lr_exponents']}, lr={cfg['lr']}): {q}", fontsize=8)
+        fig.suptitle(
+            f"{cfg['model']} {cfg['scheme']} {cfg['optimizer']} "
+            f"(LR {cfg['lr_exponents']}, lr={cfg['lr']}): {q}",
+            fontsize=8,
+        )
         fig.tight_layout()
         path = out / f"{q}.png"
         fig.savefig(path, dpi=90)

@@ -9,6 +9,7 @@ factors.  For a linear layer the terms come from two extra matmuls:
 ``dW x0 = W_t x0 - z0``, ``W0 dx = W0 x_t - z0``, and ``dW dx = dz - dW x0 - W0 dx``; and the
 cosines between the three terms, which say how they add.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,6 @@ import torch
 from torch import nn
 
 from ..torch.layers import ScaledEmbedding, ScaledLinear
-
 
 #: probe rows used for the alignment ratios (keeps their cost near one extra forward pass)
 ALIGN_ROWS = 64
@@ -58,8 +58,10 @@ class Recorder:
         for name, kind in chain:
             module = modules[name]
             if not isinstance(module, (ScaledLinear, ScaledEmbedding)):
-                raise TypeError(f"chain module {name!r} is a {type(module).__name__}; the "
-                                f"coordinate check records ScaledLinear / ScaledEmbedding layers")
+                raise TypeError(
+                    f"chain module {name!r} is a {type(module).__name__}; the "
+                    f"coordinate check records ScaledLinear / ScaledEmbedding layers"
+                )
             w0 = module.weight.detach().clone()
             self.layers.append(_Layer(name, kind, module, w0, w0_rms=rms(w0)))
             module.register_forward_hook(self._hook(name))
@@ -68,6 +70,7 @@ class Recorder:
         def capture(module, inputs, output):
             if self.active:
                 self._captured[name] = (inputs[0].detach(), output.detach())
+
         return capture
 
     @torch.no_grad()
@@ -86,9 +89,16 @@ class Recorder:
         for layer in self.layers:
             x, z = self._captured[layer.name]
             layer.x0, layer.z0 = x, z
-            out.append({"layer": layer.name, "kind": layer.kind, "output": rms(z),
-                        "input": rms(x) if x.is_floating_point() else None,
-                        "delta": 0.0, "update": 0.0})
+            out.append(
+                {
+                    "layer": layer.name,
+                    "kind": layer.kind,
+                    "output": rms(z),
+                    "input": rms(x) if x.is_floating_point() else None,
+                    "delta": 0.0,
+                    "update": 0.0,
+                }
+            )
         return out
 
     @contextlib.contextmanager
@@ -113,18 +123,26 @@ class Recorder:
             m = layer.module.multiplier
             weight = layer.module.weight.detach()
             update = (torch.dist(weight, layer.w0) * abs(m) / math.sqrt(weight.numel())).item()
-            rec = {"layer": layer.name, "kind": layer.kind, "output": rms(z),
-                   "delta": (torch.dist(z, layer.z0) / math.sqrt(max(z.numel(), 1))).item(),
-                   "update": update}
-            if self.alignment and isinstance(layer.module, ScaledLinear) and layer.kind != "embedding":
+            rec = {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "output": rms(z),
+                "delta": (torch.dist(z, layer.z0) / math.sqrt(max(z.numel(), 1))).item(),
+                "update": update,
+            }
+            if (
+                self.alignment
+                and isinstance(layer.module, ScaledLinear)
+                and layer.kind != "embedding"
+            ):
                 # alignment ratios need no big batch: the first ALIGN_ROWS probe rows suffice
                 rows = slice(0, ALIGN_ROWS)
                 x0, xt = _flat(layer.x0)[rows], _flat(x)[rows]
                 z0 = _flat(layer.z0)[rows]
                 if layer.module.bias is not None:
                     z0 = (x0 @ layer.w0.T) * m
-                term_alpha = (x0 @ weight.T) * m - z0              # dW x0
-                term_omega = (xt @ layer.w0.T) * m - z0            # W0 dx
+                term_alpha = (x0 @ weight.T) * m - z0  # dW x0
+                term_omega = (xt @ layer.w0.T) * m - z0  # W0 dx
                 term_u = _flat(z)[rows] - _flat(layer.z0)[rows] - term_alpha - term_omega  # dW dx
                 dx = xt - x0
                 rec["input_delta"] = rms(dx)
@@ -133,7 +151,10 @@ class Recorder:
                 rec["align_omega"] = _ratio(term_omega, w0_rms, dx)
                 rec["align_u"] = _ratio(term_u, update, dx)
                 rec["term_alpha"], rec["term_omega"], rec["term_u"] = (
-                    rms(term_alpha), rms(term_omega), rms(term_u))
+                    rms(term_alpha),
+                    rms(term_omega),
+                    rms(term_u),
+                )
                 # the angles between the terms: they add as vectors and may cancel
                 terms = {"alpha": term_alpha, "omega": term_omega, "u": term_u}
                 for first, second in PAIRS:
@@ -149,8 +170,7 @@ def _cosine(p: torch.Tensor, q: torch.Tensor) -> float:
     return (p.flatten() @ q.flatten()).item() / denom if denom > 0 else 0.0
 
 
-def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor,
-           vector: torch.Tensor) -> float:
+def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor, vector: torch.Tensor) -> float:
     """rms(A v) / (rms(A) * rms(v)); ~ fan_in^x for alignment exponent x (nan if undefined)."""
     if isinstance(matrix_rms, torch.Tensor):
         matrix_rms = rms(matrix_rms)

@@ -15,15 +15,17 @@ results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind"
 "predicted_slope_asymptotic", "alignment_measured": {"alpha", "omega", "u"}, "pass",
 "preset_pass", "asymptotic_pass", "judged"}], "alignment_fits", "flags", "nonfinite", "records", "summary"}``.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import math
 import platform
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +52,7 @@ class CoordCheckConfig:
     scheme: str = "mup"
     optimizer: str = "adam"
     alignment: Any = "full"
-    lr_exponents: str = "derived"      # "derived" per-layer c, or "global": c = 0 everywhere
+    lr_exponents: str = "derived"  # "derived" per-layer c, or "global": c = 0 everywhere
     widths: Sequence[int] = (128, 256, 512, 1024, 2048)
     steps: int = 3
     seeds: int = 2
@@ -60,7 +62,7 @@ class CoordCheckConfig:
     depth: int = 2
     tolerance: float = 0.15
     alignment_measured: bool = True
-    fixed_batch: bool = True           # train on the probe batch every step (as mup's check)
+    fixed_batch: bool = True  # train on the probe batch every step (as mup's check)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -89,28 +91,43 @@ class CoordCheckResult:
 
     def summary(self) -> dict:
         judged = self.judged
-        return {"fits": len(judged), "passed": sum(f["pass"] for f in judged),
-                "preset_passed": sum(f["preset_pass"] for f in judged),
-                "asymptotic_passed": sum(f["asymptotic_pass"] for f in judged),
-                "reported_only": len(self.fits) - len(judged),
-                "nonfinite": len(self.nonfinite)}
+        return {
+            "fits": len(judged),
+            "passed": sum(f["pass"] for f in judged),
+            "preset_passed": sum(f["preset_pass"] for f in judged),
+            "asymptotic_passed": sum(f["asymptotic_pass"] for f in judged),
+            "reported_only": len(self.fits) - len(judged),
+            "nonfinite": len(self.nonfinite),
+        }
 
     def to_dict(self) -> dict:
-        return {"config": self.config, "versions": self.versions, "fits": self.fits,
-                "alignment_fits": self.alignment_fits, "flags": self.flags,
-                "nonfinite": self.nonfinite, "records": self.records, "summary": self.summary()}
+        return {
+            "config": self.config,
+            "versions": self.versions,
+            "fits": self.fits,
+            "alignment_fits": self.alignment_fits,
+            "flags": self.flags,
+            "nonfinite": self.nonfinite,
+            "records": self.records,
+            "summary": self.summary(),
+        }
 
     def table(self, quantity: str | None = None, step: int | None = None) -> str:
         """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured."""
-        rows = ["| layer | quantity | step | predicted (preset) | predicted (measured α,ω,u) "
-                "| measured | pass |", "|---|---|---|---|---|---|---|"]
+        rows = [
+            "| layer | quantity | step | predicted (preset) | predicted (measured α,ω,u) "
+            "| measured | pass |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for f in self.fits:
             if (quantity and f["quantity"] != quantity) or (step is not None and f["step"] != step):
                 continue
-            rows.append(f"| {f['layer']} | {f['quantity']} | {f['step']} | "
-                        f"{f['predicted_slope_preset']:+.2f} | {f['predicted_slope']:+.2f} | "
-                        f"{f['measured_slope']:+.2f} ± {f['slope_stderr']:.2f} | "
-                        f"{'yes' if f['pass'] else 'NO'} |")
+            rows.append(
+                f"| {f['layer']} | {f['quantity']} | {f['step']} | "
+                f"{f['predicted_slope_preset']:+.2f} | {f['predicted_slope']:+.2f} | "
+                f"{f['measured_slope']:+.2f} ± {f['slope_stderr']:.2f} | "
+                f"{'yes' if f['pass'] else 'NO'} |"
+            )
         return "\n".join(rows)
 
 
@@ -139,8 +156,12 @@ def _batches(config: CoordCheckConfig, seed: int) -> list[tuple[torch.Tensor, to
     out = []
     for _ in range(config.steps):
         if config.model == "mlp":
-            out.append((torch.randn(config.batch, 32, generator=g),
-                        torch.randint(0, 10, (config.batch,), generator=g)))
+            out.append(
+                (
+                    torch.randn(config.batch, 32, generator=g),
+                    torch.randint(0, 10, (config.batch,), generator=g),
+                )
+            )
         else:
             tokens = torch.randint(0, 65, (max(config.batch // 8, 1), 33), generator=g)
             out.append((tokens[:, :-1], tokens[:, 1:]))
@@ -165,8 +186,12 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
     records += [{**tag, "step": 0, **r} for r in recorder.start(probe)]
 
     def keep(step: int, measured: list[dict]) -> bool:
-        bad = [(r["layer"], q) for r in measured for q in QUANTITIES + tuple(ALIGN.values())
-               if q in r and not math.isfinite(r[q])]
+        bad = [
+            (r["layer"], q)
+            for r in measured
+            for q in QUANTITIES + tuple(ALIGN.values())
+            if q in r and not math.isfinite(r[q])
+        ]
         records.extend({**tag, "step": step, **r} for r in measured)
         nonfinite.extend({**tag, "step": step, "layer": layer, "quantity": q} for layer, q in bad)
         return not bad
@@ -199,20 +224,46 @@ def _alignment_at(align_fits, layer, step):
     return values
 
 
-def run_coord_check(model: str = "mlp", scheme: str = "mup", optimizer: str = "adam",
-                    alignment: Any = "full", lr_exponents: str = "derived",
-                    widths: Sequence[int] = (128, 256, 512, 1024, 2048), steps: int = 3,
-                    seeds: int = 2, lr: float | None = None, base_width: int | None = None,
-                    batch: int = 64, depth: int = 2, tolerance: float = 0.15,
-                    out: str | Path | None = None, rules=None, progress: bool = True,
-                    alignment_measured: bool = True, fixed_batch: bool = True
-                    ) -> CoordCheckResult:
+def run_coord_check(
+    model: str = "mlp",
+    scheme: str = "mup",
+    optimizer: str = "adam",
+    alignment: Any = "full",
+    lr_exponents: str = "derived",
+    widths: Sequence[int] = (128, 256, 512, 1024, 2048),
+    steps: int = 3,
+    seeds: int = 2,
+    lr: float | None = None,
+    base_width: int | None = None,
+    batch: int = 64,
+    depth: int = 2,
+    tolerance: float = 0.15,
+    out: str | Path | None = None,
+    rules=None,
+    progress: bool = True,
+    alignment_measured: bool = True,
+    fixed_batch: bool = True,
+) -> CoordCheckResult:
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
     ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table)."""
-    config = CoordCheckConfig(model, scheme, optimizer, alignment, lr_exponents, tuple(widths),
-                              steps, seeds, lr, base_width, batch, depth, tolerance,
-                              alignment_measured, fixed_batch)
+    config = CoordCheckConfig(
+        model,
+        scheme,
+        optimizer,
+        alignment,
+        lr_exponents,
+        tuple(widths),
+        steps,
+        seeds,
+        lr,
+        base_width,
+        batch,
+        depth,
+        tolerance,
+        alignment_measured,
+        fixed_batch,
+    )
     if config.model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if len(config.widths) < 2:
@@ -223,8 +274,9 @@ def run_coord_check(model: str = "mlp", scheme: str = "mup", optimizer: str = "a
     records: list[dict] = []
     nonfinite: list[dict] = []
     runs = [(w, s) for w in config.widths for s in range(config.seeds)]
-    for width, seed in tqdm(runs, desc=f"coord-check {scheme}/{rules.optimizer}",
-                            disable=not progress):
+    for width, seed in tqdm(
+        runs, desc=f"coord-check {scheme}/{rules.optimizer}", disable=not progress
+    ):
         _train_one(config, rules, width, seed, config.lr, records, nonfinite)
     result = compare(config, rules, records, nonfinite)
     if out is not None:
@@ -232,12 +284,14 @@ def run_coord_check(model: str = "mlp", scheme: str = "mup", optimizer: str = "a
     return result
 
 
-def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: list[dict]
-            ) -> CoordCheckResult:
+def compare(
+    config: CoordCheckConfig, rules, records: list[dict], nonfinite: list[dict]
+) -> CoordCheckResult:
     """Fit slopes and alignment exponents; predict under preset and measured alignment."""
     slopes = fit_slopes(records, QUANTITIES + ("input_delta",))
-    align_fits = fit_slopes([r for r in records if "fan_in" in r], tuple(ALIGN.values()),
-                            x_key="fan_in")
+    align_fits = fit_slopes(
+        [r for r in records if "fan_in" in r], tuple(ALIGN.values()), x_key="fan_in"
+    )
     chain_layers = list(dict.fromkeys((r["layer"], r["kind"]) for r in records))
     kinds = [k for _, k in chain_layers]
     parents = _build(config, min(config.widths)).parents()
@@ -246,37 +300,53 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
     cells = _by_cell(records)
     # each layer's input scale at init, measured (a stable network has slope 0)
     init_slopes = fit_slopes([r for r in records if r["step"] == 0], ("input",))
-    input_scale = [None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
-                   for pos, (layer, _) in enumerate(chain_layers)]
+    input_scale = [
+        None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
+        for pos, (layer, _) in enumerate(chain_layers)
+    ]
     input_scale = [v if v is not None and math.isfinite(v) else None for v in input_scale]
     for step in steps:
         if step == 0:
             preset = predict_slopes(rules, kinds, step=1, parents=parents)
-            measured_pred = predict_slopes(rules, kinds, step=1, parents=parents,
-                                           input_scale=input_scale)
+            measured_pred = predict_slopes(
+                rules, kinds, step=1, parents=parents, input_scale=input_scale
+            )
             blended = {}
         else:
             preset = predict_slopes(rules, kinds, step=step, parents=parents)
             measured_alignment = []
-            for (layer, kind), p in zip(chain_layers, preset):
+            for (layer, _kind), p in zip(chain_layers, preset):
                 if p["alignment"] is None:
                     measured_alignment.append(None)
                     continue
                 got = _alignment_at(align_fits, layer, step)
-                measured_alignment.append({k: (v if math.isfinite(v) else None)
-                                           for k, v in got.items()})
+                measured_alignment.append(
+                    {k: (v if math.isfinite(v) else None) for k, v in got.items()}
+                )
             # each layer is predicted from its own measured input change and alignment
-            input_r = [None if pos == 0 else
-                       (-slopes[(layer, "input_delta", step)][0]
-                        if (layer, "input_delta", step) in slopes
-                        and math.isfinite(slopes[(layer, "input_delta", step)][0]) else None)
-                       for pos, (layer, _) in enumerate(chain_layers)]
-            measured_pred = predict_slopes(rules, kinds, step=step, alignment=measured_alignment,
-                                           parents=parents, input_r=input_r,
-                                           input_scale=input_scale)
+            input_r = [
+                None
+                if pos == 0
+                else (
+                    -slopes[(layer, "input_delta", step)][0]
+                    if (layer, "input_delta", step) in slopes
+                    and math.isfinite(slopes[(layer, "input_delta", step)][0])
+                    else None
+                )
+                for pos, (layer, _) in enumerate(chain_layers)
+            ]
+            measured_pred = predict_slopes(
+                rules,
+                kinds,
+                step=step,
+                alignment=measured_alignment,
+                parents=parents,
+                input_r=input_r,
+                input_scale=input_scale,
+            )
             blended = _blended_deltas(cells, chain_layers, measured_pred, step, config.widths)
         for pos, (layer, kind) in enumerate(chain_layers):
-            for q in (("output",) if step == 0 else QUANTITIES):
+            for q in ("output",) if step == 0 else QUANTITIES:
                 if (layer, q, step) not in slopes:
                     continue
                 value, err = slopes[(layer, q, step)]
@@ -285,27 +355,44 @@ def compare(config: CoordCheckConfig, rules, records: list[dict], nonfinite: lis
                 asymptotic = float(measured_pred[pos][key])
                 pred = blended.get(pos, asymptotic) if q == "delta" else asymptotic
                 al = _alignment_at(align_fits, layer, step) if step else {}
-                entry = {"layer": layer, "kind": kind, "quantity": q, "step": step,
-                         "measured_slope": value, "slope_stderr": err,
-                         "predicted_slope": pred, "predicted_slope_preset": pred_preset,
-                         "predicted_slope_asymptotic": asymptotic,
-                         "alignment_measured": {k: v for k, v in al.items()} if al else None,
-                         "pass": bool(abs(value - pred) <= config.tolerance),
-                         "preset_pass": bool(abs(value - pred_preset) <= config.tolerance),
-                         "asymptotic_pass": bool(abs(value - asymptotic) <= config.tolerance),
-                         # the output after training is init + change, two terms with different
-                         # prefactors: its slope over a finite range is pre-asymptotic, so it is
-                         # reported, and judged through its parts (output at step 0, delta)
-                         "judged": not (q == "output" and step > 0)}
+                entry = {
+                    "layer": layer,
+                    "kind": kind,
+                    "quantity": q,
+                    "step": step,
+                    "measured_slope": value,
+                    "slope_stderr": err,
+                    "predicted_slope": pred,
+                    "predicted_slope_preset": pred_preset,
+                    "predicted_slope_asymptotic": asymptotic,
+                    "alignment_measured": {k: v for k, v in al.items()} if al else None,
+                    "pass": bool(abs(value - pred) <= config.tolerance),
+                    "preset_pass": bool(abs(value - pred_preset) <= config.tolerance),
+                    "asymptotic_pass": bool(abs(value - asymptotic) <= config.tolerance),
+                    # the output after training is init + change, two terms with different
+                    # prefactors: its slope over a finite range is pre-asymptotic, so it is
+                    # reported, and judged through its parts (output at step 0, delta)
+                    "judged": not (q == "output" and step > 0),
+                }
                 fits.append(entry)
                 if entry["judged"] and not entry["preset_pass"]:
-                    flags.append(_explain(entry, preset, chain_layers, align_fits, step, pos,
-                                          cells, config.widths))
-    alignment_fits = [{"layer": layer, "variable": var, "step": step, "exponent": v, "stderr": e}
-                      for (layer, key, step), (v, e) in sorted(align_fits.items())
-                      for var, k2 in ALIGN.items() if k2 == key]
-    versions = {"abcparam": abcparam.__version__, "torch": torch.__version__,
-                "python": platform.python_version(), "machine": platform.machine()}
+                    flags.append(
+                        _explain(
+                            entry, preset, chain_layers, align_fits, step, pos, cells, config.widths
+                        )
+                    )
+    alignment_fits = [
+        {"layer": layer, "variable": var, "step": step, "exponent": v, "stderr": e}
+        for (layer, key, step), (v, e) in sorted(align_fits.items())
+        for var, k2 in ALIGN.items()
+        if k2 == key
+    ]
+    versions = {
+        "abcparam": abcparam.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
     cfg = config.to_dict()
     cfg["rules"] = rules.to_dict()
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
@@ -322,8 +409,10 @@ def _blended_deltas(cells, chain_layers, predicted, step, widths) -> dict[int, f
         if not terms:
             continue
         sizes = {t: _mean_at(cells, layer, step, widths[0], f"term_{t}") for t in terms}
-        cosines = {pair: [_mean_at(cells, layer, step, w, f"cos_{pair[0]}_{pair[1]}")
-                          for w in widths] for pair in PAIRS}
+        cosines = {
+            pair: [_mean_at(cells, layer, step, w, f"cos_{pair[0]}_{pair[1]}") for w in widths]
+            for pair in PAIRS
+        }
         slope = blended_slope({t: float(e) for t, e in terms.items()}, sizes, widths, cosines)
         if math.isfinite(slope):
             out[pos] = slope
@@ -352,9 +441,11 @@ def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) 
     """Name what the measurement contradicts, at the layer or below it: an alignment assumption
     whose term is not negligible (>= 20 % of that layer's change at the largest width), or terms
     that cancel more (or less) as width grows; else a finite-width effect."""
-    where = (f"{entry['layer']} {entry['quantity']} step {step}: measured "
-             f"{entry['measured_slope']:+.2f} ± {entry['slope_stderr']:.2f}, preset predicts "
-             f"{entry['predicted_slope_preset']:+.2f}")
+    where = (
+        f"{entry['layer']} {entry['quantity']} step {step}: measured "
+        f"{entry['measured_slope']:+.2f} ± {entry['slope_stderr']:.2f}, preset predicts "
+        f"{entry['predicted_slope_preset']:+.2f}"
+    )
     small, large = min(widths), max(widths)
     causes = []
     for p in range(pos, 0, -1):
@@ -363,28 +454,46 @@ def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) 
         if assumed is None:
             continue
         delta = _mean_at(cells, layer, step, large, "delta")
-        share = {var: (_mean_at(cells, layer, step, large, f"term_{var}") / delta
-                       if delta > 0 else float("nan")) for var in ALIGN}
+        share = {
+            var: (
+                _mean_at(cells, layer, step, large, f"term_{var}") / delta
+                if delta > 0
+                else float("nan")
+            )
+            for var in ALIGN
+        }
         for var, key in ALIGN.items():
             value, err = align_fits.get((layer, key, step), (float("nan"), float("nan")))
-            if (math.isfinite(value) and abs(value - float(assumed[var])) > 0.15
-                    and share[var] >= MATTERS):
-                causes.append(f"{layer} {var} measured {value:.2f} ± {err:.2f}, preset "
-                              f"{assumed[var]}")
+            if (
+                math.isfinite(value)
+                and abs(value - float(assumed[var])) > 0.15
+                and share[var] >= MATTERS
+            ):
+                causes.append(
+                    f"{layer} {var} measured {value:.2f} ± {err:.2f}, preset {assumed[var]}"
+                )
         # weighted by the pair's share of the change: near-cancelling big terms matter most
-        drifts = [(abs(hi - lo) * share[first] * share[second], first, second, lo, hi)
-                  for first, second in PAIRS
-                  for lo, hi in [[_mean_at(cells, layer, step, w, f"cos_{first}_{second}")
-                                  for w in (small, large)]]
-                  if min(share[first], share[second]) >= MATTERS and abs(hi - lo) > 0.1]
-        if drifts:   # the pair whose way of adding moves the change most
+        drifts = [
+            (abs(hi - lo) * share[first] * share[second], first, second, lo, hi)
+            for first, second in PAIRS
+            for lo, hi in [
+                [_mean_at(cells, layer, step, w, f"cos_{first}_{second}") for w in (small, large)]
+            ]
+            if min(share[first], share[second]) >= MATTERS and abs(hi - lo) > 0.1
+        ]
+        if drifts:  # the pair whose way of adding moves the change most
             _, first, second, lo, hi = max(drifts)
-            causes.append(f"{layer} terms {TERM_NAMES[first]} and {TERM_NAMES[second]} add at "
-                          f"cosine {lo:+.2f} at width {small}, {hi:+.2f} at {large}")
+            causes.append(
+                f"{layer} terms {TERM_NAMES[first]} and {TERM_NAMES[second]} add at "
+                f"cosine {lo:+.2f} at width {small}, {hi:+.2f} at {large}"
+            )
         if causes:
             break
-    because = "; ".join(causes) if causes else ("no alignment assumption measurably off: "
-                                                 "finite-width or pre-asymptotic effect")
+    because = (
+        "; ".join(causes)
+        if causes
+        else ("no alignment assumption measurably off: finite-width or pre-asymptotic effect")
+    )
     return f"{where} ({because})"
 
 

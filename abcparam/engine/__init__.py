@@ -6,6 +6,7 @@ derivation and its Pareto front) -> ``rules`` (the public tables) -> ``predict``
 coordinate check should measure) and ``epsilon`` (Adam epsilon crossovers).  Nothing here imports
 torch.
 """
+
 from .alignment import Alignment, make_alignment
 from .exponents import LAYER_KINDS, N, canonical_kind
 from .optimizers import OPTIMIZERS, get_optimizer
@@ -14,7 +15,21 @@ from .schemes import SCHEMES, Scheme, get_scheme
 from .solve import NoStableParametrization
 
 __all__ = [
-    "Alignment", "LAYER_KINDS", "LayerRule", "N", "NoStableParametrization", "OPTIMIZERS",
-    "Rules", "SCHEMES", "Scheme", "canonical_kind", "derive", "equivalent", "get_optimizer",
-    "get_scheme", "make_alignment", "reparametrize", "rules",
+    "Alignment",
+    "LAYER_KINDS",
+    "LayerRule",
+    "N",
+    "NoStableParametrization",
+    "OPTIMIZERS",
+    "Rules",
+    "SCHEMES",
+    "Scheme",
+    "canonical_kind",
+    "derive",
+    "equivalent",
+    "get_optimizer",
+    "get_scheme",
+    "make_alignment",
+    "reparametrize",
+    "rules",
 ]

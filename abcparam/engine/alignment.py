@@ -4,11 +4,13 @@ A sum over n products scales as ``n^x`` with x = 1 when the factors are fully co
 when they are independent (CLT).  Each non-embedding layer has three such sums in its feature
 change (THEORY.md): **alpha** for ``dW z0``, **omega** for ``W0 dz``, **u** for ``dW dz``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Mapping
+from typing import Any
 
 import sympy
 
@@ -71,16 +73,20 @@ class Alignment:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            **{kind: {k: str(v) for k, v in getattr(self, kind).as_dict().items()}
-               for kind in ALIGNED_KINDS},
+            **{
+                kind: {k: str(v) for k, v in getattr(self, kind).as_dict().items()}
+                for kind in ALIGNED_KINDS
+            },
         }
 
     def describe(self) -> str:
         if self.name in ("full", "none", "tp4"):
             return self.name
         h, r = self.hidden, self.readout
-        return (f"hidden (α, ω, u) = ({h.alpha}, {h.omega}, {h.u}); "
-                f"readout (α, ω, u) = ({r.alpha}, {r.omega}, {r.u})")
+        return (
+            f"hidden (α, ω, u) = ({h.alpha}, {h.omega}, {h.u}); "
+            f"readout (α, ω, u) = ({r.alpha}, {r.omega}, {r.u})"
+        )
 
 
 NAMED: dict[str, Alignment] = {
@@ -88,8 +94,14 @@ NAMED: dict[str, Alignment] = {
     "none": Alignment(_NONE, _NONE, "none"),
     "tp4": Alignment(_FULL, Triple(ONE, ONE, ONE), "tp4"),
 }
-_NAME_ALIASES = {"full": "full", "none": "none", "no": "none", "tp4": "tp4", "tp-iv": "tp4",
-                 "tpiv": "tp4"}
+_NAME_ALIASES = {
+    "full": "full",
+    "none": "none",
+    "no": "none",
+    "tp4": "tp4",
+    "tp-iv": "tp4",
+    "tpiv": "tp4",
+}
 
 
 def _check_value(value: Any, where: str) -> sympy.Expr:

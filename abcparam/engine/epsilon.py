@@ -9,11 +9,12 @@ with width).  Given the gradient RMS measured at a base width n0, the crossover 
 
 Scaling ``eps_l = eps * (n/n0)^-g`` keeps the ratio fixed; Adam-atan2 has no eps at all.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .exponents import canonical_kind
 
@@ -29,17 +30,23 @@ class Crossover:
     width: float  # math.inf when eps never reaches sqrt(v)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "gradient_exponent": None if self.exponent is None
-                else str(self.exponent), "grad_rms_base": self.grad_rms_base, "eps": self.eps,
-                "crossover_width": None if math.isinf(self.width) else self.width}
+        return {
+            "kind": self.kind,
+            "gradient_exponent": None if self.exponent is None else str(self.exponent),
+            "grad_rms_base": self.grad_rms_base,
+            "eps": self.eps,
+            "crossover_width": None if math.isinf(self.width) else self.width,
+        }
 
 
 def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> float:
     """Width at which a constant ``eps`` equals a gradient RMS that is ``grad_rms_base`` at
     ``base_width`` and scales as ``n^-g``; ``inf`` if it never does (g <= 0 and eps below it)."""
     if grad_rms_base <= 0 or eps <= 0 or base_width <= 0:
-        raise ValueError(f"need positive grad_rms_base, eps, base_width; got "
-                         f"{grad_rms_base}, {eps}, {base_width}")
+        raise ValueError(
+            f"need positive grad_rms_base, eps, base_width; got "
+            f"{grad_rms_base}, {eps}, {base_width}"
+        )
     g = float(g)
     ratio = grad_rms_base / eps
     if g == 0:  # the ratio never changes: eps dominates everywhere or nowhere
@@ -49,9 +56,13 @@ def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> f
     return base_width * ratio ** (1.0 / g)
 
 
-def crossovers(rules, eps: float, base_width: float,
-               grad_rms_base: Mapping[str, float] | float, scaled: bool = False
-               ) -> list[Crossover]:
+def crossovers(
+    rules,
+    eps: float,
+    base_width: float,
+    grad_rms_base: Mapping[str, float] | float,
+    scaled: bool = False,
+) -> list[Crossover]:
     """Per layer kind of ``rules``: the width where a constant ``eps`` reaches sqrt(v).
 
     ``grad_rms_base``: the raw-gradient RMS per kind measured at ``base_width`` (or one number for
@@ -59,8 +70,9 @@ def crossovers(rules, eps: float, base_width: float,
     infinity (or keeps it below the base width if eps already dominates there).
     """
     if rules.optimizer == "adam-atan2":
-        raise ValueError("Adam-atan2 has no epsilon (Everett et al. 2024, App. Adam-atan2): "
-                         "nothing crosses over")
+        raise ValueError(
+            "Adam-atan2 has no epsilon (Everett et al. 2024, App. Adam-atan2): nothing crosses over"
+        )
     if rules.optimizer == "sgd":
         raise ValueError("SGD has no epsilon; accepted optimizers here: adam, adafactor")
     if isinstance(grad_rms_base, Mapping):

@@ -4,6 +4,7 @@ Conventions are Everett et al. 2024 (arXiv 2407.05872, Sec. 2): one width ``n``;
 ``W = n^-a w`` with ``w ~ N(0, n^-2b)`` and learning rate ``eta n^-c``.  Exponents stay exact sympy
 numbers (or expressions in alignment symbols), never floats, so that derived tables are exact.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -24,10 +25,17 @@ VECTOR_KINDS: tuple[str, ...] = ("bias", "norm")
 LAYER_KINDS: tuple[str, ...] = CORE_KINDS + VECTOR_KINDS
 
 KIND_ALIASES: dict[str, str] = {
-    "embedding": EMBEDDING, "input": EMBEDDING, "embed": EMBEDDING,
+    "embedding": EMBEDDING,
+    "input": EMBEDDING,
+    "embed": EMBEDDING,
     "hidden": HIDDEN,
-    "readout": READOUT, "output": READOUT, "unembedding": READOUT,
-    "bias": "bias", "norm": "norm", "norm_gain": "norm", "gain": "norm",
+    "readout": READOUT,
+    "output": READOUT,
+    "unembedding": READOUT,
+    "bias": "bias",
+    "norm": "norm",
+    "norm_gain": "norm",
+    "gain": "norm",
 }
 
 
@@ -41,8 +49,9 @@ def canonical_kind(name: str) -> str:
     return KIND_ALIASES[key]
 
 
-def resolve(name: str, table: dict, aliases: dict[str, str], what: str,
-            accepted: list[str] | None = None):
+def resolve(
+    name: str, table: dict, aliases: dict[str, str], what: str, accepted: list[str] | None = None
+):
     """Look ``name`` up through its aliases; an unknown name is an error listing the accepted
     names (in ``accepted`` order, default the table's) and the aliases."""
     key = str(name).strip().lower()

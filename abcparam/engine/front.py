@@ -7,6 +7,7 @@ Pareto-minimal ones: e.g. muP + SGD + no alignment gives the segment from c = (0
 (1/2, 0, -1/2) (Everett et al. 2024's single third-party copy prints the first; only the second
 keeps every layer maximally updated).
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -27,11 +28,13 @@ if TYPE_CHECKING:  # typing only: rules.py imports this module lazily, never the
 Row = tuple[tuple[Fraction, ...], Fraction]  # coefficients . x + constant >= 0
 
 
-def stability_rows(rules: "Rules") -> tuple[list[str], list[Row]]:
+def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
     """The stable set {c : every r_l >= 0, optimizer bounds} as rows over the free kinds' c."""
     if not rules.alignment.is_numeric:
-        raise ValueError("the front is computed for a numeric alignment only; "
-                         f"this one has symbols {rules.alignment.symbols}")
+        raise ValueError(
+            "the front is computed for a numeric alignment only; "
+            f"this one has symbols {rules.alignment.symbols}"
+        )
     opt = get_optimizer(rules.optimizer)
     a, b = rules.exponents("a"), rules.exponents("b")
     fixed = {EMBEDDING: rules[EMBEDDING].c} if "embedding_update" in rules.conventions else {}
@@ -41,10 +44,13 @@ def stability_rows(rules: "Rules") -> tuple[list[str], list[Row]]:
     chain = Chain.mlp(rules.hidden_layers)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     backward = [s[-1], 2 * a[READOUT] + c[READOUT]]
-    k_forms = [[(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
-               for kind in chain.kinds]
-    exprs = [f for pos in r_forms(chain, k_forms, s, triples_for(chain, rules.alignment))
-             for f, _ in pos]
+    k_forms = [
+        [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
+        for kind in chain.kinds
+    ]
+    exprs = [
+        f for pos in r_forms(chain, k_forms, s, triples_for(chain, rules.alignment)) for f, _ in pos
+    ]
     for kind in free:
         floor = opt.lr_floor(kind)
         if floor is not None:
@@ -62,14 +68,17 @@ def _dominated(x, rows: list[Row]) -> bool:
     from scipy.optimize import linprog
 
     m = len(x)
-    res = linprog(c=[1.0] * m,
-                  A_ub=[[-float(v) for v in coeffs] for coeffs, _ in rows],
-                  b_ub=[float(const) for _, const in rows],
-                  bounds=[(None, float(v)) for v in x], method="highs")
+    res = linprog(
+        c=[1.0] * m,
+        A_ub=[[-float(v) for v in coeffs] for coeffs, _ in rows],
+        b_ub=[float(const) for _, const in rows],
+        bounds=[(None, float(v)) for v in x],
+        method="highs",
+    )
     return res.status == 0 and res.fun < float(sum(x)) - 1e-9
 
 
-def pareto_front(rules: "Rules") -> list[dict[str, sympy.Expr]]:
+def pareto_front(rules: Rules) -> list[dict[str, sympy.Expr]]:
     """Vertices of the Pareto front of the stable set (exact), sorted by the readout's c."""
     free, rows = stability_rows(rules)
     vertices = set()
@@ -80,11 +89,13 @@ def pareto_front(rules: "Rules") -> list[dict[str, sympy.Expr]]:
     front = [x for x in vertices if not _dominated(x, rows)]
     front.sort(key=lambda x: tuple(reversed(x)))
     fixed = {EMBEDDING: rules[EMBEDDING].c} if EMBEDDING not in free else {}
-    return [{**fixed, **{kind: sympy.Rational(v.numerator, v.denominator)
-                         for kind, v in zip(free, x)}} for x in front]
+    return [
+        {**fixed, **{kind: sympy.Rational(v.numerator, v.denominator) for kind, v in zip(free, x)}}
+        for x in front
+    ]
 
 
-def is_pareto_minimal(rules: "Rules") -> bool:
+def is_pareto_minimal(rules: Rules) -> bool:
     """Whether the derived c is stable and no stable c is smaller in one layer and no larger in
     any other (i.e. it gives every layer a largest learning rate)."""
     free, rows = stability_rows(rules)

@@ -4,11 +4,12 @@ The solver's thresholds are affine in the alignment symbols; an affine function 
 [1/2, 1]^k iff it is >= 0 at the corners, so dominated arguments can be dropped exactly and
 ``Max(0, alpha - 1)`` prints as ``0``.  What cannot be decided stays a sympy Min/Max (piecewise).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from itertools import combinations
-from typing import Iterable
 
 import sympy
 
@@ -51,8 +52,10 @@ def solve_square(rows: list[tuple[tuple[Fraction, ...], Fraction]]) -> tuple[Fra
 def affine_row(expr: sympy.Expr, symbols) -> tuple[tuple[Fraction, ...], Fraction]:
     """(coefficients, constant) of an affine expression, as exact Fractions."""
     poly = sympy.Poly(expr, *symbols)
-    return (tuple(Fraction(str(poly.coeff_monomial(s))) for s in symbols),
-            Fraction(str(poly.coeff_monomial(1))))
+    return (
+        tuple(Fraction(str(poly.coeff_monomial(s))) for s in symbols),
+        Fraction(str(poly.coeff_monomial(1))),
+    )
 
 
 def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
@@ -70,8 +73,10 @@ def _test_points(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]):
         x = solve_square(list(chosen))
         if x is not None and all(lo <= v <= hi for v in x):
             points.add(x)
-    return [{s: sympy.Rational(v.numerator, v.denominator) for s, v in zip(symbols, x)}
-            for x in sorted(points)]
+    return [
+        {s: sympy.Rational(v.numerator, v.denominator) for s, v in zip(symbols, x)}
+        for x in sorted(points)
+    ]
 
 
 def sign_on_box(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...] = ()) -> int | None:
@@ -102,7 +107,7 @@ def _prune(args: Iterable[sympy.Expr], symbols, keep_larger: bool) -> list[sympy
     combine = sympy.Max if keep_larger else sympy.Min
     i = 0
     while len(kept) > 1 and i < len(kept):
-        others = combine(*(kept[:i] + kept[i + 1:]))
+        others = combine(*(kept[:i] + kept[i + 1 :]))
         diff = (others - kept[i]) if keep_larger else (kept[i] - others)
         if sign_on_box(diff, symbols) in (0, 1):
             kept.pop(i)

@@ -12,9 +12,11 @@ the log-log slope against width of
 The alignment can be the rules' assumption or one measured per layer (floats allowed there), and
 so can the input's change ``r_in`` and the input's own scale ``s_x`` (0 for a stable network).
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sympy
 
@@ -24,7 +26,6 @@ from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain, r_terms
 from .solve import update_exponents
-
 
 
 def _measured(value: Any) -> sympy.Expr:
@@ -44,16 +45,22 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
     if given is None:
         return default
     base = default.as_dict() if default is not None else {}
-    values = {key: _measured(given[key]) if given.get(key) is not None else base.get(key)
-              for key in ("alpha", "omega", "u")}
+    values = {
+        key: _measured(given[key]) if given.get(key) is not None else base.get(key)
+        for key in ("alpha", "omega", "u")
+    }
     return Triple(**values)
 
 
-def predict_slopes(rules, chain: Sequence[str], step: int = 1,
-                   alignment: Sequence[Mapping[str, Any] | None] | None = None,
-                   parents: Sequence[Sequence[int]] | None = None,
-                   input_r: Sequence[Any] | None = None,
-                   input_scale: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+def predict_slopes(
+    rules,
+    chain: Sequence[str],
+    step: int = 1,
+    alignment: Sequence[Mapping[str, Any] | None] | None = None,
+    parents: Sequence[Sequence[int]] | None = None,
+    input_r: Sequence[Any] | None = None,
+    input_scale: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
     """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
 
     ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
@@ -75,10 +82,14 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
     opt = get_optimizer(rules.optimizer)
     a, b, c = rules.exponents("a"), rules.exponents("b"), rules.exponents("c")
     syms = rules.alignment.symbols
-    defaults = [None if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,))
-                else rules.alignment.at(kind) for pos, kind in enumerate(kinds)]
-    triples = [d if alignment is None or d is None else _triple(alignment[pos], d)
-               for pos, d in enumerate(defaults)]
+    defaults = [
+        None if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,)) else rules.alignment.at(kind)
+        for pos, kind in enumerate(kinds)
+    ]
+    triples = [
+        d if alignment is None or d is None else _triple(alignment[pos], d)
+        for pos, d in enumerate(defaults)
+    ]
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
     scale = _measured_list(input_scale)
@@ -90,11 +101,22 @@ def predict_slopes(rules, chain: Sequence[str], step: int = 1,
         terms = None if r_parts is None else {t: -e for t, e in r_parts.items()}
         if kind in VECTOR_KINDS + (EMBEDDING,):
             init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
-        else:   # a CLT sum of n inputs of scale n^s_x
-            init = HALF - s[pos] + (scale[pos] if scale is not None and scale[pos] is not None
-                                    else 0)
-        out.append({"name": name, "kind": kind, "k": ks[pos], "r": r, "init": init,
-                    "delta": -r, "terms": terms, "output": smax([init, -r], syms),
-                    "update": -ks[pos],
-                    "alignment": None if triples[pos] is None else triples[pos].as_dict()})
+        else:  # a CLT sum of n inputs of scale n^s_x
+            init = (
+                HALF - s[pos] + (scale[pos] if scale is not None and scale[pos] is not None else 0)
+            )
+        out.append(
+            {
+                "name": name,
+                "kind": kind,
+                "k": ks[pos],
+                "r": r,
+                "init": init,
+                "delta": -r,
+                "terms": terms,
+                "output": smax([init, -r], syms),
+                "update": -ks[pos],
+                "alignment": None if triples[pos] is None else triples[pos].as_dict(),
+            }
+        )
     return out

@@ -10,10 +10,11 @@ Every ``min`` enters with a positive sign, so each ``r_l`` is a min over affine 
 is a conjunction of linear inequalities.  Each form remembers which terms produced it, so a derived
 exponent can say which constraint fixed it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import sympy
 
@@ -31,7 +32,7 @@ class Chain:
     kinds: tuple[str, ...]
 
     @classmethod
-    def mlp(cls, hidden_layers: int = 2) -> "Chain":
+    def mlp(cls, hidden_layers: int = 2) -> Chain:
         if not isinstance(hidden_layers, int) or hidden_layers < 1:
             raise ValueError(f"hidden_layers = {hidden_layers!r}: need an int >= 1")
         return cls((EMBEDDING,) + (HIDDEN,) * hidden_layers + (READOUT,))
@@ -57,8 +58,12 @@ def _dedupe(forms: list[Form]) -> list[Form]:
     return list(seen.values())
 
 
-def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr],
-            triples: Sequence[Triple | None]) -> list[list[Form]]:
+def r_forms(
+    chain: Chain,
+    k_forms: Sequence[list[Form]],
+    s: Sequence[sympy.Expr],
+    triples: Sequence[Triple | None],
+) -> list[list[Form]]:
     """Forms of r at every chain position.
 
     k_forms[i]: the update exponent of position i as a min over forms; s[i] = a_i + b_i;
@@ -67,8 +72,10 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
     out: list[list[Form]] = []
     for pos, name in enumerate(chain.names):
         if pos == 0:
-            forms = [(k, f"{name}: update dW·x, r = k ({kl})" if kl else f"{name}: r = k")
-                     for k, kl in k_forms[0]]
+            forms = [
+                (k, f"{name}: update dW·x, r = k ({kl})" if kl else f"{name}: r = k")
+                for k, kl in k_forms[0]
+            ]
         elif chain.kinds[pos] in VECTOR_KINDS + (EMBEDDING,):
             # elementwise (bias add, norm gain): d(g*x) = dg*x + g*dx, no width sum
             forms = [(k, f"{name}: its own update, r = k") for k, _ in k_forms[pos]]
@@ -77,31 +84,46 @@ def r_forms(chain: Chain, k_forms: Sequence[list[Form]], s: Sequence[sympy.Expr]
             t = triples[pos]
             prev = out[pos - 1]
             forms = []
-            for k, kl in k_forms[pos]:
+            for k, _kl in k_forms[pos]:
                 forms.append((k - t.alpha, f"{name}: dW·z0 ~ n^(alpha - k), alpha = {t.alpha}"))
-                forms.extend((k + p - t.u, f"{name}: dW·dz ~ n^(u - k - r_prev), u = {t.u}; "
-                                           f"r_prev from [{pl}]") for p, pl in prev)
-            forms.extend((s[pos] + p - t.omega, f"{name}: W0·dz ~ n^(omega - a - b - r_prev), "
-                                                f"omega = {t.omega}; r_prev from [{pl}]")
-                         for p, pl in prev)
+                forms.extend(
+                    (
+                        k + p - t.u,
+                        f"{name}: dW·dz ~ n^(u - k - r_prev), u = {t.u}; r_prev from [{pl}]",
+                    )
+                    for p, pl in prev
+                )
+            forms.extend(
+                (
+                    s[pos] + p - t.omega,
+                    f"{name}: W0·dz ~ n^(omega - a - b - r_prev), "
+                    f"omega = {t.omega}; r_prev from [{pl}]",
+                )
+                for p, pl in prev
+            )
         out.append(_dedupe(forms))
     return out
 
 
-def change_terms(k: sympy.Expr, s: sympy.Expr, t: Triple, r_in: sympy.Expr,
-                 s_x: sympy.Expr = sympy.Integer(0)) -> dict[str, sympy.Expr]:
+def change_terms(
+    k: sympy.Expr, s: sympy.Expr, t: Triple, r_in: sympy.Expr, s_x: sympy.Expr = sympy.S.Zero
+) -> dict[str, sympy.Expr]:
     """The r-exponent of each term of ``dz = dW z0 + W0 dz_in + dW dz_in`` (THEORY.md recursion):
     ``k - alpha - s_x``, ``a + b + r_in - omega``, ``k + r_in - u``; ``s_x`` is the input's own
     width slope (0 in a stable network; a measured one in a coordinate check)."""
     return {"alpha": k - t.alpha - s_x, "omega": s + r_in - t.omega, "u": k + r_in - t.u}
 
 
-def r_terms(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
-            triples: Sequence[Triple | None], symbols=(),
-            parents: Sequence[Sequence[int]] | None = None,
-            input_r: Sequence[sympy.Expr | None] | None = None,
-            input_scale: Sequence[sympy.Expr | None] | None = None
-            ) -> list[tuple[sympy.Expr, dict[str, sympy.Expr] | None]]:
+def r_terms(
+    chain: Chain,
+    ks: Sequence[sympy.Expr],
+    s: Sequence[sympy.Expr],
+    triples: Sequence[Triple | None],
+    symbols=(),
+    parents: Sequence[Sequence[int]] | None = None,
+    input_r: Sequence[sympy.Expr | None] | None = None,
+    input_scale: Sequence[sympy.Expr | None] | None = None,
+) -> list[tuple[sympy.Expr, dict[str, sympy.Expr] | None]]:
     """(r, change terms) at every position for known update exponents ``ks``: the recursion of
     :func:`r_forms`, evaluated layer by layer (linear in depth, for long chains); the terms are
     None where there is no width sum (embedding, elementwise kinds).
@@ -125,17 +147,25 @@ def r_terms(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
         if kind in VECTOR_KINDS + (EMBEDDING,):
             out.append((smin([k, prev], symbols), None))
             continue
-        s_x = (input_scale[pos] if input_scale is not None and input_scale[pos] is not None
-               else sympy.Integer(0))
+        s_x = (
+            input_scale[pos]
+            if input_scale is not None and input_scale[pos] is not None
+            else sympy.Integer(0)
+        )
         terms = change_terms(k, s[pos], triples[pos], prev, s_x)
         r = smin(list(terms.values()), symbols)
         out.append((sympy.expand(r) if not r.has(sympy.Min, sympy.Max) else r, terms))
     return out
 
 
-def r_values(chain: Chain, ks: Sequence[sympy.Expr], s: Sequence[sympy.Expr],
-             triples: Sequence[Triple | None], symbols=(),
-             parents: Sequence[Sequence[int]] | None = None,
-             input_r: Sequence[sympy.Expr | None] | None = None) -> list[sympy.Expr]:
+def r_values(
+    chain: Chain,
+    ks: Sequence[sympy.Expr],
+    s: Sequence[sympy.Expr],
+    triples: Sequence[Triple | None],
+    symbols=(),
+    parents: Sequence[Sequence[int]] | None = None,
+    input_r: Sequence[sympy.Expr | None] | None = None,
+) -> list[sympy.Expr]:
     """r at every position (see :func:`r_terms`)."""
     return [r for r, _ in r_terms(chain, ks, s, triples, symbols, parents, input_r)]

@@ -1,15 +1,18 @@
 """Cell-by-cell comparison of derived exponents with a published table (for the book)."""
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import sympy
 
 from .exponents import fmt
 
 
-def comparison_markdown(rows: Iterable[tuple[str, Sequence, Sequence]],
-                        columns: Sequence[str] = ("embedding", "hidden", "readout")) -> str:
+def comparison_markdown(
+    rows: Iterable[tuple[str, Sequence, Sequence]],
+    columns: Sequence[str] = ("embedding", "hidden", "readout"),
+) -> str:
     """Markdown table: one row per (label, published, derived); a cell shows "✓" when equal and
     "published → derived" when not."""
     head = "| case | " + " | ".join(columns) + " | agrees |"

@@ -4,23 +4,33 @@ Flow: a scheme (schemes.py) names (a, b) and conventions -> ``derive`` checks st
 solves for c (solve.py) -> the epsilon exponent and attention-logit scale follow -> :class:`Rules`
 renders itself (markdown, LaTeX, JSON) and explains every exponent (``rule.why``).
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 import sympy
 
 from .alignment import HALF, Alignment, make_alignment
-from .exponents import (CORE_KINDS, EMBEDDING, HIDDEN, LAYER_KINDS, READOUT, VECTOR_KINDS,
-                        canonical_kind, exact, fmt)
+from .exponents import (
+    CORE_KINDS,
+    EMBEDDING,
+    HIDDEN,
+    LAYER_KINDS,
+    READOUT,
+    VECTOR_KINDS,
+    canonical_kind,
+    exact,
+    fmt,
+)
 from .minmax import sign_on_box, smin
 from .optimizers import get_optimizer
 from .recursion import Chain
 from .schemes import get_scheme
-from .solve import (Solution, analyze_chain, derive_exponents, derive_shared_lr,
-                    update_exponents)
+from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr, update_exponents
 
 Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
 LR_MODES = ("per-layer", "global")
@@ -44,9 +54,14 @@ class LayerRule:
     why: Mapping[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": fmt(self.a), "b": fmt(self.b), "c": fmt(self.c),
-                "eps": None if self.eps is None else fmt(self.eps), "r": fmt(self.r),
-                "why": dict(self.why)}
+        return {
+            "a": fmt(self.a),
+            "b": fmt(self.b),
+            "c": fmt(self.c),
+            "eps": None if self.eps is None else fmt(self.eps),
+            "r": fmt(self.r),
+            "why": dict(self.why),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,7 @@ class Rules:
         return {kind: getattr(rule, name) for kind, rule in self.layers.items()}
 
     # -- variants ------------------------------------------------------------------------------
-    def with_c(self, c: Mapping[str, Number] | Number) -> "Rules":
+    def with_c(self, c: Mapping[str, Number] | Number) -> Rules:
         """Same a, b and alignment, learning-rate exponents given instead of derived (e.g. SP with
         one width-independent LR: ``with_c(0)``); r and the regime are recomputed."""
         given = c if isinstance(c, Mapping) else {kind: c for kind in self.layers}
@@ -102,34 +117,51 @@ class Rules:
         chain = Chain.mlp(self.hidden_layers)
         r_chain = analyze_chain(a, b, new_c, opt, self.alignment, chain)
         syms = self.alignment.symbols
-        r_kind = {kind: smin([r_chain[p] for p in chain.positions(kind)], syms)
-                  for kind in CORE_KINDS}
+        r_kind = {
+            kind: smin([r_chain[p] for p in chain.positions(kind)], syms) for kind in CORE_KINDS
+        }
         for kind in VECTOR_KINDS:  # added straight onto features: r = k
             r_kind[kind] = update_exponents(a, b, new_c, opt, Chain((kind,)), syms)[0]
         layers = {}
         for kind, rule in self.layers.items():
-            why = dict(rule.why, c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
-                       r=f"r = {fmt(r_kind[kind])}: from the recursion at the given c"
-                         + (" — negative: the features blow up with width"
-                            if sign_on_box(r_kind[kind], syms) == -1 else ""))
+            why = dict(
+                rule.why,
+                c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
+                r=f"r = {fmt(r_kind[kind])}: from the recursion at the given c"
+                + (
+                    " — negative: the features blow up with width"
+                    if sign_on_box(r_kind[kind], syms) == -1
+                    else ""
+                ),
+            )
             layers[kind] = replace(rule, c=new_c[kind], r=r_kind[kind], why=why)
-        return replace(self, layers=layers, lr_mode="given", r_chain=tuple(r_chain),
-                       regime=_regime(layers, syms))
+        return replace(
+            self,
+            layers=layers,
+            lr_mode="given",
+            r_chain=tuple(r_chain),
+            regime=_regime(layers, syms),
+        )
 
     # -- rendering ------------------------------------------------------------------------------
     def title(self) -> str:
         name = self.scheme or "custom (a, b)"
-        return (f"{name} · {self.optimizer} · alignment {self.alignment.describe()}"
-                + ("" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}"))
+        return f"{name} · {self.optimizer} · alignment {self.alignment.describe()}" + (
+            "" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: every exponent as a string such as "1/2"."""
         return {
-            "scheme": self.scheme, "optimizer": self.optimizer,
-            "alignment": self.alignment.to_dict(), "lr_mode": self.lr_mode,
-            "hidden_layers": self.hidden_layers, "regime": self.regime,
+            "scheme": self.scheme,
+            "optimizer": self.optimizer,
+            "alignment": self.alignment.to_dict(),
+            "lr_mode": self.lr_mode,
+            "hidden_layers": self.hidden_layers,
+            "regime": self.regime,
             "attention_logit_exponent": fmt(self.attention_logit_exponent),
-            "conventions": list(self.conventions), "notes": list(self.notes),
+            "conventions": list(self.conventions),
+            "notes": list(self.notes),
             "layers": {kind: rule.to_dict() for kind, rule in self.layers.items()},
         }
 
@@ -138,19 +170,30 @@ class Rules:
         rule_line = "|---|---|---|---|---|---|" + ("---|" if why else "")
         rows = [f"**{self.title()}**", "", head, rule_line]
         for kind, rule in self.layers.items():
-            row = (f"| {kind} | {fmt(rule.a)} | {fmt(rule.b)} | {fmt(rule.c)} | {fmt(rule.eps)} "
-                   f"| {fmt(rule.r)} |")
+            row = (
+                f"| {kind} | {fmt(rule.a)} | {fmt(rule.b)} | {fmt(rule.c)} | {fmt(rule.eps)} "
+                f"| {fmt(rule.r)} |"
+            )
             rows.append(row + (f" {rule.why['c']} |" if why else ""))
-        rows += ["", f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
-                     f"Regime: {self.regime}."]
+        rows += [
+            "",
+            f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
+            f"Regime: {self.regime}.",
+        ]
         return "\n".join(rows)
 
     def to_latex(self) -> str:
-        lines = [r"\begin{tabular}{lccccc}", r"\hline",
-                 r"layer & $a$ & $b$ & $c$ & $\epsilon$ & $r$ \\", r"\hline"]
+        lines = [
+            r"\begin{tabular}{lccccc}",
+            r"\hline",
+            r"layer & $a$ & $b$ & $c$ & $\epsilon$ & $r$ \\",
+            r"\hline",
+        ]
         for kind, rule in self.layers.items():
-            cells = [sympy.latex(v) if v is not None else "--"
-                     for v in (rule.a, rule.b, rule.c, rule.eps, rule.r)]
+            cells = [
+                sympy.latex(v) if v is not None else "--"
+                for v in (rule.a, rule.b, rule.c, rule.eps, rule.r)
+            ]
             lines.append(f"{kind} & " + " & ".join(f"${c}$" for c in cells) + r" \\")
         lines += [r"\hline", r"\end{tabular}"]
         return "\n".join(lines)
@@ -178,7 +221,8 @@ def _regime(layers: Mapping[str, LayerRule], syms) -> str:
         return "feature learning in every layer (all r = 0)"
     if any(v is None for v in signs.values()):
         return "depends on the alignment: r = " + ", ".join(
-            f"{k}: {fmt(layers[k].r)}" for k in layers)
+            f"{k}: {fmt(layers[k].r)}" for k in layers
+        )
     if signs[READOUT] == 1:
         bound = " > 0" if not layers[READOUT].r.free_symbols else ", positive unless it vanishes"
         return f"trivial logits (r_readout = {fmt(layers[READOUT].r)}{bound})"
@@ -201,18 +245,30 @@ def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[
         return value, f"convention: {why}"
     alpha = alignment.at(HIDDEN).alpha
     if sign_on_box(sol.r[HIDDEN], alignment.symbols) == 0:
-        return alpha, (f"q and k both move by Theta(1) and become correlated: q·k sums d_head "
-                       f"terms aligned with exponent alpha = {fmt(alpha)}, so the logit scale is "
-                       f"d_head^-{fmt(alpha)} (TP-V Def. 4.1: 1/d under full alignment)")
+        return alpha, (
+            f"q and k both move by Theta(1) and become correlated: q·k sums d_head "
+            f"terms aligned with exponent alpha = {fmt(alpha)}, so the logit scale is "
+            f"d_head^-{fmt(alpha)} (TP-V Def. 4.1: 1/d under full alignment)"
+        )
     half = HALF
-    return half, ("hidden features barely move (r > 0), so q and k stay as independent as at "
-                  "init: q·k ~ sqrt(d_head), scale d_head^-1/2")
+    return half, (
+        "hidden features barely move (r > 0), so q and k stay as independent as at "
+        "init: q·k ~ sqrt(d_head), scale d_head^-1/2"
+    )
 
 
-def derive(a: Mapping[str, Number], b: Mapping[str, Number], optimizer: str = "adam",
-           alignment: Any = "full", *, hidden_layers: int = 2, lr: str = "per-layer",
-           conventions: Mapping[str, tuple[Number, str]] | None = None,
-           require: str | None = None, scheme: str | None = None) -> Rules:
+def derive(
+    a: Mapping[str, Number],
+    b: Mapping[str, Number],
+    optimizer: str = "adam",
+    alignment: Any = "full",
+    *,
+    hidden_layers: int = 2,
+    lr: str = "per-layer",
+    conventions: Mapping[str, tuple[Number, str]] | None = None,
+    require: str | None = None,
+    scheme: str | None = None,
+) -> Rules:
     """Derive c, the epsilon exponent and the regime for any (a, b) per layer kind.
 
     ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
@@ -234,30 +290,52 @@ def derive(a: Mapping[str, Number], b: Mapping[str, Number], optimizer: str = "a
     layers = {}
     for kind in LAYER_KINDS:
         eps = _eps_exponent(kind, a_full, b_full) if opt.has_eps else None
-        eps_why = (f"eps ~ n^-{fmt(eps)}: the RMS of the raw gradient of w at init "
-                   f"(n^-a x backward n^-(a_out + b_out) below the readout, n^-a at the readout); "
-                   f"a constant eps would swamp sqrt(v) as width grows (Everett et al. 2024)"
-                   if opt.has_eps else
-                   ("no epsilon: atan2 is scale-invariant and bounded (Everett et al. 2024, "
-                    "App. Adam-atan2)" if opt.name == "adam-atan2" else "SGD has no epsilon"))
-        why = {"a": f"a = {fmt(a_full[kind])}: given ({scheme or 'user'})",
-               "b": f"b = {fmt(b_full[kind])}: given ({scheme or 'user'})",
-               "c": sol.why_c[kind], "eps": eps_why, "r": sol.why_r[kind]}
-        layers[kind] = LayerRule(kind, a_full[kind], b_full[kind], sol.c[kind], eps,
-                                 sol.r[kind], why)
+        eps_why = (
+            f"eps ~ n^-{fmt(eps)}: the RMS of the raw gradient of w at init "
+            f"(n^-a x backward n^-(a_out + b_out) below the readout, n^-a at the readout); "
+            f"a constant eps would swamp sqrt(v) as width grows (Everett et al. 2024)"
+            if opt.has_eps
+            else (
+                "no epsilon: atan2 is scale-invariant and bounded (Everett et al. 2024, "
+                "App. Adam-atan2)"
+                if opt.name == "adam-atan2"
+                else "SGD has no epsilon"
+            )
+        )
+        why = {
+            "a": f"a = {fmt(a_full[kind])}: given ({scheme or 'user'})",
+            "b": f"b = {fmt(b_full[kind])}: given ({scheme or 'user'})",
+            "c": sol.why_c[kind],
+            "eps": eps_why,
+            "r": sol.why_r[kind],
+        }
+        layers[kind] = LayerRule(
+            kind, a_full[kind], b_full[kind], sol.c[kind], eps, sol.r[kind], why
+        )
     syms = align.symbols
-    result = Rules(scheme=scheme, optimizer=opt.name, alignment=align, layers=layers,
-                   attention_logit_exponent=attention, attention_why=attention_why,
-                   regime=_regime(layers, syms), lr_mode=lr, hidden_layers=hidden_layers,
-                   r_chain=tuple(sol.r_chain), conventions=tuple(conv))
+    result = Rules(
+        scheme=scheme,
+        optimizer=opt.name,
+        alignment=align,
+        layers=layers,
+        attention_logit_exponent=attention,
+        attention_why=attention_why,
+        regime=_regime(layers, syms),
+        lr_mode=lr,
+        hidden_layers=hidden_layers,
+        r_chain=tuple(sol.r_chain),
+        conventions=tuple(conv),
+    )
     _check_requirement(result, require, syms)
     return result
 
 
 def _complete(given: Mapping[str, Number], name: str) -> dict[str, sympy.Expr]:
     if not isinstance(given, Mapping):
-        raise TypeError(f"{name} must map layer kinds to exponents, e.g. "
-                        f"{{'embedding': 0, 'hidden': '1/2', 'readout': '1/2'}}; got {given!r}")
+        raise TypeError(
+            f"{name} must map layer kinds to exponents, e.g. "
+            f"{{'embedding': 0, 'hidden': '1/2', 'readout': '1/2'}}; got {given!r}"
+        )
     out = {canonical_kind(kind): exact(value, f"{kind} {name}") for kind, value in given.items()}
     missing = [kind for kind in CORE_KINDS if kind not in out]
     if missing:
@@ -282,18 +360,40 @@ def _check_requirement(result: Rules, require: str | None, syms) -> None:
 
 
 @functools.lru_cache(maxsize=512)
-def _rules_cached(scheme_name: str, optimizer: str, alignment: Alignment, hidden_layers: int,
-                  lr: str, require: str | None, conventions: bool) -> Rules:
+def _rules_cached(
+    scheme_name: str,
+    optimizer: str,
+    alignment: Alignment,
+    hidden_layers: int,
+    lr: str,
+    require: str | None,
+    conventions: bool,
+) -> Rules:
     scheme = get_scheme(scheme_name)
     conv = dict(scheme.conventions) if conventions else {}
-    return derive(scheme.a, scheme.b, optimizer, alignment, hidden_layers=hidden_layers, lr=lr,
-                  conventions={k: (v, why) for k, (v, why) in conv.items()}, require=require,
-                  scheme=scheme.name)
+    return derive(
+        scheme.a,
+        scheme.b,
+        optimizer,
+        alignment,
+        hidden_layers=hidden_layers,
+        lr=lr,
+        conventions={k: (v, why) for k, (v, why) in conv.items()},
+        require=require,
+        scheme=scheme.name,
+    )
 
 
-def rules(scheme: str, optimizer: str = "adam", alignment: Any = "full", *,
-          hidden_layers: int = 2, lr: str = "per-layer", require: str | None = None,
-          conventions: bool = True) -> Rules:
+def rules(
+    scheme: str,
+    optimizer: str = "adam",
+    alignment: Any = "full",
+    *,
+    hidden_layers: int = 2,
+    lr: str = "per-layer",
+    require: str | None = None,
+    conventions: bool = True,
+) -> Rules:
     """Derived rules of a named scheme ("sp", "ntp", "mfp", "mup", "u-mup" and aliases).
 
     ``conventions=False`` drops a scheme's named conventions (u-muP's empirical embedding rate,
@@ -301,8 +401,9 @@ def rules(scheme: str, optimizer: str = "adam", alignment: Any = "full", *,
     """
     name = get_scheme(scheme).name
     opt = get_optimizer(optimizer).name
-    return _rules_cached(name, opt, make_alignment(alignment), hidden_layers, lr, require,
-                         conventions)
+    return _rules_cached(
+        name, opt, make_alignment(alignment), hidden_layers, lr, require, conventions
+    )
 
 
 def equivalent(first: Rules, second: Rules) -> bool:
@@ -329,7 +430,7 @@ COORDINATES = {
     # TP-V Table 3: no multipliers, every scale in the init (a = 0).
     "no-multipliers": lambda kind, rule: -rule.a,
     # TP-V Table 8 / microsoft/mup's MuReadout: multiplier only on the readout, whose init is 1.
-    "readout-multiplier": lambda kind, rule: (rule.b if kind == READOUT else -rule.a),
+    "readout-multiplier": lambda kind, rule: rule.b if kind == READOUT else -rule.a,
     # u-muP (Blake et al. 2024): unit init everywhere (b = 0), every scale in the multiplier.
     "unit-scaled": lambda kind, rule: rule.b,
     # Everett et al. 2024's muP form, the engine's canonical one: left unchanged.
@@ -337,9 +438,13 @@ COORDINATES = {
 }
 
 
-def reparametrize(rules_: Rules, *, theta: Mapping[str, Number] | None = None,
-                  a: Mapping[str, Number] | None = None, coordinates: str | None = None
-                  ) -> Rules:
+def reparametrize(
+    rules_: Rules,
+    *,
+    theta: Mapping[str, Number] | None = None,
+    a: Mapping[str, Number] | None = None,
+    coordinates: str | None = None,
+) -> Rules:
     """The same parametrization in other coordinates: shift each kind by theta, to a target
     multiplier exponent ``a``, or into a named system (``COORDINATES``: "no-multipliers" = TP-V
     Table 3, "readout-multiplier" = TP-V Table 8, "unit-scaled" = u-muP) along the abc-symmetry;
@@ -356,16 +461,24 @@ def reparametrize(rules_: Rules, *, theta: Mapping[str, Number] | None = None,
             shifts[kind] = exact(value, f"a[{kind}]") - rules_[kind].a
     else:
         if coordinates not in COORDINATES:
-            raise ValueError(f"unknown coordinates {coordinates!r}; accepted: "
-                             f"{', '.join(COORDINATES)}")
-        shifts = {kind: COORDINATES[coordinates](kind, rule) for kind, rule in rules_.layers.items()}
+            raise ValueError(
+                f"unknown coordinates {coordinates!r}; accepted: {', '.join(COORDINATES)}"
+            )
+        shifts = {
+            kind: COORDINATES[coordinates](kind, rule) for kind, rule in rules_.layers.items()
+        }
     k = rules_.symmetry_k
     layers = {}
     for kind, rule in rules_.layers.items():
         t = shifts[kind]
         note = f" (shifted by theta = {fmt(t)} along the abc-symmetry, TP-V Lemma J.1)" if t else ""
         why = {key: text + note for key, text in rule.why.items()}
-        layers[kind] = replace(rule, a=rule.a + t, b=rule.b - t, c=sympy.expand(rule.c - k * t),
-                               eps=None if rule.eps is None else sympy.expand(rule.eps + t),
-                               why=why)
+        layers[kind] = replace(
+            rule,
+            a=rule.a + t,
+            b=rule.b - t,
+            c=sympy.expand(rule.c - k * t),
+            eps=None if rule.eps is None else sympy.expand(rule.eps + t),
+            why=why,
+        )
     return replace(rules_, layers=layers)

@@ -4,10 +4,11 @@ Nothing here is a learning rate or an epsilon: those are derived (solve.py).  Th
 Everett et al. 2024's one-width forms (their Sec. 2 / Table 1 rows; TP-IV Table 1 for SGD); u-muP's
 are from Blake et al. 2024 (unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import sympy
 
@@ -49,32 +50,84 @@ def _scheme(name, title, citation, embedding, hidden, readout, conventions=None)
 SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in (
-        _scheme("sp", "Standard parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
-                ("0", "0"), ("0", "1/2"), ("0", "1/2"),
-                {"attention_logit": ("1/2", "SP's attention logits q.k/sqrt(d_head) "
-                                            "(Vaswani et al. 2017), a convention, not derived")}),
-        _scheme("ntp", "Neural tangent parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
-                ("0", "0"), ("1/2", "0"), ("1/2", "0")),
-        _scheme("mfp", "Mean-field parametrization", "TP-IV Table 1; Everett et al. 2024 Sec. 2",
-                ("0", "0"), ("1/2", "0"), ("1", "0")),
-        _scheme("mup", "Maximal update parametrization (μP)",
-                "TP-IV Table 1 / TP-V Table 9; Everett et al. 2024 Sec. 2",
-                ("-1/2", "1/2"), ("0", "1/2"), ("1/2", "1/2")),
-        _scheme("u-mup", "Unit-scaled μP (u-μP)", "Blake et al. 2024 (arXiv 2407.17465), Sec. 4",
-                ("0", "0"), ("1/2", "0"), ("1", "0"),
-                {"embedding_update": ("1/2", "u-μP's embedding learning rate eta/sqrt(fan-out) "
-                                             "(Blake et al. 2024): an empirical rule the paper "
-                                             "does not derive; it leaves r_embedding = 1/2 "
-                                             "instead of maximal update's 0")}),
+        _scheme(
+            "sp",
+            "Standard parametrization",
+            "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+            ("0", "0"),
+            ("0", "1/2"),
+            ("0", "1/2"),
+            {
+                "attention_logit": (
+                    "1/2",
+                    "SP's attention logits q.k/sqrt(d_head) "
+                    "(Vaswani et al. 2017), a convention, not derived",
+                )
+            },
+        ),
+        _scheme(
+            "ntp",
+            "Neural tangent parametrization",
+            "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+            ("0", "0"),
+            ("1/2", "0"),
+            ("1/2", "0"),
+        ),
+        _scheme(
+            "mfp",
+            "Mean-field parametrization",
+            "TP-IV Table 1; Everett et al. 2024 Sec. 2",
+            ("0", "0"),
+            ("1/2", "0"),
+            ("1", "0"),
+        ),
+        _scheme(
+            "mup",
+            "Maximal update parametrization (μP)",
+            "TP-IV Table 1 / TP-V Table 9; Everett et al. 2024 Sec. 2",
+            ("-1/2", "1/2"),
+            ("0", "1/2"),
+            ("1/2", "1/2"),
+        ),
+        _scheme(
+            "u-mup",
+            "Unit-scaled μP (u-μP)",
+            "Blake et al. 2024 (arXiv 2407.17465), Sec. 4",
+            ("0", "0"),
+            ("1/2", "0"),
+            ("1", "0"),
+            {
+                "embedding_update": (
+                    "1/2",
+                    "u-μP's embedding learning rate eta/sqrt(fan-out) "
+                    "(Blake et al. 2024): an empirical rule the paper "
+                    "does not derive; it leaves r_embedding = 1/2 "
+                    "instead of maximal update's 0",
+                )
+            },
+        ),
     )
 }
 
 SCHEME_ALIASES: dict[str, str] = {
-    "sp": "sp", "standard": "sp",
-    "ntp": "ntp", "ntk": "ntp",
-    "mfp": "mfp", "mean-field": "mfp", "meanfield": "mfp", "mean_field": "mfp",
-    "mup": "mup", "μp": "mup", "mu-p": "mup", "mu_p": "mup", "maximal-update": "mup",
-    "u-mup": "u-mup", "umup": "u-mup", "u-μp": "u-mup", "uμp": "u-mup", "u_mup": "u-mup",
+    "sp": "sp",
+    "standard": "sp",
+    "ntp": "ntp",
+    "ntk": "ntp",
+    "mfp": "mfp",
+    "mean-field": "mfp",
+    "meanfield": "mfp",
+    "mean_field": "mfp",
+    "mup": "mup",
+    "μp": "mup",
+    "mu-p": "mup",
+    "mu_p": "mup",
+    "maximal-update": "mup",
+    "u-mup": "u-mup",
+    "umup": "u-mup",
+    "u-μp": "u-mup",
+    "uμp": "u-mup",
+    "u_mup": "u-mup",
 }
 
 

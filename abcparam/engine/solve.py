@@ -12,6 +12,7 @@ monotone and layer-local, then maps k to c through the optimizer's update model:
 2. forward: per layer kind, the smallest k with ``r >= rho`` at every position of that kind;
 3. map: c = optimizer.lr_exponent(k), with SGD's backward signal G = min(a_out + b_out, k_out).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -72,8 +73,13 @@ def _floor_k(opt: UpdateModel, kind: str, a, b) -> sympy.Expr | None:
     return smin(opt.update_forms(kind, a[kind], b[kind], floor, [ZERO]))
 
 
-def _smallest(symbol: sympy.Symbol, forms: list[Form], targets: list[sympy.Expr], syms,
-              extra: list[tuple[sympy.Expr, str]]) -> tuple[sympy.Expr, str]:
+def _smallest(
+    symbol: sympy.Symbol,
+    forms: list[Form],
+    targets: list[sympy.Expr],
+    syms,
+    extra: list[tuple[sympy.Expr, str]],
+) -> tuple[sympy.Expr, str]:
     """Smallest value of ``symbol`` with every form >= its target; returns (value, reason)."""
     candidates: list[tuple[sympy.Expr, str]] = list(extra)
     for (expr, label), target in zip(forms, targets):
@@ -97,8 +103,9 @@ def _smallest(symbol: sympy.Symbol, forms: list[Form], targets: list[sympy.Expr]
     return value, winners[0] + more
 
 
-def derive_exponents(a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain,
-                     conventions: dict) -> Solution:
+def derive_exponents(
+    a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain, conventions: dict
+) -> Solution:
     """Largest stable learning rates per layer kind, maximal update where possible."""
     syms = alignment.symbols
     check_init_stability(a, b, syms)
@@ -135,14 +142,16 @@ def derive_exponents(a: dict, b: dict, opt: UpdateModel, alignment: Alignment, c
     for kind in VECTOR_KINDS:  # added straight onto features: maximal update is k = 0
         floor = _floor_k(opt, kind, a, b)
         k[kind] = ZERO if floor is None else smax([ZERO, floor], syms)
-        why_k[kind] = ("its change is added to the features, so dz = Theta(n^-k); maximal "
-                       "update k = 0" + (f", bounded by {opt.name}'s c >= 0" if floor is not None
-                                         else ""))
+        why_k[kind] = (
+            "its change is added to the features, so dz = Theta(n^-k); maximal "
+            "update k = 0" + (f", bounded by {opt.name}'s c >= 0" if floor is not None else "")
+        )
 
     # 3. map k -> c.
     backward = smin([s[last], k[READOUT]], syms) if opt.uses_backward(EMBEDDING) else None
-    c = {kind: sympy.expand(opt.lr_exponent(kind, a[kind], b[kind], k[kind], backward))
-         for kind in k}
+    c = {
+        kind: sympy.expand(opt.lr_exponent(kind, a[kind], b[kind], k[kind], backward)) for kind in k
+    }
     for kind in c:
         floor = opt.lr_floor(kind)
         if floor is not None:
@@ -152,8 +161,9 @@ def derive_exponents(a: dict, b: dict, opt: UpdateModel, alignment: Alignment, c
     return sol
 
 
-def derive_shared_lr(a: dict, b: dict, opt: UpdateModel, alignment: Alignment,
-                     chain: Chain) -> Solution:
+def derive_shared_lr(
+    a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain
+) -> Solution:
     """One learning-rate exponent for every layer (TP-IV Def. 3.2): the largest stable one."""
     syms = alignment.symbols
     check_init_stability(a, b, syms)
@@ -161,21 +171,34 @@ def derive_shared_lr(a: dict, b: dict, opt: UpdateModel, alignment: Alignment,
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     last = len(chain.kinds) - 1
     backward = [s[last], 2 * a[READOUT] + X]
-    k_forms = [[(f, "") for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
-               for kind in chain.kinds]
-    forms = [f for pos_forms in r_forms(chain, k_forms, s, triples_for(chain, alignment))
-             for f in pos_forms]
+    k_forms = [
+        [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
+        for kind in chain.kinds
+    ]
+    forms = [
+        f
+        for pos_forms in r_forms(chain, k_forms, s, triples_for(chain, alignment))
+        for f in pos_forms
+    ]
     extra = []
     if opt.lr_floor(HIDDEN) is not None:
         extra.append((opt.lr_floor(HIDDEN), f"{opt.name}'s bound c >= 0"))
     value, reason = _smallest(X, forms, [ZERO] * len(forms), syms, extra)
     c = {kind: value for kind in CORE_KINDS + VECTOR_KINDS}
     r_chain = analyze_chain(a, b, c, opt, alignment, chain, step=None)
-    k = {kind: smin(opt.update_forms(kind, a[kind], b[kind], value,
-                                     [smin([s[last], 2 * a[READOUT] + value], syms)]), syms)
-         for kind in c}
-    why = {kind: f"one learning rate for all layers (TP-IV): the largest stable, fixed by {reason}"
-           for kind in c}
+    k = {
+        kind: smin(
+            opt.update_forms(
+                kind, a[kind], b[kind], value, [smin([s[last], 2 * a[READOUT] + value], syms)]
+            ),
+            syms,
+        )
+        for kind in c
+    }
+    why = {
+        kind: f"one learning rate for all layers (TP-IV): the largest stable, fixed by {reason}"
+        for kind in c
+    }
     sol = _summarise(chain, c, k, r_chain, [ZERO] * len(chain.kinds), opt, why, syms, None)
     sol.why_c = why
     return sol
@@ -189,9 +212,11 @@ def _summarise(chain, c, k, r_chain, rho, opt, why_k, syms, backward) -> Solutio
         r_kind[kind] = k[kind]
     why_c, why_r = {}, {}
     for kind in c:
-        why_c[kind] = (f"c = {fmt(c[kind])}: the largest {kind} learning rate the constraints "
-                       f"allow; update exponent k = {fmt(k[kind])} fixed by {why_k[kind]}; "
-                       f"{opt.name}: {opt.update_formula(kind)}")
+        why_c[kind] = (
+            f"c = {fmt(c[kind])}: the largest {kind} learning rate the constraints "
+            f"allow; update exponent k = {fmt(k[kind])} fixed by {why_k[kind]}; "
+            f"{opt.name}: {opt.update_formula(kind)}"
+        )
         if backward is not None and kind != READOUT:
             why_c[kind] += f", with backward signal G = {fmt(backward)}"
     for kind, r in r_kind.items():
@@ -201,30 +226,45 @@ def _summarise(chain, c, k, r_chain, rho, opt, why_k, syms, backward) -> Solutio
         elif sign == 1:
             pos = chain.positions(kind)
             needed = smax([rho[p] for p in pos], syms) if pos else ZERO
-            because = (f"the layer above needs r >= {fmt(needed)} (its W0·dz term, omega > a + b)"
-                       if sign_on_box(needed, syms) == 1 else
-                       f"{opt.name}'s bound c >= 0 holds the learning rate down"
-                       if opt.lr_floor(kind) is not None else "a convention fixes its rate")
+            because = (
+                f"the layer above needs r >= {fmt(needed)} (its W0·dz term, omega > a + b)"
+                if sign_on_box(needed, syms) == 1
+                else f"{opt.name}'s bound c >= 0 holds the learning rate down"
+                if opt.lr_floor(kind) is not None
+                else "a convention fixes its rate"
+            )
             why_r[kind] = f"r = {fmt(r)} > 0: features move by n^-r -> 0 ({because})"
         else:
             why_r[kind] = f"r = {fmt(r)}: depends on the alignment (piecewise)"
-    return Solution(c=c, k=k, r=r_kind, r_chain=r_chain, why_c=why_c, why_r=why_r,
-                    backward=backward)
+    return Solution(
+        c=c, k=k, r=r_kind, r_chain=r_chain, why_c=why_c, why_r=why_r, backward=backward
+    )
 
 
-def update_exponents(a: dict, b: dict, c: dict, opt: UpdateModel, chain: Chain, syms=(),
-                     step: int | None = None) -> list[sympy.Expr]:
+def update_exponents(
+    a: dict, b: dict, c: dict, opt: UpdateModel, chain: Chain, syms=(), step: int | None = None
+) -> list[sympy.Expr]:
     """k at every chain position for given c.  SGD's first gradient (step 1) sees the readout at
     init, G = a_out + b_out; later ones see the moved readout, G = min(a_out + b_out, k_out)."""
     s_out = sympy.expand(a[READOUT] + b[READOUT])
     moved = 2 * a[READOUT] + c[READOUT]
     backward = s_out if step == 1 else smin([s_out, moved], syms)
-    return [smin(opt.update_forms(kind, a[kind], b[kind], c[kind], [backward]), syms)
-            for kind in chain.kinds]
+    return [
+        smin(opt.update_forms(kind, a[kind], b[kind], c[kind], [backward]), syms)
+        for kind in chain.kinds
+    ]
 
 
-def analyze_chain(a: dict, b: dict, c: dict, opt: UpdateModel, alignment, chain: Chain,
-                  step: int | None = None, triples: list | None = None) -> list[sympy.Expr]:
+def analyze_chain(
+    a: dict,
+    b: dict,
+    c: dict,
+    opt: UpdateModel,
+    alignment,
+    chain: Chain,
+    step: int | None = None,
+    triples: list | None = None,
+) -> list[sympy.Expr]:
     """r at every chain position for given exponents (the forward recursion, evaluated)."""
     syms = tuple(alignment.symbols) if alignment is not None else ()
     ks = update_exponents(a, b, c, opt, chain, syms, step)

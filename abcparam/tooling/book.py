@@ -5,6 +5,7 @@ Steps (see shared BOOK.md for why each is needed): copy ``derivations/`` into ``
 ``sphinx-mathjax-offline`` wheel into ``book/_static/mathjax`` (no CDN); drop ``MPLBACKEND`` (it
 silently removes inline figures); run Jupyter Book 1 with ``-W`` so a failing cell fails the build.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,6 +54,8 @@ def build(root: Path | None = None) -> int:
     cmd = [jb, "build", str(root / "book"), "--all", "-W", "--keep-going"]
     code = subprocess.call(cmd, env=env, cwd=root)
     index = root / "book" / "_build" / "html" / "index.html"
-    print(f"book build {'succeeded' if code == 0 else 'FAILED'} in "
-          f"{time.perf_counter() - start:.0f} s; index: {index}")
+    print(
+        f"book build {'succeeded' if code == 0 else 'FAILED'} in "
+        f"{time.perf_counter() - start:.0f} s; index: {index}"
+    )
     return code

@@ -1,20 +1,25 @@
 """``abcparam main``: derive every table, run the CPU coordinate checks, build the book."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 
-from .book import build, repo_root
 from ..engine.rules import rules
 from ..engine.schemes import SCHEMES
+from .book import build, repo_root
 
 OPTIMIZERS = ("sgd", "adam", "adafactor", "adam-atan2")
 ALIGNMENTS = ("full", "none")
 #: the CPU coordinate checks the book shows, in order (the evolution script also redraws the
 #: predicted-vs-measured scatter from the grid's fresh results)
-COORDCHECK_SCRIPTS = ("coordcheck_cpu_grid.py", "coordcheck_cpu_long.py",
-                      "alignment_evolution.py", "wrong_rules_cpu.py")
+COORDCHECK_SCRIPTS = (
+    "coordcheck_cpu_grid.py",
+    "coordcheck_cpu_long.py",
+    "alignment_evolution.py",
+    "wrong_rules_cpu.py",
+)
 
 
 def derive_tables(out) -> int:

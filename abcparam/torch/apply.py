@@ -5,11 +5,12 @@ multiplier ``ratio^-a_K``, init std ``sigma_K * ratio^-b_K``, learning rate ``lr
 Adam epsilon ``eps * ratio^-eps_K``.  At the base width every factor is 1: the model is the one the
 user tuned, and the exponents carry it to any width (TP-V, muTransfer).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import torch
 import torch.nn.utils.parametrize as P
@@ -64,8 +65,10 @@ def _number(value, what: str) -> float:
     try:
         return float(value)
     except TypeError:
-        raise ValueError(f"{what} = {value} is symbolic; derive the rules with a numeric "
-                         f"alignment to apply them to a model") from None
+        raise ValueError(
+            f"{what} = {value} is symbolic; derive the rules with a numeric "
+            f"alignment to apply them to a model"
+        ) from None
 
 
 def _base_std(kind: str, module: nn.Module, param: nn.Parameter, ratio: float) -> float:
@@ -82,9 +85,15 @@ def _base_std(kind: str, module: nn.Module, param: nn.Parameter, ratio: float) -
     return 1.0 / math.sqrt(base_fan_in)
 
 
-def parametrize(model: nn.Module, rules, base_width: int, width: int | None = None,
-                layer_map: Mapping[str, str] | None = None, zero_readout: bool = False,
-                seed: int | None = None) -> Spec:
+def parametrize(
+    model: nn.Module,
+    rules,
+    base_width: int,
+    width: int | None = None,
+    layer_map: Mapping[str, str] | None = None,
+    zero_readout: bool = False,
+    seed: int | None = None,
+) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``."""
     width = width if width is not None else getattr(model, "width", None)
     if width is None:
@@ -132,9 +141,15 @@ def parametrize(model: nn.Module, rules, base_width: int, width: int | None = No
     return Spec(rules, width, base_width, specs, layers, parents, tensors)
 
 
-def build_optimizer(model: nn.Module, spec: Spec, optimizer: str | None = None, lr: float = 1e-3,
-                    eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999),
-                    scale_eps: bool = True) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module,
+    spec: Spec,
+    optimizer: str | None = None,
+    lr: float = 1e-3,
+    eps: float = 1e-8,
+    betas: tuple[float, float] = (0.9, 0.999),
+    scale_eps: bool = True,
+) -> torch.optim.Optimizer:
     """One param group per parameter with ``lr * ratio^-c`` (and ``eps * ratio^-eps`` for Adam
     when ``scale_eps``); ``optimizer`` defaults to the one the rules were derived for."""
     name = optimizer or spec.rules.optimizer

@@ -4,6 +4,7 @@ sqrt(v) in Adam tracks the RMS of the gradient of the trainable ``w`` (not of th
 weight ``n^-a w``); this measures it at init on a seeded batch, the quantity whose width exponent
 is the rules' ``eps`` (Everett et al. 2024, "Adam epsilon").
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,9 @@ def build(model_name: str, width: int):
     raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
 
 
-def base_gradient_rms(rules, model: str = "mlp", base_width: int = 256, seed: int = 0
-                      ) -> dict[str, float]:
+def base_gradient_rms(
+    rules, model: str = "mlp", base_width: int = 256, seed: int = 0
+) -> dict[str, float]:
     """Raw-gradient RMS per layer kind of the built-in ``model`` at ``base_width``, at init."""
     torch.manual_seed(seed)
     net = build(model, base_width)

@@ -3,6 +3,7 @@
 The multiplier is a plain float attribute set by :func:`abcparam.torch.parametrize`; at the base
 width every multiplier is 1, so the model is exactly the one the user tuned (TP-V, muTransfer).
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ from torch import nn
 class ScaledLinear(nn.Linear):
     """``y = multiplier * (x @ W^T) + bias_multiplier * b``; ``abc_kind`` names its layer kind."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = False,
-                 kind: str | None = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = False, kind: str | None = None
+    ) -> None:
         super().__init__(in_features, out_features, bias=bias)
         self.multiplier = 1.0
         self.bias_multiplier = 1.0

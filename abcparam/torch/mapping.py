@@ -6,10 +6,11 @@ dimensions infinite is hidden, with only its output infinite an embedding, with 
 infinite a readout; a vector of infinite length is a bias (name ends in "bias") or a norm gain.
 User rules ``{regex: kind}`` come first.  A parameter no rule maps is an error, never a default.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import nn
 
@@ -35,16 +36,19 @@ def _shape_kind(name: str, param: nn.Parameter, module: nn.Module, width: int) -
         if isinstance(module, nn.Embedding):
             return "embedding" if _infinite(shape[1], width) else None
         out_inf, in_inf = _infinite(shape[0], width), _infinite(shape[1], width)
-        return {(True, True): "hidden", (True, False): "embedding",
-                (False, True): "readout"}.get((out_inf, in_inf))
+        return {(True, True): "hidden", (True, False): "embedding", (False, True): "readout"}.get(
+            (out_inf, in_inf)
+        )
     return None
 
 
-def map_parameters(model: nn.Module, width: int,
-                   layer_map: Mapping[str, str] | None = None) -> dict[str, str]:
+def map_parameters(
+    model: nn.Module, width: int, layer_map: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Layer kind of every trainable parameter, by user regex, layer attribute, then shape."""
-    rules = [(re.compile(pattern), canonical_kind(kind)) for pattern, kind in
-             (layer_map or {}).items()]
+    rules = [
+        (re.compile(pattern), canonical_kind(kind)) for pattern, kind in (layer_map or {}).items()
+    ]
     modules = dict(model.named_modules())
     kinds = {}
     for name, param in model.named_parameters():
@@ -63,6 +67,7 @@ def map_parameters(model: nn.Module, width: int,
             raise UnmappedParameterError(
                 f"cannot map parameter {name!r} (shape {tuple(param.shape)}, width {width}) to a "
                 f"layer kind; accepted kinds: {', '.join(LAYER_KINDS)}. Pass "
-                f"layer_map={{r'{re.escape(name)}': 'hidden'}} (regex -> kind) to say which.")
+                f"layer_map={{r'{re.escape(name)}': 'hidden'}} (regex -> kind) to say which."
+            )
         kinds[name] = kind
     return kinds

@@ -4,6 +4,7 @@ Both are written in Everett et al. 2024's one-width form: every width-n dimensio
 (times a fixed ratio), every other dimension is fixed, so each weight is an embedding, hidden or
 readout layer.  Module names are stable (the coordinate check keys results by them).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,23 +15,37 @@ from torch import nn
 
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "silu": F.silu,
-               "identity": lambda x: x}
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "tanh": torch.tanh,
+    "silu": F.silu,
+    "identity": lambda x: x,
+}
 
 
 class MLP(nn.Module):
     """``embedding`` (in -> n), ``hidden.0 .. hidden.{depth-1}`` (n -> n), ``readout`` (n -> out)."""
 
-    def __init__(self, width: int, depth: int = 2, in_dim: int = 32, out_dim: int = 10,
-                 activation: str = "relu", bias: bool = False) -> None:
+    def __init__(
+        self,
+        width: int,
+        depth: int = 2,
+        in_dim: int = 32,
+        out_dim: int = 10,
+        activation: str = "relu",
+        bias: bool = False,
+    ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; accepted: "
-                             f"{', '.join(ACTIVATIONS)}")
+            raise ValueError(
+                f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}"
+            )
         self.width, self.depth, self.activation = width, depth, activation
         self.embedding = ScaledLinear(in_dim, width, bias=bias, kind="embedding")
-        self.hidden = nn.ModuleList(ScaledLinear(width, width, bias=bias, kind="hidden")
-                                    for _ in range(depth))
+        self.hidden = nn.ModuleList(
+            ScaledLinear(width, width, bias=bias, kind="hidden") for _ in range(depth)
+        )
         self.readout = ScaledLinear(width, out_dim, bias=False, kind="readout")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,9 +57,11 @@ class MLP(nn.Module):
 
     def chain(self) -> list[tuple[str, str]]:
         """(module name, layer kind) in forward order, for the coordinate check."""
-        return ([("embedding", "embedding")] + [(f"hidden.{i}", "hidden")
-                                                for i in range(self.depth)]
-                + [("readout", "readout")])
+        return (
+            [("embedding", "embedding")]
+            + [(f"hidden.{i}", "hidden") for i in range(self.depth)]
+            + [("readout", "readout")]
+        )
 
     def parents(self) -> list[list[int]]:
         """A plain chain: each layer reads the previous one."""
@@ -60,8 +77,9 @@ class Attention(nn.Module):
         if width % n_heads:
             raise ValueError(f"width {width} is not a multiple of n_heads {n_heads}")
         self.n_heads, self.d_head = n_heads, width // n_heads
-        self.q, self.k, self.v, self.o = (ScaledLinear(width, width, kind="hidden")
-                                          for _ in range(4))
+        self.q, self.k, self.v, self.o = (
+            ScaledLinear(width, width, kind="hidden") for _ in range(4)
+        )
         self.scale = 1 / math.sqrt(self.d_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,8 +111,15 @@ class GPT(nn.Module):
 
     The head count is fixed, so the head dimension grows with width (TP-V App. D)."""
 
-    def __init__(self, width: int, n_layers: int = 2, n_heads: int = 4, vocab: int = 65,
-                 context: int = 64, mlp_ratio: int = 4) -> None:
+    def __init__(
+        self,
+        width: int,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        vocab: int = 65,
+        context: int = 64,
+        mlp_ratio: int = 4,
+    ) -> None:
         super().__init__()
         self.width, self.context = width, context
         self.embedding = ScaledEmbedding(vocab, width)
@@ -124,13 +149,13 @@ class GPT(nn.Module):
         o reads the attention of q, k, v; fc2 reads fc1."""
         out: list[list[int]] = [[]]
         stream = [0]
-        for i in range(len(self.blocks)):
+        for _i in range(len(self.blocks)):
             base = len(out)
-            out += [list(stream)] * 3                    # q, k, v
-            out.append([base, base + 1, base + 2])       # o
+            out += [list(stream)] * 3  # q, k, v
+            out.append([base, base + 1, base + 2])  # o
             stream = stream + [base + 3]
-            out.append(list(stream))                     # fc1
-            out.append([base + 4])                       # fc2
+            out.append(list(stream))  # fc1
+            out.append([base + 4])  # fc2
             stream = stream + [base + 5]
-        out.append(list(stream))                         # readout
+        out.append(list(stream))  # readout
         return out

@@ -6,6 +6,7 @@ edge).  Per (scheme, width): mean ± standard error over seeds.  Per scheme: the
 optimum per doubling of width, the slope of log2 lr* against log2 width (scipy linregress over
 all seeds) ± its standard error.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ def optimum_log2_lr(points: list[tuple[float, float]]) -> float:
     i = min(range(len(pts)), key=lambda j: pts[j][1])
     if i == 0 or i == len(pts) - 1:
         return pts[i][0]
-    xs, ys = zip(*pts[i - 1:i + 2])
+    xs, ys = zip(*pts[i - 1 : i + 2])
     a, b, _ = np.polyfit(xs, ys, 2)
     if a <= 0:
         return pts[i][0]
@@ -36,7 +37,7 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         curves[(r["scheme"], r["width"], r["seed"])].append((r["log2_lr"], r["val_loss"]))
     per = defaultdict(lambda: defaultdict(list))
-    for (scheme, width, seed), pts in curves.items():
+    for (scheme, width, _seed), pts in curves.items():
         per[scheme][width].append(optimum_log2_lr(pts))
     out = {}
     for scheme, by_width in per.items():
@@ -49,8 +50,10 @@ def summarise(rows: list[dict]) -> dict:
             xs += [math.log2(width)] * len(vals)
             ys += vals
         fit = stats.linregress(xs, ys) if len(set(xs)) > 1 else None
-        out[scheme] = {"optimum": optimum,
-                       "drift": (fit.slope, fit.stderr) if fit else (float("nan"), float("nan"))}
+        out[scheme] = {
+            "optimum": optimum,
+            "drift": (fit.slope, fit.stderr) if fit else (float("nan"), float("nan")),
+        }
     return out
 
 
@@ -58,12 +61,16 @@ def table(summary: dict) -> str:
     """Markdown table: optimum log2 LR per width (mean ± stderr over seeds) and drift per
     doubling of width, one row per scheme (the number muTransfer, TP-V, says is ~0)."""
     widths = sorted({w for s in summary.values() for w in s["optimum"]})
-    head = "| scheme | " + " | ".join(f"log2 lr* @ {w}" for w in widths) + \
-        " | drift per doubling |"
+    head = "| scheme | " + " | ".join(f"log2 lr* @ {w}" for w in widths) + " | drift per doubling |"
     lines = [head, "|" + "---|" * (len(widths) + 2)]
     for scheme, s in summary.items():
-        cells = [f"{s['optimum'][w][0]:+.2f} ± {s['optimum'][w][1]:.2f}" if w in s["optimum"]
-                 else "—" for w in widths]
-        lines.append(f"| {scheme} | " + " | ".join(cells) +
-                     f" | {s['drift'][0]:+.2f} ± {s['drift'][1]:.2f} |")
+        cells = [
+            f"{s['optimum'][w][0]:+.2f} ± {s['optimum'][w][1]:.2f}" if w in s["optimum"] else "—"
+            for w in widths
+        ]
+        lines.append(
+            f"| {scheme} | "
+            + " | ".join(cells)
+            + f" | {s['drift'][0]:+.2f} ± {s['drift'][1]:.2f} |"
+        )
     return "\n".join(lines)

@@ -7,6 +7,7 @@
   order; a character-level corpus with a fixed vocabulary; last 10 % held out for validation.
 Both are deterministic: the same arrays on every machine with the same package versions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,9 +48,10 @@ def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return ids[:cut], ids[cut:], vocab
 
 
-def lm_batch(ids: torch.Tensor, batch: int, context: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def lm_batch(
+    ids: torch.Tensor, batch: int, context: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows (inputs, next-character targets)."""
     starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=generator)
-    windows = torch.stack([ids[s:s + context + 1] for s in starts.tolist()])
+    windows = torch.stack([ids[s : s + context + 1] for s in starts.tolist()])
     return windows[:, :-1], windows[:, 1:]

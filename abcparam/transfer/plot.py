@@ -1,4 +1,5 @@
 """The canonical muTransfer figure: validation loss vs base LR, one curve per width, per scheme."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -15,8 +16,9 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
     """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1):
     aligned minima across widths are what transfer looks like."""
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
-    fig, axes = plt.subplots(1, len(schemes), figsize=(3.4 * len(schemes), 3), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(schemes), figsize=(3.4 * len(schemes), 3), sharey=True, squeeze=False
+    )
     for ax, scheme in zip(axes[0], schemes):
         curves = defaultdict(lambda: defaultdict(list))
         for r in rows:

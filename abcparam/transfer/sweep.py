@@ -5,16 +5,17 @@ Every finished run is one JSON line keyed by the hash of its configuration, so a
 sweep resumes without redoing finished runs.  Schemes: ``sp-global`` (SP, one width-independent
 LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import os
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 SCHEMES = ("sp-global", "sp", "mup", "u-mup")
 BACKENDS = ("local", "ray")
@@ -25,7 +26,7 @@ MODELS = ("mlp", "transformer")
 class RunConfig:
     """One training run; its hash is its identity in the results file."""
 
-    model: str            # "mlp" (digits) or "transformer" (pydoc text)
+    model: str  # "mlp" (digits) or "transformer" (pydoc text)
     scheme: str
     optimizer: str
     width: int
@@ -75,7 +76,7 @@ def train(cfg: RunConfig) -> dict:
         raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
     spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
     model.to(cfg.device)
-    opt = build_optimizer(model, spec, lr=2.0 ** cfg.log2_lr)
+    opt = build_optimizer(model, spec, lr=2.0**cfg.log2_lr)
 
     def batch(val: bool = False):
         if cfg.model == "mlp":
@@ -100,12 +101,23 @@ def train(cfg: RunConfig) -> dict:
             val = loss_of(split.x_val, split.y_val).item()
         else:
             val = sum(loss_of(*batch(val=True)).item() for _ in range(8)) / 8
-    return {"key": cfg.key, **asdict(cfg), "val_loss": val if math.isfinite(val) else math.inf,
-            "diverged": not math.isfinite(val)}
+    return {
+        "key": cfg.key,
+        **asdict(cfg),
+        "val_loss": val if math.isfinite(val) else math.inf,
+        "diverged": not math.isfinite(val),
+    }
 
 
-def grid(model: str, schemes: Iterable[str], optimizer: str, widths: Iterable[int],
-         log2_lrs: Iterable[float], seeds: int, **fixed) -> list[RunConfig]:
+def grid(
+    model: str,
+    schemes: Iterable[str],
+    optimizer: str,
+    widths: Iterable[int],
+    log2_lrs: Iterable[float],
+    seeds: int,
+    **fixed,
+) -> list[RunConfig]:
     """The full product schemes x widths x log2 LRs x seeds (seeds 0..seeds-1); ``fixed`` sets
     the other RunConfig fields (steps, base_width, batch, device)."""
     schemes = list(schemes)
@@ -114,8 +126,13 @@ def grid(model: str, schemes: Iterable[str], optimizer: str, widths: Iterable[in
         raise ValueError(f"unknown sweep scheme {bad[0]!r}; accepted: {', '.join(SCHEMES)}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
-    return [RunConfig(model, s, optimizer, w, float(lr), seed, **fixed)
-            for s in schemes for w in widths for lr in log2_lrs for seed in range(seeds)]
+    return [
+        RunConfig(model, s, optimizer, w, float(lr), seed, **fixed)
+        for s in schemes
+        for w in widths
+        for lr in log2_lrs
+        for seed in range(seeds)
+    ]
 
 
 def finished(path: Path) -> dict[str, dict]:
@@ -131,8 +148,13 @@ def finished(path: Path) -> dict[str, dict]:
     return done
 
 
-def run_sweep(configs: list[RunConfig], results: str | Path, backend: str = "local",
-              workers: int | None = None, progress: bool = True) -> list[dict]:
+def run_sweep(
+    configs: list[RunConfig],
+    results: str | Path,
+    backend: str = "local",
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Run every config not yet in ``results`` (JSON lines), appending each as it finishes."""
     from tqdm.auto import tqdm
 
@@ -144,6 +166,7 @@ def run_sweep(configs: list[RunConfig], results: str | Path, backend: str = "loc
     todo = [c for c in configs if c.key not in done]
     bar = tqdm(total=len(todo), desc="sweep", disable=not progress)
     with path.open("a") as sink:
+
         def record(row):
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -169,8 +192,9 @@ def _run_ray(todo: list[RunConfig], record) -> None:
     try:
         import ray
     except ImportError:
-        raise RuntimeError("backend 'ray' needs Ray: pip install 'ray[default]' "
-                           "(or use backend='local')") from None
+        raise RuntimeError(
+            "backend 'ray' needs Ray: pip install 'ray[default]' (or use backend='local')"
+        ) from None
     ray.init(ignore_reinit_error=True)
     remote = ray.remote(train)
     pending = [remote.remote(c) for c in todo]

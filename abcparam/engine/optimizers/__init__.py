@@ -1,4 +1,5 @@
 """One update model per optimizer; :func:`get_optimizer` resolves names and aliases."""
+
 from __future__ import annotations
 
 from ..exponents import resolve
@@ -9,9 +10,16 @@ from .base import UpdateModel
 from .sgd import SGD_MODEL
 
 OPTIMIZERS: dict[str, UpdateModel] = {m.name: m for m in (SGD_MODEL, ADAM, ADAFACTOR, ADAM_ATAN2)}
-_ALIASES = {"sgd": "sgd", "adam": "adam", "adamw": "adam", "adafactor": "adafactor",
-            "adam-atan2": "adam-atan2", "adam_atan2": "adam-atan2", "adamatan2": "adam-atan2",
-            "atan2": "adam-atan2"}
+_ALIASES = {
+    "sgd": "sgd",
+    "adam": "adam",
+    "adamw": "adam",
+    "adafactor": "adafactor",
+    "adam-atan2": "adam-atan2",
+    "adam_atan2": "adam-atan2",
+    "adamatan2": "adam-atan2",
+    "atan2": "adam-atan2",
+}
 
 
 def get_optimizer(name: str | UpdateModel) -> UpdateModel:

@@ -3,6 +3,7 @@
 Everett et al. 2024, Sec. 2: entries of ``n^-a dw`` are ``Theta(n^-(a+b+c))``, and their constraint
 table adds ``c >= 0``: the relative step may not grow with width.
 """
+
 from __future__ import annotations
 
 import sympy
@@ -24,5 +25,9 @@ class Adafactor(UpdateModel):
         return "k = a + b + c (step relative to the parameter's RMS n^-b)"
 
 
-ADAFACTOR = Adafactor(name="adafactor", symmetry_k=0, has_eps=True,
-                      citation="Shazeer & Stern 2018; width exponents: Everett et al. 2024, Sec. 2")
+ADAFACTOR = Adafactor(
+    name="adafactor",
+    symmetry_k=0,
+    has_eps=True,
+    citation="Shazeer & Stern 2018; width exponents: Everett et al. 2024, Sec. 2",
+)

@@ -2,6 +2,7 @@
 
 Everett et al. 2024, Sec. 2 ("Adam"): the update is sign-like (m/sqrt(v) = Theta(1) per entry).
 """
+
 from __future__ import annotations
 
 from .base import UpdateModel
@@ -18,5 +19,9 @@ class Adam(UpdateModel):
         return "k = a + c (normalised step)"
 
 
-ADAM = Adam(name="adam", symmetry_k=1, has_eps=True,
-            citation="Kingma & Ba 2015; width exponents: Everett et al. 2024, Sec. 2")
+ADAM = Adam(
+    name="adam",
+    symmetry_k=1,
+    has_eps=True,
+    citation="Kingma & Ba 2015; width exponents: Everett et al. 2024, Sec. 2",
+)

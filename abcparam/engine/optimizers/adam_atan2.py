@@ -3,6 +3,7 @@
 atan2 is bounded and invariant to rescaling the gradient, so it has Adam's width exponents and
 no epsilon at all: nothing to scale with width.
 """
+
 from __future__ import annotations
 
 from .adam import Adam
@@ -13,5 +14,9 @@ class AdamAtan2(Adam):
         return "k = a + c (bounded, scale-invariant atan2 step)"
 
 
-ADAM_ATAN2 = AdamAtan2(name="adam-atan2", symmetry_k=1, has_eps=False,
-                       citation="Everett et al. 2024, App. Adam-atan2 (Table C4)")
+ADAM_ATAN2 = AdamAtan2(
+    name="adam-atan2",
+    symmetry_k=1,
+    has_eps=False,
+    citation="Everett et al. 2024, App. Adam-atan2 (Table C4)",
+)

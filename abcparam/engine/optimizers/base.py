@@ -4,6 +4,7 @@ Everett et al. 2024 (Sec. 2, constraint table) reduce each optimizer to the size
 of the effective update ``n^-a dw``: ``Theta(n^-k)``.  Adding an optimizer means writing this
 module's three methods (see ``adam.py`` for the shortest example).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

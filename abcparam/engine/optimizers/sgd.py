@@ -4,6 +4,7 @@ Everett et al. 2024, Sec. 2: readout ``k = 2a + c``; every other layer ``k = 2a 
 ``G = min(a_out + b_out, 2 a_out + c_out)`` the exponent of the backward signal once the readout has
 moved (the paper prints ``max``; TP-IV Def. 3.2's r and every published cell need ``min``).
 """
+
 from __future__ import annotations
 
 from ..exponents import READOUT
@@ -30,5 +31,6 @@ class SGD(UpdateModel):
         return "k = 2a + c + G, G = min(a_out + b_out, 2a_out + c_out) (gradient step)"
 
 
-SGD_MODEL = SGD(name="sgd", symmetry_k=2, has_eps=False,
-                citation="TP-IV Def. 3.2; Everett et al. 2024, Sec. 2")
+SGD_MODEL = SGD(
+    name="sgd", symmetry_k=2, has_eps=False, citation="TP-IV Def. 3.2; Everett et al. 2024, Sec. 2"
+)
