@@ -1,0 +1,278 @@
+"""Honest records: strict JSON with one provenance block, paths relative to the repository.
+
+Every saved result goes through :func:`save_json`: non-finite floats become ``null`` (JSON has
+no NaN/Infinity; most readers reject them) with a ``"nonfinite"`` entry saying where and what the
+value was, absolute paths inside the repository become relative, and a ``"provenance"`` block
+records the command, package version, git commit, torch version, device, date and wall time.
+Torch-free: torch's version is read from the installed distribution, and the device only if the
+process has already imported torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "NONFINITE_KEY",
+    "dumps_strict",
+    "load_json",
+    "loads_strict",
+    "provenance",
+    "relative",
+    "repo_root",
+    "save_json",
+    "strict",
+]
+
+NONFINITE_KEY = "nonfinite"
+
+
+def repo_root() -> Path:
+    """The repository this package runs from (its git checkout), else the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / ".git").exists() or (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd().resolve()
+
+
+def relative(path: str | os.PathLike[str], root: Path | None = None) -> str:
+    """``path`` relative to the repository root when inside it; otherwise its name only.
+
+    An absolute path outside the repository names a machine, not a result; only its last
+    component is kept.
+    """
+    root = (root or repo_root()).resolve()
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return p.name
+
+
+def _relative_text(text: str, root: Path) -> str:
+    """Absolute repository paths inside free text (a command line) made relative."""
+    for prefix in {str(root), str(root.resolve())}:
+        text = text.replace(prefix + os.sep, "").replace(prefix, ".")
+    return text
+
+
+def _nonfinite_name(x: float) -> str:
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def strict(
+    obj: Any,
+    found: dict[str, str] | None = None,
+    *,
+    root: Path | None = None,
+    _at: str = "",
+) -> Any:
+    """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts.
+
+    Non-finite floats become ``None``; when ``found`` is given, each is recorded there as
+    ``{"/json/pointer": "nan" | "inf" | "-inf"}`` so the caller can say why the value is null.
+    Numpy scalars/arrays, dataclasses, tuples, sets, Fractions and sympy numbers are converted;
+    :class:`~pathlib.Path` objects and absolute strings under the repository become relative.
+    """
+    root = root or repo_root()
+    if obj is None or isinstance(obj, bool | int | str):
+        if isinstance(obj, str) and os.path.isabs(obj) and obj.startswith(str(root)):
+            return relative(obj, root)
+        return obj
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return obj
+        if found is not None:
+            found[_at or "/"] = _nonfinite_name(obj)
+        return None
+    if isinstance(obj, os.PathLike):
+        return relative(obj, root)
+    if isinstance(obj, Mapping):
+        return {
+            _key(k): strict(v, found, root=root, _at=f"{_at}/{_pointer(_key(k))}")
+            for k, v in obj.items()
+        }
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        as_dict = obj.to_dict() if hasattr(obj, "to_dict") else dataclasses.asdict(obj)
+        return strict(as_dict, found, root=root, _at=_at)
+    if isinstance(obj, list | tuple):
+        return [strict(v, found, root=root, _at=f"{_at}/{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, set | frozenset):
+        return [strict(v, found, root=root, _at=f"{_at}/{i}") for i, v in enumerate(sorted(obj))]
+    if isinstance(obj, Fraction):
+        return str(obj)
+    # numpy without importing it: scalars have .item(), arrays .tolist()
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):
+        return strict(obj.tolist(), found, root=root, _at=_at)
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):
+        return strict(obj.item(), found, root=root, _at=_at)
+    if type(obj).__module__.startswith("sympy"):
+        return str(obj)
+    raise TypeError(
+        f"cannot write {type(obj).__name__} at {_at or '/'} as JSON; accepted: None, bool, int, "
+        "float, str, Path, dict, list, tuple, set, dataclass, numpy scalar/array, sympy number"
+    )
+
+
+def _key(k: Any) -> str:
+    return k if isinstance(k, str) else str(k)
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _torch_version() -> str | None:
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _device() -> str:
+    """'cpu' unless this process has imported torch and CUDA is available (then the GPU's name)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return "cpu"
+    try:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            return f"cuda ({torch.cuda.get_device_name()})"
+        return f"cpu ({torch.get_num_threads()} torch threads)"
+    except Exception:  # a broken CUDA setup must not lose a result
+        return "cpu"
+
+
+def _default_command(root: Path) -> str:
+    argv = list(sys.argv)
+    if not argv or not argv[0]:
+        return "python"
+    head = Path(argv[0]).name
+    if head == "abcparam":
+        words = ["abcparam", *argv[1:]]
+    elif head == "__main__.py":
+        words = ["python -m", Path(argv[0]).parent.name, *argv[1:]]
+    else:
+        words = ["python", *argv]
+    return _relative_text(" ".join(words), root)
+
+
+def provenance(command: str | None = None, started: float | None = None) -> dict[str, Any]:
+    """Where a result came from: command, abcparam version, git commit, torch, device, date, wall time.
+
+    ``command`` defaults to this process's command line; ``started`` is a ``time.time()`` taken
+    when the work began (wall time is null without it). ``git_commit`` is null outside a checkout;
+    ``git_dirty`` says whether tracked files differed from that commit.
+    """
+    root = repo_root()
+    commit = _git(root, "rev-parse", "HEAD")
+    dirty = None
+    if commit is not None:
+        status = _git(root, "status", "--porcelain", "--untracked-files=no")
+        dirty = None if status is None else bool(status)
+    return {
+        "command": _relative_text(command, root) if command else _default_command(root),
+        "abcparam": _package_version(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "torch": _torch_version(),
+        "device": _device(),
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "wall_s": None if started is None else round(time.time() - started, 3),
+    }
+
+
+def dumps_strict(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of :func:`strict` (obj), refusing NaN/Infinity."""
+    kwargs.setdefault("indent", 1)
+    kwargs.setdefault("ensure_ascii", False)
+    return json.dumps(strict(obj), allow_nan=False, **kwargs)
+
+
+def save_json(
+    path: str | os.PathLike[str],
+    payload: Mapping[str, Any],
+    *,
+    command: str | None = None,
+    started: float | None = None,
+) -> Path:
+    """Write ``payload`` as strict JSON with a ``"provenance"`` block; returns the path.
+
+    Non-finite floats are written as ``null`` and listed under ``"nonfinite"`` (pointer ->
+    original value), merged with any reasons the payload already gives there. A ``"provenance"``
+    mapping already in ``payload`` overrides the computed fields it names (to keep the record of a
+    converted older result).
+    """
+    if not isinstance(payload, Mapping):
+        raise TypeError(f"save_json needs a mapping payload, got {type(payload).__name__}")
+    root = repo_root()
+    found: dict[str, str] = {}
+    body = strict({k: v for k, v in payload.items() if k != "provenance"}, found, root=root)
+    block = provenance(command, started)
+    given = payload.get("provenance")
+    if isinstance(given, Mapping):
+        block.update(strict(dict(given), root=root))
+        if given.get("command"):
+            block["command"] = _relative_text(str(given["command"]), root)
+    if found:
+        reasons = dict(body.get(NONFINITE_KEY) or {})
+        for where, what in found.items():
+            reasons.setdefault(where, f"{what} (not representable in JSON; written as null)")
+        body[NONFINITE_KEY] = reasons
+    body["provenance"] = block
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=1, allow_nan=False, ensure_ascii=False) + "\n")
+    return path
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name!r} (strict JSON has no NaN/Infinity)")
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON refusing NaN/Infinity (as strict readers do)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """Read a saved result with :func:`loads_strict`."""
+    return loads_strict(Path(path).read_text())
