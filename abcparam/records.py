@@ -1,8 +1,8 @@
 """Honest records: strict JSON with one provenance block, paths relative to the repository.
 
 Every saved result goes through :func:`save_json`: non-finite floats become ``null`` (JSON has
-no NaN/Infinity; most readers reject them) with a ``"nonfinite"`` entry saying where and what the
-value was, absolute paths inside the repository become relative, and a ``"provenance"`` block
+no NaN/Infinity; most readers reject them) with a ``"nulls"`` entry saying where and why (what the
+value was), absolute paths inside the repository become relative, and a ``"provenance"`` block
 records the command, package version, git commit, torch version, device, date and wall time.
 Torch-free: torch's version is read from the installed distribution, and the device only if the
 process has already imported torch.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import fnmatch
 import json
 import math
 import os
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "NONFINITE_KEY",
+    "NULLS_KEY",
     "dumps_strict",
     "load_json",
     "loads_strict",
+    "null_reasons",
     "provenance",
     "relative",
     "repo_root",
@@ -37,7 +39,7 @@ __all__ = [
     "strict",
 ]
 
-NONFINITE_KEY = "nonfinite"
+NULLS_KEY = "nulls"
 
 
 def repo_root() -> Path:
@@ -227,19 +229,47 @@ def dumps_strict(obj: Any, **kwargs: Any) -> str:
     return json.dumps(strict(obj), allow_nan=False, **kwargs)
 
 
+def _generalise(pointer: str) -> str:
+    """A pointer with list indices replaced by ``*`` (one entry per kind of null, not per null)."""
+    return "/".join("*" if part.isdigit() else part for part in pointer.split("/"))
+
+
+def null_reasons(found: Mapping[str, str], why: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{pattern: "nan in 27 places: <why>"}`` from :func:`strict`'s ``found``.
+
+    ``why`` maps glob patterns over pointers (``"*/alignment_measured/*"``) to the reason a value
+    is missing; nulls no pattern explains are marked as not representable in JSON.
+    """
+    groups: dict[str, list[str]] = {}
+    for where, what in found.items():
+        groups.setdefault(_generalise(where), []).append(what)
+    reasons = {}
+    for pattern, whats in groups.items():
+        reason = next(
+            (text for glob, text in (why or {}).items() if fnmatch.fnmatchcase(pattern, glob)),
+            "not representable in JSON; written as null",
+        )
+        kinds = "/".join(sorted(set(whats)))
+        where = "1 place" if len(whats) == 1 else f"{len(whats)} places"
+        reasons[pattern] = f"{kinds} in {where}: {reason}"
+    return reasons
+
+
 def save_json(
     path: str | os.PathLike[str],
     payload: Mapping[str, Any],
     *,
     command: str | None = None,
     started: float | None = None,
+    why: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``payload`` as strict JSON with a ``"provenance"`` block; returns the path.
 
-    Non-finite floats are written as ``null`` and listed under ``"nonfinite"`` (pointer ->
-    original value), merged with any reasons the payload already gives there. A ``"provenance"``
-    mapping already in ``payload`` overrides the computed fields it names (to keep the record of a
-    converted older result).
+    Non-finite floats are written as ``null`` and listed under ``"nulls"`` (pointer pattern ->
+    what and why; ``why`` maps pointer globs to reasons, see :func:`null_reasons`), merged with
+    any reasons the payload already gives there. A ``"provenance"`` mapping already in
+    ``payload`` overrides the computed fields it names (to keep the record of a converted older
+    result). ``started`` is a ``time.time()`` taken when the work began.
     """
     if not isinstance(payload, Mapping):
         raise TypeError(f"save_json needs a mapping payload, got {type(payload).__name__}")
@@ -253,10 +283,10 @@ def save_json(
         if given.get("command"):
             block["command"] = _relative_text(str(given["command"]), root)
     if found:
-        reasons = dict(body.get(NONFINITE_KEY) or {})
-        for where, what in found.items():
-            reasons.setdefault(where, f"{what} (not representable in JSON; written as null)")
-        body[NONFINITE_KEY] = reasons
+        reasons = dict(body.get(NULLS_KEY) or {})
+        for pattern, reason in null_reasons(found, why).items():
+            reasons.setdefault(pattern, reason)
+        body[NULLS_KEY] = reasons
     body["provenance"] = block
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -109,17 +109,25 @@ def test_provenance_has_every_field():
 def test_save_json_writes_strict_json_with_provenance(tmp_path):
     path = save_json(
         tmp_path / "sub" / "results.json",
-        {"slope": float("nan"), "where": ROOT / "experiments", "nonfinite": {"/x": "given"}},
+        {
+            "slope": float("nan"),
+            "fits": [{"a": float("nan")}, {"a": float("inf")}, {"a": 1.0}],
+            "where": ROOT / "experiments",
+            "nulls": {"/x": "given"},
+        },
         command="python demo.py",
         started=time.time(),
+        why={"/fits/*/a": "no fit at this step"},
     )
     text = path.read_text()
     assert "NaN" not in text and str(ROOT) not in text
     data = load_json(path)
     assert data["slope"] is None
     assert data["where"] == "experiments"
-    assert data["nonfinite"]["/slope"].startswith("nan")
-    assert data["nonfinite"]["/x"] == "given"  # the caller's own reason is kept
+    assert data["nulls"]["/slope"] == "nan in 1 place: not representable in JSON; written as null"
+    assert data["nulls"]["/fits/*/a"] == "inf/nan in 2 places: no fit at this step"
+    assert data["fits"][1] == {"a": None}
+    assert data["nulls"]["/x"] == "given"  # the caller's own reason is kept
     assert data["provenance"]["command"] == "python demo.py"
     assert data["provenance"]["wall_s"] is not None
 
