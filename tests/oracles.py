@@ -84,3 +84,9 @@ TPV_TABLE9_ADAM = ("1/2", "1", "1/2")
 # unit-scaling library]: unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in; Adam LR
 # eta/sqrt(fan-out) (embedding, an empirical rule), eta/sqrt(fan-in), eta.
 UMUP = {"a": ("0", "1/2", "1"), "b": ("0", "0", "0"), "adam": ("1/2", "1/2", "0")}
+
+# μnit Scaling (Narayan, Gupta, Paul, Blalock 2025, arXiv 2502.05967, ICML 2025), Table 2 [copy]:
+# init variance 1 everywhere (b = 0); output multipliers 1 (input layer), 1/sqrt(fan_in) (hidden),
+# 1/fan_in (final); Adam-like LR 1 (input), 1/sqrt(fan_in) (hidden; their eta*sqrt(d_base/d)),
+# 1 (final).  Written (embedding, hidden, readout).
+MUNIT = {"a": ("0", "1/2", "1"), "b": ("0", "0", "0"), "adam": ("0", "1/2", "0")}

@@ -17,6 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("abcparam.cli.rules", "derive and print the exponent table of a scheme"),
     "coord-check": ("abcparam.cli.coordcheck", "measure width-scaling slopes on a torch model"),
     "epsilon": ("abcparam.cli.epsilon", "predict where a constant Adam epsilon swamps sqrt(v)"),
+    "precision": (
+        "abcparam.cli.precision",
+        "predict which tensors fall out of FP8 / bf16 range as width grows",
+    ),
     "sweep": ("abcparam.cli.sweep", "learning-rate sweeps across widths (muTransfer)"),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
     "main": (

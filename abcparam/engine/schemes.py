@@ -2,7 +2,9 @@
 
 Nothing here is a learning rate or an epsilon: those are derived (solve.py).  The (a, b) pairs are
 Everett et al. 2024's one-width forms (their Sec. 2 / Table 1 rows; TP-IV Table 1 for SGD); u-muP's
-are from Blake et al. 2024 (unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in).
+are from Blake et al. 2024 (unit init b = 0, multipliers 1, 1/sqrt(fan-in), 1/fan-in); μnit
+Scaling's from Narayan et al. 2025 (arXiv 2502.05967, Table 2: unit init, multipliers 1,
+1/sqrt(fan-in), 1/fan-in, with res-post-LayerNorm blocks).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, exact, resolve
 class Scheme:
     """A named parametrization: (a, b) per core layer kind plus named conventions.
 
+    architecture: named choices of the network that carry no width exponent (e.g. μnit Scaling's
+    res-post-LayerNorm blocks); the torch side reads them, the derivation does not.
     conventions: ``embedding_update`` fixes the embedding's update exponent k (u-muP's empirical
     rule) instead of deriving it; ``attention_logit`` fixes the attention-logit exponent x in
     ``q.k * d_head^-x`` instead of deriving it from the alignment.
@@ -30,6 +34,7 @@ class Scheme:
     b: Mapping[str, sympy.Expr]
     citation: str
     conventions: Mapping[str, tuple[sympy.Expr, str]] = field(default_factory=dict)
+    architecture: tuple[str, ...] = ()
 
 
 def _pairs(embedding: tuple[str, str], hidden: tuple[str, str], readout: tuple[str, str]):
@@ -41,10 +46,12 @@ def _pairs(embedding: tuple[str, str], hidden: tuple[str, str], readout: tuple[s
     return a, b
 
 
-def _scheme(name, title, citation, embedding, hidden, readout, conventions=None) -> Scheme:
+def _scheme(
+    name, title, citation, embedding, hidden, readout, conventions=None, architecture=()
+) -> Scheme:
     a, b = _pairs(embedding, hidden, readout)
     conv = {key: (exact(value, key), why) for key, (value, why) in (conventions or {}).items()}
-    return Scheme(name, title, a, b, citation, conv)
+    return Scheme(name, title, a, b, citation, conv, tuple(architecture))
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -106,6 +113,18 @@ SCHEMES: dict[str, Scheme] = {
                 )
             },
         ),
+        _scheme(
+            "munit",
+            "μnit Scaling (μS)",
+            "Narayan et al. 2025 (arXiv 2502.05967), Table 2",
+            ("0", "0"),
+            ("1/2", "0"),
+            ("1", "0"),
+            architecture=(
+                "res-post-ln: each residual branch ends in a LayerNorm, "
+                "x + norm(f(x)) (Narayan et al. 2025, Sec. 3)",
+            ),
+        ),
     )
 }
 
@@ -128,6 +147,11 @@ SCHEME_ALIASES: dict[str, str] = {
     "u-μp": "u-mup",
     "uμp": "u-mup",
     "u_mup": "u-mup",
+    "munit": "munit",
+    "μnit": "munit",
+    "mu-nit": "munit",
+    "mus": "munit",
+    "μs": "munit",
 }
 
 

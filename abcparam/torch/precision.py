@@ -1,0 +1,180 @@
+"""Measure every tensor role a low-precision format must hold: its RMS and the fraction it loses.
+
+One training step of a built-in model is watched layer by layer (ScaledLinear / ScaledEmbedding):
+the trainable weight w, the effective weight n^-a w, the input and output of the matmul, the
+gradients with respect to output, input and w, the step taken by w, and Adam's moments.  Each
+tensor is cast to a format (float8 casts run on the CPU) and compared with the original: the
+fraction of its nonzero entries that become 0 ("underflow") and that lie beyond the format's
+largest finite value ("overflow", clamped or inf).  Exact zeros (ReLU) are left out of both the
+fraction and the RMS, so a rectified Gaussian is judged by the Gaussian it was cut from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..engine.formats import get_format
+from .layers import ScaledEmbedding, ScaledLinear
+
+MATRIX_KINDS = ("embedding", "hidden", "readout")
+
+
+def cast(t: torch.Tensor, fmt: str) -> torch.Tensor:
+    """``t`` rounded to format ``fmt`` and back to its own dtype (round to nearest even)."""
+    dtype = getattr(torch, get_format(fmt).torch_dtype)
+    return t.to(dtype).to(t.dtype)
+
+
+@torch.no_grad()
+def tensor_stats(t: torch.Tensor, formats: Iterable[str]) -> dict:
+    """RMS (all entries and nonzero ones) and, per format, the underflow / overflow fractions of
+    the nonzero entries."""
+    t = t.detach().float().reshape(-1)
+    nonzero = t != 0
+    count = int(nonzero.sum())
+    out = {
+        "numel": t.numel(),
+        "rms": math.sqrt(t.double().pow(2).mean().item()) if t.numel() else 0.0,
+        "nonzero_fraction": count / max(t.numel(), 1),
+        "rms_nonzero": math.sqrt(t[nonzero].double().pow(2).mean().item()) if count else 0.0,
+    }
+    for name in formats:
+        f = get_format(name)
+        if count == 0:
+            out[f.name] = {"underflow": None, "overflow": None}
+            continue
+        kept = t[nonzero]
+        lost = int((cast(kept, f.name) == 0).sum())
+        beyond = int((kept.abs() > f.max).sum())
+        out[f.name] = {"underflow": lost / count, "overflow": beyond / count}
+    return out
+
+
+def matrix_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every abc matrix layer of a model, in registration order."""
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, (ScaledLinear, ScaledEmbedding))
+        and getattr(m, "abc_kind", None) in MATRIX_KINDS
+    ]
+
+
+def record_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[], torch.Tensor],
+    formats: Iterable[str] = ("e4m3", "e5m2"),
+) -> tuple[dict[str, dict[str, dict]], float]:
+    """Run one training step (``loss_fn`` does the forward pass); return, per matrix layer and
+    tensor role, :func:`tensor_stats`, and the loss.  The step is taken: the model trains on."""
+    formats = tuple(formats)
+    layers = matrix_layers(model)
+    stats: dict[str, dict[str, dict]] = {name: {} for name, _ in layers}
+    handles = []
+
+    def forward_hook(name):
+        def hook(module, inputs, output):
+            x = inputs[0]
+            if x.is_floating_point():
+                stats[name]["input"] = tensor_stats(x, formats)
+                if x.requires_grad:
+                    x.register_hook(_grad_hook(name, "grad_input"))
+            stats[name]["output"] = tensor_stats(output, formats)
+            if output.requires_grad:
+                output.register_hook(_grad_hook(name, "grad_output"))
+
+        return hook
+
+    def _grad_hook(name, role):
+        def hook(grad):
+            stats[name][role] = tensor_stats(grad, formats)
+
+        return hook
+
+    for name, module in layers:
+        handles.append(module.register_forward_hook(forward_hook(name)))
+    try:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    before = {}
+    for name, module in layers:
+        w = module.weight
+        stats[name]["weight"] = tensor_stats(w, formats)
+        stats[name]["effective_weight"] = tensor_stats(w * module.multiplier, formats)
+        if w.grad is not None:
+            stats[name]["grad_weight"] = tensor_stats(w.grad, formats)
+        before[name] = w.detach().clone()
+    optimizer.step()
+    for name, module in layers:
+        w = module.weight
+        stats[name]["update"] = tensor_stats(w.detach() - before[name], formats)
+        state = optimizer.state.get(w, {})
+        if "exp_avg" in state:
+            stats[name]["adam_m"] = tensor_stats(state["exp_avg"], formats)
+        if "exp_avg_sq" in state:
+            v = state["exp_avg_sq"]
+            stats[name]["adam_v"] = tensor_stats(v, formats)
+            stats[name]["adam_sqrt_v"] = tensor_stats(v.sqrt(), formats)
+    return stats, float(loss.detach())
+
+
+def build(model_name: str, width: int, rules, base_width: int, seed: int = 0, **kwargs):
+    """A built-in model ("mlp" or "transformer") parametrised by ``rules`` the way its scheme
+    defines it: res-post-LN blocks when the scheme names them, unit-scaled constants when every
+    matrix has unit init (b = 0).  Returns (model, spec); build the optimizer from the spec."""
+    from ..engine.schemes import get_scheme
+    from .apply import parametrize
+    from .lowp import res_post_ln, unit_scale, unit_scaled_constants
+    from .models import GPT, MLP
+
+    architecture = get_scheme(rules.scheme).architecture if rules.scheme else ()
+    torch.manual_seed(seed)
+    if model_name == "mlp":
+        model = MLP(width, **kwargs)
+    elif model_name == "transformer":
+        model = GPT(width, **kwargs)
+        if any(a.startswith("res-post-ln") for a in architecture):
+            res_post_ln(model)
+    else:
+        raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
+    spec = parametrize(model, rules, base_width=base_width, seed=seed)
+    if unit_scaled_constants(rules):
+        unit_scale(model, spec)
+    return model, spec
+
+
+def base_rms(
+    rules, model_name: str = "mlp", base_width: int = 128, seed: int = 0, lr: float = 1e-3
+) -> dict[tuple[str, str, str], float]:
+    """RMS of the nonzero entries of every (layer, kind, role) of a built-in model at
+    ``base_width``, from one step on a seeded probe batch: the constant in front of the width
+    power law."""
+    import torch.nn.functional as F
+
+    from .apply import build_optimizer
+    from .gradient_rms import probe_batch
+
+    model, spec = build(model_name, base_width, rules, base_width, seed)
+    x, y = probe_batch(model_name, seed)
+    opt = build_optimizer(model, spec, lr=lr)
+
+    def loss_fn():
+        out = model(x)
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    stats, _ = record_step(model, opt, loss_fn, formats=())
+    kinds = {name: m.abc_kind for name, m in matrix_layers(model)}
+    return {
+        (layer, kinds[layer], role): s["rms_nonzero"]
+        for layer, roles in stats.items()
+        for role, s in roles.items()
+    }
