@@ -28,6 +28,7 @@ from typing import Any
 
 __all__ = [
     "NULLS_KEY",
+    "describe",
     "dumps_strict",
     "load_json",
     "loads_strict",
@@ -222,6 +223,26 @@ def provenance(command: str | None = None, started: float | None = None) -> dict
     }
 
 
+def describe(block: Mapping[str, Any]) -> str:
+    """One human line from a provenance block (for the book and summaries)."""
+    parts = [f"`{block.get('command')}`"]
+    commit = block.get("git_commit")
+    if commit:
+        parts.append(
+            f"commit {commit[:10]}" + (" (modified tree)" if block.get("git_dirty") else "")
+        )
+    if block.get("torch"):
+        parts.append(f"torch {block['torch']}")
+    for key in ("device", "python", "platform"):
+        if block.get(key):
+            parts.append(f"{key} {block[key]}" if key == "python" else str(block[key]))
+    if block.get("date"):
+        parts.append(str(block["date"])[:10])
+    if block.get("wall_s") is not None:
+        parts.append(f"wall time {block['wall_s']:.0f} s")
+    return "; ".join(parts)
+
+
 def dumps_strict(obj: Any, **kwargs: Any) -> str:
     """``json.dumps`` of :func:`strict` (obj), refusing NaN/Infinity."""
     kwargs.setdefault("indent", 1)
@@ -262,6 +283,7 @@ def save_json(
     command: str | None = None,
     started: float | None = None,
     why: Mapping[str, str] | None = None,
+    indent: int | None = 1,
 ) -> Path:
     """Write ``payload`` as strict JSON with a ``"provenance"`` block; returns the path.
 
@@ -269,7 +291,8 @@ def save_json(
     what and why; ``why`` maps pointer globs to reasons, see :func:`null_reasons`), merged with
     any reasons the payload already gives there. A ``"provenance"`` mapping already in
     ``payload`` overrides the computed fields it names (to keep the record of a converted older
-    result). ``started`` is a ``time.time()`` taken when the work began.
+    result). ``started`` is a ``time.time()`` taken when the work began; ``indent`` as in
+    :func:`json.dumps` (0 for large files).
     """
     if not isinstance(payload, Mapping):
         raise TypeError(f"save_json needs a mapping payload, got {type(payload).__name__}")
@@ -290,7 +313,7 @@ def save_json(
     body["provenance"] = block
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(body, indent=1, allow_nan=False, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(body, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
     return path
 
 

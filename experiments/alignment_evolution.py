@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from abcparam.coordcheck import run_coord_check  # noqa: E402
+from abcparam.records import save_json  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
@@ -114,23 +114,22 @@ def main() -> None:
     out = RESULTS / "alignment_cpu"
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    started = time.time()
     data = evolution(args.steps)
     plot_evolution(data, out / "alignment_vs_step.png", ", one repeated batch")
     fresh = evolution(args.fresh_steps, fixed_batch=False)
     plot_evolution(fresh, out / "alignment_vs_step_fresh.png", ", fresh batch each step")
     counts = scatter(RESULTS / "coordcheck_cpu", out / "predicted_vs_measured.png")
     summary = {
-        "command": "python " + " ".join(sys.argv),
         "steps": args.steps,
         "widths": [128, 256, 512, 1024],
         "seeds": 2,
-        "wall_s": time.perf_counter() - t0,
         "scatter": counts,
         "alignment_fits": data,
         "fresh_steps": args.fresh_steps,
         "alignment_fits_fresh": fresh,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    save_json(out / "results.json", summary, started=started)
     for kind, runs, steps in (("repeated", data, args.steps), ("fresh", fresh, args.fresh_steps)):
         for label, fits in runs.items():
             ro = {
@@ -142,7 +141,7 @@ def main() -> None:
                 f"{kind} {label}: readout omega step 1 {ro[1]:.2f}, step 10 "
                 f"{ro.get(10, float('nan')):.2f}, step {steps} {ro[steps]:.2f}"
             )
-    print(counts, f"wall {summary['wall_s']:.0f} s")
+    print(counts, f"wall {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
 from abcparam.coordcheck import run_coord_check
+from abcparam.records import provenance
 
 OUT = Path(__file__).parent / "results" / "coordcheck_cpu"
 MLP_WIDTHS = (128, 256, 512, 1024, 2048)
@@ -85,7 +85,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     total = time.perf_counter() - t_all
     header = (
-        f"# CPU coordinate-check grid\n\nCommand: `python {' '.join(sys.argv)}` "
+        f"# CPU coordinate-check grid\n\nCommand: `{provenance()['command']}` "
         f"(steps {args.steps}, seeds {args.seeds}, tolerance 0.15)\n"
         "Columns: judged under the measured alignment with the three change terms blended "
         "over the measured widths (the check), under the named preset alignment, and under "

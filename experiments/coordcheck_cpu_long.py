@@ -10,8 +10,6 @@ Run: ``python experiments/coordcheck_cpu_long.py [--steps 100]``.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from abcparam.coordcheck import run_coord_check  # noqa: E402
+from abcparam.coordcheck.run import NULL_REASONS  # noqa: E402
+from abcparam.records import save_json  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "coordcheck_cpu_long"
 SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
@@ -76,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     widths = (128, 256, 512, 1024)
     t0 = time.perf_counter()
+    started = time.time()
     results, summaries, flags = {}, {}, {}
     for label, scheme in SCHEMES.items():
         res = run_coord_check(
@@ -96,19 +97,17 @@ def main() -> None:
     wall = time.perf_counter() - t0
     OUT.mkdir(parents=True, exist_ok=True)
     plot(results, OUT / "delta_slope_vs_step.png")
-    (OUT / "results.json").write_text(
-        json.dumps(
-            {
-                "command": "python " + " ".join(sys.argv),
-                "wall_s": wall,
-                "config": {k: v for k, v in config.items() if k not in ("rules", "scheme")},
-                "summary": summaries,
-                "flags": flags,
-                "fits": results,
-            },
-            indent=0,
-            default=str,
-        )
+    save_json(
+        OUT / "results.json",
+        {
+            "config": {k: v for k, v in config.items() if k not in ("rules", "scheme")},
+            "summary": summaries,
+            "flags": flags,
+            "fits": results,
+        },
+        started=started,
+        why=NULL_REASONS,
+        indent=0,
     )
     print(f"wall {wall:.0f} s")
 

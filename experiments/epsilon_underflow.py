@@ -13,10 +13,7 @@ Measured crossover: the width where the constant-eps update falls to half the sc
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from tqdm.auto import tqdm
 
 import abcparam
 from abcparam.engine.epsilon import crossover_width
+from abcparam.records import save_json
 from abcparam.torch import build_optimizer, parametrize
 from abcparam.torch.gradient_rms import build, gradient_rms, probe_batch
 
@@ -147,11 +145,6 @@ def run(
             "device": device,
             "dtype": dtype,
         },
-        "versions": {
-            "abcparam": abcparam.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
         "layers": layers,
     }
 
@@ -200,13 +193,10 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     args = parser.parse_args()
     widths = (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048, 4096)
-    t0 = time.perf_counter()
+    started = time.time()
     result = run(args.model, widths=widths, device=args.device, dtype=args.dtype)
-    result["command"] = "python " + " ".join(sys.argv)
-    result["wall_s"] = time.perf_counter() - t0
     out = OUT / args.model
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
+    save_json(out / "results.json", result, started=started)
     plot(result, out / "update_rms.png")
     for kind, row in result["layers"].items():
         print(
@@ -217,7 +207,7 @@ def main() -> None:
             f"{row['update_slope_scaled']:+.2f}, atan2 {row['update_slope_atan2']:+.2f}, "
             f"constant {row['update_slope_constant']:+.2f} (predicted {row['predicted_update_slope']:+.2f})"
         )
-    print(f"wall {result['wall_s']:.0f} s")
+    print(f"wall {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@ character-level GPT (pydoc text, widths 64..256, 150 steps).  Resumable.
 Run: ``python experiments/transfer_cpu_extra.py``; results in experiments/results/transfer_cpu_*.
 """
 
-import platform
-import time
 from pathlib import Path
 
 from abcparam.cli import main
@@ -39,14 +37,8 @@ SWEEPS = {
 
 if __name__ == "__main__":
     for name, args in SWEEPS.items():
-        t0 = time.perf_counter()
         out = RESULTS / name
         main(
             ["sweep", "--schemes", "sp-global,sp,mup,u-mup", "--seeds", "2", "--out", str(out)]
             + args
-        )
-        (out / "machine.txt").write_text(
-            f"command: python experiments/transfer_cpu_extra.py ({name}: {' '.join(args)})\n"
-            f"machine: {platform.machine()}, Python {platform.python_version()}, CPU only "
-            f"(2 cores)\nwall time: {time.perf_counter() - t0:.0f} s\n"
         )

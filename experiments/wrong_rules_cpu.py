@@ -11,8 +11,6 @@ Run: ``python experiments/wrong_rules_cpu.py`` (writes experiments/results/wrong
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +21,7 @@ from tqdm.auto import tqdm
 import abcparam
 from abcparam.coordcheck import compare, run_coord_check
 from abcparam.coordcheck.run import CoordCheckConfig
+from abcparam.records import load_json, save_json
 
 OUT = Path(__file__).parent / "results" / "wrong_rules_cpu"
 SCHEMES = ("sp", "mup", "u-mup")
@@ -84,6 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     widths = (128, 256, 512, 1024)
     t0 = time.perf_counter()
+    started = time.time()
     cases = [
         (s, o, k, e, d)
         for s in SCHEMES
@@ -100,25 +100,23 @@ def main() -> None:
     by_delta = sum(r["caught_by_delta"] for r in rows)
     OUT.mkdir(parents=True, exist_ok=True)
     config = {
-        "command": "python " + " ".join(sys.argv),
         "widths": list(widths),
         "steps": args.steps,
         "seeds": args.seeds,
         "tolerance": 0.15,
-        "wall_s": wall,
     }
-    (OUT / "results.json").write_text(
-        json.dumps(
-            {
-                "config": config,
-                "caught": caught,
-                "caught_by_delta": by_delta,
-                "cases": len(rows),
-                "rows": rows,
-            },
-            indent=1,
-        )
+    saved = save_json(
+        OUT / "results.json",
+        {
+            "config": config,
+            "caught": caught,
+            "caught_by_delta": by_delta,
+            "cases": len(rows),
+            "rows": rows,
+        },
+        started=started,
     )
+    command = load_json(saved)["provenance"]["command"]
     lines = [
         "| scheme | optimizer | layer | exponent | shift | caught | by delta | worst miss |",
         "|---|---|---|---|---|---|---|---|",
@@ -132,7 +130,7 @@ def main() -> None:
             f"step {w['step']}: {w['measured']:+.2f} vs {w['predicted']:+.2f} |"
         )
     (OUT / "summary.md").write_text(
-        f"# Wrong tables caught by the coordinate check\n\nCommand: `{config['command']}`; "
+        f"# Wrong tables caught by the coordinate check\n\nCommand: `{command}`; "
         f"widths {list(widths)}, {args.steps} steps, {args.seeds} seeds; wall {wall:.0f} s.\n\n"
         f"Caught {caught}/{len(rows)}; by a delta fit alone {by_delta}/{len(rows)}.\n\n"
         + "\n".join(lines)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from abcparam.records import (
+    describe,
     load_json,
     loads_strict,
     provenance,
@@ -141,6 +142,13 @@ def test_save_json_keeps_a_given_provenance(tmp_path):
     assert block["command"] == "python old.py"
     assert block["date"].startswith("2020")
     assert "git_commit" in block
+
+
+def test_describe_gives_one_line():
+    line = describe(
+        {"command": "python x.py", "git_commit": "a" * 40, "git_dirty": True, "wall_s": 12.4}
+    )
+    assert line == "`python x.py`; commit aaaaaaaaaa (modified tree); wall time 12 s"
 
 
 def test_save_json_refuses_a_non_mapping(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import time
 from pathlib import Path
 
 
@@ -28,10 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..records import save_json
     from ..transfer.analysis import summarise, table
     from ..transfer.plot import plot_sweep
     from ..transfer.sweep import grid, run_sweep
 
+    started = time.time()
     out = Path(args.out)
     configs = grid(
         args.model,
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
     summary = summarise(rows)
     text = table(summary)
-    (out / "config.json").write_text(json.dumps(vars(args), indent=1, default=str))
+    config = {k: v for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
+    save_json(out / "config.json", config, started=started)
     (out / "summary.md").write_text(text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}")
     print(text)

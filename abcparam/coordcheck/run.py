@@ -19,9 +19,9 @@ results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind"
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 import abcparam
 from abcparam.engine.predict import predict_slopes
 
+from ..records import save_json
 from ..torch import GPT, MLP, build_optimizer, parametrize
 from .finite_width import blended_slope
 from .fit import fit_slopes
@@ -247,6 +248,7 @@ def run_coord_check(
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
     ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table)."""
+    started = time.time()
     config = CoordCheckConfig(
         model,
         scheme,
@@ -280,7 +282,7 @@ def run_coord_check(
         _train_one(config, rules, width, seed, config.lr, records, nonfinite)
     result = compare(config, rules, records, nonfinite)
     if out is not None:
-        save(result, out)
+        save(result, out, started=started)
     return result
 
 
@@ -497,12 +499,27 @@ def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) 
     return f"{where} ({because})"
 
 
-def save(result: CoordCheckResult, out: str | Path) -> Path:
-    """results.json (+ plots) in ``out``."""
+#: why a saved value is null (strict JSON has no NaN): pointer glob -> reason
+NULL_REASONS = {
+    "*/alignment_measured/*": "no alignment fit for this layer at this step (its input change "
+    "or weight update was not measured at two or more widths, e.g. the embedding, whose input "
+    "never changes)",
+    "*slope*": "no slope: fewer than two finite positive values across widths",
+}
+
+
+def save(
+    result: CoordCheckResult,
+    out: str | Path,
+    *,
+    command: str | None = None,
+    started: float | None = None,
+) -> Path:
+    """results.json (strict JSON with a provenance block, see abcparam.records) + plots in ``out``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    path.write_text(json.dumps(result.to_dict(), indent=1, default=str))
+    path = save_json(
+        out / "results.json", result.to_dict(), command=command, started=started, why=NULL_REASONS
+    )
     from .plot import plot_result
 
     plot_result(result, out)

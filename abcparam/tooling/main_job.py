@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 from ..engine.rules import rules
 from ..engine.schemes import SCHEMES
+from ..records import save_json
 from .book import build, repo_root
 
 OPTIMIZERS = ("sgd", "adam", "adafactor", "adam-atan2")
@@ -32,7 +32,7 @@ def derive_tables(out) -> int:
                 r = rules(scheme, optimizer=opt, alignment=al)
                 everything[f"{scheme}/{opt}/{al}"] = r.to_dict()
                 text.append(r.to_markdown())
-    (out / "tables.json").write_text(json.dumps(everything, indent=1, ensure_ascii=False))
+    save_json(out / "tables.json", {"tables": everything})
     (out / "tables.md").write_text("\n\n".join(text) + "\n")
     return len(everything)
 

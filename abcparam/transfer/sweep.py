@@ -17,6 +17,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..records import dumps_strict
+
 SCHEMES = ("sp-global", "sp", "mup", "u-mup")
 BACKENDS = ("local", "ray")
 MODELS = ("mlp", "transformer")
@@ -144,6 +146,8 @@ def finished(path: Path) -> dict[str, dict]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if row.get("val_loss") is None:  # written as null: the run diverged
+                row["val_loss"] = math.inf
             done[row["key"]] = row
     return done
 
@@ -168,7 +172,8 @@ def run_sweep(
     with path.open("a") as sink:
 
         def record(row):
-            sink.write(json.dumps(row) + "\n")
+            # strict JSON: a diverged run's inf loss is written as null ("diverged": true)
+            sink.write(dumps_strict(row, indent=None) + "\n")
             sink.flush()
             done[row["key"]] = row
             bar.update()
