@@ -126,3 +126,15 @@ def res_post_ln(model: GPT) -> GPT:
         del block.ln1, block.ln2
         block.__class__ = ResPostLNBlock
     return model
+
+
+@torch.no_grad()
+def round_state(model: nn.Module, optimizer: torch.optim.Optimizer | None, fmt: str) -> None:
+    """Round every parameter and every floating optimizer state (Adam's m, v) to ``fmt``, as if
+    they were stored in it (call after each step): updates below half an ulp of w are lost."""
+    for p in model.parameters():
+        p.copy_(cast(p, fmt))
+        state = optimizer.state.get(p, {}) if optimizer is not None else {}
+        for value in state.values():
+            if torch.is_tensor(value) and value.is_floating_point() and value.dim() > 0:
+                value.copy_(cast(value, fmt))

@@ -21,6 +21,8 @@ from ..engine.formats import get_format
 from .layers import ScaledEmbedding, ScaledLinear
 
 MATRIX_KINDS = ("embedding", "hidden", "readout")
+#: histogram of log2|x| of the nonzero entries: bins of 1/8 octave over [LOG2_LO, LOG2_HI)
+LOG2_LO, LOG2_HI, LOG2_BINS = -64, 32, 768
 
 
 def cast(t: torch.Tensor, fmt: str) -> torch.Tensor:
@@ -30,9 +32,10 @@ def cast(t: torch.Tensor, fmt: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def tensor_stats(t: torch.Tensor, formats: Iterable[str]) -> dict:
+def tensor_stats(t: torch.Tensor, formats: Iterable[str], histogram: bool = False) -> dict:
     """RMS (all entries and nonzero ones) and, per format, the underflow / overflow fractions of
-    the nonzero entries."""
+    the nonzero entries; ``histogram`` adds the counts of log2|x| (``LOG2_*`` bins), the tensor's
+    shape for a prediction that does not assume a Gaussian."""
     t = t.detach().float().reshape(-1)
     nonzero = t != 0
     count = int(nonzero.sum())
@@ -42,6 +45,10 @@ def tensor_stats(t: torch.Tensor, formats: Iterable[str]) -> dict:
         "nonzero_fraction": count / max(t.numel(), 1),
         "rms_nonzero": math.sqrt(t[nonzero].double().pow(2).mean().item()) if count else 0.0,
     }
+    if histogram:
+        logs = t[nonzero].abs().log2().clamp(LOG2_LO, LOG2_HI - 1e-3)
+        hist = torch.histc(logs, bins=LOG2_BINS, min=LOG2_LO, max=LOG2_HI)
+        out["log2_hist"] = [int(c) for c in hist.tolist()]
     for name in formats:
         f = get_format(name)
         if count == 0:
@@ -69,6 +76,7 @@ def record_step(
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[[], torch.Tensor],
     formats: Iterable[str] = ("e4m3", "e5m2"),
+    histogram: bool = False,
 ) -> tuple[dict[str, dict[str, dict]], float]:
     """Run one training step (``loss_fn`` does the forward pass); return, per matrix layer and
     tensor role, :func:`tensor_stats`, and the loss.  The step is taken: the model trains on."""
@@ -81,10 +89,10 @@ def record_step(
         def hook(module, inputs, output):
             x = inputs[0]
             if x.is_floating_point():
-                stats[name]["input"] = tensor_stats(x, formats)
+                stats[name]["input"] = tensor_stats(x, formats, histogram)
                 if x.requires_grad:
                     x.register_hook(_grad_hook(name, "grad_input"))
-            stats[name]["output"] = tensor_stats(output, formats)
+            stats[name]["output"] = tensor_stats(output, formats, histogram)
             if output.requires_grad:
                 output.register_hook(_grad_hook(name, "grad_output"))
 
@@ -92,7 +100,7 @@ def record_step(
 
     def _grad_hook(name, role):
         def hook(grad):
-            stats[name][role] = tensor_stats(grad, formats)
+            stats[name][role] = tensor_stats(grad, formats, histogram)
 
         return hook
 
@@ -108,29 +116,38 @@ def record_step(
     before = {}
     for name, module in layers:
         w = module.weight
-        stats[name]["weight"] = tensor_stats(w, formats)
-        stats[name]["effective_weight"] = tensor_stats(w * module.multiplier, formats)
+        stats[name]["weight"] = tensor_stats(w, formats, histogram)
+        stats[name]["effective_weight"] = tensor_stats(w * module.multiplier, formats, histogram)
         if w.grad is not None:
-            stats[name]["grad_weight"] = tensor_stats(w.grad, formats)
+            stats[name]["grad_weight"] = tensor_stats(w.grad, formats, histogram)
         before[name] = w.detach().clone()
     optimizer.step()
     for name, module in layers:
         w = module.weight
-        stats[name]["update"] = tensor_stats(w.detach() - before[name], formats)
+        stats[name]["update"] = tensor_stats(w.detach() - before[name], formats, histogram)
         state = optimizer.state.get(w, {})
         if "exp_avg" in state:
-            stats[name]["adam_m"] = tensor_stats(state["exp_avg"], formats)
+            stats[name]["adam_m"] = tensor_stats(state["exp_avg"], formats, histogram)
         if "exp_avg_sq" in state:
             v = state["exp_avg_sq"]
-            stats[name]["adam_v"] = tensor_stats(v, formats)
-            stats[name]["adam_sqrt_v"] = tensor_stats(v.sqrt(), formats)
+            stats[name]["adam_v"] = tensor_stats(v, formats, histogram)
+            stats[name]["adam_sqrt_v"] = tensor_stats(v.sqrt(), formats, histogram)
     return stats, float(loss.detach())
 
 
-def build(model_name: str, width: int, rules, base_width: int, seed: int = 0, **kwargs):
+def build(
+    model_name: str,
+    width: int,
+    rules,
+    base_width: int,
+    seed: int = 0,
+    unit: bool | None = None,
+    **kwargs,
+):
     """A built-in model ("mlp" or "transformer") parametrised by ``rules`` the way its scheme
     defines it: res-post-LN blocks when the scheme names them, unit-scaled constants when every
-    matrix has unit init (b = 0).  Returns (model, spec); build the optimizer from the spec."""
+    matrix has unit init (b = 0; ``unit`` forces it on or off).  Returns (model, spec); build the
+    optimizer from the spec."""
     from ..engine.schemes import get_scheme
     from .apply import parametrize
     from .lowp import res_post_ln, unit_scale, unit_scaled_constants
@@ -147,7 +164,7 @@ def build(model_name: str, width: int, rules, base_width: int, seed: int = 0, **
     else:
         raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
     spec = parametrize(model, rules, base_width=base_width, seed=seed)
-    if unit_scaled_constants(rules):
+    if unit_scaled_constants(rules) if unit is None else unit:
         unit_scale(model, spec)
     return model, spec
 
@@ -178,3 +195,22 @@ def base_rms(
         for layer, roles in stats.items()
         for role, s in roles.items()
     }
+
+
+def histogram_fraction(hist: list[int], threshold: float, below: bool = True) -> float:
+    """Fraction of a ``log2_hist`` with |x| <= threshold (``below``) or > threshold, linear in
+    log2 inside the bin that holds the threshold."""
+    total = sum(hist)
+    if total == 0:
+        return 0.0
+    width = (LOG2_HI - LOG2_LO) / LOG2_BINS
+    pos = (math.log2(threshold) - LOG2_LO) / width if threshold > 0 else -1.0
+    if pos <= 0:
+        under = 0.0
+    elif pos >= len(hist):
+        under = float(total)
+    else:
+        i = int(pos)
+        under = sum(hist[:i]) + hist[i] * (pos - i)
+    frac = under / total
+    return frac if below else 1.0 - frac
