@@ -11,10 +11,11 @@ from abcparam.torch.precision import histogram_fraction
 
 def test_ranges_quick(tmp_path):
     assert precision_ranges.main(["--quick", "--out", str(tmp_path), "--steps", "2"]) == 0
-    data = json.loads((tmp_path / "ranges.json").read_text())
+    data = json.loads((tmp_path / "ranges_mlp.json").read_text())
     assert "provenance" in data and data["config"]["formats"]["gradient"] == "e5m2"
     rows = data["rows"]
-    assert {r["model"] for r in rows} == {"mlp", "transformer"}
+    assert {r["model"] for r in rows} == {"mlp"}
+    assert (tmp_path / "ranges_transformer.json").exists()
     base = data["config"]["base_width"]
     for r in rows:
         if r["width"] == base:  # the prediction starts from the base width's own measurement
@@ -23,7 +24,7 @@ def test_ranges_quick(tmp_path):
     for r in rows:
         if r["role"] == "weight" and r["phase"] == "init" and r["width"] != base:
             assert r["rms_measured"] == pytest.approx(r["rms_predicted"], rel=0.15), r
-    assert (tmp_path / "ranges_summary.md").read_text().startswith("| model")
+    assert (tmp_path / "ranges_mlp.md").read_text().startswith("| model")
     assert data["worst"]["underflow"] is not None
 
 
