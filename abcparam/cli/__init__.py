@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from ..extras import TORCH_EXTRA, message, missing
+
 # subcommand name -> (module that owns it, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("abcparam.cli.rules", "derive and print the exponent table of a scheme"),
@@ -28,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "derive the tables, run the CPU coordinate checks, build the book",
     ),
 }
+#: subcommands that train torch models (they need the ``torch`` extra)
+NEEDS_TORCH = ("coord-check", "sweep", "main")
 
 
 def _load(module_name: str):
@@ -36,6 +40,23 @@ def _load(module_name: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as error:  # an optional extra, named with its install command
+        package = (error.name or "").split(".")[0]
+        if package not in TORCH_EXTRA:
+            raise
+        command = f"abcparam {argv[0]}" if argv else "abcparam"
+        print(f"abcparam: {message(command, [package])}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] in NEEDS_TORCH and "-h" not in argv and "--help" not in argv:
+        absent = missing()
+        if absent:
+            print(f"abcparam: {message(f'abcparam {argv[0]}', absent)}", file=sys.stderr)
+            return 1
     parser = argparse.ArgumentParser(prog="abcparam", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = argv[0] if argv else None

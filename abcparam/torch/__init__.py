@@ -1,10 +1,15 @@
 """abcparam on torch: built-in models, applying derived rules to any nn.Module, optimizers."""
 
-from .apply import ParamSpec, Spec, build_optimizer, parametrize
-from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
-from .mapping import UnmappedParameterError, map_parameters
-from .models import GPT, MLP
-from .optim import AdamAtan2
+from ..extras import require_torch
+
+# checked before importing torch: a clear message instead of a traceback
+require_torch("abcparam.torch", ("torch",))
+
+from .apply import ParamSpec, Spec, build_optimizer, parametrize  # noqa: E402
+from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
+from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
+from .models import GPT, MLP  # noqa: E402
+from .optim import AdamAtan2  # noqa: E402
 
 __all__ = [
     "AdamAtan2",
