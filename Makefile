@@ -12,9 +12,10 @@ setup:  ## install torch (CPU, from local disk), abcparam with its torch, test a
 main:  ## derive every table, run the CPU coordinate checks, build the book
 	abcparam main
 
-test:  ## CI: lint and format gates, then the fast suite (everything but tests marked slow)
+test:  ## CI: lint, format and type gates, then the fast suite (everything but tests marked slow)
 	$(PYTHON) -m ruff check abcparam tests experiments
 	$(PYTHON) -m ruff format --check abcparam tests experiments
+	$(PYTHON) -m mypy abcparam
 	$(PYTHON) -m pytest -m "not slow" -q
 
 test-all:  ## every test, slow experiments included

@@ -9,11 +9,12 @@ import math
 
 import pytest
 import sympy
+from optional import need
 
 import abcparam
 
-uu = pytest.importorskip("unit_scaling")
-torch = pytest.importorskip("torch")
+uu = need("unit_scaling")  # required when CI is set (tests/optional.py)
+torch = need("torch")
 from unit_scaling.optim import lr_scale_func_adam  # noqa: E402
 
 WIDTHS = (256, 1024)

@@ -1,15 +1,14 @@
 """Cross-check with the ecosystem: PyPI mup's own coordinate check and abcparam's agree on muP."""
 
 import numpy as np
-import pytest
 import torch
+from optional import need
 from torch import nn
 
-pytest.importorskip("mup")
+need("mup")  # required when CI is set (tests/optional.py)
+need("pandas")
 import mup  # noqa: E402
 import mup.coord_check  # noqa: E402, F811
-
-pytest.importorskip("pandas")
 
 from abcparam.coordcheck import run_coord_check  # noqa: E402
 

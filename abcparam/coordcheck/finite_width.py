@@ -51,8 +51,8 @@ def blended_slope(
     square = sum(part[t] ** 2 for t in used)
     for i, first in enumerate(used):
         for second in used[i + 1 :]:
-            cos = cosines.get((first, second), cosines.get((second, first), 0.0))
-            cos = np.broadcast_to(np.asarray(cos, dtype=float), ratio.shape)
+            given = cosines.get((first, second), cosines.get((second, first), 0.0))
+            cos = np.broadcast_to(np.asarray(given, dtype=float), ratio.shape)
             if not np.all(np.isfinite(cos)):
                 return float("nan")
             square = square + 2 * cos * part[first] * part[second]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+# a Figure drawn and saved directly (no pyplot): no backend is switched, no window opens, and a
+# notebook's own figures are untouched
+from matplotlib.figure import Figure
 
 
 def plot_result(result, out: Path) -> list[Path]:
@@ -19,9 +19,12 @@ def plot_result(result, out: Path) -> list[Path]:
     steps = sorted({r["step"] for r in result.records})
     fit_at = {(f["layer"], f["quantity"], f["step"]): f for f in result.fits}
     for q in ("output", "delta", "update"):
-        fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 2.8), squeeze=False)
+        fig = Figure(figsize=(2.6 * len(layers), 2.8))
+        axes = fig.subplots(1, len(layers), squeeze=False)
         for ax, layer in zip(axes[0], layers):
-            by_step = defaultdict(lambda: defaultdict(list))
+            by_step: defaultdict[int, defaultdict[int, list[float]]] = defaultdict(
+                lambda: defaultdict(list)
+            )
             for r in result.records:
                 if r["layer"] == layer and r.get(q, 0) and r[q] > 0 and np.isfinite(r[q]):
                     by_step[r["step"]][r["width"]].append(r[q])
@@ -61,6 +64,5 @@ def plot_result(result, out: Path) -> list[Path]:
         fig.tight_layout()
         path = out / f"{q}.png"
         fig.savefig(path, dpi=90)
-        plt.close(fig)
         paths.append(path)
     return paths

@@ -316,7 +316,7 @@ def compare(
             blended = {}
         else:
             preset = predict_slopes(rules, kinds, step=step, parents=parents)
-            measured_alignment = []
+            measured_alignment: list[dict[str, float | None] | None] = []
             for (layer, _kind), p in zip(chain_layers, preset):
                 if p["alignment"] is None:
                     measured_alignment.append(None)

@@ -92,11 +92,11 @@ def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleEx
     x = ZERO  # data: fixed scale
     for pos, kind in enumerate(chain.kinds):
         inputs.append(x)
-        out = sympy.expand(-s[kind] + _FORWARD_FAN[kind] + x)
+        y = sympy.expand(-s[kind] + _FORWARD_FAN[kind] + x)
         if trained:
-            out = smax([out, -r_chain[pos]], syms)
-        outputs.append(out)
-        x = out  # an elementwise nonlinearity keeps the exponent
+            y = smax([y, -r_chain[pos]], syms)
+        outputs.append(y)
+        x = y  # an elementwise nonlinearity keeps the exponent
     # backward: dL/dlogits is width-free (softmax minus one-hot)
     grad_out = [ZERO] * len(chain.kinds)
     grad_in = [ZERO] * len(chain.kinds)

@@ -116,7 +116,7 @@ def predict_slopes(
                 "terms": terms,
                 "output": smax([init, -r], syms),
                 "update": -ks[pos],
-                "alignment": None if triples[pos] is None else triples[pos].as_dict(),
+                "alignment": None if (t := triples[pos]) is None else t.as_dict(),
             }
         )
     return out

@@ -39,7 +39,8 @@ class Chain:
 
     @property
     def names(self) -> tuple[str, ...]:
-        names, seen = [], {}
+        names: list[str] = []
+        seen: dict[str, int] = {}
         for kind in self.kinds:
             seen[kind] = seen.get(kind, 0) + 1
             names.append(f"{kind}[{seen[kind]}]" if self.kinds.count(kind) > 1 else kind)
@@ -82,6 +83,7 @@ def r_forms(
             forms += [(p, f"{name}: passes on r_prev from [{pl}]") for p, pl in out[pos - 1]]
         else:
             t = triples[pos]
+            assert t is not None, "a matrix layer has an alignment triple"
             prev = out[pos - 1]
             forms = []
             for k, _kl in k_forms[pos]:
@@ -152,7 +154,9 @@ def r_terms(
             if input_scale is not None and input_scale[pos] is not None
             else sympy.Integer(0)
         )
-        terms = change_terms(k, s[pos], triples[pos], prev, s_x)
+        triple = triples[pos]
+        assert triple is not None, "a matrix layer has an alignment triple"
+        terms = change_terms(k, s[pos], triple, prev, s_x)
         r = smin(list(terms.values()), symbols)
         out.append((sympy.expand(r) if not r.has(sympy.Min, sympy.Max) else r, terms))
     return out

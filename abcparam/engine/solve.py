@@ -116,7 +116,9 @@ def derive_exponents(
     # 1. backward: r the layer below must leave so that W0·dz (omega) stays stable.
     rho = [ZERO] * len(chain.kinds)
     for pos in range(last, 0, -1):
-        rho[pos - 1] = smax([ZERO, sympy.expand(rho[pos] + triples[pos].omega - s[pos])], syms)
+        t = triples[pos]
+        assert t is not None, "only the embedding (position 0) lacks an alignment triple"
+        rho[pos - 1] = smax([ZERO, sympy.expand(rho[pos] + t.omega - s[pos])], syms)
 
     # 2. forward: smallest k per kind (one k per kind, shared by all its positions).
     k: dict[str, sympy.Expr] = {}

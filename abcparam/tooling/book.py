@@ -27,7 +27,7 @@ def repo_root() -> Path:
 
 def _mathjax_source() -> Path:
     dist = metadata.distribution("sphinx-mathjax-offline")
-    return Path(dist.locate_file("sphinx-mathjax-offline/static/mathjax"))
+    return Path(str(dist.locate_file("sphinx-mathjax-offline/static/mathjax")))
 
 
 def prepare(root: Path) -> None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
+from ..engine.rules import Rules
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import map_parameters
 from .models import Attention
@@ -38,7 +39,7 @@ class ParamSpec:
 class Spec:
     """The parametrization of one model instance."""
 
-    rules: object
+    rules: Rules
     width: int
     base_width: int
     params: list[ParamSpec]

@@ -22,7 +22,8 @@ def gradient_rms(model, spec, x, y) -> dict[str, float]:
     model.zero_grad(set_to_none=True)
     logits = model(x)
     F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).backward()
-    sums, counts = defaultdict(float), defaultdict(int)
+    sums: defaultdict[str, float] = defaultdict(float)
+    counts: defaultdict[str, int] = defaultdict(int)
     for p in spec.params:
         g = spec.tensors[p.name].grad
         if g is None:

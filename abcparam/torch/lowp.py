@@ -29,14 +29,14 @@ class QuantizedMatmul(torch.autograd.Function):
     """``y = q_f(x) @ q_f(w)^T``; backward rounds dL/dy to ``q_b`` and uses the rounded x, w."""
 
     @staticmethod
-    def forward(ctx, x, w, fwd: str, bwd: str):  # type: ignore[override]
+    def forward(ctx, x, w, fwd: str, bwd: str):
         xq, wq = cast(x, fwd), cast(w, fwd)
         ctx.save_for_backward(xq, wq)
         ctx.bwd = bwd
         return F.linear(xq, wq)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         xq, wq = ctx.saved_tensors
         gq = cast(grad, ctx.bwd)
         grad_x = gq @ wq
@@ -58,8 +58,8 @@ def quantize_hidden(model: nn.Module, forward: str = "e4m3", backward: str = "e5
     count = 0
     for module in model.modules():
         if isinstance(module, ScaledLinear) and module.abc_kind == "hidden":
-            module.lowp_forward, module.lowp_backward = forward, backward
-            module.forward = types.MethodType(_quantized_forward, module)
+            module.lowp_forward, module.lowp_backward = forward, backward  # type: ignore[assignment]
+            module.forward = types.MethodType(_quantized_forward, module)  # type: ignore[method-assign]
             count += 1
     return count
 

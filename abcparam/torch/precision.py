@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,7 +47,7 @@ def tensor_stats(t: torch.Tensor, formats: Iterable[str], histogram: bool = Fals
         t = t[torch.randint(0, numel, (MAX_ENTRIES,), generator=g)]
     nonzero = t != 0
     count = int(nonzero.sum())
-    out = {
+    out: dict[str, Any] = {
         "numel": numel,
         "rms": math.sqrt(t.double().pow(2).mean().item()) if t.numel() else 0.0,
         "nonzero_fraction": count / max(t.numel(), 1),
@@ -162,6 +163,7 @@ def build(
 
     architecture = get_scheme(rules.scheme).architecture if rules.scheme else ()
     torch.manual_seed(seed)
+    model: nn.Module
     if model_name == "mlp":
         model = MLP(width, **kwargs)
     elif model_name == "transformer":
@@ -196,7 +198,7 @@ def base_rms(
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
 
     stats, _ = record_step(model, opt, loss_fn, formats=())
-    kinds = {name: m.abc_kind for name, m in matrix_layers(model)}
+    kinds: dict[str, str] = {name: str(m.abc_kind) for name, m in matrix_layers(model)}
     return {
         (layer, kinds[layer], role): s["rms_nonzero"]
         for layer, roles in stats.items()

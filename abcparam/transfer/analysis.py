@@ -36,7 +36,7 @@ def summarise(rows: list[dict]) -> dict:
     curves = defaultdict(list)
     for r in rows:
         curves[(r["scheme"], r["width"], r["seed"])].append((r["log2_lr"], r["val_loss"]))
-    per = defaultdict(lambda: defaultdict(list))
+    per: defaultdict[str, defaultdict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (scheme, width, _seed), pts in curves.items():
         per[scheme][width].append(optimum_log2_lr(pts))
     out = {}

@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+# a Figure drawn and saved directly (no pyplot): no backend is switched, no window opens, and a
+# notebook's own figures are untouched
+from matplotlib.figure import Figure
 
 
 def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
     """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1):
     aligned minima across widths are what transfer looks like."""
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
-    fig, axes = plt.subplots(
-        1, len(schemes), figsize=(3.4 * len(schemes), 3), sharey=True, squeeze=False
-    )
+    fig = Figure(figsize=(3.4 * len(schemes), 3))
+    axes = fig.subplots(1, len(schemes), sharey=True, squeeze=False)
     for ax, scheme in zip(axes[0], schemes):
-        curves = defaultdict(lambda: defaultdict(list))
+        curves: defaultdict[int, defaultdict[float, list[float]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for r in rows:
             if r["scheme"] == scheme:
                 curves[r["width"]][r["log2_lr"]].append(r["val_loss"])
@@ -35,5 +36,4 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path

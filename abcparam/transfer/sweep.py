@@ -68,6 +68,7 @@ def train(cfg: RunConfig) -> dict:
     torch.manual_seed(cfg.seed)
     rules = rules_for(cfg.scheme, cfg.optimizer)
     g = torch.Generator().manual_seed(cfg.seed)
+    model: torch.nn.Module
     if cfg.model == "mlp":
         split = data.digits()
         model = MLP(cfg.width, depth=2, in_dim=64, out_dim=10)
