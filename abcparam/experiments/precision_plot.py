@@ -126,7 +126,7 @@ def training_gap(runs: list[dict], path: str | Path | None = None):
     }
     for ax, variant in zip(axes[0], variants):
         for scheme in sorted({r["scheme"] for r in runs}):
-            pts = {}
+            pts: dict = {}
             for r in runs:
                 base = ref.get((r["scheme"], r["width"], r["seed"]))
                 if (

@@ -218,6 +218,8 @@ def main(argv=None) -> int:
 
     from ..records import save_json
 
+    grid: dict[str, tuple[int, ...]]
+    schemes: tuple[str, ...]
     if args.quick:
         grid = {"mlp": (32, 64), "transformer": (32, 64)}
         base, schemes, batch = 32, ("u-mup",), {"mlp": 16, "transformer": 2}

@@ -79,7 +79,7 @@ def train(
         out = model(x)
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
 
-    curve = []
+    curve: list = []
     for step in range(steps):
         loss = loss_of(*data.lm_batch(train_ids, batch, context, g))
         if not torch.isfinite(loss):
@@ -128,7 +128,7 @@ def gap_table(runs: list[dict]) -> str:
             elif any(x is None for x in gaps):
                 vals.append("diverged")
             else:
-                vals.append(f"{sum(gaps) / len(gaps):+.3f}")
+                vals.append(f"{sum(x for x in gaps if x is not None) / len(gaps):+.3f}")
         lines.append(f"| {scheme} | {variant} | " + " | ".join(vals) + " |")
     lines.append("")
     lines.append(
@@ -157,6 +157,8 @@ def main(argv=None) -> int:
     from ..records import save_json
 
     started = time.time()
+    widths: tuple[int, ...]
+    schemes: tuple[str, ...]
     if args.quick:
         widths, steps, schemes, batch, base = (32,), 3, ("u-mup",), 2, 32
     else:
