@@ -20,7 +20,7 @@ from .exponents import CORE_KINDS, EMBEDDING, READOUT
 from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
-from .solve import triples_for
+from .solve import backward_forms, readout_update, triples_for
 
 if TYPE_CHECKING:  # typing only: rules.py imports this module lazily, never the reverse at run time
     from .rules import Rules
@@ -43,7 +43,7 @@ def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
     c = {**fixed, **C}
     chain = Chain.mlp(rules.hidden_layers)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    backward = [s[-1], 2 * a[READOUT] + c[READOUT]]
+    backward = backward_forms(a, b, readout_update(opt, a, b, c[READOUT]))
     k_forms = [
         [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
         for kind in chain.kinds

@@ -15,6 +15,7 @@ monotone and layer-local, then maps k to c through the optimizer's update model:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sympy
@@ -150,7 +151,9 @@ def derive_exponents(
         )
 
     # 3. map k -> c.
-    backward = smin([s[last], k[READOUT]], syms) if opt.uses_backward(EMBEDDING) else None
+    backward = (
+        smin(backward_forms(a, b, [k[READOUT]]), syms) if opt.uses_backward(EMBEDDING) else None
+    )
     c = {
         kind: sympy.expand(opt.lr_exponent(kind, a[kind], b[kind], k[kind], backward)) for kind in k
     }
@@ -171,8 +174,7 @@ def derive_shared_lr(
     check_init_stability(a, b, syms)
     X = sympy.Symbol("c_shared")
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    last = len(chain.kinds) - 1
-    backward = [s[last], 2 * a[READOUT] + X]
+    backward = backward_forms(a, b, readout_update(opt, a, b, X))
     k_forms = [
         [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
         for kind in chain.kinds
@@ -191,7 +193,11 @@ def derive_shared_lr(
     k = {
         kind: smin(
             opt.update_forms(
-                kind, a[kind], b[kind], value, [smin([s[last], 2 * a[READOUT] + value], syms)]
+                kind,
+                a[kind],
+                b[kind],
+                value,
+                [smin(backward_forms(a, b, readout_update(opt, a, b, value)), syms)],
             ),
             syms,
         )
@@ -243,14 +249,30 @@ def _summarise(chain, c, k, r_chain, rho, opt, why_k, syms, backward) -> Solutio
     )
 
 
+def backward_forms(
+    a: dict, b: dict, moved: Sequence[sympy.Expr], step: int | None = None
+) -> list[sympy.Expr]:
+    """Forms of G, the width exponent of the backward signal below the readout (SGD's step
+    carries it): G = min(a_out + b_out, k_out), the readout at init or its change once it has
+    moved (Everett et al. 2024, Sec. 2; TP-IV Def. 3.2).  ``moved``: the forms of the readout's
+    update exponent k_out (see :func:`readout_update`).  At step 1 the readout has not
+    moved yet, so G = a_out + b_out.  The one place this fact is written."""
+    s_out = sympy.expand(a[READOUT] + b[READOUT])
+    return [s_out] if step == 1 else [s_out, *moved]
+
+
+def readout_update(opt: UpdateModel, a: dict, b: dict, c_out) -> list[sympy.Expr]:
+    """Forms of the readout's update exponent k_out for learning-rate exponent ``c_out``."""
+    return list(opt.update_forms(READOUT, a[READOUT], b[READOUT], c_out, []))
+
+
 def update_exponents(
     a: dict, b: dict, c: dict, opt: UpdateModel, chain: Chain, syms=(), step: int | None = None
 ) -> list[sympy.Expr]:
     """k at every chain position for given c.  SGD's first gradient (step 1) sees the readout at
     init, G = a_out + b_out; later ones see the moved readout, G = min(a_out + b_out, k_out)."""
-    s_out = sympy.expand(a[READOUT] + b[READOUT])
-    moved = 2 * a[READOUT] + c[READOUT]
-    backward = s_out if step == 1 else smin([s_out, moved], syms)
+    moved = readout_update(opt, a, b, c[READOUT])
+    backward = smin(backward_forms(a, b, moved, step), syms)
     return [
         smin(opt.update_forms(kind, a[kind], b[kind], c[kind], [backward]), syms)
         for kind in chain.kinds
