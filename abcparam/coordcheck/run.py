@@ -41,7 +41,10 @@ from .finite_width import blended_slope
 from .fit import fit_slopes
 from .record import PAIRS, Recorder
 
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "adafactor": 1e-2, "adam-atan2": 1e-2}
+#: base LR of a check: SGD's step is the raw gradient; every normalised optimizer (the engine's
+#: other OPTIMIZERS) takes steps of about the LR itself
+DEFAULT_LR = {"sgd": 0.1}
+NORMALISED_LR = 1e-2
 MODELS = ("mlp", "transformer")
 QUANTITIES = ("output", "delta", "update")
 ALIGN = {"alpha": "align_alpha", "omega": "align_omega", "u": "align_u"}
@@ -272,7 +275,9 @@ def run_coord_check(
         raise ValueError(f"widths = {list(widths)}: need at least two widths to fit a slope")
     config.base_width = config.base_width or min(config.widths)
     rules = rules if rules is not None else _rules_for(config)
-    config.lr = config.lr if config.lr is not None else DEFAULT_LR[rules.optimizer]
+    config.lr = (
+        config.lr if config.lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR)
+    )
     records: list[dict] = []
     nonfinite: list[dict] = []
     runs = [(w, s) for w in config.widths for s in range(config.seeds)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from ..engine.optimizers import OPTIMIZERS
 from ..engine.rules import rules
 from ..engine.schemes import SCHEMES
 from ..records import save_json
 from .book import build, repo_root
 
-OPTIMIZERS = ("sgd", "adam", "adafactor", "adam-atan2")
 ALIGNMENTS = ("full", "none")
 #: the CPU coordinate checks the book shows, in order (the evolution script also redraws the
 #: predicted-vs-measured scatter from the grid's fresh results)
