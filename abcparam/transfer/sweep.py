@@ -38,10 +38,19 @@ class RunConfig:
     base_width: int = 64
     batch: int = 128
     device: str = "cpu"
+    #: sweep one layer kind's LR only: ``log2_lr`` applies to this kind, every other kind trains
+    #: at ``fixed_log2_lr`` (each still times its derived width factor)
+    sweep_kind: str | None = None
+    fixed_log2_lr: float | None = None
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if v is not None or k not in ("sweep_kind", "fixed_log2_lr")
+        }
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def rules_for(scheme: str, optimizer: str):
@@ -80,6 +89,8 @@ def train(cfg: RunConfig) -> dict:
     spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
     model.to(cfg.device)
     opt = build_optimizer(model, spec, lr=2.0**cfg.log2_lr)
+    if cfg.sweep_kind is not None:
+        _fix_other_kinds(opt, spec, cfg)
 
     def batch(val: bool = False):
         if cfg.model == "mlp":
@@ -110,6 +121,21 @@ def train(cfg: RunConfig) -> dict:
         "val_loss": val if math.isfinite(val) else math.inf,
         "diverged": not math.isfinite(val),
     }
+
+
+def _fix_other_kinds(opt, spec, cfg: RunConfig) -> None:
+    """Per-layer sweep: every param group not of ``cfg.sweep_kind`` gets the fixed base LR (times
+    its own width factor), so that only the swept kind's learning rate varies."""
+    from ..engine.exponents import canonical_kind
+
+    if cfg.fixed_log2_lr is None:
+        raise ValueError(f"sweep_kind = {cfg.sweep_kind!r} needs fixed_log2_lr for the other kinds")
+    kind = canonical_kind(cfg.sweep_kind)
+    scales = {p.name: (p.kind, p.lr_scale) for p in spec.params}
+    for group in opt.param_groups:
+        own_kind, scale = scales[group["name"]]
+        if own_kind != kind:
+            group["lr"] = 2.0**cfg.fixed_log2_lr * scale
 
 
 def grid(
