@@ -20,30 +20,64 @@ from pathlib import Path
 
 #: (task, swept kind, schemes, widths, log2 LR grid, fixed log2 LR of the other kinds, steps)
 SWEEPS = {
-    "mlp": dict(model="mlp", widths=(128, 256, 512, 1024), lrs=range(-12, -1), fixed=-7.0,
-                steps=300, base_width=128),
-    "gpt": dict(model="transformer", widths=(64, 128, 256), lrs=range(-11, -2), fixed=-7.0,
-                steps=150, base_width=64),
+    "mlp": dict(
+        model="mlp",
+        widths=(128, 256, 512, 1024),
+        lrs=range(-12, -1),
+        fixed=-7.0,
+        steps=300,
+        base_width=128,
+    ),
+    "gpt": dict(
+        model="transformer",
+        widths=(64, 128, 256),
+        lrs=range(-11, -2),
+        fixed=-7.0,
+        steps=150,
+        base_width=64,
+    ),
 }
 QUICK = {
-    "mlp": dict(model="mlp", widths=(32, 64), lrs=range(-8, -5), fixed=-7.0, steps=5,
-                base_width=32),
+    "mlp": dict(
+        model="mlp", widths=(32, 64), lrs=range(-8, -5), fixed=-7.0, steps=5, base_width=32
+    ),
 }
 
 
-def sweep(task: str, kind: str, schemes: Sequence[str], out: Path, quick: bool = False,
-          seeds: int = 2, progress: bool = True) -> dict:
+def sweep(
+    task: str,
+    kind: str,
+    schemes: Sequence[str],
+    out: Path,
+    quick: bool = False,
+    seeds: int = 2,
+    progress: bool = True,
+) -> dict:
     """Run (or resume) the sweep of ``kind``'s LR for ``schemes`` on ``task``; summary per scheme."""
     from ..transfer import grid, run_sweep, summarise
 
     cfg = (QUICK if quick else SWEEPS)[task]
-    configs = grid(cfg["model"], schemes, "adam", cfg["widths"], [float(v) for v in cfg["lrs"]],
-                   seeds, steps=cfg["steps"], base_width=cfg["base_width"], sweep_kind=kind,
-                   fixed_log2_lr=cfg["fixed"])
+    configs = grid(
+        cfg["model"],
+        schemes,
+        "adam",
+        cfg["widths"],
+        [float(v) for v in cfg["lrs"]],
+        seeds,
+        steps=cfg["steps"],
+        base_width=cfg["base_width"],
+        sweep_kind=kind,
+        fixed_log2_lr=cfg["fixed"],
+    )
     rows = run_sweep(configs, out / f"{task}_{kind}.jsonl", workers=1, progress=progress)
     summary = summarise(rows)
-    return {scheme: {"optimum": {str(w): list(v) for w, v in s["optimum"].items()},
-                     "drift": list(s["drift"])} for scheme, s in summary.items()}
+    return {
+        scheme: {
+            "optimum": {str(w): list(v) for w, v in s["optimum"].items()},
+            "drift": list(s["drift"]),
+        }
+        for scheme, s in summary.items()
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,11 +100,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         result[kind] = sweep(args.task, kind, args.schemes.split(","), out, args.quick, args.seeds)
     from ..records import save_json
 
-    save_json(out / f"{args.task}_summary.json", {"task": args.task, "sweeps": result,
-                                                  "config": (QUICK if args.quick else SWEEPS)[args.task]
-                                                  | {"lrs": list((QUICK if args.quick else SWEEPS)[args.task]["lrs"])}},
-              command="python -m abcparam.experiments.layer_lr_sweep "
-              + " ".join(argv if argv is not None else []), started=started)
+    cfg = dict((QUICK if args.quick else SWEEPS)[args.task])
+    cfg.update(
+        lrs=list(cfg["lrs"]),
+        kinds=args.kinds.split(","),
+        schemes=args.schemes.split(","),
+        seeds=args.seeds,
+        optimizer="adam",
+    )
+    save_json(
+        out / f"{args.task}_summary.json",
+        {"task": args.task, "config": cfg, "sweeps": result},
+        command="python -m abcparam.experiments.layer_lr_sweep "
+        + " ".join(argv if argv is not None else []),
+        started=started,
+    )
     for kind, by_scheme in result.items():
         for scheme, s in by_scheme.items():
             print(f"{args.task} {kind} {scheme}: drift {s['drift'][0]:+.2f} ± {s['drift'][1]:.2f}")
