@@ -231,10 +231,13 @@ def default_specs(quick: bool = False) -> list[RunSpec]:
         mlp = dict(widths=(128, 256, 512, 1024), seeds=3, steps=1000, measure_at=log_steps(1000))
         gpt = dict(widths=(64, 128, 256), seeds=2, steps=300, measure_at=log_steps(300))
         schemes, conditions = ("sp", "mup", "u-mup"), CONDITIONS
+    # Adam first (the question is about SP's per-layer Adam rates), then SGD; saved per spec
+    for optimizer, log2_lr in (("adam", -7.0), ("sgd", -3.0)):
+        for scheme in schemes:
+            for condition in conditions:
+                specs.append(RunSpec("mlp", scheme, optimizer, condition, log2_lr=log2_lr, **mlp))
     for scheme in schemes:
         for condition in conditions:
-            for optimizer, log2_lr in (("adam", -7.0), ("sgd", -3.0)):
-                specs.append(RunSpec("mlp", scheme, optimizer, condition, log2_lr=log2_lr, **mlp))
             specs.append(RunSpec("gpt", scheme, "adam", condition, log2_lr=-7.0, **gpt))
     return specs
 
@@ -314,3 +317,123 @@ def omega_table(
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def plot_alignment(
+    results: Sequence[dict],
+    path: Path,
+    layer: str = "readout",
+    variables: Sequence[str] = ("omega", "alpha"),
+) -> Path:
+    """One panel per (scheme, optimizer) and variable: the exponent against step (log axis), one
+    line per condition, error bars = sd over seeds; dashed lines at 1/2 and 1."""
+    from matplotlib.figure import Figure
+
+    panels = list(dict.fromkeys((r["spec"]["scheme"], r["spec"]["optimizer"]) for r in results))
+    cols = min(len(panels), 3)
+    rows = len(variables) * math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colors = {"true": "tab:blue", "shuffled": "tab:orange", "gaussian": "tab:grey"}
+    for v_i, var in enumerate(variables):
+        for p_i, (scheme, optimizer) in enumerate(panels):
+            ax = axes[v_i * math.ceil(len(panels) / cols) + p_i // cols][p_i % cols]
+            for run in results:
+                spec = run["spec"]
+                if (spec["scheme"], spec["optimizer"]) != (scheme, optimizer):
+                    continue
+                pts = sorted(
+                    (a["step"], a["mean"], a["std"] or 0.0)
+                    for a in run["alignment"]
+                    if a["layer"] == layer and a["variable"] == var
+                )
+                if pts:
+                    s, m, e = zip(*pts)
+                    ax.errorbar(
+                        s,
+                        m,
+                        yerr=e,
+                        marker="o",
+                        ms=3,
+                        lw=1,
+                        capsize=2,
+                        color=colors[spec["condition"]],
+                        label=f"{spec['condition']} targets"
+                        if spec["condition"] != "gaussian"
+                        else "random inputs + targets",
+                    )
+            for level in (0.5, 1.0):
+                ax.axhline(level, color="black", lw=0.5, ls="--")
+            ax.set(
+                xscale="log",
+                ylim=(0.2, 1.3),
+                xlabel="training step",
+                ylabel=f"{layer} {var} (slope vs log fan-in)",
+                title=f"{scheme}, {optimizer}: {layer} {var}",
+            )
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return path
+
+
+def phase_alignment(run: dict, steps: Sequence[int]) -> dict[str, dict[str, float]]:
+    """Mean measured (alpha, omega, u) per layer kind over ``steps`` (hidden layers pooled)."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for a in run["alignment"]:
+        if a["step"] not in steps:
+            continue
+        kind = "readout" if a["layer"] == "readout" else "hidden"
+        acc.setdefault(kind, {}).setdefault(a["variable"], []).append(a["mean"])
+    return {
+        kind: {var: float(np.mean(v)) for var, v in by_var.items()} for kind, by_var in acc.items()
+    }
+
+
+def implied_rules(run: dict, steps: Sequence[int], grid: int = 20):
+    """The engine's rules under the alignment measured over ``steps`` (each exponent clipped to
+    [1/2, 1] and rounded to 1/``grid``, since the engine takes exact rationals in that range)."""
+    import sympy
+
+    import abcparam
+
+    measured = phase_alignment(run, steps)
+    mapping: dict[str, dict[str, sympy.Rational]] = {}
+    for kind, by_var in measured.items():
+        for var, value in by_var.items():
+            clipped = min(max(value, 0.5), 1.0)
+            mapping.setdefault(var, {})[kind] = sympy.Rational(round(clipped * grid), grid)
+    spec = run["spec"]
+    return abcparam.rules(spec["scheme"], optimizer=spec["optimizer"], alignment=mapping), measured
+
+
+def consequences(results: Sequence[dict], phases: dict[str, Sequence[int]]) -> list[dict]:
+    """Per run and phase: the preset c and the c implied by the measured alignment, per kind."""
+    import abcparam
+
+    from ..engine.exponents import fmt
+
+    rows = []
+    for run in results:
+        spec = run["spec"]
+        preset = abcparam.rules(spec["scheme"], optimizer=spec["optimizer"])
+        for phase, steps in phases.items():
+            implied, measured = implied_rules(run, steps)
+            rows.append(
+                {
+                    "task": spec["task"],
+                    "scheme": spec["scheme"],
+                    "optimizer": spec["optimizer"],
+                    "condition": spec["condition"],
+                    "phase": phase,
+                    "measured": measured,
+                    "c_preset": {k: fmt(preset[k].c) for k in ("embedding", "hidden", "readout")},
+                    "c_implied": {k: fmt(implied[k].c) for k in ("embedding", "hidden", "readout")},
+                    "change": {
+                        k: float(implied[k].c - preset[k].c)
+                        for k in ("embedding", "hidden", "readout")
+                    },
+                    "regime": implied.regime,
+                }
+            )
+    return rows
