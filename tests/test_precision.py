@@ -218,3 +218,18 @@ def test_res_post_ln_gpt_runs():
     out = model(torch.randint(0, 20, (2, 8)))
     assert out.shape == (2, 8, 20) and torch.isfinite(out).all()
     assert set(ROLES) >= {"weight", "grad_output", "adam_v"}
+
+
+def test_attention_query_key_gradients_carry_the_logit_scale():
+    """q and k pass their gradient through d_head^-x: shift 1/2 - x (0 for SP's 1/sqrt(d))."""
+    for scheme in ("sp", "mup", "u-mup"):
+        r = abcparam.rules(scheme)
+        plain, qk = role_exponents(r), role_exponents(r, attention="qk")
+        shift = sympy.Rational(1, 2) - r.attention_logit_exponent
+        for role in ("grad_output", "grad_weight", "adam_sqrt_v"):
+            assert qk[("hidden", role)].exponent == plain[("hidden", role)].exponent + shift
+        assert qk[("hidden", "grad_input")].exponent == plain[("hidden", "grad_input")].exponent
+        assert qk[("readout", "grad_output")].exponent == plain[("readout", "grad_output")].exponent
+    assert role_exponent(abcparam.rules("mup"), "hidden", "grad_output") == -1
+    with pytest.raises(ValueError, match="accepted"):
+        role_exponents(abcparam.rules("mup"), attention="v")

@@ -87,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
 
         measured = base_rms(table, model_name=args.model, base_width=args.base_width)
         source = f"measured on the built-in {args.model} at width {args.base_width}"
-    rows = predict(table, measured, args.base_width, widths, fwd.name, grad.name, args.trained)
+    qk = [layer for layer, _, _ in measured if layer.endswith((".attn.q", ".attn.k"))]
+    rows = predict(
+        table, measured, args.base_width, widths, fwd.name, grad.name, args.trained, qk_layers=qk
+    )
     if roles is not None:
         rows = [r for r in rows if r.role in roles]
     if args.json:

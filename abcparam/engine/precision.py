@@ -16,6 +16,12 @@ its constraint table; TP-IV Sec. 3).  Roles (``ROLES``):
   at init it is minus the rules' epsilon exponent (the same quantity, derived independently);
 - ``update`` (one step of w): ``a - k``;  Adam's ``adam_m`` and ``adam_sqrt_v`` track grad_weight,
   ``adam_v`` is its square (twice the exponent).
+
+Attention queries and keys (``attention="qk"``) are hidden layers whose backward runs through the
+logits ``q.k * d_head^-x`` (x = ``rules.attention_logit_exponent``): dL/dlogit sums the output
+gradient against v over d_head (n^(1/2)), and dL/dq multiplies it by k and the scale n^-x, so
+their output gradient (and their weight gradient and Adam moments) shifts by ``1/2 - x``
+(TP-V Sec. 4 for the 1/d logits); zero for SP's 1/sqrt(d).
 """
 
 from __future__ import annotations
@@ -72,13 +78,18 @@ def _check_role(role: str) -> str:
     return role
 
 
-def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleExponent]:
+def role_exponents(
+    rules, trained: bool = False, attention: str | None = None
+) -> dict[tuple[str, str], RoleExponent]:
     """Per (layer kind, role): the width exponent of the tensor's RMS, derived from ``rules``.
 
     ``trained=False`` describes initialisation; ``trained=True`` a few steps in, when updates of
     size n^-k have landed (alignment as in the rules).  Positions of one kind along the chain are
     pooled with the largest exponent (the one that leaves the range first at large width).
+    ``attention="qk"``: the hidden kind is an attention query or key (see the module docstring).
     """
+    if attention not in (None, "qk"):
+        raise ValueError(f"attention = {attention!r}; accepted: None, 'qk'")
     syms = tuple(rules.alignment.symbols)
     opt = get_optimizer(rules.optimizer)
     chain = Chain.mlp(rules.hidden_layers)
@@ -111,7 +122,7 @@ def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleEx
         g = sympy.expand(smax(terms, syms) + g)
         grad_in[pos] = g
 
-    out: dict[tuple[str, str], RoleExponent] = {}
+    result: dict[tuple[str, str], RoleExponent] = {}
     moments = opt.name in MOMENT_OPTIMIZERS
     for kind in MATRIX_KINDS:
         pos_list = chain.positions(kind)
@@ -122,6 +133,10 @@ def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleEx
         k = pooled(ks)
         x_in, y_out = pooled(inputs), pooled(outputs)
         g_out, g_in = pooled(grad_out), pooled(grad_in)
+        qk = ""
+        if attention == "qk" and kind == HIDDEN:
+            g_out = sympy.expand(g_out + HALF - rules.attention_logit_exponent)
+            qk = f"; through the attention logits d_head^-{fmt(rules.attention_logit_exponent)}"
         grad_w = sympy.expand(-a[kind] + g_out + x_in)
         when = "after training" if trained else "at init"
         w = -b[kind] if not trained else smax([-b[kind], a[kind] - k], syms)
@@ -144,7 +159,7 @@ def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleEx
                 + ("the width (n^1/2)" if _FORWARD_FAN[kind] else "a fixed fan-in")
                 + ("" if not trained else ", max with the feature change n^-r"),
             ),
-            "grad_output": (g_out, "backward from width-free logit gradients"),
+            "grad_output": (g_out, "backward from width-free logit gradients" + qk),
             "grad_input": (
                 g_in,
                 "grad_output x W^T summed over "
@@ -161,8 +176,8 @@ def role_exponents(rules, trained: bool = False) -> dict[tuple[str, str], RoleEx
             rows["adam_sqrt_v"] = (grad_w, "the RMS of dL/dw")
             rows["adam_v"] = (sympy.expand(2 * grad_w), "the mean square of dL/dw")
         for role, (expr, why) in rows.items():
-            out[(kind, role)] = RoleExponent(kind, role, sympy.expand(expr), why + f" ({when})")
-    return out
+            result[(kind, role)] = RoleExponent(kind, role, sympy.expand(expr), why + f" ({when})")
+    return result
 
 
 def role_exponent(rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:
@@ -219,26 +234,29 @@ def predict(
     gradient_format: str | None = None,
     trained: bool = False,
     level: float = 0.01,
+    qk_layers=(),
 ) -> list[Prediction]:
     """Predicted RMS and out-of-range fractions at ``widths`` for tensors measured at the base.
 
     ``measured`` maps (layer name, layer kind, role) to the RMS at ``base_width``; the RMS at
     width n is ``measured * (n / base_width)^e`` with e from :func:`role_exponents`.  Gradient
     roles use ``gradient_format`` (default: the forward one).  The fractions assume zero-mean
-    Gaussian entries (:mod:`abcparam.engine.formats`).
+    Gaussian entries (:mod:`abcparam.engine.formats`).  ``qk_layers``: attention queries/keys.
     """
     from .formats import crossing_width, get_format, overflow_fraction, underflow_fraction
 
     fwd = get_format(forward_format)
     grad = get_format(gradient_format) if gradient_format is not None else fwd
     table = role_exponents(rules, trained)
+    table_qk = role_exponents(rules, trained, attention="qk")
+    qk_layers = set(qk_layers)
     widths = tuple(int(w) for w in widths)
     out = []
     for (layer, kind, role), rms_base in measured.items():
         _check_role(role)
         if (kind, role) not in table:
             continue
-        e = table[(kind, role)].exponent
+        e = (table_qk if layer in qk_layers else table)[(kind, role)].exponent
         if e.free_symbols:
             raise ValueError(
                 f"{kind} {role} has a symbolic exponent {fmt(e)}; derive with a numeric alignment"

@@ -119,8 +119,12 @@ def predictions(runs: list[dict], base_width: int) -> list[dict]:
         base = widths[base_width]
         rules = abcparam.rules(scheme, "adam")
         for phase in ("init", "trained"):
-            table = role_exponents(rules, trained=(phase == "trained"))
+            tables = {
+                att: role_exponents(rules, trained=(phase == "trained"), attention=att)
+                for att in (None, "qk")
+            }
             for layer, kind in base["kinds"].items():
+                table = tables["qk" if layer.endswith((".attn.q", ".attn.k")) else None]
                 for role, s0 in base[phase][layer].items():
                     if (kind, role) not in table:
                         continue

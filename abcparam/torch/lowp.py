@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,7 @@ def unit_scale(model: nn.Module, spec) -> None:
             f"unit_scale keeps the trajectory only for Adam-like optimizers; got "
             f"{spec.rules.optimizer!r} (accepted: adam, adam-atan2)"
         )
-    modules = dict(model.named_modules())
+    modules: dict[str, Any] = dict(model.named_modules())
     ratio = spec.width / spec.base_width
     new = []
     for p in spec.params:
@@ -111,6 +112,9 @@ class ResPostLNBlock(Block):
     """Res-post-LN block (μnit Scaling, Narayan et al. 2025): x + norm(attn(x)), then
     x + norm(mlp(x)); the branch norms are ``post1`` / ``post2``."""
 
+    post1: nn.Module
+    post2: nn.Module
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.post1(self.attn(x))
         return x + self.post2(self.mlp.fc2(F.gelu(self.mlp.fc1(x))))
@@ -120,7 +124,8 @@ def res_post_ln(model: GPT) -> GPT:
     """Turn a GPT's pre-LN blocks into res-post-LN blocks, in place (call before parametrize)."""
     if not isinstance(model, GPT):
         raise TypeError(f"res_post_ln needs abcparam's GPT; got {type(model).__name__}")
-    for block in model.blocks:
+    blocks: Any = model.blocks
+    for block in blocks:
         width = block.ln1.weight.shape[0]
         block.post1, block.post2 = ScaledLayerNorm(width), ScaledLayerNorm(width)
         del block.ln1, block.ln2

@@ -69,7 +69,7 @@ def tensor_stats(t: torch.Tensor, formats: Iterable[str], histogram: bool = Fals
     return out
 
 
-def matrix_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def matrix_layers(model: nn.Module) -> list[tuple[str, Any]]:
     """(name, module) of every abc matrix layer of a model, in registration order."""
     return [
         (name, m)
