@@ -119,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     def width(x):
         if x is None:
             return "never"
-        return f"<={args.base_width}" if x <= args.base_width else f"{x:.0f}"
+        if x <= args.base_width:
+            return f"<={args.base_width}"
+        return f"{x:.0f}" if x < 1e6 else f"{x:.2g}"
 
     for r in rows:
         line = f"{r.layer:<20} {r.role:<16} {'e = ' + str(r.exponent):>10} {r.rms_base:>9.3g}"

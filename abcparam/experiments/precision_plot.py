@@ -66,7 +66,9 @@ def fraction_vs_width(
     mean over hidden layers) and predicted (lines)."""
     import matplotlib.pyplot as plt
 
-    schemes = sorted({r["scheme"] for r in rows if r["model"] == model})
+    order = ("sp", "mup", "u-mup", "munit")
+    found = {r["scheme"] for r in rows if r["model"] == model}
+    schemes = [s for s in order if s in found] + sorted(found - set(order))
     fig, axes = plt.subplots(
         1, len(schemes), figsize=(3.4 * len(schemes), 3.4), sharey=True, squeeze=False
     )

@@ -90,7 +90,7 @@ def train(
         if variant == "bf16":
             round_state(model, opt, "bf16")
         if step % 10 == 0:
-            curve.append(float(loss))
+            curve.append(float(loss.detach()))
     gv = torch.Generator().manual_seed(10_000 + seed)
     with torch.no_grad():
         val = sum(float(loss_of(*data.lm_batch(val_ids, batch, context, gv))) for _ in range(8))
