@@ -48,11 +48,19 @@ def test_attention_scale_follows_the_rules():
     assert gpt.blocks[0].attn.scale == pytest.approx(d**-0.5)
 
 
-def test_user_model_is_mapped_by_shape_and_multiplied_by_torch_parametrize():
-    model = nn.Sequential(
-        nn.Linear(8, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 3, bias=False)
+def _seq(width: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(8, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, 3, bias=False),
     )
-    kinds = map_parameters(model, width=256)
+
+
+def test_user_model_is_mapped_by_shape_and_multiplied_by_torch_parametrize():
+    model = _seq(256)
+    kinds = map_parameters(model, _seq(64))
     assert kinds == {
         "0.weight": "embedding",
         "0.bias": "bias",
@@ -60,16 +68,16 @@ def test_user_model_is_mapped_by_shape_and_multiplied_by_torch_parametrize():
         "2.bias": "bias",
         "4.weight": "readout",
     }
-    parametrize(model, abcparam.rules("mup"), base_width=64, width=256, seed=0)
+    parametrize(model, abcparam.rules("mup"), base_width=64, width=256, seed=0, base=_seq(64))
     assert model[4].weight.shape == (3, 256)  # parametrized weight still usable
     assert torch.isfinite(model(torch.randn(2, 8))).all()
 
 
 def test_unmapped_parameter_is_a_clear_error():
     model = nn.Sequential(nn.Linear(8, 256), nn.Linear(256, 256), nn.Linear(256, 3))
-    with pytest.raises(UnmappedParameterError, match=r"'2.bias' \(shape \(3,\).*accepted kinds"):
-        map_parameters(model, width=256)
-    assert map_parameters(model, width=256, layer_map={r"^2\.bias$": "bias"})["2.bias"] == "bias"
+    with pytest.raises(UnmappedParameterError, match=r"'0.weight' \(shape \(256, 8\).*no base"):
+        map_parameters(model)
+    assert map_parameters(model, layer_map={".": "hidden"})["2.bias"] == "hidden"
 
 
 def test_symbolic_rules_cannot_be_applied():

@@ -10,6 +10,7 @@ from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP  # noqa: E402
 from .optim import AdamAtan2  # noqa: E402
+from .topology import Topology, discover_topology  # noqa: E402
 
 __all__ = [
     "AdamAtan2",
@@ -20,8 +21,10 @@ __all__ = [
     "ScaledLayerNorm",
     "ScaledLinear",
     "Spec",
+    "Topology",
     "UnmappedParameterError",
     "build_optimizer",
+    "discover_topology",
     "map_parameters",
     "parametrize",
 ]

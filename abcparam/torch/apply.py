@@ -94,13 +94,18 @@ def parametrize(
     layer_map: Mapping[str, str] | None = None,
     zero_readout: bool = False,
     seed: int | None = None,
+    base: nn.Module | None = None,
 ) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``."""
     width = width if width is not None else getattr(model, "width", None)
     if width is None:
         raise ValueError("this model has no .width attribute: pass width=")
     ratio = width / base_width
-    kinds = map_parameters(model, width, layer_map)
+    if base is None:
+        if not hasattr(model, "at_width"):
+            raise ValueError("pass base=make(base_width) for a model that is not a built-in one")
+        base = model.at_width(base_width * 2 if base_width == width else base_width)
+    kinds = map_parameters(model, base, layer_map)
     modules = dict(model.named_modules())
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     specs = []

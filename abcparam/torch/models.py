@@ -24,7 +24,18 @@ ACTIVATIONS = {
 }
 
 
-class MLP(nn.Module):
+class _AtWidth:
+    """Built-in models rebuild themselves at another width (the base model that layer kinds and
+    attention head sizes are compared with), on the meta device: shapes only, no memory."""
+
+    config: dict
+
+    def at_width(self, width: int, device: str | torch.device = "meta") -> nn.Module:
+        with torch.device(device):
+            return type(self)(width, **self.config)
+
+
+class MLP(_AtWidth, nn.Module):
     """``embedding`` (in -> n), ``hidden.0 .. hidden.{depth-1}`` (n -> n), ``readout`` (n -> out)."""
 
     def __init__(
@@ -37,6 +48,9 @@ class MLP(nn.Module):
         bias: bool = False,
     ) -> None:
         super().__init__()
+        self.config = dict(
+            depth=depth, in_dim=in_dim, out_dim=out_dim, activation=activation, bias=bias
+        )
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}"
@@ -106,7 +120,7 @@ class Block(nn.Module):
         return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.ln2(x))))
 
 
-class GPT(nn.Module):
+class GPT(_AtWidth, nn.Module):
     """Decoder-only transformer: token + position embeddings, pre-LN blocks, final norm, readout.
 
     The head count is fixed, so the head dimension grows with width (TP-V App. D)."""
@@ -121,6 +135,9 @@ class GPT(nn.Module):
         mlp_ratio: int = 4,
     ) -> None:
         super().__init__()
+        self.config = dict(
+            n_layers=n_layers, n_heads=n_heads, vocab=vocab, context=context, mlp_ratio=mlp_ratio
+        )
         self.width, self.context = width, context
         self.embedding = ScaledEmbedding(vocab, width)
         self.pos_embedding = ScaledEmbedding(context, width)

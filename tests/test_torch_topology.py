@@ -1,0 +1,132 @@
+"""Layer kinds from two widths, and the layer graph discovered from one forward pass."""
+
+import pytest
+import torch
+from torch import nn
+
+from abcparam.torch import GPT, MLP, UnmappedParameterError, map_parameters
+from abcparam.torch.topology import discover_topology
+
+torch.set_num_threads(1)
+
+
+def _llama(width: int, vocab: int = 512):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=vocab,
+        tie_word_embeddings=False,
+    )
+    with torch.device("meta"):
+        return LlamaForCausalLM(config)
+
+
+def test_llama_head_is_a_readout_at_every_width():
+    """Divisibility said hidden at width 128 (512 = 4 x 128) and readout at 1024."""
+    for width in (128, 1024):
+        kinds = map_parameters(_llama(width), _llama(width // 2))
+        assert kinds["lm_head.weight"] == "readout"
+        assert kinds["model.embed_tokens.weight"] == "embedding"
+        assert kinds["model.layers.0.mlp.down_proj.weight"] == "hidden"
+        assert kinds["model.norm.weight"] == "norm"
+
+
+class _ImageMLP(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(32, width))
+        self.inp = nn.Linear(3072, width)
+        self.hid = nn.Linear(width, width)
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x.flatten(1)) + self.pos[: x.shape[0]]
+        return self.head(torch.relu(self.hid(torch.relu(h))))
+
+
+def test_image_input_positional_table_and_head_bias_are_mapped():
+    kinds = map_parameters(_ImageMLP(128), _ImageMLP(64))
+    assert kinds == {
+        "pos": "embedding",  # a (32, n) table: only its feature dimension grows
+        "inp.weight": "embedding",  # Linear(3072, n): fan-in fixed, whatever the width
+        "inp.bias": "bias",
+        "hid.weight": "hidden",
+        "hid.bias": "bias",
+        "head.weight": "readout",
+        "head.bias": "scalar",  # nothing grows: width-independent
+    }
+
+
+def test_conv_kinds_count_channels_and_kernel():
+    def cnn(width):
+        return nn.Sequential(
+            nn.Conv2d(3, width, 3), nn.Conv2d(width, width, 3), nn.BatchNorm2d(width)
+        )
+
+    kinds = map_parameters(cnn(32), cnn(16))
+    assert kinds["0.weight"] == "embedding" and kinds["1.weight"] == "hidden"
+    assert kinds["2.weight"] == "norm" and kinds["2.bias"] == "bias"
+
+
+def test_base_model_with_other_parameters_is_rejected():
+    with pytest.raises(ValueError, match="same parameters"):
+        map_parameters(MLP(64), GPT(32))
+    with pytest.raises(TypeError, match="base=make"):
+        map_parameters(MLP(64), 32)
+    with pytest.raises(ValueError, match="not a layer kind; accepted"):
+        map_parameters(MLP(64), MLP(32), layer_map={"readout": "head"})
+
+
+def test_growing_vocabulary_of_an_embedding_is_unmapped():
+    with pytest.raises(UnmappedParameterError, match=r"'weight'.*layer_map"):
+        map_parameters(nn.Embedding(64, 8), nn.Embedding(32, 8))
+
+
+def test_gpt_topology_matches_its_residual_stream():
+    """The discovered graph is the hand-written one (plus the positional table, a second root)."""
+    gpt = GPT(64)
+    topo = discover_topology(gpt, torch.randint(0, 65, (2, 8)), map_parameters(gpt, GPT(32)))
+    keep = [i for i, n in enumerate(topo.names) if n != "pos_embedding"]
+    names = [topo.names[i] for i in keep]
+    assert list(zip(names, [topo.kinds[i] for i in keep])) == gpt.chain()
+    renumber = {old: new for new, old in enumerate(keep)}
+    parents = [sorted(renumber[j] for j in topo.parents[i] if j in renumber) for i in keep]
+    assert parents == gpt.parents()
+    assert topo.parents[topo.index("pos_embedding")] == ()
+
+
+def test_mlp_topology_is_a_chain_and_raw_table_is_a_root():
+    mlp = MLP(64)
+    topo = discover_topology(mlp, torch.randn(4, 32), map_parameters(mlp, MLP(32)))
+    assert topo.names == ("embedding", "hidden.0", "hidden.1", "readout")
+    assert topo.parents == ((), (0,), (1,), (2,))
+    model = _ImageMLP(64)
+    topo = discover_topology(model, torch.randn(4, 3, 32, 32), map_parameters(model, _ImageMLP(32)))
+    assert set(topo.names) == {"inp", "pos", "hid", "head"}
+    assert topo.parents[topo.index("pos")] == ()
+    assert {topo.names[j] for j in topo.parents[topo.index("hid")]} == {"inp", "pos"}
+
+
+def test_multihead_attention_is_one_node_reading_the_stream():
+    class Block(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.emb = nn.Embedding(16, width)
+            self.attn = nn.MultiheadAttention(width, 2, batch_first=True)
+            self.head = nn.Linear(width, 16)
+
+        def forward(self, idx):
+            x = self.emb(idx)
+            x = x + self.attn(x, x, x, need_weights=False)[0]
+            return self.head(x)
+
+    model = Block(32)
+    topo = discover_topology(model, torch.randint(0, 16, (2, 5)), map_parameters(model, Block(16)))
+    assert topo.names == ("emb", "attn", "head")
+    assert topo.parents == ((), (0,), (0, 1))
+    assert topo.unused == ("attn.out_proj",)  # its weight is used inside attn's own forward
