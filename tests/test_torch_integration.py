@@ -34,7 +34,7 @@ def test_mup_adam_exponents_become_width_factors():
     assert readout.init_std == pytest.approx(4**-0.5 / math.sqrt(128))  # b = 1/2
     assert model.hidden[0].weight.std().item() == pytest.approx(hidden.init_std, rel=0.05)
     opt = build_optimizer(model, spec, lr=1e-2, eps=1e-8)
-    groups = {g["name"]: g for g in opt.param_groups}
+    groups = {n: g for g in opt.param_groups for n in g["param_names"]}
     assert groups["hidden.0.weight"]["lr"] == pytest.approx(1e-2 / 4)
     assert groups["hidden.0.weight"]["eps"] == pytest.approx(1e-8 / 4)  # eps exponent 1
 
@@ -68,7 +68,7 @@ def test_user_model_is_mapped_by_shape_and_multiplied_by_torch_parametrize():
         "2.bias": "bias",
         "4.weight": "readout",
     }
-    parametrize(model, abcparam.rules("mup"), base_width=64, width=256, seed=0, base=_seq(64))
+    parametrize(model, abcparam.rules("mup"), base=_seq(64), width=256, seed=0)
     assert model[4].weight.shape == (3, 256)  # parametrized weight still usable
     assert torch.isfinite(model(torch.randn(2, 8))).all()
 

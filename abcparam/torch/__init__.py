@@ -5,11 +5,12 @@ from ..extras import require_torch
 # checked before importing torch: a clear message instead of a traceback
 require_torch("abcparam.torch", ("torch",))
 
-from .apply import ParamSpec, Spec, build_optimizer, parametrize  # noqa: E402
+from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  # noqa: E402
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP  # noqa: E402
 from .optim import AdamAtan2  # noqa: E402
+from .tied import TiedWeightsError, explain_tied, tied_rule  # noqa: E402
 from .topology import Topology, discover_topology  # noqa: E402
 
 __all__ = [
@@ -21,10 +22,14 @@ __all__ = [
     "ScaledLayerNorm",
     "ScaledLinear",
     "Spec",
+    "TiedWeightsError",
     "Topology",
     "UnmappedParameterError",
     "build_optimizer",
     "discover_topology",
+    "explain_tied",
     "map_parameters",
+    "param_groups",
     "parametrize",
+    "tied_rule",
 ]

@@ -1,65 +1,110 @@
-"""Apply derived rules to a torch model: init, forward multipliers, attention scale, LR/eps groups.
+"""Apply derived rules to any torch model: init, forward multipliers, attention scale, LR groups.
 
-With ``ratio = width / base_width`` each parameter of kind K gets (THEORY.md conventions):
-multiplier ``ratio^-a_K``, init std ``sigma_K * ratio^-b_K``, learning rate ``lr * ratio^-c_K`` and
-Adam epsilon ``eps * ratio^-eps_K``.  At the base width every factor is 1: the model is the one the
-user tuned, and the exponents carry it to any width (TP-V, muTransfer).
+With ``ratio = width / base_width`` (read off the shapes of the model and of the same factory at the
+base width) each parameter of kind K gets (Everett et al. 2024's ``W = n^-a w`` form): multiplier
+``ratio^-a_K``, init std ``sigma_K ratio^-b_K``, learning rate ``lr ratio^-c_K``, epsilon
+``eps ratio^-eps_K`` and weight decay ``lambda ratio^-wd_K``.  At the base width every factor is 1:
+the model is the one the user tuned, and the exponents carry it to any width (TP-V, muTransfer).
+``sigma_K`` is 1/sqrt(fan-in at the base width) for a matrix (fan-in counts a convolution's kernel
+area), 1 for a lookup table (an ``nn.Embedding``), 0 for a bias and a unit gain for a norm.
+
+:func:`parametrize` plans everything first (kinds, tied tensors, attention scales) and changes no
+tensor until the whole plan is valid; applying it again re-applies cleanly (multipliers are reset,
+never stacked; the tensors are re-initialised).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import sympy
 import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
 from ..engine.rules import Rules
+from .attention import AttentionPlan, plan_attention
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
-from .mapping import map_parameters
-from .models import Attention
-from .optim import make_optimizer
+from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
+from .shapes import layout
+from .tied import tied_rule
+
+_SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
+_MARK = "_abcparam_applied"
 
 
 @dataclass(frozen=True)
-class ParamSpec:
-    """What parametrize() did to one parameter."""
+class Use:
+    """One name under which a (possibly tied) tensor is read, with that use's multiplier."""
 
     name: str
     kind: str
     multiplier: float
-    init_std: float
+    constant: float = 1.0  # the base-width constant inside ``multiplier`` (tied readout use)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What parametrize() did to one tensor: its kind, multiplier (of its first use), init std,
+    and the width factors of its learning rate, epsilon and weight decay, and why."""
+
+    name: str
+    kind: str
+    multiplier: float
+    init_std: float | None
     lr_scale: float
     eps_scale: float
+    wd_scale: float = 1.0
+    why: str = ""
+    uses: tuple[Use, ...] = ()
+    has_eps: bool = True
+    has_wd: bool = False
 
 
 @dataclass
 class Spec:
-    """The parametrization of one model instance."""
+    """The parametrization of one model instance (what :func:`param_groups` and the coordinate
+    check read)."""
 
     rules: Rules
-    width: int
-    base_width: int
+    width: int | None
+    base_width: int | None
     params: list[ParamSpec]
     layers: list[tuple[str, str]] = field(default_factory=list)
     parents: list[list[int]] | None = None
     tensors: dict[str, nn.Parameter] = field(default_factory=dict, repr=False)
+    kinds: dict[str, str] = field(default_factory=dict)
+    ratio: float = 1.0
+    attention: list[AttentionPlan] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
 
     def param(self, name: str) -> ParamSpec:
-        return next(p for p in self.params if p.name == name)
+        for p in self.params:
+            if p.name == name or any(u.name == name for u in p.uses):
+                return p
+        raise KeyError(f"no parameter {name!r} in this spec")
+
+    def table(self, lr: float | None = None, weight_decay: float = 0.0, eps: float | None = None):
+        """Every parameter: kind, multiplier, init std, learning rate, epsilon, weight decay and
+        why (factors ``x ratio^-e`` when ``lr`` / ``eps`` are not given)."""
+        return _table(self, lr, weight_decay, eps)
 
 
 class _Multiplier(nn.Module):
-    """weight -> m * weight, for modules that are not abcparam's own (torch parametrize)."""
+    """weight -> m * weight (torch parametrize), for modules that are not abcparam's own; with
+    ``rows``/``factor`` the first ``rows`` rows get ``m * factor`` (MultiheadAttention's query)."""
 
-    def __init__(self, m: float) -> None:
+    def __init__(self, m: float, rows: int = 0, factor: float = 1.0) -> None:
         super().__init__()
-        self.m = m
+        self.m, self.rows, self.factor = m, rows, factor
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w * self.m
+        if not self.rows or self.factor == 1.0:
+            return w * self.m
+        return torch.cat([w[: self.rows] * (self.m * self.factor), w[self.rows :] * self.m])
 
 
 def _number(value, what: str) -> float:
@@ -72,79 +117,408 @@ def _number(value, what: str) -> float:
         ) from None
 
 
-def _base_std(kind: str, module: nn.Module, param: nn.Parameter, ratio: float) -> float:
-    """Init std at the base width: 1/sqrt(fan-in at base) for matrices (1 for token embeddings),
-    1 (a constant, not a std) for norm gains, 0 for biases."""
-    if kind == "bias":
-        return 0.0
-    if kind == "norm":
-        return 1.0
-    if isinstance(module, nn.Embedding):
-        return 1.0
-    fan_in = param.shape[1]
-    base_fan_in = fan_in / ratio if kind in ("hidden", "readout") else fan_in
-    return 1.0 / math.sqrt(base_fan_in)
+def _width_of(model: nn.Module) -> int | None:
+    value = getattr(model, "width", None)
+    if isinstance(value, int):
+        return value
+    config = getattr(model, "config", None)
+    for attr in ("hidden_size", "n_embd", "d_model"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+@dataclass
+class _Plan:
+    """One tensor's planned init (``mode``: normal / zero / fill / keep) and multipliers."""
+
+    param: nn.Parameter
+    spec: ParamSpec
+    mode: str
+    value: float
+    # (module name, attribute, multiplier) per use
+    targets: list[tuple[str, str, float]]
+
+
+def _rule(rules, kind: str):
+    """The exponents (a, b, c, eps, wd) of ``kind``; a scalar-kind tensor scales with nothing."""
+    if kind == SCALAR:
+        zero = sympy.Integer(0)
+        has_eps = rules["hidden"].eps is not None
+        has_wd = getattr(rules["hidden"], "wd", None) is not None
+        return zero, zero, zero, zero if has_eps else None, zero if has_wd else None
+    r = rules[kind]
+    return r.a, r.b, r.c, r.eps, getattr(r, "wd", None)
+
+
+def _base_std(m: Mapped, module: nn.Module, attr: str) -> tuple[str, float]:
+    """Init at the base width: (mode, value)."""
+    vector = len(m.shape) < 2
+    if m.kind == "bias" or (vector and attr.endswith("bias")):
+        return "zero", 0.0
+    if m.kind == "norm":
+        return "fill", 1.0
+    if vector:
+        return "keep", 1.0
+    lay = layout(module, attr, len(m.shape))
+    if m.kind == "embedding" and lay.table:
+        return "normal", 1.0
+    return "normal", 1.0 / math.sqrt(lay.fan_in_size(m.base_shape))
+
+
+def _resolve_base(model, base, width, delta):
+    """(base model, delta model or None, base width) from ``base`` (a model, or an int base width
+    for the built-in models, which rebuild themselves)."""
+    if base is None:
+        raise ValueError(
+            "parametrize needs the base model: pass base=make(base_width) (the same factory at "
+            "the width the hyperparameters were tuned at), or base=<int> for the built-in models"
+        )
+    if isinstance(base, bool) or not isinstance(base, (int, nn.Module)):
+        raise TypeError(f"base must be an nn.Module (or an int for built-in models); got {base!r}")
+    if isinstance(base, int):
+        if base < 1:
+            raise ValueError(f"base width = {base}: need a positive int")
+        if not hasattr(model, "at_width"):
+            raise ValueError(
+                f"base_width={base} works for the built-in models only; for a "
+                f"{type(model).__name__} pass base=make({base}), the same factory at that width"
+            )
+        base_model = model.at_width(base)
+        if delta is None and base == _width_of(model):
+            delta = model.at_width(2 * base)
+        return base_model, delta, base
+    return base, delta, _width_of(base)
+
+
+def _ratio(dims, model_width, base_width) -> float:
+    ratios = {}
+    for name, (shape, b_shape, inf) in dims.items():
+        for i in inf:
+            if b_shape[i] > 0:
+                ratios.setdefault(round(shape[i] / b_shape[i], 9), name)
+    if len(ratios) > 1:
+        found = ", ".join(f"{r:g} ({n})" for r, n in ratios.items())
+        raise ValueError(
+            f"the width-growing dimensions grow by different factors between the base and the "
+            f"model: {found}; build every width-n dimension as a fixed multiple of the width"
+        )
+    if ratios:
+        return next(iter(ratios))
+    if model_width and base_width:
+        return model_width / base_width
+    return 1.0
 
 
 def parametrize(
     model: nn.Module,
     rules,
-    base_width: int,
+    base: nn.Module | int | None = None,
     width: int | None = None,
     layer_map: Mapping[str, str] | None = None,
     zero_readout: bool = False,
     seed: int | None = None,
-    base: nn.Module | None = None,
+    *,
+    base_width: int | None = None,
+    delta: nn.Module | None = None,
+    ignore_attention: Sequence[str] = (),
 ) -> Spec:
-    """Initialise ``model`` and set its multipliers and attention scale from ``rules``."""
-    width = width if width is not None else getattr(model, "width", None)
-    if width is None:
-        raise ValueError("this model has no .width attribute: pass width=")
-    ratio = width / base_width
-    if base is None:
-        if not hasattr(model, "at_width"):
-            raise ValueError("pass base=make(base_width) for a model that is not a built-in one")
-        base = model.at_width(base_width * 2 if base_width == width else base_width)
-    kinds = map_parameters(model, base, layer_map)
-    modules = dict(model.named_modules())
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    specs = []
-    tensors = {}
-    for name, param in list(model.named_parameters()):
-        if name not in kinds:
-            continue
-        kind = kinds[name]
-        rule = rules[kind]
-        a, b, c = (_number(getattr(rule, x), f"{kind}.{x}") for x in ("a", "b", "c"))
-        g = 0.0 if rule.eps is None else _number(rule.eps, f"{kind}.eps")
-        module_name, _, attr = name.rpartition(".")
-        module = modules[module_name]
-        multiplier = ratio ** (-a)
-        std = _base_std(kind, module, param, ratio) * ratio ** (-b)
-        if zero_readout and kind == "readout":
-            std = 0.0
-        with torch.no_grad():
-            if kind == "norm":
-                param.fill_(std)
-            elif std == 0.0:
-                param.zero_()
-            else:
-                param.normal_(0.0, std, generator=generator)
-        if isinstance(module, (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)):
-            setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", multiplier)
-        elif multiplier != 1.0:
-            P.register_parametrization(module, attr, _Multiplier(multiplier))
-        specs.append(ParamSpec(name, kind, multiplier, std, ratio ** (-c), ratio ** (-g)))
-        tensors[name] = param
-    x = float(rules.attention_logit_exponent)
-    for module in model.modules():
-        if isinstance(module, Attention):
-            d0 = module.d_head / ratio
-            # d_head^-x, normalised so that the base width keeps the usual 1/sqrt(d0)
-            module.scale = module.d_head ** (-x) * d0 ** (x - 0.5)
+    """Initialise ``model`` and set its multipliers and attention scale from ``rules``.
+
+    ``base``: the same factory at the base width (``make(base_width)``; the ``meta`` device is
+    enough, only shapes and attention scales are read), or, for the built-in models, the base
+    width as an int (``base_width=`` is its older spelling).  Layer kinds come from the shapes
+    that differ between the two (a ``delta`` model at a third width is needed when ``model`` is
+    built at the base width itself).  ``width`` (optional) is checked against the model's own.
+    Tied tensors follow :func:`abcparam.torch.tied.tied_rule`; attention modules
+    :mod:`abcparam.torch.attention`.  Nothing is changed unless every step of the plan is valid.
+    """
+    if base_width is not None:
+        if base is not None:
+            raise ValueError("give base= or base_width=, not both")
+        base = base_width
+    if not hasattr(rules, "layers") or not hasattr(rules, "attention_logit_exponent"):
+        raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}")
+    model_width = _width_of(model)
+    if width is not None:
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width = {width!r}: need a positive int")
+        if model_width is not None and width != model_width:
+            raise ValueError(
+                f"width = {width} given, but this {type(model).__name__} is built at width "
+                f"{model_width}: pass the model built at {width}, or drop width="
+            )
+    base_model, delta, base_w = _resolve_base(model, base, width, delta)
+    width = width or model_width
+    dims = infinite_dims(model, base_model, delta)
+    builtin_kinds = all(
+        getattr(m, "abc_kind", None) or isinstance(m, _SCALED)
+        for m in model.modules()
+        if list(m.parameters(recurse=False))
+    )
+    if not any(inf for _, _, inf in dims.values()) and not builtin_kinds and not layer_map:
+        raise ValueError(
+            "no parameter changes shape between the base and the model (is the base built at "
+            "the same width, or does the factory ignore the width?): pass delta=make(w) at "
+            "another width so that the width-growing dimensions can be told apart"
+        )
+    mapped = map_kinds(model, base_model, layer_map, delta)
+    if not mapped:
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
+            f"nothing to parametrize; unfreeze the parameters to train"
+        )
+    ratio = _ratio({n: dims[n] for n in mapped}, width, base_w)
+    if width and base_w and not math.isclose(width / base_w, ratio, rel_tol=1e-6):
+        raise ValueError(
+            f"width {width} / base width {base_w} = {width / base_w:g}, but the model's "
+            f"width-growing dimensions are {ratio:g} x the base's: the model, base and width "
+            f"do not match"
+        )
+    if width is None and base_w is not None:
+        width = round(base_w * ratio)
+    if base_w is None and width is not None:
+        base_w = round(width / ratio)
+    plans = _plan(model, rules, mapped, ratio, zero_readout)
+    attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    # -- every check passed: change the model -------------------------------------------------
+    _apply(model, plans, attention, seed)
+    object.__setattr__(model, _MARK, True)
+    params = [p.spec for p in plans]
+    frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
     layers = model.chain() if hasattr(model, "chain") else []
     parents = model.parents() if hasattr(model, "parents") else None
-    return Spec(rules, width, base_width, specs, layers, parents, tensors)
+    return Spec(
+        rules,
+        width,
+        base_w,
+        params,
+        layers,
+        parents,
+        {p.spec.name: p.param for p in plans},
+        {name: m.kind for name, m in mapped.items()},
+        ratio,
+        attention,
+        frozen,
+    )
+
+
+def _plan(model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: bool):
+    modules = dict(model.named_modules())
+    groups: dict[int, list[str]] = {}
+    tensors: dict[int, nn.Parameter] = {}
+    for name, param in named_parameters(model):
+        if name in mapped:
+            groups.setdefault(id(param), []).append(name)
+            tensors[id(param)] = param
+    has_eps = rules["hidden"].eps is not None
+    plans = []
+    for key, names in groups.items():
+        kinds = [mapped[n].kind for n in names]
+        first = mapped[names[0]]
+        module_name, _, attr = names[0].rpartition(".")
+        mode, sigma = _base_std(first, modules[module_name], attr)
+        if len(set(kinds)) == 1:
+            a, b, c, eps, wd = (
+                _num(v, kinds[0], x)
+                for v, x in zip(_rule(rules, kinds[0]), ("a", "b", "c", "eps", "wd"))
+            )
+            why = first.why
+            mults = [ratio ** (-a)] * len(names)
+            consts = [1.0] * len(names)
+            if zero_readout and kinds[0] == "readout" and mode == "normal":
+                mode, sigma = "zero", 0.0
+        else:
+            tie = tied_rule(rules, kinds, names)
+            ref = names[kinds.index(tie.reference)]
+            m_ref = mapped[ref]
+            r_module, _, r_attr = ref.rpartition(".")
+            mode, sigma = _base_std(m_ref, modules[r_module], r_attr)
+            b, c, eps, wd = (_num(tie.shared[x], tie.reference, x) for x in ("b", "c", "eps", "wd"))
+            mults, consts = [], []
+            for n, k in zip(names, kinds):
+                const = 1.0
+                if k != tie.reference:  # base-width constant: this use's own init / the tensor's
+                    mod, _, at = n.rpartition(".")
+                    const = _base_std(mapped[n], modules[mod], at)[1] / sigma if sigma else 1.0
+                consts.append(const)
+                mults.append(const * ratio ** (-_num(tie.a[k], k, "a")))
+            why = f"{m_ref.why}; {tie.why}"
+            first = m_ref
+        std = (
+            sigma * ratio ** (-b)
+            if mode in ("normal", "fill")
+            else (0.0 if mode == "zero" else None)
+        )
+        uses = tuple(Use(n, k, m, q) for n, k, m, q in zip(names, kinds, mults, consts))
+        spec = ParamSpec(
+            names[0],
+            first.kind,
+            mults[0],
+            std,
+            ratio ** (-c),
+            ratio ** (-eps) if eps is not None else 1.0,
+            ratio ** (-wd) if wd is not None else 1.0,
+            why,
+            uses,
+            has_eps,
+            wd is not None,
+        )
+        targets = [(n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(names, mults)]
+        plans.append(_Plan(tensors[key], spec, mode, std or 0.0, targets))
+    return plans
+
+
+def _num(value, kind: str, what: str):
+    if value is None:
+        return None
+    return _number(value, f"{kind}.{what}")
+
+
+def _set_multiplier(module: nn.Module, attr: str, m: float, rows: int = 0, factor: float = 1.0):
+    if isinstance(module, _SCALED) and not rows:
+        setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)
+        return
+    if P.is_parametrized(module, attr):
+        ours = [p for p in module.parametrizations[attr] if isinstance(p, _Multiplier)]
+        if ours:
+            ours[0].m, ours[0].rows, ours[0].factor = m, rows, factor
+            return
+    if m == 1.0 and factor == 1.0:
+        return
+    P.register_parametrization(module, attr, _Multiplier(m, rows, factor))
+
+
+def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed) -> None:
+    modules = dict(model.named_modules())
+    generators: dict[torch.device, torch.Generator] = {}
+    q_rows = {a.name: a for a in attention if a.attr == "q_rows"}
+    with torch.no_grad():
+        for plan in plans:
+            p = plan.param
+            if plan.mode == "normal":
+                gen = None
+                if seed is not None:
+                    if p.device not in generators:
+                        generators[p.device] = torch.Generator(device=p.device).manual_seed(seed)
+                    gen = generators[p.device]
+                p.normal_(0.0, plan.value, generator=gen)
+            elif plan.mode == "zero":
+                p.zero_()
+            elif plan.mode == "fill":
+                p.fill_(plan.value)
+    for plan in plans:
+        for module_name, attr, m in plan.targets:
+            module = modules[module_name]
+            rows, factor = 0, 1.0
+            if module_name in q_rows and attr in (
+                "in_proj_weight",
+                "in_proj_bias",
+                "q_proj_weight",
+            ):
+                if attr != "q_proj_weight":
+                    rows = module.embed_dim
+                    factor = q_rows[module_name].value
+                else:
+                    rows, factor = module.embed_dim, q_rows[module_name].value
+            _set_multiplier(module, attr, m, rows, factor)
+    for a in attention:
+        module = modules[a.name]
+        if a.attr == "q_rows":
+            # a q projection with no trainable weight in the plan still needs the factor
+            for attr in ("in_proj_weight", "q_proj_weight", "in_proj_bias"):
+                t = getattr(module, attr, None)
+                planned = any(
+                    mn == a.name and at == attr for pl in plans for mn, at, _ in pl.targets
+                )
+                if t is not None and not planned:
+                    _set_multiplier(module, attr, 1.0, module.embed_dim, a.value)
+        else:
+            setattr(module, a.attr, a.value)
+
+
+# -- optimizer groups ----------------------------------------------------------------------------
+
+#: epsilon of each optimizer with a width-derived epsilon exponent when the user gives none
+#: (torch's defaults; Adafactor's eps1 None means the dtype's machine epsilon)
+_DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "adafactor": float(torch.finfo(torch.float32).eps)}
+
+
+def _optimizer_name(optimizer, spec: Spec) -> str:
+    if optimizer is None:
+        return str(spec.rules.optimizer)
+    if isinstance(optimizer, type):
+        return optimizer.__name__.lower()
+    return str(optimizer).lower()
+
+
+def _per_kind(value, kind: str, what: str) -> float:
+    if isinstance(value, Mapping):
+        if kind in value:
+            return float(value[kind])
+        if "default" in value:
+            return float(value["default"])
+        raise ValueError(f"{what} has no entry for kind {kind!r} and no 'default': {dict(value)}")
+    return float(value)
+
+
+def param_groups(
+    model: nn.Module,
+    spec: Spec,
+    lr: float | Mapping[str, float],
+    weight_decay: float | Mapping[str, float] = 0.0,
+    eps: float | None = None,
+    *,
+    optimizer: str | type | None = None,
+    kinds: Sequence[str] | None = None,
+) -> list[dict]:
+    """Torch param groups carrying the rules' width factors, merged by identical settings:
+    ``lr * ratio^-c``, ``weight_decay * ratio^-wd`` (when the rules derive a weight-decay exponent)
+    and ``eps * ratio^-eps`` (Adam, AdamW: ``eps``; Adafactor: ``eps=(eps1, 1e-3)``, eps1 scaled);
+    ``eps=None`` scales the optimizer's default.  ``optimizer`` (a name or torch class, default the
+    rules') sets the epsilon's form; ``kinds`` keeps only some layer kinds (e.g. ``("hidden",)``
+    for Muon, which takes matrices).  Usable with any torch optimizer: ``torch.optim.AdamW(
+    param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec must be the Spec parametrize() returned; got {type(spec).__name__}")
+    ours = {id(p) for _, p in named_parameters(model)}
+    foreign = [n for n, t in spec.tensors.items() if id(t) not in ours]
+    if foreign:
+        raise ValueError(
+            f"this spec was made for another model ({foreign[0]!r} is not a parameter of this "
+            f"one): pass the model parametrize() was called on"
+        )
+    name = _optimizer_name(optimizer, spec)
+    scaled_eps = name in _DEFAULT_EPS or name.startswith("adam") and name != "adam-atan2"
+    if kinds is not None:
+        wanted = set(kinds)
+        bad = wanted - {p.kind for p in spec.params} - set(spec.rules.kinds) - {SCALAR}
+        if bad:
+            raise ValueError(
+                f"kinds {sorted(bad)} unknown; accepted: {', '.join(spec.rules.kinds)}, {SCALAR}"
+            )
+    merged: dict[tuple, dict] = {}
+    for p in spec.params:
+        if kinds is not None and p.kind not in wanted:
+            continue
+        group_lr = _per_kind(lr, p.kind, "lr") * p.lr_scale
+        group_wd = _per_kind(weight_decay, p.kind, "weight_decay") * p.wd_scale
+        group = {"lr": group_lr, "weight_decay": group_wd}
+        if scaled_eps:
+            base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
+            e = base_eps * (p.eps_scale if p.has_eps else 1.0)
+            group["eps"] = (e, 1e-3) if name == "adafactor" else e
+        elif eps is not None:
+            group["eps"] = eps
+        key = tuple(sorted((k, str(v)) for k, v in group.items()))
+        if key not in merged:
+            merged[key] = {"params": [], "param_names": [], **group}
+        merged[key]["params"].append(spec.tensors[p.name])
+        merged[key]["param_names"].append(p.name)
+    if not merged:
+        raise ValueError(f"no trainable parameter of kinds {list(kinds or [])} in this spec")
+    return list(merged.values())
 
 
 def build_optimizer(
@@ -155,15 +529,86 @@ def build_optimizer(
     eps: float = 1e-8,
     betas: tuple[float, float] = (0.9, 0.999),
     scale_eps: bool = True,
+    weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
-    """One param group per parameter with ``lr * ratio^-c`` (and ``eps * ratio^-eps`` for Adam
-    when ``scale_eps``); ``optimizer`` defaults to the one the rules were derived for."""
-    name = optimizer or spec.rules.optimizer
-    params = spec.tensors or dict(model.named_parameters())
-    groups = []
-    for p in spec.params:
-        group = {"params": [params[p.name]], "lr": lr * p.lr_scale, "name": p.name}
-        if name == "adam":
-            group["eps"] = eps * (p.eps_scale if scale_eps else 1.0)
-        groups.append(group)
+    """An optimizer over :func:`param_groups`; ``optimizer`` defaults to the one the rules were
+    derived for (names as the engine's: sgd, adam, adamw, adafactor, adam-atan2)."""
+    from .optim import make_optimizer
+
+    name = (optimizer or spec.rules.optimizer).lower()
+    groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=name)
+    if not scale_eps:
+        for g in groups:
+            if "eps" in g:
+                g["eps"] = (eps, 1e-3) if name == "adafactor" else eps
     return make_optimizer(name, groups, lr, betas)
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+def _factor(x: float, ratio: float, constant: float = 1.0) -> str:
+    """``x`` with its width factor: 0.707 (r^-1/2); a base-width constant shown apart."""
+    if ratio == 1.0 or x <= 0:
+        return f"{x:.3g}"
+    e = math.log(x / constant) / math.log(ratio)
+    exp = sympy.Rational(e).limit_denominator(12)
+    if abs(float(exp) - e) > 1e-6 or exp == 0:
+        return f"{x:.3g}"
+    head = f"{x:.3g} = {constant:.3g} r^{exp}" if constant != 1.0 else f"{x:.3g} (r^{exp})"
+    return head
+
+
+def _table(spec: Spec, lr, weight_decay, eps) -> str:
+    r = spec.ratio
+    head = (
+        f"{spec.rules.title()} — width {spec.width}, base width {spec.base_width}, "
+        f"r = width/base = {r:g}"
+    )
+    rows = [
+        head,
+        "",
+        "| parameter | kind | multiplier | init std | lr | eps | wd | why |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in spec.params:
+        mult = (
+            ", ".join(f"{u.kind} {_factor(u.multiplier, r, u.constant)}" for u in p.uses)
+            if len(p.uses) > 1
+            else _factor(p.multiplier, r)
+        )
+        std = "kept" if p.init_std is None else f"{p.init_std:.3g}"
+        lr_s = _factor(p.lr_scale * (lr if lr is not None else 1.0), r)
+        lr_s = lr_s if lr is not None else f"x {lr_s}"
+        if not p.has_eps:
+            eps_s = "—"
+        else:
+            eps_s = _factor(p.eps_scale * (eps if eps is not None else 1.0), r)
+            eps_s = eps_s if eps is not None else f"x {eps_s}"
+        wd_s = (
+            (f"x {_factor(p.wd_scale, r)}" if p.has_wd else "x 1 (no exponent derived)")
+            if not weight_decay
+            else _factor(weight_decay * p.wd_scale, r)
+        )
+        names = " = ".join(u.name for u in p.uses) if len(p.uses) > 1 else p.name
+        rows.append(
+            f"| {names} | {p.kind} | {mult} | {std} | {lr_s} | {eps_s} | {wd_s} | {p.why} |"
+        )
+    for a in spec.attention:
+        what = "query multiplier" if a.attr == "q_rows" else a.attr
+        rows.append(
+            f"| {a.name} (attention) | — | {what} {a.value:.4g} | — | — | — | — | logits "
+            f"q.k d_head^-{spec.rules.attention_logit_exponent}, head size {a.base_head_dim} "
+            f"-> {a.head_dim} |"
+        )
+    for n in spec.frozen:
+        rows.append(f"| {n} | frozen | — | untouched | — | — | — | requires_grad=False |")
+    rows.append("")
+    rows.append(
+        f"r^e marks a width factor (r = {r:g}); exponents: "
+        + "; ".join(
+            f"{k}: a={spec.rules[k].a}, b={spec.rules[k].b}, c={spec.rules[k].c}"
+            for k in spec.rules.kinds
+        )
+    )
+    return "\n".join(rows)

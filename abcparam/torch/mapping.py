@@ -62,8 +62,9 @@ def _kind_of(
     if lay is None:
         if not inf:
             return SCALAR, "a vector whose length does not grow with width"
-        what = "bias" if attr.endswith("bias") else "norm"
-        return what, f"a vector of width-growing length named {attr!r}"
+        if attr.endswith("bias"):
+            return "bias", "a bias: a vector of width-growing length"
+        return "norm", f"a norm gain: a vector of width-growing length ({attr!r})"
     out_inf = any(i in inf for i in lay.fan_out)
     in_inf = any(i in inf for i in lay.fan_in)
     kind = {(True, True): "hidden", (True, False): "embedding", (False, True): "readout"}.get(

@@ -64,7 +64,7 @@ class AdamAtan2(torch.optim.Optimizer):
         return loss
 
 
-OPTIMIZER_NAMES = ("sgd", "adam", "adafactor", "adam-atan2")
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adafactor", "adam-atan2")
 
 
 def make_optimizer(
@@ -75,6 +75,8 @@ def make_optimizer(
         return torch.optim.SGD(groups, lr=lr)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=betas)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
     if name == "adam-atan2":
         return AdamAtan2(groups, lr=lr, betas=betas)
     if name == "adafactor":

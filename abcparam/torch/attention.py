@@ -1,0 +1,120 @@
+"""The attention logit scale of any attention module: ``q.k * s`` with ``s ~ d_head^-x``.
+
+``x = rules.attention_logit_exponent`` (TP-V Def. 4.1: x = 1 when q and k become correlated, 1/2
+while they stay independent).  Normalised at the base model: ``s = s0 (d / d0)^-x``, with ``s0`` the
+base model's own scale at head size ``d0`` (1/sqrt(d0) by default), so the base model is unchanged
+and only a head size that grows with width changes the scale.  Reached through:
+
+- abcparam's ``Attention`` and any module with a float ``scale`` or ``scaling`` attribute and an
+  int ``head_dim`` / ``d_head`` (Hugging Face attention keeps ``scaling`` and ``head_dim`` and
+  passes them to its kernel; a module calling ``F.scaled_dot_product_attention(..., scale=
+  self.scale)`` is reached the same way);
+- ``nn.MultiheadAttention``, which has no scale argument: its query projection (the first
+  ``embed_dim`` rows of ``in_proj_weight`` and ``in_proj_bias``, or ``q_proj_weight``) is read
+  through a multiplier ``s sqrt(d)``; the logits are bilinear in q, so forward and gradients equal
+  those of a logit scale ``s``.
+A module whose class name says attention but offers none of these is an error when the rules ask
+for a scale other than 1/sqrt(d_head) (never a silently unscaled model).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sympy
+from torch import nn
+
+from ..engine.exponents import fmt
+
+
+@dataclass(frozen=True)
+class AttentionPlan:
+    """What parametrize() sets on one attention module: ``attr`` = ``scale`` (a float attribute)
+    or ``q_rows`` (MultiheadAttention's query multiplier ``factor``)."""
+
+    name: str
+    attr: str
+    value: float
+    head_dim: int
+    base_head_dim: int
+
+
+def _head_dim(module: nn.Module) -> int | None:
+    for attr in ("head_dim", "d_head"):
+        value = getattr(module, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _scale_attr(module: nn.Module) -> str | None:
+    for attr in ("scaling", "scale"):
+        value = getattr(module, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return attr
+    return None
+
+
+def plan_attention(
+    model: nn.Module,
+    base: nn.Module | None,
+    rules,
+    ratio: float,
+    ignore: Sequence[str] = (),
+) -> list[AttentionPlan]:
+    """One :class:`AttentionPlan` per attention module of ``model``, read against ``base`` (the
+    same factory at the base width; None: head sizes scale with ``ratio`` and s0 = 1/sqrt(d0))."""
+    try:
+        x = float(sympy.sympify(rules.attention_logit_exponent))
+    except TypeError:
+        raise ValueError(
+            f"attention_logit_exponent = {fmt(rules.attention_logit_exponent)} is symbolic; "
+            f"derive the rules with a numeric alignment to apply them"
+        ) from None
+    skip = [re.compile(p) for p in ignore]
+    base_modules = dict(base.named_modules()) if base is not None else {}
+    plans, handled, unhandled = [], [], []
+    for name, module in model.named_modules():
+        if any(p.search(name) for p in skip):
+            continue
+        other = base_modules.get(name)
+        if isinstance(module, nn.MultiheadAttention):
+            d = module.embed_dim // module.num_heads
+            d0 = other.embed_dim // other.num_heads if other is not None else round(d / ratio)
+            # s = d0^-1/2 (d/d0)^-x = f / sqrt(d):  f = (d/d0)^(1/2 - x)
+            plans.append(AttentionPlan(name, "q_rows", (d / d0) ** (0.5 - x), d, d0))
+            handled.append(name)
+            continue
+        attr, d = _scale_attr(module), _head_dim(module)
+        if attr is not None and d is not None:
+            if other is not None:
+                d0, s0 = _head_dim(other), float(getattr(other, attr))
+            else:
+                d0 = round(d / ratio)
+                s0 = 1 / math.sqrt(d0)
+            if not d0:
+                raise ValueError(f"attention module {name!r} has no head size in the base model")
+            plans.append(AttentionPlan(name, attr, s0 * (d / d0) ** (-x), d, d0))
+            handled.append(name)
+        elif "attention" in type(module).__name__.lower():
+            unhandled.append((name, type(module).__name__))
+    unhandled = [
+        (n, t)
+        for n, t in unhandled
+        if not any(h.startswith(n + ".") or n.startswith(h + ".") for h in handled)
+    ]
+    if unhandled and x != 0.5:
+        name, typ = unhandled[0]
+        raise ValueError(
+            f"cannot set the attention logit scale of {name!r} ({typ}): the rules ask for "
+            f"logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} "
+            f"({rules.attention_why}), but the module has no float `scale`/`scaling` attribute "
+            f"with an int `head_dim`/`d_head` (pass scale=self.scale to "
+            f"scaled_dot_product_attention), and it is not nn.MultiheadAttention. Add them, or "
+            f"pass ignore_attention=[r'^{re.escape(name)}$'] if its head size does not grow "
+            f"with width"
+        )
+    return plans
