@@ -152,8 +152,9 @@ def _rule(rules, kind: str):
     return r.a, r.b, r.c, r.eps, getattr(r, "wd", None)
 
 
-def _base_std(m: Mapped, module: nn.Module, attr: str) -> tuple[str, float]:
-    """Init at the base width: (mode, value)."""
+def _base_std(m: Mapped, module: nn.Module, attr: str, ratio: float = 0.0) -> tuple[str, float]:
+    """Init at the base width: (mode, value); ``ratio`` given: no base shapes, so a width-growing
+    fan-in (hidden, readout) is divided by it."""
     vector = len(m.shape) < 2
     if m.kind == "bias" or (vector and attr.endswith("bias")):
         return "zero", 0.0
@@ -164,7 +165,19 @@ def _base_std(m: Mapped, module: nn.Module, attr: str) -> tuple[str, float]:
     lay = layout(module, attr, len(m.shape))
     if m.kind == "embedding" and lay.table:
         return "normal", 1.0
-    return "normal", 1.0 / math.sqrt(lay.fan_in_size(m.base_shape))
+    fan_in = lay.fan_in_size(m.base_shape)
+    if ratio and m.kind in ("hidden", "readout"):
+        fan_in = fan_in / ratio
+    return "normal", 1.0 / math.sqrt(fan_in)
+
+
+def _self_describing(model: nn.Module) -> bool:
+    """Every trainable parameter sits in a layer that states its kind (the built-in models)."""
+    return all(
+        getattr(m, "abc_kind", None) is not None or isinstance(m, ScaledLayerNorm)
+        for m in model.modules()
+        if any(p.requires_grad for p in m.parameters(recurse=False))
+    )
 
 
 def _resolve_base(model, base, width, delta):
@@ -185,6 +198,8 @@ def _resolve_base(model, base, width, delta):
                 f"base_width={base} works for the built-in models only; for a "
                 f"{type(model).__name__} pass base=make({base}), the same factory at that width"
             )
+        if _self_describing(model):  # kinds from abc_kind, head sizes from the ratio
+            return None, None, base
         base_model = model.at_width(base)
         if delta is None and base == _width_of(model):
             delta = model.at_width(2 * base)
@@ -251,13 +266,10 @@ def parametrize(
             )
     base_model, delta, base_w = _resolve_base(model, base, width, delta)
     width = width or model_width
-    dims = infinite_dims(model, base_model, delta)
-    builtin_kinds = all(
-        getattr(m, "abc_kind", None) or isinstance(m, _SCALED)
-        for m in model.modules()
-        if list(m.parameters(recurse=False))
-    )
-    if not any(inf for _, _, inf in dims.values()) and not builtin_kinds and not layer_map:
+    if base_model is None and width is None:
+        raise ValueError(f"this {type(model).__name__} has no .width attribute: pass width=")
+    dims = infinite_dims(model, base_model, delta) if base_model is not None else {}
+    if dims and not any(inf for _, _, inf in dims.values()) and not layer_map:
         raise ValueError(
             "no parameter changes shape between the base and the model (is the base built at "
             "the same width, or does the factory ignore the width?): pass delta=make(w) at "
@@ -269,7 +281,7 @@ def parametrize(
             f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
             f"nothing to parametrize; unfreeze the parameters to train"
         )
-    ratio = _ratio({n: dims[n] for n in mapped}, width, base_w)
+    ratio = _ratio({n: dims[n] for n in mapped if n in dims}, width, base_w)
     if width and base_w and not math.isclose(width / base_w, ratio, rel_tol=1e-6):
         raise ValueError(
             f"width {width} / base width {base_w} = {width / base_w:g}, but the model's "
@@ -280,7 +292,7 @@ def parametrize(
         width = round(base_w * ratio)
     if base_w is None and width is not None:
         base_w = round(width / ratio)
-    plans = _plan(model, rules, mapped, ratio, zero_readout)
+    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
@@ -304,7 +316,9 @@ def parametrize(
     )
 
 
-def _plan(model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: bool):
+def _plan(
+    model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: bool, has_base: bool
+):
     modules = dict(model.named_modules())
     groups: dict[int, list[str]] = {}
     tensors: dict[int, nn.Parameter] = {}
@@ -313,12 +327,13 @@ def _plan(model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: b
             groups.setdefault(id(param), []).append(name)
             tensors[id(param)] = param
     has_eps = rules["hidden"].eps is not None
+    no_base = 0.0 if has_base else ratio
     plans = []
     for key, names in groups.items():
         kinds = [mapped[n].kind for n in names]
         first = mapped[names[0]]
         module_name, _, attr = names[0].rpartition(".")
-        mode, sigma = _base_std(first, modules[module_name], attr)
+        mode, sigma = _base_std(first, modules[module_name], attr, no_base)
         if len(set(kinds)) == 1:
             a, b, c, eps, wd = (
                 _num(v, kinds[0], x)
@@ -334,14 +349,16 @@ def _plan(model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: b
             ref = names[kinds.index(tie.reference)]
             m_ref = mapped[ref]
             r_module, _, r_attr = ref.rpartition(".")
-            mode, sigma = _base_std(m_ref, modules[r_module], r_attr)
+            mode, sigma = _base_std(m_ref, modules[r_module], r_attr, no_base)
             b, c, eps, wd = (_num(tie.shared[x], tie.reference, x) for x in ("b", "c", "eps", "wd"))
             mults, consts = [], []
             for n, k in zip(names, kinds):
                 const = 1.0
                 if k != tie.reference:  # base-width constant: this use's own init / the tensor's
                     mod, _, at = n.rpartition(".")
-                    const = _base_std(mapped[n], modules[mod], at)[1] / sigma if sigma else 1.0
+                    const = (
+                        _base_std(mapped[n], modules[mod], at, no_base)[1] / sigma if sigma else 1.0
+                    )
                 consts.append(const)
                 mults.append(const * ratio ** (-_num(tie.a[k], k, "a")))
             why = f"{m_ref.why}; {tie.why}"
