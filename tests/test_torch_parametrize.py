@@ -234,3 +234,55 @@ def test_param_groups_merge_by_settings_and_feed_any_optimizer():
     torch.optim.Muon(muon)
     with pytest.raises(ValueError, match="another model"):
         param_groups(MLP(512), spec, lr=1e-3)
+
+
+class _SDPA(torch.nn.Module):
+    """Attention through F.scaled_dot_product_attention; ``pass_scale`` decides if it passes
+    its ``scale`` attribute to the kernel."""
+
+    def __init__(self, width: int, pass_scale: bool = True, heads: int = 2):
+        super().__init__()
+        self.qkv, self.heads = nn.Linear(width, 3 * width), heads
+        self.head_dim, self.scale, self.pass_scale = (
+            width // heads,
+            (width // heads) ** -0.5,
+            pass_scale,
+        )
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, -1))
+        scale = self.scale if self.pass_scale else None
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=scale)
+        return y.transpose(1, 2).reshape(B, T, C)
+
+
+class _Wrapped(torch.nn.Module):
+    """A module whose name does not say attention, calling SDPA with no scale."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.inner = nn.Linear(width, width)
+
+    def forward(self, x):
+        h = self.inner(x).unsqueeze(1)
+        return torch.nn.functional.scaled_dot_product_attention(h, h, h).squeeze(1)
+
+
+def test_sdpa_scale_reaches_the_kernel_or_is_an_error():
+    rules = abcparam.rules("mup")
+    x = torch.randn(2, 3, 32)
+    model = _SDPA(32)
+    spec = parametrize(model, rules, base=_SDPA(16), example_batch=x)
+    assert (
+        model.scale == pytest.approx(8**-0.5 * (16 / 8) ** -1) and spec.attention[0].attr == "scale"
+    )
+    for bad, match in (
+        (_SDPA(32, pass_scale=False), "without scale="),
+        (_Wrapped(32), "cannot set"),
+    ):
+        before = _state(bad)
+        base = _SDPA(16, pass_scale=False) if isinstance(bad, _SDPA) else _Wrapped(16)
+        with pytest.raises(ValueError, match=match):
+            parametrize(bad, rules, base=base, example_batch=x)
+        assert _same(before, _state(bad))

@@ -26,7 +26,7 @@ import torch.nn.utils.parametrize as P
 from torch import nn
 
 from ..engine.rules import Rules
-from .attention import AttentionPlan, plan_attention
+from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .shapes import layout
@@ -238,6 +238,7 @@ def parametrize(
     base_width: int | None = None,
     delta: nn.Module | None = None,
     ignore_attention: Sequence[str] = (),
+    example_batch: Any = None,
 ) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``.
 
@@ -247,7 +248,9 @@ def parametrize(
     that differ between the two (a ``delta`` model at a third width is needed when ``model`` is
     built at the base width itself).  ``width`` (optional) is checked against the model's own.
     Tied tensors follow :func:`abcparam.torch.tied.tied_rule`; attention modules
-    :mod:`abcparam.torch.attention`.  Nothing is changed unless every step of the plan is valid.
+    :mod:`abcparam.torch.attention`; with ``example_batch`` one forward pass also catches any
+    ``scaled_dot_product_attention`` call whose scale no plan reaches.  Nothing is changed unless
+    every step of the plan is valid.
     """
     if base_width is not None:
         if base is not None:
@@ -294,6 +297,8 @@ def parametrize(
         base_w = round(width / ratio)
     plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    if example_batch is not None:  # attention calls the module scan cannot see
+        check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
     object.__setattr__(model, _MARK, True)
@@ -346,7 +351,10 @@ def _plan(
                 mode, sigma = "zero", 0.0
         else:
             tie = tied_rule(rules, kinds, names)
-            ref = names[kinds.index(tie.reference)]
+            at = kinds.index(tie.reference)  # the reference use names the tensor
+            names = [names[at]] + names[:at] + names[at + 1 :]
+            kinds = [kinds[at]] + kinds[:at] + kinds[at + 1 :]
+            ref = names[0]
             m_ref = mapped[ref]
             r_module, _, r_attr = ref.rpartition(".")
             mode, sigma = _base_std(m_ref, modules[r_module], r_attr, no_base)

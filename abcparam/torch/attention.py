@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sympy
 from torch import nn
@@ -118,3 +119,89 @@ def plan_attention(
             f"with width"
         )
     return plans
+
+
+@dataclass(frozen=True)
+class AttentionCall:
+    """One ``scaled_dot_product_attention`` call seen in a forward pass: the innermost module
+    running it, the head size (the query's last dimension) and the ``scale`` it was given."""
+
+    module: str
+    head_dim: int
+    scale: float | None
+
+
+def _pop(stack: list[str]) -> None:
+    stack.pop()
+
+
+def observe_attention(model: nn.Module, example_batch: Any) -> list[AttentionCall]:
+    """Every ``F.scaled_dot_product_attention`` call of one forward pass on ``example_batch``
+    (no gradients; the model is put in eval mode for the pass and restored)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.overrides import TorchFunctionMode
+
+    stack: list[str] = []
+    calls: list[AttentionCall] = []
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is F.scaled_dot_product_attention:
+                q = args[0] if args else kwargs.get("query")
+                scale = kwargs.get("scale", args[6] if len(args) > 6 else None)
+                calls.append(AttentionCall(stack[-1] if stack else "", int(q.shape[-1]), scale))
+            return func(*args, **kwargs)
+
+    handles = []
+    for name, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: stack.append(n)))
+        handles.append(module.register_forward_hook(lambda m, a, o: _pop(stack), always_call=True))
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad(), Watch():
+            if isinstance(example_batch, Mapping):
+                model(**example_batch)
+            elif isinstance(example_batch, tuple):
+                model(*example_batch)
+            else:
+                model(example_batch)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.train(mode)
+    return calls
+
+
+def check_observed(calls: Sequence[AttentionCall], plans: Sequence[AttentionPlan], rules) -> None:
+    """Error for an attention call that no plan reaches (its module and ancestors unplanned)
+    when the rules ask for a logit scale other than 1/sqrt(d_head)."""
+    if float(sympy.sympify(rules.attention_logit_exponent)) == 0.5:
+        return
+    for call in calls:
+        owners = [
+            p
+            for p in plans
+            if not p.name or call.module == p.name or call.module.startswith(p.name + ".")
+        ]
+        for p in owners:
+            if (
+                p.attr != "q_rows"
+                and call.scale is None
+                and not math.isclose(p.value, call.head_dim**-0.5)
+            ):
+                raise ValueError(
+                    f"module {call.module!r} calls scaled_dot_product_attention without scale=: "
+                    f"its `{p.attr}` = {p.value:.4g} (set by parametrize) never reaches the "
+                    f"kernel, which uses 1/sqrt({call.head_dim}); pass scale=self.{p.attr}"
+                )
+        if not owners:
+            raise ValueError(
+                f"module {call.module!r} calls scaled_dot_product_attention (head size "
+                f"{call.head_dim}, scale={call.scale}) but parametrize cannot set its scale: the "
+                f"rules ask for logits q.k * d_head^-{fmt(rules.attention_logit_exponent)}. Give "
+                f"the module a float `scale` and an int `head_dim` and pass scale=self.scale"
+            )

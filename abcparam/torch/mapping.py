@@ -47,7 +47,7 @@ class Mapped:
 def clean_name(name: str) -> str:
     """A parameter's own name, also when torch parametrize has moved it
     (``a.parametrizations.weight.original`` -> ``a.weight``)."""
-    return re.sub(r"\.parametrizations\.([^.]+)\.original\d*$", r".\1", name)
+    return re.sub(r"(^|\.)parametrizations\.([^.]+)\.original\d*$", r"\1\2", name)
 
 
 def named_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
