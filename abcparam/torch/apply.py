@@ -208,7 +208,7 @@ def _resolve_base(model, base, width, delta):
 
 
 def _ratio(dims, model_width, base_width) -> float:
-    ratios = {}
+    ratios: dict[float, str] = {}
     for name, (shape, b_shape, inf) in dims.items():
         for i in inf:
             if b_shape[i] > 0:
@@ -363,9 +363,11 @@ def _plan(
             for n, k in zip(names, kinds):
                 const = 1.0
                 if k != tie.reference:  # base-width constant: this use's own init / the tensor's
-                    mod, _, at = n.rpartition(".")
+                    mod, _, use_attr = n.rpartition(".")
                     const = (
-                        _base_std(mapped[n], modules[mod], at, no_base)[1] / sigma if sigma else 1.0
+                        _base_std(mapped[n], modules[mod], use_attr, no_base)[1] / sigma
+                        if sigma
+                        else 1.0
                     )
                 consts.append(const)
                 mults.append(const * ratio ** (-_num(tie.a[k], k, "a")))
@@ -529,7 +531,7 @@ def param_groups(
             continue
         group_lr = _per_kind(lr, p.kind, "lr") * p.lr_scale
         group_wd = _per_kind(weight_decay, p.kind, "weight_decay") * p.wd_scale
-        group = {"lr": group_lr, "weight_decay": group_wd}
+        group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd}
         if scaled_eps:
             base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
             e = base_eps * (p.eps_scale if p.has_eps else 1.0)

@@ -129,9 +129,9 @@ def map_kinds(
             "(a model built by the same factory at another width), not a number"
         )
     rules = []
-    for pattern, kind in (layer_map or {}).items():
+    for pattern, given in (layer_map or {}).items():
         try:
-            rules.append((re.compile(pattern), _user_kind(kind, pattern)))
+            rules.append((re.compile(pattern), _user_kind(given, pattern)))
         except re.error as err:
             raise ValueError(f"layer_map key {pattern!r} is not a valid regex: {err}") from None
     modules = dict(model.named_modules())
@@ -144,10 +144,12 @@ def map_kinds(
         module_name, _, attr = name.rpartition(".")
         module = modules[module_name]
         shape = tuple(param.shape)
-        b_shape, inf = shape, ()
+        b_shape: tuple[int, ...] = shape
+        inf: tuple[int, ...] = ()
         if dims is not None:
             shape, b_shape, inf = dims[name]
         hit = next(((p, k) for p, k in rules if p.search(name)), None)
+        kind: str | None
         if hit is not None:
             kind, why = hit[1], f"layer_map {hit[0].pattern!r}"
         elif getattr(module, "abc_kind", None) is not None:
@@ -165,6 +167,7 @@ def map_kinds(
                 unmapped.append((name, shape, why))
                 continue
             why = f"{why} ({b_shape} at base -> {shape})" if inf else why
+        assert kind is not None
         out[name] = Mapped(name, kind, why, shape, b_shape, tuple(inf))
     if unmapped:
         name, shape, why = unmapped[0]

@@ -32,7 +32,9 @@ class _AtWidth:
 
     def at_width(self, width: int, device: str | torch.device = "meta") -> nn.Module:
         with torch.device(device):
-            return type(self)(width, **self.config)
+            model = type(self)(width, **self.config)  # type: ignore[call-arg]
+            assert isinstance(model, nn.Module)
+            return model
 
 
 class MLP(_AtWidth, nn.Module):

@@ -160,9 +160,9 @@ def discover_topology(
         )
     modules = dict(model.named_modules(remove_duplicate=False))
     layer_names, raw = [], []
-    for owner, names in owned.items():
-        if _is_layer(modules[owner], set(owned), owner):
-            layer_names.append(owner)
+    for holder, names in owned.items():
+        if _is_layer(modules[holder], set(owned), holder):
+            layer_names.append(holder)
         else:
             raw.extend(names)
     calls: dict[str, dict[str, list]] = {n: {"in": [], "out": []} for n in layer_names}
@@ -230,9 +230,10 @@ def discover_topology(
     }
     raw_nodes = []
     for pname in raw:
-        key = accum.get(id(params[pname]))
-        if key is None:
+        found = accum.get(id(params[pname]))
+        if found is None:
             continue
+        key = found
         idx = len(node_names)
         node_names.append(pname)
         node_params.append((pname,))
