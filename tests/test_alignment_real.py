@@ -97,16 +97,15 @@ def test_per_kind_sweep_trains_the_other_kinds_at_the_fixed_rate():
     import torch
 
     from abcparam.torch import MLP, build_optimizer, parametrize
-    from abcparam.transfer.sweep import RunConfig, _fix_other_kinds
+    from abcparam.transfer.sweep import RunConfig, _kind_lrs
 
     cfg = RunConfig(
         "mlp", "sp", "adam", 128, -4.0, 0, base_width=64, sweep_kind="readout", fixed_log2_lr=-8.0
     )
     model = MLP(128, depth=2, in_dim=64, out_dim=10)
     spec = parametrize(model, abcparam.rules("sp", optimizer="adam"), base_width=64)
-    opt = build_optimizer(model, spec, lr=2.0**cfg.log2_lr)
-    _fix_other_kinds(opt, spec, cfg)
-    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
+    opt = build_optimizer(model, spec, lr=_kind_lrs(cfg))
+    lrs = {name: g["lr"] for g in opt.param_groups for name in g["param_names"]}
     assert lrs["readout.weight"] == pytest.approx(2.0**-4 * 2.0**-1)  # c = 1, ratio 2
     assert lrs["hidden.0.weight"] == pytest.approx(2.0**-8 * 2.0**-1)
     assert lrs["embedding.weight"] == pytest.approx(2.0**-8)

@@ -472,6 +472,18 @@ def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan],
 _DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "adafactor": float(torch.finfo(torch.float32).eps)}
 
 
+def _engine_has_eps(name: str) -> bool:
+    """Whether the engine derives an epsilon exponent for this optimizer (Adam, AdamW,
+    Adafactor); names the engine does not know (e.g. a torch class it has no model for) get
+    their epsilon unscaled."""
+    from ..engine.optimizers import get_optimizer
+
+    try:
+        return bool(get_optimizer(name).has_eps)
+    except ValueError:
+        return False
+
+
 def _optimizer_name(optimizer, spec: Spec) -> str:
     if optimizer is None:
         return str(spec.rules.optimizer)
@@ -503,7 +515,9 @@ def param_groups(
     """Torch param groups carrying the rules' width factors, merged by identical settings:
     ``lr * ratio^-c``, ``weight_decay * ratio^-wd`` (when the rules derive a weight-decay exponent)
     and ``eps * ratio^-eps`` (Adam, AdamW: ``eps``; Adafactor: ``eps=(eps1, 1e-3)``, eps1 scaled);
-    ``eps=None`` scales the optimizer's default.  ``optimizer`` (a name or torch class, default the
+    ``eps=None`` scales the optimizer's default.  Rules derived with ``weight_decay=
+    "independent"`` (``p <- p (1 - lambda)``) get ``weight_decay / lr`` per group, since torch's
+    decay is coupled to the learning rate.  ``optimizer`` (a name or torch class, default the
     rules') sets the epsilon's form; ``kinds`` keeps only some layer kinds (e.g. ``("hidden",)``
     for Muon, which takes matrices).  Usable with any torch optimizer: ``torch.optim.AdamW(
     param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
@@ -517,7 +531,9 @@ def param_groups(
             f"one): pass the model parametrize() was called on"
         )
     name = _optimizer_name(optimizer, spec)
-    scaled_eps = name in _DEFAULT_EPS or name.startswith("adam") and name != "adam-atan2"
+    scaled_eps = _engine_has_eps(name)
+    # "independent" decay p <- p (1 - lambda) through torch's coupled p <- p (1 - lr lambda)
+    independent = getattr(spec.rules, "weight_decay", None) == "independent"
     if kinds is not None:
         wanted = set(kinds)
         bad = wanted - {p.kind for p in spec.params} - set(spec.rules.kinds) - {SCALAR}
@@ -531,6 +547,8 @@ def param_groups(
             continue
         group_lr = _per_kind(lr, p.kind, "lr") * p.lr_scale
         group_wd = _per_kind(weight_decay, p.kind, "weight_decay") * p.wd_scale
+        if independent and group_lr > 0:
+            group_wd = group_wd / group_lr
         group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd}
         if scaled_eps:
             base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
@@ -552,7 +570,7 @@ def build_optimizer(
     model: nn.Module,
     spec: Spec,
     optimizer: str | None = None,
-    lr: float = 1e-3,
+    lr: float | Mapping[str, float] = 1e-3,
     eps: float = 1e-8,
     betas: tuple[float, float] = (0.9, 0.999),
     scale_eps: bool = True,
@@ -568,7 +586,8 @@ def build_optimizer(
         for g in groups:
             if "eps" in g:
                 g["eps"] = (eps, 1e-3) if name == "adafactor" else eps
-    return make_optimizer(name, groups, lr, betas)
+    default_lr = lr if not isinstance(lr, Mapping) else groups[0]["lr"]
+    return make_optimizer(name, groups, float(default_lr), betas)
 
 
 # -- the table -----------------------------------------------------------------------------------

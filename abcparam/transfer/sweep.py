@@ -88,9 +88,7 @@ def train(cfg: RunConfig) -> dict:
         raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
     spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
     model.to(cfg.device)
-    opt = build_optimizer(model, spec, lr=2.0**cfg.log2_lr)
-    if cfg.sweep_kind is not None:
-        _fix_other_kinds(opt, spec, cfg)
+    opt = build_optimizer(model, spec, lr=_kind_lrs(cfg))
 
     def batch(val: bool = False):
         if cfg.model == "mlp":
@@ -123,19 +121,17 @@ def train(cfg: RunConfig) -> dict:
     }
 
 
-def _fix_other_kinds(opt, spec, cfg: RunConfig) -> None:
-    """Per-layer sweep: every param group not of ``cfg.sweep_kind`` gets the fixed base LR (times
-    its own width factor), so that only the swept kind's learning rate varies."""
+def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:
+    """The base learning rate, or for a per-layer sweep one per kind: the swept kind at
+    ``log2_lr`` and every other kind at ``fixed_log2_lr`` (each times its own width factor in
+    the optimizer groups), so that only the swept kind's learning rate varies."""
     from ..engine.exponents import canonical_kind
 
+    if cfg.sweep_kind is None:
+        return 2.0**cfg.log2_lr
     if cfg.fixed_log2_lr is None:
         raise ValueError(f"sweep_kind = {cfg.sweep_kind!r} needs fixed_log2_lr for the other kinds")
-    kind = canonical_kind(cfg.sweep_kind)
-    scales = {p.name: (p.kind, p.lr_scale) for p in spec.params}
-    for group in opt.param_groups:
-        own_kind, scale = scales[group["name"]]
-        if own_kind != kind:
-            group["lr"] = 2.0**cfg.fixed_log2_lr * scale
+    return {canonical_kind(cfg.sweep_kind): 2.0**cfg.log2_lr, "default": 2.0**cfg.fixed_log2_lr}
 
 
 def grid(
