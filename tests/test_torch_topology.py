@@ -130,3 +130,16 @@ def test_multihead_attention_is_one_node_reading_the_stream():
     assert topo.names == ("emb", "attn", "head")
     assert topo.parents == ((), (0,), (0, 1))
     assert topo.unused == ("attn.out_proj",)  # its weight is used inside attn's own forward
+
+
+def test_predictor_reads_the_topology():
+    """predict_slopes(rules, topology) = predict_slopes(rules, kinds, parents=...)."""
+    import abcparam
+    from abcparam.engine.predict import predict_slopes
+
+    gpt = GPT(64)
+    topo = discover_topology(gpt, torch.randint(0, 65, (2, 8)), map_parameters(gpt, GPT(32)))
+    rules = abcparam.rules("mup")
+    direct = predict_slopes(rules, list(topo.kinds), parents=topo.parent_lists())
+    assert predict_slopes(rules, topo) == direct
+    assert [p["delta"] for p in direct] == [0] * len(topo)  # muP: every layer moves by Theta(1)

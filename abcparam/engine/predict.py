@@ -54,7 +54,7 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
 
 def predict_slopes(
     rules,
-    chain: Sequence[str],
+    chain: Any,
     step: int = 1,
     alignment: Sequence[Mapping[str, Any] | None] | None = None,
     parents: Sequence[Sequence[int]] | None = None,
@@ -63,7 +63,8 @@ def predict_slopes(
 ) -> list[dict[str, Any]]:
     """Per chain position: predicted slopes of output, delta and update after ``step`` updates.
 
-    ``chain`` lists layer kinds in forward order (first must be the embedding); ``alignment`` is
+    ``chain`` lists layer kinds in forward order (first must be the embedding), or is a
+    discovered ``Topology`` (its kinds, and its parents unless given); ``alignment`` is
     None (the rules' own) or one ``{"alpha", "omega", "u"}`` mapping (or None) per position;
     ``parents`` gives, per position, the positions feeding it (a graph such as a transformer's
     residual stream; default: each position feeds the next); ``input_r`` optionally gives, per
@@ -71,6 +72,11 @@ def predict_slopes(
     each layer is predicted from what it actually receives; ``input_scale`` likewise gives the
     measured width slope of each layer's input at init (default 0, which stability guarantees).
     """
+    if not isinstance(chain, (list, tuple)) and hasattr(chain, "parents"):
+        # a discovered topology (abcparam.torch.Topology): its kinds and its graph
+        if parents is None:
+            parents = [list(p) for p in chain.parents]
+        chain = chain.kinds
     kinds = tuple(canonical_kind(k) for k in chain)
     if not kinds or kinds[0] != EMBEDDING:
         raise ValueError(f"chain must start with the embedding; got {list(chain)}")

@@ -33,7 +33,6 @@ from .shapes import layout
 from .tied import tied_rule
 
 _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
-_MARK = "_abcparam_applied"
 
 
 @dataclass(frozen=True)
@@ -301,7 +300,6 @@ def parametrize(
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
-    object.__setattr__(model, _MARK, True)
     params = [p.spec for p in plans]
     frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
     layers = model.chain() if hasattr(model, "chain") else []
