@@ -329,7 +329,6 @@ def _plan(
         if name in mapped:
             groups.setdefault(id(param), []).append(name)
             tensors[id(param)] = param
-    has_eps = rules["hidden"].eps is not None
     no_base = 0.0 if has_base else ratio
     plans = []
     for key, names in groups.items():
@@ -387,7 +386,7 @@ def _plan(
             ratio ** (-wd) if wd is not None else 1.0,
             why,
             uses,
-            has_eps,
+            eps is not None,
             wd is not None,
         )
         targets = [(n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(names, mults)]
@@ -482,6 +481,15 @@ def _engine_has_eps(name: str) -> bool:
         return False
 
 
+def _kind_optimizer(rules, kind: str) -> str:
+    """The optimizer the rules derive ``kind`` for (per-kind plans such as Muon on hidden
+    matrices and AdamW elsewhere), else the rules' one optimizer."""
+    plan = getattr(rules, "optimizers", None)
+    if isinstance(plan, Mapping) and kind in plan:
+        return str(plan[kind]).lower()
+    return str(rules.optimizer).lower()
+
+
 def _optimizer_name(optimizer, spec: Spec) -> str:
     if optimizer is None:
         return str(spec.rules.optimizer)
@@ -528,8 +536,7 @@ def param_groups(
             f"this spec was made for another model ({foreign[0]!r} is not a parameter of this "
             f"one): pass the model parametrize() was called on"
         )
-    name = _optimizer_name(optimizer, spec)
-    scaled_eps = _engine_has_eps(name)
+    given = None if optimizer is None else _optimizer_name(optimizer, spec)
     # "independent" decay p <- p (1 - lambda) through torch's coupled p <- p (1 - lr lambda)
     independent = getattr(spec.rules, "weight_decay", None) == "independent"
     if kinds is not None:
@@ -548,7 +555,8 @@ def param_groups(
         if independent and group_lr > 0:
             group_wd = group_wd / group_lr
         group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd}
-        if scaled_eps:
+        name = given or _kind_optimizer(spec.rules, p.kind)
+        if _engine_has_eps(name):
             base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
             e = base_eps * (p.eps_scale if p.has_eps else 1.0)
             group["eps"] = (e, 1e-3) if name == "adafactor" else e
