@@ -481,6 +481,22 @@ def _engine_has_eps(name: str) -> bool:
         return False
 
 
+def _torch_weight_decay(name: str, lam: float, lr: float, independent: bool) -> float:
+    """torch's ``weight_decay`` realising decay ``lam`` (already times n^-wd): the engine's
+    optimizer model says how, where it knows (coupled vs independent, decoupled or L2); else
+    torch's coupled ``p (1 - lr lam)``, divided by ``lr`` for "independent" decay."""
+    from ..engine.optimizers import get_optimizer
+
+    try:
+        model = get_optimizer(name)
+    except ValueError:
+        model = None
+    if model is not None and hasattr(model, "torch_weight_decay"):
+        convention = "independent" if independent else "coupled"
+        return float(model.torch_weight_decay(lam, lr, convention))
+    return lam / lr if independent and lr > 0 else lam
+
+
 def _kind_optimizer(rules, kind: str) -> str:
     """The optimizer the rules derive ``kind`` for (per-kind plans such as Muon on hidden
     matrices and AdamW elsewhere), else the rules' one optimizer."""
@@ -523,7 +539,9 @@ def param_groups(
     and ``eps * ratio^-eps`` (Adam, AdamW: ``eps``; Adafactor: ``eps=(eps1, 1e-3)``, eps1 scaled);
     ``eps=None`` scales the optimizer's default.  Rules derived with ``weight_decay=
     "independent"`` (``p <- p (1 - lambda)``) get ``weight_decay / lr`` per group, since torch's
-    decay is coupled to the learning rate.  ``optimizer`` (a name or torch class, default the
+    decay is coupled to the learning rate.  Each group also names its ``optimizer`` (the engine's
+    name; groups never mix optimizers, so a per-kind plan such as Muon + AdamW splits by it) and
+    its layer ``kinds``.  ``optimizer`` (a name or torch class, default the
     rules') sets the epsilon's form; ``kinds`` keeps only some layer kinds (e.g. ``("hidden",)``
     for Muon, which takes matrices).  Usable with any torch optimizer: ``torch.optim.AdamW(
     param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
@@ -550,12 +568,15 @@ def param_groups(
     for p in spec.params:
         if kinds is not None and p.kind not in wanted:
             continue
-        group_lr = _per_kind(lr, p.kind, "lr") * p.lr_scale
-        group_wd = _per_kind(weight_decay, p.kind, "weight_decay") * p.wd_scale
-        if independent and group_lr > 0:
-            group_wd = group_wd / group_lr
-        group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd}
         name = given or _kind_optimizer(spec.rules, p.kind)
+        group_lr = _per_kind(lr, p.kind, "lr") * p.lr_scale
+        group_wd = _torch_weight_decay(
+            name,
+            _per_kind(weight_decay, p.kind, "weight_decay") * p.wd_scale,
+            group_lr,
+            independent,
+        )
+        group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd, "optimizer": name}
         if _engine_has_eps(name):
             base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
             e = base_eps * (p.eps_scale if p.has_eps else 1.0)
@@ -564,9 +585,11 @@ def param_groups(
             group["eps"] = eps
         key = tuple(sorted((k, str(v)) for k, v in group.items()))
         if key not in merged:
-            merged[key] = {"params": [], "param_names": [], **group}
+            merged[key] = {"params": [], "param_names": [], "kinds": [], **group}
         merged[key]["params"].append(spec.tensors[p.name])
         merged[key]["param_names"].append(p.name)
+        if p.kind not in merged[key]["kinds"]:
+            merged[key]["kinds"].append(p.kind)
     if not merged:
         raise ValueError(f"no trainable parameter of kinds {list(kinds or [])} in this spec")
     return list(merged.values())
