@@ -286,3 +286,52 @@ def test_sdpa_scale_reaches_the_kernel_or_is_an_error():
         with pytest.raises(ValueError, match=match):
             parametrize(bad, rules, base=base, example_batch=x)
         assert _same(before, _state(bad))
+
+
+def test_depth_rules_set_branch_multipliers_and_depth_lr():
+    """Rules with depth exponents: (L / base_depth)^-alpha on every residual branch, and the LR
+    factor (L / base_depth)^-c_L inside blocks (outside_depth elsewhere)."""
+
+    class Block(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.fc, self.branch_multiplier = nn.Linear(width, width), 1.0
+
+        def forward(self, x):
+            return x + self.branch_multiplier * self.fc(x)
+
+    def net(width, depth=4):
+        return nn.Sequential(nn.Linear(8, width), *(Block(width) for _ in range(depth)))
+
+    class DepthRules:  # the depth fields as the engine's depth rules carry them
+        def __init__(self, rules):
+            self._r, self.has_depth, self.depth_alpha = rules, True, sympy_half
+            self.outside_depth = {"c": 0}
+
+        def __getitem__(self, kind):
+            return _WithDepth(self._r[kind])
+
+        def __getattr__(self, name):
+            return getattr(self._r, name)
+
+    class _WithDepth:
+        def __init__(self, rule):
+            self._rule, self.depth = rule, {"c": 1}
+
+        def __getattr__(self, name):
+            return getattr(self._rule, name)
+
+    import sympy
+
+    sympy_half = sympy.Rational(1, 2)
+    rules = DepthRules(abcparam.rules("mup"))
+    model = net(64)
+    with pytest.raises(ValueError, match="base_depth"):
+        parametrize(model, rules, base=net(32))
+    spec = parametrize(model, rules, base=net(32), base_depth=1)
+    assert all(model[i].branch_multiplier == pytest.approx(4**-0.5) for i in range(1, 5))
+    plain = abcparam.rules("mup")["hidden"].c
+    assert spec.param("1.fc.weight").lr_scale == pytest.approx(2.0 ** -float(plain) * 4**-1)
+    assert spec.param("0.weight").lr_scale == pytest.approx(
+        2.0 ** -float(abcparam.rules("mup")["embedding"].c)
+    )

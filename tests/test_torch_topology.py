@@ -87,16 +87,29 @@ def test_growing_vocabulary_of_an_embedding_is_unmapped():
         map_parameters(nn.Embedding(64, 8), nn.Embedding(32, 8))
 
 
-def test_gpt_topology_matches_its_residual_stream():
-    """The discovered graph is the hand-written one (plus the positional table, a second root)."""
-    gpt = GPT(64)
+def test_gpt_topology_is_its_residual_stream():
+    """q, k, v, fc1 and the readout read the residual stream (both embeddings plus every earlier
+    o and fc2); o reads q, k, v; fc2 reads fc1."""
+    gpt = GPT(64, n_layers=2)
     topo = discover_topology(gpt, torch.randint(0, 65, (2, 8)), map_parameters(gpt, GPT(32)))
-    keep = [i for i, n in enumerate(topo.names) if n != "pos_embedding"]
-    names = [topo.names[i] for i in keep]
-    assert list(zip(names, [topo.kinds[i] for i in keep])) == gpt.chain()
-    renumber = {old: new for new, old in enumerate(keep)}
-    parents = [sorted(renumber[j] for j in topo.parents[i] if j in renumber) for i in keep]
-    assert parents == gpt.parents()
+    block = [f"attn.{m}" for m in "qkvo"] + ["mlp.fc1", "mlp.fc2"]
+    expected = ["embedding", "pos_embedding"] + [f"blocks.{i}.{m}" for i in (0, 1) for m in block]
+    assert list(topo.names) == expected + ["readout"]
+    assert topo.kinds == ("embedding",) * 2 + ("hidden",) * 12 + ("readout",)
+    stream = {"embedding", "pos_embedding"}
+    for i in (0, 1):
+        for m in "qkv":
+            assert {
+                topo.names[j] for j in topo.parents[topo.index(f"blocks.{i}.attn.{m}")]
+            } == stream
+        o = topo.parents[topo.index(f"blocks.{i}.attn.o")]
+        assert {topo.names[j] for j in o} == {f"blocks.{i}.attn.{m}" for m in "qkv"}
+        stream = stream | {f"blocks.{i}.attn.o"}
+        assert {topo.names[j] for j in topo.parents[topo.index(f"blocks.{i}.mlp.fc1")]} == stream
+        fc2 = topo.parents[topo.index(f"blocks.{i}.mlp.fc2")]
+        assert [topo.names[j] for j in fc2] == [f"blocks.{i}.mlp.fc1"]
+        stream = stream | {f"blocks.{i}.mlp.fc2"}
+    assert {topo.names[j] for j in topo.parents[-1]} == stream
     assert topo.parents[topo.index("pos_embedding")] == ()
 
 

@@ -72,8 +72,6 @@ class Spec:
     width: int | None
     base_width: int | None
     params: list[ParamSpec]
-    layers: list[tuple[str, str]] = field(default_factory=list)
-    parents: list[list[int]] | None = None
     tensors: dict[str, nn.Parameter] = field(default_factory=dict, repr=False)
     kinds: dict[str, str] = field(default_factory=dict)
     ratio: float = 1.0
@@ -238,6 +236,7 @@ def parametrize(
     delta: nn.Module | None = None,
     ignore_attention: Sequence[str] = (),
     example_batch: Any = None,
+    base_depth: int | None = None,
 ) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``.
 
@@ -249,7 +248,10 @@ def parametrize(
     Tied tensors follow :func:`abcparam.torch.tied.tied_rule`; attention modules
     :mod:`abcparam.torch.attention`; with ``example_batch`` one forward pass also catches any
     ``scaled_dot_product_attention`` call whose scale no plan reaches.  Nothing is changed unless
-    every step of the plan is valid.
+    every step of the plan is valid.  With depth rules (``base_depth``: the depth tuned at) every
+    residual block (a module with a ``branch_multiplier``) gets ``(L / base_depth)^-alpha`` and
+    each parameter's LR / epsilon the depth factors ``(L / base_depth)^-c_L`` /
+    ``^-eps_L`` (the in-block exponents inside a block, ``rules.outside_depth`` elsewhere).
     """
     if base_width is not None:
         if base is not None:
@@ -294,23 +296,23 @@ def parametrize(
         width = round(base_w * ratio)
     if base_w is None and width is not None:
         base_w = round(width / ratio)
-    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None)
+    depth = _depth_plan(model, rules, base_depth)
+    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
+    modules = dict(model.named_modules())
+    for block in depth.blocks:
+        modules[block].branch_multiplier = depth.branch_multiplier
     params = [p.spec for p in plans]
     frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
-    layers = model.chain() if hasattr(model, "chain") else []
-    parents = model.parents() if hasattr(model, "parents") else None
     return Spec(
         rules,
         width,
         base_w,
         params,
-        layers,
-        parents,
         {p.spec.name: p.param for p in plans},
         {name: m.kind for name, m in mapped.items()},
         ratio,
@@ -319,8 +321,50 @@ def parametrize(
     )
 
 
+@dataclass(frozen=True)
+class _Depth:
+    """The residual blocks, their branch multiplier and the depth ratio L / base_depth."""
+
+    ratio: float = 1.0
+    blocks: tuple[str, ...] = ()
+    branch_multiplier: float = 1.0
+
+    def scale(self, rules, kind: str, name: str, which: str) -> float:
+        """ratio^-e for the depth exponent ``which`` ("c" or "eps") of parameter ``name``."""
+        if self.ratio == 1.0 or not getattr(rules, "has_depth", False) or kind == SCALAR:
+            return 1.0
+        inside = any(name.startswith(block + ".") for block in self.blocks)
+        table = getattr(rules[kind], "depth", {}) if inside else rules.outside_depth
+        value = table.get(which)
+        return 1.0 if value is None else self.ratio ** (-_number(value, f"depth {which}"))
+
+
+def _depth_plan(model: nn.Module, rules, base_depth: int | None) -> _Depth:
+    """Residual blocks are modules with a ``branch_multiplier``; without depth rules nothing
+    changes."""
+    blocks = tuple(n for n, m in model.named_modules() if hasattr(m, "branch_multiplier"))
+    if not getattr(rules, "has_depth", False):
+        return _Depth()
+    if not blocks:
+        raise ValueError(
+            "these rules have depth exponents but the model has no residual blocks (modules "
+            "with a branch_multiplier attribute); use rules without depth"
+        )
+    if base_depth is None or isinstance(base_depth, bool) or int(base_depth) < 1:
+        raise ValueError(f"base_depth = {base_depth!r}: give the positive depth you tuned at")
+    ratio = len(blocks) / int(base_depth)
+    alpha = _number(rules.depth_alpha, "depth_alpha")
+    return _Depth(ratio, blocks, ratio ** (-alpha))
+
+
 def _plan(
-    model, rules, mapped: dict[str, Mapped], ratio: float, zero_readout: bool, has_base: bool
+    model,
+    rules,
+    mapped: dict[str, Mapped],
+    ratio: float,
+    zero_readout: bool,
+    has_base: bool,
+    depth: _Depth = _Depth(),
 ):
     modules = dict(model.named_modules())
     groups: dict[int, list[str]] = {}
@@ -381,8 +425,10 @@ def _plan(
             first.kind,
             mults[0],
             std,
-            ratio ** (-c),
-            ratio ** (-eps) if eps is not None else 1.0,
+            ratio ** (-c) * depth.scale(rules, first.kind, names[0], "c"),
+            ratio ** (-eps) * depth.scale(rules, first.kind, names[0], "eps")
+            if eps is not None
+            else 1.0,
             ratio ** (-wd) if wd is not None else 1.0,
             why,
             uses,
