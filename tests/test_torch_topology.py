@@ -156,3 +156,18 @@ def test_predictor_reads_the_topology():
     direct = predict_slopes(rules, list(topo.kinds), parents=topo.parent_lists())
     assert predict_slopes(rules, topo) == direct
     assert [p["delta"] for p in direct] == [0] * len(topo)  # muP: every layer moves by Theta(1)
+
+
+def test_discovery_leaves_no_trace():
+    """Batch-norm statistics and the random stream are as before the discovery pass."""
+    from abcparam.torch.zoo import cnn
+
+    model = cnn(16)
+    kinds = map_parameters(model, cnn(8))
+    stats = model.norm.running_mean.clone()
+    torch.manual_seed(0)
+    discover_topology(model, torch.randn(4, 1, 8, 8), kinds)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    torch.randn(4, 1, 8, 8)
+    assert torch.equal(model.norm.running_mean, stats) and torch.equal(after, torch.rand(3))

@@ -143,7 +143,8 @@ def discover_topology(
     tuple of positional arguments or a dict of keyword arguments).
 
     ``kinds`` maps parameter names to layer kinds (``map_parameters(...)`` or a ``Spec``); nodes
-    are the layers owning a parameter whose kind is in ``include``."""
+    are the layers owning a parameter whose kind is in ``include``.  The pass changes nothing:
+    buffers and the random state are restored afterwards."""
     kind_of = _kinds_of(kinds)
     include = tuple(include)
     params = {n: p for n, p in named_parameters(model) if p.requires_grad}
@@ -183,12 +184,22 @@ def discover_topology(
     for name in layer_names:
         handles.append(modules[name].register_forward_pre_hook(pre(name), with_kwargs=True))
         handles.append(modules[name].register_forward_hook(post(name)))
+    # the pass leaves no trace: buffers (batch-norm statistics) and the random state are restored
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    rng = torch.random.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     try:
         with torch.enable_grad():
             outputs = list(_tensors(_run(model, example_batch)))
     finally:
         for h in handles:
             h.remove()
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        torch.random.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
     ran = [n for n in layer_names if calls[n]["out"]]
     unused = tuple(n for n in layer_names if not calls[n]["out"])
     # the autograd graph below every recorded tensor
