@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import stats
 
+from .schema import Record
+
 
 def slope_with_error(xs_by_seed: dict[int, list[tuple[float, float]]]) -> tuple[float, float]:
     """(mean slope, stderr) from per-seed (x, y) points in log-log space; nan if unfittable."""
@@ -34,14 +36,16 @@ def slope_with_error(xs_by_seed: dict[int, list[tuple[float, float]]]) -> tuple[
 
 
 def fit_slopes(
-    records: Iterable[dict], quantities: Iterable[str], x_key: str = "width"
+    records: Iterable[Record], quantities: Iterable[str], x_key: str = "width"
 ) -> dict[tuple[str, str, int], tuple[float, float]]:
     """{(layer, quantity, step): (slope, stderr)} over widths (or fan-ins) and seeds."""
     grouped: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    quantities = tuple(quantities)
     for rec in records:
+        x = getattr(rec, x_key)
+        x = rec.width if x is None else x
         for q in quantities:
-            if q in rec and rec[q] is not None:
-                grouped[(rec["layer"], q, rec["step"])][rec["seed"]].append(
-                    (rec.get(x_key, rec["width"]), rec[q])
-                )
+            value = getattr(rec, q)
+            if value is not None:
+                grouped[(rec.layer, q, rec.step)][rec.seed].append((x, value))
     return {key: slope_with_error(by_seed) for key, by_seed in grouped.items()}

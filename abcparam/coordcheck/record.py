@@ -1,38 +1,112 @@
-"""Record what a coordinate check measures while a model trains (THEORY.md "Coordinate checks").
+"""Record what a coordinate check measures while a model trains (Everett et al. 2024, Sec. 3).
 
-Per chain layer and step, on a fixed probe batch: the RMS of the layer's output (and, at init, of
-its input), of its change since init, and of the effective weight change
-``multiplier * (w_t - w_0)``; and the three alignment ratios of the change
-``dz = dW x0 + W0 dx + dW dx`` (Everett et al. 2024's alpha, omega, u):
-``rms(A v) / (rms(A) rms(v))`` grows as ``fan_in^x`` with x = 1 for aligned, 1/2 for independent
-factors.  For a linear layer the terms come from two extra matmuls:
-``dW x0 = W_t x0 - z0``, ``W0 dx = W0 x_t - z0``, and ``dW dx = dz - dW x0 - W0 dx``; and the
-cosines between the three terms, which say how they add.
+Per recorded layer and step: the RMS of the layer's output (and, at init, of its input), of its
+change since init, and of the effective weight change ``W_t - W_0`` (``W = multiplier * w``, the
+multiplier read from the layer or from a torch parametrization); and, on a few fixed probe rows
+of the same forward's inputs, the three terms of the change ``dz = dW x0 + W0 dx + dW dx`` with
+their alignment ratios ``rms(A v) / (rms(A) rms(v))`` (Everett et al.'s alpha, omega, u: they
+grow as ``fan_in^x``, x = 1 aligned, 1/2 independent) and the cosines between them.
+
+Speed: the hooks only keep references to the forward's tensors; a measurement runs a handful of
+batched (``torch._foreach_*``) reductions over all layers; weight changes and the alignment terms
+are measured on a sketch, ``SKETCH`` evenly spaced output features of each layer and
+``ALIGN_ROWS`` probe rows of the forward's own inputs (small products whose cost does not grow
+with the output width); every statistic stays a tensor on the model's device and one ``tolist``
+per step reads them all.  Recorded modules: ``nn.Linear`` (abcparam's ``ScaledLinear`` included),
+``nn.Embedding``, ``nn.Conv1d/2d/3d`` and Hugging Face's ``Conv1D`` (weight stored (in, out)).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..torch.layers import ScaledEmbedding, ScaledLinear
+from .schema import Record
 
-#: probe rows used for the alignment ratios (keeps their cost near one extra forward pass)
-ALIGN_ROWS = 64
+#: probe rows (token positions, or images for a convolution) used for the alignment terms
+ALIGN_ROWS = 32
+#: output features (a fixed, evenly spaced subset) on which weight changes and alignment terms
+#: are measured: a sketch that keeps their cost independent of width
+SKETCH = 128
 #: the pairs of change terms whose cosine is recorded
 PAIRS = (("alpha", "omega"), ("alpha", "u"), ("omega", "u"))
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def rms(t: torch.Tensor) -> float:
     return (torch.linalg.vector_norm(t.detach()) / math.sqrt(max(t.numel(), 1))).item()
 
 
-def _flat(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(-1, t.shape[-1])
+def _is_hf_conv1d(module: nn.Module) -> bool:
+    """Hugging Face's GPT-2 ``Conv1D``: a linear layer whose weight is stored (in, out)."""
+    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+
+
+def recordable(module: nn.Module) -> bool:
+    """Can the recorder measure this module?"""
+    return isinstance(module, (nn.Linear, nn.Embedding) + _CONV) or _is_hf_conv1d(module)
+
+
+def effective_weight(module: nn.Module) -> torch.Tensor:
+    """The weight the forward uses: ``module.weight`` (a torch parametrization, if registered,
+    is applied by that attribute) times abcparam's ``multiplier`` attribute if it has one."""
+    w = module.weight.detach()
+    m = getattr(module, "multiplier", 1.0)
+    return w * m if m != 1.0 else w
+
+
+def _effective_bias(module: nn.Module) -> torch.Tensor | None:
+    """The bias the forward adds (times abcparam's ``bias_multiplier``), or None."""
+    b = getattr(module, "bias", None)
+    if b is None:
+        return None
+    m = getattr(module, "bias_multiplier", 1.0)
+    return b.detach() * m if m != 1.0 else b.detach()
+
+
+def _feature_axis(module: nn.Module) -> int:
+    """The weight axis that indexes output features (dimension 1 for (in, out)-stored weights
+    and for an embedding's (vocabulary, width) table)."""
+    return 1 if _is_hf_conv1d(module) or isinstance(module, nn.Embedding) else 0
+
+
+def _out_features(module: nn.Module) -> int:
+    return module.weight.shape[_feature_axis(module)]
+
+
+def fan_in(module: nn.Module) -> int:
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if isinstance(module, _CONV):
+        return module.weight[0].numel()  # in channels / groups x kernel area
+    if _is_hf_conv1d(module):
+        return module.weight.shape[0]
+    return 1  # an embedding's fan-in is one row lookup
+
+
+def _apply(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The layer's matrix product alone (no bias): ``x @ w.T``, ``x @ w`` or a convolution."""
+    if isinstance(module, _CONV):
+        return module._conv_forward(x, w, None)  # type: ignore[operator]
+    if _is_hf_conv1d(module):
+        return x @ w
+    return F.linear(x, w)
+
+
+def call_model(model: nn.Module, inputs):
+    """The model's forward on a batch's inputs: a tensor, a tuple of positional arguments or a
+    dict of keyword arguments (a Hugging Face batch)."""
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
 
 
 @dataclass
@@ -40,139 +114,274 @@ class _Layer:
     name: str
     kind: str
     module: nn.Module
-    w0: torch.Tensor
-    w0_rms: float = 0.0
-    x0: torch.Tensor | None = None
+    aligned: bool
+    fan_in: int
+    w0: torch.Tensor | None = None
     z0: torch.Tensor | None = None
+    x0: torch.Tensor | None = None  # the probe rows of the input at init
+    x0m: torch.Tensor | None = None  # m * x0 and m * W0: the multiplier folded in once
+    w0m: torch.Tensor | None = None
+    x0_rms: float = 0.0
+    w0_rms: float = 0.0
+    m: float = 1.0  # abcparam's multiplier (constant while training): W = m * weight
+    stride: int = 1  # every stride-th output feature is in the sketch
+    axis: int = 0  # the weight's output-feature axis
+
+    def weight(self, w: torch.Tensor) -> torch.Tensor:
+        """The sketched rows (or columns) of a weight-shaped tensor."""
+        return w[:: self.stride] if self.axis == 0 else w[:, :: self.stride]
+
+    def features(self, z: torch.Tensor, conv: bool) -> torch.Tensor:
+        """The sketched features of an output (channels of a convolution's)."""
+        return z[:, :: self.stride] if conv else z[..., :: self.stride]
+
+    z0_rows: torch.Tensor | None = None
+    b0: torch.Tensor | None = None
 
 
 class Recorder:
-    """Forward hooks on the chain modules; :meth:`measure` runs the probe batch and returns one
-    record per layer.  Hooks only capture during :meth:`measure`, so training steps pay nothing."""
+    """Forward hooks on the recorded layers: inside :meth:`capture` they keep each layer's input
+    rows and output; :meth:`start` (init) and :meth:`measure` turn them into :class:`Record` s.
 
-    def __init__(self, model: nn.Module, chain: list[tuple[str, str]], alignment: bool = True):
+    ``layers``: (module name, kind) in forward order.  Outside a capture the hooks do nothing, so
+    the training steps in between pay nothing."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Sequence[tuple[str, str]],
+        alignment: bool = True,
+        align_rows: int = ALIGN_ROWS,
+        width: int = 0,
+        seed: int = 0,
+    ) -> None:
         modules = dict(model.named_modules())
         self.model, self.alignment, self.active = model, alignment, False
-        self.layers = []
-        self._captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for name, kind in chain:
+        self.align_rows, self.width, self.seed = align_rows, width, seed
+        self.layers: list[_Layer] = []
+        self._out: dict[str, torch.Tensor] = {}
+        self._in: dict[str, torch.Tensor] = {}
+        self._handles = []
+        for name, kind in layers:
+            if name not in modules:
+                raise ValueError(f"no module named {name!r} in the model")
             module = modules[name]
-            if not isinstance(module, (ScaledLinear, ScaledEmbedding)):
+            if not recordable(module):
                 raise TypeError(
-                    f"chain module {name!r} is a {type(module).__name__}; the "
-                    f"coordinate check records ScaledLinear / ScaledEmbedding layers"
+                    f"module {name!r} is a {type(module).__name__}; the coordinate check records "
+                    f"nn.Linear, nn.Embedding, nn.Conv1d/2d/3d and Hugging Face Conv1D layers"
                 )
-            w0 = module.weight.detach().clone()
-            self.layers.append(_Layer(name, kind, module, w0, w0_rms=rms(w0)))
-            module.register_forward_hook(self._hook(name))
+            aligned = alignment and kind != "embedding" and not isinstance(module, nn.Embedding)
+            stride = max(_out_features(module) // SKETCH, 1)
+            self.layers.append(
+                _Layer(
+                    name,
+                    kind,
+                    module,
+                    aligned,
+                    fan_in(module),
+                    stride=stride,
+                    axis=_feature_axis(module),
+                )
+            )
+            conv = isinstance(module, _CONV)
+            self._handles.append(module.register_forward_hook(self._hook(name, aligned, conv)))
 
-    def _hook(self, name: str):
+    def remove(self) -> None:
+        """Detach the hooks from the model."""
+        for handle in self._handles:
+            handle.remove()
+
+    def _rows(self, x: torch.Tensor, conv: bool) -> torch.Tensor:
+        """Fixed probe rows: the first images of a convolution's batch, else evenly spaced rows
+        of the flattened (positions, features) input."""
+        if conv:
+            return x[: self.align_rows]
+        flat = x.reshape(-1, x.shape[-1])
+        step = max(flat.shape[0] // self.align_rows, 1)
+        return flat[::step][: self.align_rows]
+
+    def _hook(self, name: str, aligned: bool, conv: bool):
         def capture(module, inputs, output):
             if self.active:
-                self._captured[name] = (inputs[0].detach(), output.detach())
+                self._out[name] = output.detach()
+                if aligned:
+                    self._in[name] = self._rows(inputs[0].detach(), conv)
+                elif name not in self._in and inputs and torch.is_tensor(inputs[0]):
+                    self._in[name] = inputs[0].detach()
 
         return capture
 
-    @torch.no_grad()
-    def _probe(self, batch: torch.Tensor) -> None:
-        self.active, self._captured = True, {}
-        try:
-            self.model(batch)
-        finally:
-            self.active = False
-
-    @torch.no_grad()
-    def start(self, batch: torch.Tensor) -> list[dict]:
-        """Measure at init (step 0) and keep the probe's inputs and outputs as the reference."""
-        self._probe(batch)
-        out = []
-        for layer in self.layers:
-            x, z = self._captured[layer.name]
-            layer.x0, layer.z0 = x, z
-            out.append(
-                {
-                    "layer": layer.name,
-                    "kind": layer.kind,
-                    "output": rms(z),
-                    "input": rms(x) if x.is_floating_point() else None,
-                    "delta": 0.0,
-                    "update": 0.0,
-                }
-            )
-        return out
-
     @contextlib.contextmanager
-    def capture(self):
-        """Capture the layers during a forward pass the caller runs anyway (a training step on
-        the probe batch), so that :meth:`measure` needs no forward of its own."""
-        self.active, self._captured = True, {}
+    def capture(self) -> Iterator[None]:
+        """Capture the layers during a forward pass the caller runs anyway (a training step on the
+        probe batch), so that :meth:`start` / :meth:`measure` need no forward of their own."""
+        self.active, self._out, self._in = True, {}, {}
         try:
             yield
         finally:
             self.active = False
 
     @torch.no_grad()
-    def measure(self, batch: torch.Tensor | None = None) -> list[dict]:
+    def _probe(self, batch) -> None:
+        with self.capture():
+            call_model(self.model, batch)
+
+    @torch.no_grad()
+    def start(self, batch=None) -> list[Record]:
+        """Measure at init (step 0) and keep the reference weights, outputs and input rows: runs
+        the probe ``batch``, or uses what the last :meth:`capture` saw."""
+        if batch is not None:
+            self._probe(batch)
+        for layer in self.layers:
+            layer.m = float(getattr(layer.module, "multiplier", 1.0))
+            layer.w0 = layer.weight(layer.module.weight.detach()).clone()
+            layer.z0 = self._out[layer.name]
+            if layer.aligned:
+                layer.x0 = self._in[layer.name]
+                layer.x0m = layer.x0 * layer.m
+                layer.w0m = layer.w0 * layer.m
+                # the constant norms, read once
+                layer.x0_rms = rms(layer.x0.float())
+                layer.w0_rms = rms(layer.w0m.float())
+                conv = isinstance(layer.module, _CONV)
+                layer.z0_rows = layer.features(self._rows(layer.z0, conv), conv)
+                b0 = _effective_bias(layer.module)
+                layer.b0 = None if b0 is None else b0[:: layer.stride].clone()
+        outputs = [layer.z0.float() for layer in self.layers]
+        inputs = [self._in.get(layer.name) for layer in self.layers]
+        floating = [x for x in inputs if x is not None and x.is_floating_point()]
+        values = torch.stack(
+            torch._foreach_norm(outputs) + torch._foreach_norm([x.float() for x in floating])
+        ).tolist()
+        in_norms = iter(values[len(outputs) :])
+        records = []
+        for layer, out_norm, x in zip(self.layers, values, inputs):
+            x_rms = None
+            if x is not None and x.is_floating_point():
+                x_rms = next(in_norms) / math.sqrt(max(x.numel(), 1))
+            records.append(
+                Record(
+                    self.width,
+                    self.seed,
+                    0,
+                    layer.name,
+                    layer.kind,
+                    out_norm / math.sqrt(max(layer.z0.numel(), 1)),  # type: ignore[union-attr]
+                    0.0,
+                    0.0,
+                    input=x_rms,
+                    fan_in=layer.fan_in if layer.aligned else None,
+                )
+            )
+        self._in = {}
+        return records
+
+    @torch.no_grad()
+    def measure(self, step: int, batch=None) -> list[Record]:
         """One record per layer for the current weights: runs the probe ``batch``, or uses what
         the last :meth:`capture` saw (which must have been the probe batch)."""
         if batch is not None:
             self._probe(batch)
-        out = []
-        for layer in self.layers:
-            x, z = self._captured[layer.name]
-            m = layer.module.multiplier
-            weight = layer.module.weight.detach()
-            update = (torch.dist(weight, layer.w0) * abs(m) / math.sqrt(weight.numel())).item()
-            rec = {
-                "layer": layer.name,
-                "kind": layer.kind,
-                "output": rms(z),
-                "delta": (torch.dist(z, layer.z0) / math.sqrt(max(z.numel(), 1))).item(),
-                "update": update,
-            }
-            if (
-                self.alignment
-                and isinstance(layer.module, ScaledLinear)
-                and layer.kind != "embedding"
-            ):
-                # alignment ratios need no big batch: the first ALIGN_ROWS probe rows suffice
-                rows = slice(0, ALIGN_ROWS)
-                x0, xt = _flat(layer.x0)[rows], _flat(x)[rows]
-                z0 = _flat(layer.z0)[rows]
-                if layer.module.bias is not None:
-                    z0 = (x0 @ layer.w0.T) * m
-                term_alpha = (x0 @ weight.T) * m - z0  # dW x0
-                term_omega = (xt @ layer.w0.T) * m - z0  # W0 dx
-                term_u = _flat(z)[rows] - _flat(layer.z0)[rows] - term_alpha - term_omega  # dW dx
-                dx = xt - x0
-                rec["input_delta"] = rms(dx)
-                w0_rms = layer.w0_rms * abs(m)
-                rec["align_alpha"] = _ratio(term_alpha, update, x0)
-                rec["align_omega"] = _ratio(term_omega, w0_rms, dx)
-                rec["align_u"] = _ratio(term_u, update, dx)
-                rec["term_alpha"], rec["term_omega"], rec["term_u"] = (
-                    rms(term_alpha),
-                    rms(term_omega),
-                    rms(term_u),
+        layers = self.layers
+        outputs = [self._out[layer.name] for layer in layers]
+        z0 = [layer.z0 for layer in layers]
+        # the weights as stored: the multiplier m is a constant applied to the statistics
+        weights = [layer.weight(layer.module.weight.detach()) for layer in layers]
+        w0 = [layer.w0 for layer in layers]
+        dz = torch._foreach_sub(outputs, z0)  # type: ignore[arg-type]
+        dw = torch._foreach_sub(weights, w0)  # type: ignore[arg-type]
+        stats = [
+            torch.stack(torch._foreach_norm(outputs)),
+            torch.stack(torch._foreach_norm(dz)),
+            torch.stack(torch._foreach_norm(dw)),
+        ]
+        sizes = []
+        for i, layer in enumerate(layers):
+            if layer.aligned:
+                numbers, entries = self._terms(layer, dw[i], self._in[layer.name], outputs[i])
+                stats += numbers
+                sizes.append(entries)
+        values = torch.cat([s.float() for s in stats]).tolist()
+        n = len(layers)
+        records = []
+        extra = iter(zip(range(3 * n, len(values), 10), sizes))
+        for i, layer in enumerate(layers):
+            size = math.sqrt(max(outputs[i].numel(), 1))
+            update = abs(layer.m) * values[2 * n + i] / math.sqrt(max(weights[i].numel(), 1))
+            fields: dict = {}
+            if layer.aligned:
+                at, entries = next(extra)
+                fields = _alignment_fields(values[at : at + 10], layer, entries, update)
+            records.append(
+                Record(
+                    self.width,
+                    self.seed,
+                    step,
+                    layer.name,
+                    layer.kind,
+                    values[i] / size,
+                    values[n + i] / size,
+                    update,
+                    **fields,
                 )
-                # the angles between the terms: they add as vectors and may cancel
-                terms = {"alpha": term_alpha, "omega": term_omega, "u": term_u}
-                for first, second in PAIRS:
-                    rec[f"cos_{first}_{second}"] = _cosine(terms[first], terms[second])
-                rec["fan_in"] = layer.module.in_features
-            out.append(rec)
-        return out
+            )
+        self._in = {}
+        return records
+
+    def _terms(
+        self, layer: _Layer, dw: torch.Tensor, xt: torch.Tensor, zt: torch.Tensor
+    ) -> tuple[list[torch.Tensor], int]:
+        """10 numbers on the probe rows: the 3x3 Gram matrix of (dW x0, W0 dx, dW dx) and |dx|
+        (norms, ratios and cosines follow without another device read); and the number of
+        entries of one term.  Two small products, ``dW x0`` and ``W0 dx`` (the multiplier folded
+        into the stored x0 and W0); the third term is what remains of the output's change."""
+        module = layer.module
+        conv = isinstance(module, _CONV)
+        dx = xt - layer.x0  # type: ignore[operator]
+        alpha = _apply(module, layer.x0m, dw)  # type: ignore[arg-type]
+        omega = _apply(module, dx, layer.w0m)  # type: ignore[arg-type]
+        u = layer.features(self._rows(zt, conv), conv) - layer.z0_rows
+        u = u.sub_(alpha).sub_(omega)
+        if layer.b0 is not None:
+            db = _effective_bias(module)[:: layer.stride] - layer.b0  # type: ignore[index]
+            u = u.sub_(db.reshape(-1, *[1] * (u.dim() - 2)) if conv else db)
+        terms = torch.stack([alpha.reshape(-1), omega.reshape(-1), u.reshape(-1)])
+        gram = terms.float() @ terms.float().T
+        return [gram.reshape(-1), torch.linalg.vector_norm(dx.float()).reshape(1)], alpha.numel()
 
 
-def _cosine(p: torch.Tensor, q: torch.Tensor) -> float:
-    """Cosine between two flattened tensors (0 if either is zero)."""
-    denom = (torch.linalg.vector_norm(p) * torch.linalg.vector_norm(q)).item()
-    return (p.flatten() @ q.flatten()).item() / denom if denom > 0 else 0.0
+def _div(p: float, q: float) -> float:
+    return p / q if q > 0 and math.isfinite(q) else float("nan")
+
+
+def _alignment_fields(v: Sequence[float], layer: _Layer, term_entries: int, update: float) -> dict:
+    """Record fields from one layer's 10 numbers (Recorder._terms) and its update RMS."""
+    x_size = math.sqrt(max(layer.x0.numel(), 1))  # type: ignore[union-attr]
+    t_size = math.sqrt(max(term_entries, 1))
+    norms = [math.sqrt(max(v[4 * i], 0.0)) for i in range(3)]  # diagonal of the Gram matrix
+    alpha, omega, u = (n / t_size for n in norms)
+    dx, x0, w0 = v[9] / x_size, layer.x0_rms, layer.w0_rms
+    out = {
+        "fan_in": layer.fan_in,
+        "input_delta": dx,
+        "align_alpha": _div(alpha, update * x0),
+        "align_omega": _div(omega, w0 * dx),
+        "align_u": _div(u, update * dx),
+        "term_alpha": alpha,
+        "term_omega": omega,
+        "term_u": u,
+    }
+    index = {"alpha": 0, "omega": 1, "u": 2}
+    for first, second in PAIRS:
+        i, j = index[first], index[second]
+        denom = norms[i] * norms[j]
+        out[f"cos_{first}_{second}"] = v[3 * i + j] / denom if denom > 0 else 0.0
+    return out
 
 
 def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor, vector: torch.Tensor) -> float:
     """rms(A v) / (rms(A) * rms(v)); ~ fan_in^x for alignment exponent x (nan if undefined)."""
     if isinstance(matrix_rms, torch.Tensor):
         matrix_rms = rms(matrix_rms)
-    denom = matrix_rms * rms(vector)
-    return rms(product) / denom if denom > 0 and math.isfinite(denom) else float("nan")
+    return _div(rms(product), matrix_rms * rms(vector))

@@ -19,6 +19,7 @@ results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind"
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import platform
 import time
@@ -37,9 +38,11 @@ from abcparam.engine.predict import predict_slopes
 
 from ..records import save_json
 from ..torch import GPT, MLP, build_optimizer, parametrize
+from . import schema
 from .finite_width import blended_slope
 from .fit import fit_slopes
-from .record import PAIRS, Recorder
+from .record import PAIRS, Recorder, call_model
+from .schema import AlignmentFit, Fit, NonFinite, Record
 
 #: base LR of a check: SGD's step is the raw gradient; every normalised optimizer (the engine's
 #: other OPTIMIZERS) takes steps of about the LR itself
@@ -77,44 +80,38 @@ class CoordCheckConfig:
 
 @dataclass
 class CoordCheckResult:
+    """A coordinate check's outcome; :meth:`to_dict` is results.json (schema.py documents it)."""
+
     config: dict
-    fits: list[dict]
-    alignment_fits: list[dict]
+    fits: list[Fit]
+    alignment_fits: list[AlignmentFit]
     flags: list[str]
-    nonfinite: list[dict]
-    records: list[dict]
+    nonfinite: list[NonFinite]
+    records: list[Record]
     versions: dict = field(default_factory=dict)
 
     @property
-    def judged(self) -> list[dict]:
-        return [f for f in self.fits if f["judged"]]
+    def judged(self) -> list[Fit]:
+        return [f for f in self.fits if f.judged]
 
     @property
     def passed(self) -> bool:
-        return all(f["pass"] for f in self.judged)
+        return all(f.passed for f in self.judged)
 
     def summary(self) -> dict:
         judged = self.judged
         return {
             "fits": len(judged),
-            "passed": sum(f["pass"] for f in judged),
-            "preset_passed": sum(f["preset_pass"] for f in judged),
-            "asymptotic_passed": sum(f["asymptotic_pass"] for f in judged),
+            "passed": sum(f.passed for f in judged),
+            "preset_passed": sum(f.preset_pass for f in judged),
+            "asymptotic_passed": sum(f.asymptotic_pass for f in judged),
             "reported_only": len(self.fits) - len(judged),
             "nonfinite": len(self.nonfinite),
         }
 
     def to_dict(self) -> dict:
-        return {
-            "config": self.config,
-            "versions": self.versions,
-            "fits": self.fits,
-            "alignment_fits": self.alignment_fits,
-            "flags": self.flags,
-            "nonfinite": self.nonfinite,
-            "records": self.records,
-            "summary": self.summary(),
-        }
+        """results.json's payload: strict JSON, validated against schema.py."""
+        return schema.to_json(self)
 
     def table(self, quantity: str | None = None, step: int | None = None) -> str:
         """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured."""
@@ -124,7 +121,7 @@ class CoordCheckResult:
             "|---|---|---|---|---|---|---|",
         ]
         for f in self.fits:
-            if (quantity and f["quantity"] != quantity) or (step is not None and f["step"] != step):
+            if (quantity and f.quantity != quantity) or (step is not None and f.step != step):
                 continue
             rows.append(
                 f"| {f['layer']} | {f['quantity']} | {f['step']} | "
@@ -178,46 +175,60 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
     """Train one model; each step's forward on the probe batch doubles as the measurement of the
-    previous step's weights (mup's fixed-data convention), so recording costs no extra forward."""
+    previous step's weights (mup's fixed-data convention), so recording costs no extra forward
+    but the last one."""
     torch.manual_seed(seed)
     model = _build(config, width)
     spec = parametrize(model, rules, base_width=config.base_width, seed=seed)
     opt = build_optimizer(model, spec, lr=lr)
     batches = _batches(config, seed)
-    probe = batches[0][0]
-    recorder = Recorder(model, model.chain(), alignment=config.alignment_measured)
-    tag = {"width": width, "seed": seed}
-    records += [{**tag, "step": 0, **r} for r in recorder.start(probe)]
+    recorder = Recorder(
+        model, model.chain(), alignment=config.alignment_measured, width=width, seed=seed
+    )
+    train(model, opt, _loss, batches, recorder, records, nonfinite, fixed_batch=config.fixed_batch)
 
-    def keep(step: int, measured: list[dict]) -> bool:
+
+def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batch=True) -> None:
+    """``len(batches)`` optimizer steps with ``recorder`` measuring the states after 0, 1, ...,
+    ``len(batches)`` updates on the probe batch (the first); a non-finite value stops the run,
+    earlier records kept.  ``batches``: (inputs, targets) pairs; inputs a tensor, a tuple of
+    positional arguments or a dict of keyword arguments."""
+    tag = {"width": recorder.width, "seed": recorder.seed}
+
+    def keep(measured) -> bool:
         bad = [
-            (r["layer"], q)
+            (r.layer, q)
             for r in measured
             for q in QUANTITIES + tuple(ALIGN.values())
-            if q in r and not math.isfinite(r[q])
+            if getattr(r, q) is not None and not math.isfinite(getattr(r, q))
         ]
-        records.extend({**tag, "step": step, **r} for r in measured)
-        nonfinite.extend({**tag, "step": step, "layer": layer, "quantity": q} for layer, q in bad)
+        records.extend(measured)
+        nonfinite.extend(
+            NonFinite(**tag, step=measured[0].step, layer=layer, quantity=q) for layer, q in bad
+        )
         return not bad
 
+    probe = batches[0][0]
     for step, (x, y) in enumerate(batches, start=1):
-        if config.fixed_batch:
+        if fixed_batch:
             x, y = batches[0]
-        reuse = config.fixed_batch and step > 1
-        with recorder.capture() if reuse else contextlib.nullcontext():
-            loss = _loss(model(x), y)
-        if reuse and not keep(step - 1, recorder.measure()):
+        with recorder.capture() if fixed_batch or step == 1 else contextlib.nullcontext():
+            loss = loss_fn(call_model(model, x), y)
+        if step == 1:
+            if not keep(recorder.start()):
+                return
+        elif fixed_batch and not keep(recorder.measure(step - 1)):
             return
         if not torch.isfinite(loss):
-            nonfinite.append({**tag, "step": step, "layer": "loss", "quantity": "loss"})
+            nonfinite.append(NonFinite(**tag, step=step, layer="loss", quantity="loss"))
             return
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if not config.fixed_batch and not keep(step, recorder.measure(probe)):
+        if not fixed_batch and not keep(recorder.measure(step, probe)):
             return
-    if config.fixed_batch:
-        keep(config.steps, recorder.measure(probe))
+    if fixed_batch:
+        keep(recorder.measure(len(batches), probe))
 
 
 def _alignment_at(align_fits, layer, step):
@@ -295,18 +306,20 @@ def compare(
     config: CoordCheckConfig, rules, records: list[dict], nonfinite: list[dict]
 ) -> CoordCheckResult:
     """Fit slopes and alignment exponents; predict under preset and measured alignment."""
+    records = [r if isinstance(r, Record) else Record.from_json(r) for r in records]
+    nonfinite = [n if isinstance(n, NonFinite) else NonFinite.from_json(n) for n in nonfinite]
     slopes = fit_slopes(records, QUANTITIES + ("input_delta",))
     align_fits = fit_slopes(
-        [r for r in records if "fan_in" in r], tuple(ALIGN.values()), x_key="fan_in"
+        [r for r in records if r.fan_in is not None], tuple(ALIGN.values()), x_key="fan_in"
     )
-    chain_layers = list(dict.fromkeys((r["layer"], r["kind"]) for r in records))
+    chain_layers = list(dict.fromkeys((r.layer, r.kind) for r in records))
     kinds = [k for _, k in chain_layers]
     parents = _build(config, min(config.widths)).parents()
     fits, flags = [], []
-    steps = sorted({r["step"] for r in records})
+    steps = sorted({r.step for r in records})
     cells = _by_cell(records)
     # each layer's input scale at init, measured (a stable network has slope 0)
-    init_slopes = fit_slopes([r for r in records if r["step"] == 0], ("input",))
+    init_slopes = fit_slopes([r for r in records if r.step == 0], ("input",))
     input_scale = [
         None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
         for pos, (layer, _) in enumerate(chain_layers)
@@ -362,34 +375,34 @@ def compare(
                 asymptotic = float(measured_pred[pos][key])
                 pred = blended.get(pos, asymptotic) if q == "delta" else asymptotic
                 al = _alignment_at(align_fits, layer, step) if step else {}
-                entry = {
-                    "layer": layer,
-                    "kind": kind,
-                    "quantity": q,
-                    "step": step,
-                    "measured_slope": value,
-                    "slope_stderr": err,
-                    "predicted_slope": pred,
-                    "predicted_slope_preset": pred_preset,
-                    "predicted_slope_asymptotic": asymptotic,
-                    "alignment_measured": {k: v for k, v in al.items()} if al else None,
-                    "pass": bool(abs(value - pred) <= config.tolerance),
-                    "preset_pass": bool(abs(value - pred_preset) <= config.tolerance),
-                    "asymptotic_pass": bool(abs(value - asymptotic) <= config.tolerance),
+                entry = Fit(
+                    layer=layer,
+                    kind=kind,
+                    quantity=q,
+                    step=step,
+                    measured_slope=value,
+                    slope_stderr=err,
+                    predicted_slope=pred,
+                    predicted_slope_preset=pred_preset,
+                    predicted_slope_asymptotic=asymptotic,
+                    alignment_measured=dict(al) if al else None,
+                    passed=bool(abs(value - pred) <= config.tolerance),
+                    preset_pass=bool(abs(value - pred_preset) <= config.tolerance),
+                    asymptotic_pass=bool(abs(value - asymptotic) <= config.tolerance),
                     # the output after training is init + change, two terms with different
                     # prefactors: its slope over a finite range is pre-asymptotic, so it is
                     # reported, and judged through its parts (output at step 0, delta)
-                    "judged": not (q == "output" and step > 0),
-                }
+                    judged=not (q == "output" and step > 0),
+                )
                 fits.append(entry)
-                if entry["judged"] and not entry["preset_pass"]:
+                if entry.judged and not entry.preset_pass:
                     flags.append(
                         _explain(
                             entry, preset, chain_layers, align_fits, step, pos, cells, config.widths
                         )
                     )
     alignment_fits = [
-        {"layer": layer, "variable": var, "step": step, "exponent": v, "stderr": e}
+        AlignmentFit(layer=layer, variable=var, step=step, exponent=v, stderr=e)
         for (layer, key, step), (v, e) in sorted(align_fits.items())
         for var, k2 in ALIGN.items()
         if k2 == key
@@ -435,12 +448,13 @@ def _by_cell(records) -> dict[tuple, list[dict]]:
     """Records grouped by (layer, step, width): the seeds of one measurement."""
     cells: dict[tuple, list[dict]] = {}
     for r in records:
-        cells.setdefault((r["layer"], r["step"], r["width"]), []).append(r)
+        cells.setdefault((r.layer, r.step, r.width), []).append(r)
     return cells
 
 
 def _mean_at(cells, layer, step, width, key) -> float:
-    values = [r[key] for r in cells.get((layer, step, width), ()) if key in r]
+    values = [getattr(r, key) for r in cells.get((layer, step, width), ())]
+    values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -523,8 +537,13 @@ def save(
     """results.json (strict JSON with a provenance block, see abcparam.records) + plots in ``out``."""
     out = Path(out)
     path = save_json(
-        out / "results.json", result.to_dict(), command=command, started=started, why=NULL_REASONS
+        out / "results.json",
+        schema.to_json(result, strict=False),
+        command=command,
+        started=started,
+        why=NULL_REASONS,
     )
+    schema.validate(json.loads(path.read_text()))
     from .plot import plot_result
 
     plot_result(result, out)

@@ -1,0 +1,336 @@
+"""Benchmark: what a coordinate check costs next to the training steps it observes, and next to
+mup's ``get_coord_data`` (Yang et al. 2021, TP-V App. D) on the same model, widths and seeds.
+
+Four variants run interleaved in one process, ``repeats`` times (the order rotates each repeat so
+that no variant always follows another): A bare training steps (``steps`` optimizer steps, plus
+the one forward that evaluates the final weights), B the same steps with abcparam's recorder,
+C recorder + alignment terms, D mup's coordinate-data loop (its ``_get_coord_data`` with the same
+model builder and the same per-layer optimizer; it records the states after 0..steps-1 updates,
+one fewer than B and C).  Each repeat gives the ratios B/A, C/A, D/A; the median and interquartile
+range over repeats are reported (drift in machine load cancels within a repeat).  The fitting and
+engine predictions of a full check (``compare``) are timed once per repeat and reported alongside.
+
+Run: ``python experiments/bench_coordcheck_overhead.py [--quick]``; results under
+``experiments/results/bench_coordcheck/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+OUT = Path("experiments/results/bench_coordcheck")
+VARIANTS = ("bare", "record", "align", "mup")
+
+
+@dataclass
+class Case:
+    """One benchmarked model: ``make(width)`` -> parametrized model with ``.abc_spec``."""
+
+    name: str
+    widths: tuple[int, ...]
+    seeds: int
+    steps: int
+    make: Callable
+    layers: Callable  # model -> [(module name, kind)]
+    batch: Callable  # seed -> (inputs, targets)
+    lr: float = 1e-2
+
+
+def _loss(out, target):
+    logits = getattr(out, "logits", out)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+
+
+def _builtin(name: str, widths, seeds, steps) -> Case:
+    import abcparam
+    from abcparam.torch import GPT, MLP, parametrize
+
+    rules = abcparam.rules("mup", optimizer="adam")
+    base = min(widths)
+
+    def make(width):
+        model = MLP(width) if name == "mlp" else GPT(width, n_layers=2, n_heads=4, context=32)
+        model.abc_spec = parametrize(model, rules, base_width=base)
+        return model
+
+    def batch(seed):
+        g = torch.Generator().manual_seed(10_000 + seed)
+        if name == "mlp":
+            return torch.randn(64, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
+        tokens = torch.randint(0, 65, (8, 33), generator=g)
+        return tokens[:, :-1], tokens[:, 1:]
+
+    return Case(name, tuple(widths), seeds, steps, make, lambda m: m.chain(), batch)
+
+
+def _hf_llama(widths, seeds, steps) -> Case:
+    """A 2-block Llama built from config (no download), Adam with one LR for every tensor; the
+    recorded layers are every linear and embedding module (cost does not depend on the rules)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from abcparam.coordcheck.record import recordable
+
+    def make(width):
+        config = LlamaConfig(
+            hidden_size=width,
+            intermediate_size=4 * width,
+            num_hidden_layers=2,
+            num_attention_heads=max(width // 64, 1),
+            num_key_value_heads=max(width // 64, 1),
+            vocab_size=512,
+            max_position_embeddings=64,
+            tie_word_embeddings=False,
+        )
+        model = LlamaForCausalLM(config)
+        model.abc_spec = None
+        return model
+
+    def layers(model):
+        names = [n for n, m in model.named_modules() if recordable(m)]
+        return [
+            (n, "embedding" if "embed" in n else "readout" if n == "lm_head" else "hidden")
+            for n in names
+        ]
+
+    def batch(seed):
+        g = torch.Generator().manual_seed(10_000 + seed)
+        tokens = torch.randint(0, 512, (8, 33), generator=g)
+        return tokens[:, :-1], tokens[:, 1:]
+
+    return Case("hf-llama", tuple(widths), seeds, steps, make, layers, batch, lr=1e-3)
+
+
+def _optimizer(model, lr):
+    from abcparam.torch import build_optimizer
+
+    if model.abc_spec is None:
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    return build_optimizer(model, model.abc_spec, lr=lr)
+
+
+def _forward(model, inputs):
+    out = model(inputs)
+    return getattr(out, "logits", out)
+
+
+def _bare(case: Case) -> float:
+    total = 0.0
+    for seed in range(case.seeds):
+        for width in case.widths:
+            torch.manual_seed(seed)
+            x, y = case.batch(seed)
+            t0 = time.perf_counter()
+            model = case.make(width)
+            opt = _optimizer(model, case.lr)
+            for _ in range(case.steps):
+                loss = _loss(_forward(model, x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():  # the final weights are observed once, as the check does
+                _loss(_forward(model, x), y).item()
+            total += time.perf_counter() - t0
+    return total
+
+
+def _recorded(case: Case, alignment: bool) -> float:
+    from abcparam.coordcheck.record import Recorder
+    from abcparam.coordcheck.run import train
+
+    total = 0.0
+    for seed in range(case.seeds):
+        for width in case.widths:
+            torch.manual_seed(seed)
+            x, y = case.batch(seed)
+            t0 = time.perf_counter()
+            model = case.make(width)
+            opt = _optimizer(model, case.lr)
+            recorder = Recorder(model, case.layers(model), alignment, width=width, seed=seed)
+            records: list = []
+            train(model, opt, _loss, [(x, y)] * case.steps, recorder, records, [])
+            total += time.perf_counter() - t0
+    return total
+
+
+def _mup(case: Case) -> float:
+    from mup.coord_check import _get_coord_data
+
+    total = 0.0
+    for seed in range(case.seeds):
+        torch.manual_seed(seed)
+        x, y = case.batch(seed)
+        t0 = time.perf_counter()
+        _get_coord_data(
+            {w: (lambda w=w: case.make(w)) for w in case.widths},
+            [(x, y.reshape(-1))],
+            lambda model: _optimizer(model, case.lr),
+            nsteps=case.steps,
+            flatten_output=True,
+            cuda=False,
+            nseeds=1,
+            show_progress=False,
+        )
+        total += time.perf_counter() - t0
+    return total
+
+
+def _compare_time(case: Case) -> float | None:
+    """Seconds to fit and predict a full check's results (built-in models only)."""
+    if case.name not in ("mlp", "gpt"):
+        return None
+    from abcparam.coordcheck import run_coord_check
+
+    t0 = time.perf_counter()
+    run_coord_check(
+        model="mlp" if case.name == "mlp" else "transformer",
+        widths=case.widths,
+        steps=1,
+        seeds=1,
+        progress=False,
+    )
+    return time.perf_counter() - t0
+
+
+def _quantiles(values: Sequence[float]) -> dict:
+    q = (
+        statistics.quantiles(values, n=4, method="inclusive")
+        if len(values) > 1
+        else [values[0]] * 3
+    )
+    return {"median": q[1], "q1": q[0], "q3": q[2], "iqr": q[2] - q[0]}
+
+
+def bench(case: Case, repeats: int, progress: bool = True) -> dict:
+    """Interleaved timings of the four variants; ratios to bare per repeat, then quantiles."""
+    run = {
+        "bare": lambda: _bare(case),
+        "record": lambda: _recorded(case, False),
+        "align": lambda: _recorded(case, True),
+        "mup": lambda: _mup(case),
+    }
+    run["bare"]()  # warm-up (allocator, kernels, imports)
+    run["mup"]()
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for r in range(repeats):
+        order = VARIANTS[r % 4 :] + VARIANTS[: r % 4]
+        for variant in order:
+            times[variant].append(run[variant]())
+        if progress:
+            print(
+                f"  {case.name} repeat {r + 1}/{repeats}: "
+                + ", ".join(f"{v} {times[v][-1]:.3f} s" for v in VARIANTS),
+                flush=True,
+            )
+    ratios = {v: [t / b for t, b in zip(times[v], times["bare"])] for v in VARIANTS if v != "bare"}
+    ratios["align_vs_mup"] = [a / m for a, m in zip(times["align"], times["mup"])]
+    return {
+        "model": case.name,
+        "widths": list(case.widths),
+        "seeds": case.seeds,
+        "steps": case.steps,
+        "repeats": repeats,
+        "seconds": times,
+        "ratios": {k: _quantiles(v) for k, v in ratios.items()},
+        "ratio_samples": ratios,
+        "compare_s": _compare_time(case),
+    }
+
+
+def cases(quick: bool) -> list[Case]:
+    if quick:
+        return [_builtin("mlp", (32, 64), 1, 2), _builtin("gpt", (32, 64), 1, 2)]
+    return [
+        _builtin("mlp", (128, 256, 512, 1024), 3, 5),
+        _builtin("gpt", (64, 128, 256, 512), 3, 5),
+        _hf_llama((1024,), 1, 5),
+    ]
+
+
+def plot(results: list[dict], path: Path) -> Path:
+    """Box plot of the per-repeat ratios to bare steps, one panel per model."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 3), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        keys = ("record", "align", "mup")
+        ax.boxplot([res["ratio_samples"][k] for k in keys], showfliers=True)
+        ax.set_xticks(range(1, 4), ["record", "record\n+align", "mup\nget_coord_data"], fontsize=7)
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.axhline(1.05, color="g", ls=":", lw=0.8)
+        ax.axhline(1.10, color="r", ls=":", lw=0.8)
+        ax.set_title(f"{res['model']} widths {res['widths'][0]}..{res['widths'][-1]}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("time / bare steps", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save(payload: dict, out: Path, command: str | None, started: float) -> Path:
+    """results.json with provenance (abcparam.records when present, else the same fields)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        from abcparam.records import save_json
+    except ImportError:  # pragma: no cover - before the records module landed
+        path = out / "results.json"
+        path.write_text(json.dumps(payload, indent=1, allow_nan=False))
+        return path
+    return save_json(out / "results.json", payload, command=command, started=started)
+
+
+def summary_lines(results: list[dict]) -> list[str]:
+    lines = []
+    for res in results:
+        r = res["ratios"]
+        parts = [
+            f"{name} {r[key]['median']:.3f} (IQR {r[key]['q1']:.3f}-{r[key]['q3']:.3f})"
+            for key, name in (("record", "record"), ("align", "+align"), ("mup", "mup"))
+        ]
+        lines.append(f"{res['model']}: x bare steps: " + ", ".join(parts))
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny widths (a test of the script)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--models", default=None, help="comma list of mlp, gpt, hf-llama")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: need at least 1")
+    started = time.time()
+    torch.set_num_threads(args.threads)
+    chosen = cases(args.quick)
+    if args.models:
+        wanted = args.models.split(",")
+        unknown = set(wanted) - {c.name for c in chosen}
+        if unknown:
+            raise ValueError(
+                f"unknown models {sorted(unknown)}; accepted: {[c.name for c in chosen]}"
+            )
+        chosen = [c for c in chosen if c.name in wanted]
+    results = [bench(case, args.repeats) for case in chosen]
+    out = Path(args.out)
+    payload = {
+        "config": {"repeats": args.repeats, "threads": args.threads, "quick": args.quick},
+        "results": results,
+    }
+    path = save(payload, out, None, started)
+    plot(results, out / "ratios.png")
+    for line in summary_lines(results):
+        print(line)
+    print(f"wrote {path}")
+    return 0 if all(math.isfinite(r["ratios"]["record"]["median"]) for r in results) else 1
