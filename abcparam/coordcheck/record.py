@@ -50,7 +50,18 @@ def _is_hf_conv1d(module: nn.Module) -> bool:
 
 def recordable(module: nn.Module) -> bool:
     """Can the recorder measure this module?"""
-    return isinstance(module, (nn.Linear, nn.Embedding) + _CONV) or _is_hf_conv1d(module)
+    return isinstance(
+        module, (nn.Linear, nn.Embedding, nn.MultiheadAttention) + _CONV
+    ) or _is_hf_conv1d(module)
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """The layer's matrix: ``weight``, or an ``nn.MultiheadAttention``'s packed q/k/v projection
+    (its output projection's hooks never run: the attention calls the functional form)."""
+    if isinstance(module, nn.MultiheadAttention):
+        w = module.in_proj_weight if module.in_proj_weight is not None else module.q_proj_weight
+        return w  # type: ignore[return-value]
+    return module.weight  # type: ignore[return-value]
 
 
 def effective_weight(module: nn.Module) -> torch.Tensor:
@@ -77,7 +88,7 @@ def _feature_axis(module: nn.Module) -> int:
 
 
 def _out_features(module: nn.Module) -> int:
-    return module.weight.shape[_feature_axis(module)]
+    return weight_of(module).shape[_feature_axis(module)]
 
 
 def fan_in(module: nn.Module) -> int:
@@ -87,6 +98,8 @@ def fan_in(module: nn.Module) -> int:
         return module.weight[0].numel()  # in channels / groups x kernel area
     if _is_hf_conv1d(module):
         return module.weight.shape[0]
+    if isinstance(module, nn.MultiheadAttention):
+        return module.embed_dim
     return 1  # an embedding's fan-in is one row lookup
 
 
@@ -169,9 +182,14 @@ class Recorder:
             if not recordable(module):
                 raise TypeError(
                     f"module {name!r} is a {type(module).__name__}; the coordinate check records "
-                    f"nn.Linear, nn.Embedding, nn.Conv1d/2d/3d and Hugging Face Conv1D layers"
+                    f"nn.Linear, nn.Embedding, nn.Conv1d/2d/3d, nn.MultiheadAttention and "
+                    f"Hugging Face Conv1D layers"
                 )
-            aligned = alignment and kind != "embedding" and not isinstance(module, nn.Embedding)
+            aligned = (
+                alignment
+                and kind != "embedding"
+                and not isinstance(module, (nn.Embedding, nn.MultiheadAttention))
+            )
             stride = max(_out_features(module) // SKETCH, 1)
             self.layers.append(
                 _Layer(
@@ -204,6 +222,8 @@ class Recorder:
     def _hook(self, name: str, aligned: bool, conv: bool):
         def capture(module, inputs, output):
             if self.active:
+                if isinstance(output, tuple):  # nn.MultiheadAttention: (output, weights)
+                    output = output[0]
                 self._out[name] = output.detach()
                 if aligned:
                     self._in[name] = self._rows(inputs[0].detach(), conv)
@@ -235,7 +255,7 @@ class Recorder:
             self._probe(batch)
         for layer in self.layers:
             layer.m = float(getattr(layer.module, "multiplier", 1.0))
-            layer.w0 = layer.weight(layer.module.weight.detach()).clone()
+            layer.w0 = layer.weight(weight_of(layer.module).detach()).clone()
             layer.z0 = self._out[layer.name]
             if layer.aligned:
                 layer.x0 = self._in[layer.name]
@@ -287,7 +307,7 @@ class Recorder:
         outputs = [self._out[layer.name] for layer in layers]
         z0 = [layer.z0 for layer in layers]
         # the weights as stored: the multiplier m is a constant applied to the statistics
-        weights = [layer.weight(layer.module.weight.detach()) for layer in layers]
+        weights = [layer.weight(weight_of(layer.module).detach()) for layer in layers]
         w0 = [layer.w0 for layer in layers]
         dz = torch._foreach_sub(outputs, z0)  # type: ignore[arg-type]
         dw = torch._foreach_sub(weights, w0)  # type: ignore[arg-type]

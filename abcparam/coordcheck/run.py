@@ -70,6 +70,7 @@ class CoordCheckConfig:
     tolerance: float = 0.15
     alignment_measured: bool = True
     fixed_batch: bool = True  # train on the probe batch every step (as mup's check)
+    topology: dict | None = None  # {names, kinds, parents} of a checked model (saved with it)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -303,18 +304,27 @@ def run_coord_check(
 
 
 def compare(
-    config: CoordCheckConfig, rules, records: list[dict], nonfinite: list[dict]
+    config: CoordCheckConfig,
+    rules,
+    records: Sequence[Record | dict],
+    nonfinite: Sequence[NonFinite | dict],
+    topology: Any = None,
 ) -> CoordCheckResult:
-    """Fit slopes and alignment exponents; predict under preset and measured alignment."""
+    """Fit slopes and alignment exponents; predict under preset and measured alignment.
+
+    ``topology``: the model's graph (``abcparam.torch.Topology``, or a mapping with ``names``,
+    ``kinds``, ``parents``) that the predictions propagate through; by default the one saved in
+    ``config`` by an earlier check, else the built-in model's."""
     records = [r if isinstance(r, Record) else Record.from_json(r) for r in records]
     nonfinite = [n if isinstance(n, NonFinite) else NonFinite.from_json(n) for n in nonfinite]
     slopes = fit_slopes(records, QUANTITIES + ("input_delta",))
     align_fits = fit_slopes(
         [r for r in records if r.fan_in is not None], tuple(ALIGN.values()), x_key="fan_in"
     )
-    chain_layers = list(dict.fromkeys((r.layer, r.kind) for r in records))
-    kinds = [k for _, k in chain_layers]
-    parents = _build(config, min(config.widths)).parents()
+    graph = _graph(config, topology)
+    chain_layers = list(zip(graph["names"], graph["kinds"]))
+    kinds = list(graph["kinds"])
+    parents = [list(p) for p in graph["parents"]]
     fits, flags = [], []
     steps = sorted({r.step for r in records})
     cells = _by_cell(records)
@@ -415,7 +425,24 @@ def compare(
     }
     cfg = config.to_dict()
     cfg["rules"] = rules.to_dict()
+    cfg["topology"] = graph
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
+
+
+def _graph(config: CoordCheckConfig, topology: Any) -> dict:
+    """{names, kinds, parents} of the network the predictions run on."""
+    if topology is None:
+        topology = getattr(config, "topology", None)
+    if topology is None:
+        model = _build(config, min(config.widths))
+        names, kinds = zip(*model.chain())
+        return {"names": list(names), "kinds": list(kinds), "parents": model.parents()}
+    get = topology.get if isinstance(topology, dict) else lambda k: getattr(topology, k)
+    return {
+        "names": list(get("names")),
+        "kinds": list(get("kinds")),
+        "parents": [list(p) for p in get("parents")],
+    }
 
 
 def _blended_deltas(cells, chain_layers, predicted, step, widths) -> dict[int, float]:
