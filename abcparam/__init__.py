@@ -33,3 +33,15 @@ __all__ = [
     "reparametrize",
     "rules",
 ]
+
+#: subpackages that need torch: imported on first use (``abcparam.coordcheck.check(...)`` works
+#: after a plain ``import abcparam``; the engine alone never imports torch)
+_LAZY = ("coordcheck", "torch", "transfer")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

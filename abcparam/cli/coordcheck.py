@@ -9,7 +9,25 @@ from .rules import parse_alignment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
+    parser.add_argument(
+        "--model",
+        default="mlp",
+        help="mlp, transformer (built-in); hf:gpt2, hf:gpt2-untied, hf:llama, hf:llama-tied, cnn, "
+        "mha (models built at each width, no download); or my_pkg.module:factory, a function "
+        "width -> nn.Module (then --batch)",
+    )
+    parser.add_argument(
+        "--batch",
+        default=None,
+        help="my_pkg.module:fn, a function seed -> (inputs, targets) (default for the shortcuts: "
+        "pydoc text windows, or digits images for cnn)",
+    )
+    parser.add_argument(
+        "--loss",
+        default=None,
+        help="my_pkg.module:fn(output, targets) -> scalar (default: cross-entropy on the logits "
+        "or output.logits)",
+    )
     parser.add_argument("--scheme", default="mup")
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--alignment", default="full")
@@ -29,10 +47,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
 
 
+def load_object(spec: str, what: str):
+    """``package.module:attribute`` -> the object (a clear error when it cannot be found)."""
+    import importlib
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{what} {spec!r}: expected package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{what} {spec!r}: cannot import {module_name!r} ({err})") from None
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{what} {spec!r}: {module_name} has no {attr!r}") from None
+    if not callable(obj):
+        raise ValueError(f"{what} {spec!r} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def _user_model(args: argparse.Namespace, widths) -> int:
+    """A coordinate check on a model shortcut or the user's own factory."""
+    import abcparam
+
+    from ..coordcheck.batches import BATCHES
+    from ..coordcheck.check import check
+
+    if ":" in args.model and not args.model.startswith("hf:"):
+        factory = load_object(args.model, "--model")
+        if args.batch is None:
+            raise ValueError(f"--model {args.model} needs --batch my_pkg.module:fn (seed -> batch)")
+        batch = load_object(args.batch, "--batch")
+    else:
+        from ..torch.zoo import MODELS
+
+        if args.model not in MODELS:
+            raise ValueError(
+                f"unknown model {args.model!r}; accepted: mlp, transformer, "
+                f"{', '.join(MODELS)}, or package.module:factory"
+            )
+        factory, inputs = MODELS[args.model]
+        batch = load_object(args.batch, "--batch") if args.batch else BATCHES[inputs]
+    loss = load_object(args.loss, "--loss") if args.loss else None
+    rules = abcparam.rules(
+        args.scheme, optimizer=args.optimizer, alignment=parse_alignment(args.alignment)
+    )
+    if args.lr_exponents == "global":
+        rules = rules.with_c(0)
+    result = check(
+        factory,
+        rules,
+        batch,
+        loss=loss,
+        widths=widths,
+        steps=args.steps,
+        seeds=args.seeds,
+        lr=args.lr,
+        base_width=args.base_width,
+        tolerance=args.tolerance,
+        out=args.out,
+        name=args.model,
+    )
+    return _report(result, args)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..coordcheck.run import run_coord_check
 
     widths = tuple(int(w) for w in args.widths.split(","))
+    if args.model not in ("mlp", "transformer"):
+        return _user_model(args, widths)
     result = run_coord_check(
         model=args.model,
         scheme=args.scheme,
@@ -48,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         out=args.out,
     )
+    return _report(result, args)
+
+
+def _report(result, args: argparse.Namespace) -> int:
     print(result.table(step=args.steps))
     s = result.summary()
     print(

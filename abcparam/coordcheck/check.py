@@ -126,6 +126,8 @@ def check(
     loss_fn = loss or default_loss
     base_width = base_width or min(widths)
     base = _base_model(factory, base_width)
+    other = next(w for w in sorted(widths) if w != base_width)
+    delta = _base_model(factory, other)  # tells width-growing dims apart at the base width
     config = CoordCheckConfig(
         model=name,
         scheme=getattr(rules, "scheme", None) or "custom",
@@ -148,7 +150,14 @@ def check(
         model = factory(width)
         if not isinstance(model, nn.Module):
             raise TypeError(f"factory({width}) returned {type(model).__name__}, not an nn.Module")
-        spec = parametrize(model, rules, base=base, layer_map=layer_map, seed=seed)
+        spec = parametrize(
+            model,
+            rules,
+            base=base,
+            layer_map=layer_map,
+            seed=seed,
+            delta=delta if width == base_width else None,
+        )
         opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
         inputs, targets = get_batch(seed)
         if topology is None:

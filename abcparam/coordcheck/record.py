@@ -45,7 +45,7 @@ def rms(t: torch.Tensor) -> float:
 
 def _is_hf_conv1d(module: nn.Module) -> bool:
     """Hugging Face's GPT-2 ``Conv1D``: a linear layer whose weight is stored (in, out)."""
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+    return hasattr(module, "nf") and any(c.__name__ == "Conv1D" for c in type(module).__mro__)
 
 
 def recordable(module: nn.Module) -> bool:
