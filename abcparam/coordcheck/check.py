@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .record import Recorder, call_model, recordable
-from .run import DEFAULT_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
+from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
 
 Batch = tuple[Any, Any]
 
@@ -136,7 +136,7 @@ def check(
         widths=widths,
         steps=steps,
         seeds=seeds,
-        lr=lr if lr is not None else DEFAULT_LR.get(rules.optimizer, 1e-2),
+        lr=lr if lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR),
         base_width=base_width,
         tolerance=tolerance,
         alignment_measured=alignment_measured,
