@@ -224,9 +224,11 @@ class Recorder:
             if self.active:
                 if isinstance(output, tuple):  # nn.MultiheadAttention: (output, weights)
                     output = output[0]
-                self._out[name] = output.detach()
+                output = output.detach()
+                # statistics in float32 (a bfloat16 difference of two outputs loses the change)
+                self._out[name] = output if output.dtype == torch.float32 else output.float()
                 if aligned:
-                    self._in[name] = self._rows(inputs[0].detach(), conv)
+                    self._in[name] = self._rows(inputs[0].detach(), conv).float()
                 elif name not in self._in and inputs and torch.is_tensor(inputs[0]):
                     self._in[name] = inputs[0].detach()
 

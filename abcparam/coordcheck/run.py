@@ -71,6 +71,8 @@ class CoordCheckConfig:
     alignment_measured: bool = True
     fixed_batch: bool = True  # train on the probe batch every step (as mup's check)
     topology: dict | None = None  # {names, kinds, parents} of a checked model (saved with it)
+    device: str = "cpu"
+    autocast: str | None = None  # "bfloat16": the training forward under torch.autocast
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -181,12 +183,31 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
     torch.manual_seed(seed)
     model = _build(config, width)
     spec = parametrize(model, rules, base_width=config.base_width, seed=seed)
+    model.to(config.device)
     opt = build_optimizer(model, spec, lr=lr)
-    batches = _batches(config, seed)
+    batches = [(x.to(config.device), y.to(config.device)) for x, y in _batches(config, seed)]
     recorder = Recorder(
         model, model.chain(), alignment=config.alignment_measured, width=width, seed=seed
     )
-    train(model, opt, _loss, batches, recorder, records, nonfinite, fixed_batch=config.fixed_batch)
+    loss = _loss
+    if config.autocast:
+        dtype = getattr(torch, config.autocast)
+
+        def loss(logits, target):  # the forward ran under autocast; the loss in float32
+            return _loss(logits.float(), target)
+
+        model.forward = _autocast(model.forward, config.device, dtype)
+    train(model, opt, loss, batches, recorder, records, nonfinite, fixed_batch=config.fixed_batch)
+
+
+def _autocast(forward, device: str, dtype):
+    """``forward`` run under ``torch.autocast`` (mixed precision: matmuls in ``dtype``)."""
+
+    def run(*args, **kwargs):
+        with torch.autocast(torch.device(device).type, dtype=dtype):
+            return forward(*args, **kwargs)
+
+    return run
 
 
 def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batch=True) -> None:
@@ -259,10 +280,13 @@ def run_coord_check(
     progress: bool = True,
     alignment_measured: bool = True,
     fixed_batch: bool = True,
+    device: str = "cpu",
+    autocast: str | None = None,
 ) -> CoordCheckResult:
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
-    ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table)."""
+    ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table);
+    ``device`` where to train; ``autocast="bfloat16"`` runs the forward in mixed precision."""
     started = time.time()
     config = CoordCheckConfig(
         model,
@@ -280,7 +304,11 @@ def run_coord_check(
         tolerance,
         alignment_measured,
         fixed_batch,
+        device=device,
+        autocast=autocast,
     )
+    if autocast not in (None, "bfloat16", "float16"):
+        raise ValueError(f"autocast = {autocast!r}; accepted: None, bfloat16, float16")
     if config.model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     if len(config.widths) < 2:

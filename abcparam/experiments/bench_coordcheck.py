@@ -312,7 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats < 1:
         raise ValueError(f"--repeats {args.repeats}: need at least 1")
     started = time.time()
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _main(args, started)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _main(args: argparse.Namespace, started: float) -> int:
     chosen = cases(args.quick)
     if args.models:
         wanted = args.models.split(",")
