@@ -95,23 +95,3 @@ def test_cli_on_own_model_and_errors(tmp_path, capsys):
             parser = argparse.ArgumentParser()
             add_arguments(parser)
             run(parser.parse_args(argv + ["--widths", "32,64"]))
-
-
-def test_gpu_script_runs_end_to_end_on_cpu_at_tiny_widths(tmp_path):
-    from abcparam.experiments.gpu_all import main
-
-    assert main(["--tiny", "--device", "cpu", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["coordcheck"]) == {"sp", "mup", "u-mup"} and "provenance" in summary
-    assert (tmp_path / "coordcheck_transformer_mup" / "results.json").exists()
-    assert any((tmp_path / "transfer_transformer").iterdir())
-
-
-def test_benchmark_script_quick(tmp_path):
-    from abcparam.experiments.bench_coordcheck import main
-
-    assert main(["--quick", "--repeats", "1", "--models", "mlp", "--out", str(tmp_path)]) == 0
-    saved = json.loads((tmp_path / "results.json").read_text())
-    ratios = saved["results"][0]["ratios"]
-    assert set(ratios) == {"record", "align", "mup", "align_vs_mup"}
-    assert all(r["median"] > 0 for r in ratios.values())

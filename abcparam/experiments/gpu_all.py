@@ -4,7 +4,8 @@ at widths 256..4096; results and plots under ``experiments/results/gpu/``.  Size
 under 10 minutes on one H200-class GPU (not yet run on one: no GPU was available).
 
 Run: ``experiments/gpu/run_all.sh`` (or ``python -m abcparam.experiments.gpu_all``);
-``--tiny --device cpu`` runs the same pipeline at tiny widths (what the test suite does).
+``--tiny --device cpu`` runs the same pipeline at tiny widths, one scheme (what the test suite
+does).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ FULL = {
     "sweep_lrs": "-14:-4",
     "sweep_steps": "200",
     "sweep_seeds": "2",
+    "schemes": SCHEMES,
+    "sweep_schemes": "sp-global,sp,mup,u-mup",
+    "workers": None,
 }
 TINY = {
     "check_widths": (32, 64),
@@ -33,6 +37,9 @@ TINY = {
     "sweep_lrs": "-8:-7",
     "sweep_steps": "2",
     "sweep_seeds": "1",
+    "schemes": ("mup",),
+    "sweep_schemes": "mup",
+    "workers": "1",
 }
 
 
@@ -60,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     timings = {}
     summaries = {}
-    for scheme in SCHEMES:
+    for scheme in size["schemes"]:
         t0 = time.time()
         result = run_coord_check(
             model="transformer",
@@ -84,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--model",
                 "transformer",
                 "--schemes",
-                "sp-global,sp,mup,u-mup",
+                size["sweep_schemes"],
                 "--optimizer",
                 "adam",
                 "--widths",
@@ -101,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--out",
                 str(out / "transfer_transformer"),
             ]
+            + (["--workers", size["workers"]] if size["workers"] else [])
         )
         timings["sweep_s"] = round(time.time() - t0, 1)
         if code:
