@@ -106,7 +106,7 @@ def _hf_llama(widths, seeds, steps) -> Case:
 
     def batch(seed):
         g = torch.Generator().manual_seed(10_000 + seed)
-        tokens = torch.randint(0, 512, (8, 33), generator=g)
+        tokens = torch.randint(0, 512, (4, 17), generator=g)
         return tokens[:, :-1], tokens[:, 1:]
 
     return Case("hf-llama", tuple(widths), seeds, steps, make, layers, batch, lr=1e-3)
@@ -269,9 +269,9 @@ def cases(quick: bool) -> list[Case]:
     if quick:
         return [_builtin("mlp", (32, 64), 1, 2), _builtin("gpt", (32, 64), 1, 2)]
     return [
-        _builtin("mlp", (256, 512, 1024), 2, 5),
-        _builtin("gpt", (128, 256, 512), 2, 5),
-        _hf_llama((1024,), 1, 5),
+        _builtin("mlp", (256, 512, 1024), 1, 5),
+        _builtin("gpt", (128, 256, 512), 1, 5),
+        _hf_llama((1024,), 1, 3),
     ]
 
 
