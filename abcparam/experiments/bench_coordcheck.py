@@ -239,28 +239,38 @@ def bench(case: Case, repeats: int, progress: bool = True) -> dict:
     }
     run["bare"]()  # warm-up (allocator, kernels, imports)
     run["mup"]()
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(repeats):
         order = VARIANTS[r % 4 :] + VARIANTS[: r % 4]
         for variant in order:
-            times[variant].append(run[variant]())
+            w, c = run[variant]()
+            wall[variant].append(float(w))
+            cpu[variant].append(float(c))
         if progress:
             print(
-                f"  {case.name} repeat {r + 1}/{repeats}: "
-                + ", ".join(f"{v} {times[v][-1]:.3f} s" for v in VARIANTS),
+                f"  {case.name} repeat {r + 1}/{repeats} (CPU s): "
+                + ", ".join(f"{v} {cpu[v][-1]:.3f}" for v in VARIANTS),
                 flush=True,
             )
-    ratios = {v: [t / b for t, b in zip(times[v], times["bare"])] for v in VARIANTS if v != "bare"}
-    ratios["align_vs_mup"] = [a / m for a, m in zip(times["align"], times["mup"])]
+
+    def ratios(times: dict[str, list[float]]) -> dict[str, list[float]]:
+        out = {v: [t / b for t, b in zip(times[v], times["bare"])] for v in VARIANTS if v != "bare"}
+        out["align_vs_mup"] = [a / m for a, m in zip(times["align"], times["mup"])]
+        return out
+
+    cpu_ratios, wall_ratios = ratios(cpu), ratios(wall)
     return {
         "model": case.name,
         "widths": list(case.widths),
         "seeds": case.seeds,
         "steps": case.steps,
         "repeats": repeats,
-        "seconds": times,
-        "ratios": {k: _quantiles(v) for k, v in ratios.items()},
-        "ratio_samples": ratios,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "ratios": {k: _quantiles(v) for k, v in cpu_ratios.items()},
+        "ratio_samples": cpu_ratios,
+        "wall_ratios": {k: _quantiles(v) for k, v in wall_ratios.items()},
         "compare_s": _compare_time(case),
     }
 
