@@ -41,6 +41,7 @@ def run_grid(
     import abcparam
     from abcparam.coordcheck.batches import BATCHES
     from abcparam.coordcheck.check import check
+    from abcparam.torch.tied import TiedWeightsError
     from abcparam.torch.zoo import MODELS as ZOO
 
     rows = []
@@ -51,17 +52,30 @@ def run_grid(
                 t0 = time.time()
                 rules = abcparam.rules(scheme, optimizer=optimizer)
                 name = f"{model.replace('hf:', 'hf_')}_{scheme}_{optimizer}"
-                result = check(
-                    factory,
-                    rules,
-                    BATCHES[inputs],
-                    widths=widths,
-                    steps=steps,
-                    seeds=seeds,
-                    out=out / name,
-                    progress=False,
-                    name=model,
-                )
+                try:
+                    result = check(
+                        factory,
+                        rules,
+                        BATCHES[inputs],
+                        widths=widths,
+                        steps=steps,
+                        seeds=seeds,
+                        out=out / name,
+                        progress=False,
+                        name=model,
+                    )
+                except TiedWeightsError as err:  # the documented refusal, kept as a result
+                    rows.append(
+                        {
+                            "model": model,
+                            "scheme": scheme,
+                            "optimizer": optimizer,
+                            "refused": str(err),
+                        }
+                    )
+                    if progress:
+                        print(f"{name}: refused (tied weights): {err}", flush=True)
+                    continue
                 s = result.summary()
                 rows.append(
                     {
