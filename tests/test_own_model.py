@@ -3,13 +3,11 @@
 import json
 
 import pytest
-from own_model_fixture import batch, make  # noqa: E402
+from own_model_fixture import batch, make
 from torch import nn
 
 import abcparam
-
-pytest.importorskip("abcparam.torch.topology")  # the Topology lands with the torch-side work
-from abcparam.coordcheck import check, schema  # noqa: E402
+from abcparam.coordcheck import check, schema
 
 TINY = dict(widths=(32, 64), steps=1, seeds=1, progress=False)
 
