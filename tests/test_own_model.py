@@ -27,9 +27,8 @@ def test_check_on_a_plain_sequential_model(tmp_path):
 
 
 def test_check_on_hugging_face_gpt2_reads_logits_and_records_conv1d():
-    from abcparam.torch.zoo import hf_gpt2
-
     from abcparam.coordcheck.batches import tokens
+    from abcparam.torch.zoo import hf_gpt2
 
     result = check(hf_gpt2, abcparam.rules("mup", optimizer="adam"), tokens, **TINY)
     layers = {f.layer for f in result.fits}
