@@ -72,7 +72,7 @@ def test_recorder_matches_direct_products(kind):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    got = {r.layer: r for r in rec.measure(1, x)}["2"]
+    got = {r.layer: r for r in rec.measure(x, step=1)}["2"]
     h1 = torch.tanh(first(x)).detach()
     want = _direct(h0, h1, w0, eff(second), z0, second(h1).detach())
     for key, value in want.items():
@@ -95,7 +95,7 @@ def test_recorder_on_a_convolution_counts_the_kernel_area():
     w0 = conv.weight.detach().clone()
     with torch.no_grad():
         conv.weight.add_(0.05 * torch.randn_like(conv.weight))
-    got = {r.layer: r for r in rec.measure(1, x)}["2"]
+    got = {r.layer: r for r in rec.measure(x, step=1)}["2"]
     assert got.fan_in == 27
     alpha = torch.nn.functional.conv2d(torch.relu(model[0](x)), conv.weight - w0, padding=1)
     assert got.term_alpha == pytest.approx(_rms(alpha), rel=1e-4)

@@ -300,7 +300,7 @@ class Recorder:
         return records
 
     @torch.no_grad()
-    def measure(self, step: int, batch=None) -> list[Record]:
+    def measure(self, batch=None, *, step: int = 0) -> list[Record]:
         """One record per layer for the current weights: runs the probe ``batch``, or uses what
         the last :meth:`capture` saw (which must have been the probe batch)."""
         if batch is not None:

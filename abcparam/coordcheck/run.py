@@ -176,7 +176,7 @@ def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
 
-def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
+def _train_one(config, rules, width, seed, lr, records, nonfinite, graph=None):
     """Train one model; each step's forward on the probe batch doubles as the measurement of the
     previous step's weights (mup's fixed-data convention), so recording costs no extra forward
     but the last one."""
@@ -186,8 +186,12 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
     model.to(config.device)
     opt = build_optimizer(model, spec, lr=lr)
     batches = [(x.to(config.device), y.to(config.device)) for x, y in _batches(config, seed)]
+    if graph is None:  # the network's graph, discovered once from one forward pass
+        from ..torch import discover_topology
+
+        graph = discover_topology(model, batches[0][0], spec)
     recorder = Recorder(
-        model, model.chain(), alignment=config.alignment_measured, width=width, seed=seed
+        model, graph.chain(), alignment=config.alignment_measured, width=width, seed=seed
     )
     loss = _loss
     if config.autocast:
@@ -198,6 +202,7 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite) -> None:
 
         model.forward = _autocast(model.forward, config.device, dtype)
     train(model, opt, loss, batches, recorder, records, nonfinite, fixed_batch=config.fixed_batch)
+    return graph
 
 
 def _autocast(forward, device: str, dtype):
@@ -239,7 +244,7 @@ def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batc
         if step == 1:
             if not keep(recorder.start()):
                 return
-        elif fixed_batch and not keep(recorder.measure(step - 1)):
+        elif fixed_batch and not keep(recorder.measure(step=step - 1)):
             return
         if not torch.isfinite(loss):
             nonfinite.append(NonFinite(**tag, step=step, layer="loss", quantity="loss"))
@@ -247,10 +252,10 @@ def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if not fixed_batch and not keep(recorder.measure(step, probe)):
+        if not fixed_batch and not keep(recorder.measure(probe, step=step)):
             return
     if fixed_batch:
-        keep(recorder.measure(len(batches), probe))
+        keep(recorder.measure(probe, step=len(batches)))
 
 
 def _alignment_at(align_fits, layer, step):
@@ -321,11 +326,12 @@ def run_coord_check(
     records: list[dict] = []
     nonfinite: list[dict] = []
     runs = [(w, s) for w in config.widths for s in range(config.seeds)]
+    graph = None
     for width, seed in tqdm(
         runs, desc=f"coord-check {scheme}/{rules.optimizer}", disable=not progress
     ):
-        _train_one(config, rules, width, seed, config.lr, records, nonfinite)
-    result = compare(config, rules, records, nonfinite)
+        graph = _train_one(config, rules, width, seed, config.lr, records, nonfinite, graph)
+    result = compare(config, rules, records, nonfinite, topology=graph)
     if out is not None:
         save(result, out, started=started)
     return result
@@ -462,9 +468,10 @@ def _graph(config: CoordCheckConfig, topology: Any) -> dict:
     if topology is None:
         topology = getattr(config, "topology", None)
     if topology is None:
-        model = _build(config, min(config.widths))
-        names, kinds = zip(*model.chain())
-        return {"names": list(names), "kinds": list(kinds), "parents": model.parents()}
+        raise ValueError(
+            "compare needs the model's topology: pass topology= (abcparam.torch.Topology or "
+            "{names, kinds, parents}), or a config saved by a check"
+        )
     get = topology.get if isinstance(topology, dict) else lambda k: getattr(topology, k)
     return {
         "names": list(get("names")),

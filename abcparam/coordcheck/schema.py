@@ -54,7 +54,11 @@ class _Row:
         return default if value is None else value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(k for k in self.keys_() if self[k] is not None)
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:
+        """The JSON keys that hold a value (so ``dict(row)`` and ``{**row}`` work)."""
+        return [k for k in self.keys_() if self[k] is not None]
 
     def to_json(self, strict: bool = True) -> dict:
         """{JSON key: value}; ``strict``: non-finite numbers as None."""

@@ -138,7 +138,7 @@ def train_and_record(spec: RunSpec, width: int, seed: int) -> list[dict]:
     rules = abcparam.rules(spec.scheme, optimizer=spec.optimizer)
     param_spec = parametrize(model, rules, base_width=min(spec.widths), seed=seed)
     opt = build_optimizer(model, param_spec, lr=2.0**spec.log2_lr)
-    recorder = Recorder(model, model.chain(), alignment=True)
+    recorder = Recorder(model, model.chain(), alignment=True, width=width, seed=seed)
     recorder.start(stream.probe)
     measure_at = set(spec.measure_at)
     out: list[dict] = []
@@ -155,7 +155,7 @@ def train_and_record(spec: RunSpec, width: int, seed: int) -> list[dict]:
         loss.backward()
         opt.step()
         if step in measure_at:
-            for rec in recorder.measure(stream.probe):
+            for rec in recorder.measure(stream.probe, step=step):
                 out.append({"width": width, "seed": seed, "step": step, "loss": loss.item(), **rec})
     return out
 
