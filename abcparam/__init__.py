@@ -6,7 +6,8 @@ sympy only; torch is imported by ``abcparam.torch`` and ``abcparam.coordcheck``.
 """
 
 from .engine.alignment import Alignment, make_alignment
-from .engine.exponents import LAYER_KINDS, N, canonical_kind
+from .engine.depth import DepthAlignment, make_depth_alignment
+from .engine.exponents import LAYER_KINDS, L, N, canonical_kind
 from .engine.optimizers import OPTIMIZERS, get_optimizer
 from .engine.rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
 from .engine.schemes import SCHEMES, Scheme, get_scheme
@@ -16,6 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alignment",
+    "DepthAlignment",
+    "L",
     "LAYER_KINDS",
     "LayerRule",
     "N",
@@ -30,6 +33,7 @@ __all__ = [
     "get_optimizer",
     "get_scheme",
     "make_alignment",
+    "make_depth_alignment",
     "reparametrize",
     "rules",
 ]

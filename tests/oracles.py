@@ -90,3 +90,43 @@ UMUP = {"a": ("0", "1/2", "1"), "b": ("0", "0", "0"), "adam": ("1/2", "1/2", "0"
 # 1/fan_in (final); Adam-like LR 1 (input), 1/sqrt(fan_in) (hidden; their eta*sqrt(d_base/d)),
 # 1 (final).  Written (embedding, hidden, readout).
 MUNIT = {"a": ("0", "1/2", "1"), "b": ("0", "0", "0"), "adam": ("0", "1/2", "0")}
+
+# --- Depth (a second symbol L = number of residual blocks) --------------------------------------
+# Depth exponents e mean a factor L^-e (the engine's sign); "alpha" is the branch exponent
+# (multiplier L^-alpha).  Values are strings in alpha, evaluated at the scheme's alpha.
+#
+# TP-VI (Yang, Yu, Zhu & Hayou 2023, arXiv 2310.02244), Table 1 [paper]: Depth-muP has branch
+# multiplier a/sqrt(L) and LR eta (SGD), eta/sqrt(L) (Adam); no depth factor in init (Def. 6.2).
+TPVI_TABLE1 = {"branch": "1/2", "init": "0", "sgd": "0", "adam": "1/2"}
+
+# CompleteP (Dey et al. 2025, arXiv 2505.01618), Table 1 [paper], its depth column (alpha in
+# {1/2, 1}; CompleteP = alpha 1); pre-LN transformer with AdamW.  (kind, in a block?) -> exponent.
+COMPLETEP_TABLE1 = {
+    "branch": "alpha",  # residual X + m_L^-alpha F(LN(X))
+    "init": {"embedding": "0", "hidden": "0", "norm": "0", "readout": "0"},
+    "lr": {
+        ("embedding", False): "0",
+        ("norm", True): "1 - alpha",  # pre-LN gain LR eta m_L^(alpha - 1)
+        ("hidden", True): "1 - alpha",  # eta m_N^-1 m_L^(alpha - 1)
+        ("bias", True): "1 - alpha",  # hidden bias LR eta m_L^(alpha - 1)
+        ("norm", False): "0",  # final LN
+        ("readout", False): "0",  # unembedding
+    },
+    "eps_in_blocks": "alpha",  # eps m_N^-1 m_L^-alpha, residual blocks only
+    "hidden_weight_decay": "0",  # lambda m_N: no depth factor (table, both alpha)
+}
+# CompleteP's width column (muP, same table) in its own coordinates (readout forward XW^T m_N^-1):
+# LR exponents embedding 0, hidden 1, readout 0; eps in blocks m_N^-1.
+COMPLETEP_TABLE1_WIDTH = {"lr": ("0", "1", "0"), "eps_hidden": "1"}
+# The authors' code (EleutherAI/nanoGPT-mup, branch completep, model.py) [code]: the same LR and
+# residual factors, but eps x m_L^-alpha for EVERY parameter (embedding, final LN, unembedding too).
+COMPLETEP_CODE_EPS_OUTSIDE = "alpha"
+# The authors' toy-model notebook [code]: SGD LR lr N (L/L0)^(2 alpha - 1), Adam lr/sqrt(N)
+# (L/L0)^(alpha - 1), eps (L/L0)^-alpha (hidden weights).
+COMPLETEP_NOTEBOOK = {"sgd": "1 - 2*alpha", "adam": "1 - alpha", "eps": "alpha"}
+
+# u-muP's depth rule [code: unit_scaling.optim.lr_scale_for_depth, every LR x depth^-1/2 for
+# parameters under a depth container; core.functional.transformer_residual_scaling_rule: branch
+# weights tau ~ 1/sqrt(L)].  The library applies the LR factor to SGD too (its SGD steps are
+# unit-scaled, i.e. normalised); the paper's tables give Adam only.
+UMUP_DEPTH = {"branch": "1/2", "adam": "1/2"}

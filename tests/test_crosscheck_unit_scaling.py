@@ -68,3 +68,50 @@ def test_unit_scaling_forward_multiplier_matches_a(measured, kind):
     implied_a = sympy.Rational(1, 2) - r[kind].b - sympy.nsimplify(round(slope * 4) / 4)
     assert abs(slope - float(sympy.Rational(1, 2) - r[kind].a - r[kind].b)) < 0.03
     assert implied_a == r[kind].a
+
+
+# -- u-muP's depth rule ---------------------------------------------------------------------------
+DEPTHS = (2, 8)
+
+
+def _stack_lr_scales(layers: int) -> dict[str, float]:
+    """unit_scaling's Adam LR scale of every parameter of a TransformerStack of ``layers``."""
+    from unit_scaling._modules import TransformerStack
+
+    torch.manual_seed(0)
+    stack = TransformerStack(layers=layers, hidden_size=16, heads=2, is_causal=True)
+    return {name: lr_scale_func_adam(p) for name, p in stack.named_parameters()}
+
+
+def test_unit_scaling_depth_lr_scale_matches_derived_c_L():
+    """``lr_scale_for_depth`` (every parameter under the depth container, LR x depth^-1/2) must
+    equal the derived c_L of u-muP with its residual rule (alpha = 1/2, Adam): 1/2."""
+    r = abcparam.rules("u-mup", optimizer="adam", depth=True)
+    small, large = _stack_lr_scales(DEPTHS[0]), _stack_lr_scales(DEPTHS[1])
+    name = next(n for n in small if n.startswith("0.") and n.endswith("weight"))
+    c_L = -math.log(large[name] / small[name]) / math.log(DEPTHS[1] / DEPTHS[0])
+    assert c_L == pytest.approx(float(r["hidden"].depth["c"]), abs=1e-9)
+
+
+def _effective_branch_weight(index: int, layers: int) -> float:
+    """The weight of residual branch ``index`` in the final stream under u-muP's rule: each
+    residual_add mixes (skip + tau F) / sqrt(1 + tau^2), so branch i ends up with
+    tau_i / sqrt(1 + tau_i^2) times the later skips' 1 / sqrt(1 + tau_j^2)."""
+    from unit_scaling.core.functional import transformer_residual_scaling_rule
+
+    rule = transformer_residual_scaling_rule()
+    taus = [rule(i, 2 * layers) for i in range(2 * layers)]
+    weight = taus[index] / math.sqrt(1 + taus[index] ** 2)
+    for tau in taus[index + 1 :]:
+        weight /= math.sqrt(1 + tau**2)
+    return weight
+
+
+@pytest.mark.parametrize("position", [0.0, 0.5, 0.99])
+def test_unit_scaling_residual_rule_is_alpha_one_half(position):
+    """A branch at a fixed relative depth weighs ~ L^-alpha in the final stream; the measured
+    alpha between L = 256 and 1024 must be u-muP's named alpha, 1/2."""
+    r = abcparam.rules("u-mup", optimizer="adam", depth=True)
+    weights = [_effective_branch_weight(int(position * 2 * n), n) for n in (256, 1024)]
+    alpha = -math.log(weights[1] / weights[0]) / math.log(4)
+    assert alpha == pytest.approx(float(r.depth_alpha), abs=0.01)

@@ -30,6 +30,18 @@ def parse_alignment(text: str):
     return text
 
 
+def _symbol_or_number(text: str | None):
+    """A depth option: None, a named form ('coherent'), a number ('1/2') or a symbol name."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.lower() in ("coherent", "independent"):
+        return text.lower()
+    if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", text):
+        return sympy.Symbol(text)
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scheme", help=f"one of {', '.join(SCHEMES)} (or an alias)")
     parser.add_argument("--optimizer", default="adam", help=f"one of {', '.join(OPTIMIZERS)}")
@@ -45,6 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--front", action="store_true", help="also print the Pareto front of largest learning rates"
     )
+    parser.add_argument(
+        "--depth-alpha",
+        default=None,
+        help="residual-branch exponent alpha (branches L^-alpha): a number such as 1/2, or a "
+        "symbol name; depth-mup / completep carry their own",
+    )
+    parser.add_argument(
+        "--depth", action="store_true", help="apply the scheme's own depth rule (u-mup's)"
+    )
+    parser.add_argument(
+        "--depth-alignment",
+        default="coherent",
+        help="how the blocks' updates add: coherent (L^1) | independent (L^1/2) | a number | symbol",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             alignment=parse_alignment(args.alignment),
             lr=args.lr,
             hidden_layers=args.hidden_layers,
+            depth=True if args.depth else None,
+            depth_alpha=_symbol_or_number(args.depth_alpha),
+            depth_alignment=_symbol_or_number(args.depth_alignment),
         )
     except (ValueError, TypeError) as err:
         print(f"error: {err}")

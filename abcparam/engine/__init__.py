@@ -8,7 +8,8 @@ torch.
 """
 
 from .alignment import Alignment, make_alignment
-from .exponents import LAYER_KINDS, N, canonical_kind
+from .depth import DepthAlignment, make_depth_alignment
+from .exponents import LAYER_KINDS, L, N, canonical_kind
 from .optimizers import OPTIMIZERS, get_optimizer
 from .rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
 from .schemes import SCHEMES, Scheme, get_scheme
@@ -16,6 +17,8 @@ from .solve import NoStableParametrization
 
 __all__ = [
     "Alignment",
+    "DepthAlignment",
+    "L",
     "LAYER_KINDS",
     "LayerRule",
     "N",
@@ -30,6 +33,7 @@ __all__ = [
     "get_optimizer",
     "get_scheme",
     "make_alignment",
+    "make_depth_alignment",
     "reparametrize",
     "rules",
 ]

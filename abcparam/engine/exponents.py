@@ -15,6 +15,9 @@ import sympy
 
 #: The width.  Every exponent e in this package means a factor ``N**(-e)``.
 N = sympy.Symbol("n", positive=True)
+#: The depth: the number of residual blocks.  A depth exponent e means a factor ``L**(-e)``; it is
+#: kept apart from the width exponent of the same quantity (depth.py; TP-VI, CompleteP).
+L = sympy.Symbol("L", positive=True)
 
 #: The three layer kinds of Everett et al.'s one-width form, in forward order.
 EMBEDDING, HIDDEN, READOUT = "embedding", "hidden", "readout"

@@ -15,6 +15,7 @@ from typing import Any
 import sympy
 
 from .alignment import HALF, Alignment, make_alignment
+from .depth import DEPTH_FIELDS, Constraint, DepthAlignment, derive_depth, make_depth_alignment
 from .exponents import (
     CORE_KINDS,
     EMBEDDING,
@@ -22,6 +23,8 @@ from .exponents import (
     LAYER_KINDS,
     READOUT,
     VECTOR_KINDS,
+    L,
+    N,
     canonical_kind,
     exact,
     fmt,
@@ -43,6 +46,10 @@ class LayerRule:
 
     ``r`` is the exponent of the layer's feature change after an update (dz = Theta(n^-r));
     ``why`` maps each of "a", "b", "c", "eps", "r" to the sentence that justifies it.
+    These are WIDTH exponents.  ``depth`` holds the separate DEPTH exponents (factor L^-e) of
+    "a", "b", "c", "eps", "wd" and "r" (the block's own feature change) when the rules were
+    derived with a residual-branch exponent alpha (engine/depth.py), else it is empty; their
+    reasons are ``why["c_L"]`` etc.  ``factor("c")`` joins both: ``n**-c * L**-c_L``.
     """
 
     kind: str
@@ -52,9 +59,31 @@ class LayerRule:
     eps: sympy.Expr | None
     r: sympy.Expr
     why: Mapping[str, str]
+    depth: Mapping[str, sympy.Expr | None] = field(default_factory=dict)
+
+    def factor(self, name: str) -> sympy.Expr | None:
+        """The joint scale of one quantity ("a" multiplier, "b" init std, "c" LR, "eps", "wd"):
+        ``n**-width * L**-depth`` (no depth part without depth rules); None when it has none."""
+        if name not in DEPTH_FIELDS:
+            raise ValueError(f"unknown exponent {name!r}; accepted: {', '.join(DEPTH_FIELDS)}")
+        width = getattr(self, name, None)
+        depth = self.depth.get(name, sympy.Integer(0)) if self.depth else sympy.Integer(0)
+        if width is None or depth is None:
+            return None
+        return N ** (-width) * L ** (-depth)
+
+    @property
+    def lr_factor(self) -> sympy.Expr:
+        """The learning-rate scale ``n**-c * L**-c_L``."""
+        return self.factor("c")
+
+    @property
+    def eps_factor(self) -> sympy.Expr | None:
+        """Adam's epsilon scale ``n**-eps * L**-eps_L`` (None without an epsilon)."""
+        return self.factor("eps")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "a": fmt(self.a),
             "b": fmt(self.b),
             "c": fmt(self.c),
@@ -62,6 +91,9 @@ class LayerRule:
             "r": fmt(self.r),
             "why": dict(self.why),
         }
+        if self.depth:
+            out["depth"] = {k: None if v is None else fmt(v) for k, v in self.depth.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,22 @@ class Rules:
     r_chain: tuple[sympy.Expr, ...] = ()
     conventions: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    depth_alpha: sympy.Expr | None = None
+    depth_alignment: DepthAlignment | None = None
+    depth_constraints: tuple[Constraint, ...] = ()
+    depth_regime: str = ""
+    depth_why: str = ""
+    outside_depth: Mapping[str, sympy.Expr | None] = field(default_factory=dict)
+
+    @property
+    def has_depth(self) -> bool:
+        """Whether depth exponents were derived (a residual-branch exponent alpha was given)."""
+        return self.depth_alpha is not None
+
+    @property
+    def branch_multiplier(self) -> sympy.Expr:
+        """The residual-branch multiplier L**-alpha (1 without depth rules)."""
+        return sympy.Integer(1) if self.depth_alpha is None else L ** (-self.depth_alpha)
 
     # -- access -------------------------------------------------------------------------------
     def __getitem__(self, kind: str) -> LayerRule:
@@ -146,8 +194,16 @@ class Rules:
     # -- rendering ------------------------------------------------------------------------------
     def title(self) -> str:
         name = self.scheme or "custom (a, b)"
-        return f"{name} · {self.optimizer} · alignment {self.alignment.describe()}" + (
-            "" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}"
+        depth = (
+            ""
+            if self.depth_alpha is None
+            else f" · depth: branch L^-{fmt(self.depth_alpha)}, "
+            f"{self.depth_alignment.describe()} blocks"
+        )
+        return (
+            f"{name} · {self.optimizer} · alignment {self.alignment.describe()}"
+            + ("" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}")
+            + depth
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,9 +219,32 @@ class Rules:
             "conventions": list(self.conventions),
             "notes": list(self.notes),
             "layers": {kind: rule.to_dict() for kind, rule in self.layers.items()},
+            **(
+                {
+                    "depth": {
+                        "alpha": fmt(self.depth_alpha),
+                        "branch_multiplier": str(self.branch_multiplier),
+                        "alignment": self.depth_alignment.name,
+                        "beta": fmt(self.depth_alignment.beta),
+                        "regime": self.depth_regime,
+                        "why_alpha": self.depth_why,
+                        "outside_blocks": {
+                            k: None if v is None else fmt(v) for k, v in self.outside_depth.items()
+                        },
+                        "constraints": [
+                            {"name": c.name, "condition": str(c.condition), "why": c.why}
+                            for c in self.depth_constraints
+                        ],
+                    }
+                }
+                if self.has_depth
+                else {}
+            ),
         }
 
     def to_markdown(self, why: bool = False) -> str:
+        if self.has_depth:
+            return self._depth_markdown(why)
         head = "| layer | a | b | c | eps | r |" + (" why c |" if why else "")
         rule_line = "|---|---|---|---|---|---|" + ("---|" if why else "")
         rows = [f"**{self.title()}**", "", head, rule_line]
@@ -179,6 +258,32 @@ class Rules:
             "",
             f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
             f"Regime: {self.regime}.",
+        ]
+        return "\n".join(rows)
+
+    def _depth_markdown(self, why: bool) -> str:
+        """Both exponents per layer: each cell "width | depth" (factor n^-w L^-d)."""
+        names = ("a", "b", "c", "eps", "wd", "r")
+        head = "| layer | " + " | ".join(f"{x} (n, L)" for x in names) + " |"
+        head += " why c_L |" if why else ""
+        rule_line = "|---|" + "---|" * len(names) + ("---|" if why else "")
+        rows = [f"**{self.title()}**", "", head, rule_line]
+        for kind, rule in self.layers.items():
+            cells = []
+            for x in names:
+                width = getattr(rule, x, None)
+                w = "·" if x == "wd" and width is None else fmt(width)
+                cells.append(f"{w}, {fmt(rule.depth.get(x))}")
+            row = f"| {kind} | " + " | ".join(cells) + " |"
+            rows.append(row + (f" {rule.why['c_L']} |" if why else ""))
+        outside = ", ".join(f"{k}_L = {fmt(v)}" for k, v in self.outside_depth.items())
+        rows += [
+            "",
+            f"Each cell: width exponent, depth exponent (factor n^-w · L^-d). Residual branch "
+            f"multiplier {self.branch_multiplier} (alpha: {self.depth_why}). Parameters "
+            f"outside the blocks (embedding, readout, final norm): {outside}.",
+            f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
+            f"Regime: {self.regime}; {self.depth_regime}.",
         ]
         return "\n".join(rows)
 
@@ -268,12 +373,17 @@ def derive(
     conventions: Mapping[str, tuple[Number, str]] | None = None,
     require: str | None = None,
     scheme: str | None = None,
+    depth_alpha: Number | None = None,
+    depth_alignment: Any = "coherent",
+    depth_why: str = "given by the user",
 ) -> Rules:
     """Derive c, the epsilon exponent and the regime for any (a, b) per layer kind.
 
     ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
     default to the embedding's.  ``lr="global"`` asks for one shared c (TP-IV); ``require`` is
-    None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).
+    None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).  ``depth_alpha``
+    (a number or a sympy Symbol) adds residual branches ``L^-alpha`` and derives every layer's
+    depth exponents under ``depth_alignment`` ("coherent", "independent", a number, a Symbol).
     """
     opt = get_optimizer(optimizer)
     align = make_alignment(alignment)
@@ -327,7 +437,32 @@ def derive(
         conventions=tuple(conv),
     )
     _check_requirement(result, require, syms)
+    if depth_alpha is not None:
+        return with_depth(result, depth_alpha, depth_alignment, depth_why)
+    make_depth_alignment(depth_alignment)  # still reject a bad value
     return result
+
+
+def with_depth(
+    width_rules: Rules, alpha: Number, alignment: Any = "coherent", why: str = "given by the user"
+) -> Rules:
+    """``width_rules`` plus residual branches ``L^-alpha``: every layer's depth exponents derived
+    (engine/depth.py) beside its unchanged width exponents."""
+    dsol = derive_depth(alpha, get_optimizer(width_rules.optimizer), alignment)
+    layers = {}
+    for kind, rule in width_rules.layers.items():
+        reasons = dict(rule.why, **{f"{k}_L": text for k, text in dsol.why[kind].items()})
+        layers[kind] = replace(rule, depth=dict(dsol.exponents[kind]), why=reasons)
+    return replace(
+        width_rules,
+        layers=layers,
+        depth_alpha=dsol.alpha,
+        depth_alignment=dsol.alignment,
+        depth_constraints=dsol.constraints,
+        depth_regime=dsol.regime,
+        depth_why=why,
+        outside_depth=dsol.outside,
+    )
 
 
 def _complete(given: Mapping[str, Number], name: str) -> dict[str, sympy.Expr]:
@@ -384,6 +519,34 @@ def _rules_cached(
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _depth_cached(
+    width_key: tuple, alpha: sympy.Expr, alignment: DepthAlignment, why: str
+) -> Rules:
+    return with_depth(_rules_cached(*width_key), alpha, alignment, why)
+
+
+def _depth_choice(scheme, depth: bool | None, depth_alpha: Number | None):
+    """(alpha, why) from the arguments: an explicit ``depth_alpha`` wins; ``depth=True`` takes the
+    scheme's own residual rule; by default only Depth-μP / CompleteP carry one."""
+    if depth not in (None, True, False):
+        raise ValueError(f"depth = {depth!r}; accepted: True, False or None")
+    if depth_alpha is not None:
+        if depth is False:
+            raise ValueError("depth=False contradicts depth_alpha; give one of them")
+        return exact(depth_alpha, "depth_alpha"), "given by the user (depth_alpha)"
+    if depth is False or scheme.depth_alpha is None and depth is None:
+        return None, ""
+    if scheme.depth_alpha is None:
+        raise ValueError(
+            f"scheme {scheme.name!r} has no depth rule of its own; give depth_alpha= (e.g. 1/2 or "
+            f"1) or use a scheme that has one: depth-mup, completep, u-mup (depth=True)"
+        )
+    if depth is None and not scheme.depth_by_default:
+        return None, ""
+    return scheme.depth_alpha
+
+
 def rules(
     scheme: str,
     optimizer: str = "adam",
@@ -393,17 +556,28 @@ def rules(
     lr: str = "per-layer",
     require: str | None = None,
     conventions: bool = True,
+    depth: bool | None = None,
+    depth_alpha: Number | None = None,
+    depth_alignment: Any = "coherent",
 ) -> Rules:
-    """Derived rules of a named scheme ("sp", "ntp", "mfp", "mup", "u-mup" and aliases).
+    """Derived rules of a named scheme ("sp", "ntp", "mfp", "mup", "u-mup", "depth-mup",
+    "completep" and aliases).
 
     ``conventions=False`` drops a scheme's named conventions (u-muP's empirical embedding rate,
-    SP's 1/sqrt(d) attention) and derives those exponents too.  Cached: repeats cost < 1 ms.
+    SP's 1/sqrt(d) attention) and derives those exponents too.  Depth: "depth-mup" (alpha = 1/2,
+    TP-VI) and "completep" (alpha = 1, CompleteP) carry residual branches ``L^-alpha``;
+    ``depth=True`` adds a scheme's own depth rule (u-μP's); ``depth_alpha=`` (a number or a sympy
+    Symbol) sets alpha on any scheme; ``depth_alignment`` says how the blocks' updates add
+    ("coherent" L^1, "independent" L^(1/2), a number or a Symbol).  Cached: repeats < 1 ms.
     """
-    name = get_scheme(scheme).name
+    sch = get_scheme(scheme)
     opt = get_optimizer(optimizer).name
-    return _rules_cached(
-        name, opt, make_alignment(alignment), hidden_layers, lr, require, conventions
-    )
+    alpha, why = _depth_choice(sch, depth, depth_alpha)
+    depth_align = make_depth_alignment(depth_alignment)
+    width_key = (sch.name, opt, make_alignment(alignment), hidden_layers, lr, require, conventions)
+    if alpha is None:
+        return _rules_cached(*width_key)
+    return _depth_cached(width_key, alpha, depth_align, why)
 
 
 def equivalent(first: Rules, second: Rules) -> bool:

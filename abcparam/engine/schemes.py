@@ -26,6 +26,9 @@ class Scheme:
     conventions: ``embedding_update`` fixes the embedding's update exponent k (u-muP's empirical
     rule) instead of deriving it; ``attention_logit`` fixes the attention-logit exponent x in
     ``q.k * d_head^-x`` instead of deriving it from the alignment.
+    depth_alpha: the scheme's residual-branch exponent (multiplier L^-alpha) and why it was chosen;
+    depth_by_default: whether ``rules`` applies it unasked (Depth-μP, CompleteP) or only with
+    ``depth=True`` (u-μP's residual rule).  Depth LR/eps/wd exponents are derived (depth.py).
     """
 
     name: str
@@ -35,6 +38,8 @@ class Scheme:
     citation: str
     conventions: Mapping[str, tuple[sympy.Expr, str]] = field(default_factory=dict)
     architecture: tuple[str, ...] = ()
+    depth_alpha: tuple[sympy.Expr, str] | None = None
+    depth_by_default: bool = False
 
 
 def _pairs(embedding: tuple[str, str], hidden: tuple[str, str], readout: tuple[str, str]):
@@ -47,11 +52,24 @@ def _pairs(embedding: tuple[str, str], hidden: tuple[str, str], readout: tuple[s
 
 
 def _scheme(
-    name, title, citation, embedding, hidden, readout, conventions=None, architecture=()
+    name,
+    title,
+    citation,
+    embedding,
+    hidden,
+    readout,
+    conventions=None,
+    architecture=(),
+    depth=None,
+    default=False,
 ) -> Scheme:
     a, b = _pairs(embedding, hidden, readout)
     conv = {key: (exact(value, key), why) for key, (value, why) in (conventions or {}).items()}
-    return Scheme(name, title, a, b, citation, conv, tuple(architecture))
+    depth_alpha = None if depth is None else (exact(depth[0], "depth_alpha"), depth[1])
+    return Scheme(name, title, a, b, citation, conv, tuple(architecture), depth_alpha, default)
+
+
+_MUP_PAIRS = (("-1/2", "1/2"), ("0", "1/2"), ("1/2", "1/2"))
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -112,6 +130,36 @@ SCHEMES: dict[str, Scheme] = {
                     "instead of maximal update's 0",
                 )
             },
+            depth=(
+                "1/2",
+                "u-μP's residual rule (Blake et al. 2024, App. G; unit_scaling's "
+                "transformer_residual_scaling_rule): branch weight tau ~ 1/sqrt(L/2 + ...), "
+                "a variance-preserving mix, so alpha = 1/2",
+            ),
+        ),
+        _scheme(
+            "depth-mup",
+            "Depth-μP (μP in width, 1/sqrt(L) branches)",
+            "Yang, Yu, Zhu & Hayou 2023 (TP-VI, arXiv 2310.02244), Table 1",
+            *_MUP_PAIRS,
+            depth=(
+                "1/2",
+                "TP-VI: alpha = 1/2, the smallest stable alpha, for maximal feature diversity "
+                "(Claim 7.5)",
+            ),
+            default=True,
+        ),
+        _scheme(
+            "completep",
+            "CompleteP (μP in width, 1/L branches)",
+            "Dey et al. 2025 (arXiv 2505.01618), Table 1",
+            *_MUP_PAIRS,
+            depth=(
+                "1",
+                "CompleteP: alpha = 1 so that every block's features move by Theta(1) "
+                "(complete feature learning, r_L = 0) under coherent depth alignment",
+            ),
+            default=True,
         ),
         _scheme(
             "munit",
@@ -152,6 +200,13 @@ SCHEME_ALIASES: dict[str, str] = {
     "mu-nit": "munit",
     "mus": "munit",
     "μs": "munit",
+    "depth-mup": "depth-mup",
+    "depth_mup": "depth-mup",
+    "depthmup": "depth-mup",
+    "depth-μp": "depth-mup",
+    "completep": "completep",
+    "complete-p": "completep",
+    "complete_p": "completep",
 }
 
 

@@ -24,6 +24,10 @@ class Adafactor(UpdateModel):
     def update_formula(self, kind):
         return "k = a + b + c (step relative to the parameter's RMS n^-b)"
 
+    def depth_step(self, c_L, grad_L, b_L):
+        """A relative step: LR x the parameter's RMS (L^-b_L), whatever the gradient."""
+        return c_L + b_L
+
 
 ADAFACTOR = Adafactor(
     name="adafactor",

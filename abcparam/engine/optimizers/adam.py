@@ -18,6 +18,11 @@ class Adam(UpdateModel):
     def update_formula(self, kind):
         return "k = a + c (normalised step)"
 
+    def depth_step(self, c_L, grad_L, b_L):
+        """m/sqrt(v) is Theta(1) per entry whatever the gradient's depth factor: the step is the
+        LR's (TP-VI footnote 5: effective LR L^-gamma for Adam)."""
+        return c_L
+
 
 ADAM = Adam(
     name="adam",

@@ -42,6 +42,12 @@ class UpdateModel:
         """Human-readable update exponent, for explanations."""
         raise NotImplementedError
 
+    def depth_step(self, c_L: sympy.Expr, grad_L: sympy.Expr, b_L: sympy.Expr) -> sympy.Expr:
+        """Depth exponent of the weight step's entries (step ~ L^-k_L) for an LR ~ L^-c_L, a
+        gradient ~ L^-grad_L and weights ~ L^-b_L (engine/depth.py).  Default: a normalised step
+        whose size is the LR whatever the gradient (sign-like updates); SGD and Adafactor differ."""
+        return c_L
+
     def uses_backward(self, kind: str) -> bool:
         """Whether this layer's update exponent depends on the backward signal."""
         return False

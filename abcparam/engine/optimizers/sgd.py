@@ -22,6 +22,11 @@ class SGD(UpdateModel):
             return k - 2 * a
         return k - 2 * a - backward
 
+    def depth_step(self, c_L, grad_L, b_L):
+        """The step is LR x gradient, so it carries the gradient's depth factor (the branch
+        multiplier L^-alpha inside a residual block; TP-VI footnote 5: effective LR L^(alpha-gamma))."""
+        return c_L + grad_L
+
     def uses_backward(self, kind):
         return kind != READOUT
 
