@@ -45,6 +45,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--tolerance", type=float, default=0.15)
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
+    depth = parser.add_argument_group("depth checks (--vary depth)")
+    depth.add_argument(
+        "--vary",
+        default="width",
+        choices=("width", "depth"),
+        help="vary the width (default) or the number of residual blocks",
+    )
+    depth.add_argument("--depths", default="2,4,8,16,32", help="numbers of residual blocks")
+    depth.add_argument(
+        "--width",
+        default="128",
+        help="width of the depth check; several (128,256) give the joint width x depth grid",
+    )
+    depth.add_argument(
+        "--schemes",
+        default="mup,depth-mup,completep",
+        help="schemes compared across depth (mup = no depth rule)",
+    )
+    depth.add_argument("--base-depth", type=int, default=None, help="default: smallest depth")
+    depth.add_argument("--depth-alignment", default="coherent", help="coherent | independent")
+    depth.add_argument("--batch", type=int, default=64)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"{what} = {text!r}: give comma-separated integers such as 2,4,8"
+        ) from None
+    if any(v < 1 for v in values):
+        raise ValueError(f"{what} = {text!r}: every value must be a positive integer")
+    return values
+
+
+def run_depth(args: argparse.Namespace) -> int:
+    """``--vary depth``: the depth coordinate check (abcparam.coordcheck.depth)."""
+    from ..coordcheck.depth import DepthCheckConfig, run_depth_check, save
+
+    config = DepthCheckConfig(
+        model="mlp" if args.model == "mlp" else "transformer",
+        schemes=tuple(args.schemes.split(",")),
+        optimizer=args.optimizer,
+        depths=_ints(args.depths, "--depths"),
+        widths=_ints(args.width, "--width"),
+        steps=args.steps,
+        seeds=args.seeds,
+        lr=args.lr if args.lr is not None else 1e-4,
+        base_depth=args.base_depth,
+        batch=args.batch,
+        depth_alignment=args.depth_alignment,
+        tolerance=args.tolerance,
+    )
+    for scheme in config.schemes:  # fail fast on a bad scheme name
+        import abcparam
+
+        abcparam.rules(scheme, optimizer=config.optimizer, depth_alignment=args.depth_alignment)
+    result = run_depth_check(config)
+    print(result.table())
+    s = result.summary()
+    print(
+        f"\n{s['depth_passed']}/{s['depth_fits']} depth slopes within {args.tolerance} of the "
+        f"measured-alignment prediction; {s['depth_preset_passed']}/{s['depth_fits']} of the "
+        f"asymptotic ({args.depth_alignment}) one."
+    )
+    if s["width_fits"]:
+        print(f"joint grid: {s['width_passed']}/{s['width_fits']} width slopes as predicted.")
+    for line in s["preset_misses"]:
+        print("preset miss:", line)
+    for line in s["misses"]:
+        print("MISS:", line)
+    if args.out:
+        print(f"wrote {save(result, args.out)}")
+    return 0 if not s["misses"] else 1
 
 
 def load_object(spec: str, what: str):
@@ -113,6 +187,8 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.vary == "depth":
+        return run_depth(args)
     from ..coordcheck.run import run_coord_check
 
     widths = tuple(int(w) for w in args.widths.split(","))

@@ -330,7 +330,7 @@ class _Depth:
     branch_multiplier: float = 1.0
 
     def scale(self, rules, kind: str, name: str, which: str) -> float:
-        """ratio^-e for the depth exponent ``which`` ("c" or "eps") of parameter ``name``."""
+        """ratio^-e for the depth exponent ``which`` ("c", "eps", "wd") of parameter ``name``."""
         if self.ratio == 1.0 or not getattr(rules, "has_depth", False) or kind == SCALAR:
             return 1.0
         inside = any(name.startswith(block + ".") for block in self.blocks)
@@ -429,7 +429,9 @@ def _plan(
             ratio ** (-eps) * depth.scale(rules, first.kind, names[0], "eps")
             if eps is not None
             else 1.0,
-            ratio ** (-wd) if wd is not None else 1.0,
+            ratio ** (-wd) * depth.scale(rules, first.kind, names[0], "wd")
+            if wd is not None
+            else 1.0,
             why,
             uses,
             eps is not None,

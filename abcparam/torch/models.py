@@ -84,6 +84,80 @@ class MLP(_AtWidth, nn.Module):
         return [[]] + [[i] for i in range(self.depth + 1)]
 
 
+class ResidualBlock(nn.Module):
+    """Pre-LN residual MLP block: ``x + branch_multiplier * fc2(act(fc1(ln(x))))``.
+
+    ``branch_multiplier`` is L^-alpha relative to the base depth, set by parametrize() from
+    ``rules.branch_multiplier`` (TP-VI Sec. 6.3; CompleteP Sec. 3); 1 without depth rules."""
+
+    def __init__(self, width: int, activation: str = "relu") -> None:
+        super().__init__()
+        self.ln = ScaledLayerNorm(width)
+        self.fc1 = ScaledLinear(width, width, kind="hidden")
+        self.fc2 = ScaledLinear(width, width, kind="hidden")
+        self.activation = activation
+        self.branch_multiplier = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.fc2(ACTIVATIONS[self.activation](self.fc1(self.ln(x))))
+        return x + self.branch_multiplier * branch
+
+
+class ResidualMLP(nn.Module):
+    """``embedding`` (in -> n), ``depth`` pre-LN residual blocks ``blocks.i`` (fc1, fc2: n -> n),
+    final ``ln_f``, ``readout`` (n -> out): the residual stream of the depth checks."""
+
+    def __init__(
+        self,
+        width: int,
+        depth: int = 2,
+        in_dim: int = 32,
+        out_dim: int = 10,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}"
+            )
+        if depth < 1:
+            raise ValueError(f"depth = {depth}: a residual MLP needs at least one block")
+        self.width, self.depth = width, depth
+        self.embedding = ScaledLinear(in_dim, width, kind="embedding")
+        self.blocks = nn.ModuleList(ResidualBlock(width, activation) for _ in range(depth))
+        self.ln_f = ScaledLayerNorm(width)
+        self.readout = ScaledLinear(width, out_dim, kind="readout")
+
+    @property
+    def n_blocks(self) -> int:
+        return self.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embedding(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.readout(self.ln_f(h))
+
+    def chain(self) -> list[tuple[str, str]]:
+        """(module name, layer kind) in forward order."""
+        out = [("embedding", "embedding")]
+        for i in range(self.depth):
+            out += [(f"blocks.{i}.fc1", "hidden"), (f"blocks.{i}.fc2", "hidden")]
+        return out + [("readout", "readout")]
+
+    def parents(self) -> list[list[int]]:
+        """fc1 and the readout read the (normalised) stream: the embedding plus every earlier
+        fc2; fc2 reads fc1."""
+        out: list[list[int]] = [[]]
+        stream = [0]
+        for _ in range(self.depth):
+            out.append(list(stream))
+            out.append([len(out) - 1])
+            stream = stream + [len(out) - 1]
+        out.append(list(stream))
+        return out
+
+
 class Attention(nn.Module):
     """Causal self-attention with logits ``q.k * scale``; ``scale`` is set by parametrize()
     (d_head^-x, x = rules.attention_logit_exponent; TP-V Def. 4.1 uses x = 1)."""
@@ -107,7 +181,8 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: x + attn(ln1 x), then x + mlp(ln2 x)."""
+    """Pre-LN transformer block: x + m attn(ln1 x), then x + m mlp(ln2 x), with the residual
+    branch multiplier m = L^-alpha set by parametrize() (1 without depth rules)."""
 
     def __init__(self, width: int, n_heads: int, mlp_ratio: int) -> None:
         super().__init__()
@@ -116,10 +191,12 @@ class Block(nn.Module):
         self.mlp = nn.Module()
         self.mlp.fc1 = ScaledLinear(width, mlp_ratio * width, kind="hidden")
         self.mlp.fc2 = ScaledLinear(mlp_ratio * width, width, kind="hidden")
+        self.branch_multiplier = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.ln2(x))))
+        m = self.branch_multiplier
+        x = x + m * self.attn(self.ln1(x))
+        return x + m * self.mlp.fc2(F.gelu(self.mlp.fc1(self.ln2(x))))
 
 
 class GPT(_AtWidth, nn.Module):
@@ -146,6 +223,10 @@ class GPT(_AtWidth, nn.Module):
         self.blocks = nn.ModuleList(Block(width, n_heads, mlp_ratio) for _ in range(n_layers))
         self.ln_f = ScaledLayerNorm(width)
         self.readout = ScaledLinear(width, vocab, kind="readout")
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.shape[1]

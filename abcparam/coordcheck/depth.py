@@ -1,0 +1,555 @@
+"""Depth coordinate checks: slopes against log L of what each layer does, predicted by the engine.
+
+Models with L residual blocks (the pre-LN residual MLP on sklearn digits, the GPT on the pydoc
+text) are trained a few steps at depths L = 2..32 under each scheme's rules; on a fixed probe
+batch we record, per probed layer (the embedding, the first / middle / last block's layers, the
+readout and the residual stream after the last block, as CompleteP Fig. 7 logs it): the RMS of
+its output, of its output's change since init ("delta") and of its effective weight update.  The
+per-seed slopes of log(quantity) against log L are compared with
+
+- the **asymptotic** prediction (engine/depth.py: stream init ``L^max(0, 1/2 - alpha)``, block
+  step ``L^-k_L``, stream change ``L^max(0, beta - alpha - k_L)``; a pre-LN layer's input change
+  is the stream's change divided by the stream's size), and
+- the **finite-depth** prediction of the stream: the embedding's depth-free part plus the blocks'
+  part, each sized at the smallest depth and carried by its engine exponent, added at the angle
+  measured at each depth (finite_width.blended_slope, the width check's method, in L).  The
+  blocks' exponent uses the measured depth alignment beta (``rms(sum_l d_l) / sqrt(sum_l
+  rms(d_l)^2) ~ L^(beta - 1/2)`` over the blocks' changes d_l), as the width check uses
+  measured alignment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import abcparam
+
+from ..engine.depth import IN_BRANCH_KINDS, growth
+from ..engine.exponents import HIDDEN
+from .finite_width import blended_slope
+from .fit import slope_with_error
+
+QUANTITIES = ("out", "delta", "update")
+MODELS = ("mlp", "transformer")
+#: "none" in a scheme list: mup without any depth rule (branch 1, depth-free LR)
+NO_DEPTH = "mup"
+
+
+@dataclass(frozen=True)
+class DepthCheckConfig:
+    """What a depth coordinate check runs (saved beside its results)."""
+
+    model: str = "mlp"
+    schemes: tuple[str, ...] = ("mup", "depth-mup", "completep")
+    optimizer: str = "adam"
+    depths: tuple[int, ...] = (2, 4, 8, 16, 32)
+    widths: tuple[int, ...] = (128,)
+    steps: int = 3
+    seeds: int = 3
+    lr: float = 1e-4
+    base_depth: int | None = None
+    base_width: int | None = None
+    batch: int = 64
+    depth_alignment: str = "coherent"
+    tolerance: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; accepted: {', '.join(MODELS)}")
+        if len(self.depths) < 2 or min(self.depths) < 1:
+            raise ValueError(f"depths = {self.depths}: need at least two depths >= 1")
+        for name in ("steps", "seeds", "batch"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: need a positive integer")
+        if not self.lr > 0:
+            raise ValueError(f"lr = {self.lr}: need a positive learning rate")
+
+    @property
+    def depth0(self) -> int:
+        return self.base_depth or min(self.depths)
+
+    @property
+    def width0(self) -> int:
+        return self.base_width or min(self.widths)
+
+
+def rules_for(scheme: str, optimizer: str, depth_alignment: str = "coherent"):
+    """The engine's rules of a depth-check scheme: depth-mup / completep carry depth; any other
+    scheme name is taken as it is (no depth rule: branch 1, depth-free LR)."""
+    return abcparam.rules(scheme, optimizer=optimizer, depth_alignment=depth_alignment)
+
+
+def _build(config: DepthCheckConfig, width: int, depth: int, vocab: int) -> nn.Module:
+    from ..torch import GPT, ResidualMLP
+
+    if config.model == "mlp":
+        return ResidualMLP(width, depth=depth, in_dim=64, out_dim=10)
+    return GPT(width, n_layers=depth, n_heads=4, vocab=vocab, context=32)
+
+
+def _data(config: DepthCheckConfig, seed: int):
+    """A fixed real batch: sklearn digits (MLP) or pydoc-text windows (GPT)."""
+    from ..transfer import data
+
+    if config.model == "mlp":
+        split = data.digits(seed)
+        return split.x_train[: config.batch], split.y_train[: config.batch], 10
+    train_ids, _, vocab = data.pydoc_text()
+    g = torch.Generator().manual_seed(seed)
+    x, y = data.lm_batch(train_ids, max(config.batch // 8, 1), 32, g)
+    return x, y, len(vocab)
+
+
+def probes(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
+    """Probed layer -> (module name, module), by relative position so names agree across depths."""
+    modules = dict(model.named_modules())
+    n = len(model.blocks)
+    picks = {"first": 0, "mid": n // 2, "last": n - 1}
+    inner = ("fc1", "fc2") if hasattr(model.blocks[0], "fc1") else ("attn.o", "mlp.fc2")
+    out = {"embedding": ("embedding", model.embedding)}
+    for where, i in picks.items():
+        for part in inner:
+            name = f"blocks.{i}.{part}"
+            out[f"{where}.{part.split('.')[-1]}"] = (name, modules[name])
+    out["readout"] = ("readout", model.readout)
+    out["stream"] = (f"blocks.{n - 1}", model.blocks[n - 1])
+    return out
+
+
+class _Hooks:
+    """Forward hooks: probed outputs and every block's contribution (output - input)."""
+
+    def __init__(self, model: nn.Module, probed: dict[str, tuple[str, nn.Module]]) -> None:
+        self.captured: dict[str, torch.Tensor] = {}
+        self.blocks: list[torch.Tensor | None] = [None] * len(model.blocks)
+        self.active = False
+        for label, (_, module) in probed.items():
+            module.register_forward_hook(self._capture(label))
+        for i, block in enumerate(model.blocks):
+            block.register_forward_hook(self._block(i))
+
+    def _capture(self, label):
+        def hook(module, inputs, output):
+            if self.active:
+                self.captured[label] = output.detach().clone()
+                self.captured[label + " input"] = inputs[0].detach().clone()
+
+        return hook
+
+    def _block(self, i):
+        def hook(module, inputs, output):
+            if self.active:
+                self.blocks[i] = (output - inputs[0]).detach().clone()
+
+        return hook
+
+
+def _rms(t: torch.Tensor) -> float:
+    return float(t.detach().double().pow(2).mean().sqrt())
+
+
+def _cos(u: torch.Tensor, v: torch.Tensor) -> float:
+    u, v = u.reshape(-1).double(), v.reshape(-1).double()
+    den = float(u.norm() * v.norm())
+    return float(u @ v) / den if den > 0 else float("nan")
+
+
+def train_one(
+    config: DepthCheckConfig, scheme: str, width: int, depth: int, seed: int
+) -> list[dict[str, Any]]:
+    """Train one model ``steps`` Adam/SGD steps on a fixed real batch; one record per probe and
+    step (steps 0..steps), plus "stream parts" records for the finite-depth prediction."""
+    from ..torch import build_optimizer, parametrize
+
+    torch.manual_seed(seed)
+    x, y, vocab = _data(config, seed)
+    rules = rules_for(scheme, config.optimizer, config.depth_alignment)
+    model = _build(config, width, depth, vocab)
+    spec = parametrize(model, rules, base_width=config.width0, seed=seed, base_depth=config.depth0)
+    opt = build_optimizer(model, spec, lr=config.lr)
+    probed = probes(model)
+    hooks = _Hooks(model, probed)
+    weights0 = {
+        label: m.weight.detach().clone() for label, (_, m) in probed.items() if label != "stream"
+    }
+
+    @torch.no_grad()
+    def measure():
+        hooks.active = True
+        try:
+            model(x)
+        finally:
+            hooks.active = False
+        return dict(hooks.captured), [b.clone() for b in hooks.blocks]
+
+    init, blocks0 = measure()
+    tag = {"scheme": scheme, "width": width, "depth": depth, "seed": seed}
+    records: list[dict[str, Any]] = []
+
+    def record(step: int, now: dict, blocks: list) -> None:
+        for label, (_, module) in probed.items():
+            rec = {**tag, "step": step, "layer": label, "out": _rms(now[label])}
+            rec["delta"] = _rms(now[label] - init[label]) if step else None
+            if label != "stream" and step:
+                mult = float(getattr(module, "multiplier", 1.0))
+                rec["update"] = _rms(mult * (module.weight.detach() - weights0[label]))
+                if label != "embedding":  # dz = own (dW x_t) + input (W0 dx) terms
+                    x_t, x_0 = now[label + " input"], init[label + " input"]
+                    inp = mult * F.linear(x_t - x_0, weights0[label])
+                    own = now[label] - init[label] - inp
+                    rec.update(
+                        in_delta=_rms(x_t - x_0), own=_rms(own), inp=_rms(inp), cos=_cos(own, inp)
+                    )
+            else:
+                rec["update"] = None
+            records.append(rec)
+        # the stream's two parts: embedding (depth-free) and the blocks' sum
+        emb, emb0 = now["embedding"], init["embedding"]
+        if config.model == "transformer":
+            emb, emb0 = emb + _pos(model, x), emb0 + _pos0
+        sum_blocks = sum(blocks)
+        d_blocks = [b - b0 for b, b0 in zip(blocks, blocks0)]
+        part = {
+            **tag,
+            "step": step,
+            "layer": "stream parts",
+            "embedding_out": _rms(emb),
+            "blocks_out": _rms(sum_blocks),
+            "cos_out": _cos(emb, sum_blocks),
+        }
+        if step:
+            d_sum = sum(d_blocks)
+            part.update(
+                embedding_delta=_rms(emb - emb0),
+                blocks_delta=_rms(d_sum),
+                cos_delta=_cos(emb - emb0, d_sum),
+                # rms(sum) / sqrt(sum of rms^2): ~ L^(beta - 1/2)
+                depth_alignment_ratio=_rms(d_sum)
+                / math.sqrt(max(sum(_rms(d) ** 2 for d in d_blocks), 1e-300)),
+            )
+        records.append(part)
+
+    _pos0 = _pos(model, x) if config.model == "transformer" else None
+    record(0, init, blocks0)
+    for step in range(1, config.steps + 1):
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        if not torch.isfinite(loss):
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        now, blocks = measure()
+        record(step, now, blocks)
+    return records
+
+
+def _pos(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.pos_embedding(torch.arange(x.shape[1]))
+
+
+# -- predictions -----------------------------------------------------------------------------------
+def _depth_params(rules, optimizer: str) -> tuple[float, float, str]:
+    """(alpha, block step exponent k_L, depth alignment name); no depth rule: alpha 0, LR depth-free."""
+    if not rules.has_depth:
+        return 0.0, 0.0, "coherent"
+    alpha = rules.depth_alpha
+    k_L = abcparam.get_optimizer(optimizer).depth_step(rules[HIDDEN].depth["c"], alpha, 0)
+    return float(alpha), float(k_L), rules.depth_alignment.name
+
+
+def predict(rules, optimizer: str) -> dict[str, dict[str, float]]:
+    """Asymptotic depth slopes of every probed quantity under ``rules`` (engine/depth.py)."""
+    alpha, k, align = _depth_params(rules, optimizer)
+    g = growth(sympy_exact(alpha), sympy_exact(k), align)
+    si, sc = float(g["stream_init"]), float(g["stream_change"])
+    propagated = sc - si  # a pre-LN layer sees the stream's change over the stream's size
+    out: dict[str, dict[str, float]] = {
+        "embedding": {"out": 0.0, "delta": 0.0, "update": 0.0},
+        "readout": {"out": 0.0, "delta": max(0.0, propagated), "update": 0.0},
+        "stream": {"out": si, "delta": sc},
+    }
+    for where in ("first", "mid", "last"):
+        inp = 0.0 if where == "first" else propagated  # block 0 reads the embedding
+        for part in ("fc1", "fc2", "o"):
+            out[f"{where}.{part}"] = {"out": 0.0, "delta": max(-k, inp), "update": -k}
+    return out
+
+
+def sympy_exact(value: float):
+    """A float exponent (from a rule already applied) back to an exact rational."""
+    import sympy
+
+    return sympy.Rational(value).limit_denominator(1000)
+
+
+def _mean(values) -> float:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _slopes(recs: list[dict], key: str, over: str = "depth") -> dict[tuple[str, int], tuple]:
+    """{(layer, step): (slope, stderr)} of log(key) against log(over), per-seed fits."""
+    grouped: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        if r.get(key) is not None:
+            grouped[(r["layer"], r["step"])][r["seed"]].append((r[over], r[key]))
+    return {k: slope_with_error(v) for k, v in grouped.items()}
+
+
+def finite_depth(recs: list[dict], depths: Sequence[int], rules, optimizer: str) -> dict:
+    """Measured-alignment, finite-depth predictions {(layer, quantity, step): slope}.
+
+    A probed linear layer's change is ``own + input`` (``m dW x_t`` and ``m W0 dx``): the own
+    term carries the engine's update exponent, the input term the measured slope of the layer's
+    input change (layer-local, as the width check does); sizes at the smallest depth, angles at
+    every depth.  The stream is the embedding (engine: depth-free) plus the blocks' sum, whose
+    exponent is ``beta - alpha + e_block``: the engine's alpha, the measured depth alignment beta
+    and the middle block's measured change exponent e_block.  Also returns beta per step."""
+    alpha, _, _ = _depth_params(rules, optimizer)
+    asym = predict(rules, optimizer)
+    d0, ds = min(depths), sorted(depths)
+    by = defaultdict(list)
+    for r in recs:
+        by[(r["layer"], r["step"], r["depth"])].append(r)
+
+    def mean(layer, step, depth, key):
+        return _mean(r.get(key) for r in by[(layer, step, depth)])
+
+    in_slope = _slopes(recs, "in_delta")
+    delta_slope = _slopes(recs, "delta")
+    ratio: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for r in recs:
+        if r["layer"] == "stream parts" and r.get("depth_alignment_ratio"):
+            ratio[r["step"]][r["seed"]].append((r["depth"], r["depth_alignment_ratio"]))
+    out: dict[Any, float] = {}
+    steps = sorted({r["step"] for r in recs if r["step"] > 0})
+    for step in steps:
+        beta = 0.5 + slope_with_error(ratio[step])[0]
+        out[("beta", step)] = beta
+        for layer, pred in asym.items():
+            if layer in ("embedding", "stream") or (layer, "delta", step) in out:
+                continue
+            if (layer, step) not in in_slope:
+                continue
+            out[(layer, "delta", step)] = blended_slope(
+                {"own": pred["update"], "inp": in_slope[(layer, step)][0]},
+                {"own": mean(layer, step, d0, "own"), "inp": mean(layer, step, d0, "inp")},
+                ds,
+                {("own", "inp"): [mean(layer, step, d, "cos") for d in ds]},
+            )
+        block = delta_slope.get(("mid.fc2", step), delta_slope.get(("mid.o", step)))
+        e_block = block[0] if block else float("nan")
+        parts = "stream parts"
+        out[("stream", "delta", step)] = blended_slope(
+            {"embedding": 0.0, "blocks": beta - alpha + e_block},
+            {
+                "embedding": mean(parts, step, d0, "embedding_delta"),
+                "blocks": mean(parts, step, d0, "blocks_delta"),
+            },
+            ds,
+            {("embedding", "blocks"): [mean(parts, step, d, "cos_delta") for d in ds]},
+        )
+    for step in [0, *steps]:  # the stream's size stays near its init (linear regime)
+        # at init the L branches are independent: blocks' sum ~ L^(1/2 - alpha)
+        out[("stream", "out", step)] = blended_slope(
+            {"embedding": 0.0, "blocks": 0.5 - alpha},
+            {
+                "embedding": mean(parts, 0, d0, "embedding_out"),
+                "blocks": mean(parts, 0, d0, "blocks_out"),
+            },
+            ds,
+            {("embedding", "blocks"): [mean(parts, 0, d, "cos_out") for d in ds]},
+        )
+    return out
+
+
+# -- running, fitting, judging ---------------------------------------------------------------------
+@dataclass
+class DepthCheckResult:
+    """Records, fits ({scheme, width, layer, quantity, step, slope, err, predicted, ...}) and
+    the stream's finite-depth predictions per (scheme, width)."""
+
+    config: DepthCheckConfig
+    records: list[dict] = field(default_factory=list)
+    fits: list[dict] = field(default_factory=list)
+    stream: list[dict] = field(default_factory=list)
+    width_fits: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        judged = [f for f in self.fits if f["pass"] is not None]
+        wjudged = [f for f in self.width_fits if f["pass"] is not None]
+        return {
+            "depth_fits": len(judged),
+            "depth_passed": sum(f["pass"] for f in judged),
+            "depth_preset_passed": sum(bool(f["preset_pass"]) for f in judged),
+            "width_fits": len(wjudged),
+            "width_passed": sum(f["pass"] for f in wjudged),
+            "misses": [
+                f"{f['scheme']} w{f['width']} {f['layer']} {f['quantity']} step {f['step']}: "
+                f"measured {f['slope']:+.2f} ± {f['err']:.2f}, predicted {f['predicted']:+.2f}"
+                + ("" if f["finite"] is None else f", finite-depth {f['finite']:+.2f}")
+                for f in judged
+                if not f["pass"]
+            ],
+            "preset_misses": [
+                f"{f['scheme']} w{f['width']} {f['layer']} {f['quantity']} step {f['step']}: "
+                f"measured {f['slope']:+.2f}, asymptotic {f['predicted']:+.2f}"
+                + ("" if f["finite"] is None else f", finite-depth {f['finite']:+.2f}")
+                for f in judged
+                if f["preset_pass"] is False
+            ],
+        }
+
+    def table(self, step: int | None = None) -> str:
+        step = self.config.steps if step is None else step
+        rows = [
+            "| scheme | width | layer | quantity | slope vs log L | predicted | finite-L | ok |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for f in self.fits:
+            if f["step"] != step:
+                continue
+            fin = f.get("finite")
+            rows.append(
+                f"| {f['scheme']} | {f['width']} | {f['layer']} | {f['quantity']} | "
+                f"{f['slope']:+.2f} ± {f['err']:.2f} | {f['predicted']:+.2f} | "
+                f"{'' if fin is None else f'{fin:+.2f}'} | {'yes' if f['pass'] else 'NO'} |"
+            )
+        return "\n".join(rows)
+
+
+def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthCheckResult:
+    """Train every (scheme, width, depth, seed), fit depth slopes (and width slopes when several
+    widths are given: the joint grid), and judge them against the engine's predictions."""
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(1)
+    result = DepthCheckResult(config)
+    jobs = [
+        (s, w, d, seed)
+        for s in config.schemes
+        for w in config.widths
+        for d in config.depths
+        for seed in range(config.seeds)
+    ]
+    for scheme, width, depth, seed in tqdm(jobs, desc="depth check", disable=not progress):
+        result.records += train_one(config, scheme, width, depth, seed)
+    judge(result)
+    return result
+
+
+def judge(result: DepthCheckResult) -> None:
+    """Fill ``result.fits`` (depth slopes) and ``result.width_fits`` (joint grid) from records."""
+    config = result.config
+    result.fits, result.width_fits, result.stream = [], [], []
+    for scheme in config.schemes:
+        rules = rules_for(scheme, config.optimizer, config.depth_alignment)
+        asym = predict(rules, config.optimizer)
+        for width in config.widths:
+            recs = [r for r in result.records if r["scheme"] == scheme and r["width"] == width]
+            finite = finite_depth(recs, config.depths, rules, config.optimizer)
+            for key, value in finite.items():
+                if key[0] == "beta":
+                    result.stream.append(
+                        {"scheme": scheme, "width": width, "step": key[1], "beta": value}
+                    )
+            _fit(result.fits, recs, asym, finite, scheme, width, "depth", config)
+        if len(config.widths) > 1:
+            wpred = _width_predictions(rules, config)
+            for depth in config.depths:
+                recs = [r for r in result.records if r["scheme"] == scheme and r["depth"] == depth]
+                _fit(result.width_fits, recs, wpred, {}, scheme, depth, "width", config)
+
+
+def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
+    """One entry per (layer, quantity, step): measured slope against log(over), the preset
+    (asymptotic) prediction and, where available, the measured-alignment finite prediction;
+    ``pass`` is judged on the latter when it exists, ``preset_pass`` on the former."""
+    for q in QUANTITIES:
+        for (layer, step), (slope, err) in sorted(_slopes(recs, q, over).items()):
+            if layer == "stream parts":
+                continue
+            predicted = asym.get(layer, {}).get(q)
+            fin = finite.get((layer, q, step))
+            fin = fin if fin is not None and math.isfinite(fin) else None
+            tol = config.tolerance + 2 * (err if math.isfinite(err) else 0.0)
+
+            def ok(target, slope=slope, tol=tol):
+                if target is None or not math.isfinite(slope):
+                    return None
+                return bool(abs(slope - target) <= tol)
+
+            out.append(
+                {
+                    "scheme": scheme,
+                    ("width" if over == "depth" else "depth"): fixed,
+                    "layer": layer,
+                    "quantity": q,
+                    "step": step,
+                    "slope": slope,
+                    "err": err,
+                    "predicted": predicted,
+                    "finite": fin,
+                    "pass": ok(fin if fin is not None else predicted),
+                    "preset_pass": ok(predicted),
+                }
+            )
+
+
+def _width_predictions(rules, config) -> dict[str, dict[str, float]]:
+    """Width slopes of the probed layers from the engine (predict_slopes on the model's chain)."""
+    from ..engine.predict import predict_slopes
+
+    vocab = 10 if config.model == "mlp" else 65
+    model = _build(config, 8 if config.model == "mlp" else 8, 3, vocab)
+    chain = model.chain()
+    slopes = predict_slopes(rules, [k for _, k in chain], config.steps, parents=model.parents())
+    by_name = {name: p for (name, _), p in zip(chain, slopes)}
+    out: dict[str, dict[str, float]] = {}
+    for label, (name, _) in probes(model).items():
+        if label == "stream":
+            out[label] = {"out": 0.0, "delta": float(-min(rules[k].r for k in IN_BRANCH_KINDS))}
+            continue
+        p = by_name.get(name)
+        if p is not None:
+            out[label] = {
+                q: float(p[k])
+                for q, k in (("out", "output"), ("delta", "delta"), ("update", "update"))
+            }
+    return out
+
+
+def save(result: DepthCheckResult, out, command: str | None = None, started: float | None = None):
+    """results.json (config, fits, stream predictions, summary; records included), summary.md
+    and a plot, through abcparam.records.save_json (strict JSON + provenance)."""
+    from pathlib import Path
+
+    from ..records import save_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "config": asdict(result.config),
+        "summary": result.summary(),
+        "fits": result.fits,
+        "width_fits": result.width_fits,
+        "stream": result.stream,
+        "records": result.records,
+    }
+    path = save_json(out / "results.json", payload, command=command, started=started)
+    (out / "summary.md").write_text(result.table() + "\n")
+    from .depth_plot import plot_depth_check
+
+    plot_depth_check(result.records, out / "depth_check.png", result.config)
+    return path
