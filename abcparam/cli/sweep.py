@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="local", choices=("local", "ray"))
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", required=True, help="folder: runs.jsonl, summary.md, plot")
+    parser.add_argument(
+        "--vary",
+        default="width",
+        choices=("width", "depth"),
+        help="sweep across widths (default) or across depths (--depths) at one width",
+    )
+    parser.add_argument("--depths", default="2,4,8,16", help="residual blocks, with --vary depth")
+    parser.add_argument("--base-depth", type=int, default=None, help="default: smallest depth")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.time()
     out = Path(args.out)
+    depths = None
+    extra = {}
+    if args.vary == "depth":
+        depths = [int(d) for d in args.depths.split(",")]
+        if args.base_depth is not None:
+            extra["base_depth"] = args.base_depth
     configs = grid(
         args.model,
         args.schemes.split(","),
@@ -45,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         base_width=args.base_width,
         device=args.device,
+        depths=depths,
+        **extra,
     )
     rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
-    summary = summarise(rows)
-    text = table(summary)
+    summary = summarise(rows, vary=args.vary)
+    text = table(summary, vary=args.vary)
     config = {k: v for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
     save_json(out / "config.json", config, started=started)
     (out / "summary.md").write_text(text + "\n")
-    plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}")
+    plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)
     print(text)
     return 0

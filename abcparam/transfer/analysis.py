@@ -31,11 +31,14 @@ def optimum_log2_lr(points: list[tuple[float, float]]) -> float:
     return float(np.clip(-b / (2 * a), xs[0], xs[-1]))
 
 
-def summarise(rows: list[dict]) -> dict:
-    """{scheme: {"optimum": {width: (mean, stderr)}, "drift": (slope, stderr)}}."""
+def summarise(rows: list[dict], vary: str = "width") -> dict:
+    """{scheme: {"optimum": {width: (mean, stderr)}, "drift": (slope, stderr)}}; with
+    ``vary="depth"`` the same per depth (drift per doubling of depth)."""
+    if vary not in ("width", "depth"):
+        raise ValueError(f"vary = {vary!r}; accepted: width, depth")
     curves = defaultdict(list)
     for r in rows:
-        curves[(r["scheme"], r["width"], r["seed"])].append((r["log2_lr"], r["val_loss"]))
+        curves[(r["scheme"], r[vary], r["seed"])].append((r["log2_lr"], r["val_loss"]))
     per: defaultdict[str, defaultdict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (scheme, width, _seed), pts in curves.items():
         per[scheme][width].append(optimum_log2_lr(pts))
@@ -57,11 +60,16 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def table(summary: dict) -> str:
-    """Markdown table: optimum log2 LR per width (mean ± stderr over seeds) and drift per
-    doubling of width, one row per scheme (the number muTransfer, TP-V, says is ~0)."""
+def table(summary: dict, vary: str = "width") -> str:
+    """Markdown table: optimum log2 LR per width (or depth) (mean ± stderr over seeds) and drift
+    per doubling, one row per scheme (the number muTransfer, TP-V, says is ~0)."""
     widths = sorted({w for s in summary.values() for w in s["optimum"]})
-    head = "| scheme | " + " | ".join(f"log2 lr* @ {w}" for w in widths) + " | drift per doubling |"
+    at = "@ " if vary == "width" else "@ L="
+    head = (
+        "| scheme | "
+        + " | ".join(f"log2 lr* {at}{w}" for w in widths)
+        + (" | drift per doubling |" if vary == "width" else " | drift per depth doubling |")
+    )
     lines = [head, "|" + "---|" * (len(widths) + 2)]
     for scheme, s in summary.items():
         cells = [

@@ -12,9 +12,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
-    """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1):
-    aligned minima across widths are what transfer looks like."""
+def plot_sweep(rows: list[dict], path: Path, title: str = "", vary: str = "width") -> Path:
+    """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1)
+    or per depth (``vary="depth"``): aligned minima are what transfer looks like."""
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
     fig = Figure(figsize=(3.4 * len(schemes), 3))
     axes = fig.subplots(1, len(schemes), sharey=True, squeeze=False)
@@ -24,11 +24,11 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
         )
         for r in rows:
             if r["scheme"] == scheme:
-                curves[r["width"]][r["log2_lr"]].append(r["val_loss"])
+                curves[r[vary]][r["log2_lr"]].append(r["val_loss"])
         for width in sorted(curves):
             lrs = sorted(curves[width])
             loss = [np.mean(curves[width][lr]) for lr in lrs]
-            ax.plot(lrs, loss, marker=".", label=f"width {width}")
+            ax.plot(lrs, loss, marker=".", label=f"{vary} {width}")
         ax.set(title=scheme, xlabel="log2 base learning rate")
         ax.set_yscale("log")
     axes[0][0].set_ylabel("validation loss")

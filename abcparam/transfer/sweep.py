@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..records import dumps_strict
 
-SCHEMES = ("sp-global", "sp", "mup", "u-mup")
+SCHEMES = ("sp-global", "sp", "mup", "u-mup", "depth-mup", "completep")
 BACKENDS = ("local", "ray")
 MODELS = ("mlp", "transformer")
 
@@ -42,14 +42,14 @@ class RunConfig:
     #: at ``fixed_log2_lr`` (each still times its derived width factor)
     sweep_kind: str | None = None
     fixed_log2_lr: float | None = None
+    depth: int | None = None  # residual blocks (None: the model's default, 2)
+    base_depth: int | None = None  # the depth the base LR is tuned at (depth rules only)
 
     @property
     def key(self) -> str:
-        fields = {
-            k: v
-            for k, v in asdict(self).items()
-            if v is not None or k not in ("sweep_kind", "fixed_log2_lr")
-        }
+        # unset optional fields stay out of the hash, so earlier sweeps keep their keys
+        optional = ("sweep_kind", "fixed_log2_lr", "depth", "base_depth")
+        fields = {k: v for k, v in asdict(self).items() if v is not None or k not in optional}
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -70,7 +70,7 @@ def train(cfg: RunConfig) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..torch import GPT, MLP, build_optimizer, parametrize
+    from ..torch import GPT, MLP, ResidualMLP, build_optimizer, parametrize
     from . import data
 
     torch.set_num_threads(1)
@@ -80,13 +80,18 @@ def train(cfg: RunConfig) -> dict:
     model: torch.nn.Module
     if cfg.model == "mlp":
         split = data.digits()
-        model = MLP(cfg.width, depth=2, in_dim=64, out_dim=10)
+        if cfg.depth is None:
+            model = MLP(cfg.width, depth=2, in_dim=64, out_dim=10)
+        else:  # depth sweeps need residual blocks
+            model = ResidualMLP(cfg.width, depth=cfg.depth, in_dim=64, out_dim=10)
     elif cfg.model == "transformer":
         train_ids, val_ids, vocab = data.pydoc_text()
-        model = GPT(cfg.width, n_layers=2, n_heads=4, vocab=len(vocab), context=32)
+        model = GPT(cfg.width, n_layers=cfg.depth or 2, n_heads=4, vocab=len(vocab), context=32)
     else:
         raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
-    spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
+    spec = parametrize(
+        model, rules, base_width=cfg.base_width, seed=cfg.seed, base_depth=cfg.base_depth
+    )
     model.to(cfg.device)
     opt = build_optimizer(model, spec, lr=_kind_lrs(cfg))
 
@@ -141,20 +146,27 @@ def grid(
     widths: Iterable[int],
     log2_lrs: Iterable[float],
     seeds: int,
+    depths: Iterable[int] | None = None,
     **fixed,
 ) -> list[RunConfig]:
-    """The full product schemes x widths x log2 LRs x seeds (seeds 0..seeds-1); ``fixed`` sets
-    the other RunConfig fields (steps, base_width, batch, device)."""
+    """The full product schemes x widths (x depths) x log2 LRs x seeds (seeds 0..seeds-1);
+    ``fixed`` sets the other RunConfig fields (steps, base_width, base_depth, batch, device)."""
     schemes = list(schemes)
     bad = [s for s in schemes if s not in SCHEMES]
     if bad:  # fail here, not inside a worker process halfway through the sweep
         raise ValueError(f"unknown sweep scheme {bad[0]!r}; accepted: {', '.join(SCHEMES)}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
+    depth_list: list[int | None] = [None] if depths is None else [int(d) for d in depths]
+    if any(d is not None and d < 1 for d in depth_list):
+        raise ValueError(f"depths = {depth_list}: every depth must be a positive integer")
+    if depths is not None:
+        fixed.setdefault("base_depth", min(depth_list))
     return [
-        RunConfig(model, s, optimizer, w, float(lr), seed, **fixed)
+        RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
         for s in schemes
         for w in widths
+        for d in depth_list
         for lr in log2_lrs
         for seed in range(seeds)
     ]
