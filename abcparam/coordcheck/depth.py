@@ -20,6 +20,7 @@ per-seed slopes of log(quantity) against log L are compared with
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -98,14 +99,19 @@ def _build(config: DepthCheckConfig, width: int, depth: int, vocab: int) -> nn.M
 
 def _data(config: DepthCheckConfig, seed: int):
     """A fixed real batch: sklearn digits (MLP) or pydoc-text windows (GPT)."""
+    return _batch(config.model, config.batch, seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _batch(model: str, batch: int, seed: int):
     from ..transfer import data
 
-    if config.model == "mlp":
+    if model == "mlp":
         split = data.digits(seed)
-        return split.x_train[: config.batch], split.y_train[: config.batch], 10
+        return split.x_train[:batch], split.y_train[:batch], 10
     train_ids, _, vocab = data.pydoc_text()
     g = torch.Generator().manual_seed(seed)
-    x, y = data.lm_batch(train_ids, max(config.batch // 8, 1), 32, g)
+    x, y = data.lm_batch(train_ids, max(batch // 8, 1), 32, g)
     return x, y, len(vocab)
 
 
@@ -469,7 +475,8 @@ def judge(result: DepthCheckResult) -> None:
             wpred = _width_predictions(rules, config)
             for depth in config.depths:
                 recs = [r for r in result.records if r["scheme"] == scheme and r["depth"] == depth]
-                _fit(result.width_fits, recs, wpred, {}, scheme, depth, "width", config)
+                finite = finite_width_out(recs, wpred, config.widths)
+                _fit(result.width_fits, recs, wpred, finite, scheme, depth, "width", config)
 
 
 def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
@@ -525,9 +532,62 @@ def _width_predictions(rules, config) -> dict[str, dict[str, float]]:
         if p is not None:
             out[label] = {
                 q: float(p[k])
-                for q, k in (("out", "output"), ("delta", "delta"), ("update", "update"))
+                for q, k in (
+                    ("out", "output"),
+                    ("delta", "delta"),
+                    ("update", "update"),
+                    ("init", "init"),
+                )
             }
     return out
+
+
+def finite_width_out(recs: list[dict], wpred: dict, widths: Sequence[int]) -> dict:
+    """Width slopes of each layer's output at finite width: at init the engine's init exponent;
+    after updates the init output (init exponent) plus the change (exponent -r) blended at the
+    angle the records imply, cos = (out^2 - out0^2 - delta^2) / (2 out0 delta), sizes at the
+    smallest width (finite_width.blended_slope).  With a small LR the init part of a muP readout
+    (n^-1/2) still dominates its Theta(1) change at these widths."""
+    by = defaultdict(list)
+    for r in recs:
+        by[(r["layer"], r["step"], r["width"])].append(r)
+    w0, ws = min(widths), sorted(widths)
+    out: dict[tuple, float] = {}
+    steps = sorted({r["step"] for r in recs})
+    for layer, pred in wpred.items():
+        if "init" not in pred:
+            continue
+        for step in steps:
+            if step == 0:
+                out[(layer, "out", 0)] = pred["init"]
+                continue
+            cos = []
+            for w in ws:
+                o = _mean(r["out"] for r in by[(layer, step, w)])
+                o0 = _mean(r["out"] for r in by[(layer, 0, w)])
+                d = _mean(r.get("delta") for r in by[(layer, step, w)])
+                cos.append((o**2 - o0**2 - d**2) / (2 * o0 * d) if o0 * d > 0 else float("nan"))
+            out[(layer, "out", step)] = blended_slope(
+                {"init": pred["init"], "delta": pred["delta"]},
+                {
+                    "init": _mean(r["out"] for r in by[(layer, 0, w0)]),
+                    "delta": _mean(r.get("delta") for r in by[(layer, step, w0)]),
+                },
+                ws,
+                {("init", "delta"): cos},
+            )
+    return out
+
+
+def load(path) -> DepthCheckResult:
+    """A saved depth check (results.json), re-judged from its records with the current code."""
+    from ..records import load_json
+
+    data = load_json(path)
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()}
+    result = DepthCheckResult(DepthCheckConfig(**config), records=data["records"])
+    judge(result)
+    return result
 
 
 def save(result: DepthCheckResult, out, command: str | None = None, started: float | None = None):

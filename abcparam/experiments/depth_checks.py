@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..coordcheck.depth import DepthCheckConfig, run_depth_check, save
+from ..coordcheck.depth import DepthCheckConfig, load, run_depth_check, save
 
 RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results" / "depth_coordcheck"
 CHECKS = {
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
     parser.add_argument("--only", default=None, help="comma list of mlp, gpt, joint")
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="re-fit and re-judge the saved records with the current predictions (no training)",
+    )
     args = parser.parse_args(argv)
     root = Path(args.out) if args.out else RESULTS
     checks = {"quick": QUICK} if args.quick else CHECKS
@@ -50,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         checks = {k: v for k, v in checks.items() if k in args.only.split(",")}
     for name, config in checks.items():
         started = time.time()
-        result = run_depth_check(config)
         command = "python experiments/depth_checks.py" + (" --quick" if args.quick else "")
+        if args.rejudge:
+            result = load(root / name / "results.json")
+            command += f" --rejudge --only {name} (records from the original run)"
+        else:
+            result = run_depth_check(config)
         path = save(result, root / name, command=command, started=started)
         s = result.summary()
         print(
