@@ -103,7 +103,7 @@ class ResidualBlock(nn.Module):
         return x + self.branch_multiplier * branch
 
 
-class ResidualMLP(nn.Module):
+class ResidualMLP(_AtWidth, nn.Module):
     """``embedding`` (in -> n), ``depth`` pre-LN residual blocks ``blocks.i`` (fc1, fc2: n -> n),
     final ``ln_f``, ``readout`` (n -> out): the residual stream of the depth checks."""
 
@@ -116,6 +116,7 @@ class ResidualMLP(nn.Module):
         activation: str = "relu",
     ) -> None:
         super().__init__()
+        self.config = dict(depth=depth, in_dim=in_dim, out_dim=out_dim, activation=activation)
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}"
