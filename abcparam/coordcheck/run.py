@@ -37,7 +37,8 @@ import abcparam
 from abcparam.engine.predict import predict_slopes
 
 from ..records import save_json
-from ..torch import GPT, MLP, build_optimizer, parametrize
+from ..torch import build_model, build_optimizer, parametrize
+from ..torch.models import MODELS
 from . import schema
 from .finite_width import blended_slope
 from .fit import fit_slopes
@@ -48,7 +49,6 @@ from .schema import AlignmentFit, Fit, NonFinite, Record
 #: other OPTIMIZERS) takes steps of about the LR itself
 DEFAULT_LR = {"sgd": 0.1}
 NORMALISED_LR = 1e-2
-MODELS = ("mlp", "transformer")
 QUANTITIES = ("output", "delta", "update")
 ALIGN = {"alpha": "align_alpha", "omega": "align_omega", "u": "align_u"}
 
@@ -145,11 +145,9 @@ def _rules_for(config: CoordCheckConfig):
 
 
 def _build(config: CoordCheckConfig, width: int):
-    if config.model == "mlp":
-        return MLP(width, depth=config.depth)
     if config.model == "transformer":
-        return GPT(width, n_layers=config.depth, n_heads=4, vocab=65, context=32)
-    raise ValueError(f"unknown model {config.model!r}; accepted: {', '.join(MODELS)}")
+        return build_model("transformer", width, n_layers=config.depth, context=32)
+    return build_model(config.model, width, depth=config.depth)
 
 
 def _batches(config: CoordCheckConfig, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

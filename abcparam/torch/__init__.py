@@ -8,7 +8,7 @@ require_torch("abcparam.torch", ("torch",))
 from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  # noqa: E402
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
-from .models import GPT, MLP, ResidualMLP  # noqa: E402
+from .models import GPT, MLP, MODELS, ResidualMLP, build_model  # noqa: E402
 from .optim import AdamAtan2  # noqa: E402
 from .tied import TiedWeightsError, explain_tied, tied_rule  # noqa: E402
 from .topology import Topology, discover_topology  # noqa: E402
@@ -17,6 +17,7 @@ __all__ = [
     "AdamAtan2",
     "GPT",
     "MLP",
+    "MODELS",
     "ResidualMLP",
     "ParamSpec",
     "ScaledEmbedding",
@@ -26,6 +27,7 @@ __all__ = [
     "TiedWeightsError",
     "Topology",
     "UnmappedParameterError",
+    "build_model",
     "build_optimizer",
     "discover_topology",
     "explain_tied",

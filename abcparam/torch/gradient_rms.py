@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .apply import parametrize
-from .models import GPT, MLP
+from .models import build_model
 
 
 def gradient_rms(model, spec, x, y) -> dict[str, float]:
@@ -42,11 +42,8 @@ def probe_batch(model_name: str, seed: int = 0, batch: int = 64):
 
 
 def build(model_name: str, width: int):
-    if model_name == "mlp":
-        return MLP(width)
-    if model_name == "transformer":
-        return GPT(width)
-    raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
+    """The built-in model at its default size (see :func:`abcparam.torch.models.build_model`)."""
+    return build_model(model_name, width)
 
 
 def base_gradient_rms(

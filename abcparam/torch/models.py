@@ -260,3 +260,18 @@ class GPT(_AtWidth, nn.Module):
             stream = stream + [base + 5]
         out.append(list(stream))  # readout
         return out
+
+
+#: the built-in models, by the name every command and config uses
+MODELS = ("mlp", "transformer")
+
+
+def build_model(name: str, width: int, **kwargs) -> nn.Module:
+    """The built-in model ``name`` at ``width``: "mlp" -> :class:`MLP`, "transformer" ->
+    :class:`GPT`; ``kwargs`` go to its constructor.  The one factory that coordinate checks,
+    sweeps and gradient measurements build their models with."""
+    if name == "mlp":
+        return MLP(width, **kwargs)
+    if name == "transformer":
+        return GPT(width, **kwargs)
+    raise ValueError(f"unknown model {name!r}; accepted: {', '.join(MODELS)}")

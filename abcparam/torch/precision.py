@@ -159,19 +159,13 @@ def build(
     from ..engine.schemes import get_scheme
     from .apply import parametrize
     from .lowp import res_post_ln, unit_scale, unit_scaled_constants
-    from .models import GPT, MLP
+    from .models import build_model
 
     architecture = get_scheme(rules.scheme).architecture if rules.scheme else ()
     torch.manual_seed(seed)
-    model: nn.Module
-    if model_name == "mlp":
-        model = MLP(width, **kwargs)
-    elif model_name == "transformer":
-        model = GPT(width, **kwargs)
-        if any(a.startswith("res-post-ln") for a in architecture):
-            res_post_ln(model)
-    else:
-        raise ValueError(f"unknown model {model_name!r}; accepted: mlp, transformer")
+    model = build_model(model_name, width, **kwargs)
+    if model_name == "transformer" and any(a.startswith("res-post-ln") for a in architecture):
+        res_post_ln(model)
     spec = parametrize(model, rules, base_width=base_width, seed=seed)
     if unit_scaled_constants(rules) if unit is None else unit:
         unit_scale(model, spec)

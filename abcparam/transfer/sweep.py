@@ -70,23 +70,24 @@ def train(cfg: RunConfig) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..torch import GPT, MLP, ResidualMLP, build_optimizer, parametrize
+    from ..torch import ResidualMLP, build_model, build_optimizer, parametrize
     from . import data
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
     rules = rules_for(cfg.scheme, cfg.optimizer)
     g = torch.Generator().manual_seed(cfg.seed)
-    model: torch.nn.Module
     if cfg.model == "mlp":
         split = data.digits()
         if cfg.depth is None:
-            model = MLP(cfg.width, depth=2, in_dim=64, out_dim=10)
+            model = build_model("mlp", cfg.width, depth=2, in_dim=64, out_dim=10)
         else:  # depth sweeps need residual blocks
             model = ResidualMLP(cfg.width, depth=cfg.depth, in_dim=64, out_dim=10)
     elif cfg.model == "transformer":
         train_ids, val_ids, vocab = data.pydoc_text()
-        model = GPT(cfg.width, n_layers=cfg.depth or 2, n_heads=4, vocab=len(vocab), context=32)
+        model = build_model(
+            "transformer", cfg.width, n_layers=cfg.depth or 2, vocab=len(vocab), context=32
+        )
     else:
         raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
     spec = parametrize(
