@@ -19,7 +19,7 @@ if __name__ == "__main__":
             "--model",
             "mlp",
             "--schemes",
-            "sp-global,sp,mup,u-mup",
+            "sp-constant-lr,sp,mup,u-mup",
             "--optimizer",
             "adam",
             "--widths",

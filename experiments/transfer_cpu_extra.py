@@ -39,6 +39,6 @@ if __name__ == "__main__":
     for name, args in SWEEPS.items():
         out = RESULTS / name
         main(
-            ["sweep", "--schemes", "sp-global,sp,mup,u-mup", "--seeds", "2", "--out", str(out)]
+            ["sweep", "--schemes", "sp-constant-lr,sp,mup,u-mup", "--seeds", "2", "--out", str(out)]
             + args
         )

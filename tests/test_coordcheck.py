@@ -48,7 +48,7 @@ def test_mup_adam_mlp_is_flat_as_predicted(tmp_path):
 
 def test_sp_global_lr_blow_up_slope_is_predicted():
     """SP with one width-independent Adam LR: hidden features grow like n^1 (alpha = 1)."""
-    result = run_coord_check(scheme="sp", optimizer="adam", lr_exponents="global", lr=0.1, **FAST)
+    result = run_coord_check(scheme="sp", optimizer="adam", lr_exponents="constant", lr=0.1, **FAST)
     f = _fit(result, "hidden.0", "delta")
     assert f["predicted_slope_preset"] == 1
     assert abs(f["measured_slope"] - 1) < 0.15
@@ -101,7 +101,7 @@ def test_nonfinite_is_reported_with_where_and_when_and_data_is_kept():
     result = run_coord_check(
         scheme="sp",
         optimizer="sgd",
-        lr_exponents="global",
+        lr_exponents="constant",
         lr=1e30,
         widths=(64, 128),
         steps=3,

@@ -220,7 +220,7 @@ def test_aliases():
         ),
         (
             lambda: abcparam.rules("mup", lr="sometimes"),
-            "lr = 'sometimes'; accepted: per-layer, global",
+            "lr = 'sometimes'; accepted: per-layer, shared",
         ),
     ],
 )

@@ -87,7 +87,7 @@ def test_sgd_has_no_epsilon():
 def test_global_sgd_lr_matches_tp4_table1(scheme):
     """TP-IV Table 1: one SGD learning rate for all layers; c and r (TP-IV's r = min over l < L+1)."""
     c, r_value = TP4_TABLE1[scheme]
-    r = abcparam.rules(scheme, optimizer="sgd", alignment="tp4", lr="global")
+    r = abcparam.rules(scheme, optimizer="sgd", alignment="tp4", lr="shared")
     assert r["hidden"].c == Q(c)
     assert min(r.r_chain[:-1]) == Q(r_value)
     assert r["readout"].r == 0  # nontrivial (TP-IV Thm 3.4: equality in one condition)
@@ -102,11 +102,11 @@ def test_pytorch_sp_default_is_unstable_per_tp4():
 
 def test_tp4_feature_learning_classification():
     """TP-IV Thm 3.6: muP (r = 0) learns features; SP at its largest stable LR is kernel-like."""
-    assert abcparam.rules("mup", optimizer="sgd", alignment="tp4", lr="global").regime.startswith(
+    assert abcparam.rules("mup", optimizer="sgd", alignment="tp4", lr="shared").regime.startswith(
         "feature learning"
     )
     assert (
-        "kernel-like" in abcparam.rules("sp", optimizer="sgd", alignment="tp4", lr="global").regime
+        "kernel-like" in abcparam.rules("sp", optimizer="sgd", alignment="tp4", lr="shared").regime
     )
 
 

@@ -31,7 +31,7 @@ def test_parabola_recovers_a_known_optimum(true_opt):
 def test_sweep_runs_in_a_process_pool_and_resumes(tmp_path):
     configs = grid(
         "mlp",
-        ["mup", "sp-global"],
+        ["mup", "sp-constant-lr"],
         "adam",
         [32, 64],
         [-8.0, -6.0, -4.0],
@@ -49,7 +49,7 @@ def test_sweep_runs_in_a_process_pool_and_resumes(tmp_path):
     assert len(after) == len(before) + 6 and after[:6] == before
     assert len(rows) == 12 and set(finished(path)) == {c.key for c in configs}
     summary = summarise(rows)
-    assert set(summary) == {"mup", "sp-global"}
+    assert set(summary) == {"mup", "sp-constant-lr"}
     assert set(summary["mup"]["optimum"]) == {32, 64}
 
 
@@ -77,7 +77,7 @@ def test_saved_cpu_sweep_shows_mup_transfers_better_than_sp_global():
     runs = Path(__file__).parents[1] / "experiments/results/transfer_cpu/runs.jsonl"
     rows = [json.loads(line) for line in runs.read_text().splitlines()]
     summary = summarise(rows)
-    sp_drift = summary["sp-global"]["drift"][0]
+    sp_drift = summary["sp-constant-lr"]["drift"][0]
     assert sp_drift < -0.3
     for scheme in ("mup", "u-mup"):
         assert abs(summary[scheme]["drift"][0]) < abs(sp_drift) / 2
@@ -87,7 +87,7 @@ def test_saved_cpu_sweep_shows_mup_transfers_better_than_sp_global():
 def test_cpu_sweep_reproduces_from_scratch(tmp_path):
     configs = grid(
         "mlp",
-        ["sp-global", "mup"],
+        ["sp-constant-lr", "mup"],
         "adam",
         [64, 512],
         [-10.0, -9.0, -8.0, -7.0, -6.0],
@@ -95,7 +95,7 @@ def test_cpu_sweep_reproduces_from_scratch(tmp_path):
         steps=200,
     )
     summary = summarise(run_sweep(configs, tmp_path / "runs.jsonl", progress=False))
-    assert abs(summary["mup"]["drift"][0]) < abs(summary["sp-global"]["drift"][0])
+    assert abs(summary["mup"]["drift"][0]) < abs(summary["sp-constant-lr"]["drift"][0])
 
 
 @pytest.mark.slow
@@ -115,5 +115,5 @@ def test_saved_gpt_sweep_shows_mutransfer():
 
     runs = Path(__file__).parents[1] / "experiments/results/transfer_cpu_gpt_adam/runs.jsonl"
     summary = summarise([json.loads(line) for line in runs.read_text().splitlines()])
-    assert summary["sp-global"]["drift"][0] < -0.8
+    assert summary["sp-constant-lr"]["drift"][0] < -0.8
     assert abs(summary["mup"]["drift"][0]) < 0.1 and abs(summary["u-mup"]["drift"][0]) < 0.1

@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr-exponents",
         default="derived",
-        choices=("derived", "global"),
-        help="derived per-layer c, or one width-independent LR (c = 0)",
+        choices=("derived", "constant", "global"),
+        help="derived per-layer c, or one width-independent LR: constant (c = 0; 'global' is "
+        "its deprecated name)",
     )
     parser.add_argument("--widths", default="128,256,512,1024,2048")
     parser.add_argument("--steps", type=int, default=3)

@@ -9,7 +9,7 @@ import re
 import sympy
 
 from ..engine.optimizers import OPTIMIZERS
-from ..engine.rules import LR_MODES, rules
+from ..engine.rules import LR_MODE_ALIASES, LR_MODES, rules
 from ..engine.schemes import SCHEMES
 
 
@@ -50,7 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="full",
         help="full | none | tp4 | a number in [1/2, 1] | a symbol name | JSON map",
     )
-    parser.add_argument("--lr", default="per-layer", choices=LR_MODES)
+    parser.add_argument(
+        "--lr",
+        default="per-layer",
+        choices=LR_MODES + tuple(LR_MODE_ALIASES),
+        help="per-layer c, or the largest c shared by every layer ('global': deprecated name)",
+    )
     parser.add_argument("--hidden-layers", type=int, default=2)
     parser.add_argument("--format", default="markdown", choices=("markdown", "latex", "json"))
     parser.add_argument("--why", action="store_true", help="add the reason for every c")

@@ -14,7 +14,7 @@ def _lrs(text: str) -> list[float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
-    parser.add_argument("--schemes", default="sp-global,sp,mup,u-mup")
+    parser.add_argument("--schemes", default="sp-constant-lr,sp,mup,u-mup")
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--widths", default="64,128,256,512")
     parser.add_argument("--lrs", default="-12:-2", help="log2 base LR range, inclusive, step 1")

@@ -23,6 +23,7 @@ import json
 import math
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ class CoordCheckConfig:
     scheme: str = "mup"
     optimizer: str = "adam"
     alignment: Any = "full"
-    lr_exponents: str = "derived"  # "derived" per-layer c, or "global": c = 0 everywhere
+    lr_exponents: str = "derived"  # "derived" per-layer c, or "constant": c = 0 everywhere
     widths: Sequence[int] = (128, 256, 512, 1024, 2048)
     steps: int = 3
     seeds: int = 2
@@ -135,12 +136,28 @@ class CoordCheckResult:
         return "\n".join(rows)
 
 
+#: "derived": the engine's per-layer c; "constant": one width-independent LR (c = 0 everywhere)
+LR_EXPONENTS = ("derived", "constant")
+LR_EXPONENT_ALIASES = {"global": "constant"}  # the old name, deprecated
+
+
 def _rules_for(config: CoordCheckConfig):
     rules = abcparam.rules(config.scheme, optimizer=config.optimizer, alignment=config.alignment)
-    if config.lr_exponents == "global":
+    if config.lr_exponents in LR_EXPONENT_ALIASES:
+        new = LR_EXPONENT_ALIASES[config.lr_exponents]
+        warnings.warn(
+            f"lr_exponents={config.lr_exponents!r} is deprecated; use {new!r} (one "
+            "width-independent learning rate, c = 0 in every layer)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        config.lr_exponents = new
+    if config.lr_exponents == "constant":
         return rules.with_c(0)
     if config.lr_exponents != "derived":
-        raise ValueError(f"lr_exponents = {config.lr_exponents!r}; accepted: derived, global")
+        raise ValueError(
+            f"lr_exponents = {config.lr_exponents!r}; accepted: {', '.join(LR_EXPONENTS)}"
+        )
     return rules
 
 

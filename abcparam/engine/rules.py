@@ -8,6 +8,7 @@ renders itself (markdown, LaTeX, JSON) and explains every exponent (``rule.why``
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +37,9 @@ from .schemes import get_scheme
 from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr, update_exponents
 
 Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
-LR_MODES = ("per-layer", "global")
+LR_MODES = ("per-layer", "shared")
+#: old names still accepted, with a DeprecationWarning: "global" meant the shared c
+LR_MODE_ALIASES = {"global": "shared"}
 REQUIREMENTS = ("nontrivial", "feature-learning")
 
 
@@ -380,7 +383,8 @@ def derive(
     """Derive c, the epsilon exponent and the regime for any (a, b) per layer kind.
 
     ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
-    default to the embedding's.  ``lr="global"`` asks for one shared c (TP-IV); ``require`` is
+    default to the embedding's.  ``lr="shared"`` asks for the largest stable c shared by every
+    layer (TP-IV Def. 3.2; "global" is its deprecated name); ``require`` is
     None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).  ``depth_alpha``
     (a number or a sympy Symbol) adds residual branches ``L^-alpha`` and derives every layer's
     depth exponents under ``depth_alignment`` ("coherent", "independent", a number, a Symbol).
@@ -389,10 +393,9 @@ def derive(
     align = make_alignment(alignment)
     a_full, b_full = _complete(a, "a"), _complete(b, "b")
     conv = {key: (exact(v, key), why) for key, (v, why) in (conventions or {}).items()}
-    if lr not in LR_MODES:
-        raise ValueError(f"lr = {lr!r}; accepted: {', '.join(LR_MODES)}")
+    lr = _lr_mode(lr)
     chain = Chain.mlp(hidden_layers)
-    if lr == "global":
+    if lr == "shared":
         sol = derive_shared_lr(a_full, b_full, opt, align, chain)
     else:
         sol = derive_exponents(a_full, b_full, opt, align, chain, conv)
@@ -494,6 +497,21 @@ def _check_requirement(result: Rules, require: str | None, syms) -> None:
             )
 
 
+def _lr_mode(lr: str) -> str:
+    """``lr`` checked; a deprecated name is mapped to its new one with a DeprecationWarning."""
+    if lr in LR_MODE_ALIASES:
+        warnings.warn(
+            f"lr={lr!r} is deprecated; use lr={LR_MODE_ALIASES[lr]!r} (the largest stable "
+            "learning-rate exponent shared by every layer)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return LR_MODE_ALIASES[lr]
+    if lr not in LR_MODES:
+        raise ValueError(f"lr = {lr!r}; accepted: {', '.join(LR_MODES)}")
+    return lr
+
+
 @functools.lru_cache(maxsize=512)
 def _rules_cached(
     scheme_name: str,
@@ -574,7 +592,9 @@ def rules(
     opt = get_optimizer(optimizer).name
     alpha, why = _depth_choice(sch, depth, depth_alpha)
     depth_align = make_depth_alignment(depth_alignment)
-    width_key = (sch.name, opt, make_alignment(alignment), hidden_layers, lr, require, conventions)
+    width_key = (
+        sch.name, opt, make_alignment(alignment), hidden_layers, _lr_mode(lr), require, conventions
+    )
     if alpha is None:
         return _rules_cached(*width_key)
     return _depth_cached(width_key, alpha, depth_align, why)

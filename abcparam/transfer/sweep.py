@@ -2,7 +2,7 @@
 base LR, seed), run locally in a process pool or on a cluster with Ray, written incrementally.
 
 Every finished run is one JSON line keyed by the hash of its configuration, so an interrupted
-sweep resumes without redoing finished runs.  Schemes: ``sp-global`` (SP, one width-independent
+sweep resumes without redoing finished runs.  Schemes: ``sp-constant-lr`` (SP, one width-independent
 LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup``.
 """
 
@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from ..records import dumps_strict
 
-SCHEMES = ("sp-global", "sp", "mup", "u-mup", "depth-mup", "completep")
+SCHEMES = ("sp-constant-lr", "sp", "mup", "u-mup", "depth-mup", "completep")
+#: old scheme names still accepted, with a DeprecationWarning
+SCHEME_ALIASES = {"sp-global": "sp-constant-lr"}
 BACKENDS = ("local", "ray")
 MODELS = ("mlp", "transformer")
 
@@ -54,15 +57,29 @@ class RunConfig:
 
 
 def rules_for(scheme: str, optimizer: str):
-    """The engine's rules for a sweep scheme; ``sp-global`` is SP with every LR exponent set to 0
-    (one width-independent LR, the baseline muTransfer improves on)."""
+    """The engine's rules for a sweep scheme; ``sp-constant-lr`` is SP with every LR exponent set
+    to 0 (one width-independent LR, the baseline muTransfer improves on)."""
     import abcparam
 
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown sweep scheme {scheme!r}; accepted: {', '.join(SCHEMES)}")
-    if scheme == "sp-global":
+    scheme = sweep_scheme(scheme)
+    if scheme == "sp-constant-lr":
         return abcparam.rules("sp", optimizer=optimizer).with_c(0)
     return abcparam.rules(scheme, optimizer=optimizer)
+
+
+def sweep_scheme(name: str) -> str:
+    """``name`` checked against SCHEMES; a deprecated name is mapped with a DeprecationWarning."""
+    if name in SCHEME_ALIASES:
+        warnings.warn(
+            f"sweep scheme {name!r} is deprecated; use {SCHEME_ALIASES[name]!r} (SP with one "
+            "width-independent learning rate, c = 0)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return SCHEME_ALIASES[name]
+    if name not in SCHEMES:
+        raise ValueError(f"unknown sweep scheme {name!r}; accepted: {', '.join(SCHEMES)}")
+    return name
 
 
 def train(cfg: RunConfig) -> dict:
@@ -152,10 +169,8 @@ def grid(
 ) -> list[RunConfig]:
     """The full product schemes x widths (x depths) x log2 LRs x seeds (seeds 0..seeds-1);
     ``fixed`` sets the other RunConfig fields (steps, base_width, base_depth, batch, device)."""
-    schemes = list(schemes)
-    bad = [s for s in schemes if s not in SCHEMES]
-    if bad:  # fail here, not inside a worker process halfway through the sweep
-        raise ValueError(f"unknown sweep scheme {bad[0]!r}; accepted: {', '.join(SCHEMES)}")
+    # checked here, not inside a worker process halfway through the sweep
+    schemes = [sweep_scheme(s) for s in schemes]
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
     depth_list: list[int | None] = [None] if depths is None else [int(d) for d in depths]
