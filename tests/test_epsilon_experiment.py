@@ -1,19 +1,12 @@
-"""Fast CPU version of experiments/epsilon_underflow.py (Everett et al. 2024, Adam epsilon)."""
+"""Fast CPU version of abcparam.experiments.epsilon_underflow (Everett et al. 2024, Adam eps)."""
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
 import abcparam
+from abcparam.experiments import epsilon_underflow as experiment
 from abcparam.torch.gradient_rms import base_gradient_rms
-
-spec = importlib.util.spec_from_file_location(
-    "epsilon_underflow", Path(__file__).parents[1] / "experiments" / "epsilon_underflow.py"
-)
-experiment = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(experiment)
 
 
 @pytest.fixture(scope="module")

@@ -1,18 +1,14 @@
-"""Fast CPU version of experiments/wrong_rules_cpu.py: wrong tables must fail the check."""
+"""Fast CPU version of abcparam.experiments.wrong_rules_cpu: wrong tables must fail the check."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import sympy
 
+from abcparam.experiments import wrong_rules_cpu as experiment
+
 ROOT = Path(__file__).parents[1]
-spec = importlib.util.spec_from_file_location(
-    "wrong_rules_cpu", ROOT / "experiments" / "wrong_rules_cpu.py"
-)
-experiment = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(experiment)
 HALF = sympy.Rational(1, 2)
 
 

@@ -8,9 +8,19 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-coordcheck", action="store_true")
     parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument(
+        "--refresh-committed",
+        action="store_true",
+        help="write experiments/results/ (the committed results) instead of the ignored "
+        "experiments/results/_latest/",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..tooling.main_job import main_job
 
-    return main_job(skip_coordcheck=args.skip_coordcheck, skip_book=args.skip_book)
+    return main_job(
+        skip_coordcheck=args.skip_coordcheck,
+        skip_book=args.skip_book,
+        refresh_committed=args.refresh_committed,
+    )
