@@ -27,7 +27,7 @@ import abcparam
 from ..engine.epsilon import crossover_width
 from ..records import results_dir, save_json
 from ..torch import build_optimizer, parametrize
-from ..torch.gradient_rms import build, gradient_rms, probe_batch
+from ..torch.gradient_rms import build, gradient_rms, lookup_tables, probe_batch
 from . import reproducible
 
 KINDS = ("embedding", "hidden", "readout")
@@ -53,9 +53,13 @@ def first_update_rms(model_name, rules, width, base, seed, variant, eps, lr, dev
         scale_eps=(variant == "scaled"),
     )
     opt.step()
+    lookups = lookup_tables(model)
     sums, counts = {}, {}
     for p in spec.params:
         d = ((spec.tensors[p.name].detach() - before[p.name]) * p.multiplier).double()
+        grad = spec.tensors[p.name].grad
+        if p.name in lookups and grad is not None:  # the rows present in the batch
+            d = d[grad.ne(0).any(dim=1)]
         sums[p.kind] = sums.get(p.kind, 0.0) + d.pow(2).sum().item()
         counts[p.kind] = counts.get(p.kind, 0) + d.numel()
     return {k: math.sqrt(sums[k] / counts[k]) for k in KINDS}, grads

@@ -17,9 +17,10 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 #: (task, swept kind, schemes, widths, log2 LR grid, fixed log2 LR of the other kinds, steps)
-SWEEPS = {
+SWEEPS: dict[str, dict[str, Any]] = {
     "mlp": dict(
         model="mlp",
         widths=(128, 256, 512, 1024),
@@ -37,7 +38,7 @@ SWEEPS = {
         base_width=64,
     ),
 }
-QUICK = {
+QUICK: dict[str, dict[str, Any]] = {
     "mlp": dict(
         model="mlp", widths=(32, 64), lrs=range(-8, -5), fixed=-7.0, steps=5, base_width=32
     ),

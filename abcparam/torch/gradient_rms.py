@@ -3,6 +3,11 @@
 sqrt(v) in Adam tracks the RMS of the gradient of the trainable ``w`` (not of the effective
 weight ``n^-a w``); this measures it at init on a seeded batch, the quantity whose width exponent
 is the rules' ``eps`` (Everett et al. 2024, "Adam epsilon").
+
+A lookup table (token or position embedding) gets a gradient only in the rows of the tokens
+present in the batch; Adam's update of an absent row is zero whatever eps is, so the statistic
+that meets eps is the RMS over the present rows (an RMS over every entry understates it by the
+square root of the present fraction).
 """
 
 from __future__ import annotations
@@ -12,25 +17,41 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .apply import parametrize
 from .models import build_model
 
 
+def lookup_tables(model: nn.Module) -> set[str]:
+    """Names of the weights of the model's lookup tables (``nn.Embedding``: sparse gradients)."""
+    return {f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Embedding)}
+
+
+def seen_entries(name: str, grad: torch.Tensor, lookups: set[str]) -> torch.Tensor:
+    """The gradient entries Adam sees: of a lookup table, the rows present in the batch (those
+    with a nonzero gradient); of any other tensor, every entry."""
+    if name in lookups and grad.dim() == 2:
+        return grad[grad.ne(0).any(dim=1)]
+    return grad
+
+
 def gradient_rms(model, spec, x, y) -> dict[str, float]:
-    """RMS of the gradient of every parameter, pooled per layer kind."""
+    """RMS of the gradient per layer kind, over the entries Adam sees (:func:`seen_entries`)."""
     model.zero_grad(set_to_none=True)
     logits = model(x)
     F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).backward()
+    lookups = lookup_tables(model)
     sums: defaultdict[str, float] = defaultdict(float)
     counts: defaultdict[str, int] = defaultdict(int)
     for p in spec.params:
         g = spec.tensors[p.name].grad
         if g is None:
             continue
-        sums[p.kind] += g.double().pow(2).sum().item()
-        counts[p.kind] += g.numel()
-    return {kind: math.sqrt(sums[kind] / counts[kind]) for kind in sums}
+        seen = seen_entries(p.name, g, lookups)
+        sums[p.kind] += seen.double().pow(2).sum().item()
+        counts[p.kind] += seen.numel()
+    return {kind: math.sqrt(sums[kind] / counts[kind]) for kind in sums if counts[kind]}
 
 
 def probe_batch(model_name: str, seed: int = 0, batch: int = 64):
