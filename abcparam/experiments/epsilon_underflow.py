@@ -190,7 +190,8 @@ def plot(result: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="widths 64..512")
+    parser.add_argument("--widths", default=None, help="comma-separated widths (overrides --quick)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument(
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reproducible()
     widths = (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048, 4096)
+    if args.widths:
+        widths = tuple(int(w) for w in args.widths.split(","))
     started = time.time()
     result = run(args.model, widths=widths, device=args.device, dtype=args.dtype)
     out = Path(args.out) if args.out else results_dir("epsilon_cpu", args.model)
