@@ -201,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     reproducible()
-    widths = (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048, 4096)
+    widths: tuple[int, ...] = (
+        (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048, 4096)
+    )
     if args.widths:
         widths = tuple(int(w) for w in args.widths.split(","))
     started = time.time()
