@@ -91,10 +91,11 @@ def relative(path: str | os.PathLike[str], root: Path | None = None) -> str:
 
 
 def _relative_text(text: str, root: Path) -> str:
-    """Absolute repository paths inside free text (a command line) made relative."""
+    """Absolute paths inside free text (a command line) made relative: repository paths to the
+    repository, any other absolute path (a scratch folder) to its last component."""
     for prefix in {str(root), str(root.resolve())}:
         text = text.replace(prefix + os.sep, "").replace(prefix, ".")
-    return text
+    return " ".join(relative(w, root) if w.startswith("/") else w for w in text.split(" "))
 
 
 def _nonfinite_name(x: float) -> str:

@@ -105,6 +105,7 @@ def test_provenance_has_every_field():
     if (ROOT / ".git").exists():
         assert p["git_commit"] and len(p["git_commit"]) == 40
     assert provenance()["wall_s"] is None
+    assert provenance("python x.py --out /tmp/scratch/run1")["command"] == "python x.py --out run1"
 
 
 def test_save_json_writes_strict_json_with_provenance(tmp_path):
