@@ -86,7 +86,7 @@ class LayerRule:
         return self.factor("eps")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "a": fmt(self.a),
             "b": fmt(self.b),
             "c": fmt(self.c),
@@ -201,7 +201,7 @@ class Rules:
             ""
             if self.depth_alpha is None
             else f" · depth: branch L^-{fmt(self.depth_alpha)}, "
-            f"{self.depth_alignment.describe()} blocks"
+            f"{self.depth_alignment.describe()} blocks"  # type: ignore[union-attr]
         )
         return (
             f"{name} · {self.optimizer} · alignment {self.alignment.describe()}"
@@ -227,8 +227,8 @@ class Rules:
                     "depth": {
                         "alpha": fmt(self.depth_alpha),
                         "branch_multiplier": str(self.branch_multiplier),
-                        "alignment": self.depth_alignment.name,
-                        "beta": fmt(self.depth_alignment.beta),
+                        "alignment": self.depth_alignment.name,  # type: ignore[union-attr]
+                        "beta": fmt(self.depth_alignment.beta),  # type: ignore[union-attr]
                         "regime": self.depth_regime,
                         "why_alpha": self.depth_why,
                         "outside_blocks": {
@@ -593,7 +593,13 @@ def rules(
     alpha, why = _depth_choice(sch, depth, depth_alpha)
     depth_align = make_depth_alignment(depth_alignment)
     width_key = (
-        sch.name, opt, make_alignment(alignment), hidden_layers, _lr_mode(lr), require, conventions
+        sch.name,
+        opt,
+        make_alignment(alignment),
+        hidden_layers,
+        _lr_mode(lr),
+        require,
+        conventions,
     )
     if alpha is None:
         return _rules_cached(*width_key)

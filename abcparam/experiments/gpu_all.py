@@ -26,7 +26,7 @@ FULL = {
     "sweep_steps": "200",
     "sweep_seeds": "2",
     "schemes": SCHEMES,
-    "sweep_schemes": "sp-global,sp,mup,u-mup",
+    "sweep_schemes": "sp-constant-lr,sp,mup,u-mup",
     "workers": None,
 }
 TINY = {

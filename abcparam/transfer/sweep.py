@@ -177,7 +177,7 @@ def grid(
     if any(d is not None and d < 1 for d in depth_list):
         raise ValueError(f"depths = {depth_list}: every depth must be a positive integer")
     if depths is not None:
-        fixed.setdefault("base_depth", min(depth_list))
+        fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
     return [
         RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
         for s in schemes
