@@ -63,3 +63,9 @@ def test_citations_resolve(html):
     refs = read(html, "references.html")
     assert "Scaling exponents across parameterizations and optimizers" in refs
     assert "derivation-sgd" in read(html, "derivations/02_sgd.html")
+
+
+def test_precision_page_shows_predictions_and_training_gap(html):
+    page = read(html, "precision.html")
+    assert page.count("<img") >= 3  # predicted-vs-measured, fraction vs width, training gap
+    assert "munit" in page and "gap @" in page

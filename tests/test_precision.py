@@ -233,3 +233,16 @@ def test_attention_query_key_gradients_carry_the_logit_scale():
     assert role_exponent(abcparam.rules("mup"), "hidden", "grad_output") == -1
     with pytest.raises(ValueError, match="accepted"):
         role_exponents(abcparam.rules("mup"), attention="v")
+
+
+def test_grad_matmul_is_what_a_static_scale_passes_back():
+    """The FP8 matmul sees n^-a x grad_output: the unit-scaled schemes' hidden n^-3/2, SP's n^-1/2;
+    along the abc-symmetry it moves like the weight gradient (by -theta)."""
+    for scheme, expected in (("sp", "-1/2"), ("mup", "-1"), ("u-mup", "-3/2"), ("munit", "-3/2")):
+        r = abcparam.rules(scheme)
+        assert role_exponent(r, "hidden", "grad_matmul") == sympy.Rational(expected)
+    r = abcparam.rules("mup")
+    shifted = abcparam.reparametrize(r, theta={"hidden": "1/2"})
+    one, two = role_exponents(r), role_exponents(shifted)
+    g1, g2 = one[("hidden", "grad_matmul")].exponent, two[("hidden", "grad_matmul")].exponent
+    assert g2 == g1 - sympy.Rational(1, 2)

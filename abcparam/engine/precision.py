@@ -12,7 +12,8 @@ its constraint table; TP-IV Sec. 3).  Roles (``ROLES``):
   n independent terms (exponent 1/2, the CLT) in hidden and readout layers, a fixed number in the
   embedding; after training ``output = max(init, -r)``;
 - ``grad_output`` / ``grad_input`` (dL/d output, dL/d input): the backward pass from width-free
-  logit gradients; ``grad_weight`` (dL/dw) = ``-a + grad_output + input`` (a batch sum only);
+  logit gradients; ``grad_matmul`` = n^-a grad_output, the gradient of the product x w^T that a
+  low-precision matmul with the multiplier as a static output scale back-propagates; ``grad_weight`` (dL/dw) = ``-a + grad_output + input`` (a batch sum only);
   at init it is minus the rules' epsilon exponent (the same quantity, derived independently);
 - ``update`` (one step of w): ``a - k``;  Adam's ``adam_m`` and ``adam_sqrt_v`` track grad_weight,
   ``adam_v`` is its square (twice the exponent).
@@ -39,7 +40,7 @@ from .solve import update_exponents
 
 ZERO = sympy.Integer(0)
 FORWARD_ROLES = ("weight", "effective_weight", "input", "output")
-GRADIENT_ROLES = ("grad_output", "grad_input", "grad_weight")
+GRADIENT_ROLES = ("grad_output", "grad_matmul", "grad_input", "grad_weight")
 UPDATE_ROLES = ("update",)
 MOMENT_ROLES = ("adam_m", "adam_sqrt_v", "adam_v")
 ROLES = FORWARD_ROLES + GRADIENT_ROLES + UPDATE_ROLES + MOMENT_ROLES
@@ -160,6 +161,10 @@ def role_exponents(
                 + ("" if not trained else ", max with the feature change n^-r"),
             ),
             "grad_output": (g_out, "backward from width-free logit gradients" + qk),
+            "grad_matmul": (
+                sympy.expand(-a[kind] + g_out),
+                "n^-a x grad_output: what reaches x w^T when n^-a scales its result",
+            ),
             "grad_input": (
                 g_in,
                 "grad_output x W^T summed over "

@@ -102,13 +102,15 @@ def record_step(
                     x.register_hook(_grad_hook(name, "grad_input"))
             stats[name]["output"] = tensor_stats(output, formats, histogram)
             if output.requires_grad:
-                output.register_hook(_grad_hook(name, "grad_output"))
+                output.register_hook(_grad_hook(name, "grad_output", module.multiplier))
 
         return hook
 
-    def _grad_hook(name, role):
+    def _grad_hook(name, role, multiplier=None):
         def hook(grad):
             stats[name][role] = tensor_stats(grad, formats, histogram)
+            if multiplier is not None:  # the gradient of x w^T, before the static scale
+                stats[name]["grad_matmul"] = tensor_stats(grad * multiplier, formats, histogram)
 
         return hook
 
