@@ -68,4 +68,4 @@ def test_citations_resolve(html):
 def test_precision_page_shows_predictions_and_training_gap(html):
     page = read(html, "precision.html")
     assert page.count("<img") >= 3  # predicted-vs-measured, fraction vs width, training gap
-    assert "munit" in page and "gap @" in page
+    assert "munit" in page and "gap &#64; 256" in page
