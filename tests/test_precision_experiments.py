@@ -45,7 +45,7 @@ def test_training_quick(tmp_path):
     assert precision_training.main(["--quick", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "training.json").read_text())
     runs = {r["variant"]: r for r in data["runs"]}
-    assert set(runs) == {"fp32", "fp8", "bf16"}
+    assert set(runs) == {"fp32", "fp8", "bf16", "fp8-scaled"}
     assert all(math.isfinite(r["val_loss"]) for r in runs.values())
     assert runs["fp8"]["val_loss"] != runs["fp32"]["val_loss"]
     assert "| u-mup | fp8 |" in data["table"]

@@ -121,7 +121,7 @@ def training_gap(runs: list[dict], path: str | Path | None = None):
     """Validation-loss gap to fp32 against width, one line per scheme, per variant."""
     import matplotlib.pyplot as plt
 
-    variants = [v for v in ("fp8", "bf16") if any(r["variant"] == v for r in runs)]
+    variants = [v for v in ("fp8", "fp8-scaled", "bf16") if any(r["variant"] == v for r in runs)]
     fig, axes = plt.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.4), squeeze=False)
     ref = {
         (r["scheme"], r["width"], r["seed"]): r["val_loss"] for r in runs if r["variant"] == "fp32"

@@ -8,6 +8,9 @@ Variants (every one from the same seed, data order and base-width hyperparameter
   readout stay in fp32;
 - ``bf16``: hidden matmuls in bf16 and every parameter and Adam moment stored in bf16 (rounded
   after each step), Adam's eps scaled per layer as the rules say.
+- ``fp8-scaled``: as fp8, with a static backward scale per hidden matmul, 1 / (the predicted
+  RMS of its gradient): measured once at the base width, carried to the width by the engine's
+  ``grad_matmul`` exponent — no dynamic scaling, the scale is known before training.
 The gap is the validation loss minus fp32's.  ``u-mup:tuned`` is u-μP with the base model's
 constants left in the init (not unit-scaled): the same fp32 run, a different FP8 one.
 
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 SCHEMES = ("sp", "mup", "u-mup", "munit", "u-mup:tuned")
-VARIANTS = ("fp32", "fp8", "bf16")
+VARIANTS = ("fp32", "fp8", "bf16", "fp8-scaled")
 OUT = Path("experiments") / "results" / "precision"
 
 
@@ -69,6 +72,9 @@ def train(
     )
     if variant == "fp8":
         quantize_hidden(model, "e4m3", "e5m2")
+    elif variant == "fp8-scaled":
+        scales = backward_scales(rules, unit, width, base_width, seed, lr, batch, context)
+        quantize_hidden(model, "e4m3", "e5m2", scales)
     elif variant == "bf16":
         quantize_hidden(model, "bf16", "bf16")
         round_state(model, None, "bf16")
@@ -100,6 +106,40 @@ def train(
         "diverged_at": None,
         "curve": curve,
     }
+
+
+def backward_scales(rules, unit, width, base_width, seed, lr, batch, context) -> dict[str, float]:
+    """Per hidden matmul: 1 / predicted RMS of the gradient it back-propagates at ``width`` —
+    measured on the base-width model (one step on a separate batch), times (n/n0)^e with e the
+    engine's ``grad_matmul`` exponent (queries and keys through the attention logits)."""
+    import torch
+    import torch.nn.functional as F
+
+    from abcparam.transfer import data
+
+    from ..engine.precision import role_exponents
+    from ..torch.apply import build_optimizer
+    from ..torch.precision import build, record_step
+
+    train_ids, _, vocab = data.pydoc_text()
+    kw = {"n_layers": 2, "n_heads": 4, "vocab": len(vocab), "context": context}
+    base, spec = build("transformer", base_width, rules, base_width, seed, unit=unit, **kw)
+    x, y = data.lm_batch(train_ids, batch, context, torch.Generator().manual_seed(seed + 777))
+
+    def loss_fn():
+        out = base(x)
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    stats, _ = record_step(base, build_optimizer(base, spec, lr=lr), loss_fn, formats=())
+    plain, qk = role_exponents(rules), role_exponents(rules, attention="qk")
+    out = {}
+    for name, roles in stats.items():
+        if "grad_matmul" not in roles or not name.startswith("blocks."):
+            continue
+        table = qk if name.endswith((".attn.q", ".attn.k")) else plain
+        e = float(table[("hidden", "grad_matmul")].exponent)
+        out[name] = 1.0 / (roles["grad_matmul"]["rms"] * (width / base_width) ** e)
+    return out
 
 
 def gap_table(runs: list[dict]) -> str:
@@ -151,7 +191,15 @@ def main(argv=None) -> int:
     parser.add_argument("--widths", default="64,128,256")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the saved runs this invocation does not redo"
+    )
     args = parser.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",")]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"--variants {bad}; accepted: {', '.join(VARIANTS)}")
     from tqdm.auto import tqdm
 
     from ..records import save_json
@@ -171,9 +219,18 @@ def main(argv=None) -> int:
         for w in widths
         for s in schemes
         for seed in range(args.seeds)
-        for v in VARIANTS
+        for v in variants
     ]
     runs = []
+    if args.merge and (out / "training.json").exists():
+        from ..records import load_json
+
+        redo = {(s, v, w, seed) for s, v, w, seed in todo}
+        runs = [
+            r
+            for r in load_json(out / "training.json")["runs"]
+            if (r["scheme"], r["variant"], r["width"], r["seed"]) not in redo
+        ]
     for scheme, variant, width, seed in tqdm(todo, desc="fp8 / bf16 training"):
         r = train(scheme, variant, width, base, steps, seed, lr, batch)
         runs.append({"scheme": scheme, "variant": variant, "width": width, "seed": seed, **r})
@@ -181,7 +238,7 @@ def main(argv=None) -> int:
         "model": "GPT, 2 blocks, 4 heads, context 32, character-level CPython pydoc text",
         "widths": list(widths),
         "schemes": list(schemes),
-        "variants": list(VARIANTS),
+        "variants": sorted({r["variant"] for r in runs}),
         "steps": steps,
         "seeds": args.seeds,
         "batch_sequences": batch,

@@ -27,38 +27,48 @@ from .precision import cast
 
 
 class QuantizedMatmul(torch.autograd.Function):
-    """``y = q_f(x) @ q_f(w)^T``; backward rounds dL/dy to ``q_b`` and uses the rounded x, w."""
+    """``y = q_f(x) @ q_f(w)^T``; backward rounds ``s * dL/dy`` to ``q_b`` (s: a static backward
+    scale, 1 by default), divides s out again and uses the rounded x, w."""
 
     @staticmethod
-    def forward(ctx, x, w, fwd: str, bwd: str):
+    def forward(ctx, x, w, fwd: str, bwd: str, bwd_scale: float = 1.0):
         xq, wq = cast(x, fwd), cast(w, fwd)
         ctx.save_for_backward(xq, wq)
-        ctx.bwd = bwd
+        ctx.bwd, ctx.bwd_scale = bwd, bwd_scale
         return F.linear(xq, wq)
 
     @staticmethod
     def backward(ctx, grad):
         xq, wq = ctx.saved_tensors
-        gq = cast(grad, ctx.bwd)
+        gq = cast(grad * ctx.bwd_scale, ctx.bwd) / ctx.bwd_scale
         grad_x = gq @ wq
         grad_w = gq.reshape(-1, gq.shape[-1]).t() @ xq.reshape(-1, xq.shape[-1])
-        return grad_x, grad_w, None, None
+        return grad_x, grad_w, None, None, None
 
 
 def _quantized_forward(self: ScaledLinear, x: torch.Tensor) -> torch.Tensor:
-    y = QuantizedMatmul.apply(x, self.weight, self.lowp_forward, self.lowp_backward)
+    scale = getattr(self, "lowp_backward_scale", 1.0)
+    y = QuantizedMatmul.apply(x, self.weight, self.lowp_forward, self.lowp_backward, scale)
     y = y * self.multiplier
     if self.bias is not None:
         y = y + self.bias * self.bias_multiplier
     return y
 
 
-def quantize_hidden(model: nn.Module, forward: str = "e4m3", backward: str = "e5m2") -> int:
-    """Make every hidden ScaledLinear of ``model`` quantise its matmul; returns how many."""
+def quantize_hidden(
+    model: nn.Module,
+    forward: str = "e4m3",
+    backward: str = "e5m2",
+    backward_scales: dict[str, float] | None = None,
+) -> int:
+    """Make every hidden ScaledLinear of ``model`` quantise its matmul; returns how many.
+    ``backward_scales`` maps module names to a static scale for the gradient before its cast."""
     cast(torch.zeros(1), forward), cast(torch.zeros(1), backward)  # validate the names
     count = 0
-    for module in model.modules():
+    for name, module in model.named_modules():
         if isinstance(module, ScaledLinear) and module.abc_kind == "hidden":
+            if backward_scales is not None:
+                module.lowp_backward_scale = float(backward_scales[name])  # type: ignore[assignment]
             module.lowp_forward, module.lowp_backward = forward, backward  # type: ignore[assignment]
             module.forward = types.MethodType(_quantized_forward, module)  # type: ignore[method-assign]
             count += 1
