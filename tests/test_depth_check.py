@@ -100,3 +100,16 @@ def test_fast_depth_check_stream_grows_only_without_a_depth_rule(small_check):
     s = small_check.summary()
     assert s["depth_fits"] > 50 and s["depth_passed"] >= 0.85 * s["depth_fits"]
     assert all(math.isfinite(f["slope"]) for f in small_check.fits)
+
+
+def test_coord_check_cli_varies_depth(tmp_path):
+    from abcparam.cli import main
+    from abcparam.records import load_json
+
+    args = ["coord-check", "--vary", "depth", "--depths", "2,4", "--width", "16", "--steps", "1"]
+    assert main([*args, "--seeds", "1", "--out", str(tmp_path)]) in (0, 1)  # 1: a miss
+    saved = load_json(tmp_path / "results.json")
+    assert saved["config"]["depths"] == [2, 4] and saved["fits"]
+    assert (tmp_path / "depth_check.png").exists()
+    with pytest.raises(ValueError, match="--vary depth"):
+        main([*args, "--model", "cnn"])

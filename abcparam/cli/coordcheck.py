@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     depth.add_argument("--base-depth", type=int, default=None, help="default: smallest depth")
     depth.add_argument("--depth-alignment", default="coherent", help="coherent | independent")
-    depth.add_argument("--batch", type=int, default=64)
+    depth.add_argument("--depth-batch", type=int, default=64, help="rows of the fixed batch")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -85,8 +85,13 @@ def run_depth(args: argparse.Namespace) -> int:
     """``--vary depth``: the depth coordinate check (abcparam.coordcheck.depth)."""
     from ..coordcheck.depth import DepthCheckConfig, run_depth_check, save
 
+    if args.model not in ("mlp", "transformer"):
+        raise ValueError(
+            f"--vary depth runs the built-in residual models; --model {args.model!r} is not one "
+            f"of them (accepted: mlp, transformer)"
+        )
     config = DepthCheckConfig(
-        model="mlp" if args.model == "mlp" else "transformer",
+        model=args.model,
         schemes=tuple(args.schemes.split(",")),
         optimizer=args.optimizer,
         depths=_ints(args.depths, "--depths"),
@@ -95,7 +100,7 @@ def run_depth(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         lr=args.lr if args.lr is not None else 1e-4,
         base_depth=args.base_depth,
-        batch=args.batch,
+        batch=args.depth_batch,
         depth_alignment=args.depth_alignment,
         tolerance=args.tolerance,
     )
