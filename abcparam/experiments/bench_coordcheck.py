@@ -46,6 +46,7 @@ class Case:
     layers: Callable  # model -> [(module name, kind)]
     batch: Callable  # seed -> (inputs, targets)
     lr: float = 1e-2
+    mup_filter: Callable | None = None  # modules mup records (default: every module)
 
 
 def _loss(out, target):
@@ -109,7 +110,24 @@ def _hf_llama(widths, seeds, steps) -> Case:
         tokens = torch.randint(0, 512, (4, 17), generator=g)
         return tokens[:, :-1], tokens[:, 1:]
 
-    return Case("hf-llama", tuple(widths), seeds, steps, make, layers, batch, lr=1e-3)
+    # mup's hooks read tensor outputs: record every leaf module but the rotary table (a tuple)
+    with torch.device("meta"):
+        leaves = {
+            n
+            for n, m in make(min(widths)).named_modules()
+            if n and not any(m.children()) and "rotary" not in n
+        }
+    return Case(
+        "hf-llama",
+        tuple(widths),
+        seeds,
+        steps,
+        make,
+        layers,
+        batch,
+        lr=1e-3,
+        mup_filter=leaves.__contains__,
+    )
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -198,6 +216,7 @@ def _mup(case: Case) -> np.ndarray:
             cuda=False,
             nseeds=1,
             show_progress=False,
+            filter_module_by_name=case.mup_filter,
         )
         total += _clock() - t0
     return total
@@ -359,13 +378,15 @@ def _main(args: argparse.Namespace, started: float) -> int:
                 f"unknown models {sorted(unknown)}; accepted: {[c.name for c in chosen]}"
             )
         chosen = [c for c in chosen if c.name in wanted]
-    results = [bench(case, args.repeats) for case in chosen]
     out = Path(args.out)
-    payload = {
-        "config": {"repeats": args.repeats, "threads": args.threads, "quick": args.quick},
-        "results": results,
-    }
-    path = save(payload, out, None, started)
+    results: list[dict] = []
+    for case in chosen:  # saved after each model, so a long run keeps what it measured
+        results.append(bench(case, args.repeats))
+        payload = {
+            "config": {"repeats": args.repeats, "threads": args.threads, "quick": args.quick},
+            "results": results,
+        }
+        path = save(payload, out, None, started)
     plot(results, out / "ratios.png")
     for line in summary_lines(results):
         print(line)

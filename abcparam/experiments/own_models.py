@@ -12,6 +12,7 @@ Run: ``python experiments/own_models.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,7 +148,7 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
                 model, hf_llama(base_w, device="meta"), delta=hf_llama(2 * base_w, device="meta")
             )
             for name, p in model.named_parameters():
-                if p.dim() >= 2 and "embed" not in name:
+                if p.dim() >= 2 and "embed" not in name and "lm_head" not in name:
                     mup_init.normal_(p, std=1 / math.sqrt(base_w))
             for module in model.modules():
                 if hasattr(module, "scaling") and hasattr(module, "head_dim"):
@@ -222,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--no-mup", action="store_true", help="skip the mup cross-check")
+    parser.add_argument(
+        "--mup-only", action="store_true", help="add the mup cross-check to a saved summary"
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -236,9 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise ValueError(f"unknown models {unknown}; accepted: {', '.join(MODELS)}")
     out = Path(args.out)
-    summary = run_grid(models, widths, steps, seeds, out)
+    if args.mup_only:
+        summary = json.loads((out / "summary.json").read_text())
+        summary.pop("provenance", None)
+    else:
+        summary = run_grid(models, widths, steps, seeds, out)
+        path = save_json(out / "summary.json", summary, started=started)
     if not args.no_mup:
-        summary["mup_crosscheck"] = mup_crosscheck(widths if args.quick else (128, 256, 512), 3)
+        summary["mup_crosscheck"] = mup_crosscheck(widths, 3)
     path = save_json(out / "summary.json", summary, started=started)
     print(f"wrote {path}")
     return 0
