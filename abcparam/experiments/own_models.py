@@ -113,7 +113,8 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
     import math
 
     import numpy as np
-    from mup import MuAdam, set_base_shapes
+    import torch
+    from mup import MuAdam, MuReadout, set_base_shapes
     from mup import init as mup_init
     from mup.coord_check import _get_coord_data
 
@@ -141,11 +142,20 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
 
         return make
 
+    def with_mu_readout(model):
+        """mup's readout layer in place of lm_head (set_base_shapes insists on it)."""
+        head = model.lm_head
+        with torch.device(head.weight.device):
+            model.lm_head = MuReadout(head.in_features, head.out_features, bias=False)
+        return model
+
     def theirs(width):
         def make():
-            model = hf_llama(width)
+            model = with_mu_readout(hf_llama(width))
             set_base_shapes(
-                model, hf_llama(base_w, device="meta"), delta=hf_llama(2 * base_w, device="meta")
+                model,
+                with_mu_readout(hf_llama(base_w, device="meta")),
+                delta=with_mu_readout(hf_llama(2 * base_w, device="meta")),
             )
             for name, p in model.named_parameters():
                 if p.dim() >= 2 and "embed" not in name and "lm_head" not in name:
