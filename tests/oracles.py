@@ -130,3 +130,30 @@ COMPLETEP_NOTEBOOK = {"sgd": "1 - 2*alpha", "adam": "1 - alpha", "eps": "alpha"}
 # weights tau ~ 1/sqrt(L)].  The library applies the LR factor to SGD too (its SGD steps are
 # unit-scaled, i.e. normalised); the paper's tables give Adam only.
 UMUP_DEPTH = {"branch": "1/2", "adam": "1/2"}
+
+# Weight decay with width, written (embedding, hidden, readout) as exponents wd of lambda ~ n^-wd
+# next to the LR exponent c, both in TP-V Table 8's readout-multiplier coordinates:
+# - CompleteP (Dey et al. 2025, arXiv 2505.01618), Table 1 [paper + code]: hidden weight decay
+#   lambda * m_N with learning rate eta * m_N^-1 (m_N = width multiplier): c = 1, wd = -1;
+# - microsoft/mup `MuAdam` [code]: matrix-like parameters get lr / width_mult and
+#   weight_decay * width_mult, vector-like ones (embedding, readout, biases, gains) keep both.
+# Both keep the per-step decay lr * lambda width-independent: the "coupled" convention.
+COMPLETEP_HIDDEN_ADAMW = {"c": "1", "wd": "-1"}
+MUADAM_WD = {"c": ("0", "1", "0"), "wd": ("0", "-1", "0")}
+# Wortsman et al. 2023 (arXiv 2309.14322) [copy]: independent weight decay 1e-4 at every size
+# (p <- p(1 - lambda)): wd = 0 for every kind.
+WORTSMAN_INDEPENDENT_WD = ("0", "0", "0")
+
+# Muon (Keller Jordan 2024, blog "Muon: An optimizer for hidden layers") [copy]: with the
+# shape factor sqrt(max(1, A/B)) ("original") the optimal LR "should be constant as a function
+# of scale": hidden c = 0 under muP.
+MUON_ORIGINAL_HIDDEN_C = "0"
+# Liu et al. 2025 ("Muon is Scalable for LLM Training", arXiv 2502.16982), Lemma 1 [paper]: a
+# full-rank [A, B] orthogonalised update has entry RMS sqrt(1 / max(A, B)); the factor
+# 0.2 sqrt(max(A, B)) then gives entries of AdamW's size (RMS 0.2), width-independent: the
+# entry exponent of the update equals Adam's, k = a + c, in every matrix kind.
+MOONSHOT_ENTRY_RMS_EXPONENT = "1/2"  # RMS of a full-rank orthogonalised n x n matrix ~ n^-1/2
+
+# muNit Scaling (Narayan et al. 2025, arXiv 2502.05967), App. A.4 [copy]: "Lion is an
+# 'Adam-like' optimizer, so the muP rules with Adam are applicable to Lion as well".
+LION_AS_ADAM = True

@@ -11,8 +11,8 @@ from abcparam.cli import main
 def test_rules_markdown(capsys):
     assert main(["rules", "u-mup", "--optimizer", "adam"]) == 0
     out = capsys.readouterr().out
-    assert "| embedding | 0 | 0 | 1/2 | 1 | 1/2 |" in out
-    assert "| hidden | 1/2 | 0 | 1/2 | 3/2 | 0 |" in out
+    assert "| embedding | 0 | 0 | 1/2 | 1 | — | 1/2 |" in out
+    assert "| hidden | 1/2 | 0 | 1/2 | 3/2 | — | 0 |" in out
 
 
 def test_rules_json_matches_api(capsys):

@@ -8,7 +8,7 @@ import re
 
 import sympy
 
-from ..engine.optimizers import OPTIMIZERS
+from ..engine.optimizers import OPTIMIZERS, UPDATE_VIEWS, WEIGHT_DECAY_CONVENTIONS
 from ..engine.rules import LR_MODE_ALIASES, LR_MODES, rules
 from ..engine.schemes import SCHEMES
 
@@ -44,7 +44,24 @@ def _symbol_or_number(text: str | None):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scheme", help=f"one of {', '.join(SCHEMES)} (or an alias)")
-    parser.add_argument("--optimizer", default="adam", help=f"one of {', '.join(OPTIMIZERS)}")
+    parser.add_argument(
+        "--optimizer",
+        default="adam",
+        help=f"one of {', '.join(OPTIMIZERS)}, or per kind: 'hidden=muon,default=adamw'",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        default="coupled",
+        choices=WEIGHT_DECAY_CONVENTIONS,
+        help="coupled: lr*lambda width-independent (torch's p(1 - lr*lambda)); "
+        "independent: lambda width-independent (p(1 - lambda))",
+    )
+    parser.add_argument(
+        "--update-view",
+        default="spectral",
+        choices=UPDATE_VIEWS,
+        help="Muon only: spectral (named spectral alignment) or entry (the given alignment)",
+    )
     parser.add_argument(
         "--alignment",
         default="full",
@@ -89,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             depth=True if args.depth else None,
             depth_alpha=_symbol_or_number(args.depth_alpha),
             depth_alignment=_symbol_or_number(args.depth_alignment),
+            weight_decay=args.weight_decay,
+            update_view=args.update_view,
         )
     except (ValueError, TypeError) as err:
         print(f"error: {err}")

@@ -75,6 +75,10 @@ def crossovers(
         )
     if rules.optimizer == "sgd":
         raise ValueError("SGD has no epsilon; accepted optimizers here: adam, adafactor")
+    if all(rule.eps is None for rule in rules):
+        raise ValueError(
+            f"{rules.optimizer} has no epsilon; accepted optimizers here: adam, adamw, adafactor"
+        )
     if isinstance(grad_rms_base, Mapping):
         measured = {canonical_kind(k): float(v) for k, v in grad_rms_base.items()}
     else:
@@ -82,6 +86,8 @@ def crossovers(
     out = []
     for kind, value in measured.items():
         g = rules[kind].eps
+        if g is None:  # a kind whose optimizer has no epsilon (e.g. Muon in a plan)
+            continue
         width = crossover_width(0 if scaled else g, value, eps, base_width)
         out.append(Crossover(kind, g, value, eps, width))
     return out

@@ -49,7 +49,11 @@ def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
         for kind in chain.kinds
     ]
     exprs = [
-        f for pos in r_forms(chain, k_forms, s, triples_for(chain, rules.alignment)) for f, _ in pos
+        f
+        for pos in r_forms(
+            chain, k_forms, s, triples_for(chain, rules.alignment, opt, rules.update_view)
+        )
+        for f, _ in pos
     ]
     for kind in free:
         floor = opt.lr_floor(kind)

@@ -89,7 +89,9 @@ def predict_slopes(
     a, b, c = rules.exponents("a"), rules.exponents("b"), rules.exponents("c")
     syms = rules.alignment.symbols
     defaults = [
-        None if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,)) else rules.alignment.at(kind)
+        None
+        if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,))
+        else opt.effective_triple(kind, rules.alignment.at(kind), rules.update_view)
         for pos, kind in enumerate(kinds)
     ]
     triples = [

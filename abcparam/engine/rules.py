@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +31,15 @@ from .exponents import (
     fmt,
 )
 from .minmax import sign_on_box, smin
-from .optimizers import get_optimizer
+from .optimizers import (
+    UPDATE_VIEWS,
+    WEIGHT_DECAY_CONVENTIONS,
+    PerKind,
+    UpdateModel,
+    canonical_name,
+    get_optimizer,
+)
+from .optimizers.muon import Muon
 from .recursion import Chain
 from .schemes import get_scheme
 from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr, update_exponents
@@ -43,12 +51,45 @@ LR_MODE_ALIASES = {"global": "shared"}
 REQUIREMENTS = ("nontrivial", "feature-learning")
 
 
+class FrozenMap(Mapping):
+    """A read-only mapping (hashable, picklable): derived results are shared through the cache,
+    so nothing a caller holds may change them (``r.layers["hidden"] = None`` raises)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping | None = None) -> None:
+        object.__setattr__(self, "_data", dict(data or {}))
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("derived rules are read-only; build a new one (with_c, derive)")
+
+    def __reduce__(self):
+        return (FrozenMap, (self._data,))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
 @dataclass(frozen=True)
 class LayerRule:
-    """One layer kind's exponents: multiplier n^-a, init std n^-b, LR n^-c, Adam eps n^-eps.
+    """One layer kind's exponents: multiplier n^-a, init std n^-b, LR n^-c, Adam eps n^-eps,
+    weight decay n^-wd.
 
     ``r`` is the exponent of the layer's feature change after an update (dz = Theta(n^-r));
-    ``why`` maps each of "a", "b", "c", "eps", "r" to the sentence that justifies it.
+    ``why`` maps each of "a", "b", "c", "eps", "wd", "r" to the sentence that justifies it;
+    ``optimizer`` names this kind's optimizer (they differ per kind in a plan such as Muon's).
     These are WIDTH exponents.  ``depth`` holds the separate DEPTH exponents (factor L^-e) of
     "a", "b", "c", "eps", "wd" and "r" (the block's own feature change) when the rules were
     derived with a residual-branch exponent alpha (engine/depth.py), else it is empty; their
@@ -62,7 +103,14 @@ class LayerRule:
     eps: sympy.Expr | None
     r: sympy.Expr
     why: Mapping[str, str]
+    wd: sympy.Expr | None = None
+    optimizer: str = ""
+
     depth: Mapping[str, sympy.Expr | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "why", FrozenMap(self.why))
+        object.__setattr__(self, "depth", FrozenMap(self.depth))
 
     def factor(self, name: str) -> sympy.Expr | None:
         """The joint scale of one quantity ("a" multiplier, "b" init std, "c" LR, "eps", "wd"):
@@ -91,7 +139,9 @@ class LayerRule:
             "b": fmt(self.b),
             "c": fmt(self.c),
             "eps": None if self.eps is None else fmt(self.eps),
+            "wd": None if self.wd is None else fmt(self.wd),
             "r": fmt(self.r),
+            "optimizer": self.optimizer,
             "why": dict(self.why),
         }
         if self.depth:
@@ -132,6 +182,14 @@ class Rules:
         """The residual-branch multiplier L**-alpha (1 without depth rules)."""
         return sympy.Integer(1) if self.depth_alpha is None else L ** (-self.depth_alpha)
 
+    weight_decay: str = "coupled"
+    update_view: str = "spectral"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", FrozenMap(self.layers))
+        object.__setattr__(self, "r_chain", tuple(self.r_chain))
+        object.__setattr__(self, "outside_depth", FrozenMap(self.outside_depth))
+
     # -- access -------------------------------------------------------------------------------
     def __getitem__(self, kind: str) -> LayerRule:
         return self.layers[canonical_kind(kind)]
@@ -145,7 +203,17 @@ class Rules:
 
     @property
     def symmetry_k(self) -> int:
+        """The abc-symmetry's k (the hidden kind's, where optimizers differ per kind)."""
         return get_optimizer(self.optimizer).symmetry_k
+
+    def symmetry(self, kind: str) -> int:
+        """The abc-symmetry's k of one kind: c -> c - k*theta (TP-V Lemma J.1)."""
+        return get_optimizer(self.optimizer).symmetry(canonical_kind(kind))
+
+    @property
+    def optimizers(self) -> dict[str, str]:
+        """The optimizer of every kind."""
+        return {kind: rule.optimizer for kind, rule in self.layers.items()}
 
     def exponents(self, name: str) -> dict[str, sympy.Expr]:
         """One exponent ("a", "b", "c", "eps" or "r") for every kind."""
@@ -166,7 +234,7 @@ class Rules:
         a, b = self.exponents("a"), self.exponents("b")
         opt = get_optimizer(self.optimizer)
         chain = Chain.mlp(self.hidden_layers)
-        r_chain = analyze_chain(a, b, new_c, opt, self.alignment, chain)
+        r_chain = analyze_chain(a, b, new_c, opt, self.alignment, chain, view=self.update_view)
         syms = self.alignment.symbols
         r_kind = {
             kind: smin([r_chain[p] for p in chain.positions(kind)], syms) for kind in CORE_KINDS
@@ -175,8 +243,10 @@ class Rules:
             r_kind[kind] = update_exponents(a, b, new_c, opt, Chain((kind,)), syms)[0]
         layers = {}
         for kind, rule in self.layers.items():
+            wd, wd_why = opt.wd_exponent(kind, new_c[kind], self.weight_decay)
             why = dict(
                 rule.why,
+                wd=wd_why,
                 c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
                 r=f"r = {fmt(r_kind[kind])}: from the recursion at the given c"
                 + (
@@ -185,7 +255,7 @@ class Rules:
                     else ""
                 ),
             )
-            layers[kind] = replace(rule, c=new_c[kind], r=r_kind[kind], why=why)
+            layers[kind] = replace(rule, c=new_c[kind], r=r_kind[kind], wd=wd, why=why)
         return replace(
             self,
             layers=layers,
@@ -205,9 +275,16 @@ class Rules:
         )
         return (
             f"{name} · {self.optimizer} · alignment {self.alignment.describe()}"
+            + (f" · {self.update_view} view" if self.has_spectral_update else "")
             + ("" if self.lr_mode == "per-layer" else f" · LR {self.lr_mode}")
             + depth
         )
+
+    @property
+    def has_spectral_update(self) -> bool:
+        """Whether some kind uses an orthogonalised (Muon) update, whose view matters."""
+        opt = get_optimizer(self.optimizer)
+        return any(isinstance(opt.optimizer_for(kind), Muon) for kind in self.layers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: every exponent as a string such as "1/2"."""
@@ -216,6 +293,8 @@ class Rules:
             "optimizer": self.optimizer,
             "alignment": self.alignment.to_dict(),
             "lr_mode": self.lr_mode,
+            "weight_decay": self.weight_decay,
+            "update_view": self.update_view,
             "hidden_layers": self.hidden_layers,
             "regime": self.regime,
             "attention_logit_exponent": fmt(self.attention_logit_exponent),
@@ -245,23 +324,37 @@ class Rules:
             ),
         }
 
+    def _per_kind(self) -> bool:
+        return len(set(self.optimizers.values())) > 1
+
     def to_markdown(self, why: bool = False) -> str:
         if self.has_depth:
             return self._depth_markdown(why)
-        head = "| layer | a | b | c | eps | r |" + (" why c |" if why else "")
-        rule_line = "|---|---|---|---|---|---|" + ("---|" if why else "")
+        per_kind = self._per_kind()
+        head = (
+            "| layer |"
+            + (" optimizer |" if per_kind else "")
+            + " a | b | c | eps | wd | r |"
+            + (" why c | why wd |" if why else "")
+        )
+        rule_line = (
+            "|---|" + ("---|" if per_kind else "") + "---|" * 6 + ("---|---|" if why else "")
+        )
         rows = [f"**{self.title()}**", "", head, rule_line]
         for kind, rule in self.layers.items():
             row = (
-                f"| {kind} | {fmt(rule.a)} | {fmt(rule.b)} | {fmt(rule.c)} | {fmt(rule.eps)} "
-                f"| {fmt(rule.r)} |"
+                f"| {kind} |"
+                + (f" {rule.optimizer} |" if per_kind else "")
+                + f" {fmt(rule.a)} | {fmt(rule.b)} | {fmt(rule.c)} | {fmt(rule.eps)} "
+                f"| {fmt(rule.wd)} | {fmt(rule.r)} |"
             )
-            rows.append(row + (f" {rule.why['c']} |" if why else ""))
+            rows.append(row + (f" {rule.why['c']} | {rule.why['wd']} |" if why else ""))
         rows += [
             "",
             f"Attention logits: q·k · d_head^-({fmt(self.attention_logit_exponent)}). "
-            f"Regime: {self.regime}.",
+            f"Regime: {self.regime}. Weight decay lambda ~ n^-wd ({self.weight_decay} convention).",
         ]
+        rows += [f"Note: {note}" for note in self.notes]
         return "\n".join(rows)
 
     def _depth_markdown(self, why: bool) -> str:
@@ -291,18 +384,23 @@ class Rules:
         return "\n".join(rows)
 
     def to_latex(self) -> str:
+        per_kind = self._per_kind()
         lines = [
-            r"\begin{tabular}{lccccc}",
+            r"\begin{tabular}{l" + ("l" if per_kind else "") + "cccccc}",
             r"\hline",
-            r"layer & $a$ & $b$ & $c$ & $\epsilon$ & $r$ \\",
+            "layer & "
+            + ("optimizer & " if per_kind else "")
+            + r"$a$ & $b$ & $c$ & $\epsilon$ & $\lambda$ & $r$ \\",
             r"\hline",
         ]
         for kind, rule in self.layers.items():
             cells = [
-                sympy.latex(v) if v is not None else "--"
-                for v in (rule.a, rule.b, rule.c, rule.eps, rule.r)
+                f"${sympy.latex(v)}$" if v is not None else "--"
+                for v in (rule.a, rule.b, rule.c, rule.eps, rule.wd, rule.r)
             ]
-            lines.append(f"{kind} & " + " & ".join(f"${c}$" for c in cells) + r" \\")
+            if per_kind:
+                cells.insert(0, rule.optimizer)
+            lines.append(f"{kind} & " + " & ".join(cells) + r" \\")
         lines += [r"\hline", r"\end{tabular}"]
         return "\n".join(lines)
 
@@ -338,15 +436,6 @@ def _regime(layers: Mapping[str, LayerRule], syms) -> str:
     return "kernel-like layers: " + ", ".join(kernel)
 
 
-def _eps_exponent(kind: str, a: dict, b: dict) -> sympy.Expr:
-    """Exponent g of the raw gradient RMS of w at init: a_l + (a_out + b_out) below the readout,
-    a_out at the readout.  eps ~ n^-g keeps eps/sqrt(v) width-independent (Everett et al. 2024,
-    Sec. "Adam epsilon"; THEORY.md)."""
-    if kind == READOUT:
-        return a[READOUT]
-    return sympy.expand(a[kind] + a[READOUT] + b[READOUT])
-
-
 def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[sympy.Expr, str]:
     if "attention_logit" in conventions:
         value, why = conventions["attention_logit"]
@@ -379,51 +468,69 @@ def derive(
     depth_alpha: Number | None = None,
     depth_alignment: Any = "coherent",
     depth_why: str = "given by the user",
+    weight_decay: str = "coupled",
+    update_view: str = "spectral",
 ) -> Rules:
-    """Derive c, the epsilon exponent and the regime for any (a, b) per layer kind.
+    """Derive c, the epsilon and weight-decay exponents and the regime for any (a, b) per kind.
 
     ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
-    default to the embedding's.  ``lr="shared"`` asks for the largest stable c shared by every
-    layer (TP-IV Def. 3.2; "global" is its deprecated name); ``require`` is
-    None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).  ``depth_alpha``
-    (a number or a sympy Symbol) adds residual branches ``L^-alpha`` and derives every layer's
-    depth exponents under ``depth_alignment`` ("coherent", "independent", a number, a Symbol).
+    default to the embedding's.  ``optimizer`` is a name or a per-kind plan such as
+    ``{"hidden": "muon", "default": "adamw"}``.  ``lr="shared"`` asks for the largest stable c
+    shared by every layer (TP-IV Def. 3.2; "global" is its deprecated name); ``require`` is
+    None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).
+    ``weight_decay``: "coupled" (lr*lambda width-independent) or "independent" (lambda
+    width-independent); ``update_view``: "spectral" (an orthogonalised update meets the named
+    spectral alignment) or "entry" (the given alignment, as for Adam) -- Muon only.
+    ``depth_alpha`` (a number or a sympy Symbol) adds residual branches ``L^-alpha`` and derives
+    every layer's depth exponents under ``depth_alignment`` ("coherent", "independent", a number,
+    a Symbol).
     """
     opt = get_optimizer(optimizer)
     align = make_alignment(alignment)
+    if weight_decay not in WEIGHT_DECAY_CONVENTIONS:
+        raise ValueError(
+            f"weight_decay = {weight_decay!r}; accepted: {', '.join(WEIGHT_DECAY_CONVENTIONS)}"
+        )
+    if update_view not in UPDATE_VIEWS:
+        raise ValueError(f"update_view = {update_view!r}; accepted: {', '.join(UPDATE_VIEWS)}")
     a_full, b_full = _complete(a, "a"), _complete(b, "b")
     conv = {key: (exact(v, key), why) for key, (v, why) in (conventions or {}).items()}
     lr = _lr_mode(lr)
     chain = Chain.mlp(hidden_layers)
     if lr == "shared":
-        sol = derive_shared_lr(a_full, b_full, opt, align, chain)
+        sol = derive_shared_lr(a_full, b_full, opt, align, chain, update_view)
     else:
-        sol = derive_exponents(a_full, b_full, opt, align, chain, conv)
+        sol = derive_exponents(a_full, b_full, opt, align, chain, conv, update_view)
     attention, attention_why = _attention(sol, align, conv)
     layers = {}
+    notes = []
     for kind in LAYER_KINDS:
-        eps = _eps_exponent(kind, a_full, b_full) if opt.has_eps else None
-        eps_why = (
-            f"eps ~ n^-{fmt(eps)}: the RMS of the raw gradient of w at init "
-            f"(n^-a x backward n^-(a_out + b_out) below the readout, n^-a at the readout); "
-            f"a constant eps would swamp sqrt(v) as width grows (Everett et al. 2024)"
-            if opt.has_eps
-            else (
-                "no epsilon: atan2 is scale-invariant and bounded (Everett et al. 2024, "
-                "App. Adam-atan2)"
-                if opt.name == "adam-atan2"
-                else "SGD has no epsilon"
-            )
-        )
+        eps = opt.eps_exponent(kind, a_full, b_full)
+        wd, wd_why = opt.wd_exponent(kind, sol.c[kind], weight_decay)
+        why_c = sol.why_c[kind] + _view_note(opt, kind, align, update_view)
         why = {
             "a": f"a = {fmt(a_full[kind])}: given ({scheme or 'user'})",
             "b": f"b = {fmt(b_full[kind])}: given ({scheme or 'user'})",
-            "c": sol.why_c[kind],
-            "eps": eps_why,
+            "c": why_c,
+            "eps": opt.eps_why(kind, eps),
+            "wd": wd_why,
             "r": sol.why_r[kind],
         }
         layers[kind] = LayerRule(
-            kind, a_full[kind], b_full[kind], sol.c[kind], eps, sol.r[kind], why
+            kind,
+            a_full[kind],
+            b_full[kind],
+            sol.c[kind],
+            eps,
+            sol.r[kind],
+            why,
+            wd=wd,
+            optimizer=opt.optimizer_for(kind).name,
+        )
+    if isinstance(opt, PerKind) and "=" not in canonical_name(optimizer):
+        notes.append(
+            f"{optimizer!r} orthogonalises matrices and is meant for hidden layers: the other "
+            f"kinds use {opt.optimizer_for(EMBEDDING).name} (plan {opt.name})"
         )
     syms = align.symbols
     result = Rules(
@@ -438,6 +545,9 @@ def derive(
         hidden_layers=hidden_layers,
         r_chain=tuple(sol.r_chain),
         conventions=tuple(conv),
+        notes=tuple(notes),
+        weight_decay=weight_decay,
+        update_view=update_view,
     )
     _check_requirement(result, require, syms)
     if depth_alpha is not None:
@@ -465,6 +575,25 @@ def with_depth(
         depth_regime=dsol.regime,
         depth_why=why,
         outside_depth=dsol.outside,
+    )
+
+
+def _view_note(opt: UpdateModel, kind: str, align: Alignment, view: str) -> str:
+    """Which view an orthogonalised update was derived under, and what it changed."""
+    if not isinstance(opt.optimizer_for(kind), Muon) or kind not in (HIDDEN, READOUT):
+        return ""
+    given = align.at(kind)
+    used = opt.effective_triple(kind, given, view)
+    if view == "entry":
+        return (
+            f" [entry view: the assumed alignment alpha = {fmt(given.alpha)}, u = {fmt(given.u)}"
+            f" applied to the update's entries, as for Adam]"
+        )
+    return (
+        f" [spectral view (named assumption 'spectral alignment'): an orthogonalised full-rank "
+        f"update acting on inputs in its row space gives dW·z ~ ||dW||_op, i.e. alpha = u = "
+        f"{fmt(used.alpha)} relative to its entries (the entry view would take "
+        f"{fmt(given.alpha)})]"
     )
 
 
@@ -521,6 +650,8 @@ def _rules_cached(
     lr: str,
     require: str | None,
     conventions: bool,
+    weight_decay: str,
+    update_view: str,
 ) -> Rules:
     scheme = get_scheme(scheme_name)
     conv = dict(scheme.conventions) if conventions else {}
@@ -534,6 +665,8 @@ def _rules_cached(
         conventions={k: (v, why) for k, (v, why) in conv.items()},
         require=require,
         scheme=scheme.name,
+        weight_decay=weight_decay,
+        update_view=update_view,
     )
 
 
@@ -567,7 +700,7 @@ def _depth_choice(scheme, depth: bool | None, depth_alpha: Number | None):
 
 def rules(
     scheme: str,
-    optimizer: str = "adam",
+    optimizer: str | Mapping[str, str] = "adam",
     alignment: Any = "full",
     *,
     hidden_layers: int = 2,
@@ -577,19 +710,24 @@ def rules(
     depth: bool | None = None,
     depth_alpha: Number | None = None,
     depth_alignment: Any = "coherent",
+    weight_decay: str = "coupled",
+    update_view: str = "spectral",
 ) -> Rules:
     """Derived rules of a named scheme ("sp", "ntp", "mfp", "mup", "u-mup", "depth-mup",
     "completep" and aliases).
 
-    ``conventions=False`` drops a scheme's named conventions (u-muP's empirical embedding rate,
-    SP's 1/sqrt(d) attention) and derives those exponents too.  Depth: "depth-mup" (alpha = 1/2,
-    TP-VI) and "completep" (alpha = 1, CompleteP) carry residual branches ``L^-alpha``;
-    ``depth=True`` adds a scheme's own depth rule (u-μP's); ``depth_alpha=`` (a number or a sympy
-    Symbol) sets alpha on any scheme; ``depth_alignment`` says how the blocks' updates add
-    ("coherent" L^1, "independent" L^(1/2), a number or a Symbol).  Cached: repeats < 1 ms.
+    ``optimizer``: a name (``OPTIMIZERS``) or a per-kind plan ``{"hidden": "muon", "default":
+    "adamw"}``; "muon" alone means that plan.  ``weight_decay`` and ``update_view``: see
+    :func:`derive`.  ``conventions=False`` drops a scheme's named conventions (u-muP's empirical
+    embedding rate, SP's 1/sqrt(d) attention) and derives those exponents too.  Depth:
+    "depth-mup" (alpha = 1/2, TP-VI) and "completep" (alpha = 1, CompleteP) carry residual
+    branches ``L^-alpha``; ``depth=True`` adds a scheme's own depth rule (u-μP's);
+    ``depth_alpha=`` (a number or a sympy Symbol) sets alpha on any scheme; ``depth_alignment``
+    says how the blocks' updates add ("coherent" L^1, "independent" L^(1/2), a number or a
+    Symbol).  Cached (the result is read-only): repeats < 1 ms.
     """
     sch = get_scheme(scheme)
-    opt = get_optimizer(optimizer).name
+    opt = canonical_name(optimizer)
     alpha, why = _depth_choice(sch, depth, depth_alpha)
     depth_align = make_depth_alignment(depth_alignment)
     width_key = (
@@ -600,6 +738,8 @@ def rules(
         _lr_mode(lr),
         require,
         conventions,
+        weight_decay,
+        update_view,
     )
     if alpha is None:
         return _rules_cached(*width_key)
@@ -611,8 +751,10 @@ def equivalent(first: Rules, second: Rules) -> bool:
     (a, b, c, eps) -> (a + t, b - t, c - k t, eps + t) per kind, k = 2 SGD, 1 Adam, 0 Adafactor."""
     if first.optimizer != second.optimizer or first.alignment != second.alignment:
         return False
-    k = first.symmetry_k
+    if first.weight_decay != second.weight_decay or first.update_view != second.update_view:
+        return False
     for kind in first.layers:
+        k = first.symmetry(kind)
         one, two = first[kind], second[kind]
         theta = two.a - one.a
         checks = [two.b - (one.b - theta), two.c - (one.c - k * theta), two.r - one.r]
@@ -667,17 +809,22 @@ def reparametrize(
         shifts = {
             kind: COORDINATES[coordinates](kind, rule) for kind, rule in rules_.layers.items()
         }
-    k = rules_.symmetry_k
+    opt = get_optimizer(rules_.optimizer)
     layers = {}
     for kind, rule in rules_.layers.items():
+        k = rules_.symmetry(kind)
         t = shifts[kind]
         note = f" (shifted by theta = {fmt(t)} along the abc-symmetry, TP-V Lemma J.1)" if t else ""
         why = {key: text + note for key, text in rule.why.items()}
+        c = sympy.expand(rule.c - k * t)
+        wd, wd_why = opt.wd_exponent(kind, c, rules_.weight_decay)
+        why["wd"] = wd_why + note
         layers[kind] = replace(
             rule,
             a=rule.a + t,
             b=rule.b - t,
-            c=sympy.expand(rule.c - k * t),
+            c=c,
+            wd=wd,
             eps=None if rule.eps is None else sympy.expand(rule.eps + t),
             why=why,
         )

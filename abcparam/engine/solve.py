@@ -63,8 +63,20 @@ def check_init_stability(a: dict, b: dict, symbols=()) -> None:
             )
 
 
-def triples_for(chain: Chain, alignment: Alignment) -> list[Triple | None]:
-    return [None if kind == EMBEDDING else alignment.at(kind) for kind in chain.kinds]
+def triples_for(
+    chain: Chain, alignment: Alignment, opt: UpdateModel | None = None, view: str = "spectral"
+) -> list[Triple | None]:
+    """The alignment each position meets: the assumed one, unless the layer's optimizer fixes it
+    (a spectral update under ``view="spectral"``: optimizers/muon.py)."""
+    out: list[Triple | None] = []
+    for kind in chain.kinds:
+        triple = None if kind == EMBEDDING else alignment.at(kind)
+        out.append(triple if opt is None else opt.effective_triple(kind, triple, view))
+    return out
+
+
+def _any_backward(opt: UpdateModel) -> bool:
+    return any(opt.uses_backward(kind) for kind in CORE_KINDS + VECTOR_KINDS)
 
 
 def _floor_k(opt: UpdateModel, kind: str, a, b) -> sympy.Expr | None:
@@ -105,13 +117,19 @@ def _smallest(
 
 
 def derive_exponents(
-    a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain, conventions: dict
+    a: dict,
+    b: dict,
+    opt: UpdateModel,
+    alignment: Alignment,
+    chain: Chain,
+    conventions: dict,
+    view: str = "spectral",
 ) -> Solution:
     """Largest stable learning rates per layer kind, maximal update where possible."""
     syms = alignment.symbols
     check_init_stability(a, b, syms)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    triples = triples_for(chain, alignment)
+    triples = triples_for(chain, alignment, opt, view)
     last = len(chain.kinds) - 1
 
     # 1. backward: r the layer below must leave so that W0·dz (omega) stays stable.
@@ -151,9 +169,7 @@ def derive_exponents(
         )
 
     # 3. map k -> c.
-    backward = (
-        smin(backward_forms(a, b, [k[READOUT]]), syms) if opt.uses_backward(EMBEDDING) else None
-    )
+    backward = smin(backward_forms(a, b, [k[READOUT]]), syms) if _any_backward(opt) else None
     c = {
         kind: sympy.expand(opt.lr_exponent(kind, a[kind], b[kind], k[kind], backward)) for kind in k
     }
@@ -161,13 +177,13 @@ def derive_exponents(
         floor = opt.lr_floor(kind)
         if floor is not None:
             c[kind] = smax([c[kind], floor], syms)
-    r_chain = analyze_chain(a, b, c, opt, alignment, chain, step=None)
+    r_chain = analyze_chain(a, b, c, opt, alignment, chain, step=None, view=view)
     sol = _summarise(chain, c, k, r_chain, rho, opt, why_k, syms, backward)
     return sol
 
 
 def derive_shared_lr(
-    a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain
+    a: dict, b: dict, opt: UpdateModel, alignment: Alignment, chain: Chain, view: str = "spectral"
 ) -> Solution:
     """One learning-rate exponent for every layer (TP-IV Def. 3.2): the largest stable one."""
     syms = alignment.symbols
@@ -181,7 +197,7 @@ def derive_shared_lr(
     ]
     forms = [
         f
-        for pos_forms in r_forms(chain, k_forms, s, triples_for(chain, alignment))
+        for pos_forms in r_forms(chain, k_forms, s, triples_for(chain, alignment, opt, view))
         for f in pos_forms
     ]
     extra = []
@@ -189,7 +205,7 @@ def derive_shared_lr(
         extra.append((opt.lr_floor(HIDDEN), f"{opt.name}'s bound c >= 0"))
     value, reason = _smallest(X, forms, [ZERO] * len(forms), syms, extra)
     c = {kind: value for kind in CORE_KINDS + VECTOR_KINDS}
-    r_chain = analyze_chain(a, b, c, opt, alignment, chain, step=None)
+    r_chain = analyze_chain(a, b, c, opt, alignment, chain, step=None, view=view)
     k = {
         kind: smin(
             opt.update_forms(
@@ -288,10 +304,11 @@ def analyze_chain(
     chain: Chain,
     step: int | None = None,
     triples: list | None = None,
+    view: str = "spectral",
 ) -> list[sympy.Expr]:
     """r at every chain position for given exponents (the forward recursion, evaluated)."""
     syms = tuple(alignment.symbols) if alignment is not None else ()
     ks = update_exponents(a, b, c, opt, chain, syms, step)
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
-    triples = triples if triples is not None else triples_for(chain, alignment)
+    triples = triples if triples is not None else triples_for(chain, alignment, opt, view)
     return r_values(chain, ks, s, triples, syms)

@@ -652,13 +652,31 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.999),
     scale_eps: bool = True,
     weight_decay: float = 0.0,
+    only_kinds: Sequence[str] | None = None,
 ) -> torch.optim.Optimizer:
     """An optimizer over :func:`param_groups`; ``optimizer`` defaults to the one the rules were
-    derived for (names as the engine's: sgd, adam, adamw, adafactor, adam-atan2)."""
-    from .optim import make_optimizer
+    derived for (any name in the engine's ``OPTIMIZERS``, or a per-kind plan such as
+    "hidden=muon,default=adamw", which gives one torch optimizer per distinct optimizer, stepped
+    together as an :class:`~abcparam.torch.optim.OptimizerList`)."""
+    from ..engine.optimizers import PerKind, get_optimizer
+    from .optim import OptimizerList, make_optimizer
 
     name = (optimizer or spec.rules.optimizer).lower()
-    groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=name)
+    plan = get_optimizer(name)
+    if isinstance(plan, PerKind):
+        by_name: dict[str, list[str]] = {}
+        for kind in dict.fromkeys(p.kind for p in spec.params):
+            try:
+                own = plan.optimizer_for(kind).name
+            except KeyError:  # a kind the engine has no rule for (a scalar): as the norm gains
+                own = plan.optimizer_for("norm").name
+            by_name.setdefault(own, []).append(kind)
+        parts = [
+            build_optimizer(model, spec, own, lr, eps, betas, scale_eps, weight_decay, kinds)
+            for own, kinds in by_name.items()
+        ]
+        return parts[0] if len(parts) == 1 else OptimizerList(parts)  # type: ignore[return-value]
+    groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=name, kinds=only_kinds)
     if not scale_eps:
         for g in groups:
             if "eps" in g:

@@ -1,4 +1,9 @@
-"""Optimizers torch lacks, and the per-layer param groups that carry the abc learning rates.
+"""Optimizers torch lacks, and building the torch optimizer an engine optimizer name stands for.
+
+Which torch class realises an optimizer, its fixed arguments and how its weight decay is applied
+belong to the engine's update model (``abcparam.engine.optimizers``); this module only imports the
+class and hands it the groups.  Per-kind plans (Muon for hidden matrices, AdamW for the rest) give
+one torch optimizer per distinct optimizer, stepped together by :class:`OptimizerList`.
 
 - :class:`AdamAtan2`: Everett et al. 2024, App. "Adam-atan2" (Table C4):
   ``theta <- theta - lr * a * atan2(m_hat, b * sqrt(v_hat))``, defaults a = 4/pi ~ 1.27, b = 1.
@@ -11,10 +16,14 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterable
 
 import torch
+
+from ..engine.optimizers import OPTIMIZERS, PerKind, get_optimizer
+from ..engine.optimizers.muon import Muon
 
 
 class AdamAtan2(torch.optim.Optimizer):
@@ -64,21 +73,130 @@ class AdamAtan2(torch.optim.Optimizer):
         return loss
 
 
-OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "adafactor", "adam-atan2")
+class Lion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023, arXiv 2302.06675, Alg. 2): ``p -= lr * sign(b1 m + (1 - b1) g)``,
+    then ``m = b2 m + (1 - b2) g``; decoupled weight decay ``p *= 1 - lr * wd``.  With both betas
+    0 it is sign descent."""
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+    ) -> None:
+        if lr < 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or weight_decay < 0:
+            raise ValueError(
+                f"invalid lr {lr}, betas {betas} or weight_decay {weight_decay}: need lr >= 0, "
+                f"0 <= beta < 1, weight_decay >= 0"
+            )
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["m"] = torch.zeros_like(p)
+                m = state["m"]
+                if group["weight_decay"]:
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                p.add_(torch.sign(m * beta1 + p.grad * (1 - beta1)), alpha=-group["lr"])
+                m.mul_(beta2).add_(p.grad, alpha=1 - beta2)
+        return loss
+
+
+class OptimizerList:
+    """Several torch optimizers stepped as one (a per-kind plan): ``step``, ``zero_grad``,
+    ``param_groups`` (the groups themselves, so LR schedules reach them), ``state_dict``."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        self.optimizers = list(optimizers)
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for opt in self.optimizers for g in opt.param_groups]
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for opt in self.optimizers:
+            opt.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, sub in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(sub)
+
+    def __repr__(self) -> str:
+        return "OptimizerList(" + ", ".join(type(o).__name__ for o in self.optimizers) + ")"
+
+
+#: The engine's optimizer names (the one list; the torch side builds every one of them).
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
+
+
+def torch_class(model) -> type:
+    """The torch optimizer class an engine update model names (its ``torch_optimizer``)."""
+    module, _, name = model.torch_optimizer.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _muon_none_factor(p: torch.Tensor) -> float:
+    """torch's Muon has no unscaled variant: undo its "original" factor sqrt(max(1, A/B))."""
+    a, b = p.shape[:2]
+    return 1.0 / math.sqrt(max(1.0, a / b))
+
+
+def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimizer:
+    kwargs = dict(model.torch_kwargs)
+    if model.takes_betas:
+        kwargs["betas"] = betas
+    if model.decay is not None:
+        kwargs.setdefault("weight_decay", 0.0)  # torch's Muon defaults to 0.1: never implicit
+    if isinstance(model, Muon):
+        for g in groups:
+            for p in g["params"]:
+                if p.ndim != 2:
+                    raise ValueError(
+                        f"{model.name} orthogonalises matrices; parameter "
+                        f"{g.get('name', tuple(p.shape))!r} has {p.ndim} dimensions: give its "
+                        f"kind another optimizer, e.g. 'hidden=muon,default=adamw'"
+                    )
+            if model.scaling == "none":
+                g["lr"] = g.get("lr", lr) * _muon_none_factor(g["params"][0])
+    clean = [{k: v for k, v in g.items() if k != "kind"} for g in groups]
+    return torch_class(model)(clean, lr=lr, **kwargs)
 
 
 def make_optimizer(
     name: str, groups: list[dict], lr: float, betas=(0.9, 0.999)
-) -> torch.optim.Optimizer:
-    """A torch optimizer for the engine's optimizer name, over prepared param groups."""
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=betas)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas)
-    if name == "adam-atan2":
-        return AdamAtan2(groups, lr=lr, betas=betas)
-    if name == "adafactor":
-        return torch.optim.Adafactor(groups, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; accepted: {', '.join(OPTIMIZER_NAMES)}")
+) -> torch.optim.Optimizer | OptimizerList:
+    """A torch optimizer for the engine's optimizer name (or per-kind plan) over prepared param
+    groups; with a plan every group needs its layer ``"kind"``."""
+    plan = get_optimizer(name)
+    if not isinstance(plan, PerKind):
+        return _single(plan, groups, lr, betas)
+    if any("kind" not in g for g in groups):
+        raise ValueError(
+            f"optimizer {name!r} differs per layer kind: every param group needs its 'kind'"
+        )
+    parts: dict[str, list[dict]] = {}
+    for g in groups:
+        parts.setdefault(plan.optimizer_for(g["kind"]).name, []).append(g)
+    built = [_single(OPTIMIZERS[n], mine, lr, betas) for n, mine in parts.items()]
+    return built[0] if len(built) == 1 else OptimizerList(built)

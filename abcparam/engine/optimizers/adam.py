@@ -29,4 +29,7 @@ ADAM = Adam(
     symmetry_k=1,
     has_eps=True,
     citation="Kingma & Ba 2015; width exponents: Everett et al. 2024, Sec. 2",
+    decay="l2",
+    torch_optimizer="torch.optim.Adam",
+    takes_betas=True,
 )

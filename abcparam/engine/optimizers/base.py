@@ -1,30 +1,61 @@
-"""What an optimizer contributes to the derivation: the width exponent of one weight update.
+"""What an optimizer contributes to the derivation, and everything else it owns.
 
 Everett et al. 2024 (Sec. 2, constraint table) reduce each optimizer to the size of the entries
-of the effective update ``n^-a dw``: ``Theta(n^-k)``.  Adding an optimizer means writing this
-module's three methods (see ``adam.py`` for the shortest example).
+of the effective update ``n^-a dw``: ``Theta(n^-k)``.  Each optimizer module also owns its epsilon
+exponent, its weight-decay rule and the torch optimizer that realises it, so adding an optimizer
+means one module plus its tests (see ``adam.py`` for the shortest example).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import sympy
+
+from ..alignment import Triple
+from ..exponents import READOUT, fmt
+
+#: Weight-decay conventions: what is held fixed as the width grows.
+#: "coupled": torch's ``p <- p (1 - lr * lambda)``; the per-step decay lr*lambda is kept
+#: width-independent (microsoft/mup's MuAdam, CompleteP Table 1, Wang & Aitchison 2024).
+#: "independent": ``p <- p (1 - lambda)`` with lambda width-independent (Wortsman et al. 2023).
+WEIGHT_DECAY_CONVENTIONS: tuple[str, ...] = ("coupled", "independent")
+
+
+def gradient_exponent(kind: str, a: Mapping, b: Mapping) -> sympy.Expr:
+    """Exponent g of the raw gradient RMS of w at init: ``a_l + (a_out + b_out)`` below the
+    readout, ``a_out`` at the readout (Everett et al. 2024, Sec. "Adam epsilon")."""
+    if kind == READOUT:
+        return a[READOUT]
+    return sympy.expand(a[kind] + a[READOUT] + b[READOUT])
 
 
 @dataclass(frozen=True)
 class UpdateModel:
-    """Width exponents of one optimizer's update.
+    """Width exponents of one optimizer's update, and how it is realised in torch.
 
     name: the canonical name; symmetry_k: c shifts by k*theta under (a, b) -> (a+theta, b-theta)
-    (THEORY.md; TP-V Lemma J.1); has_eps: whether an epsilon exponent applies.
+    (TP-V Lemma J.1); has_eps: whether an epsilon exponent applies; decay: how its torch
+    implementation applies weight decay ("decoupled": ``p *= 1 - lr*wd``, "l2": ``grad += wd*p``
+    before normalisation, None: no weight decay); torch_optimizer: dotted path of the torch class;
+    torch_kwargs: fixed keyword arguments for it; takes_betas: whether it accepts Adam's betas.
     """
 
     name: str
     symmetry_k: int
     has_eps: bool
     citation: str
+    decay: str | None = "decoupled"
+    torch_optimizer: str = ""
+    torch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    takes_betas: bool = False
 
+    def __hash__(self) -> int:  # torch_kwargs is a dict: hash by identity of the model's name
+        return hash((type(self).__name__, self.name))
+
+    # -- the update -------------------------------------------------------------------------------
     def update_forms(self, kind: str, a, b, c, backward: list[sympy.Expr]) -> list[sympy.Expr]:
         """Exponent k of the update entries as a min over affine forms (one form unless the
         update depends on the backward signal, whose exponent is ``min(backward)``)."""
@@ -51,3 +82,62 @@ class UpdateModel:
     def uses_backward(self, kind: str) -> bool:
         """Whether this layer's update exponent depends on the backward signal."""
         return False
+
+    def symmetry(self, kind: str) -> int:
+        """The abc-symmetry's k for this layer kind (c -> c - k*theta)."""
+        return self.symmetry_k
+
+    def effective_triple(self, kind: str, triple: Triple | None, view: str) -> Triple | None:
+        """The alignment this optimizer's update meets at ``kind`` (unchanged unless the update's
+        spectrum fixes it: see ``muon.py``)."""
+        return triple
+
+    def optimizer_for(self, kind: str) -> UpdateModel:
+        """The update model used at ``kind`` (itself, unless per-kind)."""
+        return self
+
+    # -- epsilon and weight decay --------------------------------------------------------------------
+    def eps_exponent(self, kind: str, a: Mapping, b: Mapping) -> sympy.Expr | None:
+        """eps ~ n^-eps keeps eps/sqrt(v) width-independent: the raw gradient's exponent."""
+        return gradient_exponent(kind, a, b) if self.has_eps else None
+
+    def eps_why(self, kind: str, eps: sympy.Expr | None) -> str:
+        if eps is None:
+            return f"no epsilon: {self.name} divides by nothing that could be swamped"
+        return (
+            f"eps ~ n^-{fmt(eps)}: the RMS of the raw gradient of w at init "
+            f"(n^-a x backward n^-(a_out + b_out) below the readout, n^-a at the readout); "
+            f"a constant eps would swamp sqrt(v) as width grows (Everett et al. 2024)"
+        )
+
+    def wd_exponent(
+        self, kind: str, c: sympy.Expr, convention: str
+    ) -> tuple[sympy.Expr | None, str]:
+        """Weight-decay exponent (lambda ~ n^-wd) under ``convention``, and why."""
+        if self.decay is None:
+            return None, f"{self.name} has no weight decay"
+        if self.decay == "l2":
+            return None, (
+                f"{self.name}'s weight_decay adds lambda*p to the gradient before the "
+                f"normalisation (L2, not decoupled), so no width rule follows; use adamw"
+            )
+        if convention == "coupled":
+            wd = sympy.expand(-c)
+            return wd, (
+                f"wd = {fmt(wd)} = -c: {self.name} decays p <- p(1 - lr*lambda); keeping the "
+                f"per-step decay lr*lambda width-independent (coupled convention: mup's MuAdam, "
+                f"CompleteP, Wang & Aitchison 2024) needs lambda ~ n^c"
+            )
+        return sympy.Integer(0), (
+            "wd = 0: independent convention p <- p(1 - lambda) with lambda width-independent "
+            "(Wortsman et al. 2023); in torch set weight_decay = lambda / lr per group"
+        )
+
+    def torch_weight_decay(self, lam: float, lr: float, convention: str) -> float:
+        """The torch ``weight_decay`` argument that realises decay ``lam`` (already scaled by
+        n^-wd) for a group with learning rate ``lr``, under ``convention``."""
+        if self.decay != "decoupled":
+            return 0.0 if lam == 0 else lam
+        if convention == "independent":
+            return lam / lr if lr else 0.0
+        return lam

@@ -30,6 +30,9 @@ class SGD(UpdateModel):
     def uses_backward(self, kind):
         return kind != READOUT
 
+    def eps_why(self, kind, eps):
+        return "SGD has no epsilon"
+
     def update_formula(self, kind):
         if kind == READOUT:
             return "k = 2a + c (gradient step; the readout's gradient is Theta(n^-a))"
@@ -37,5 +40,10 @@ class SGD(UpdateModel):
 
 
 SGD_MODEL = SGD(
-    name="sgd", symmetry_k=2, has_eps=False, citation="TP-IV Def. 3.2; Everett et al. 2024, Sec. 2"
+    name="sgd",
+    symmetry_k=2,
+    has_eps=False,
+    citation="TP-IV Def. 3.2; Everett et al. 2024, Sec. 2",
+    # torch's SGD adds wd*p to the gradient: p <- p(1 - lr*wd) - lr*g, decoupled in effect
+    torch_optimizer="torch.optim.SGD",
 )
