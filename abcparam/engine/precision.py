@@ -46,7 +46,7 @@ MOMENT_ROLES = ("adam_m", "adam_sqrt_v", "adam_v")
 ROLES = FORWARD_ROLES + GRADIENT_ROLES + UPDATE_ROLES + MOMENT_ROLES
 MATRIX_KINDS = (EMBEDDING, HIDDEN, READOUT)
 #: optimizers that keep Adam's first and second moments
-MOMENT_OPTIMIZERS = ("adam", "adam-atan2")
+MOMENT_OPTIMIZERS = ("adam", "adamw", "adam-atan2")
 
 # A sum over the width-n dimension of independent terms grows as n^(1/2) (CLT); over a fixed
 # dimension as n^0.  Forward: the embedding sums over its fixed fan-in; backward: the readout
