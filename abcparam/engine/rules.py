@@ -39,6 +39,7 @@ from .optimizers import (
     canonical_name,
     get_optimizer,
 )
+from .optimizers.base import gradient_exponent
 from .optimizers.muon import Muon
 from .recursion import Chain
 from .schemes import get_scheme
@@ -434,6 +435,10 @@ def _regime(layers: Mapping[str, LayerRule], syms) -> str:
         return f"trivial logits (r_readout = {fmt(layers[READOUT].r)}{bound})"
     kernel = [f"{k} (r = {fmt(layers[k].r)})" for k, v in signs.items() if v == 1]
     return "kernel-like layers: " + ", ".join(kernel)
+
+
+#: Adam's epsilon exponent now lives with the optimizer (optimizers/base.py); kept for callers.
+_eps_exponent = gradient_exponent
 
 
 def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[sympy.Expr, str]:
