@@ -94,3 +94,21 @@ def test_muon_on_a_vector_is_a_clear_error():
         make_optimizer("hidden=muon,default=adamw", groups, lr=0.1)
     with pytest.raises(ValueError, match="needs its 'kind'"):
         make_optimizer("muon", [{"params": [torch.nn.Parameter(torch.zeros(3, 3))]}], lr=0.1)
+
+
+@pytest.mark.parametrize("adjust", ["original", "match_rms_adamw"])
+def test_cpu_muon_matches_torchs(adjust):
+    from abcparam.torch import Muon
+
+    torch.manual_seed(0)
+    w1 = torch.nn.Parameter(torch.randn(48, 24))
+    w2 = torch.nn.Parameter(w1.detach().clone())
+    ours = Muon([w1], lr=0.1, weight_decay=0.01, adjust_lr_fn=adjust)
+    theirs = torch.optim.Muon([w2], lr=0.1, weight_decay=0.01, adjust_lr_fn=adjust)
+    for _ in range(3):
+        g = torch.randn(48, 24)
+        w1.grad, w2.grad = g.clone(), g.clone()
+        ours.step()
+        theirs.step()
+    moved = (w2.detach() - w1.detach()).abs().max()
+    assert float(moved) < 0.01  # bfloat16 rounding in torch's iteration, float32 in ours

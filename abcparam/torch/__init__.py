@@ -9,13 +9,14 @@ from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP, MODELS, ResidualMLP, build_model  # noqa: E402
-from .optim import AdamAtan2, Lion, OptimizerList  # noqa: E402
+from .optim import AdamAtan2, Lion, Muon, OptimizerList  # noqa: E402
 from .tied import TiedWeightsError, explain_tied, tied_rule  # noqa: E402
 from .topology import Topology, discover_topology  # noqa: E402
 
 __all__ = [
     "AdamAtan2",
     "Lion",
+    "Muon",
     "OptimizerList",
     "GPT",
     "MLP",
