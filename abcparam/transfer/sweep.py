@@ -47,24 +47,32 @@ class RunConfig:
     fixed_log2_lr: float | None = None
     depth: int | None = None  # residual blocks (None: the model's default, 2)
     base_depth: int | None = None  # the depth the base LR is tuned at (depth rules only)
+    #: Muon only: which view derived the table (the engine's ``rules(update_view=...)``)
+    update_view: str = "spectral"
 
     @property
     def key(self) -> str:
-        # unset optional fields stay out of the hash, so earlier sweeps keep their keys
+        # unset optional fields (and the default view) stay out of the hash, so earlier sweeps
+        # keep their keys
         optional = ("sweep_kind", "fixed_log2_lr", "depth", "base_depth")
-        fields = {k: v for k, v in asdict(self).items() if v is not None or k not in optional}
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if (v is not None or k not in optional) and not (k == "update_view" and v == "spectral")
+        }
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def rules_for(scheme: str, optimizer: str):
+def rules_for(scheme: str, optimizer: str, update_view: str = "spectral"):
     """The engine's rules for a sweep scheme; ``sp-constant-lr`` is SP with every LR exponent set
-    to 0 (one width-independent LR, the baseline muTransfer improves on)."""
+    to 0 (one width-independent LR, the baseline muTransfer improves on); ``update_view`` is the
+    engine's view of a Muon update (spectral or entry)."""
     import abcparam
 
     scheme = sweep_scheme(scheme)
     if scheme == "sp-constant-lr":
-        return abcparam.rules("sp", optimizer=optimizer).with_c(0)
-    return abcparam.rules(scheme, optimizer=optimizer)
+        return abcparam.rules("sp", optimizer=optimizer, update_view=update_view).with_c(0)
+    return abcparam.rules(scheme, optimizer=optimizer, update_view=update_view)
 
 
 def sweep_scheme(name: str) -> str:
@@ -92,7 +100,7 @@ def train(cfg: RunConfig) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
-    rules = rules_for(cfg.scheme, cfg.optimizer)
+    rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view)
     g = torch.Generator().manual_seed(cfg.seed)
     if cfg.model == "mlp":
         split = data.digits()

@@ -1,0 +1,89 @@
+"""Learning-rate transfer with Muon (both scalings, and Keller's under the entry view's table),
+Lion and Adam, under muP: optimum drift per width doubling.
+
+MLP on scikit-learn's digits (widths 64-256) and the character-level GPT on CPython's pydoc text
+(widths 64-256), 2 seeds, a log2 LR grid, few steps (CPU).  One base LR scales every layer's
+group (Muon's hidden and AdamW's other kinds alike), as the project's other sweeps do.  The
+decisive pair is Muon with Keller Jordan's scaling under the spectral view's table (hidden c = 0)
+and under the entry view's (c = 1/2): if the spectral view is right the first drifts ~0 and the
+second by about +1/2 per doubling (its hidden LR shrinks too fast, so the best base LR grows).
+Run: ``python experiments/muon_lion_transfer.py [--only NAME ...]``; results in
+experiments/results/muon_lion_transfer/ (resumable: finished runs are kept in runs.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from abcparam.records import save_json
+from abcparam.transfer.analysis import summarise, table
+from abcparam.transfer.plot import plot_sweep
+from abcparam.transfer.sweep import RunConfig, run_sweep
+
+OUT = Path(__file__).parent / "results" / "muon_lion_transfer"
+#: label -> (optimizer, update view, log2 LR grid)
+ARMS = {
+    "adam": ("adam", "spectral", range(-11, -4)),
+    "muon (Keller, spectral table)": ("muon", "spectral", range(-10, -3)),
+    "muon (Keller, entry table)": ("muon", "entry", range(-10, -3)),
+    "muon-rms (Moonshot, spectral table)": ("muon-rms", "spectral", range(-10, -3)),
+    "lion": ("lion", "spectral", range(-14, -7)),
+}
+#: model -> (widths, steps)
+MODELS = {"mlp": ((64, 128, 256), 100), "transformer": ((64, 128, 256), 60)}
+
+
+def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
+    optimizer, view, lrs = ARMS[arm]
+    widths, steps = MODELS[model]
+    return [
+        RunConfig(
+            model, "mup", optimizer, w, float(lr), seed, steps=steps, base_width=64, update_view=view
+        )
+        for w in widths
+        for lr in lrs
+        for seed in range(seeds)
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    started = time.time()
+    summaries = {}
+    for model in args.models.split(","):
+        rows = []
+        for arm in args.arms.split(","):
+            got = run_sweep(
+                configs(model, arm, args.seeds),
+                OUT / model / "runs.jsonl",
+                workers=args.workers,
+            )
+            rows += [{**r, "scheme": arm} for r in got]
+        summary = summarise(rows)
+        summaries[model] = summary
+        text = table(summary)
+        (OUT / model / "summary.md").write_text(text + "\n")
+        plot_sweep(rows, OUT / model / "loss_vs_lr.png", f"{model}, muP")
+        print(model, "\n" + text, flush=True)
+    save_json(
+        OUT / "summary.json",
+        {
+            "scheme": "mup",
+            "arms": {k: {"optimizer": o, "update_view": v} for k, (o, v, _) in ARMS.items()},
+            "models": {m: {"widths": list(w), "steps": s} for m, (w, s) in MODELS.items()},
+            "seeds": args.seeds,
+            "summary": summaries,
+        },
+        started=started,
+    )
+
+
+if __name__ == "__main__":
+    main()
