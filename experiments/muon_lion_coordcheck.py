@@ -30,16 +30,16 @@ from abcparam.coordcheck.run import NULL_REASONS  # noqa: E402
 from abcparam.records import save_json  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "muon_lion_cpu"
-#: name -> (model, optimizer, widths, batch rows, steps, fixed batch)
+#: name -> (model, optimizer, widths, batch rows, steps, fixed batch, base LR)
 CHECKS = {
-    "mlp_muon_fullrank": ("mlp", "muon", (64, 128, 256, 512), 1024, 3, True),
-    "mlp_muon_lowrank": ("mlp", "muon", (64, 128, 256, 512), 32, 3, True),
-    "mlp_muon_rms_fullrank": ("mlp", "muon-rms", (64, 128, 256, 512), 1024, 3, True),
-    "mlp_lion": ("mlp", "lion", (128, 256, 512, 1024), 64, 3, True),
-    "gpt_muon": ("transformer", "muon", (64, 128, 256), 256, 3, True),
-    "gpt_lion": ("transformer", "lion", (64, 128, 256), 64, 3, True),
-    "mlp_muon_fresh100": ("mlp", "muon", (64, 128, 256), 64, 100, False),
-    "mlp_lion_fresh100": ("mlp", "lion", (64, 128, 256), 64, 100, False),
+    "mlp_muon_fullrank": ("mlp", "muon", (64, 128, 256, 512), 1024, 3, True, 2e-2),
+    "mlp_muon_lowrank": ("mlp", "muon", (64, 128, 256, 512), 32, 3, True, 2e-2),
+    "mlp_muon_rms_fullrank": ("mlp", "muon-rms", (64, 128, 256, 512), 1024, 3, True, 1e-2),
+    "mlp_lion": ("mlp", "lion", (128, 256, 512, 1024), 64, 3, True, 1e-3),
+    "gpt_muon": ("transformer", "muon", (64, 128, 256), 256, 3, True, 2e-2),
+    "gpt_lion": ("transformer", "lion", (64, 128, 256), 64, 3, True, 1e-3),
+    "mlp_muon_fresh100": ("mlp", "muon", (64, 128, 256), 64, 100, False, 2e-2),
+    "mlp_lion_fresh100": ("mlp", "lion", (64, 128, 256), 64, 100, False, 1e-3),
 }
 
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         old = json.loads((OUT / "results.json").read_text()).get("checks", {})
     checks = dict(old)
     for name in args.only or CHECKS:
-        model, optimizer, widths, batch, steps, fixed = CHECKS[name]
+        model, optimizer, widths, batch, steps, fixed, lr = CHECKS[name]
         t0 = time.perf_counter()
         res = run_coord_check(
             model=model,
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             seeds=args.seeds,
             batch=batch,
             fixed_batch=fixed,
+            lr=lr,
         )
         alpha = _alpha(res)
         checks[name] = {
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             "batch_rows": batch if model == "mlp" else (batch // 8) * 32,
             "steps": steps,
             "fixed_batch": fixed,
+            "lr": lr,
             "summary": res.summary(),
             "hidden_alpha_by_step": {str(s): sum(v) / len(v) for s, v in sorted(alpha.items())},
             "update_slopes_last_step": _update_slopes(res),

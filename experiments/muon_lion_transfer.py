@@ -40,7 +40,15 @@ def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
     widths, steps = MODELS[model]
     return [
         RunConfig(
-            model, "mup", optimizer, w, float(lr), seed, steps=steps, base_width=64, update_view=view
+            model,
+            "mup",
+            optimizer,
+            w,
+            float(lr),
+            seed,
+            steps=steps,
+            base_width=64,
+            update_view=view,
         )
         for w in widths
         for lr in lrs

@@ -57,6 +57,7 @@ class FrozenMap(Mapping):
     so nothing a caller holds may change them (``r.layers["hidden"] = None`` raises)."""
 
     __slots__ = ("_data",)
+    _data: dict[Any, Any]
 
     def __init__(self, data: Mapping | None = None) -> None:
         object.__setattr__(self, "_data", dict(data or {}))
@@ -589,6 +590,7 @@ def _view_note(opt: UpdateModel, kind: str, align: Alignment, view: str) -> str:
         return ""
     given = align.at(kind)
     used = opt.effective_triple(kind, given, view)
+    assert used is not None  # hidden and readout always carry a triple
     if view == "entry":
         return (
             f" [entry view: the assumed alignment alpha = {fmt(given.alpha)}, u = {fmt(given.u)}"

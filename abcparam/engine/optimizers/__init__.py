@@ -78,7 +78,7 @@ def get_optimizer(name: str | UpdateModel | Mapping[str, str | UpdateModel]) -> 
                 f"'default' entry, e.g. {{'hidden': 'muon', 'default': 'adamw'}}"
             )
         for kind in missing:
-            models[kind] = _single(default)
+            models[kind] = _single(default)  # type: ignore[arg-type]  # checked just above
     else:
         model = _single(name)
         if not isinstance(model, Muon) and not isinstance(model, PerKind):
