@@ -25,19 +25,26 @@ from abcparam.transfer.sweep import RunConfig, run_sweep
 OUT = Path(__file__).parent / "results" / "muon_lion_transfer"
 #: label -> (optimizer, update view, log2 LR grid)
 ARMS = {
-    "adam": ("adam", "spectral", range(-11, -4)),
-    "muon (Keller, spectral table)": ("muon", "spectral", range(-10, -3)),
-    "muon (Keller, entry table)": ("muon", "entry", range(-10, -3)),
-    "muon-rms (Moonshot, spectral table)": ("muon-rms", "spectral", range(-10, -3)),
-    "lion": ("lion", "spectral", range(-14, -7)),
+    "adam": ("adam", "spectral", range(-11, -5)),
+    "muon (Keller, spectral table)": ("muon", "spectral", range(-10, -4)),
+    "muon (Keller, entry table)": ("muon", "entry", range(-10, -4)),
+    "muon-rms (Moonshot, spectral table)": ("muon-rms", "spectral", range(-10, -4)),
+    "lion": ("lion", "spectral", range(-14, -8)),
 }
-#: model -> (widths, steps)
-MODELS = {"mlp": ((64, 128, 256), 100), "transformer": ((64, 128, 256), 60)}
+#: model -> (widths, steps, arms)
+MODELS = {
+    "mlp": ((64, 128, 256), 100, tuple(ARMS)),
+    "transformer": (
+        (64, 128, 256),
+        60,
+        ("adam", "muon (Keller, spectral table)", "muon (Keller, entry table)", "lion"),
+    ),
+}
 
 
 def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
     optimizer, view, lrs = ARMS[arm]
-    widths, steps = MODELS[model]
+    widths, steps, _ = MODELS[model]
     return [
         RunConfig(
             model,
@@ -59,7 +66,6 @@ def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="mlp,transformer")
-    parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     summaries = {}
     for model in args.models.split(","):
         rows = []
-        for arm in args.arms.split(","):
+        for arm in MODELS[model][2]:
             got = run_sweep(
                 configs(model, arm, args.seeds),
                 OUT / model / "runs.jsonl",
@@ -84,8 +90,14 @@ def main(argv: list[str] | None = None) -> None:
         OUT / "summary.json",
         {
             "scheme": "mup",
-            "arms": {k: {"optimizer": o, "update_view": v} for k, (o, v, _) in ARMS.items()},
-            "models": {m: {"widths": list(w), "steps": s} for m, (w, s) in MODELS.items()},
+            "arms": {
+                k: {"optimizer": o, "update_view": v, "log2_lrs": list(g)}
+                for k, (o, v, g) in ARMS.items()
+            },
+            "models": {
+                m: {"widths": list(w), "steps": s, "arms": list(a)}
+                for m, (w, s, a) in MODELS.items()
+            },
             "seeds": args.seeds,
             "summary": summaries,
         },
