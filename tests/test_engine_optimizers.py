@@ -187,6 +187,8 @@ def test_results_are_read_only_and_the_cache_survives():
         r.layers._data = {}
     again = abcparam.rules("mup", optimizer="adam")
     assert again["hidden"].c == 1 and "tampered" not in again["hidden"].why["c"]
+    with pytest.raises(TypeError):
+        r.front[0]["hidden"] = 0
     clone = pickle.loads(pickle.dumps(r))
     assert clone.to_dict() == r.to_dict()
     derived = r.with_c(0)

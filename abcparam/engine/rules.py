@@ -413,11 +413,12 @@ class Rules:
         return self.to_markdown()
 
     @functools.cached_property
-    def front(self) -> list[dict[str, sympy.Expr]]:
-        """The Pareto front of largest learning rates (its vertices), numeric alignment only."""
+    def front(self) -> tuple[Mapping[str, sympy.Expr], ...]:
+        """The Pareto front of largest learning rates (its vertices), numeric alignment only
+        (read-only, like the rest of a cached result)."""
         from .front import pareto_front
 
-        return pareto_front(self)
+        return tuple(FrozenMap(point) for point in pareto_front(self))
 
 
 def _regime(layers: Mapping[str, LayerRule], syms) -> str:
