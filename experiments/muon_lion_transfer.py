@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     started = time.time()
-    summaries = {}
+    summaries: dict = {}
     for model in args.models.split(","):
         rows = []
         for arm in MODELS[model][2]:

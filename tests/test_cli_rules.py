@@ -81,3 +81,14 @@ def test_epsilon_cli_predicts_crossover(capsys):
     (hidden,) = data["layers"]
     assert hidden["gradient_exponent"] == "1"
     assert abs(hidden["crossover_width"] - 256 * 1e3) < 1e-6
+
+
+def test_rules_per_kind_optimizer_and_weight_decay(capsys):
+    args = ["rules", "mup", "--optimizer", "hidden=muon-rms,default=adamw", "--format", "json"]
+    assert main(args + ["--weight-decay", "independent"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layers"]["hidden"]["optimizer"] == "muon-rms"
+    assert data["layers"]["hidden"]["c"] == "1/2" and data["layers"]["hidden"]["wd"] == "0"
+    assert data["weight_decay"] == "independent" and data["update_view"] == "spectral"
+    assert main(["rules", "mup", "--optimizer", "muon", "--update-view", "entry"]) == 0
+    assert "| hidden | muon | 0 | 1/2 | 1/2 | — | -1/2 | 0 |" in capsys.readouterr().out
