@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sympy
 import torch
@@ -29,6 +29,7 @@ from ..engine.rules import Rules
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
+from .optim import OptimizerList
 from .shapes import layout
 from .tied import tied_rule
 
@@ -659,7 +660,7 @@ def build_optimizer(
     "hidden=muon,default=adamw", which gives one torch optimizer per distinct optimizer, stepped
     together as an :class:`~abcparam.torch.optim.OptimizerList`)."""
     from ..engine.optimizers import PerKind, get_optimizer
-    from .optim import OptimizerList, make_optimizer
+    from .optim import make_optimizer
 
     name = (optimizer or spec.rules.optimizer).lower()
     plan = get_optimizer(name)
@@ -675,7 +676,9 @@ def build_optimizer(
             build_optimizer(model, spec, own, lr, eps, betas, scale_eps, weight_decay, kinds)
             for own, kinds in by_name.items()
         ]
-        return parts[0] if len(parts) == 1 else OptimizerList(parts)  # type: ignore[return-value]
+        # an OptimizerList steps like a torch optimizer (step, zero_grad, param_groups,
+        # state_dict); typed as one so that callers need not care which they got
+        return parts[0] if len(parts) == 1 else cast(torch.optim.Optimizer, OptimizerList(parts))
     groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=name, kinds=only_kinds)
     if not scale_eps:
         for g in groups:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Iterable
+from typing import cast
 
 import torch
 
@@ -231,22 +232,31 @@ def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimize
         kwargs.setdefault("weight_decay", 0.0)  # torch's Muon defaults to 0.1: never implicit
     if isinstance(model, MuonModel):
         for g in groups:
-            for p in g["params"]:
+            names = g.get("param_names") or [g.get("name")] * len(g["params"])
+            for p, pname in zip(g["params"], names):
                 if p.ndim != 2:
                     raise ValueError(
                         f"{model.name} orthogonalises matrices; parameter "
-                        f"{g.get('name', tuple(p.shape))!r} has {p.ndim} dimensions: give its "
+                        f"{pname or tuple(p.shape)!r} has {p.ndim} dimensions: give its "
                         f"kind another optimizer, e.g. 'hidden=muon,default=adamw'"
                     )
-            if model.scaling == "none":
-                g["lr"] = g.get("lr", lr) * _muon_none_factor(g["params"][0])
+        if model.scaling == "none":  # one group per tensor: the factor depends on its shape
+            split = []
+            for g in groups:
+                names = g.get("param_names") or [None] * len(g["params"])
+                for p, pname in zip(g["params"], names):
+                    one = {**g, "params": [p], "lr": g.get("lr", lr) * _muon_none_factor(p)}
+                    if "param_names" in g:
+                        one["param_names"] = [pname]
+                    split.append(one)
+            groups = split
     clean = [{k: v for k, v in g.items() if k != "kind"} for g in groups]
     return torch_class(model)(clean, lr=lr, **kwargs)
 
 
 def make_optimizer(
     name: str, groups: list[dict], lr: float, betas=(0.9, 0.999)
-) -> torch.optim.Optimizer | OptimizerList:
+) -> torch.optim.Optimizer:
     """A torch optimizer for the engine's optimizer name (or per-kind plan) over prepared param
     groups; with a plan every group needs its layer ``"kind"``."""
     plan = get_optimizer(name)
@@ -260,4 +270,5 @@ def make_optimizer(
     for g in groups:
         parts.setdefault(plan.optimizer_for(g["kind"]).name, []).append(g)
     built = [_single(OPTIMIZERS[n], mine, lr, betas) for n, mine in parts.items()]
-    return built[0] if len(built) == 1 else OptimizerList(built)
+    # an OptimizerList steps like a torch optimizer; typed as one for the callers
+    return built[0] if len(built) == 1 else cast(torch.optim.Optimizer, OptimizerList(built))
