@@ -62,7 +62,7 @@ def test_muon_plan_puts_muon_on_hidden_matrices_only():
     opt = build_optimizer(model, spec, lr=0.02)
     assert isinstance(opt, OptimizerList)
     muon = next(o for o in opt.optimizers if isinstance(o, torch.optim.Muon))
-    names = {g["name"] for g in muon.param_groups}
+    names = {n for g in muon.param_groups for n in g["param_names"]}
     assert names == {n for n, p in model.named_parameters() if n.startswith("hidden")}
     assert all(g["weight_decay"] == 0.0 for g in muon.param_groups)
     w0 = model.hidden[0].weight.detach().clone()
@@ -77,7 +77,9 @@ def test_coupled_decay_keeps_lr_times_lambda_across_widths():
     for width in (64, 128, 256):
         model, spec = _model(width, optimizer="adamw")
         opt = build_optimizer(model, spec, lr=1e-3, weight_decay=0.1)
-        products.append({g["name"]: g["lr"] * g["weight_decay"] for g in opt.param_groups})
+        products.append(
+            {n: g["lr"] * g["weight_decay"] for g in opt.param_groups for n in g["param_names"]}
+        )
     for name in products[0]:
         assert products[0][name] == pytest.approx(products[-1][name])
     model, spec = _model(256, optimizer="adamw", weight_decay="independent")

@@ -653,39 +653,38 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.999),
     scale_eps: bool = True,
     weight_decay: float = 0.0,
-    only_kinds: Sequence[str] | None = None,
 ) -> torch.optim.Optimizer:
     """An optimizer over :func:`param_groups`; ``optimizer`` defaults to the one the rules were
     derived for (any name in the engine's ``OPTIMIZERS``, or a per-kind plan such as
     "hidden=muon,default=adamw", which gives one torch optimizer per distinct optimizer, stepped
     together as an :class:`~abcparam.torch.optim.OptimizerList`)."""
     from ..engine.optimizers import PerKind, get_optimizer
-    from .optim import make_optimizer
+    from .optim import make_optimizer, make_single
 
     name = (optimizer or spec.rules.optimizer).lower()
     plan = get_optimizer(name)
-    if isinstance(plan, PerKind):
-        by_name: dict[str, list[str]] = {}
+    runs: dict[str, list[str] | None] = {name: None}
+    if isinstance(plan, PerKind):  # one torch optimizer per distinct optimizer of the plan
+        runs = {}
         for kind in dict.fromkeys(p.kind for p in spec.params):
             try:
                 own = plan.optimizer_for(kind).name
             except KeyError:  # a kind the engine has no rule for (a scalar): as the norm gains
                 own = plan.optimizer_for("norm").name
-            by_name.setdefault(own, []).append(kind)
-        parts = [
-            build_optimizer(model, spec, own, lr, eps, betas, scale_eps, weight_decay, kinds)
-            for own, kinds in by_name.items()
-        ]
-        # an OptimizerList steps like a torch optimizer (step, zero_grad, param_groups,
-        # state_dict); typed as one so that callers need not care which they got
-        return parts[0] if len(parts) == 1 else cast(torch.optim.Optimizer, OptimizerList(parts))
-    groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=name, kinds=only_kinds)
-    if not scale_eps:
-        for g in groups:
-            if "eps" in g:
-                g["eps"] = (eps, 1e-3) if name == "adafactor" else eps
-    default_lr = lr if not isinstance(lr, Mapping) else groups[0]["lr"]
-    return make_optimizer(name, groups, float(default_lr), betas)
+            runs.setdefault(own, []).append(kind)  # type: ignore[union-attr]
+    parts = []
+    for own, kinds in runs.items():
+        groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=own, kinds=kinds)
+        if not scale_eps:
+            for g in groups:
+                if "eps" in g:
+                    g["eps"] = (eps, 1e-3) if own == "adafactor" else eps
+        default_lr = float(lr if not isinstance(lr, Mapping) else groups[0]["lr"])
+        build = make_single if isinstance(plan, PerKind) else make_optimizer
+        parts.append(build(own, groups, default_lr, betas))
+    # an OptimizerList steps like a torch optimizer (step, zero_grad, param_groups, state_dict);
+    # typed as one so that callers need not care which they got
+    return parts[0] if len(parts) == 1 else cast(torch.optim.Optimizer, OptimizerList(parts))
 
 
 # -- the table -----------------------------------------------------------------------------------

@@ -254,6 +254,13 @@ def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimize
     return torch_class(model)(clean, lr=lr, **kwargs)
 
 
+def make_single(
+    name: str, groups: list[dict], lr: float, betas=(0.9, 0.999)
+) -> torch.optim.Optimizer:
+    """The torch optimizer of one registry name as it is (a Muon name stays Muon, not a plan)."""
+    return _single(OPTIMIZERS[get_optimizer(name).optimizer_for("hidden").name], groups, lr, betas)
+
+
 def make_optimizer(
     name: str, groups: list[dict], lr: float, betas=(0.9, 0.999)
 ) -> torch.optim.Optimizer:
