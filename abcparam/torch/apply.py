@@ -522,10 +522,11 @@ def _engine_has_eps(name: str) -> bool:
     """Whether the engine derives an epsilon exponent for this optimizer (Adam, AdamW,
     Adafactor); names the engine does not know (e.g. a torch class it has no model for) get
     their epsilon unscaled."""
-    from ..engine.optimizers import get_optimizer
+    from ..engine.optimizers import OPTIMIZERS, canonical_name, get_optimizer
 
     try:
-        return bool(get_optimizer(name).has_eps)
+        single = OPTIMIZERS.get(canonical_name(name))  # "muon" is Muon here, not its plan
+        return bool((single or get_optimizer(name)).has_eps)
     except ValueError:
         return False
 
