@@ -672,7 +672,7 @@ def build_optimizer(
                 own = plan.optimizer_for(kind).name
             except KeyError:  # a kind the engine has no rule for (a scalar): as the norm gains
                 own = plan.optimizer_for("norm").name
-            runs.setdefault(own, []).append(kind)  # type: ignore[union-attr]
+            runs.setdefault(own, []).append(kind)
     parts = []
     for own, kinds in runs.items():
         groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=own, kinds=kinds)
