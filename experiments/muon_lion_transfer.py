@@ -25,9 +25,9 @@ from abcparam.transfer.sweep import RunConfig, run_sweep
 OUT = Path(__file__).parent / "results" / "muon_lion_transfer"
 #: label -> (optimizer, update view, log2 LR grid)
 ARMS = {
-    "adam": ("adam", "spectral", range(-11, -5)),
+    "adam": ("adam", "spectral", range(-11, -3)),
     "muon (Keller, spectral table)": ("muon", "spectral", range(-10, -4)),
-    "muon (Keller, entry table)": ("muon", "entry", range(-10, -4)),
+    "muon (Keller, entry table)": ("muon", "entry", range(-10, -2)),
     "muon-rms (Moonshot, spectral table)": ("muon-rms", "spectral", range(-10, -4)),
     "lion": ("lion", "spectral", range(-14, -8)),
 }
@@ -42,8 +42,8 @@ MODELS = {
 def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
     optimizer, view, lrs = ARMS[arm]
     widths, steps, _ = MODELS[model]
-    if model == "transformer":
-        lrs = range(lrs.start, lrs.stop - 1)
+    if model == "transformer":  # the GPT's grids as first run (5 LRs)
+        lrs = range(lrs.start, lrs.start + 5)
     return [
         RunConfig(
             model,
