@@ -1,0 +1,147 @@
+"""Coordinate checks with Muon and Lion on the MLP and the GPT, and the alignment of Muon's updates.
+
+The engine predicts, under its named "spectral alignment" assumption, that a full-rank
+orthogonalised hidden update has entries n^-1/2 (muP, Keller Jordan's scaling, c = 0) and
+alignment alpha = 1/2, so its product dW z0 stays Theta(1).  A Muon update is full rank only when
+the batch has at least as many rows as the matrix is wide; with fewer rows it is a partial
+isometry on the batch's span: entries n^-1, alpha = 1 -- the same product.  Both regimes are run.
+
+CPU sizes (torch.optim.Muon's Newton-Schulz runs in bfloat16 and is slow on the CPU at large
+widths): MLP widths 64-512 (Lion 128-1024), GPT widths 64-256, 3 steps on one batch, plus 100 steps
+on fresh batches at widths 64-256; 2 seeds.  Gaussian inputs with random labels (MLP) and random
+tokens (GPT), as in the project's other coordinate checks: these measure scaling, not learning.
+Run: ``python experiments/muon_lion_coordcheck.py [--only NAME ...]`` (about 10 CPU-minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+from ..coordcheck import run_coord_check
+from ..coordcheck.run import NULL_REASONS
+from ..records import results_dir, save_json
+
+OUT = "muon_lion_cpu"  # folder under experiments/results (records.results_dir)
+#: name -> (model, optimizer, widths, batch rows, steps, fixed batch, base LR)
+CHECKS = {
+    "mlp_muon_fullrank": ("mlp", "muon", (64, 128, 256, 512), 1024, 3, True, 2e-2),
+    "mlp_muon_lowrank": ("mlp", "muon", (64, 128, 256, 512), 32, 3, True, 2e-2),
+    "mlp_muon_rms_fullrank": ("mlp", "muon-rms", (64, 128, 256, 512), 1024, 3, True, 1e-2),
+    "mlp_lion": ("mlp", "lion", (128, 256, 512, 1024), 64, 3, True, 1e-3),
+    "gpt_muon": ("transformer", "muon", (64, 128, 256), 256, 3, True, 2e-2),
+    "gpt_lion": ("transformer", "lion", (64, 128, 256), 64, 3, True, 1e-3),
+    "mlp_muon_fresh100": ("mlp", "muon", (64, 128, 256), 64, 100, False, 2e-2),
+    "mlp_lion_fresh100": ("mlp", "lion", (64, 128, 256), 64, 100, False, 1e-3),
+}
+
+
+def _alpha(result) -> dict[int, list[float]]:
+    """Measured alpha of the hidden layers' updates per step."""
+    kinds = {f["layer"]: f["kind"] for f in result.fits}
+    out: dict[int, list[float]] = {}
+    for f in result.alignment_fits:
+        if f["variable"] == "alpha" and kinds.get(f["layer"]) == "hidden":
+            out.setdefault(f["step"], []).append(f["exponent"])
+    return out
+
+
+def _update_slopes(result) -> dict[str, float]:
+    last = max(f["step"] for f in result.fits)
+    return {
+        f["layer"]: f["measured_slope"]
+        for f in result.fits
+        if f["quantity"] == "update" and f["step"] == last
+    }
+
+
+def plot(summary: dict, path: Path) -> None:
+    fig = Figure(figsize=(10, 3.4))
+    axes = fig.subplots(1, 2)
+    ax = axes[0]
+    for name, color in (("mlp_muon_fullrank", "tab:blue"), ("mlp_muon_lowrank", "tab:orange")):
+        if name not in summary:
+            continue
+        alpha = summary[name]["hidden_alpha_by_step"]
+        steps = sorted(int(s) for s in alpha)
+        ax.plot(steps, [alpha[str(s)] for s in steps], "o-", color=color, label=name)
+    ax.axhline(0.5, color="grey", ls="--", lw=0.8, label="spectral view, full rank: 1/2")
+    ax.axhline(1.0, color="grey", ls=":", lw=0.8, label="rank < width: 1")
+    ax.set(xlabel="step", ylabel="measured α of hidden updates", title="Muon, MLP, one batch")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for name, color in (("mlp_muon_fresh100", "tab:blue"), ("mlp_lion_fresh100", "tab:green")):
+        if name not in summary:
+            continue
+        alpha = summary[name]["hidden_alpha_by_step"]
+        steps = sorted(int(s) for s in alpha)
+        ax.plot(steps, [alpha[str(s)] for s in steps], "-", color=color, label=name)
+    ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+    ax.axhline(1.0, color="grey", ls=":", lw=0.8)
+    ax.set(xlabel="step", xscale="log", ylabel="measured α", title="fresh batch each step")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", nargs="*", default=None, choices=list(CHECKS))
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else results_dir(OUT)
+    torch.set_num_threads(1)
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    old = {}
+    if (out / "results.json").exists() and args.only:
+        import json
+
+        old = json.loads((out / "results.json").read_text()).get("checks", {})
+    checks = dict(old)
+    for name in args.only or CHECKS:
+        model, optimizer, widths, batch, steps, fixed, lr = CHECKS[name]
+        t0 = time.perf_counter()
+        res = run_coord_check(
+            model=model,
+            scheme="mup",
+            optimizer=optimizer,
+            widths=widths,
+            steps=steps,
+            seeds=args.seeds,
+            batch=batch,
+            fixed_batch=fixed,
+            lr=lr,
+        )
+        alpha = _alpha(res)
+        checks[name] = {
+            "model": model,
+            "optimizer": optimizer,
+            "widths": list(widths),
+            "batch_rows": batch if model == "mlp" else (batch // 8) * 32,
+            "steps": steps,
+            "fixed_batch": fixed,
+            "lr": lr,
+            "summary": res.summary(),
+            "hidden_alpha_by_step": {str(s): sum(v) / len(v) for s, v in sorted(alpha.items())},
+            "update_slopes_last_step": _update_slopes(res),
+            "flags": res.flags,
+            "fits": [f for f in res.judged if f["step"] in (1, steps) or f["step"] % 10 == 0],
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+        print(f"{name}: {res.summary()} alpha(last) {checks[name]['hidden_alpha_by_step']}")
+        print(res.table(step=steps), flush=True)
+    save_json(
+        out / "results.json",
+        {"scheme": "mup", "seeds": args.seeds, "checks": checks},
+        started=started,
+        why=NULL_REASONS,
+        indent=0,
+    )
+    plot(checks, out / "muon_alignment.png")
+    return 0

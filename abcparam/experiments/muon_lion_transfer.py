@@ -1,0 +1,107 @@
+"""Learning-rate transfer with Muon (both scalings, and Keller's under the entry view's table),
+Lion and Adam, under muP: optimum drift per width doubling.
+
+MLP on scikit-learn's digits (widths 64-256) and the character-level GPT on CPython's pydoc text
+(widths 64-256), 2 seeds, a log2 LR grid, few steps (CPU).  One base LR scales every layer's
+group (Muon's hidden and AdamW's other kinds alike), as the project's other sweeps do.  The
+decisive pair is Muon with Keller Jordan's scaling under the spectral view's table (hidden c = 0)
+and under the entry view's (c = 1/2): if the spectral view is right the first drifts ~0 and the
+second by about +1/2 per doubling (its hidden LR shrinks too fast, so the best base LR grows).
+Run: ``python experiments/muon_lion_transfer.py [--only NAME ...]``; results in
+experiments/results/muon_lion_transfer/ (resumable: finished runs are kept in runs.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..records import results_dir, save_json
+from ..transfer.analysis import summarise, table
+from ..transfer.plot import plot_sweep
+from ..transfer.sweep import RunConfig, run_sweep
+
+OUT = "muon_lion_transfer"  # folder under experiments/results (records.results_dir)
+#: label -> (optimizer, update view, log2 LR grid)
+ARMS = {
+    "adam": ("adam", "spectral", range(-11, -3)),
+    "muon (Keller, spectral table)": ("muon", "spectral", range(-10, -4)),
+    "muon (Keller, entry table)": ("muon", "entry", range(-10, -2)),
+    "muon-rms (Moonshot, spectral table)": ("muon-rms", "spectral", range(-10, -4)),
+    "lion": ("lion", "spectral", range(-14, -8)),
+}
+#: model -> (widths, steps, arms)
+MODELS = {
+    "mlp": ((64, 128, 256), 100, tuple(ARMS)),
+    # the GPT is costlier on a shared 2-core CPU: 40 steps, 5 LRs, Adam next to Keller's Muon
+    "transformer": ((64, 128, 256), 40, ("adam", "muon (Keller, spectral table)")),
+}
+
+
+def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
+    optimizer, view, lrs = ARMS[arm]
+    widths, steps, _ = MODELS[model]
+    if model == "transformer":  # the GPT's grids as first run (5 LRs)
+        lrs = range(lrs.start, lrs.start + 5)
+    return [
+        RunConfig(
+            model,
+            "mup",
+            optimizer,
+            w,
+            float(lr),
+            seed,
+            steps=steps,
+            base_width=64,
+            update_view=view,
+        )
+        for w in widths
+        for lr in lrs
+        for seed in range(seeds)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else results_dir(OUT)
+    started = time.time()
+    summaries: dict = {}
+    for model in args.models.split(","):
+        rows = []
+        for arm in MODELS[model][2]:
+            got = run_sweep(
+                configs(model, arm, args.seeds),
+                out / model / "runs.jsonl",
+                workers=args.workers,
+            )
+            rows += [{**r, "scheme": arm} for r in got]
+        summary = summarise(rows)
+        summaries[model] = summary
+        text = table(summary)
+        (out / model / "summary.md").write_text(text + "\n")
+        plot_sweep(rows, out / model / "loss_vs_lr.png", f"{model}, muP")
+        print(model, "\n" + text, flush=True)
+    save_json(
+        out / "summary.json",
+        {
+            "scheme": "mup",
+            "arms": {
+                k: {"optimizer": o, "update_view": v, "log2_lrs": list(g)}
+                for k, (o, v, g) in ARMS.items()
+            },
+            "models": {
+                m: {"widths": list(w), "steps": s, "arms": list(a)}
+                for m, (w, s, a) in MODELS.items()
+            },
+            "seeds": args.seeds,
+            "summary": summaries,
+        },
+        started=started,
+    )
+    return 0
