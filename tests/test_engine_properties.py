@@ -43,7 +43,7 @@ def stable_ab(draw):
     alignment=alignments,
 )
 def test_abc_symmetry_shifts_c_by_k_theta(ab, theta, optimizer, alignment):
-    """(a, b, c) -> (a + t, b - t, c - k t) leaves the dynamics unchanged (THEORY.md; TP-V Lemma
+    """(a, b, c) -> (a + t, b - t, c - k t) leaves the dynamics unchanged (TP-V Lemma
     J.1): k = 2 SGD, 1 Adam / Adam-atan2, 0 Adafactor; eps shifts by +t; r is unchanged."""
     a, b = ab
     first = abcparam.derive(a, b, optimizer=optimizer, alignment=alignment)
@@ -111,7 +111,7 @@ def test_per_variable_alignment_symbols_give_piecewise_max():
 
 
 def test_hidden_omega_above_half_cannot_keep_every_layer_maximal():
-    """THEORY.md: with omega > 1/2 in hidden layers no choice of LR keeps every layer maximally
+    """With omega > 1/2 in hidden layers no choice of LR keeps every layer maximally
     updated; the engine keeps the logits nontrivial and slows the layers below."""
     r = abcparam.rules("mup", optimizer="adam", alignment={"omega": {"hidden": "3/4"}})
     assert r["readout"].r == 0

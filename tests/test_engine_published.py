@@ -1,8 +1,11 @@
-"""The engine reproduces every published table cell from the constraints (oracles.py)."""
+"""The engine reproduces every published table cell from the constraints (abcparam.published)."""
 
 import pytest
 import sympy
-from oracles import (
+
+import abcparam
+from abcparam.engine.front import is_pareto_minimal
+from abcparam.published import (
     EVERETT_AB,
     EVERETT_EPS,
     EVERETT_SGD_NONE_FRONT,
@@ -13,9 +16,6 @@ from oracles import (
     TPV_TABLE9_ADAM,
     UMUP,
 )
-
-import abcparam
-from abcparam.engine.front import is_pareto_minimal
 
 CORE = ("embedding", "hidden", "readout")
 Q = sympy.Rational
@@ -50,7 +50,7 @@ def test_adam_atan2_has_adams_exponents(key):
 @pytest.mark.parametrize("scheme", sorted(EVERETT_SGD_NONE_FRONT))
 def test_sgd_no_alignment_front_and_choice(scheme):
     """Everett et al. 2024, SGD / none for muP and MFP: a front of equally maximal choices; the
-    engine returns the end where every layer is maximally updated (THEORY.md)."""
+    engine returns the end where every layer is maximally updated (book page "Conventions")."""
     first, second = EVERETT_SGD_NONE_FRONT[scheme]
     r = abcparam.rules(scheme, optimizer="sgd", alignment="none")
     assert triple(r, "c") == exact(second)

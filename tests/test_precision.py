@@ -19,7 +19,7 @@ from abcparam.engine.formats import (
 )
 from abcparam.engine.precision import ROLES, predict, role_exponent, role_exponents
 from abcparam.engine.rules import _eps_exponent
-from tests.oracles import MUNIT
+from abcparam.published import MUNIT
 
 SCHEMES = ("sp", "ntp", "mfp", "mup", "u-mup", "munit")
 KINDS = ("embedding", "hidden", "readout")

@@ -2,7 +2,7 @@
 
 A sum over n products scales as ``n^x`` with x = 1 when the factors are fully correlated and x = 1/2
 when they are independent (CLT).  Each non-embedding layer has three such sums in its feature
-change (THEORY.md): **alpha** for ``dW z0``, **omega** for ``W0 dz``, **u** for ``dW dz``.
+change (book page "Conventions"): **alpha** for ``dW z0``, **omega** for ``W0 dz``, **u** for ``dW dz``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Triple:
 
 
 # "full": alpha = u = 1 but omega = 1/2 -- W0 is independent of the change it multiplies
-# (THEORY.md; Everett et al. 2024 Sec. 3).  "tp4" is TP-IV's analysis: omega = 1 at the readout.
+# (book page "Conventions"; Everett et al. 2024 Sec. 3).  "tp4" is TP-IV's analysis: omega = 1 at the readout.
 _FULL = Triple(ONE, HALF, ONE)
 _NONE = Triple(HALF, HALF, HALF)
 

@@ -70,7 +70,7 @@ def resolve(
 def exact(value: Any, what: str = "exponent") -> sympy.Expr:
     """Convert ``value`` to an exact sympy number/expression; floats are refused.
 
-    Exactness is a design rule (THEORY.md): 0.5 and 1/2 print alike but only one survives
+    Exactness is a design rule (book page "Conventions"): 0.5 and 1/2 print alike but only one survives
     ``a + b == 1/2`` checks; a float silently breaks equivalence tests and rendering.
     """
     if isinstance(value, bool):

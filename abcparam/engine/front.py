@@ -1,4 +1,4 @@
-"""The Pareto front of largest learning rates (THEORY.md, "Constraints and objective").
+"""The Pareto front of largest learning rates (book page "Conventions", the objective).
 
 Every ``r_l >= 0`` is a conjunction of linear inequalities in c (recursion.py), so the stable set is
 a polyhedron and the largest learning rates are its Pareto-minimal points.  For a numeric alignment

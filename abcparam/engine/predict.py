@@ -1,4 +1,4 @@
-"""Predicted width slopes of what a coordinate check measures (THEORY.md, "Coordinate checks").
+"""Predicted width slopes of what a coordinate check measures (book page "Coordinate checks").
 
 For a model built with multiplier ``(n/n0)^-a``, init std ``sigma (n/n0)^-b`` and LR ``eta (n/n0)^-c``,
 the log-log slope against width of

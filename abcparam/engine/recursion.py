@@ -1,4 +1,4 @@
-"""The feature-change recursion (Everett et al. 2024, App. constraint table; THEORY.md).
+"""The feature-change recursion (Everett et al. 2024, App. constraint table; book page "Conventions").
 
 After an update, layer l's pre-activation changes by ``dz_l = dW z0 + W0 dz_{l-1} + dW dz_{l-1}``
 with ``dz_l = Theta(n^-r_l)``:
@@ -110,7 +110,7 @@ def r_forms(
 def change_terms(
     k: sympy.Expr, s: sympy.Expr, t: Triple, r_in: sympy.Expr, s_x: sympy.Expr = sympy.S.Zero
 ) -> dict[str, sympy.Expr]:
-    """The r-exponent of each term of ``dz = dW z0 + W0 dz_in + dW dz_in`` (THEORY.md recursion):
+    """The r-exponent of each term of ``dz = dW z0 + W0 dz_in + dW dz_in`` (the recursion, book page "Conventions"):
     ``k - alpha - s_x``, ``a + b + r_in - omega``, ``k + r_in - u``; ``s_x`` is the input's own
     width slope (0 in a stable network; a measured one in a coordinate check)."""
     return {"alpha": k - t.alpha - s_x, "omega": s + r_in - t.omega, "u": k + r_in - t.u}

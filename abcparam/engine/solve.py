@@ -1,4 +1,4 @@
-"""Derive the learning-rate exponents c from the constraints (Everett et al. 2024; THEORY.md).
+"""Derive the learning-rate exponents c from the constraints (Everett et al. 2024; book page "Conventions").
 
 Stability at init fixes a + b per layer; stability during training asks every ``r_l >= 0``; the
 derived c of a layer is the largest learning rate (smallest c) the constraints allow.  Where those
@@ -225,6 +225,12 @@ def derive_shared_lr(
     }
     sol = _summarise(chain, c, k, r_chain, [ZERO] * len(chain.kinds), opt, why, syms, None)
     sol.why_c = why
+    sol.why_r = {  # what holds a layer below maximal update here is the one shared rate
+        kind: text.replace(
+            "a convention fixes its rate", f"the one shared rate is held by {reason}"
+        )
+        for kind, text in sol.why_r.items()
+    }
     return sol
 
 

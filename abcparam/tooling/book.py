@@ -1,6 +1,6 @@
 """``abcparam book build``: rebuild the Jupyter Book, executing every notebook, offline.
 
-Steps (see shared BOOK.md for why each is needed): copy ``derivations/`` into ``book/derivations``
+Steps (each one avoids a failure seen when building offline): copy ``derivations/`` into ``book/derivations``
 (the book builds only files under its root); copy the MathJax shipped in the
 ``sphinx-mathjax-offline`` wheel into ``book/_static/mathjax`` (no CDN); drop ``MPLBACKEND`` (it
 silently removes inline figures); run Jupyter Book 1 with ``-W`` so a failing cell fails the build.

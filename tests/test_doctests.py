@@ -1,0 +1,22 @@
+"""The examples in the public docstrings run (doctest), so the API reference cannot drift."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = (
+    "abcparam.engine.rules",
+    "abcparam.engine.constraints",
+    "abcparam.published",
+    "abcparam.citation",
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+    if name != "abcparam.engine.rules":
+        assert result.attempted > 0, name
