@@ -21,7 +21,7 @@ DERIVATIONS = (
     "07_transformer",
 )
 #: Derivation pages that render the engine's constraint system (abcparam.engine.constraints).
-WITH_SYSTEM = ("02_sgd", "03_adam_adafactor")
+WITH_SYSTEM = DERIVATIONS
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,11 @@ def read(html: Path, page: str) -> str:
 
 def pages(html: Path) -> list[Path]:
     return [p for p in html.rglob("*.html") if "_static" not in p.parts and p.name != "search.html"]
+
+
+def plain(page: str) -> str:
+    """The page with its tags removed (highlighted code becomes its text again)."""
+    return re.sub(r"<[^>]+>", "", page)
 
 
 def visible_text(page: str) -> str:
@@ -55,7 +60,7 @@ def test_every_derivation_page_is_built_with_executed_outputs(html):
 def test_derivation_pages_show_constraint_system_and_solution(html, name):
     page = read(html, f"derivations/{name}.html")
     systems = page.count("Constraint system — ")
-    assert systems >= 2, name
+    assert systems >= 1, name
     for part in (
         "1. Update exponents.",
         "2. Recursion of the feature change",
@@ -72,7 +77,7 @@ def test_derivation_pages_show_constraint_system_and_solution(html, name):
     ):
         assert term in page, (name, term)
     assert r"\ge" in page and "tight" in page
-    assert "BibTeX" in page or "@software{abcparam_derivation" in page
+    assert "@software{abcparam_derivation_" in plain(page) and "version = {" in plain(page)
 
 
 def test_sgd_page_shows_the_front(html):
@@ -135,7 +140,9 @@ def test_citations_resolve(html):
     assert "Scaling exponents across parameterizations and optimizers" in refs
     assert "derivation-sgd" in read(html, "derivations/02_sgd.html")
     intro = read(html, "intro.html")
-    assert "@software{abcparam," in intro and "derivation-" in intro
+    assert "@software{abcparam," in plain(intro) and "@software{abcparam_derivation_sgd," in plain(
+        intro
+    )
 
 
 def test_precision_page_shows_predictions_and_training_gap(html):

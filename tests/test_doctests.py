@@ -18,5 +18,4 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
-    if name != "abcparam.engine.rules":
-        assert result.attempted > 0, name
+    assert result.attempted > 0, f"{name} has no examples"

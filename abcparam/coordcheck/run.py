@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto looks for notebook widgets and warns in the book
 
 import abcparam
 from abcparam.engine.predict import predict_slopes

@@ -96,6 +96,10 @@ class LayerRule:
     "a", "b", "c", "eps", "wd" and "r" (the block's own feature change) when the rules were
     derived with a residual-branch exponent alpha (engine/depth.py), else it is empty; their
     reasons are ``why["c_L"]`` etc.  ``factor("c")`` joins both: ``n**-c * L**-c_L``.
+
+    >>> hidden = rules("mup", optimizer="adam")["hidden"]
+    >>> hidden.a, hidden.b, hidden.c, hidden.eps, hidden.r
+    (0, 1/2, 1, 1, 0)
     """
 
     kind: str
@@ -153,7 +157,12 @@ class LayerRule:
 
 @dataclass(frozen=True)
 class Rules:
-    """A derived parametrization: per-kind :class:`LayerRule` plus what it was derived under."""
+    """A derived parametrization: per-kind :class:`LayerRule` plus what it was derived under.
+
+    >>> r = rules("mup", optimizer="adam")
+    >>> r.exponents("c")["readout"], r.regime
+    (1/2, 'feature learning in every layer (all r = 0)')
+    """
 
     scheme: str | None
     optimizer: str
@@ -491,6 +500,11 @@ def derive(
     ``depth_alpha`` (a number or a sympy Symbol) adds residual branches ``L^-alpha`` and derives
     every layer's depth exponents under ``depth_alignment`` ("coherent", "independent", a number,
     a Symbol).
+
+    >>> sp = derive(a={"embedding": 0, "hidden": 0, "readout": 0},
+    ...             b={"embedding": 0, "hidden": "1/2", "readout": "1/2"}, optimizer="adam")
+    >>> [str(sp[kind].c) for kind in ("embedding", "hidden", "readout")]
+    ['0', '1', '1']
     """
     opt = get_optimizer(optimizer)
     align = make_alignment(alignment)
@@ -733,6 +747,10 @@ def rules(
     ``depth_alpha=`` (a number or a sympy Symbol) sets alpha on any scheme; ``depth_alignment``
     says how the blocks' updates add ("coherent" L^1, "independent" L^(1/2), a number or a
     Symbol).  Cached (the result is read-only): repeats < 1 ms.
+
+    >>> r = rules("mup", optimizer="sgd", alignment="none")
+    >>> [str(r[kind].c) for kind in ("embedding", "hidden", "readout")]
+    ['1/2', '0', '-1/2']
     """
     sch = get_scheme(scheme)
     opt = canonical_name(optimizer)
@@ -756,7 +774,11 @@ def rules(
 
 def equivalent(first: Rules, second: Rules) -> bool:
     """True when ``second`` is ``first`` moved along the abc-symmetry (TP-V Lemma J.1):
-    (a, b, c, eps) -> (a + t, b - t, c - k t, eps + t) per kind, k = 2 SGD, 1 Adam, 0 Adafactor."""
+    (a, b, c, eps) -> (a + t, b - t, c - k t, eps + t) per kind, k = 2 SGD, 1 Adam, 0 Adafactor.
+
+    >>> equivalent(rules("mup", optimizer="adam"), rules("mfp", optimizer="adam"))
+    True
+    """
     if first.optimizer != second.optimizer or first.alignment != second.alignment:
         return False
     if first.weight_decay != second.weight_decay or first.update_view != second.update_view:
@@ -798,7 +820,12 @@ def reparametrize(
     """The same parametrization in other coordinates: shift each kind by theta, to a target
     multiplier exponent ``a``, or into a named system (``COORDINATES``: "no-multipliers" = TP-V
     Table 3, "readout-multiplier" = TP-V Table 8, "unit-scaled" = u-muP) along the abc-symmetry;
-    dynamics, r and regime are unchanged."""
+    dynamics, r and regime are unchanged.
+
+    >>> tp5 = reparametrize(rules("mup", optimizer="adam"), coordinates="no-multipliers")
+    >>> [(str(tp5[k].a), str(tp5[k].c)) for k in ("embedding", "hidden", "readout")]
+    [('0', '0'), ('0', '1'), ('0', '1')]
+    """
     if sum(x is not None for x in (theta, a, coordinates)) != 1:
         raise ValueError("give exactly one of theta=, a= or coordinates=")
     shifts = {kind: sympy.Integer(0) for kind in rules_.layers}

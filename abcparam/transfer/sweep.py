@@ -219,7 +219,7 @@ def run_sweep(
     progress: bool = True,
 ) -> list[dict]:
     """Run every config not yet in ``results`` (JSON lines), appending each as it finishes."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # no notebook-widget probe (it warns on book pages)
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
