@@ -489,7 +489,9 @@ def _min(forms: list[sympy.Expr]) -> sympy.Expr:
     return forms[0] if len(forms) == 1 else sympy.Min(*forms, evaluate=False)
 
 
-def _terms(forms, triple: Triple, at: dict) -> tuple[Term, ...]:
+def _terms(forms, triple: Triple | None, at: dict) -> tuple[Term, ...]:
+    if triple is None:  # no width sum: no alignment, no terms
+        return ()
     out = []
     for expr, label in forms:
         steps = _STEP.findall(label)
