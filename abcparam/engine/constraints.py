@@ -323,7 +323,7 @@ def _rules_from(target: Any, optimizer: str, alignment: Any, kwargs: dict):
 def system(
     target: Any, optimizer: str = "adam", alignment: Any = "full", **kwargs: Any
 ) -> ConstraintSystem:
-    """The constraint system a derivation solved, with its solution (Everett et al. 2024, Sec. 2).
+    """The constraint system a derivation solved, with its solution (Everett et al. 2024, section 2).
 
     ``target`` is a :class:`~abcparam.Rules`, a scheme name (``optimizer``, ``alignment`` and
     ``kwargs`` go to :func:`~abcparam.rules`) or an ``(a, b)`` pair (to :func:`~abcparam.derive`).
