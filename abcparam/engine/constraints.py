@@ -347,7 +347,7 @@ def system(
 
     # the learning-rate exponents as unknowns (one per kind; one shared for TP-IV's global LR)
     fixed = {EMBEDDING: rules_[EMBEDDING].c} if "embedding_update" in rules_.conventions else {}
-    if rules_.lr_mode == "global":
+    if rules_.lr_mode in ("global", "shared"):
         c_sym: dict[str, sympy.Expr] = {kind: sympy.Symbol("c") for kind in CORE_KINDS}
     else:
         c_sym = {kind: sympy.Symbol(f"c_{_SHORT[kind]}") for kind in CORE_KINDS}
@@ -440,7 +440,7 @@ def system(
         if kind in fixed:
             tight[kind] = ("a named convention fixes it (not derived)",)
             continue
-        if kind not in CORE_KINDS and rules_.lr_mode == "global":
+        if kind not in CORE_KINDS and rules_.lr_mode in ("global", "shared"):
             tight[kind] = tight[HIDDEN]
             continue
         if kind not in CORE_KINDS:
