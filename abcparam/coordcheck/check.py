@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from .record import Recorder, call_model, recordable
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train

@@ -438,7 +438,7 @@ class DepthCheckResult:
 def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthCheckResult:
     """Train every (scheme, width, depth, seed), fit depth slopes (and width slopes when several
     widths are given: the joint grid), and judge them against the engine's predictions."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     torch.set_num_threads(1)
     result = DepthCheckResult(config)

@@ -25,7 +25,7 @@ SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
 
 
 def evolution(steps: int, fixed_batch: bool = True) -> dict:
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     out = {}
     which = "one repeated batch" if fixed_batch else "a fresh batch each step"

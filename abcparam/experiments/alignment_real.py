@@ -199,7 +199,7 @@ def alignment_exponents(records: Sequence[dict]) -> list[dict]:
 
 def run_spec(spec: RunSpec, progress: bool = True) -> dict:
     """Every width and seed of one configuration: records and alignment exponents."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     records: list[dict] = []
     runs = [(w, s) for w in spec.widths for s in range(spec.seeds)]
@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs = [s for s in default_specs(args.quick) if args.task in (None, s.task)]
     out = Path(args.out)
     results: list[dict] = []
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     for spec in tqdm(specs, desc="alignment on real data"):
         results.append(run_spec(spec, progress=False))

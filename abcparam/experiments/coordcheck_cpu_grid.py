@@ -14,7 +14,7 @@ import platform
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from ..coordcheck import run_coord_check
 from ..records import provenance, results_dir

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from ..coordcheck import run_coord_check
 from ..coordcheck.run import NULL_REASONS

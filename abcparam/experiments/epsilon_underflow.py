@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import stats
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 import abcparam
 

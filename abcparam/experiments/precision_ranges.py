@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="the 'trained' snapshot's step")
     parser.add_argument("--models", default="mlp,transformer")
     args = parser.parse_args(argv)
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     from ..records import save_json
 

@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"--variants {bad}; accepted: {', '.join(VARIANTS)}")
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     from ..records import save_json
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import sympy
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 import abcparam
 

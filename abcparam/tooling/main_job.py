@@ -60,7 +60,7 @@ def main_job(
 ) -> int:
     """Derive every table, run the CPU coordinate-check experiments, build the book; print the
     time of each stage.  Results go to experiments/results/_latest unless ``refresh_committed``."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     root = repo_root()
     target = root / "experiments" / "results"
