@@ -325,10 +325,10 @@ if __name__ == "__main__":  # pragma: no cover
 
 def plot_alignment(
     results: Sequence[dict],
-    path: Path,
+    path: Path | None = None,
     layer: str = "readout",
     variables: Sequence[str] = ("omega", "alpha"),
-) -> Path:
+):
     """One panel per (scheme, optimizer) and variable: the exponent against step (log axis), one
     line per condition, error bars = sd over seeds; dashed lines at 1/2 and 1."""
     from matplotlib.figure import Figure
@@ -377,8 +377,9 @@ def plot_alignment(
             )
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    return path
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig
 
 
 def phase_alignment(run: dict, steps: Sequence[int]) -> dict[str, dict[str, float]]:
