@@ -53,6 +53,7 @@ def sweep(
     quick: bool = False,
     seeds: int = 2,
     progress: bool = True,
+    lrs: Sequence[float] | None = None,
 ) -> dict:
     """Run (or resume) the sweep of ``kind``'s LR for ``schemes`` on ``task``; summary per scheme."""
     from ..transfer import grid, run_sweep, summarise
@@ -63,7 +64,7 @@ def sweep(
         schemes,
         "adam",
         cfg["widths"],
-        [float(v) for v in cfg["lrs"]],
+        [float(v) for v in (cfg["lrs"] if lrs is None else lrs)],
         seeds,
         steps=cfg["steps"],
         base_width=cfg["base_width"],
@@ -88,8 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--kinds", default="readout,hidden")
     parser.add_argument("--schemes", default="sp,mup")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--lrs", default=None, help="log2 base-LR grid lo:hi (step 1)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
+    lrs = None
+    if args.lrs is not None:
+        lo, hi = (int(v) for v in args.lrs.split(":"))
+        lrs = [float(v) for v in range(lo, hi + 1)]
     import torch
 
     torch.set_num_threads(1)
@@ -98,19 +104,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = {}
     for kind in args.kinds.split(","):
-        result[kind] = sweep(args.task, kind, args.schemes.split(","), out, args.quick, args.seeds)
+        result[kind] = sweep(
+            args.task, kind, args.schemes.split(","), out, args.quick, args.seeds, lrs=lrs
+        )
     from ..records import save_json
 
     cfg = dict((QUICK if args.quick else SWEEPS)[args.task])
     cfg.update(
-        lrs=list(cfg["lrs"]),
+        lrs=lrs if lrs is not None else [float(v) for v in cfg["lrs"]],
         kinds=args.kinds.split(","),
         schemes=args.schemes.split(","),
         seeds=args.seeds,
         optimizer="adam",
     )
     save_json(
-        out / f"{args.task}_summary.json",
+        out / f"{args.task}_{'_'.join(args.kinds.split(','))}_summary.json",
         {"task": args.task, "config": cfg, "sweeps": result},
         command="python -m abcparam.experiments.layer_lr_sweep "
         + " ".join(argv if argv is not None else []),
