@@ -23,7 +23,7 @@ from typing import Any
 SWEEPS: dict[str, dict[str, Any]] = {
     "mlp": dict(
         model="mlp",
-        widths=(128, 256, 512, 1024),
+        widths=(128, 256, 512),
         lrs=range(-12, -1),
         fixed=-7.0,
         steps=300,
