@@ -262,7 +262,9 @@ def save(results: list[dict], out: Path, command: str, started: float) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="experiments/results/alignment_real")
+    parser.add_argument(
+        "--out", default=None, help="default experiments/results/alignment_real/<task or all>"
+    )
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke version")
     parser.add_argument("--task", choices=TASKS, default=None, help="only this task")
     args = parser.parse_args(argv)
@@ -271,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     started = time.time()
     specs = [s for s in default_specs(args.quick) if args.task in (None, s.task)]
-    out = Path(args.out)
+    out = Path(args.out or f"experiments/results/alignment_real/{args.task or 'all'}")
     results: list[dict] = []
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
