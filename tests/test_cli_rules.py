@@ -41,13 +41,13 @@ def test_rules_json_matches_api(capsys):
 
 
 def test_symbolic_alignment_from_cli(capsys):
-    assert main(["rules", "sp", "--alignment", "alpha", "--format", "latex"]) == 0
+    assert main(["rules", "sp", "--alignment", "symbol:alpha", "--format", "latex"]) == 0
     assert r"\alpha" in capsys.readouterr().out
 
 
 def test_bad_scheme_exits_2_with_accepted_names(capsys):
     assert main(["rules", "xp"]) == 2
-    assert "unknown scheme 'xp'; accepted: sp, ntp, mfp, mup, u-mup" in capsys.readouterr().out
+    assert "unknown scheme 'xp'; accepted: sp, ntp, mfp, mup, u-mup" in capsys.readouterr().err
 
 
 def test_console_script_does_not_import_torch():

@@ -248,5 +248,5 @@ def test_cli_prints_both_exponents_per_layer(capsys):
     assert main(["rules", "completep", "--optimizer", "adamw"]) == 0
     out = capsys.readouterr().out
     assert "| hidden | 0, 0 | 1/2, 0 | 1, 0 | 1, 1 |" in out and "1/L" in out
-    assert main(["rules", "mup", "--depth-alpha", "alpha", "--optimizer", "sgd"]) == 0
+    assert main(["rules", "mup", "--depth-alpha", "symbol:alpha", "--optimizer", "sgd"]) == 0
     assert "alpha >= 1/2" in capsys.readouterr().out

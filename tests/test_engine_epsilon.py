@@ -39,5 +39,5 @@ def test_atan2_and_sgd_have_nothing_to_cross():
 
 
 def test_bad_numbers_are_named():
-    with pytest.raises(ValueError, match="need positive"):
+    with pytest.raises(ValueError, match="grad_rms_base = -1.0; accepted: a finite number > 0"):
         crossover_width(1, -1.0, 1e-8, 256)

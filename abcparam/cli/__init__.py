@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,11 +35,42 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 NEEDS_TORCH = ("coord-check", "sweep", "main")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``abcparam rules: error: ...``) and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override,unused-ignore]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+#: errors that mean "bad input": reported in one line, exit status 2 (``--debug``: traceback)
+INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError)
+
+
 def _load(module_name: str):
     return importlib.import_module(module_name)
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = _Parser(prog="abcparam", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # only the chosen subcommand's module is imported (``abcparam rules`` never imports torch)
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="traceback on errors"
+        )
+        sp.set_defaults(_module=module_name)
+        if name == chosen:
+            _load(module_name).add_arguments(sp)
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; returns its exit status.  A bad value ends with one line on stderr
+    naming it and the accepted ones and status 2 (``--debug`` shows the traceback instead);
+    an interrupt with status 130; a missing optional extra with its install command, status 1."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
@@ -46,27 +78,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         package = (error.name or "").split(".")[0]
         if package not in TORCH_EXTRA:
             raise
-        command = f"abcparam {argv[0]}" if argv else "abcparam"
+        chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+        command = f"abcparam {chosen}" if chosen else "abcparam"
         print(f"abcparam: {message(command, [package])}", file=sys.stderr)
         return 1
 
 
 def _main(argv: list[str]) -> int:
-    if argv and argv[0] in NEEDS_TORCH and "-h" not in argv and "--help" not in argv:
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    if chosen in NEEDS_TORCH and "-h" not in argv and "--help" not in argv:
         absent = missing()
         if absent:
-            print(f"abcparam: {message(f'abcparam {argv[0]}', absent)}", file=sys.stderr)
+            print(f"abcparam: {message(f'abcparam {chosen}', absent)}", file=sys.stderr)
             return 1
-    parser = argparse.ArgumentParser(prog="abcparam", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    chosen = argv[0] if argv else None
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        sp.set_defaults(_module=module_name)
-        if name == chosen:  # only the chosen subcommand's module is imported
-            _load(module_name).add_arguments(sp)
-    args = parser.parse_args(argv)
-    return int(_load(args._module).run(args) or 0)
+    try:
+        args = _parse(argv)
+    except SystemExit as stop:  # usage errors and --help: argparse has printed its message
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return int(_load(args._module).run(args) or 0)
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except ModuleNotFoundError:
+        raise  # a missing extra: main() names the install command
+    except INPUT_ERRORS as err:
+        if debug:
+            raise
+        print(f"abcparam {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"abcparam {args.command}: interrupted; finished results are kept", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    text = " ".join(str(text).split()) or type(err).__name__
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .rules import parse_alignment
+from .. import validate
+from ..engine.optimizers import get_optimizer
+from ..engine.schemes import get_scheme
+from . import args as cli_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="my_pkg.module:fn(output, targets) -> scalar (default: cross-entropy on the logits "
         "or output.logits)",
     )
-    parser.add_argument("--scheme", default="mup")
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--alignment", default="full")
+    parser.add_argument("--scheme", default="mup", type=cli_args.name_in(get_scheme, "scheme"))
+    parser.add_argument(
+        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
+    )
+    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
     parser.add_argument(
         "--lr-exponents",
         default="derived",
@@ -38,13 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="derived per-layer c, or one width-independent LR: constant (c = 0; 'global' is "
         "its deprecated name)",
     )
-    parser.add_argument("--widths", default="128,256,512,1024,2048")
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=None, help="base learning rate")
-    parser.add_argument("--base-width", type=int, default=None)
-    parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--tolerance", type=float, default=0.15)
+    parser.add_argument("--widths", default="128,256,512,1024,2048", type=cli_args.widths)
+    parser.add_argument("--steps", type=cli_args.positive_int("steps"), default=3)
+    parser.add_argument("--seeds", type=cli_args.positive_int("seeds"), default=2)
+    parser.add_argument(
+        "--lr", type=cli_args.positive_float("lr"), default=None, help="base learning rate"
+    )
+    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), default=None)
+    parser.add_argument("--depth", type=cli_args.positive_int("depth"), default=2)
+    parser.add_argument("--tolerance", type=cli_args.positive_float("tolerance"), default=0.15)
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
     depth = parser.add_argument_group("depth checks (--vary depth)")
     depth.add_argument(
@@ -64,9 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="mup,depth-mup,completep",
         help="schemes compared across depth (mup = no depth rule)",
     )
-    depth.add_argument("--base-depth", type=int, default=None, help="default: smallest depth")
+    depth.add_argument(
+        "--base-depth",
+        type=cli_args.positive_int("base-depth"),
+        default=None,
+        help="default: smallest depth",
+    )
     depth.add_argument("--depth-alignment", default="coherent", help="coherent | independent")
-    depth.add_argument("--depth-batch", type=int, default=64, help="rows of the fixed batch")
+    depth.add_argument(
+        "--depth-batch",
+        type=cli_args.positive_int("depth-batch"),
+        default=64,
+        help="rows of the fixed batch",
+    )
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -170,9 +187,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         factory, inputs = MODELS[args.model]
         batch = load_object(args.batch, "--batch") if args.batch else BATCHES[inputs]
     loss = load_object(args.loss, "--loss") if args.loss else None
-    rules = abcparam.rules(
-        args.scheme, optimizer=args.optimizer, alignment=parse_alignment(args.alignment)
-    )
+    rules = abcparam.rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment)
     if args.lr_exponents == "global":
         rules = rules.with_c(0)
     result = check(
@@ -193,18 +208,20 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        validate.writable_dir(args.out, "--out")  # before any training, not after it
     if args.vary == "depth":
         return run_depth(args)
     from ..coordcheck.run import run_coord_check
 
-    widths = tuple(int(w) for w in args.widths.split(","))
+    widths = args.widths
     if args.model not in ("mlp", "transformer"):
         return _user_model(args, widths)
     result = run_coord_check(
         model=args.model,
         scheme=args.scheme,
         optimizer=args.optimizer,
-        alignment=parse_alignment(args.alignment),
+        alignment=args.alignment,
         lr_exponents=args.lr_exponents,
         widths=widths,
         steps=args.steps,
@@ -221,17 +238,25 @@ def run(args: argparse.Namespace) -> int:
 def _report(result, args: argparse.Namespace) -> int:
     print(result.table(step=args.steps))
     s = result.summary()
+    for bad in result.nonfinite:
+        print(
+            f"non-finite {bad['quantity']} at layer {bad['layer']}, width {bad['width']}, "
+            f"seed {bad['seed']}, step {bad['step']} (earlier measurements kept)"
+        )
+    if getattr(result, "diverged", bool(result.nonfinite)):
+        runs = sorted({(bad["width"], bad["seed"]) for bad in result.nonfinite})
+        print(
+            f"\ndiverged: {len(runs)} run(s) went non-finite "
+            f"({', '.join(f'width {w} seed {sd}' for w, sd in runs)}); slopes from a diverged "
+            f"check mean nothing, so it FAILS (lower --lr)."
+        )
+        return 1
     print(
         f"\n{s['passed']}/{s['fits']} fits within {args.tolerance} of the measured-alignment "
         f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one."
     )
     for flag in result.flags:
         print("preset miss:", flag)
-    for bad in result.nonfinite:
-        print(
-            f"non-finite {bad['quantity']} at layer {bad['layer']}, width {bad['width']}, "
-            f"seed {bad['seed']}, step {bad['step']} (earlier measurements kept)"
-        )
     if args.out:
         print(f"wrote {Path(args.out) / 'results.json'} and plots")
     return 0 if result.passed else 1

@@ -6,26 +6,43 @@ import argparse
 import json
 import math
 
+from .. import validate
 from ..engine.epsilon import crossovers
+from ..engine.exponents import canonical_kind
+from ..engine.optimizers import get_optimizer
 from ..engine.rules import rules
+from ..engine.schemes import get_scheme
+from . import args as cli_args
 
 
-def _parse_grad(text: str):
+def _parse_grad(text: str) -> float | dict[str, float]:
+    """``--grad-rms``: one positive number, or ``kind=value,...`` with known layer kinds."""
+    accepted = "one number > 0, or kind=value,... (e.g. hidden=1e-5,readout=1e-3)"
     if "=" not in text:
-        return float(text)
-    pairs = (item.split("=") for item in text.split(","))
-    return {kind.strip(): float(value) for kind, value in pairs}
+        return validate.positive_float(text, "grad-rms")
+    out = {}
+    for item in text.split(","):
+        kind, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"grad-rms item {item!r} is not kind=value; accepted: {accepted}")
+        out[canonical_kind(kind)] = validate.positive_float(value, f"grad-rms {kind.strip()}")
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scheme", required=True)
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--alignment", default="full")
-    parser.add_argument("--eps", type=float, default=1e-8, help="the constant epsilon")
-    parser.add_argument("--base-width", type=float, required=True)
+    parser.add_argument("--scheme", required=True, type=cli_args.name_in(get_scheme, "scheme"))
+    parser.add_argument(
+        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
+    )
+    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
+    parser.add_argument(
+        "--eps", type=cli_args.positive_float("eps"), default=1e-8, help="the constant epsilon"
+    )
+    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), required=True)
     parser.add_argument(
         "--grad-rms",
         default=None,
+        type=cli_args.grad_rms_type(_parse_grad),
         help="raw-gradient RMS at the base width: one number or "
         "kind=value,... (default: measured on the built-in MLP)",
     )
@@ -40,8 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     table = rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment)
+    if not get_optimizer(args.optimizer).has_eps:
+        raise ValueError(
+            f"optimizer {table.optimizer!r} has no epsilon; accepted here: optimizers with one "
+            f"(adam, adafactor)"
+        )
     if args.grad_rms is not None:
-        grad = _parse_grad(args.grad_rms)
+        grad = args.grad_rms
         source = "given"
     else:
         from ..torch.gradient_rms import base_gradient_rms

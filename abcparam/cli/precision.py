@@ -7,8 +7,11 @@ import argparse
 import json
 
 from ..engine.formats import FORMAT_ALIASES, get_format
+from ..engine.optimizers import get_optimizer
 from ..engine.precision import ROLES, predict
 from ..engine.rules import rules
+from ..engine.schemes import get_scheme
+from . import args as cli_args
 
 
 def _widths(text: str) -> list[int]:
@@ -36,9 +39,11 @@ def _rms(text: str) -> dict[tuple[str, str, str], float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scheme", required=True)
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--alignment", default="full")
+    parser.add_argument("--scheme", required=True, type=cli_args.name_in(get_scheme, "scheme"))
+    parser.add_argument(
+        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
+    )
+    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
     parser.add_argument(
         "--format",
         default="e4m3",

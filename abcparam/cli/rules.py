@@ -4,46 +4,45 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-
-import sympy
 
 from ..engine.optimizers import OPTIMIZERS, UPDATE_VIEWS, WEIGHT_DECAY_CONVENTIONS
 from ..engine.rules import LR_MODE_ALIASES, LR_MODES, rules
-from ..engine.schemes import SCHEMES
+from ..engine.schemes import SCHEMES, get_scheme
+from . import args as cli_args
+from .args import parse_alignment
+
+__all__ = ["add_arguments", "parse_alignment", "run"]
 
 
-def parse_alignment(text: str):
-    """CLI alignment: a name ('full', 'none', 'tp4'), a number ('3/4'), a symbol name ('alpha'),
-    or a JSON mapping such as '{"alpha": "1/2", "omega": {"readout": 1}}'."""
-    text = text.strip()
-    if text.startswith("{"):
-        return json.loads(text)
-    if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", text) and text.lower() not in (
-        "full",
-        "none",
-        "no",
-        "tp4",
-        "tpiv",
-    ):
-        return sympy.Symbol(text)
-    return text
+def _symbol_or_number(text: str):
+    """A depth option: a named form ('coherent', 'independent'), a number ('1/2') or a symbol
+    written explicitly ('symbol:alpha'), as for --alignment; anything else is an error."""
+    import sympy
 
-
-def _symbol_or_number(text: str | None):
-    """A depth option: None, a named form ('coherent'), a number ('1/2') or a symbol name."""
-    if text is None:
-        return None
-    text = text.strip()
-    if text.lower() in ("coherent", "independent"):
-        return text.lower()
-    if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", text):
-        return sympy.Symbol(text)
-    return text
+    raw = text.strip()
+    if raw.lower() in ("coherent", "independent"):
+        return raw.lower()
+    if raw.startswith(cli_args.SYMBOL_PREFIX):
+        name = raw[len(cli_args.SYMBOL_PREFIX) :].strip()
+        if name.isidentifier():
+            return sympy.Symbol(name)
+    else:
+        try:
+            sympy.Rational(raw)
+            return raw
+        except (TypeError, ValueError, SyntaxError):
+            pass
+    raise ValueError(
+        f"{text!r}; accepted: coherent, independent, a number such as 1/2, or symbol:NAME"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scheme", help=f"one of {', '.join(SCHEMES)} (or an alias)")
+    parser.add_argument(
+        "scheme",
+        type=cli_args.name_in(get_scheme, "scheme"),
+        help=f"one of {', '.join(SCHEMES)} (or an alias)",
+    )
     parser.add_argument(
         "--optimizer",
         default="adam",
@@ -65,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alignment",
         default="full",
+        type=cli_args.alignment,
         help="full | none | tp4 | a number in [1/2, 1] | a symbol name | JSON map",
     )
     parser.add_argument(
@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LR_MODES + tuple(LR_MODE_ALIASES),
         help="per-layer c, or the largest c shared by every layer ('global': deprecated name)",
     )
-    parser.add_argument("--hidden-layers", type=int, default=2)
+    parser.add_argument("--hidden-layers", type=cli_args.positive_int("hidden-layers"), default=2)
     parser.add_argument("--format", default="markdown", choices=("markdown", "latex", "json"))
     parser.add_argument("--why", action="store_true", help="add the reason for every c")
     parser.add_argument(
@@ -82,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depth-alpha",
         default=None,
+        type=cli_args._argparse_type(_symbol_or_number, "depth_alpha"),
         help="residual-branch exponent alpha (branches L^-alpha): a number such as 1/2, or a "
         "symbol name; depth-mup / completep carry their own",
     )
@@ -91,36 +92,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depth-alignment",
         default="coherent",
+        type=cli_args._argparse_type(_symbol_or_number, "depth_alignment"),
         help="how the blocks' updates add: coherent (L^1) | independent (L^1/2) | a number | symbol",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        table = rules(
-            args.scheme,
-            optimizer=args.optimizer,
-            alignment=parse_alignment(args.alignment),
-            lr=args.lr,
-            hidden_layers=args.hidden_layers,
-            depth=True if args.depth else None,
-            depth_alpha=_symbol_or_number(args.depth_alpha),
-            depth_alignment=_symbol_or_number(args.depth_alignment),
-            weight_decay=args.weight_decay,
-            update_view=args.update_view,
+    table = rules(
+        args.scheme,
+        optimizer=args.optimizer,
+        alignment=args.alignment,
+        lr=args.lr,
+        hidden_layers=args.hidden_layers,
+        depth=True if args.depth else None,
+        depth_alpha=args.depth_alpha,
+        depth_alignment=args.depth_alignment,
+        weight_decay=args.weight_decay,
+        update_view=args.update_view,
+    )
+    if args.front and not table.alignment.is_numeric:
+        symbols = ", ".join(map(str, table.alignment.symbols))
+        raise ValueError(
+            f"--front needs a numeric alignment; this one has the symbol(s) {symbols}: give "
+            f"full, none, tp4, a number or a mapping of numbers"
         )
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}")
-        return 2
+    front = table.front if args.front else None  # computed before anything is printed
     if args.format == "json":
         data = table.to_dict()
-        if args.front:
-            data["front"] = [{k: str(v) for k, v in p.items()} for p in table.front]
+        if front is not None:
+            data["front"] = [{k: str(v) for k, v in p.items()} for p in front]
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     print(table.to_latex() if args.format == "latex" else table.to_markdown(why=args.why))
-    if args.front:
+    if front is not None:
         print("\nPareto front of largest learning rates (c per layer):")
-        for point in table.front:
+        for point in front:
             print("  " + ", ".join(f"{k} {v}" for k, v in point.items()))
     return 0

@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
-from pathlib import Path
+
+from .. import validate
+from ..engine.optimizers import get_optimizer
+from . import args as cli_args
 
 
-def _lrs(text: str) -> list[float]:
-    lo, hi = (float(v) for v in text.split(":"))
-    return [lo + i for i in range(int(hi - lo) + 1)]
+def _schemes(text: str) -> list[str]:
+    from ..transfer.sweep import sweep_scheme
+
+    names = [sweep_scheme(name.strip()) for name in text.split(",")]
+    if len(set(names)) != len(names):
+        raise ValueError(f"schemes = {text!r} names a scheme twice; accepted: distinct names")
+    return names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
-    parser.add_argument("--schemes", default="sp-constant-lr,sp,mup,u-mup")
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--widths", default="64,128,256,512")
-    parser.add_argument("--lrs", default="-12:-2", help="log2 base LR range, inclusive, step 1")
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--base-width", type=int, default=64)
+    parser.add_argument(
+        "--schemes",
+        default="sp-constant-lr,sp,mup,u-mup",
+        type=cli_args._argparse_type(_schemes, "schemes"),
+        help="comma-separated sweep schemes (e.g. sp-constant-lr,sp,mup,u-mup)",
+    )
+    parser.add_argument(
+        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
+    )
+    parser.add_argument(
+        "--widths", default="64,128,256,512", help="at least two (one with --vary depth)"
+    )
+    parser.add_argument(
+        "--lrs",
+        default="-12:-2",
+        type=cli_args.lr_range,
+        help="log2 base LR grid lo:hi[:step], both ends included (default step 1)",
+    )
+    parser.add_argument("--seeds", type=cli_args.positive_int("seeds"), default=2)
+    parser.add_argument("--steps", type=cli_args.positive_int("steps"), default=200)
+    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="local", choices=("local", "ray"))
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--workers", type=cli_args.positive_int("workers"), default=None)
     parser.add_argument("--out", required=True, help="folder: runs.jsonl, summary.md, plot")
     parser.add_argument(
         "--vary",
@@ -41,20 +63,27 @@ def run(args: argparse.Namespace) -> int:
     from ..transfer.plot import plot_sweep
     from ..transfer.sweep import grid, run_sweep
 
-    started = time.time()
-    out = Path(args.out)
+    if args.backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise ValueError("backend 'ray' needs Ray (pip install 'ray[default]'); accepted: local")
+    if not args.device.startswith(("cpu", "cuda", "mps")):
+        raise ValueError(f"device = {args.device!r}; accepted: cpu, cuda, cuda:N, mps")
     depths = None
     extra = {}
     if args.vary == "depth":
-        depths = [int(d) for d in args.depths.split(",")]
+        depths = list(validate.widths(args.depths, "depths"))
         if args.base_depth is not None:
             extra["base_depth"] = args.base_depth
+        widths = [validate.positive_int(w, "width") for w in args.widths.split(",")]
+    else:
+        widths = list(validate.widths(args.widths, "widths"))
+    out = validate.writable_dir(args.out, "--out")  # before any training, not after it
+    started = time.time()
     configs = grid(
         args.model,
-        args.schemes.split(","),
+        args.schemes,
         args.optimizer,
-        [int(w) for w in args.widths.split(",")],
-        _lrs(args.lrs),
+        widths,
+        args.lrs,
         args.seeds,
         steps=args.steps,
         base_width=args.base_width,
@@ -65,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
     rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
     summary = summarise(rows, vary=args.vary)
     text = table(summary, vary=args.vary)
-    config = {k: v for k, v in vars(args).items() if not k.startswith("_") and k != "command"}
+    config = {
+        k: v
+        for k, v in vars(args).items()
+        if not k.startswith("_") and k not in ("command", "debug")
+    }
     save_json(out / "config.json", config, started=started)
     (out / "summary.md").write_text(text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)

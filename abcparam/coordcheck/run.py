@@ -43,6 +43,7 @@ from ..torch.models import MODELS
 from . import schema
 from .finite_width import blended_slope
 from .fit import fit_slopes
+from .inputs import PARTIAL, check_arguments, save_partial
 from .record import PAIRS, Recorder, call_model
 from .schema import AlignmentFit, Fit, NonFinite, Record
 
@@ -58,7 +59,7 @@ ALIGN = {"alpha": "align_alpha", "omega": "align_omega", "u": "align_u"}
 class CoordCheckConfig:
     model: str = "mlp"
     scheme: str = "mup"
-    optimizer: str = "adam"
+    optimizer: str | None = "adam"
     alignment: Any = "full"
     lr_exponents: str = "derived"  # "derived" per-layer c, or "constant": c = 0 everywhere
     widths: Sequence[int] = (128, 256, 512, 1024, 2048)
@@ -99,8 +100,13 @@ class CoordCheckResult:
         return [f for f in self.fits if f.judged]
 
     @property
+    def diverged(self) -> bool:
+        """Some run produced non-finite values: its slopes mean nothing, so the check fails."""
+        return bool(self.nonfinite)
+
+    @property
     def passed(self) -> bool:
-        return all(f.passed for f in self.judged)
+        return not self.diverged and all(f.passed for f in self.judged)
 
     def summary(self) -> dict:
         judged = self.judged
@@ -111,6 +117,8 @@ class CoordCheckResult:
             "asymptotic_passed": sum(f.asymptotic_pass for f in judged),
             "reported_only": len(self.fits) - len(judged),
             "nonfinite": len(self.nonfinite),
+            "diverged": self.diverged,
+            "verdict": "diverged" if self.diverged else ("pass" if self.passed else "fail"),
         }
 
     def to_dict(self) -> dict:
@@ -284,7 +292,7 @@ def _alignment_at(align_fits, layer, step):
 def run_coord_check(
     model: str = "mlp",
     scheme: str = "mup",
-    optimizer: str = "adam",
+    optimizer: str | None = None,
     alignment: Any = "full",
     lr_exponents: str = "derived",
     widths: Sequence[int] = (128, 256, 512, 1024, 2048),
@@ -305,8 +313,11 @@ def run_coord_check(
 ) -> CoordCheckResult:
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
-    ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table);
-    ``device`` where to train; ``autocast="bfloat16"`` runs the forward in mixed precision."""
+    ``rules`` overrides the scheme's derived rules (e.g. a deliberately wrong table); the
+    optimizer defaults to the rules' (else Adam) and must match them.  ``device`` where to train;
+    ``autocast="bfloat16"`` runs the forward in mixed precision.  Every argument is checked
+    before training; with ``out``, each finished (width, seed) run is saved at once
+    (``partial.json``), and what was measured is kept if the comparison fails."""
     started = time.time()
     config = CoordCheckConfig(
         model,
@@ -314,7 +325,7 @@ def run_coord_check(
         optimizer,
         alignment,
         lr_exponents,
-        tuple(widths),
+        widths,
         steps,
         seeds,
         lr,
@@ -329,10 +340,7 @@ def run_coord_check(
     )
     if autocast not in (None, "bfloat16", "float16"):
         raise ValueError(f"autocast = {autocast!r}; accepted: None, bfloat16, float16")
-    if config.model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
-    if len(config.widths) < 2:
-        raise ValueError(f"widths = {list(widths)}: need at least two widths to fit a slope")
+    rules = check_arguments(config, rules, out, MODELS)  # everything, before any training
     config.base_width = config.base_width or min(config.widths)
     rules = rules if rules is not None else _rules_for(config)
     config.lr = (
@@ -342,13 +350,25 @@ def run_coord_check(
     nonfinite: list[dict] = []
     runs = [(w, s) for w in config.widths for s in range(config.seeds)]
     graph = None
+    done: list[tuple[int, int]] = []
     for width, seed in tqdm(
         runs, desc=f"coord-check {scheme}/{rules.optimizer}", disable=not progress
     ):
         graph = _train_one(config, rules, width, seed, config.lr, records, nonfinite, graph)
-    result = compare(config, rules, records, nonfinite, topology=graph)
+        done.append((width, seed))
+        if out is not None:  # nothing lost: every finished run is on disk
+            save_partial(out, config, records, nonfinite, done, started=started)
+    try:
+        result = compare(config, rules, records, nonfinite, topology=graph)
+    except Exception as err:
+        if out is not None:
+            save_partial(
+                out, config, records, nonfinite, done, error=f"{type(err).__name__}: {err}"
+            )
+        raise
     if out is not None:
         save(result, out, started=started)
+        (Path(out) / PARTIAL).unlink(missing_ok=True)  # results.json holds all of it
     return result
 
 

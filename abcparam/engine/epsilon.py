@@ -42,11 +42,9 @@ class Crossover:
 def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> float:
     """Width at which a constant ``eps`` equals a gradient RMS that is ``grad_rms_base`` at
     ``base_width`` and scales as ``n^-g``; ``inf`` if it never does (g <= 0 and eps below it)."""
-    if grad_rms_base <= 0 or eps <= 0 or base_width <= 0:
-        raise ValueError(
-            f"need positive grad_rms_base, eps, base_width; got "
-            f"{grad_rms_base}, {eps}, {base_width}"
-        )
+    for name, value in (("grad_rms_base", grad_rms_base), ("eps", eps), ("base_width", base_width)):
+        if not (math.isfinite(value) and value > 0):  # nan fails every comparison: test it too
+            raise ValueError(f"{name} = {value}; accepted: a finite number > 0")
     g = float(g)
     ratio = grad_rms_base / eps
     if g == 0:  # the ratio never changes: eps dominates everywhere or nowhere

@@ -779,6 +779,17 @@ def equivalent(first: Rules, second: Rules) -> bool:
     >>> equivalent(rules("mup", optimizer="adam"), rules("mfp", optimizer="adam"))
     True
     """
+    for name, value in (("first", first), ("second", second)):
+        if not isinstance(value, Rules):
+            hint = (
+                f"; for a scheme name use abcparam.rules({value!r}, ...)"
+                if isinstance(value, str)
+                else ""
+            )
+            raise TypeError(
+                f"equivalent compares two Rules; {name} is {value!r} ({type(value).__name__})"
+                + hint
+            )
     if first.optimizer != second.optimizer or first.alignment != second.alignment:
         return False
     if first.weight_decay != second.weight_decay or first.update_view != second.update_view:

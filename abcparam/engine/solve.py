@@ -55,6 +55,14 @@ def check_init_stability(a: dict, b: dict, symbols=()) -> None:
     rules.update({kind: ("=", ZERO) for kind in VECTOR_KINDS})
     for kind, (op, target) in rules.items():
         s = sympy.expand(a[kind] + b[kind])
+        unknown = s.free_symbols - set(symbols)
+        if unknown:  # only alignment symbols have a known range ([1/2, 1]) to decide over
+            names = ", ".join(sorted(map(str, unknown)))
+            raise ValueError(
+                f"cannot decide stability for a symbolic value: {kind} a + b = {fmt(s)} depends "
+                f"on {names}, and stability at init needs a + b {op} {fmt(target)}; give numbers "
+                f"for a and b (only alignment symbols may stay symbolic)"
+            )
         ok = (s == target) if op == "=" else sign_on_box(s - target, symbols) in (0, 1)
         if not ok:
             raise NoStableParametrization(

@@ -83,7 +83,9 @@ class Spec:
         for p in self.params:
             if p.name == name or any(u.name == name for u in p.uses):
                 return p
-        raise KeyError(f"no parameter {name!r} in this spec")
+        names = [p.name for p in self.params]
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise KeyError(f"no parameter {name!r} in this spec; accepted: {shown}")
 
     def table(self, lr: float | None = None, weight_decay: float = 0.0, eps: float | None = None):
         """Every parameter: kind, multiplier, init std, learning rate, epsilon, weight decay and
@@ -259,7 +261,10 @@ def parametrize(
             raise ValueError("give base= or base_width=, not both")
         base = base_width
     if not hasattr(rules, "layers") or not hasattr(rules, "attention_logit_exponent"):
-        raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}")
+        hint = (
+            f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
+        )
+        raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}{hint}")
     model_width = _width_of(model)
     if width is not None:
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:

@@ -8,14 +8,17 @@ LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..records import dumps_strict
@@ -132,10 +135,32 @@ def train(cfg: RunConfig) -> dict:
         out = model(x.to(cfg.device))
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(cfg.device).reshape(-1))
 
+    n_classes = 10 if cfg.model == "mlp" else len(vocab)
+    chance = math.log(n_classes)  # cross-entropy of the uniform prediction
+    with torch.no_grad():  # the loss before training (its own generator: training unchanged)
+        if cfg.model == "mlp":
+            initial = loss_of(split.x_val, split.y_val).item()
+        else:
+            g_init = torch.Generator().manual_seed(10_000 + cfg.seed)
+            initial = (
+                sum(
+                    loss_of(*data.lm_batch(val_ids, cfg.batch // 8, 32, g_init)).item()
+                    for _ in range(8)
+                )
+                / 8
+            )
     for _ in range(cfg.steps):
         loss = loss_of(*batch())
         if not torch.isfinite(loss):
-            return {"key": cfg.key, **asdict(cfg), "val_loss": math.inf, "diverged": True}
+            return {
+                "key": cfg.key,
+                **asdict(cfg),
+                "val_loss": math.inf,
+                "initial_loss": initial,
+                "chance_loss": chance,
+                "diverged": True,
+                "diverged_reason": "non-finite training loss",
+            }
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -144,11 +169,15 @@ def train(cfg: RunConfig) -> dict:
             val = loss_of(split.x_val, split.y_val).item()
         else:
             val = sum(loss_of(*batch(val=True)).item() for _ in range(8)) / 8
+    reason = divergence(val, initial, chance)
     return {
         "key": cfg.key,
         **asdict(cfg),
         "val_loss": val if math.isfinite(val) else math.inf,
-        "diverged": not math.isfinite(val),
+        "initial_loss": initial,
+        "chance_loss": chance,
+        "diverged": reason is not None,
+        "diverged_reason": reason,
     }
 
 
@@ -165,6 +194,23 @@ def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:
     return {canonical_kind(cfg.sweep_kind): 2.0**cfg.log2_lr, "default": 2.0**cfg.fixed_log2_lr}
 
 
+#: a final loss within this fraction of chance (ln of the class count) learned nothing
+AT_CHANCE = 0.02
+
+
+def divergence(val: float, initial: float, chance: float) -> str | None:
+    """Why a finished run counts as diverged (the analysis skips it), or None: a non-finite
+    loss, a loss above the one before training, or a loss at chance (the model predicts the
+    uniform distribution: a blown-up LR often lands there instead of at nan)."""
+    if not math.isfinite(val):
+        return "non-finite validation loss"
+    if val > initial:
+        return f"validation loss {val:.4g} above its initial {initial:.4g}"
+    if abs(val - chance) <= AT_CHANCE * chance:
+        return f"validation loss {val:.4g} at chance (ln {round(math.exp(chance))} = {chance:.4g})"
+    return None
+
+
 def grid(
     model: str,
     schemes: Iterable[str],
@@ -177,13 +223,36 @@ def grid(
 ) -> list[RunConfig]:
     """The full product schemes x widths (x depths) x log2 LRs x seeds (seeds 0..seeds-1);
     ``fixed`` sets the other RunConfig fields (steps, base_width, base_depth, batch, device)."""
-    # checked here, not inside a worker process halfway through the sweep
+    from .. import validate
+    from ..engine.optimizers import get_optimizer
+
+    # every argument checked here, not inside a worker process halfway through the sweep
     schemes = [sweep_scheme(s) for s in schemes]
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
-    depth_list: list[int | None] = [None] if depths is None else [int(d) for d in depths]
-    if any(d is not None and d < 1 for d in depth_list):
-        raise ValueError(f"depths = {depth_list}: every depth must be a positive integer")
+    if not schemes:
+        raise ValueError(f"no sweep scheme given; accepted: {', '.join(SCHEMES)}")
+    validate.choice(model, MODELS, "model")
+    get_optimizer(optimizer)
+    widths = list(validate.widths(widths)) if depths is None else list(widths)
+    widths = [validate.positive_int(w, "width") for w in widths]
+    log2_lrs = [float(x) for x in log2_lrs]
+    if not all(math.isfinite(x) for x in log2_lrs) or len(set(log2_lrs)) < 3:
+        raise ValueError(
+            f"log2_lrs = {log2_lrs}: need at least 3 distinct finite log2 learning rates (an "
+            f"optimum inside the grid has a point on either side)"
+        )
+    seeds = validate.positive_int(seeds, "seeds")
+    settable = [f.name for f in fields(RunConfig)][6:]  # after model .. seed
+    unknown = set(fixed) - set(settable)
+    if unknown:
+        raise ValueError(
+            f"unknown sweep settings {sorted(unknown)}; accepted: {', '.join(settable)}"
+        )
+    for name in ("steps", "base_width", "batch", "base_depth"):
+        if fixed.get(name) is not None:
+            fixed[name] = validate.positive_int(fixed[name], name)
+    depth_list: list[int | None] = (
+        [None] if depths is None else list(validate.widths(depths, "depths"))
+    )
     if depths is not None:
         fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
     return [
@@ -196,18 +265,48 @@ def grid(
     ]
 
 
+#: what resuming needs of a line: its identity and its result
+ROW_FIELDS = ("key", "val_loss")
+
+
+def _bad_row(row) -> str | None:
+    if not isinstance(row, dict):
+        return f"a {type(row).__name__}, not a run (a JSON object)"
+    missing = [k for k in ROW_FIELDS if k not in row]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if not isinstance(row["key"], str):
+        return f"key = {row['key']!r} is not a run key (a string)"
+    loss = row["val_loss"]
+    if loss is not None and (isinstance(loss, bool) or not isinstance(loss, int | float)):
+        return f"val_loss = {loss!r} is not a number"
+    return None
+
+
 def finished(path: Path) -> dict[str, dict]:
-    """Results already in the JSON-lines file, by key (a torn last line is ignored)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("val_loss") is None:  # written as null: the run diverged
-                row["val_loss"] = math.inf
-            done[row["key"]] = row
+    """Results already in the JSON-lines file, by key.  A line that is not a run (not JSON, or
+    missing fields, or a loss that is not a number) is reported with its line number (a
+    warning) and skipped, so that run is redone; a torn last line (an interrupted write) too."""
+    done: dict[str, dict] = {}
+    if not path.exists():
+        return done
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            why = "torn last line (interrupted write)" if number == len(lines) else err.msg
+            warnings.warn(f"{path}: line {number}: {why}; skipped", stacklevel=2)
+            continue
+        bad = _bad_row(row)
+        if bad:
+            warnings.warn(f"{path}: line {number}: {bad}; skipped", stacklevel=2)
+            continue
+        if row["val_loss"] is None:  # written as null: the run diverged
+            row["val_loss"] = math.inf
+        done[row["key"]] = row
     return done
 
 
@@ -237,15 +336,14 @@ def run_sweep(
             done[row["key"]] = row
             bar.update()
 
-        if backend == "ray":
-            _run_ray(todo, record)
-        elif workers == 1:
-            for cfg in todo:
-                record(train(cfg))
-        else:
-            with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-                for fut in as_completed([pool.submit(train, c) for c in todo]):
-                    record(fut.result())
+        with _interrupt_on_sigterm():
+            if backend == "ray":
+                _run_ray(todo, record)
+            elif workers == 1:
+                for cfg in todo:
+                    record(train(cfg))
+            elif todo:
+                _run_pool(todo, record, workers or os.cpu_count() or 1)
     bar.close()
     return [done[c.key] for c in configs]
 
@@ -262,6 +360,47 @@ def _run_ray(todo: list[RunConfig], record) -> None:
     ray.init(ignore_reinit_error=True)
     remote = ray.remote(train)
     pending = [remote.remote(c) for c in todo]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        record(ray.get(ready[0]))
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            record(ray.get(ready[0]))
+    except BaseException:  # interrupted (SIGINT/SIGTERM) or failed: stop the remaining tasks
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _run_pool(todo: list[RunConfig], record, workers: int) -> None:
+    """Run in a local process pool; if interrupted or failing, kill its workers (they hold
+    nothing: every result is written by this process) instead of orphaning them."""
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        for fut in as_completed([pool.submit(train, c) for c in todo]):
+            record(fut.result())
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.join(timeout=10)
+        raise
+    pool.shutdown()
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """SIGTERM raises KeyboardInterrupt (as SIGINT does), so the sweep stops its workers and
+    keeps its finished lines instead of dying with the workers orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
