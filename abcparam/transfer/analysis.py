@@ -96,7 +96,7 @@ def summarise(rows: list[dict], vary: str = "width") -> dict:
                 bounds[width] = side
                 flags.append(
                     f"{scheme} {vary} {width}: the best LR is on the {side} edge of the grid "
-                    f"(log2 lr* {'≤' if side == LOW else '≥'} {value:g}); widen --lrs; this width "
+                    f"(log2 lr* {'≤' if side == LOW else '≥'} {value:g}); widen --lrs; this {vary} "
                     f"is left out of the drift"
                 )
                 continue
