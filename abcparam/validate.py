@@ -108,10 +108,10 @@ def lr_range(text: str, name: str = "lrs") -> list[float]:
     """A log2 learning-rate grid ``lo:hi`` (step 1) or ``lo:hi:step``, both ends included.
 
     The ends must be finite with lo < hi, ``(hi - lo) / step`` a whole number (so the grid ends
-    at ``hi``), and the grid must hold at least three points: an optimum inside the grid needs a
-    point on either side of it.
+    at ``hi``).  (An optimum inside the grid needs a point on either side; one found on an edge
+    is reported as a bound by the analysis.)
     """
-    accepted = "lo:hi or lo:hi:step (log2 learning rates, lo < hi, >= 3 points), e.g. -12:-2"
+    accepted = "lo:hi or lo:hi:step (log2 learning rates, lo < hi), e.g. -12:-2"
     parts = [p.strip() for p in str(text).split(":")]
     if len(parts) not in (2, 3):
         raise ValueError(f"{name} = {text!r}; accepted: {accepted}")
@@ -134,9 +134,9 @@ def lr_range(text: str, name: str = "lrs") -> list[float]:
             f"the grid would silently stop short of {hi:g}"
         )
     n = int(round(count)) + 1
-    if n < 3:
+    if n < 2:
         raise ValueError(
-            f"{name} = {text!r} gives {n} learning rate(s); an optimum needs at least 3 "
+            f"{name} = {text!r} gives {n} learning rate(s); a sweep needs at least 2 "
             f"(accepted: {accepted})"
         )
     return [lo + i * step for i in range(n)]

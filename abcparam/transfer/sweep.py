@@ -232,14 +232,12 @@ def grid(
         raise ValueError(f"no sweep scheme given; accepted: {', '.join(SCHEMES)}")
     validate.choice(model, MODELS, "model")
     get_optimizer(optimizer)
-    widths = list(validate.widths(widths)) if depths is None else list(widths)
     widths = [validate.positive_int(w, "width") for w in widths]
+    if not widths or len(set(widths)) != len(widths):
+        raise ValueError(f"widths = {widths}; accepted: one or more distinct positive integers")
     log2_lrs = [float(x) for x in log2_lrs]
-    if not all(math.isfinite(x) for x in log2_lrs) or len(set(log2_lrs)) < 3:
-        raise ValueError(
-            f"log2_lrs = {log2_lrs}: need at least 3 distinct finite log2 learning rates (an "
-            f"optimum inside the grid has a point on either side)"
-        )
+    if not log2_lrs or not all(math.isfinite(x) for x in log2_lrs):
+        raise ValueError(f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates")
     seeds = validate.positive_int(seeds, "seeds")
     settable = [f.name for f in fields(RunConfig)][6:]  # after model .. seed
     unknown = set(fixed) - set(settable)
