@@ -22,10 +22,13 @@ def panel_grid(
     panel: tuple[float, float] = (3.4, 2.7),
     sharey: bool = False,
 ) -> tuple[Figure, list]:
-    """A figure with ``n`` panels in rows of at most ``columns``; unused cells are hidden."""
+    """A figure with ``n`` panels in rows of three (two for four panels, never more than
+    ``columns`` <= 4); unused cells are hidden."""
     if n < 1:
         raise ValueError(f"n = {n}: a figure needs at least one panel")
-    cols = max(1, min(columns, MAX_COLUMNS, n))
+    # rows of three read best on a page; four panels make a square; never more than four a row
+    cols = n if n <= 3 else (2 if n == 4 else 3)
+    cols = max(1, min(cols, columns, MAX_COLUMNS))
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(panel[0] * cols, panel[1] * rows))
     axes = fig.subplots(rows, cols, squeeze=False, sharey=sharey).ravel().tolist()
@@ -38,17 +41,17 @@ def finish(fig: Figure, path: Path, *, title: str = "", handles=None, labels=Non
     """Title on top, the legend (if any) below every panel in as many columns as fit, save."""
     legend_rows = 0
     if handles:
-        ncol = min(len(handles), 4)
+        ncol = min(len(handles), 3)
         legend_rows = math.ceil(len(handles) / ncol)
-        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+        fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=10, frameon=False)
     # grow the figure by the legend's and the title's height, so the panels keep theirs
-    legend_h = 0.22 * legend_rows + 0.15 if legend_rows else 0.0
+    legend_h = 0.26 * legend_rows + 0.15 if legend_rows else 0.0
     title_h = 0.45 if title else 0.0
     height = fig.get_figheight() + legend_h + title_h
     fig.set_figheight(height)
     bottom, top = legend_h / height, 1 - title_h / height
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, bottom, 1, top))
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -12,8 +12,8 @@ from abcparam.figures import legend_entries, panel_grid
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
 
 
-@pytest.mark.parametrize("n, rows, cols", [(1, 1, 1), (3, 1, 3), (4, 1, 4), (5, 2, 4), (14, 4, 4)])
-def test_panels_wrap_at_four_a_row(n, rows, cols):
+@pytest.mark.parametrize("n, rows, cols", [(1, 1, 1), (3, 1, 3), (4, 2, 2), (5, 2, 3), (14, 5, 3)])
+def test_panels_wrap_at_most_four_a_row(n, rows, cols):
     fig, axes = panel_grid(n)
     assert len(axes) == n
     grid = fig.axes[0].get_subplotspec().get_gridspec()
@@ -47,7 +47,7 @@ def test_coordcheck_figure_redrawn_from_saved_results(tmp_path):
     assert coordcheck_plot.PRED_A in kw["labels"] and coordcheck_plot.PRED_B in kw["labels"]
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert all(ax.get_xlabel() == "width n" and ax.get_ylabel() for ax in visible)
-    assert max(ax.get_subplotspec().colspan.stop for ax in visible) <= 4
+    assert max(ax.get_subplotspec().colspan.stop for ax in visible) <= 4  # at most 4 a row
     # the shared legend names every line drawn in any panel
     handles, labels = legend_entries(visible)
     drawn_labels = {line.get_label() for ax in visible for line in ax.get_lines()}

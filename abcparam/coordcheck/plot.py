@@ -86,12 +86,12 @@ def plot_result(result, out: Path, quantities: tuple[str, ...] = tuple(QUANTITIE
                     )
                     if last.get(key) is not None
                 )
-            ax.set_title(title, fontsize=8)
+            ax.set_title(title, fontsize=10)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.set_xlabel("width n", fontsize=8)
-            ax.set_ylabel(ylabel, fontsize=8)
-            ax.tick_params(labelsize=7)
+            ax.set_xlabel("width n", fontsize=10)
+            ax.set_ylabel(ylabel, fontsize=10)
+            ax.tick_params(labelsize=9)
         handles, labels = legend_entries(axes)
         title = (
             f"{cfg['model']}, {cfg['scheme']}, {cfg['optimizer']} (LR {cfg.get('lr_exponents')}, "
@@ -130,11 +130,11 @@ def plot_alignment_evolution(data: dict, path: Path, title: str = "") -> Path:
                     ax.plot(*zip(*pts), style, color=color, lw=1.2, label=f"{layer}: {var}")
         ax.axhline(0.5, color="grey", lw=0.6)
         ax.axhline(1.0, color="grey", lw=0.6)
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("training step", fontsize=8)
-        ax.set_ylabel("measured alignment exponent", fontsize=8)
+        ax.set_title(label, fontsize=11)
+        ax.set_xlabel("training step", fontsize=10)
+        ax.set_ylabel("measured alignment exponent", fontsize=10)
         ax.set_ylim(0.2, 1.3)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=9)
     handles, labels = legend_entries(axes)
     return finish(
         fig,
@@ -164,11 +164,11 @@ def plot_slopes_vs_step(results: dict, path: Path, layers: dict | None = None) -
                 ys = [np.nan if f.get(key) is None else f[key] for _, f in rows]
                 ax.plot(steps, ys, style, color=color, lw=width, label=f"{layer}: {what}")
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label, fontsize=11)
         ax.set_xscale("log")
-        ax.set_xlabel("training step", fontsize=8)
-        ax.set_ylabel("width slope of the change since init", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_xlabel("training step", fontsize=10)
+        ax.set_ylabel("width slope of the change since init", fontsize=10)
+        ax.tick_params(labelsize=9)
     handles, labels = legend_entries(axes)
     return finish(
         fig,
