@@ -378,6 +378,9 @@ def plot_alignment(
                 title=f"{scheme}, {optimizer}: {layer} {var}",
             )
             ax.legend(fontsize=7)
+    for ax in axes.flat:
+        if not ax.has_data():  # a grid cell no (scheme, optimizer) panel fills
+            ax.set_axis_off()
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
