@@ -30,7 +30,7 @@ from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT
 from .minmax import affine_row, sign_on_box
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
-from .solve import triples_for
+from .solve import INIT_STABILITY, triples_for
 
 #: The three terms of a layer's feature change and the alignment variable each one carries.
 TERMS: dict[str, tuple[str, str]] = {
@@ -417,11 +417,7 @@ def system(
             )
     init = tuple(
         (kind, sympy.expand(a[kind] + b[kind]), op, target)
-        for kind, op, target in (
-            (EMBEDDING, "=", sympy.Integer(0)),
-            (HIDDEN, "=", sympy.Rational(1, 2)),
-            (READOUT, ">=", sympy.Rational(1, 2)),
-        )
+        for kind, (op, target) in INIT_STABILITY.items()
     )
 
     # 4. the solution, and which inequality each c sits on

@@ -47,12 +47,20 @@ class Solution:
     notes: list[str] = field(default_factory=list)
 
 
+#: Stability at initialisation (Everett et al. 2024; TP-IV Thm 3.3): the condition on a + b per
+#: core kind; vector-like kinds follow the embedding.
+INIT_STABILITY: dict[str, tuple[str, sympy.Expr]] = {
+    EMBEDDING: ("=", ZERO),
+    HIDDEN: ("=", HALF),
+    READOUT: (">=", HALF),
+}
+
+
 def check_init_stability(a: dict, b: dict, symbols=()) -> None:
-    """Stability at initialisation (Everett et al. 2024; TP-IV Thm 3.3): embedding a + b = 0,
-    hidden a + b = 1/2, readout a + b >= 1/2.  Violations are errors naming the layer."""
-    half = HALF
-    rules = {EMBEDDING: ("=", ZERO), HIDDEN: ("=", half), READOUT: (">=", half)}
-    rules.update({kind: ("=", ZERO) for kind in VECTOR_KINDS})
+    """Stability at initialisation (:data:`INIT_STABILITY`): embedding a + b = 0, hidden
+    a + b = 1/2, readout a + b >= 1/2.  Violations are errors naming the layer."""
+    rules = dict(INIT_STABILITY)
+    rules.update({kind: INIT_STABILITY[EMBEDDING] for kind in VECTOR_KINDS})
     for kind, (op, target) in rules.items():
         s = sympy.expand(a[kind] + b[kind])
         unknown = s.free_symbols - set(symbols)
