@@ -193,3 +193,25 @@ def test_results_are_read_only_and_the_cache_survives():
     assert clone.to_dict() == r.to_dict()
     derived = r.with_c(0)
     assert r["hidden"].c == 1 and derived["hidden"].c == 0 and derived["hidden"].wd is None
+
+
+def test_muon_entries_follow_a_measured_alignment_while_the_product_stays():
+    """Spectral view: Muon fixes the operator norm, so a measured alpha (a gradient of rank below
+    the width) moves the predicted entry size, not the predicted change of the output; Adam's
+    entries are set entry by entry and do not move."""
+    import abcparam
+    from abcparam.engine.predict import predict_slopes
+
+    chain = ["embedding", "hidden", "hidden", "readout"]
+    low_rank = [None, {"alpha": 1.0}, {"alpha": 1.0}, None]
+    for optimizer, moved in (("muon", True), ("adam", False)):
+        rules = abcparam.rules("mup", optimizer=optimizer)
+        preset = predict_slopes(rules, chain, 1)
+        measured = predict_slopes(rules, chain, 1, alignment=low_rank)
+        for p, m in zip(preset[1:3], measured[1:3]):
+            assert m["update"] == (p["update"] - sympy.Rational(1, 2) if moved else p["update"])
+            if moved:
+                assert m["delta"] == p["delta"]
+    entry = abcparam.rules("mup", optimizer="muon", update_view="entry")
+    p, m = (predict_slopes(entry, chain, 1, alignment=al)[1] for al in (None, low_rank))
+    assert m["update"] == p["update"]  # the entry view keeps its entries

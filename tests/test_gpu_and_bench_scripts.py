@@ -21,3 +21,18 @@ def test_benchmark_script_quick(tmp_path):
     ratios = saved["results"][0]["ratios"]
     assert set(ratios) == {"record", "align", "mup", "align_vs_mup"}
     assert all(r["median"] > 0 for r in ratios.values())
+
+
+def test_muon_lion_check_script_quick(tmp_path):
+    """The Muon/Lion check at tiny sizes: a batch of 16 rows makes Muon's hidden update low rank,
+    so its measured alignment is near 1, and the spectral view (entries follow alpha, the product
+    stays) still predicts every judged fit."""
+    from abcparam.experiments.muon_lion_coordcheck import main
+
+    assert main(["--size", "quick", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert set(saved["checks"]) == {"mlp_muon_lowrank", "mlp_lion"}
+    muon = saved["checks"]["mlp_muon_lowrank"]
+    assert min(muon["hidden_alpha_by_step"].values()) > 0.8
+    assert muon["summary"]["passed"] == muon["summary"]["fits"]
+    assert (tmp_path / "muon_alignment.png").exists()

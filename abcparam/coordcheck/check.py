@@ -102,6 +102,7 @@ def check(
     out: str | Path | None = None,
     progress: bool = True,
     name: str = "custom",
+    device: str = "cpu",
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
@@ -110,7 +111,8 @@ def check(
     ``batch``: (inputs, targets) or ``fn(seed) -> (inputs, targets)``; inputs a tensor, a tuple
     of positional arguments or a dict of keyword arguments.  ``loss(output, targets)`` defaults to
     cross-entropy on the logits (or ``output.logits``).  The optimizer is the one the rules were
-    derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`)."""
+    derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
+    where to train (the model is built and parametrized on the CPU, then moved)."""
     from ..torch import build_optimizer, discover_topology, parametrize
 
     started = time.time()
@@ -140,6 +142,7 @@ def check(
         base_width=base_width,
         tolerance=tolerance,
         alignment_measured=alignment_measured,
+        device=device,
     )
     records: list = []
     nonfinite: list = []
@@ -158,8 +161,9 @@ def check(
             seed=seed,
             delta=delta if width == base_width else None,
         )
+        model.to(device)
         opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
-        inputs, targets = get_batch(seed)
+        inputs, targets = (_to_device(t, device) for t in get_batch(seed))
         if topology is None:
             topology = discover_topology(model, inputs, spec)
             _check_output(model, inputs, targets, loss_fn)
@@ -177,6 +181,17 @@ def check(
     if out is not None:
         save(result, out, started=started)
     return result
+
+
+def _to_device(obj: Any, device: str) -> Any:
+    """Tensors in ``obj`` (a tensor, tuple, list or dict of them) moved to ``device``."""
+    if torch.is_tensor(obj):
+        return obj.to(device)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_to_device(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
 
 
 def _module(model: nn.Module, name: str) -> nn.Module:

@@ -99,6 +99,13 @@ def predict_slopes(
         for pos, d in enumerate(defaults)
     ]
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
+    if alignment is not None:  # an optimizer that fixes the operator norm: entries follow alpha
+        ks = [
+            k
+            if t is None or alignment[pos] is None or alignment[pos].get("alpha") is None
+            else opt.entry_exponent_at(kinds[pos], k, t.alpha, rules.update_view)
+            for pos, (k, t) in enumerate(zip(ks, triples))
+        ]
     s = [sympy.expand(a[kind] + b[kind]) for kind in kinds]
     scale = _measured_list(input_scale)
     rs = r_terms(the_chain, ks, s, triples, syms, parents, _measured_list(input_r), scale)

@@ -19,7 +19,6 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
 from matplotlib.figure import Figure
 
 from ..coordcheck import run_coord_check
@@ -38,6 +37,27 @@ CHECKS = {
     "mlp_muon_fresh100": ("mlp", "muon", (64, 128, 256), 64, 100, False, 2e-2),
     "mlp_lion_fresh100": ("mlp", "lion", (64, 128, 256), 64, 100, False, 1e-3),
 }
+_MLP, _GPT = (128, 256, 512, 1024, 2048), (128, 256, 512, 1024)
+#: the issue's sizes (a GPU run): MLP widths 128-2048 (4096 rows keep the batch wider than the
+#: widest matrix), GPT widths 128-1024, 3 steps on one batch and 100 on fresh batches
+ISSUE_CHECKS = {
+    "mlp_muon_fullrank": ("mlp", "muon", _MLP, 4096, 3, True, 2e-2),
+    "mlp_muon_lowrank": ("mlp", "muon", _MLP, 32, 3, True, 2e-2),
+    "mlp_muon_rms_fullrank": ("mlp", "muon-rms", _MLP, 4096, 3, True, 1e-2),
+    "mlp_lion": ("mlp", "lion", _MLP, 64, 3, True, 1e-3),
+    "gpt_muon": ("transformer", "muon", _GPT, 256, 3, True, 2e-2),
+    "gpt_lion": ("transformer", "lion", _GPT, 64, 3, True, 1e-3),
+    "mlp_muon_fresh100": ("mlp", "muon", _MLP, 512, 100, False, 2e-2),
+    "mlp_lion_fresh100": ("mlp", "lion", _MLP, 512, 100, False, 1e-3),
+    "gpt_muon_fresh100": ("transformer", "muon", _GPT, 256, 100, False, 2e-2),
+    "gpt_lion_fresh100": ("transformer", "lion", _GPT, 256, 100, False, 1e-3),
+}
+#: a test of the script (seconds): the low-rank Muon case and Lion on a small MLP
+QUICK_CHECKS = {
+    "mlp_muon_lowrank": ("mlp", "muon", (64, 128, 256), 16, 2, True, 2e-2),
+    "mlp_lion": ("mlp", "lion", (64, 128, 256), 16, 2, True, 1e-3),
+}
+SIZES = {"cpu": CHECKS, "issue": ISSUE_CHECKS, "quick": QUICK_CHECKS}
 
 
 def _alpha(result) -> dict[int, list[float]]:
@@ -88,24 +108,45 @@ def plot(summary: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+def _merge(out: Path, started: float, seeds: int, size: str, device: str) -> dict:
+    """results.json and the alignment plot from every per-check file in ``out/checks/`` (checks
+    run in parallel processes each write their own file)."""
+    import json
+
+    checks = {f.stem: json.loads(f.read_text()) for f in sorted((out / "checks").glob("*.json"))}
+    save_json(
+        out / "results.json",
+        {"scheme": "mup", "seeds": seeds, "size": size, "device": device, "checks": checks},
+        started=started,
+        why=NULL_REASONS,
+        indent=0,
+    )
+    plot(checks, out / "muon_alignment.png")
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
+    from . import reproducible
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", nargs="*", default=None, choices=list(CHECKS))
+    parser.add_argument("--only", nargs="*", default=None, choices=list(ISSUE_CHECKS))
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument(
+        "--size", default="cpu", choices=list(SIZES), help="cpu (default) or the issue's widths"
+    )
+    parser.add_argument("--device", default="cpu", help="where to train (cpu, cuda)")
+    parser.add_argument("--merge-only", action="store_true", help="rebuild results.json only")
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else results_dir(OUT)
-    torch.set_num_threads(1)
+    reproducible()
     started = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    old = {}
-    if (out / "results.json").exists() and args.only:
-        import json
-
-        old = json.loads((out / "results.json").read_text()).get("checks", {})
-    checks = dict(old)
-    for name in args.only or CHECKS:
-        model, optimizer, widths, batch, steps, fixed, lr = CHECKS[name]
+    (out / "checks").mkdir(parents=True, exist_ok=True)
+    sizes = SIZES[args.size]
+    for name in [] if args.merge_only else args.only or sizes:
+        if name not in sizes:
+            raise ValueError(f"check {name!r} has no {args.size} size; accepted: {list(sizes)}")
+        model, optimizer, widths, batch, steps, fixed, lr = sizes[name]
         t0 = time.perf_counter()
         res = run_coord_check(
             model=model,
@@ -117,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             batch=batch,
             fixed_batch=fixed,
             lr=lr,
+            device=args.device,
+            progress=False,
         )
         alpha = _alpha(res)
-        checks[name] = {
+        check = {
             "model": model,
             "optimizer": optimizer,
             "widths": list(widths),
@@ -127,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": steps,
             "fixed_batch": fixed,
             "lr": lr,
+            "device": args.device,
             "summary": res.summary(),
             "hidden_alpha_by_step": {str(s): sum(v) / len(v) for s, v in sorted(alpha.items())},
             "update_slopes_last_step": _update_slopes(res),
@@ -134,14 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             "fits": [f for f in res.judged if f["step"] in (1, steps) or f["step"] % 10 == 0],
             "wall_s": round(time.perf_counter() - t0, 1),
         }
-        print(f"{name}: {res.summary()} alpha(last) {checks[name]['hidden_alpha_by_step']}")
+        save_json(out / "checks" / f"{name}.json", check, started=started, why=NULL_REASONS)
+        print(f"{name}: {res.summary()} alpha(last) {check['hidden_alpha_by_step']}")
         print(res.table(step=steps), flush=True)
-    save_json(
-        out / "results.json",
-        {"scheme": "mup", "seeds": args.seeds, "checks": checks},
-        started=started,
-        why=NULL_REASONS,
-        indent=0,
-    )
-    plot(checks, out / "muon_alignment.png")
+    _merge(out, started, args.seeds, args.size, args.device)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

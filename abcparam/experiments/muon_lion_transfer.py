@@ -39,10 +39,19 @@ MODELS = {
 }
 
 
-def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
+#: the GPU run's GPT sweep: every arm, 200 steps, each arm's grid widened by two octaves upwards
+#: (after 40 steps the CPU sweep's optima sat at the top of its 5-LR grids)
+GPU_TRANSFORMER = ((64, 128, 256), 200, tuple(ARMS))
+
+
+def configs(
+    model: str, arm: str, seeds: int, device: str = "cpu", gpu: bool = False
+) -> list[RunConfig]:
     optimizer, view, lrs = ARMS[arm]
-    widths, steps, _ = MODELS[model]
-    if model == "transformer":  # the GPT's grids as first run (5 LRs)
+    widths, steps, _ = GPU_TRANSFORMER if gpu and model == "transformer" else MODELS[model]
+    if model == "transformer" and gpu:
+        lrs = range(lrs.start, lrs.stop + 2)
+    elif model == "transformer":  # the GPT's grids as first run (5 LRs)
         lrs = range(lrs.start, lrs.start + 5)
     return [
         RunConfig(
@@ -55,6 +64,7 @@ def configs(model: str, arm: str, seeds: int) -> list[RunConfig]:
             steps=steps,
             base_width=64,
             update_view=view,
+            device=device,
         )
         for w in widths
         for lr in lrs
@@ -67,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="mlp,transformer")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where to train (cpu, cuda)")
+    parser.add_argument(
+        "--gpu-size",
+        action="store_true",
+        help="the GPT with every arm, 200 steps and wider LR grids (a GPU run)",
+    )
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else results_dir(OUT)
@@ -74,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     summaries: dict = {}
     for model in args.models.split(","):
         rows = []
-        for arm in MODELS[model][2]:
+        arms = GPU_TRANSFORMER[2] if args.gpu_size and model == "transformer" else MODELS[model][2]
+        for arm in arms:
             got = run_sweep(
-                configs(model, arm, args.seeds),
+                configs(model, arm, args.seeds, args.device, args.gpu_size),
                 out / model / "runs.jsonl",
                 workers=args.workers,
             )
@@ -97,11 +114,19 @@ def main(argv: list[str] | None = None) -> int:
             },
             "models": {
                 m: {"widths": list(w), "steps": s, "arms": list(a)}
-                for m, (w, s, a) in MODELS.items()
+                for m, (w, s, a) in {
+                    **MODELS,
+                    **({"transformer": GPU_TRANSFORMER} if args.gpu_size else {}),
+                }.items()
             },
+            "device": args.device,
             "seeds": args.seeds,
             "summary": summaries,
         },
         started=started,
     )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

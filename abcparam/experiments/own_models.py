@@ -37,6 +37,7 @@ def run_grid(
     seeds: int,
     out: Path,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict:
     """One check per (model, scheme, optimizer); returns the summary table."""
     import abcparam
@@ -64,6 +65,7 @@ def run_grid(
                         out=out / name,
                         progress=False,
                         name=model,
+                        device=device,
                     )
                 except TiedWeightsError as err:  # the documented refusal, kept as a result
                     rows.append(
@@ -74,6 +76,7 @@ def run_grid(
                             "refused": str(err),
                         }
                     )
+                    _save_row(out / name, rows[-1])
                     if progress:
                         print(f"{name}: refused (tied weights): {err}", flush=True)
                     continue
@@ -88,6 +91,7 @@ def run_grid(
                         "seconds": round(time.time() - t0, 1),
                     }
                 )
+                _save_row(out / name, rows[-1])
                 if progress:
                     print(
                         f"{name}: {s['passed']}/{s['fits']} measured-alignment, "
@@ -100,8 +104,29 @@ def run_grid(
         "steps": steps,
         "seeds": seeds,
         "optimizers": list(_optimizers()),
+        "device": device,
         "rows": rows,
     }
+
+
+def _save_row(folder: Path, row: dict) -> None:
+    """Each configuration's summary row beside its results (``--merge-only`` gathers them, so
+    several processes can share one output folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+
+
+def merged_rows(out: Path) -> list[dict]:
+    """Every saved row under ``out``, in the grid's order (model, scheme, optimizer)."""
+    rows = [json.loads(p.read_text()) for p in out.glob("*/row.json")]
+
+    def order(row: dict) -> tuple:
+        return tuple(
+            seq.index(row[key]) if row[key] in seq else len(seq)
+            for key, seq in (("model", MODELS), ("scheme", SCHEMES), ("optimizer", OPTIMIZERS))
+        )
+
+    return sorted(rows, key=order)
 
 
 def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
@@ -232,17 +257,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--device", default="cpu", help="where to train (cpu, cuda)")
     parser.add_argument("--no-mup", action="store_true", help="skip the mup cross-check")
     parser.add_argument(
         "--mup-only", action="store_true", help="add the mup cross-check to a saved summary"
     )
+    parser.add_argument(
+        "--merge-only",
+        action="store_true",
+        help="rebuild summary.json from the saved per-configuration rows (after parallel runs)",
+    )
     args = parser.parse_args(argv)
-    import torch
 
     from abcparam.records import save_json
 
     started = time.time()
-    torch.set_num_threads(1)
+    from . import reproducible
+
+    reproducible()
     widths = (32, 64) if args.quick else tuple(int(w) for w in args.widths.split(","))
     steps, seeds = (1, 1) if args.quick else (args.steps, args.seeds)
     models = args.models.split(",")
@@ -250,14 +282,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise ValueError(f"unknown models {unknown}; accepted: {', '.join(MODELS)}")
     out = Path(args.out)
+    if args.merge_only:
+        summary = {
+            "widths": list(widths),
+            "steps": steps,
+            "seeds": seeds,
+            "optimizers": list(_optimizers()),
+            "device": args.device,
+            "rows": merged_rows(out),
+        }
+        path = save_json(out / "summary.json", summary, started=started)
+        print(f"wrote {path} ({len(summary['rows'])} rows)")
+        return 0
     if args.mup_only:
         summary = json.loads((out / "summary.json").read_text())
         summary.pop("provenance", None)
     else:
-        summary = run_grid(models, widths, steps, seeds, out)
+        summary = run_grid(models, widths, steps, seeds, out, device=args.device)
         path = save_json(out / "summary.json", summary, started=started)
     if not args.no_mup:
         summary["mup_crosscheck"] = mup_crosscheck(widths, 3)
     path = save_json(out / "summary.json", summary, started=started)
     print(f"wrote {path}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -370,8 +370,14 @@ def _run_ray(todo: list[RunConfig], record) -> None:
 
 def _run_pool(todo: list[RunConfig], record, workers: int) -> None:
     """Run in a local process pool; if interrupted or failing, kill its workers (they hold
-    nothing: every result is written by this process) instead of orphaning them."""
-    pool = ProcessPoolExecutor(max_workers=workers)
+    nothing: every result is written by this process) instead of orphaning them.  CUDA runs use
+    spawned workers (a forked child cannot use CUDA once its parent has)."""
+    import multiprocessing
+
+    cuda = any(c.device.startswith("cuda") for c in todo)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn") if cuda else None
+    )
     try:
         for fut in as_completed([pool.submit(train, c) for c in todo]):
             record(fut.result())

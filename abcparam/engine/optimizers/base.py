@@ -96,6 +96,14 @@ class UpdateModel:
         """The update model used at ``kind`` (itself, unless per-kind)."""
         return self
 
+    def entry_exponent_at(
+        self, kind: str, k: sympy.Expr, alpha: sympy.Expr, view: str
+    ) -> sympy.Expr:
+        """The update's entry exponent when its alignment is measured to be ``alpha``: ``k``
+        itself for an optimizer whose entry size is set entry by entry (SGD, Adam, Lion); see
+        ``muon.py`` for one whose operator norm is set instead."""
+        return k
+
     # -- epsilon and weight decay --------------------------------------------------------------------
     def eps_exponent(self, kind: str, a: Mapping, b: Mapping) -> sympy.Expr | None:
         """eps ~ n^-eps keeps eps/sqrt(v) width-independent: the raw gradient's exponent."""

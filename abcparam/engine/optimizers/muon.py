@@ -18,7 +18,12 @@ With widths ``A ~ n^d_out``, ``B ~ n^d_in`` (hidden (1, 1), embedding (1, 0), re
   the product sums B entries with the alignment alpha: RMS ``n^(alpha - k)``.
 
 The two agree when ``alpha = max(d_out, d_in)/2 - (d_out - d_in)/2`` -- 1/2 for a hidden matrix,
-1 for the readout.  That is the named assumption "spectral alignment" (``update_view="spectral"``):
+1 for the readout.  When the gradient's rank r is below the matrix's (a batch of fewer rows than
+the width, or inputs that span few dimensions, as a character model's first block sees), O is a
+partial isometry: still norm 1 on the inputs' span, so the product is unchanged, but its entries
+are ``sqrt(r / (A B))``, smaller, and the measured alignment larger (1 once r stops growing with
+n).  Given a measured alpha, the spectral view therefore predicts entries
+``k = a + c - sigma + alpha d_in - (d_in - d_out)/2`` (:meth:`Muon.entry_exponent_at`).  That is the named assumption "spectral alignment" (``update_view="spectral"``):
 a full-rank orthogonalised hidden update is only 1/2-aligned in the entry view, not 1.  With
 ``update_view="entry"`` the alignment given to the solver is used as for Adam, and the solver's
 answer departs from the spectral one by exactly that 1/2.
@@ -81,6 +86,14 @@ class Muon(UpdateModel):
 
     def update_forms(self, kind, a, b, c, backward):
         return [a + c + self.entry_offset(kind)]
+
+    def entry_exponent_at(self, kind, k, alpha, view):
+        """Spectral view: the operator norm is fixed, so entries follow the alignment,
+        ``k + (alpha - spectral alpha) d_in`` (module docstring); the entry view keeps ``k``."""
+        if view != "spectral":
+            return k
+        d_in = _shape(kind)[1]
+        return sympy.expand(k + (alpha - self.spectral_alpha(kind)) * d_in)
 
     def lr_exponent(self, kind, a, b, k, backward):
         return k - a - self.entry_offset(kind)

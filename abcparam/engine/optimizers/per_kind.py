@@ -69,6 +69,9 @@ class PerKind(UpdateModel):
     def effective_triple(self, kind, triple, view):
         return self.optimizer_for(kind).effective_triple(kind, triple, view)
 
+    def entry_exponent_at(self, kind, k, alpha, view):
+        return self.optimizer_for(kind).entry_exponent_at(kind, k, alpha, view)
+
     def eps_exponent(self, kind, a, b):
         return self.optimizer_for(kind).eps_exponent(kind, a, b)
 
