@@ -102,7 +102,7 @@ def predict_slopes(
     if alignment is not None:  # an optimizer that fixes the operator norm: entries follow alpha
         ks = [
             k
-            if t is None or alignment[pos] is None or alignment[pos].get("alpha") is None
+            if t is None or (given := alignment[pos]) is None or given.get("alpha") is None
             else opt.entry_exponent_at(kinds[pos], k, t.alpha, rules.update_view)
             for pos, (k, t) in enumerate(zip(ks, triples))
         ]

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     reproducible()
     started = time.time()
     (out / "checks").mkdir(parents=True, exist_ok=True)
-    sizes = SIZES[args.size]
+    sizes: dict[str, tuple] = SIZES[args.size]
     for name in [] if args.merge_only else args.only or sizes:
         if name not in sizes:
             raise ValueError(f"check {name!r} has no {args.size} size; accepted: {list(sizes)}")
