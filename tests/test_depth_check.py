@@ -68,6 +68,23 @@ def test_predictions_separate_the_schemes():
     assert p["completep"]["last.fc2"]["update"] == 0.0
 
 
+@pytest.mark.parametrize("model", ["mlp", "transformer"])
+def test_width_predictions_read_the_discovered_graph(model):
+    """The joint grid's width slopes come from predict_slopes on the discovered graph: every
+    probed layer is predicted; muP's readout starts at n^-1/2, SP's at n^0 (TP-V Table 3)."""
+    from abcparam.coordcheck.depth import _width_predictions
+
+    config = DepthCheckConfig(model=model, depths=(2, 4), widths=(8, 16), steps=1, seeds=1)
+    preds = {s: _width_predictions(abcparam.rules(s, "adam"), config) for s in ("mup", "sp")}
+    inner = ("fc1", "fc2") if model == "mlp" else ("o", "fc2")
+    labels = {"embedding", "readout", "stream"} | {
+        f"{w}.{m}" for w in ("first", "mid", "last") for m in inner
+    }
+    assert set(preds["mup"]) == set(preds["sp"]) == labels
+    assert preds["mup"]["readout"]["init"] == -0.5 and preds["sp"]["readout"]["init"] == 0.0
+    assert all(p["delta"] == 0.0 for p in preds["mup"].values())
+
+
 @pytest.fixture(scope="module")
 def small_check():
     config = DepthCheckConfig(

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from abcparam.torch import GPT, MLP, UnmappedParameterError, map_parameters
+from abcparam.torch import GPT, MLP, ResidualMLP, UnmappedParameterError, map_parameters
 from abcparam.torch.topology import discover_topology
 
 torch.set_num_threads(1)
@@ -111,6 +111,73 @@ def test_gpt_topology_is_its_residual_stream():
         stream = stream | {f"blocks.{i}.mlp.fc2"}
     assert {topo.names[j] for j in topo.parents[-1]} == stream
     assert topo.parents[topo.index("pos_embedding")] == ()
+
+
+def _mlp_graph(depth: int) -> list[tuple[str, str, set[str]]]:
+    """(name, kind, parent names): each layer reads the one before it."""
+    names = ["embedding"] + [f"hidden.{i}" for i in range(depth)] + ["readout"]
+    kinds = ["embedding"] + ["hidden"] * depth + ["readout"]
+    return [(n, k, set(names[i - 1 : i])) for i, (n, k) in enumerate(zip(names, kinds))]
+
+
+def _residual_graph(depth: int) -> list[tuple[str, str, set[str]]]:
+    """fc1 and the readout read the normalised stream (the embedding plus every earlier fc2);
+    fc2 reads fc1."""
+    out, stream = [("embedding", "embedding", set())], {"embedding"}
+    for i in range(depth):
+        out += [
+            (f"blocks.{i}.fc1", "hidden", set(stream)),
+            (f"blocks.{i}.fc2", "hidden", {f"blocks.{i}.fc1"}),
+        ]
+        stream.add(f"blocks.{i}.fc2")
+    return out + [("readout", "readout", stream)]
+
+
+def _gpt_graph(depth: int, positional: bool = True) -> list[tuple[str, str, set[str]]]:
+    """q, k, v, fc1 and the readout read the stream (the embeddings plus every earlier o and
+    fc2); o reads q, k, v; fc2 reads fc1.  ``positional=False``: the graph the GPT's removed
+    hand-written ``chain()``/``parents()`` gave, which left out the positional table."""
+    roots = ["embedding"] + ["pos_embedding"] * positional
+    out, stream = [(r, "embedding", set()) for r in roots], set(roots)
+    for i in range(depth):
+        b = f"blocks.{i}"
+        out += [(f"{b}.attn.{m}", "hidden", set(stream)) for m in "qkv"]
+        out.append((f"{b}.attn.o", "hidden", {f"{b}.attn.{m}" for m in "qkv"}))
+        stream.add(f"{b}.attn.o")
+        out.append((f"{b}.mlp.fc1", "hidden", set(stream)))
+        out.append((f"{b}.mlp.fc2", "hidden", {f"{b}.mlp.fc1"}))
+        stream.add(f"{b}.mlp.fc2")
+    return out + [("readout", "readout", stream)]
+
+
+def _as_graph(topo) -> list[tuple[str, str, set[str]]]:
+    return [
+        (n, k, {topo.names[j] for j in p}) for n, k, p in zip(topo.names, topo.kinds, topo.parents)
+    ]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize(
+    "model, key, batch, expected",
+    [
+        (MLP, "depth", lambda: torch.randn(4, 32), _mlp_graph),
+        (ResidualMLP, "depth", lambda: torch.randn(4, 32), _residual_graph),
+        (GPT, "n_layers", lambda: torch.randint(0, 65, (2, 8)), _gpt_graph),
+    ],
+    ids=["mlp", "residual_mlp", "gpt"],
+)
+def test_builtin_models_discovered_graph_is_their_structure(model, key, batch, expected, depth):
+    """The discovered graph of each built-in model, in forward order, is the one its structure
+    implies (what the removed hand-written chain()/parents() said, plus the GPT's positional
+    table, which they left out)."""
+    net = model(16, **{key: depth})
+    topo = discover_topology(net, batch(), map_parameters(net))
+    assert _as_graph(topo) == expected(depth)
+    assert all(list(topo.parents[i]) == sorted(p) for i, p in enumerate(topo.parents))
+    assert all(max(p, default=-1) < i for i, p in enumerate(topo.parents))  # forward order
+    if model is GPT:  # dropping the positional table gives the old hand-written graph exactly
+        old = [(n, k, ps - {"pos_embedding"}) for n, k, ps in _as_graph(topo)]
+        assert [g for g in old if g[0] != "pos_embedding"] == _gpt_graph(depth, False)
 
 
 def test_mlp_topology_is_a_chain_and_raw_table_is_a_root():

@@ -515,14 +515,18 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
 
 
 def _width_predictions(rules, config) -> dict[str, dict[str, float]]:
-    """Width slopes of the probed layers from the engine (predict_slopes on the model's chain)."""
+    """Width slopes of the probed layers from the engine (predict_slopes on the model's graph,
+    discovered from one forward pass; the GPT's includes its positional table)."""
     from ..engine.predict import predict_slopes
+    from ..torch import discover_topology, map_parameters
 
     vocab = 10 if config.model == "mlp" else 65
-    model = _build(config, 8 if config.model == "mlp" else 8, 3, vocab)
-    chain = model.chain()
-    slopes = predict_slopes(rules, [k for _, k in chain], config.steps, parents=model.parents())
-    by_name = {name: p for (name, _), p in zip(chain, slopes)}
+    model = _build(config, 8, 3, vocab)
+    example = (
+        torch.zeros(2, 64) if config.model == "mlp" else torch.zeros(1, 4, dtype=torch.long)
+    )  # the graph does not depend on the values; the built-in layers state their kinds
+    graph = discover_topology(model, example, map_parameters(model))
+    by_name = dict(zip(graph.names, predict_slopes(rules, graph, config.steps)))
     out: dict[str, dict[str, float]] = {}
     for label, (name, _) in probes(model).items():
         if label == "stream":

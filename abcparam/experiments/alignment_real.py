@@ -130,7 +130,7 @@ def train_and_record(spec: RunSpec, width: int, seed: int) -> list[dict]:
     import abcparam
 
     from ..coordcheck.record import Recorder
-    from ..torch import build_optimizer, parametrize
+    from ..torch import build_optimizer, discover_topology, parametrize
 
     torch.manual_seed(seed)
     stream = _Stream(spec.task, spec.condition, spec.batch, seed)
@@ -138,7 +138,8 @@ def train_and_record(spec: RunSpec, width: int, seed: int) -> list[dict]:
     rules = abcparam.rules(spec.scheme, optimizer=spec.optimizer)
     param_spec = parametrize(model, rules, base_width=min(spec.widths), seed=seed)
     opt = build_optimizer(model, param_spec, lr=2.0**spec.log2_lr)
-    recorder = Recorder(model, model.chain(), alignment=True, width=width, seed=seed)
+    graph = discover_topology(model, stream.probe, param_spec)  # the layers, from one pass
+    recorder = Recorder(model, graph.chain(), alignment=True, width=width, seed=seed)
     recorder.start(stream.probe)
     measure_at = set(spec.measure_at)
     out: list[dict] = []

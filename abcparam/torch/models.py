@@ -2,7 +2,9 @@
 
 Both are written in Everett et al. 2024's one-width form: every width-n dimension is ``width``
 (times a fixed ratio), every other dimension is fixed, so each weight is an embedding, hidden or
-readout layer.  Module names are stable (the coordinate check keys results by them).
+readout layer.  Module names are stable (the coordinate check keys results by them).  None
+writes out its graph: the coordinate checks and the slope predictor read the one discovered
+from a forward pass (:func:`abcparam.torch.discover_topology`).
 """
 
 from __future__ import annotations
@@ -71,18 +73,6 @@ class MLP(_AtWidth, nn.Module):
             h = layer(act(h))
         return self.readout(act(h))
 
-    def chain(self) -> list[tuple[str, str]]:
-        """(module name, layer kind) in forward order, for the coordinate check."""
-        return (
-            [("embedding", "embedding")]
-            + [(f"hidden.{i}", "hidden") for i in range(self.depth)]
-            + [("readout", "readout")]
-        )
-
-    def parents(self) -> list[list[int]]:
-        """A plain chain: each layer reads the previous one."""
-        return [[]] + [[i] for i in range(self.depth + 1)]
-
 
 class ResidualBlock(nn.Module):
     """Pre-LN residual MLP block: ``x + branch_multiplier * fc2(act(fc1(ln(x))))``.
@@ -138,25 +128,6 @@ class ResidualMLP(_AtWidth, nn.Module):
         for block in self.blocks:
             h = block(h)
         return self.readout(self.ln_f(h))
-
-    def chain(self) -> list[tuple[str, str]]:
-        """(module name, layer kind) in forward order."""
-        out = [("embedding", "embedding")]
-        for i in range(self.depth):
-            out += [(f"blocks.{i}.fc1", "hidden"), (f"blocks.{i}.fc2", "hidden")]
-        return out + [("readout", "readout")]
-
-    def parents(self) -> list[list[int]]:
-        """fc1 and the readout read the (normalised) stream: the embedding plus every earlier
-        fc2; fc2 reads fc1."""
-        out: list[list[int]] = [[]]
-        stream = [0]
-        for _ in range(self.depth):
-            out.append(list(stream))
-            out.append([len(out) - 1])
-            stream = stream + [len(out) - 1]
-        out.append(list(stream))
-        return out
 
 
 class Attention(nn.Module):
@@ -235,31 +206,6 @@ class GPT(_AtWidth, nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.readout(self.ln_f(x))
-
-    def chain(self) -> list[tuple[str, str]]:
-        """Modules in forward order (attention q/k/v/o and MLP fc1/fc2 of every block)."""
-        out = [("embedding", "embedding")]
-        for i in range(len(self.blocks)):
-            out += [(f"blocks.{i}.attn.{m}", "hidden") for m in ("q", "k", "v", "o")]
-            out += [(f"blocks.{i}.mlp.{m}", "hidden") for m in ("fc1", "fc2")]
-        return out + [("readout", "readout")]
-
-    def parents(self) -> list[list[int]]:
-        """Per chain position, the positions whose outputs feed it: q, k, v, fc1 and the readout
-        read the (normalised) residual stream, i.e. the embedding plus every earlier o and fc2;
-        o reads the attention of q, k, v; fc2 reads fc1."""
-        out: list[list[int]] = [[]]
-        stream = [0]
-        for _i in range(len(self.blocks)):
-            base = len(out)
-            out += [list(stream)] * 3  # q, k, v
-            out.append([base, base + 1, base + 2])  # o
-            stream = stream + [base + 3]
-            out.append(list(stream))  # fc1
-            out.append([base + 4])  # fc2
-            stream = stream + [base + 5]
-        out.append(list(stream))  # readout
-        return out
 
 
 #: the built-in models, by the name every command and config uses
