@@ -42,13 +42,22 @@ MODELS = {
 #: the GPU run's GPT sweep: every arm, 200 steps, each arm's grid widened by two octaves upwards
 #: (after 40 steps the CPU sweep's optima sat at the top of its 5-LR grids)
 GPU_TRANSFORMER = ((64, 128, 256), 200, tuple(ARMS))
+#: the GPU run's MLP sweep: the CPU sweep's arms and steps at widths 64-1024
+GPU_MLP = ((64, 128, 256, 512, 1024), 100, tuple(ARMS))
+
+
+def _sizes(model: str, gpu: bool) -> tuple:
+    """(widths, steps, arms) of ``model``'s sweep on the CPU or in the GPU run."""
+    if gpu:
+        return {"transformer": GPU_TRANSFORMER, "mlp": GPU_MLP}[model]
+    return MODELS[model]
 
 
 def configs(
     model: str, arm: str, seeds: int, device: str = "cpu", gpu: bool = False
 ) -> list[RunConfig]:
     optimizer, view, lrs = ARMS[arm]
-    widths, steps, _ = GPU_TRANSFORMER if gpu and model == "transformer" else MODELS[model]
+    widths, steps, _ = _sizes(model, gpu)
     if model == "transformer" and gpu:
         lrs = range(lrs.start, lrs.stop + 2)
     elif model == "transformer":  # the GPT's grids as first run (5 LRs)
@@ -81,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gpu-size",
         action="store_true",
-        help="the GPT with every arm, 200 steps and wider LR grids (a GPU run)",
+        help="the GPU run's sizes: the GPT with every arm, 200 steps and wider LR grids; the MLP "
+        "at widths 64-1024",
     )
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     args = parser.parse_args(argv)
@@ -90,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries: dict = {}
     for model in args.models.split(","):
         rows = []
-        arms = GPU_TRANSFORMER[2] if args.gpu_size and model == "transformer" else MODELS[model][2]
-        for arm in arms:
+        for arm in _sizes(model, args.gpu_size)[2]:
             got = run_sweep(
                 configs(model, arm, args.seeds, args.device, args.gpu_size),
                 out / model / "runs.jsonl",
@@ -114,10 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "models": {
                 m: {"widths": list(w), "steps": s, "arms": list(a)}
-                for m, (w, s, a) in {
-                    **MODELS,
-                    **({"transformer": GPU_TRANSFORMER} if args.gpu_size else {}),
-                }.items()
+                for m, (w, s, a) in {m: _sizes(m, args.gpu_size) for m in MODELS}.items()
             },
             "device": args.device,
             "seeds": args.seeds,
