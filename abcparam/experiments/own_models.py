@@ -112,13 +112,16 @@ def run_grid(
 def _save_row(folder: Path, row: dict) -> None:
     """Each configuration's summary row beside its results (``--merge-only`` gathers them, so
     several processes can share one output folder)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+    from abcparam.records import save_json
+
+    save_json(folder / "row.json", row)
 
 
 def merged_rows(out: Path) -> list[dict]:
     """Every saved row under ``out``, in the grid's order (model, scheme, optimizer)."""
     rows = [json.loads(p.read_text()) for p in out.glob("*/row.json")]
+    for row in rows:
+        row.pop("provenance", None)
 
     def order(row: dict) -> tuple:
         return tuple(
