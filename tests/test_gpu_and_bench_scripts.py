@@ -36,3 +36,16 @@ def test_muon_lion_check_script_quick(tmp_path):
     assert min(muon["hidden_alpha_by_step"].values()) > 0.8
     assert muon["summary"]["passed"] == muon["summary"]["fits"]
     assert (tmp_path / "muon_alignment.png").exists()
+
+
+def test_tied_readout_script_quick(tmp_path):
+    """At init a tied readout's own-token logit is an aligned sum (muP: slope 0) while the other
+    logits are CLT sums (slope -1/2); untied, both are CLT sums."""
+    from abcparam.experiments.tied_readout import main
+
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    models = json.loads((tmp_path / "results.json").read_text())["models"]
+    for name, m in models.items():
+        own, other = m["slopes"]["own"]["slope"], m["slopes"]["other"]["slope"]
+        assert abs(other + 0.5) < 0.1, name
+        assert abs(own - (0.0 if m["tied"] else -0.5)) < 0.1, name

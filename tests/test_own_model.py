@@ -37,6 +37,22 @@ def test_check_on_hugging_face_gpt2_reads_logits_and_records_conv1d():
     assert fan_in["transformer.h.0.mlp.c_proj"] == 4 * 64  # Conv1D weight (in, out)
 
 
+def test_a_tied_readout_output_at_init_is_reported_with_its_reason():
+    """Tied to the embedding, the readout's input holds each token's own embedding row, so its
+    output at init is not a CLT sum: reported (not judged) with the reason; untied, judged."""
+    from abcparam.coordcheck.batches import tokens
+    from abcparam.torch.zoo import hf_gpt2
+
+    rules = abcparam.rules("mup", optimizer="adam")
+    for tie in (True, False):
+        result = check(lambda w, tie=tie: hf_gpt2(w, tie=tie), rules, tokens, **TINY)
+        head = next(f for f in result.fits if (f.layer, f.step) == ("lm_head", 0))
+        assert head.judged is not tie
+        tied = sorted(result.config["topology"]["tied"])
+        assert tied == (["lm_head", "transformer.wte"] if tie else [])
+        assert any("tied to the embedding" in flag for flag in result.flags) is tie
+
+
 def test_bad_inputs_are_clear_errors():
     rules = abcparam.rules("mup", optimizer="adam")
     with pytest.raises(TypeError, match="must take one argument"):

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from tqdm.std import tqdm  # tqdm.auto looks for notebook widgets and warns in the book
 
 import abcparam
+from abcparam.engine.alignment import HALF
+from abcparam.engine.exponents import fmt
 from abcparam.engine.predict import predict_slopes
 
 from ..records import save_json
@@ -470,10 +472,16 @@ def compare(
                     asymptotic_pass=bool(abs(value - asymptotic) <= config.tolerance),
                     # the output after training is init + change, two terms with different
                     # prefactors: its slope over a finite range is pre-asymptotic, so it is
-                    # reported, and judged through its parts (output at step 0, delta)
-                    judged=not (q == "output" and step > 0),
+                    # reported, and judged through its parts (output at step 0, delta); so is
+                    # a tied readout's output at init (see _tied_readout_flag)
+                    judged=not (
+                        q == "output"
+                        and (step > 0 or (layer in graph["tied"] and kind == "readout"))
+                    ),
                 )
                 fits.append(entry)
+                if q == "output" and step == 0 and layer in graph["tied"] and kind == "readout":
+                    flags.append(_tied_readout_flag(entry, rules))
                 if entry.judged and not entry.preset_pass:
                     flags.append(
                         _explain(
@@ -498,6 +506,21 @@ def compare(
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
 
 
+def _tied_readout_flag(entry: Fit, rules) -> str:
+    """Why a tied readout's output at init is reported, not judged: its input still carries the
+    embedding row of each position's own token, so that token's logit is an aligned sum while
+    the other logits are CLT sums (experiments/tied_readout.py measures both parts)."""
+    s = rules["readout"].a + rules["readout"].b
+    return (
+        f"{entry.layer}: tied to the embedding, so at init its input still holds each token's own "
+        f"embedding row: that token's logit is an aligned sum, slope {fmt(1 - s)}, the others CLT "
+        f"sums, slope {fmt(HALF - s)}; over a fixed vocabulary their mix has a slope in between "
+        f"(measured {entry.measured_slope:+.2f}), tending to {fmt(1 - s)} once the width passes the "
+        f"vocabulary, so it is reported, not judged (the parts are judged by "
+        f"experiments/tied_readout.py)"
+    )
+
+
 def _graph(config: CoordCheckConfig, topology: Any) -> dict:
     """{names, kinds, parents} of the network the predictions run on."""
     if topology is None:
@@ -507,11 +530,12 @@ def _graph(config: CoordCheckConfig, topology: Any) -> dict:
             "compare needs the model's topology: pass topology= (abcparam.torch.Topology or "
             "{names, kinds, parents}), or a config saved by a check"
         )
-    get = topology.get if isinstance(topology, dict) else lambda k: getattr(topology, k)
+    get = topology.get if isinstance(topology, dict) else lambda k: getattr(topology, k, None)
     return {
         "names": list(get("names")),
         "kinds": list(get("kinds")),
         "parents": [list(p) for p in get("parents")],
+        "tied": list(get("tied") or []),
     }
 
 

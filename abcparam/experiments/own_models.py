@@ -38,6 +38,7 @@ def run_grid(
     out: Path,
     progress: bool = True,
     device: str = "cpu",
+    lr: float | None = None,
 ) -> dict:
     """One check per (model, scheme, optimizer); returns the summary table."""
     import abcparam
@@ -66,6 +67,7 @@ def run_grid(
                         progress=False,
                         name=model,
                         device=device,
+                        lr=lr,
                     )
                 except TiedWeightsError as err:  # the documented refusal, kept as a result
                     rows.append(
@@ -105,6 +107,7 @@ def run_grid(
         "seeds": seeds,
         "optimizers": list(_optimizers()),
         "device": device,
+        "lr": lr,
         "rows": rows,
     }
 
@@ -130,6 +133,53 @@ def merged_rows(out: Path) -> list[dict]:
         )
 
     return sorted(rows, key=order)
+
+
+def _tied_nodes(model: str, names: Sequence[str]) -> list[str]:
+    """The graph nodes of a zoo model that read a tensor another node also reads."""
+    from abcparam.torch.zoo import MODELS as ZOO
+
+    built = ZOO[model][0](64)
+    owners: dict[int, list[str]] = {}
+    for module_name, module in built.named_modules():
+        for p in module.parameters(recurse=False):
+            owners.setdefault(id(p), []).append(module_name)
+    shared = {m for ms in owners.values() if len(ms) > 1 for m in ms}
+    return [n for n in names if n in shared]
+
+
+def rejudge(out: Path) -> int:
+    """Re-fit and re-judge every saved configuration under ``out`` from its own records (the
+    measurements unchanged; the judgement as the current code makes it), rewriting its
+    results.json and row.json.  Returns how many were rejudged."""
+    from dataclasses import fields
+
+    import abcparam
+    from abcparam.coordcheck.run import CoordCheckConfig, compare, save
+
+    done = 0
+    for path in sorted(out.glob("*/results.json")):
+        data = json.loads(path.read_text())
+        if not data.get("records"):
+            print(f"{path.parent.name}: no records saved, left as it is")
+            continue
+        cfg = data["config"]
+        names = {f.name for f in fields(CoordCheckConfig)} - {"topology"}
+        config = CoordCheckConfig(**{k: v for k, v in cfg.items() if k in names})
+        config.widths = tuple(config.widths)
+        topology = dict(cfg["topology"])
+        if "tied" not in topology:  # saved before the topology named its tied nodes
+            topology["tied"] = _tied_nodes(cfg["model"], topology["names"])
+        rules = abcparam.rules(cfg["scheme"], optimizer=cfg["optimizer"])
+        result = compare(config, rules, data["records"], data["nonfinite"], topology=topology)
+        save(result, path.parent, command=data.get("provenance", {}).get("command"))
+        row = json.loads((path.parent / "row.json").read_text())
+        row.pop("provenance", None)
+        row.update(result.summary(), flags=len(result.flags))
+        _save_row(path.parent, row)
+        print(f"{path.parent.name}: {result.summary()}")
+        done += 1
+    return done
 
 
 def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
@@ -261,9 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--device", default="cpu", help="where to train (cpu, cuda)")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="base LR (default: the check's, 1e-2 for Adam)"
+    )
     parser.add_argument("--no-mup", action="store_true", help="skip the mup cross-check")
     parser.add_argument(
         "--mup-only", action="store_true", help="add the mup cross-check to a saved summary"
+    )
+    parser.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="re-judge every saved configuration from its records, then merge",
     )
     parser.add_argument(
         "--merge-only",
@@ -285,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         raise ValueError(f"unknown models {unknown}; accepted: {', '.join(MODELS)}")
     out = Path(args.out)
-    if args.merge_only:
+    if args.rejudge:
+        rejudge(out)
+    if args.merge_only or args.rejudge:
         summary = {
             "widths": list(widths),
             "steps": steps,
@@ -301,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = json.loads((out / "summary.json").read_text())
         summary.pop("provenance", None)
     else:
-        summary = run_grid(models, widths, steps, seeds, out, device=args.device)
+        summary = run_grid(models, widths, steps, seeds, out, device=args.device, lr=args.lr)
         path = save_json(out / "summary.json", summary, started=started)
     if not args.no_mup:
         summary["mup_crosscheck"] = mup_crosscheck(widths, 3)

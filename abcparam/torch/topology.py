@@ -56,6 +56,8 @@ class Topology:
     params: tuple[tuple[str, ...], ...]
     modules: Mapping[str, nn.Module] = field(compare=False, repr=False)
     unused: tuple[str, ...] = ()
+    #: nodes reading a tensor that another node also reads (tied weights, from the Spec)
+    tied: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.names)
@@ -82,6 +84,7 @@ class Topology:
                 for n, k, p, q in zip(self.names, self.kinds, self.parents, self.params)
             ],
             "unused": list(self.unused),
+            "tied": list(self.tied),
         }
 
     def describe(self) -> str:
@@ -273,6 +276,12 @@ def discover_topology(
     for i in perm:
         kinds_out.append(next(kind_of[p] for p in node_params[i] if kind_of.get(p) in include))
     module_of = {n: modules[n if n in calls else n.rpartition(".")[0]] for n in node_names}
+    shared = {
+        use.name.rpartition(".")[0]
+        for spec in getattr(kinds, "params", ())
+        if len(getattr(spec, "uses", ())) > 1
+        for use in spec.uses
+    }
     return Topology(
         names=tuple(node_names[i] for i in perm),
         kinds=tuple(kinds_out),
@@ -280,6 +289,7 @@ def discover_topology(
         params=tuple(node_params[i] for i in perm),
         modules=MappingProxyType(module_of),
         unused=unused,
+        tied=tuple(node_names[i] for i in perm if node_names[i] in shared),
     )
 
 
