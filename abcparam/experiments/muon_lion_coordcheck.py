@@ -57,7 +57,11 @@ QUICK_CHECKS = {
     "mlp_muon_lowrank": ("mlp", "muon", (64, 128, 256), 16, 2, True, 2e-2),
     "mlp_lion": ("mlp", "lion", (64, 128, 256), 16, 2, True, 1e-3),
 }
-SIZES = {"cpu": CHECKS, "issue": ISSUE_CHECKS, "quick": QUICK_CHECKS}
+#: is Lion's loss of sign coherence on the GPT (fresh batches) still growing at width 2048?
+WIDE_CHECKS = {
+    "gpt_lion_fresh100": ("transformer", "lion", _GPT + (2048,), 256, 100, False, 1e-3),
+}
+SIZES = {"cpu": CHECKS, "issue": ISSUE_CHECKS, "quick": QUICK_CHECKS, "wide": WIDE_CHECKS}
 
 
 def _alpha(result) -> dict[int, list[float]]:
