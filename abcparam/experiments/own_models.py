@@ -39,6 +39,8 @@ def run_grid(
     progress: bool = True,
     device: str = "cpu",
     lr: float | None = None,
+    optimizers: Sequence[str] | None = None,
+    weight_decay: float = 0.0,
 ) -> dict:
     """One check per (model, scheme, optimizer); returns the summary table."""
     import abcparam
@@ -51,7 +53,7 @@ def run_grid(
     for model in models:
         factory, inputs = ZOO[model]
         for scheme in SCHEMES:
-            for optimizer in _optimizers():
+            for optimizer in optimizers or _optimizers():
                 t0 = time.time()
                 rules = abcparam.rules(scheme, optimizer=optimizer)
                 name = f"{model.replace('hf:', 'hf_')}_{scheme}_{optimizer}"
@@ -68,6 +70,7 @@ def run_grid(
                         name=model,
                         device=device,
                         lr=lr,
+                        weight_decay=weight_decay if optimizer == "adamw" else 0.0,
                     )
                 except TiedWeightsError as err:  # the documented refusal, kept as a result
                     rows.append(
@@ -108,6 +111,7 @@ def run_grid(
         "optimizers": list(_optimizers()),
         "device": device,
         "lr": lr,
+        "weight_decay_adamw": weight_decay,
         "rows": rows,
     }
 
@@ -314,6 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--lr", type=float, default=None, help="base LR (default: the check's, 1e-2 for Adam)"
     )
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="adam,adamw")
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="AdamW's base weight decay lambda (scaled per layer by the derived exponent)",
+    )
     parser.add_argument("--no-mup", action="store_true", help="skip the mup cross-check")
     parser.add_argument(
         "--mup-only", action="store_true", help="add the mup cross-check to a saved summary"
@@ -361,7 +372,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = json.loads((out / "summary.json").read_text())
         summary.pop("provenance", None)
     else:
-        summary = run_grid(models, widths, steps, seeds, out, device=args.device, lr=args.lr)
+        summary = run_grid(
+            models,
+            widths,
+            steps,
+            seeds,
+            out,
+            device=args.device,
+            lr=args.lr,
+            optimizers=[o for o in args.optimizers.split(",") if o in _optimizers()],
+            weight_decay=args.weight_decay,
+        )
         path = save_json(out / "summary.json", summary, started=started)
     if not args.no_mup:
         summary["mup_crosscheck"] = mup_crosscheck(widths, 3)
