@@ -5,38 +5,12 @@
 sympy only; torch is imported by ``abcparam.torch`` and ``abcparam.coordcheck``.
 """
 
-from .engine.alignment import Alignment, make_alignment
-from .engine.depth import DepthAlignment, make_depth_alignment
-from .engine.exponents import LAYER_KINDS, L, N, canonical_kind
-from .engine.optimizers import OPTIMIZERS, get_optimizer
-from .engine.rules import LayerRule, Rules, derive, equivalent, reparametrize, rules
-from .engine.schemes import SCHEMES, Scheme, get_scheme
-from .engine.solve import NoStableParametrization
+from . import engine as _engine
+from .engine import *  # noqa: F403 -- the package's public API is the engine's, listed there once
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Alignment",
-    "DepthAlignment",
-    "L",
-    "LAYER_KINDS",
-    "LayerRule",
-    "N",
-    "NoStableParametrization",
-    "OPTIMIZERS",
-    "Rules",
-    "SCHEMES",
-    "Scheme",
-    "canonical_kind",
-    "derive",
-    "equivalent",
-    "get_optimizer",
-    "get_scheme",
-    "make_alignment",
-    "make_depth_alignment",
-    "reparametrize",
-    "rules",
-]
+__all__ = list(_engine.__all__)
 
 #: subpackages that need torch: imported on first use (``abcparam.coordcheck.check(...)`` works
 #: after a plain ``import abcparam``; the engine alone never imports torch)
