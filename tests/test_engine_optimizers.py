@@ -215,3 +215,16 @@ def test_muon_entries_follow_a_measured_alignment_while_the_product_stays():
     entry = abcparam.rules("mup", optimizer="muon", update_view="entry")
     p, m = (predict_slopes(entry, chain, 1, alignment=al)[1] for al in (None, low_rank))
     assert m["update"] == p["update"]  # the entry view keeps its entries
+
+
+def test_the_rules_say_where_decoupled_decay_outgrows_the_update():
+    """Both decay conventions keep the per-step decay fraction width-independent, so a layer whose
+    features move by less than its output at init (u-muP's unit-scaled embedding: n^-1/2 against
+    n^0) ends up moved by the decay, not the gradient; muP's layers do not."""
+    for convention in ("coupled", "independent"):
+        u = abcparam.rules("u-mup", optimizer="adamw", weight_decay=convention)
+        assert "outgrows the update's n^-(1/2)" in u["embedding"].why["wd"]
+        assert "outgrows" not in u["hidden"].why["wd"] + u["readout"].why["wd"]
+        mup = abcparam.rules("mup", optimizer="adamw", weight_decay=convention)
+        assert not any("outgrows" in mup[k].why["wd"] for k in ("embedding", "hidden", "readout"))
+    assert "outgrows" not in abcparam.rules("u-mup", optimizer="adam")["embedding"].why["wd"]

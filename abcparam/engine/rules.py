@@ -470,6 +470,26 @@ def _attention(sol: Solution, alignment: Alignment, conventions: dict) -> tuple[
     )
 
 
+def _decay_note(kind: str, a, b, r, wd, syms) -> str:
+    """Whether the decay, not the update, moves this layer's features at large width.
+
+    Both conventions keep the per-step decay fraction width-independent (coupled: lr*lambda,
+    independent: lambda), so one step of decay changes the layer's output by that fraction of
+    its output at init, n^-(a+b) for the embedding and n^(1/2-(a+b)) for a width-n sum, against
+    the update's n^-r.  When the first is larger the decay dominates the feature change."""
+    if wd is None or kind not in CORE_KINDS or r is None:
+        return ""
+    init = a + b if kind == EMBEDDING else a + b - HALF  # the output at init is n^-init
+    if sign_on_box(sympy.expand(r - init), syms) != 1:
+        return ""
+    return (
+        f"; note: one step of decay changes this layer's output by a width-independent fraction "
+        f"of its output at init, n^-({fmt(init)}), which outgrows the update's n^-({fmt(r)}): at "
+        f"large width the decay, not the gradient, sets this layer's feature change (reduce "
+        f"lambda with width as n^-({fmt(sympy.expand(r - init))}) to keep them matched)"
+    )
+
+
 def derive(
     a: Mapping[str, Number],
     b: Mapping[str, Number],
@@ -528,6 +548,7 @@ def derive(
     for kind in LAYER_KINDS:
         eps = opt.eps_exponent(kind, a_full, b_full)
         wd, wd_why = opt.wd_exponent(kind, sol.c[kind], weight_decay)
+        wd_why += _decay_note(kind, a_full[kind], b_full[kind], sol.r[kind], wd, align.symbols)
         why_c = sol.why_c[kind] + _view_note(opt, kind, align, update_view)
         why = {
             "a": f"a = {fmt(a_full[kind])}: given ({scheme or 'user'})",
