@@ -49,3 +49,17 @@ def test_tied_readout_script_quick(tmp_path):
         own, other = m["slopes"]["own"]["slope"], m["slopes"]["other"]["slope"]
         assert abs(other + 0.5) < 0.1, name
         assert abs(own - (0.0 if m["tied"] else -0.5)) < 0.1, name
+
+
+def test_lion_real_data_script_quick(tmp_path):
+    """Fresh-batch checks of a user factory on real text and on random tokens: each step's Lion
+    and Adam update entries at step 1 follow the derived n^-1 (muP hidden c = 1)."""
+    from abcparam.experiments.lion_real_data import main
+
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / "summary.json").read_text())["runs"]
+    assert set(runs) == {"lion_text", "lion_random", "adam_text", "adam_random"}
+    for run in runs.values():
+        assert abs(run["hidden_update_slope_mean"]["1"] + 1) < 0.05
+    saved = json.loads((tmp_path / "lion_text" / "results.json").read_text())
+    assert saved["config"]["fixed_batch"] is False

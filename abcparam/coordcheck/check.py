@@ -103,6 +103,7 @@ def check(
     progress: bool = True,
     name: str = "custom",
     device: str = "cpu",
+    fresh_batches: bool = False,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
@@ -112,7 +113,9 @@ def check(
     of positional arguments or a dict of keyword arguments.  ``loss(output, targets)`` defaults to
     cross-entropy on the logits (or ``output.logits``).  The optimizer is the one the rules were
     derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
-    where to train (the model is built and parametrized on the CPU, then moved)."""
+    where to train (the model is built and parametrized on the CPU, then moved).
+    ``fresh_batches``: step t trains on ``batch(seed * 100_003 + t)`` (a function is needed) and
+    every step is measured on the first batch, as the built-in check's fresh-batch mode does."""
     from ..torch import build_optimizer, discover_topology, parametrize
 
     started = time.time()
@@ -124,6 +127,8 @@ def check(
     for value, what in ((steps, "steps"), (seeds, "seeds")):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{what} = {value!r}: need a positive int")
+    if fresh_batches and not callable(batch):
+        raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
     get_batch = _batch_fn(batch)
     loss_fn = loss or default_loss
     base_width = base_width or min(widths)
@@ -143,6 +148,7 @@ def check(
         tolerance=tolerance,
         alignment_measured=alignment_measured,
         device=device,
+        fixed_batch=not fresh_batches,
     )
     records: list = []
     nonfinite: list = []
@@ -174,8 +180,23 @@ def check(
                 "Hugging Face Conv1D or nn.MultiheadAttention)"
             )
         recorder = Recorder(model, layers, alignment_measured, width=width, seed=seed)
-        batches = [(inputs, targets)] * steps
-        train(model, opt, loss_fn, batches, recorder, records, nonfinite)
+        if fresh_batches:
+            batches = [(inputs, targets)] + [
+                tuple(_to_device(t, device) for t in get_batch(seed * 100_003 + step))
+                for step in range(1, steps)
+            ]
+        else:
+            batches = [(inputs, targets)] * steps
+        train(
+            model,
+            opt,
+            loss_fn,
+            batches,
+            recorder,
+            records,
+            nonfinite,
+            fixed_batch=not fresh_batches,
+        )
         recorder.remove()
     result = compare(config, rules, records, nonfinite, topology=topology)
     if out is not None:

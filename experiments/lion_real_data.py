@@ -1,0 +1,14 @@
+"""Lion's accumulated update on the character-level GPT over fresh batches of real text, against
+the random-token control.
+
+Run: ``python experiments/lion_real_data.py [--quick]``; logic in :mod:`abcparam.experiments.lion_real_data`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from abcparam.experiments.lion_real_data import main
+
+if __name__ == "__main__":
+    sys.exit(main())
