@@ -110,3 +110,21 @@ def test_cli_on_own_model_and_errors(tmp_path, capsys):
             parser = argparse.ArgumentParser()
             add_arguments(parser)
             run(parser.parse_args(argv + ["--widths", "32,64"]))
+
+
+def test_cli_fresh_batches_on_own_model_and_built_in(tmp_path):
+    """--fresh-batches trains on a new batch each step (measured on the first) for a user model
+    and for the built-in ones; the saved config says so."""
+    from abcparam.cli import main
+
+    common = ["--widths", "32,64", "--steps", "2", "--seeds", "1", "--fresh-batches"]
+    for name, model in (
+        ("own", ["own_model_fixture:make", "--batch", "own_model_fixture:batch"]),
+        ("mlp", ["mlp"]),
+    ):
+        out = tmp_path / name
+        code = main(["coord-check", "--model", *model, *common, "--out", str(out)])
+        assert code in (0, 1)
+        saved = json.loads((out / "results.json").read_text())
+        assert saved["config"]["fixed_batch"] is False
+        assert {r["step"] for r in saved["records"]} == {0, 1, 2}

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=cli_args.positive_int("depth"), default=2)
     parser.add_argument("--tolerance", type=cli_args.positive_float("tolerance"), default=0.15)
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
+    parser.add_argument(
+        "--fresh-batches",
+        action="store_true",
+        help="train on a fresh batch each step (measured on the first); default: one fixed batch",
+    )
+    parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, ...")
     depth = parser.add_argument_group("depth checks (--vary depth)")
     depth.add_argument(
         "--vary",
@@ -203,6 +209,8 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         tolerance=args.tolerance,
         out=args.out,
         name=args.model,
+        device=args.device,
+        fresh_batches=args.fresh_batches,
     )
     return _report(result, args)
 
@@ -231,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         tolerance=args.tolerance,
         out=args.out,
+        fixed_batch=not args.fresh_batches,
+        device=args.device,
     )
     return _report(result, args)
 
