@@ -104,6 +104,7 @@ def check(
     name: str = "custom",
     device: str = "cpu",
     fresh_batches: bool = False,
+    zero_readout: bool = False,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
@@ -115,7 +116,8 @@ def check(
     derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
     where to train (the model is built and parametrized on the CPU, then moved).
     ``fresh_batches``: step t trains on ``batch(seed * 100_003 + t)`` (a function is needed) and
-    every step is measured on the first batch, as the built-in check's fresh-batch mode does."""
+    every step is measured on the first batch, as the built-in check's fresh-batch mode does.
+    ``zero_readout``: start the readout at zero (TP-V's suggestion; :func:`parametrize`)."""
     from ..torch import build_optimizer, discover_topology, parametrize
 
     started = time.time()
@@ -166,6 +168,7 @@ def check(
             layer_map=layer_map,
             seed=seed,
             delta=delta if width == base_width else None,
+            zero_readout=zero_readout,
         )
         model.to(device)
         opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
