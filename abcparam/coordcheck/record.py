@@ -373,8 +373,13 @@ class Recorder:
         return [gram.reshape(-1), torch.linalg.vector_norm(dx.float()).reshape(1)], alpha.numel()
 
 
-def _div(p: float, q: float) -> float:
-    return p / q if q > 0 and math.isfinite(q) else float("nan")
+def _div(p: float, q: float) -> float | None:
+    """p / q; None when q is 0 (an alignment ratio of a zero update or input is undefined, not a
+    divergence: a readout started at zero leaves the layers below it unmoved at step 1), nan when
+    q is not finite."""
+    if q == 0:
+        return None
+    return p / q if math.isfinite(q) else float("nan")
 
 
 def _alignment_fields(v: Sequence[float], layer: _Layer, term_entries: int, update: float) -> dict:
@@ -402,7 +407,9 @@ def _alignment_fields(v: Sequence[float], layer: _Layer, term_entries: int, upda
     return out
 
 
-def _ratio(product: torch.Tensor, matrix_rms: float | torch.Tensor, vector: torch.Tensor) -> float:
+def _ratio(
+    product: torch.Tensor, matrix_rms: float | torch.Tensor, vector: torch.Tensor
+) -> float | None:
     """rms(A v) / (rms(A) * rms(v)); ~ fan_in^x for alignment exponent x (nan if undefined)."""
     if isinstance(matrix_rms, torch.Tensor):
         matrix_rms = rms(matrix_rms)
