@@ -27,7 +27,8 @@ FULL = {
     "sweep_seeds": "2",
     "schemes": SCHEMES,
     "sweep_schemes": "sp-constant-lr,sp,mup,u-mup",
-    "workers": None,
+    # 6 workers: 16 (one per CPU core) ran out of the H200's memory at width 4096, ~9 GiB each
+    "workers": "6",
 }
 TINY = {
     "check_widths": (32, 64),
