@@ -1,7 +1,8 @@
 """Everything worth a GPU, in one run: the transformer coordinate check at widths 128..8192 for
 SP, muP and u-muP (bf16 autocast on CUDA), and the LR-transfer sweep of the character-level GPT
 at widths 256..4096; results and plots under ``experiments/results/gpu/``.  Sized to finish in
-under 10 minutes on one H200-class GPU (not yet run on one: no GPU was available).
+under 10 minutes on one H200-class GPU.  The check ran on an H200 (2026-11-30, 60-79 s per scheme;
+experiments/results/gpu/); the sweep has not yet run to the end there.
 
 Run: ``experiments/gpu/run_all.sh`` (or ``python -m abcparam.experiments.gpu_all``);
 ``--tiny --device cpu`` runs the same pipeline at tiny widths, one scheme (what the test suite
