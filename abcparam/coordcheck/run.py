@@ -24,8 +24,8 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,15 @@ class CoordCheckConfig:
         d["alignment"] = str(self.alignment)
         d["widths"] = list(self.widths)
         return d
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> CoordCheckConfig:
+        """The config of a saved check (results.json's ``config``); keys that are not fields,
+        such as the rules, are left out."""
+        names = {f.name for f in fields(cls)}
+        config = cls(**{k: v for k, v in saved.items() if k in names})
+        config.widths = tuple(config.widths)
+        return config
 
 
 @dataclass

@@ -104,11 +104,26 @@ def run_grid(
                         f"({rows[-1]['seconds']} s)",
                         flush=True,
                     )
+    used = optimizers or _optimizers()
+    return _summary(widths, steps, seeds, used, device, rows, lr, weight_decay)
+
+
+def _summary(
+    widths: Sequence[int],
+    steps: int,
+    seeds: int,
+    optimizers: Sequence[str],
+    device: str,
+    rows: list[dict],
+    lr: float | None = None,
+    weight_decay: float = 0.0,
+) -> dict:
+    """summary.json's payload: one grid's settings and its rows (also for merged parallel runs)."""
     return {
         "widths": list(widths),
         "steps": steps,
         "seeds": seeds,
-        "optimizers": list(_optimizers()),
+        "optimizers": list(optimizers),
         "device": device,
         "lr": lr,
         "weight_decay_adamw": weight_decay,
@@ -156,8 +171,6 @@ def rejudge(out: Path) -> int:
     """Re-fit and re-judge every saved configuration under ``out`` from its own records (the
     measurements unchanged; the judgement as the current code makes it), rewriting its
     results.json and row.json.  Returns how many were rejudged."""
-    from dataclasses import fields
-
     import abcparam
     from abcparam.coordcheck.run import CoordCheckConfig, compare, save
 
@@ -168,9 +181,7 @@ def rejudge(out: Path) -> int:
             print(f"{path.parent.name}: no records saved, left as it is")
             continue
         cfg = data["config"]
-        names = {f.name for f in fields(CoordCheckConfig)} - {"topology"}
-        config = CoordCheckConfig(**{k: v for k, v in cfg.items() if k in names})
-        config.widths = tuple(config.widths)
+        config = CoordCheckConfig.from_dict(cfg)
         topology = dict(cfg["topology"])
         if "tied" not in topology:  # saved before the topology named its tied nodes
             topology["tied"] = _tied_nodes(cfg["model"], topology["names"])
@@ -350,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     widths = (32, 64) if args.quick else tuple(int(w) for w in args.widths.split(","))
     steps, seeds = (1, 1) if args.quick else (args.steps, args.seeds)
     models = args.models.split(",")
+    optimizers = [o for o in args.optimizers.split(",") if o in _optimizers()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown models {unknown}; accepted: {', '.join(MODELS)}")
@@ -357,14 +369,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rejudge:
         rejudge(out)
     if args.merge_only or args.rejudge:
-        summary = {
-            "widths": list(widths),
-            "steps": steps,
-            "seeds": seeds,
-            "optimizers": list(_optimizers()),
-            "device": args.device,
-            "rows": merged_rows(out),
-        }
+        summary = _summary(
+            widths,
+            steps,
+            seeds,
+            optimizers,
+            args.device,
+            merged_rows(out),
+            args.lr,
+            args.weight_decay,
+        )
         path = save_json(out / "summary.json", summary, started=started)
         print(f"wrote {path} ({len(summary['rows'])} rows)")
         return 0
@@ -380,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out,
             device=args.device,
             lr=args.lr,
-            optimizers=[o for o in args.optimizers.split(",") if o in _optimizers()],
+            optimizers=optimizers,
             weight_decay=args.weight_decay,
         )
         path = save_json(out / "summary.json", summary, started=started)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.alignment import HALF
+
 OUT = "tied_readout"
 MODELS = ("hf:gpt2", "hf:llama-tied", "hf:gpt2-untied", "hf:llama")
 
@@ -31,6 +33,7 @@ def logit_parts(model_name: str, width: int, base_width: int, seed: int, rules) 
     import torch
 
     from ..coordcheck.batches import tokens
+    from ..coordcheck.record import rms
     from ..torch import parametrize
     from ..torch.zoo import MODELS as ZOO
 
@@ -44,7 +47,6 @@ def logit_parts(model_name: str, width: int, base_width: int, seed: int, rules) 
     with torch.no_grad():
         logits = model(x).logits.double()
     own_mask = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, x.unsqueeze(-1), True)
-    rms = lambda t: float(t.pow(2).mean().sqrt())  # noqa: E731
     return {
         "own": rms(logits[own_mask]),
         "other": rms(logits[~own_mask]),
@@ -63,7 +65,7 @@ def run(widths: Sequence[int], seeds: int, models: Sequence[str] = MODELS) -> di
 
     rules = abcparam.rules("mup", optimizer="adam")
     readout_ab = rules["readout"].a + rules["readout"].b
-    predicted = {"own": 1 - readout_ab, "other": sympy_half() - readout_ab}
+    predicted = {"own": 1 - readout_ab, "other": HALF - readout_ab}
     out: dict = {
         "scheme": "mup",
         "widths": list(widths),
@@ -104,12 +106,6 @@ def run(widths: Sequence[int], seeds: int, models: Sequence[str] = MODELS) -> di
             "all_from_parts_slope": slope(widths, mix),
         }
     return out
-
-
-def sympy_half():
-    import sympy
-
-    return sympy.Rational(1, 2)
 
 
 def plot(result: dict, path: Path) -> None:

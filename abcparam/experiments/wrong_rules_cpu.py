@@ -54,8 +54,7 @@ def judge(
         seeds=seeds,
         progress=False,
     )
-    cfg = {k: v for k, v in trained.config.items() if k != "rules"}
-    claimed = compare(CoordCheckConfig(**cfg), right, trained.records, [])
+    claimed = compare(CoordCheckConfig.from_dict(trained.config), right, trained.records, [])
     missed = [f for f in claimed.judged if not f["pass"]]
     worst = max(claimed.judged, key=lambda f: abs(f["measured_slope"] - f["predicted_slope"]))
     return {
