@@ -81,13 +81,13 @@ FULL = dict(
     batch=16,
     pretrain_steps=400,
     pretrain_lr=3e-3,
-    steps=100,
+    steps=60,
     seeds=2,
-    widths=(64, 128, 256),
-    ranks=(1, 2, 4, 8, 16, 32),
-    rank_width=128,
-    width_rank=8,
-    log2_lrs=(-12, -11, -10, -9, -8, -7, -6, -5),
+    widths=(32, 64, 128),
+    ranks=(1, 4, 16),
+    rank_width=64,
+    width_rank=4,
+    log2_lrs=(-14, -12, -10, -8, -6, -4),
     alpha=8.0,
     check_steps=50,
     check_seeds=3,
@@ -103,7 +103,7 @@ QUICK = dict(
     ranks=(1, 2, 4),
     rank_width=32,
     width_rank=2,
-    log2_lrs=(-9, -7),
+    log2_lrs=(-9, -7, -5),
     check_steps=2,
     check_seeds=1,
     check_widths=(32, 64, 128),
@@ -293,31 +293,58 @@ def run_sweep(sizes: dict, out: Path) -> None:
             jobs += [("dense-adam", width, None), ("dense-muon", width, None)]
     commit = provenance().get("git_commit")
     bases: dict[int, torch.nn.Module] = {}
-    todo = [
-        (m, w, r, lr, s)
-        for m, w, r in jobs
-        for lr in (x + GRID_OFFSET.get(m, 0) for x in sizes["log2_lrs"])
-        for s in range(sizes["seeds"])
-        if (m, w, r, lr, s) not in done
-    ]
-    with runs_path.open("a") as f:
-        for method, width, rank, log2_lr, seed in tqdm(todo, desc="LoRA sweep"):
-            if width not in bases:
-                bases[width] = pretrain(width, sizes, len(vocab), train)
-            t = time.time()
-            loss = finetune(bases[width], method, width, rank, log2_lr, seed, data, sizes)
-            row = dict(
-                method=method,
-                width=width,
-                rank=rank,
-                log2_lr=log2_lr,
-                seed=seed,
-                val_loss=loss if math.isfinite(loss) else None,
-                seconds=round(time.time() - t, 2),
-                git_commit=commit,
-            )
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+    rows = (
+        [json.loads(line) for line in runs_path.read_text().splitlines() if line.strip()]
+        if runs_path.exists()
+        else []
+    )
+    with runs_path.open("a") as f, tqdm(total=len(jobs), desc="LoRA sweep (configurations)") as bar:
+        for method, width, rank in jobs:
+            coarse = [x + GRID_OFFSET.get(method, 0) for x in sizes["log2_lrs"]]
+            for stage in ("coarse", "refine"):
+                lrs = coarse if stage == "coarse" else _refine(rows, method, width, rank, coarse)
+                for log2_lr in lrs:
+                    for seed in range(sizes["seeds"]):
+                        if (method, width, rank, log2_lr, seed) in done:
+                            continue
+                        if width not in bases:
+                            bases[width] = pretrain(width, sizes, len(vocab), train)
+                        t = time.time()
+                        loss = finetune(
+                            bases[width], method, width, rank, log2_lr, seed, data, sizes
+                        )
+                        row = dict(
+                            method=method,
+                            width=width,
+                            rank=rank,
+                            log2_lr=log2_lr,
+                            seed=seed,
+                            val_loss=loss if math.isfinite(loss) else None,
+                            seconds=round(time.time() - t, 2),
+                            git_commit=commit,
+                        )
+                        rows.append(row)
+                        done.add((method, width, rank, log2_lr, seed))
+                        f.write(json.dumps(row) + "\n")
+                        f.flush()
+            bar.update()
+
+
+def _refine(rows: list[dict], method: str, width: int, rank, coarse: list[float]) -> list[float]:
+    """The two points halfway between the coarse grid's best LR and its neighbours (an adaptive
+    grid: the step around the optimum halves)."""
+    mine = [r for r in rows if (r["method"], r["width"], r["rank"]) == (method, width, rank)]
+    means = {}
+    for lr in coarse:
+        losses = [
+            r["val_loss"] if r["val_loss"] is not None else math.inf
+            for r in mine
+            if r["log2_lr"] == lr
+        ]
+        means[lr] = float(np.mean(losses)) if losses else math.inf
+    best = min(coarse, key=lambda lr: means[lr])
+    step = (coarse[1] - coarse[0]) / 2
+    return [best - step, best + step]
 
 
 def optimum(rows: list[dict]) -> float | None:
