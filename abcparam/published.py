@@ -118,6 +118,30 @@ PAPERS = {
         2023,
         "2309.14322",
     ),
+    "hu2021lora": Paper(
+        "hu2021lora",
+        "Hu et al. 2021",
+        "LoRA: Low-Rank Adaptation of Large Language Models",
+        "Hu, Shen, Wallis, Allen-Zhu, Li, Wang, Wang, Chen",
+        2021,
+        "2106.09685",
+    ),
+    "kalajdzievski2023rslora": Paper(
+        "kalajdzievski2023rslora",
+        "Kalajdzievski 2023 (rsLoRA)",
+        "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA",
+        "Kalajdzievski",
+        2023,
+        "2312.03732",
+    ),
+    "hayou2024loraplus": Paper(
+        "hayou2024loraplus",
+        "Hayou et al. 2024 (LoRA+)",
+        "LoRA+: Efficient Low Rank Adaptation of Large Models",
+        "Hayou, Ghosh, Yu",
+        2024,
+        "2402.12354",
+    ),
 }
 
 # --- Everett et al. 2024 ------------------------------------------------------------------------
@@ -278,6 +302,17 @@ MOONSHOT_ENTRY_RMS_EXPONENT = "1/2"  # RMS of a full-rank orthogonalised n x n m
 # 'Adam-like' optimizer, so the muP rules with Adam are applicable to Lion as well".
 LION_AS_ADAM = True
 
+# LoRA (engine/lora.py derives these with the rank r as a symbol).  Exponents y of r^-y and x of
+# n^-x, as strings.
+# Hu et al. 2021, Sec. 4.1 [paper]: the adapter's output is scaled by alpha / r.
+LORA_MULTIPLIER = {"rank": "1"}
+# Kalajdzievski 2023, abstract and main theorem [paper]: alpha / sqrt(r) keeps learning
+# rank-stable ("rank-stabilized" adapters).
+RSLORA_MULTIPLIER = {"rank": "1/2"}
+# Hayou et al. 2024, abstract [paper]: the two factors need different LRs, eta_B / eta_A =
+# Theta(n), from a width-limit analysis of Adam (their toy model for SGD gives the same ratio).
+LORAPLUS_LR_RATIO = {"width": "-1"}
+
 # --- where each table comes from -----------------------------------------------------------------
 
 SOURCES: dict[str, Citation] = {
@@ -399,6 +434,22 @@ SOURCES: dict[str, Citation] = {
         "author",
         "Matrix-like parameters: lr / width_mult and weight_decay * width_mult; vector-like keep "
         "both.",
+    ),
+    "LORA_MULTIPLIER": Citation(
+        "hu2021lora", "Sec. 4.1 (the alpha / r scaling of the adapter)", "paper"
+    ),
+    "RSLORA_MULTIPLIER": Citation(
+        "kalajdzievski2023rslora",
+        "abstract (alpha / sqrt(r))",
+        "paper",
+        "Read in the abstract only; the engine reproduces it with incoherent rank sums under "
+        "Adam, or coherent ones under SGD.",
+    ),
+    "LORAPLUS_LR_RATIO": Citation(
+        "hayou2024loraplus",
+        "abstract (eta_B / eta_A = Theta(n))",
+        "paper",
+        "Read in the abstract only.",
     ),
     "WORTSMAN_INDEPENDENT_WD": Citation(
         "wortsman2023small",

@@ -8,6 +8,7 @@ import pytest
 MODULES = (
     "abcparam.engine.rules",
     "abcparam.engine.constraints",
+    "abcparam.engine.lora",
     "abcparam.published",
     "abcparam.citation",
 )

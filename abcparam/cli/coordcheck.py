@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import validate
 from ..engine.optimizers import get_optimizer
+from ..engine.rules import LR_EXPONENTS, rules_for_exponents
 from ..engine.schemes import get_scheme
 from . import args as cli_args
 
@@ -39,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr-exponents",
         default="derived",
-        choices=("derived", "constant", "global"),
-        help="derived per-layer c, or one width-independent LR: constant (c = 0; 'global' is "
-        "its deprecated name)",
+        choices=LR_EXPONENTS,
+        help="derived per-layer c, or one width-independent LR: constant (c = 0 in every layer; "
+        "default: %(default)s)",
     )
     parser.add_argument("--widths", default="128,256,512,1024,2048", type=cli_args.widths)
     parser.add_argument("--steps", type=cli_args.positive_int("steps"), default=3)
@@ -193,9 +194,10 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         factory, inputs = MODELS[args.model]
         batch = load_object(args.batch, "--batch") if args.batch else BATCHES[inputs]
     loss = load_object(args.loss, "--loss") if args.loss else None
-    rules = abcparam.rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment)
-    if args.lr_exponents == "global":
-        rules = rules.with_c(0)
+    rules = rules_for_exponents(
+        abcparam.rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment),
+        args.lr_exponents,
+    )
     result = check(
         factory,
         rules,

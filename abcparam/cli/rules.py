@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..engine.optimizers import OPTIMIZERS, UPDATE_VIEWS, WEIGHT_DECAY_CONVENTIONS
-from ..engine.rules import LR_MODE_ALIASES, LR_MODES, rules
+from ..engine.rules import LR_MODES, rules
 from ..engine.schemes import SCHEMES, get_scheme
 from . import args as cli_args
 from .args import parse_alignment
@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr",
         default="per-layer",
-        choices=LR_MODES + tuple(LR_MODE_ALIASES),
-        help="per-layer c, or the largest c shared by every layer ('global': deprecated name)",
+        choices=LR_MODES,
+        help="per-layer c, or the largest c shared by every layer (default: %(default)s)",
     )
     parser.add_argument("--hidden-layers", type=cli_args.positive_int("hidden-layers"), default=2)
     parser.add_argument("--format", default="markdown", choices=("markdown", "latex", "json"))

@@ -23,7 +23,6 @@ import json
 import math
 import platform
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -38,6 +37,7 @@ import abcparam
 from abcparam.engine.alignment import HALF
 from abcparam.engine.exponents import fmt
 from abcparam.engine.predict import predict_slopes
+from abcparam.engine.rules import Rules, rules_for_exponents
 
 from ..records import save_json
 from ..torch import build_model, build_optimizer, parametrize
@@ -155,29 +155,9 @@ class CoordCheckResult:
         return "\n".join(rows)
 
 
-#: "derived": the engine's per-layer c; "constant": one width-independent LR (c = 0 everywhere)
-LR_EXPONENTS = ("derived", "constant")
-LR_EXPONENT_ALIASES = {"global": "constant"}  # the old name, deprecated
-
-
-def _rules_for(config: CoordCheckConfig):
+def _rules_for(config: CoordCheckConfig) -> Rules:
     rules = abcparam.rules(config.scheme, optimizer=config.optimizer, alignment=config.alignment)
-    if config.lr_exponents in LR_EXPONENT_ALIASES:
-        new = LR_EXPONENT_ALIASES[config.lr_exponents]
-        warnings.warn(
-            f"lr_exponents={config.lr_exponents!r} is deprecated; use {new!r} (one "
-            "width-independent learning rate, c = 0 in every layer)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        config.lr_exponents = new
-    if config.lr_exponents == "constant":
-        return rules.with_c(0)
-    if config.lr_exponents != "derived":
-        raise ValueError(
-            f"lr_exponents = {config.lr_exponents!r}; accepted: {', '.join(LR_EXPONENTS)}"
-        )
-    return rules
+    return rules_for_exponents(rules, config.lr_exponents)
 
 
 def _build(config: CoordCheckConfig, width: int):

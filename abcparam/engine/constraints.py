@@ -345,9 +345,9 @@ def system(
     a, b = rules_.exponents("a"), rules_.exponents("b")
     chain = Chain.mlp(rules_.hidden_layers)
 
-    # the learning-rate exponents as unknowns (one per kind; one shared for TP-IV's global LR)
+    # the learning-rate exponents as unknowns (one per kind; one shared for TP-IV's shared LR)
     fixed = {EMBEDDING: rules_[EMBEDDING].c} if "embedding_update" in rules_.conventions else {}
-    if rules_.lr_mode in ("global", "shared"):
+    if rules_.lr_mode == "shared":
         c_sym: dict[str, sympy.Expr] = {kind: sympy.Symbol("c") for kind in CORE_KINDS}
     else:
         c_sym = {kind: sympy.Symbol(f"c_{_SHORT[kind]}") for kind in CORE_KINDS}
@@ -436,7 +436,7 @@ def system(
         if kind in fixed:
             tight[kind] = ("a named convention fixes it (not derived)",)
             continue
-        if kind not in CORE_KINDS and rules_.lr_mode in ("global", "shared"):
+        if kind not in CORE_KINDS and rules_.lr_mode == "shared":
             tight[kind] = tight[HIDDEN]
             continue
         if kind not in CORE_KINDS:

@@ -8,7 +8,6 @@ renders itself (markdown, LaTeX, JSON) and explains every exponent (``rule.why``
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,7 +47,6 @@ from .solve import Solution, analyze_chain, derive_exponents, derive_shared_lr, 
 Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
 LR_MODES = ("per-layer", "shared")
 #: old names still accepted, with a DeprecationWarning: "global" meant the shared c
-LR_MODE_ALIASES = {"global": "shared"}
 REQUIREMENTS = ("nontrivial", "feature-learning")
 
 
@@ -512,7 +510,7 @@ def derive(
     ``a`` and ``b`` name the kinds embedding/hidden/readout (aliases input/output); bias and norm
     default to the embedding's.  ``optimizer`` is a name or a per-kind plan such as
     ``{"hidden": "muon", "default": "adamw"}``.  ``lr="shared"`` asks for the largest stable c
-    shared by every layer (TP-IV Def. 3.2; "global" is its deprecated name); ``require`` is
+    shared by every layer (TP-IV Def. 3.2); ``require`` is
     None, "nontrivial" (r_readout = 0) or "feature-learning" (every r = 0).
     ``weight_decay``: "coupled" (lr*lambda width-independent) or "independent" (lambda
     width-independent); ``update_view``: "spectral" (an orthogonalised update meets the named
@@ -670,18 +668,25 @@ def _check_requirement(result: Rules, require: str | None, syms) -> None:
 
 
 def _lr_mode(lr: str) -> str:
-    """``lr`` checked; a deprecated name is mapped to its new one with a DeprecationWarning."""
-    if lr in LR_MODE_ALIASES:
-        warnings.warn(
-            f"lr={lr!r} is deprecated; use lr={LR_MODE_ALIASES[lr]!r} (the largest stable "
-            "learning-rate exponent shared by every layer)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return LR_MODE_ALIASES[lr]
+    """``lr`` checked against LR_MODES (one meaning per name: no aliases)."""
     if lr not in LR_MODES:
         raise ValueError(f"lr = {lr!r}; accepted: {', '.join(LR_MODES)}")
     return lr
+
+
+#: "derived": the engine's per-layer c; "constant": one width-independent LR (c = 0 everywhere)
+LR_EXPONENTS = ("derived", "constant")
+
+
+def rules_for_exponents(rules: Rules, lr_exponents: str) -> Rules:
+    """``rules`` as given ("derived") or with c = 0 in every layer ("constant": one
+    width-independent LR, the SP baseline muTransfer improves on); the one place both the built-in
+    and the user-model coordinate checks turn ``lr_exponents`` into rules."""
+    if lr_exponents == "constant":
+        return rules.with_c(0)
+    if lr_exponents != "derived":
+        raise ValueError(f"lr_exponents = {lr_exponents!r}; accepted: {', '.join(LR_EXPONENTS)}")
+    return rules
 
 
 @functools.lru_cache(maxsize=512)

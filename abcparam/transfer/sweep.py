@@ -25,7 +25,6 @@ from ..records import dumps_strict
 
 SCHEMES = ("sp-constant-lr", "sp", "mup", "u-mup", "depth-mup", "completep")
 #: old scheme names still accepted, with a DeprecationWarning
-SCHEME_ALIASES = {"sp-global": "sp-constant-lr"}
 BACKENDS = ("local", "ray")
 MODELS = ("mlp", "transformer")
 
@@ -79,15 +78,7 @@ def rules_for(scheme: str, optimizer: str, update_view: str = "spectral"):
 
 
 def sweep_scheme(name: str) -> str:
-    """``name`` checked against SCHEMES; a deprecated name is mapped with a DeprecationWarning."""
-    if name in SCHEME_ALIASES:
-        warnings.warn(
-            f"sweep scheme {name!r} is deprecated; use {SCHEME_ALIASES[name]!r} (SP with one "
-            "width-independent learning rate, c = 0)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        return SCHEME_ALIASES[name]
+    """``name`` checked against SCHEMES (one meaning per name: no aliases)."""
     if name not in SCHEMES:
         raise ValueError(f"unknown sweep scheme {name!r}; accepted: {', '.join(SCHEMES)}")
     return name
