@@ -1,0 +1,265 @@
+"""Plain checkpoints of a parametrized model: the multipliers the weights cannot absorb.
+
+``parametrize(fold=...)`` moves every layer's multiplier ``n^-a`` into its weights along the
+abc-symmetry (TP-V Lemma J.1; Everett et al. 2024 Sec. 2), so the state_dict holds the keys and
+tensors the model's own code reads.  Three kinds of multiplier survive, because no single tensor
+can carry them: the second use of a tied tensor (the readout reading the embedding table with its
+own multiplier), an attention scale the module computes itself, and a residual branch's
+``L^-alpha``.  They are ``Spec.surviving``, a small JSON mapping saved twice:
+
+- in the state_dict, as the extra state of a child module ``abcparam`` (a uint8 tensor holding the
+  JSON, so safetensors and ``save_pretrained`` keep it): a plain model refuses the key on a strict
+  ``load_state_dict``, and :func:`load` re-applies it before loading the tensors;
+- in a Hugging Face model's config as ``config.abcparam``, which ``save_pretrained`` writes to
+  config.json and :func:`load` re-applies after ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.utils.parametrize as P
+from torch import nn
+
+from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
+
+_SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
+
+#: the child module holding the surviving multipliers, and its state_dict key
+CHILD = "abcparam"
+KEY = f"{CHILD}._extra_state"
+SECTIONS = ("uses", "attention", "branch")
+
+
+class CheckpointState(nn.Module):
+    """Carries ``Spec.surviving`` in the state_dict (extra state: JSON bytes as a uint8 tensor)."""
+
+    def __init__(self, surviving: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.surviving = dict(surviving)
+
+    def get_extra_state(self) -> torch.Tensor:
+        return encode(self.surviving)
+
+    def set_extra_state(self, state: Any) -> None:
+        self.surviving = decode(state)
+
+
+def encode(surviving: Mapping[str, Any]) -> torch.Tensor:
+    """The surviving multipliers as a uint8 tensor of their JSON (storable by safetensors)."""
+    data = json.dumps(dict(surviving), sort_keys=True).encode()
+    return torch.tensor(list(data), dtype=torch.uint8)
+
+
+def decode(state: Any) -> dict[str, Any]:
+    """Inverse of :func:`encode` (also accepts the mapping itself)."""
+    if isinstance(state, Mapping):
+        return dict(state)
+    if isinstance(state, torch.Tensor):
+        return json.loads(bytes(state.to(torch.uint8).cpu().tolist()).decode())
+    raise ValueError(
+        f"abcparam checkpoint state must be a uint8 tensor or a mapping; got {state!r}"
+    )
+
+
+# -- the multiplier of a tied tensor's second use, without a parametrization ----------------------
+
+
+def _scale_input(module: nn.Module, args: tuple) -> tuple:
+    m = module._abcparam_multiplier
+    return (args[0] * m, *args[1:])
+
+
+def _scale_output(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+    return out * module._abcparam_multiplier
+
+
+def _linear_in_input(module: nn.Module) -> bool:
+    """Layers whose weight multiplies the input (so ``m W`` = ``W`` applied to ``m x``)."""
+    return isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) or (
+        type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+    )
+
+
+def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
+    """Read ``module.<attr>`` with the multiplier ``m`` through a forward hook (the state_dict
+    keeps its plain key); ``m = 1`` removes it.  Linear-like layers scale their input (the bias
+    stays unscaled, as a weight multiplier does), an embedding table its output."""
+    handle = module.__dict__.pop("_abcparam_hook", None)
+    if handle is not None:
+        handle.remove()
+    module.__dict__.pop("_abcparam_multiplier", None)
+    if math.isclose(m, 1.0, rel_tol=1e-12):
+        return
+    if attr != "weight" or not (_linear_in_input(module) or isinstance(module, nn.Embedding)):
+        raise ValueError(
+            f"a {type(module).__name__}'s {attr!r} is read with its own multiplier {m:.4g} that "
+            f"cannot be folded into the weights; abcparam carries such a multiplier on the weight "
+            f"of a Linear, Conv or Embedding only: pass fold=False (torch parametrizations)"
+        )
+    module.__dict__["_abcparam_multiplier"] = float(m)
+    if isinstance(module, nn.Embedding):
+        module.__dict__["_abcparam_hook"] = module.register_forward_hook(_scale_output)
+    else:
+        module.__dict__["_abcparam_hook"] = module.register_forward_pre_hook(_scale_input)
+
+
+def remove_multiplier(module: nn.Module, attr: str) -> None:
+    """Drop a multiplier parametrization of ``attr`` that abcparam registered (fold=False),
+    keeping the raw tensor (the caller re-initialises it)."""
+    from .apply import _Multiplier
+
+    if P.is_parametrized(module, attr):
+        chain = module.parametrizations[attr]
+        if len(chain) == 1 and isinstance(chain[0], _Multiplier):
+            P.remove_parametrizations(module, attr, leave_parametrized=False)
+
+
+# -- what survives, where it is saved, and re-applying it -----------------------------------------
+
+
+def surviving_of(model: nn.Module, plans, attention, depth) -> dict[str, dict]:
+    """The multipliers that stay outside the weights after folding (empty: a plain model)."""
+    modules = dict(model.named_modules())
+    uses: dict[str, float] = {}
+    for plan in plans:
+        for module_name, attr, m in plan.targets:
+            carried = plan.folded or isinstance(modules[module_name], _SCALED)
+            if carried and not math.isclose(m, 1.0, rel_tol=1e-12):
+                uses[f"{module_name}.{attr}" if module_name else attr] = float(m)
+    scales: dict[str, dict[str, float]] = {}
+    for a in attention:
+        if a.attr == "q_rows":  # MultiheadAttention: a parametrization of its query rows
+            continue
+        own = modules[a.name].__dict__.get("_abcparam_own", {}).get(a.attr, a.value)
+        if not math.isclose(float(own), a.value, rel_tol=1e-12):
+            scales[a.name] = {a.attr: float(a.value)}
+    branch = {
+        b: float(depth.branch_multiplier)
+        for b in depth.blocks
+        if not math.isclose(depth.branch_multiplier, 1.0, rel_tol=1e-12)
+    }
+    found = {"uses": uses, "attention": scales, "branch": branch}
+    return {k: v for k, v in found.items() if v}
+
+
+def _config(model: nn.Module):
+    config = getattr(model, "config", None)
+    return config if config is not None and hasattr(config, "to_dict") else None
+
+
+def attach(model: nn.Module, surviving: Mapping[str, Any]) -> None:
+    """Store ``surviving`` with the model: its ``abcparam`` child (state_dict) and, for a Hugging
+    Face model, ``config.abcparam``; nothing (and any earlier copy removed) when it is empty."""
+    config = _config(model)
+    if surviving:
+        model.add_module(CHILD, CheckpointState(surviving))
+        if config is not None:
+            config.abcparam = json.loads(json.dumps(dict(surviving)))
+        return
+    if isinstance(getattr(model, CHILD, None), CheckpointState):
+        delattr(model, CHILD)
+    if config is not None and hasattr(config, "abcparam"):
+        delattr(config, "abcparam")
+
+
+def restore(model: nn.Module, surviving: Mapping[str, Any]) -> None:
+    """Re-apply saved surviving multipliers to a freshly built model of the same architecture."""
+    unknown = set(surviving) - set(SECTIONS)
+    if unknown:
+        raise ValueError(
+            f"abcparam checkpoint state has sections {sorted(unknown)}; accepted: "
+            f"{', '.join(SECTIONS)} (saved by a newer abcparam?)"
+        )
+    modules = dict(model.named_modules())
+
+    def module(name: str) -> nn.Module:
+        if name not in modules:
+            raise ValueError(
+                f"the checkpoint's abcparam state names module {name!r}, which this "
+                f"{type(model).__name__} does not have: load it into the architecture it was "
+                f"saved from"
+            )
+        return modules[name]
+
+    for key, m in surviving.get("uses", {}).items():
+        name, _, attr = key.rpartition(".")
+        target = module(name)
+        if isinstance(target, _SCALED):
+            setattr(target, "multiplier" if attr == "weight" else "bias_multiplier", float(m))
+        else:
+            set_use_multiplier(target, attr, float(m))
+    for name, values in surviving.get("attention", {}).items():
+        target = module(name)
+        for attr, value in values.items():
+            own = target.__dict__.setdefault("_abcparam_own", {})
+            own.setdefault(attr, getattr(target, attr))
+            setattr(target, attr, float(value))
+    for name, value in surviving.get("branch", {}).items():
+        module(name).branch_multiplier = float(value)
+    attach(model, surviving)
+
+
+def load(
+    source: nn.Module | str | os.PathLike,
+    state_dict: Mapping[str, Any] | str | os.PathLike | None = None,
+    *,
+    model_class: Any = None,
+    strict: bool = True,
+    **from_pretrained: Any,
+) -> nn.Module:
+    """Load a checkpoint of a parametrized model with its surviving multipliers re-applied.
+
+    ``load(model, state_dict)``: a fresh model of the same architecture (built plainly, not
+    parametrized) and a state_dict (or the path ``torch.save`` wrote it to).  ``load(path)``: a
+    Hugging Face directory written by ``save_pretrained`` (``model_class`` defaults to the
+    config's ``architectures[0]``).  Returns the model, outputs equal to the saved one's."""
+    if isinstance(source, nn.Module):
+        if state_dict is None:
+            raise ValueError("load(model, state_dict): give the state_dict (or its file) to load")
+        if not isinstance(state_dict, Mapping):
+            state_dict = torch.load(state_dict, map_location="cpu", weights_only=True)
+        state = dict(state_dict)
+        if KEY in state:
+            restore(source, decode(state[KEY]))
+        elif isinstance(getattr(source, CHILD, None), CheckpointState):
+            raise ValueError(
+                f"this model carries abcparam multipliers ({KEY}) but the checkpoint has none: "
+                f"load into a model built plainly, not parametrized"
+            )
+        source.load_state_dict(state, strict=strict)
+        return source
+    if state_dict is not None:
+        raise ValueError("load(path): a Hugging Face directory takes no state_dict")
+    return _load_pretrained(os.fspath(source), model_class, from_pretrained)
+
+
+def _load_pretrained(path: str, model_class: Any, kwargs: dict) -> nn.Module:
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(path)
+    if model_class is None:
+        names = getattr(config, "architectures", None) or []
+        if not names or not hasattr(transformers, names[0]):
+            raise ValueError(
+                f"{path}: config.json names no transformers architecture ({names!r}); pass "
+                f"model_class= (e.g. transformers.LlamaForCausalLM)"
+            )
+        model_class = getattr(transformers, names[0])
+    surviving = getattr(config, "abcparam", None) or {}
+    # the abcparam child is built before the weights load, so its key is expected, not stray
+    cls = model_class
+    if surviving:
+        ignore = list(getattr(model_class, "_keys_to_ignore_on_load_unexpected", None) or [])
+        cls = type(model_class.__name__, (model_class,), {})
+        cls._keys_to_ignore_on_load_unexpected = ignore + [rf"^{CHILD}\."]
+    model = cls.from_pretrained(path, config=config, **kwargs)
+    if cls is not model_class:
+        model.__class__ = model_class
+    restore(model, surviving)
+    return model
