@@ -247,6 +247,7 @@ def parametrize(
     example_batch: Any = None,
     base_depth: int | None = None,
     fold: bool | None = None,
+    init: bool = True,
 ) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``.
 
@@ -271,6 +272,8 @@ def parametrize(
     attribute); True: fold those too; False: keep every multiplier (torch parametrizations).
     What cannot be folded (a tied tensor's second use, an attention scale, a residual branch
     multiplier) is ``Spec.surviving``, saved with the model (:mod:`abcparam.torch.checkpoint`).
+    ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
+    spec and optimizer groups back) and sets only the multipliers and scales.
     """
     if fold is not None and not isinstance(fold, bool):
         raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
@@ -328,7 +331,7 @@ def parametrize(
     # -- every check passed: change the model -------------------------------------------------
     from .checkpoint import attach, surviving_of
 
-    _apply(model, plans, attention, seed)
+    _apply(model, plans, attention, seed, init)
     modules = dict(model.named_modules())
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -520,12 +523,14 @@ def _set_multiplier(
     P.register_parametrization(module, attr, _Multiplier(m, rows, factor))
 
 
-def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed) -> None:
+def _apply(
+    model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed, init: bool = True
+) -> None:
     modules = dict(model.named_modules())
     generators: dict[torch.device, torch.Generator] = {}
     q_rows = {a.name: a for a in attention if a.attr == "q_rows"}
     with torch.no_grad():
-        for plan in plans:
+        for plan in plans if init else []:
             p = plan.param
             if plan.mode == "normal":
                 gen = None

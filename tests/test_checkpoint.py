@@ -1,0 +1,171 @@
+"""Plain checkpoints of parametrized models (issue 27 item 1): folded multipliers, the surviving
+ones saved and re-applied, save_pretrained / torch.save round trips, the optimizer state."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from checkpoint_models import (  # noqa: E402
+    BASE,
+    MODELS,
+    WIDTH,
+    batch,
+    build,
+    logits,
+    loss_of,
+    optimizer,
+    roundtrip,
+    spec_of,
+    train,
+)
+
+import abcparam  # noqa: E402
+from abcparam.torch import load, param_groups, parametrize  # noqa: E402
+from abcparam.torch.checkpoint import KEY, decode  # noqa: E402
+
+pytest.importorskip("transformers")
+TOL = 1e-5
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    import transformers
+
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()
+
+
+@pytest.mark.parametrize(
+    "name, path",
+    [
+        ("llama", "pretrained"),
+        ("llama", "state_dict"),
+        ("llama-tied", "pretrained"),
+        ("llama-tied", "state_dict"),
+        ("gpt2", "pretrained"),
+        ("gpt2", "state_dict"),
+        ("user", "state_dict"),
+    ],
+)
+def test_roundtrip_gives_the_same_logits_and_resumes(name, path):
+    """Saved after two AdamW steps, reloaded into a fresh model: the same logits, and one more
+    step with the reloaded optimizer state gives the same logits again."""
+    diff = roundtrip(name, path)
+    assert diff["logits"] <= TOL and diff["after_step"] <= TOL, diff
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_state_dict_has_the_models_own_keys(name):
+    """No parametrizations.*.original: the keys of the plain model, plus the abcparam entry
+    exactly when a multiplier survives (here: attention scales at width 2 x base, tied uses)."""
+    model, spec = build(name)
+    plain = MODELS[name](WIDTH)
+    keys, own = set(model.state_dict()), set(plain.state_dict())
+    assert keys - own == ({KEY} if spec.surviving else set())
+    assert own <= keys
+    assert decode(model.state_dict()[KEY]) == spec.surviving
+
+
+def test_untied_llama_at_the_base_width_is_a_plain_checkpoint(tmp_path):
+    """Nothing survives at the base width of an untied model: plain from_pretrained suffices."""
+    from transformers import LlamaForCausalLM
+
+    model, spec = build("llama", width=BASE)
+    assert spec.surviving == {} and KEY not in model.state_dict()
+    train(model, optimizer(model, spec), 2)
+    model.save_pretrained(tmp_path)
+    back = LlamaForCausalLM.from_pretrained(tmp_path)
+    x, _ = batch(5)
+    with torch.no_grad():
+        assert (logits(model, x) - logits(back, x)).abs().max() <= TOL
+
+
+def test_plain_loading_of_surviving_multipliers_is_refused_or_reported(tmp_path):
+    """A plain model cannot silently take a checkpoint whose multipliers survive: a strict
+    load_state_dict raises naming the abcparam entry; transformers lists it as unexpected."""
+    from transformers import LlamaForCausalLM
+
+    model, spec = build("llama-tied")
+    assert "uses" in spec.surviving
+    with pytest.raises(RuntimeError, match=r"abcparam\._extra_state"):
+        MODELS["llama-tied"](WIDTH).load_state_dict(model.state_dict())
+    model.save_pretrained(tmp_path)
+    _, info = LlamaForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert KEY in set(info["unexpected_keys"])
+    with pytest.raises(ValueError, match="carries abcparam multipliers"):
+        state = {k: v for k, v in model.state_dict().items() if k != KEY}
+        load(build("llama-tied", seed=1)[0], state)
+
+
+def test_restore_names_a_missing_module():
+    model, _ = build("user")
+    state = model.state_dict()
+    other, _ = build("llama")
+    with pytest.raises(ValueError, match="does not have"):
+        load(other, state, strict=False)
+
+
+@pytest.mark.parametrize("optimizer_name", ["adamw", "sgd"])
+@pytest.mark.parametrize("name", ["user", "llama-tied"])
+def test_folded_trains_like_the_multiplier_form(name, optimizer_name):
+    """The fold is the abc-symmetry: fold=None and fold=False give the same losses over three
+    steps (same init draws; init, LR, epsilon and decay shifted by the engine)."""
+    rules = abcparam.rules("mup", optimizer=optimizer_name)
+    losses = {}
+    for fold in (None, False):
+        torch.manual_seed(0)
+        model = MODELS[name](WIDTH)
+        with torch.device("meta"):
+            base = MODELS[name](BASE)
+        spec = parametrize(model, rules, base=base, seed=0, fold=fold)
+        groups = param_groups(model, spec, lr=3e-2 if optimizer_name == "sgd" else 1e-2)
+        opt = (torch.optim.SGD if optimizer_name == "sgd" else torch.optim.AdamW)(groups)
+        losses[fold] = train(model, opt, 3)
+    assert losses[None] == pytest.approx(losses[False], abs=TOL)
+    assert losses[None][2] != losses[None][0]  # it trained
+
+
+def test_optimizer_state_round_trips_with_its_groups(tmp_path):
+    """The saved optimizer's groups (per-layer lr, eps, weight decay, names) come back equal, and
+    match the groups a reloaded model's spec derives (parametrize(init=False))."""
+    model, spec = build("llama")
+    opt = optimizer(model, spec)
+    train(model, opt, 1)
+    torch.save(opt.state_dict(), tmp_path / "opt.pt")
+    model.save_pretrained(tmp_path)
+    back = load(tmp_path)
+    again = optimizer(back, spec_of(back, "llama"))
+    keys = ("lr", "eps", "weight_decay", "param_names", "kinds", "optimizer")
+    fresh_groups = [{k: g[k] for k in keys} for g in again.param_groups]
+    again.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+    assert [{k: g[k] for k in keys} for g in again.param_groups] == fresh_groups
+    assert [{k: g[k] for k in keys} for g in opt.param_groups] == fresh_groups
+    assert len({g["lr"] for g in fresh_groups}) > 1  # per-layer settings, not one LR
+    for p, q in zip(opt.param_groups[0]["params"], again.param_groups[0]["params"]):
+        assert torch.equal(opt.state[p]["exp_avg"], again.state[q]["exp_avg"])
+
+
+def test_parametrize_init_false_keeps_the_tensors():
+    model, spec = build("gpt2")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    again = spec_of(model, "gpt2")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert [p.lr_scale for p in again.params] == [p.lr_scale for p in spec.params]
+
+
+def test_fold_rejects_a_bad_value():
+    with pytest.raises(ValueError, match="fold = 'yes'"):
+        build("user", fold="yes")
+
+
+def test_loss_is_finite_after_reload(tmp_path):
+    model, spec = build("gpt2")
+    model.save_pretrained(tmp_path)
+    back = load(tmp_path)
+    x, y = batch(3)
+    assert torch.isfinite(loss_of(back, x, y))
