@@ -1,5 +1,6 @@
 """Train a parametrized model 3 steps single-process, under DDP and under FSDP2 (``torchrun
---nproc_per_node 2 tests/distributed_worker.py ddp,fsdp out_dir`` on the CPU with gloo).
+--nproc_per_node 2 tests/distributed_worker.py ddp,fsdp,check out_dir`` on the CPU with gloo;
+``python tests/distributed_worker.py single,check out_dir`` for the one-process references).
 
 Parametrize before wrapping, param_groups after wrapping; each of the two ranks takes half of the
 batch, so the averaged gradients and the all-reduced mean loss equal the single-process ones.
@@ -9,6 +10,7 @@ Rank 0 writes the losses and the per-layer optimizer settings to ``out_dir/<mode
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def wrap(model, mode: str):
 
 def main(modes: str, out: str) -> None:
     torch.set_num_threads(1)
-    distributed = modes != "single"
+    distributed = "WORLD_SIZE" in os.environ  # launched by torchrun
     if distributed:
         dist.init_process_group("gloo")
     for mode in modes.split(","):
@@ -49,7 +51,31 @@ def main(modes: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+def check(out: Path, distributed: bool) -> None:
+    """A small coordinate check; rank 0 writes out/check-<single|distributed>/results.json."""
+    from own_model_fixture import batch as fixed_batch
+    from own_model_fixture import make
+
+    import abcparam
+    from abcparam.coordcheck import check as coord_check
+
+    where = out / ("check-distributed" if distributed else "check-single")
+    coord_check(
+        make,
+        abcparam.rules("mup", optimizer="adam"),
+        fixed_batch,
+        widths=(32, 64),
+        steps=2,
+        seeds=2,
+        progress=False,
+        out=where,
+        distributed=distributed,
+    )
+
+
 def run(mode: str, out: Path) -> None:
+    if mode == "check":
+        return check(out, dist.is_initialized())
     rank, world = 0, 1
     if mode != "single":
         rank, world = dist.get_rank(), dist.get_world_size()

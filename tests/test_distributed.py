@@ -39,10 +39,14 @@ def _run(args: list[str], timeout: int = 240) -> None:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("distributed")
-    _run([sys.executable, str(WORKER), "single", str(out)])
+    _run([sys.executable, str(WORKER), "single,check", str(out)])
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    _run([*torchrun, "--master_port", str(_free_port()), str(WORKER), "ddp,fsdp", str(out)])
-    return {m: json.loads((out / f"{m}.json").read_text()) for m in ("single", "ddp", "fsdp")}
+    port = ["--master_port", str(_free_port())]
+    _run([*torchrun, *port, str(WORKER), "ddp,fsdp,check", str(out)])
+    found = {m: json.loads((out / f"{m}.json").read_text()) for m in ("single", "ddp", "fsdp")}
+    for m in ("single", "distributed"):
+        found[f"check-{m}"] = json.loads((out / f"check-{m}" / "results.json").read_text())
+    return found
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
@@ -53,3 +57,19 @@ def test_two_processes_train_like_one(results, mode):
     assert len({g["lr"] for g in single["groups"]}) > 1
     assert run["losses"] == pytest.approx(single["losses"], abs=TOL)
     assert single["losses"][-1] < single["losses"][0]
+
+
+def test_distributed_coordinate_check_matches_one_process(results):
+    """check(..., distributed=True): the runs shared by two ranks, rank 0's results.json has the
+    one-process records and fits (to 1e-5 relative)."""
+    one, two = results["check-single"], results["check-distributed"]
+    assert set(one) == set(two)
+    for key in ("records", "fits"):
+        assert len(one[key]) == len(two[key]) > 0
+        for a, b in zip(one[key], two[key]):
+            assert a.keys() == b.keys()
+            for k, v in a.items():
+                if isinstance(v, float):
+                    assert b[k] == pytest.approx(v, rel=1e-5, abs=1e-9), (key, k)
+                else:
+                    assert b[k] == v, (key, k)
