@@ -169,3 +169,47 @@ def test_loss_is_finite_after_reload(tmp_path):
     back = load(tmp_path)
     x, y = batch(3)
     assert torch.isfinite(loss_of(back, x, y))
+
+
+def _granite(width: int):
+    from transformers import GraniteConfig, GraniteForCausalLM
+
+    config = GraniteConfig(
+        vocab_size=61,
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        embedding_multiplier=12.0,
+        residual_multiplier=0.22,
+        attention_multiplier=0.05,
+        logits_scaling=4.0,
+    )
+    return GraniteForCausalLM(config)
+
+
+def test_granite_keeps_its_multipliers_in_its_own_config(tmp_path):
+    """Granite's config has fields for what folding leaves (attention_multiplier,
+    logits_scaling): nothing is left for abcparam, and plain from_pretrained reloads the model;
+    re-applying does not stack the factors."""
+    from transformers import GraniteForCausalLM
+
+    rules = abcparam.rules("mup", optimizer="adamw")
+    torch.manual_seed(0)
+    model = _granite(WIDTH)
+    with torch.device("meta"):
+        base = _granite(BASE)
+    for _ in range(2):
+        spec = parametrize(model, rules, base=base, seed=0)
+    assert spec.surviving == {} and KEY not in model.state_dict()
+    ratio = WIDTH / BASE
+    assert model.config.attention_multiplier == pytest.approx(0.05 / ratio)  # s0 (d/d0)^-1
+    readout = 1 / ratio / BASE**0.5  # the tied readout use: (n/n0)^-1 / sqrt(n0)
+    assert model.config.logits_scaling == pytest.approx(4.0 / readout)
+    model.save_pretrained(tmp_path)
+    back = GraniteForCausalLM.from_pretrained(tmp_path)
+    x, _ = batch(2)
+    with torch.no_grad():
+        assert (logits(model, x) - logits(back, x)).abs().max() <= TOL

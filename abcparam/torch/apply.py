@@ -329,13 +329,17 @@ def parametrize(
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
-    from .checkpoint import attach, surviving_of
+    from .checkpoint import attach, into_config, surviving_of
 
     _apply(model, plans, attention, seed, init)
     modules = dict(model.named_modules())
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
-    surviving = surviving_of(model, plans, attention, depth) if fold is not False else {}
+    surviving = (
+        into_config(model, surviving_of(model, plans, attention, depth))
+        if fold is not False
+        else {}
+    )
     attach(model, surviving)
     params = [p.spec for p in plans]
     frozen = [n for n, p in named_parameters(model) if not p.requires_grad]

@@ -148,6 +148,35 @@ def surviving_of(model: nn.Module, plans, attention, depth) -> dict[str, dict]:
     return {k: v for k, v in found.items() if v}
 
 
+#: architectures whose config has fields for the multipliers folding leaves (Granite, IBM 2024:
+#: ``attention_multiplier`` is the attention scale, logits are divided by ``logits_scaling``)
+CONFIG_FIELDS = ("granite", "granitemoe", "granitemoeshared", "granitemoehybrid")
+
+
+def into_config(model: nn.Module, surviving: Mapping[str, Any]) -> dict[str, dict]:
+    """Move what the architecture's own config can express into it (its code reads the fields,
+    so a plain ``from_pretrained`` rebuilds them); the rest is returned to be saved by abcparam."""
+    config = _config(model)
+    left = {k: dict(v) for k, v in surviving.items()}
+    if config is None or getattr(config, "model_type", None) not in CONFIG_FIELDS:
+        return left
+    own = model.__dict__.setdefault("_abcparam_own_config", {})
+    scales = left.get("attention", {})
+    values = {v.get("scaling") for v in scales.values()}
+    if scales and len(values) == 1 and None not in values:
+        config.attention_multiplier = values.pop()  # the modules hold it already
+        del left["attention"]
+    head = getattr(model, "lm_head", None)
+    uses = left.get("uses", {})
+    if head is not None and "lm_head.weight" in uses and hasattr(config, "logits_scaling"):
+        base = own.setdefault("logits_scaling", float(config.logits_scaling))
+        config.logits_scaling = base / uses.pop("lm_head.weight")  # logits / logits_scaling
+        set_use_multiplier(head, "weight", 1.0)
+        if not uses:
+            del left["uses"]
+    return left
+
+
 def _config(model: nn.Module):
     config = getattr(model, "config", None)
     return config if config is not None and hasattr(config, "to_dict") else None
