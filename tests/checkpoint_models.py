@@ -130,13 +130,13 @@ def fresh(name: str, width: int = WIDTH) -> nn.Module:
     return MODELS[name](width)
 
 
-def roundtrip(name: str, path: str, steps: int = 2) -> dict[str, float]:
+def roundtrip(name: str, path: str, steps: int = 2, seed: int = 0) -> dict[str, float]:
     """Max |logits - reloaded logits| after ``steps`` steps, and after one more step with the
     reloaded optimizer state; ``path``: "pretrained" (save_pretrained / abcparam.torch.load)
     or "state_dict" (torch.save / abcparam.torch.load into a fresh model)."""
-    model, spec = build(name)
+    model, spec = build(name, seed=seed)
     opt = optimizer(model, spec)
-    train(model, opt, steps)
+    train(model, opt, steps, seed=seed)
     x, _ = batch(99)
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
@@ -156,8 +156,8 @@ def roundtrip(name: str, path: str, steps: int = 2) -> dict[str, float]:
     spec_back = spec_of(back, name)
     opt_back = optimizer(back, spec_back)
     opt_back.load_state_dict(saved_opt)
-    train(model, opt, 1, seed=steps)
-    train(back, opt_back, 1, seed=steps)
+    train(model, opt, 1, seed=seed + steps)
+    train(back, opt_back, 1, seed=seed + steps)
     with torch.no_grad():
         after = (logits(model, x) - logits(back, x)).abs().max().item()
     return {"logits": before, "after_step": after}

@@ -213,3 +213,38 @@ def test_granite_keeps_its_multipliers_in_its_own_config(tmp_path):
     x, _ = batch(2)
     with torch.no_grad():
         assert (logits(model, x) - logits(back, x)).abs().max() <= TOL
+
+
+def test_builtin_gpt_and_depth_multipliers_round_trip():
+    """abcparam's own layers keep their multipliers as attributes; with the attention scale and
+    a residual branch's L^-alpha they are saved in the state_dict and come back with load()."""
+    from abcparam.torch import GPT, ResidualMLP
+
+    cases = [
+        (GPT, 64, {"base_width": 32}, abcparam.rules("mup", optimizer="adam"), "idx"),
+        (
+            lambda w: ResidualMLP(w, depth=4),
+            64,
+            {"base_width": 32, "base_depth": 2},
+            abcparam.rules("depth-mup", optimizer="adam"),
+            "x",
+        ),
+    ]
+    for make, width, kw, rules, inputs in cases:
+        torch.manual_seed(0)
+        model = make(width)
+        spec = parametrize(model, rules, seed=0, **kw)
+        assert spec.surviving.get("uses")
+        x = (
+            torch.randint(0, 60, (2, 8))
+            if inputs == "idx"
+            else torch.randn(4, model.config["in_dim"])
+        )
+        state = model.state_dict()
+        back = load(make(width), state)
+        with torch.no_grad():
+            assert (model(x) - back(x)).abs().max() <= TOL
+        if rules.has_depth:
+            assert spec.surviving["branch"] and all(
+                b.branch_multiplier == pytest.approx(2**-0.5) for b in back.blocks
+            )
