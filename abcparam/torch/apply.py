@@ -487,6 +487,11 @@ def _plan(
             wd is not None,
         )
         targets = [(n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(names, mults)]
+        if folded:  # a multiplier left after folding must be one a hook can carry
+            from .checkpoint import check_use
+
+            for module_name, attr, m in targets:
+                check_use(modules[module_name], attr, m)
         plans.append(_Plan(tensors[key], spec, mode, std or 0.0, targets, folded))
     return plans
 

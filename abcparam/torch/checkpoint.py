@@ -86,6 +86,19 @@ def _linear_in_input(module: nn.Module) -> bool:
     )
 
 
+def check_use(module: nn.Module, attr: str, m: float) -> None:
+    """Raise unless :func:`set_use_multiplier` can carry ``m`` on ``module.<attr>`` (checked while
+    planning, before any tensor changes)."""
+    if math.isclose(m, 1.0, rel_tol=1e-12) or isinstance(module, _SCALED):
+        return
+    if attr != "weight" or not (_linear_in_input(module) or isinstance(module, nn.Embedding)):
+        raise ValueError(
+            f"a {type(module).__name__}'s {attr!r} is read with its own multiplier {m:.4g} that "
+            f"cannot be folded into the weights; abcparam carries such a multiplier on the weight "
+            f"of a Linear, Conv or Embedding only: pass fold=False (torch parametrizations)"
+        )
+
+
 def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
     """Read ``module.<attr>`` with the multiplier ``m`` through a forward hook (the state_dict
     keeps its plain key); ``m = 1`` removes it.  Linear-like layers scale their input (the bias
@@ -96,12 +109,7 @@ def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
     module.__dict__.pop("_abcparam_multiplier", None)
     if math.isclose(m, 1.0, rel_tol=1e-12):
         return
-    if attr != "weight" or not (_linear_in_input(module) or isinstance(module, nn.Embedding)):
-        raise ValueError(
-            f"a {type(module).__name__}'s {attr!r} is read with its own multiplier {m:.4g} that "
-            f"cannot be folded into the weights; abcparam carries such a multiplier on the weight "
-            f"of a Linear, Conv or Embedding only: pass fold=False (torch parametrizations)"
-        )
+    check_use(module, attr, m)
     module.__dict__["_abcparam_multiplier"] = float(m)
     if isinstance(module, nn.Embedding):
         module.__dict__["_abcparam_hook"] = module.register_forward_hook(_scale_output)
