@@ -667,10 +667,10 @@ def _current_tensors(model: nn.Module, spec: Spec) -> dict[str, nn.Parameter]:
     it (FSDP2's ``fully_shard`` makes DTensor parameters), the parameter of the same name (DDP,
     compile and FSDP prefixes stripped) and the same global shape."""
     found = named_parameters(model)
-    ids = {id(p) for _, p in found}
+    ids = {id(q) for _, q in found}
     by_name: dict[str, nn.Parameter] = {}
-    for n, p in found:
-        by_name.setdefault(_unwrapped(n), p)
+    for n, param in found:
+        by_name.setdefault(_unwrapped(n), param)
     tensors: dict[str, nn.Parameter] = {}
     for p in spec.params:
         t = spec.tensors[p.name]

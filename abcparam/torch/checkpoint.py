@@ -293,8 +293,8 @@ def _load_pretrained(path: str, model_class: Any, kwargs: dict) -> nn.Module:
     cls = model_class
     if surviving:
         ignore = list(getattr(model_class, "_keys_to_ignore_on_load_unexpected", None) or [])
-        cls = type(model_class.__name__, (model_class,), {})
-        cls._keys_to_ignore_on_load_unexpected = ignore + [rf"^{CHILD}\."]
+        keep = {"_keys_to_ignore_on_load_unexpected": ignore + [rf"^{CHILD}\."]}
+        cls = type(model_class.__name__, (model_class,), keep)
     model = cls.from_pretrained(path, config=config, **kwargs)
     if cls is not model_class:
         model.__class__ = model_class
