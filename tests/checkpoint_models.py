@@ -78,6 +78,7 @@ MODELS = {
     "llama-tied": lambda w: llama(w, tie=True),
     "gpt2": gpt2,
     "user": TinyLM,
+    "user-untied": lambda w: TinyLM(w, tie=False),
 }
 
 

@@ -40,7 +40,7 @@ def _losses(name: str, backend: str | None) -> list[float]:
 
 
 def test_compiled_training_matches_eager():
-    """The tied readout's multiplier (a forward pre-hook) and the folded weights compile."""
+    """The tied readout's multiplier (a forward hook) and the folded weights compile."""
     eager = _losses("user", None)
     assert _losses("user", "aot_eager") == pytest.approx(eager, abs=TOL)
     assert eager[-1] < eager[0]
@@ -77,8 +77,8 @@ def test_recorder_records_a_compiled_model_like_the_eager_one():
 def test_recorder_says_when_compile_skipped_its_hooks():
     """A graph compiled before the recorder's hooks existed is reused without them (dynamo does
     not guard on module hooks): a clear error, not empty records."""
-    _losses("user", "aot_eager")  # compiles TinyLM.forward without hooks
-    model, spec = build("user")
+    _losses("user-untied", "aot_eager")  # compiles TinyLM.forward without any hook
+    model, spec = build("user-untied")
     run = torch.compile(model, backend="aot_eager")
     recorder = Recorder(model, LAYERS, True, width=64, seed=0)
     with pytest.raises(RuntimeError, match="hooks did not run.*torch.compile"):

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch.checkpoint import multiplier_of
 from .schema import Record
 
 #: probe rows (token positions, or images for a convolution) used for the alignment terms
@@ -66,9 +67,9 @@ def weight_of(module: nn.Module) -> torch.Tensor:
 
 def effective_weight(module: nn.Module) -> torch.Tensor:
     """The weight the forward uses: ``module.weight`` (a torch parametrization, if registered,
-    is applied by that attribute) times abcparam's ``multiplier`` attribute if it has one."""
+    is applied by that attribute) times abcparam's multiplier (attribute, or a tied use's hook)."""
     w = module.weight.detach()
-    m = getattr(module, "multiplier", 1.0)
+    m = multiplier_of(module)
     return w * m if m != 1.0 else w
 
 
@@ -270,7 +271,7 @@ class Recorder:
             self._probe(batch)
         self._check_captured()
         for layer in self.layers:
-            layer.m = float(getattr(layer.module, "multiplier", 1.0))
+            layer.m = multiplier_of(layer.module)
             layer.w0 = layer.weight(weight_of(layer.module).detach()).clone()
             layer.z0 = self._out[layer.name]
             if layer.aligned:

@@ -70,20 +70,31 @@ def decode(state: Any) -> dict[str, Any]:
 # -- the multiplier of a tied tensor's second use, without a parametrization ----------------------
 
 
-def _scale_input(module: nn.Module, args: tuple) -> tuple:
-    m = module._abcparam_multiplier
-    return (args[0] * m, *args[1:])
-
-
 def _scale_output(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
-    return out * module._abcparam_multiplier
+    """``m W x + b`` from ``W x + b``: the output scaled, the bias (added along the last axis by
+    Linear and Hugging Face's Conv1D) kept."""
+    m = module._abcparam_multiplier
+    bias = getattr(module, "bias", None)
+    if bias is None or isinstance(module, nn.Embedding):
+        return out * m
+    return out * m + bias * (1.0 - m)
 
 
-def _linear_in_input(module: nn.Module) -> bool:
-    """Layers whose weight multiplies the input (so ``m W`` = ``W`` applied to ``m x``)."""
-    return isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) or (
-        type(module).__name__ == "Conv1D" and hasattr(module, "nf")
-    )
+def multiplier_of(module: nn.Module) -> float:
+    """The forward multiplier a layer applies to its weight: abcparam's ``multiplier`` attribute
+    (``Scaled*`` layers) or a tied use's hook (folded models); 1 otherwise."""
+    m = getattr(module, "multiplier", None)
+    if isinstance(m, (int, float)) and not isinstance(m, bool):
+        return float(m)
+    return float(module.__dict__.get("_abcparam_multiplier", 1.0))
+
+
+def _carried(module: nn.Module) -> bool:
+    """Layers whose output a hook can turn into that of ``m W`` (weight x input, bias on the last
+    axis): Linear, Hugging Face's Conv1D, an Embedding table, a convolution without bias."""
+    hf_conv1d = type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+    conv = isinstance(module, nn.modules.conv._ConvNd) and module.bias is None
+    return isinstance(module, (nn.Linear, nn.Embedding)) or hf_conv1d or conv
 
 
 def check_use(module: nn.Module, attr: str, m: float) -> None:
@@ -91,18 +102,19 @@ def check_use(module: nn.Module, attr: str, m: float) -> None:
     planning, before any tensor changes)."""
     if math.isclose(m, 1.0, rel_tol=1e-12) or isinstance(module, _SCALED):
         return
-    if attr != "weight" or not (_linear_in_input(module) or isinstance(module, nn.Embedding)):
+    if attr != "weight" or not _carried(module):
         raise ValueError(
             f"a {type(module).__name__}'s {attr!r} is read with its own multiplier {m:.4g} that "
             f"cannot be folded into the weights; abcparam carries such a multiplier on the weight "
-            f"of a Linear, Conv or Embedding only: pass fold=False (torch parametrizations)"
+            f"of a Linear, Embedding or bias-free convolution only: pass fold=False (torch "
+            f"parametrizations)"
         )
 
 
 def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
-    """Read ``module.<attr>`` with the multiplier ``m`` through a forward hook (the state_dict
-    keeps its plain key); ``m = 1`` removes it.  Linear-like layers scale their input (the bias
-    stays unscaled, as a weight multiplier does), an embedding table its output."""
+    """Read ``module.<attr>`` with the multiplier ``m`` through a forward hook on the output (the
+    state_dict keeps its plain key; the bias stays unscaled, as with a weight multiplier); ``m =
+    1`` removes it."""
     handle = module.__dict__.pop("_abcparam_hook", None)
     if handle is not None:
         handle.remove()
@@ -111,10 +123,7 @@ def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
         return
     check_use(module, attr, m)
     module.__dict__["_abcparam_multiplier"] = float(m)
-    if isinstance(module, nn.Embedding):
-        module.__dict__["_abcparam_hook"] = module.register_forward_hook(_scale_output)
-    else:
-        module.__dict__["_abcparam_hook"] = module.register_forward_pre_hook(_scale_input)
+    module.__dict__["_abcparam_hook"] = module.register_forward_hook(_scale_output)
 
 
 def remove_multiplier(module: nn.Module, attr: str) -> None:
