@@ -286,3 +286,15 @@ def test_recorder_measures_a_folded_model_like_the_multiplier_form():
                 assert x is None and y is None
                 continue
             assert x == pytest.approx(y, rel=1e-3, abs=1e-7), (a.layer, a.step, key)
+
+
+def test_load_refuses_weights_whose_config_lost_the_abcparam_section(tmp_path):
+    import json
+
+    model, _ = build("llama-tied")
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["abcparam"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no abcparam section"):
+        load(tmp_path)

@@ -304,7 +304,12 @@ def _load_pretrained(path: str, model_class: Any, kwargs: dict) -> nn.Module:
         ignore = list(getattr(model_class, "_keys_to_ignore_on_load_unexpected", None) or [])
         keep = {"_keys_to_ignore_on_load_unexpected": ignore + [rf"^{CHILD}\."]}
         cls = type(model_class.__name__, (model_class,), keep)
-    model = cls.from_pretrained(path, config=config, **kwargs)
+    model, info = cls.from_pretrained(path, config=config, output_loading_info=True, **kwargs)
+    if not surviving and KEY in set(info.get("unexpected_keys", ())):
+        raise ValueError(
+            f"{path}: the weights carry abcparam multipliers ({KEY}) but config.json has no "
+            f"abcparam section to re-apply them; restore the config saved with the model"
+        )
     if cls is not model_class:
         model.__class__ = model_class
     restore(model, surviving)
