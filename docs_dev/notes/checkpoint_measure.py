@@ -32,3 +32,19 @@ for opt in ("adamw", "sgd"):
             L[fold] = train(model, (torch.optim.SGD if opt == "sgd" else torch.optim.AdamW)(g), 3, seed=seed)
         d.append(max(abs(a - b) for a, b in zip(L[None], L[False])))
     print(f"fold vs multipliers {opt} {name}: max |loss diff| over 3 steps, seeds 0-2:", ["%.1e" % x for x in d])
+# plain from_pretrained (no abcparam) of a checkpoint whose multipliers survive: how far off
+import tempfile
+from transformers import LlamaForCausalLM
+from checkpoint_models import batch, logits
+for name in ("llama", "llama-tied"):
+    d = []
+    for seed in (0, 1, 2):
+        m, s = build(name, seed=seed)
+        train(m, optimizer(m, s), 2, seed=seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            m.save_pretrained(tmp)
+            plain = LlamaForCausalLM.from_pretrained(tmp)
+        x, _ = batch(99)
+        with torch.no_grad():
+            d.append((logits(m, x) - logits(plain, x)).abs().max().item())
+    print(f"plain from_pretrained {name}: max |logits diff|, seeds 0-2:", ["%.2f" % v for v in d])
