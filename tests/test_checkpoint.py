@@ -298,3 +298,17 @@ def test_load_refuses_weights_whose_config_lost_the_abcparam_section(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="no abcparam section"):
         load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["llama-tied", "gpt2"])
+def test_parametrize_twice_folds_once(name):
+    """Re-applying re-initialises and re-sets the hooks and scales, never stacking them."""
+    once, spec = build(name)
+    twice, _ = build(name)
+    again = parametrize(
+        twice, abcparam.rules("mup", optimizer="adamw"), base=build(name, width=BASE)[0], seed=0
+    )
+    assert again.surviving == spec.surviving
+    x, _ = batch(4)
+    with torch.no_grad():
+        assert (logits(once, x) - logits(twice, x)).abs().max() <= TOL
