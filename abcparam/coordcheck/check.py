@@ -13,6 +13,7 @@ fixed-batch convention).
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -105,6 +106,7 @@ def check(
     device: str = "cpu",
     fresh_batches: bool = False,
     zero_readout: bool = False,
+    distributed: bool = False,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
@@ -117,7 +119,11 @@ def check(
     where to train (the model is built and parametrized on the CPU, then moved).
     ``fresh_batches``: step t trains on ``batch(seed * 100_003 + t)`` (a function is needed) and
     every step is measured on the first batch, as the built-in check's fresh-batch mode does.
-    ``zero_readout``: start the readout at zero (TP-V's suggestion; :func:`parametrize`)."""
+    ``zero_readout``: start the readout at zero (TP-V's suggestion; :func:`parametrize`).
+    ``distributed``: under ``torchrun`` (an initialised ``torch.distributed``), the (width, seed)
+    runs are shared among the ranks and every rank's records are gathered, so each statistic
+    comes from one whole run, as in one process; rank 0 writes ``out``.  On CUDA each rank
+    trains on its ``LOCAL_RANK`` device."""
     from ..torch import build_optimizer, discover_topology, parametrize
 
     started = time.time()
@@ -156,7 +162,19 @@ def check(
     nonfinite: list = []
     topology = None
     runs = [(w, s) for w in widths for s in range(seeds)]
-    for width, seed in tqdm(runs, desc=f"coord-check {name}", disable=not progress):
+    rank, world = _ranks(distributed)
+    if world > len(runs):
+        raise ValueError(
+            f"a distributed check shares its {len(runs)} (width, seed) runs among the ranks: "
+            f"{world} ranks need at least {world} runs (more widths or seeds)"
+        )
+    if world > 1 and device.startswith("cuda") and ":" not in device:
+        device = f"cuda:{os.environ.get('LOCAL_RANK', rank)}"
+    per_run: dict[int, tuple[list, list]] = {}
+    mine = [(i, run) for i, run in enumerate(runs) if i % world == rank]
+    bar = tqdm(mine, desc=f"coord-check {name}", disable=not progress or rank != 0)
+    for index, (width, seed) in bar:
+        records, nonfinite = per_run.setdefault(index, ([], []))
         torch.manual_seed(seed)
         model = factory(width)
         if not isinstance(model, nn.Module):
@@ -201,10 +219,39 @@ def check(
             fixed_batch=not fresh_batches,
         )
         recorder.remove()
+    records, nonfinite, topology = _gather(per_run, topology, world)
     result = compare(config, rules, records, nonfinite, topology=topology)
-    if out is not None:
+    if out is not None and rank == 0:
         save(result, out, started=started)
     return result
+
+
+def _ranks(distributed: bool) -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless ``distributed`` under an initialised process group."""
+    if not distributed:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(
+            "distributed=True needs an initialised torch.distributed process group (launch with "
+            "torchrun and call torch.distributed.init_process_group first)"
+        )
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _gather(per_run: dict[int, tuple[list, list]], topology, world: int):
+    """Every rank's records and non-finite rows, in the one-process order of the runs (each
+    rank keeps the topology it discovered: names, kinds and edges do not depend on width)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        parts: list = [None] * world
+        dist.all_gather_object(parts, per_run)  # records are small frozen dataclasses
+        per_run = {i: run for part in parts for i, run in part.items()}
+    records = [r for i in sorted(per_run) for r in per_run[i][0]]
+    nonfinite = [r for i in sorted(per_run) for r in per_run[i][1]]
+    return records, nonfinite, topology
 
 
 def _to_device(obj: Any, device: str) -> Any:

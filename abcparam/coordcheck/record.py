@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch.checkpoint import multiplier_of
 from .schema import Record
 
 #: probe rows (token positions, or images for a convolution) used for the alignment terms
@@ -66,9 +67,9 @@ def weight_of(module: nn.Module) -> torch.Tensor:
 
 def effective_weight(module: nn.Module) -> torch.Tensor:
     """The weight the forward uses: ``module.weight`` (a torch parametrization, if registered,
-    is applied by that attribute) times abcparam's ``multiplier`` attribute if it has one."""
+    is applied by that attribute) times abcparam's multiplier (attribute, or a tied use's hook)."""
     w = module.weight.detach()
-    m = getattr(module, "multiplier", 1.0)
+    m = multiplier_of(module)
     return w * m if m != 1.0 else w
 
 
@@ -232,7 +233,8 @@ class Recorder:
                 elif name not in self._in and inputs and torch.is_tensor(inputs[0]):
                     self._in[name] = inputs[0].detach()
 
-        return capture
+        # under torch.compile the hook runs eagerly (a graph break), so that it sees the tensors
+        return torch.compiler.disable(capture)
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:
@@ -243,6 +245,18 @@ class Recorder:
             yield
         finally:
             self.active = False
+
+    def _check_captured(self) -> None:
+        """Every recorded layer's hook ran: torch.compile reuses a graph traced before the hooks
+        were attached (it does not guard on module hooks), and the recorder would see nothing."""
+        missing = [layer.name for layer in self.layers if layer.name not in self._out]
+        if missing:
+            raise RuntimeError(
+                f"the recorder's forward hooks did not run for {len(missing)} layer(s) "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): under "
+                f"torch.compile attach the Recorder before the first compiled call (or call "
+                f"torch._dynamo.reset() first), or record the eager model"
+            )
 
     @torch.no_grad()
     def _probe(self, batch) -> None:
@@ -255,8 +269,9 @@ class Recorder:
         the probe ``batch``, or uses what the last :meth:`capture` saw."""
         if batch is not None:
             self._probe(batch)
+        self._check_captured()
         for layer in self.layers:
-            layer.m = float(getattr(layer.module, "multiplier", 1.0))
+            layer.m = multiplier_of(layer.module)
             layer.w0 = layer.weight(weight_of(layer.module).detach()).clone()
             layer.z0 = self._out[layer.name]
             if layer.aligned:
@@ -305,6 +320,7 @@ class Recorder:
         the last :meth:`capture` saw (which must have been the probe batch)."""
         if batch is not None:
             self._probe(batch)
+        self._check_captured()
         layers = self.layers
         outputs = [self._out[layer.name] for layer in layers]
         z0 = [layer.z0 for layer in layers]

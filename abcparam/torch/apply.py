@@ -16,6 +16,7 @@ never stacked; the tensors are re-initialised).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -25,7 +26,7 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
-from ..engine.rules import Rules
+from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
@@ -78,6 +79,9 @@ class Spec:
     ratio: float = 1.0
     attention: list[AttentionPlan] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
+    #: multipliers the weights cannot absorb (``abcparam.torch.checkpoint``): tied uses,
+    #: attention scales, residual branch multipliers; saved with the model, re-applied on load
+    surviving: dict[str, dict] = field(default_factory=dict)
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -139,6 +143,8 @@ class _Plan:
     value: float
     # (module name, attribute, multiplier) per use
     targets: list[tuple[str, str, float]]
+    #: the multipliers were moved into the weights (``parametrize(fold=...)``)
+    folded: bool = False
 
 
 def _rule(rules, kind: str):
@@ -240,6 +246,8 @@ def parametrize(
     ignore_attention: Sequence[str] = (),
     example_batch: Any = None,
     base_depth: int | None = None,
+    fold: bool | None = None,
+    init: bool = True,
 ) -> Spec:
     """Initialise ``model`` and set its multipliers and attention scale from ``rules``.
 
@@ -255,7 +263,20 @@ def parametrize(
     residual block (a module with a ``branch_multiplier``) gets ``(L / base_depth)^-alpha`` and
     each parameter's LR / epsilon the depth factors ``(L / base_depth)^-c_L`` /
     ``^-eps_L`` (the in-block exponents inside a block, ``rules.outside_depth`` elsewhere).
+
+    ``fold``: move each tensor's multiplier ``n^-a`` into its weights along the abc-symmetry (the
+    engine's ``reparametrize(rules, coordinates="no-multipliers")``: init, LR, epsilon and decay
+    shift with it; TP-V Lemma J.1), so that the state_dict holds the tensors the model's own code
+    reads.  None (default): fold wherever the multiplier would otherwise be a torch
+    parametrization (any layer that is not abcparam's own ``Scaled*``, which carry it as an
+    attribute); True: fold those too; False: keep every multiplier (torch parametrizations).
+    What cannot be folded (a tied tensor's second use, an attention scale, a residual branch
+    multiplier) is ``Spec.surviving``, saved with the model (:mod:`abcparam.torch.checkpoint`).
+    ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
+    spec and optimizer groups back) and sets only the multipliers and scales.
     """
+    if fold is not None and not isinstance(fold, bool):
+        raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
     if base_width is not None:
         if base is not None:
             raise ValueError("give base= or base_width=, not both")
@@ -303,15 +324,23 @@ def parametrize(
     if base_w is None and width is not None:
         base_w = round(width / ratio)
     depth = _depth_plan(model, rules, base_depth)
-    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth)
+    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
-    _apply(model, plans, attention, seed)
+    from .checkpoint import attach, into_config, surviving_of
+
+    _apply(model, plans, attention, seed, init)
     modules = dict(model.named_modules())
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
+    surviving = (
+        into_config(model, surviving_of(model, plans, attention, depth))
+        if fold is not False
+        else {}
+    )
+    attach(model, surviving)
     params = [p.spec for p in plans]
     frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
     return Spec(
@@ -324,6 +353,7 @@ def parametrize(
         ratio,
         attention,
         frozen,
+        surviving,
     )
 
 
@@ -371,8 +401,16 @@ def _plan(
     zero_readout: bool,
     has_base: bool,
     depth: _Depth = _Depth(),
+    fold: bool | None = False,
 ):
     modules = dict(model.named_modules())
+    if fold is True and not isinstance(rules, Rules):
+        raise TypeError(f"fold=True needs abcparam.rules(...) or derive(...); got {rules!r}")
+    if not isinstance(rules, Rules):  # a duck-typed rules object: the engine cannot shift it
+        fold = False
+    folded_rules = (
+        reparametrize(rules, coordinates="no-multipliers") if fold is not False else rules
+    )
     groups: dict[int, list[str]] = {}
     tensors: dict[int, nn.Parameter] = {}
     for name, param in named_parameters(model):
@@ -386,10 +424,15 @@ def _plan(
         first = mapped[names[0]]
         module_name, _, attr = names[0].rpartition(".")
         mode, sigma = _base_std(first, modules[module_name], attr, no_base)
+        folded = fold is True or (
+            fold is None
+            and any(not isinstance(modules[n.rpartition(".")[0]], _SCALED) for n in names)
+        )
+        own = folded_rules if folded else rules  # the exponents in the coordinates applied
         if len(set(kinds)) == 1:
             a, b, c, eps, wd = (
                 _num(v, kinds[0], x)
-                for v, x in zip(_rule(rules, kinds[0]), ("a", "b", "c", "eps", "wd"))
+                for v, x in zip(_rule(own, kinds[0]), ("a", "b", "c", "eps", "wd"))
             )
             why = first.why
             mults = [ratio ** (-a)] * len(names)
@@ -397,7 +440,7 @@ def _plan(
             if zero_readout and kinds[0] == "readout" and mode == "normal":
                 mode, sigma = "zero", 0.0
         else:
-            tie = tied_rule(rules, kinds, names)
+            tie = tied_rule(own, kinds, names)
             at = kinds.index(tie.reference)  # the reference use names the tensor
             names = [names[at]] + names[:at] + names[at + 1 :]
             kinds = [kinds[at]] + kinds[:at] + kinds[at + 1 :]
@@ -444,7 +487,12 @@ def _plan(
             wd is not None,
         )
         targets = [(n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(names, mults)]
-        plans.append(_Plan(tensors[key], spec, mode, std or 0.0, targets))
+        if folded:  # a multiplier left after folding must be one a hook can carry
+            from .checkpoint import check_use
+
+            for module_name, attr, m in targets:
+                check_use(modules[module_name], attr, m)
+        plans.append(_Plan(tensors[key], spec, mode, std or 0.0, targets, folded))
     return plans
 
 
@@ -454,7 +502,23 @@ def _num(value, kind: str, what: str):
     return _number(value, f"{kind}.{what}")
 
 
-def _set_multiplier(module: nn.Module, attr: str, m: float, rows: int = 0, factor: float = 1.0):
+def _set_multiplier(
+    module: nn.Module,
+    attr: str,
+    m: float,
+    rows: int = 0,
+    factor: float = 1.0,
+    folded: bool = False,
+):
+    from .checkpoint import remove_multiplier, set_use_multiplier
+
+    if folded and not (rows and factor != 1.0):
+        if isinstance(module, _SCALED):
+            setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)
+            return
+        remove_multiplier(module, attr)  # a multiplier left by an earlier fold=False
+        set_use_multiplier(module, attr, m)  # 1.0 removes it
+        return
     if isinstance(module, _SCALED) and not rows:
         setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)
         return
@@ -468,12 +532,14 @@ def _set_multiplier(module: nn.Module, attr: str, m: float, rows: int = 0, facto
     P.register_parametrization(module, attr, _Multiplier(m, rows, factor))
 
 
-def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed) -> None:
+def _apply(
+    model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed, init: bool = True
+) -> None:
     modules = dict(model.named_modules())
     generators: dict[torch.device, torch.Generator] = {}
     q_rows = {a.name: a for a in attention if a.attr == "q_rows"}
     with torch.no_grad():
-        for plan in plans:
+        for plan in plans if init else []:
             p = plan.param
             if plan.mode == "normal":
                 gen = None
@@ -500,7 +566,7 @@ def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan],
                     factor = q_rows[module_name].value
                 else:
                     rows, factor = module.embed_dim, q_rows[module_name].value
-            _set_multiplier(module, attr, m, rows, factor)
+            _set_multiplier(module, attr, m, rows, factor, plan.folded)
     for a in attention:
         module = modules[a.name]
         if a.attr == "q_rows":
@@ -513,6 +579,8 @@ def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan],
                 if t is not None and not planned:
                     _set_multiplier(module, attr, 1.0, module.embed_dim, a.value)
         else:
+            own = module.__dict__.setdefault("_abcparam_own", {})
+            own.setdefault(a.attr, getattr(module, a.attr))  # the module's own scale, kept once
             setattr(module, a.attr, a.value)
 
 
@@ -579,6 +647,47 @@ def _per_kind(value, kind: str, what: str) -> float:
     return float(value)
 
 
+#: name prefixes wrappers put before a module's own names (DDP, torch.compile, FSDP1, checkpointing)
+_WRAPPERS = re.compile(
+    r"^module\.|(^|\.)(_orig_mod|_fsdp_wrapped_module|_checkpoint_wrapped_module)\."
+)
+
+
+def _unwrapped(name: str) -> str:
+    """A parameter's name inside the model parametrize() saw, with wrapper prefixes removed."""
+    while True:
+        short = _WRAPPERS.sub(lambda m: m.group(1) or "", name)
+        if short == name:
+            return name
+        name = short
+
+
+def _current_tensors(model: nn.Module, spec: Spec) -> dict[str, nn.Parameter]:
+    """Each spec tensor as ``model`` holds it now: the same object, or, after a wrapper replaced
+    it (FSDP2's ``fully_shard`` makes DTensor parameters), the parameter of the same name (DDP,
+    compile and FSDP prefixes stripped) and the same global shape."""
+    found = named_parameters(model)
+    ids = {id(q) for _, q in found}
+    by_name: dict[str, nn.Parameter] = {}
+    for n, param in found:
+        by_name.setdefault(_unwrapped(n), param)
+    tensors: dict[str, nn.Parameter] = {}
+    for p in spec.params:
+        t = spec.tensors[p.name]
+        if id(t) in ids:
+            tensors[p.name] = t
+            continue
+        now = next((by_name[u.name] for u in p.uses if u.name in by_name), by_name.get(p.name))
+        if now is None or tuple(now.shape) != tuple(t.shape):
+            raise ValueError(
+                f"this spec was made for another model ({p.name!r} is not a parameter of this "
+                f"one): pass the model parametrize() was called on (or that model wrapped by "
+                f"DDP, FSDP or torch.compile after parametrize)"
+            )
+        tensors[p.name] = now
+    return tensors
+
+
 def param_groups(
     model: nn.Module,
     spec: Spec,
@@ -602,13 +711,7 @@ def param_groups(
     param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spec must be the Spec parametrize() returned; got {type(spec).__name__}")
-    ours = {id(p) for _, p in named_parameters(model)}
-    foreign = [n for n, t in spec.tensors.items() if id(t) not in ours]
-    if foreign:
-        raise ValueError(
-            f"this spec was made for another model ({foreign[0]!r} is not a parameter of this "
-            f"one): pass the model parametrize() was called on"
-        )
+    tensors = _current_tensors(model, spec)
     given = None if optimizer is None else _optimizer_name(optimizer, spec)
     # "independent" decay p <- p (1 - lambda) through torch's coupled p <- p (1 - lr lambda)
     independent = getattr(spec.rules, "weight_decay", None) == "independent"
@@ -641,7 +744,7 @@ def param_groups(
         key = tuple(sorted((k, str(v)) for k, v in group.items()))
         if key not in merged:
             merged[key] = {"params": [], "param_names": [], "kinds": [], **group}
-        merged[key]["params"].append(spec.tensors[p.name])
+        merged[key]["params"].append(tensors[p.name])
         merged[key]["param_names"].append(p.name)
         if p.kind not in merged[key]["kinds"]:
             merged[key]["kinds"].append(p.kind)
