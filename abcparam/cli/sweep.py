@@ -7,6 +7,7 @@ import importlib.util
 import time
 
 from .. import validate
+from ..atomic import write_text
 from ..engine.optimizers import get_optimizer
 from . import args as cli_args
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if not k.startswith("_") and k not in ("command", "debug")
     }
     save_json(out / "config.json", config, started=started)
-    (out / "summary.md").write_text(text + "\n")
+    write_text(out / "summary.md", text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)
     print(text)
     return 0
