@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "LOG2_LR_LIMIT",
     "MAX_DEPTH",
+    "MAX_HIDDEN_LAYERS",
     "MAX_STEPS",
     "MAX_LRS",
     "MAX_RUNS",
@@ -38,6 +39,7 @@ MAX_RUNS = 100_000  # runs of a sweep
 LOG2_LR_LIMIT = 64  # |log2 lr| beyond this is no learning rate (2**1024 overflows a float)
 MAX_STEPS = 10_000  # steps of a coordinate check (it measures a few; more is a typo)
 MAX_DEPTH = 1_024  # blocks or hidden layers of a built-in model (time grows with it)
+MAX_HIDDEN_LAYERS = 64  # hidden layers of the engine's chain (rules(hidden_layers=...))
 
 
 def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
