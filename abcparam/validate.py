@@ -25,6 +25,7 @@ __all__ = [
     "MAX_RUNS",
     "boolean",
     "choice",
+    "key_values",
     "lr_range",
     "positive_float",
     "positive_int",
@@ -173,6 +174,27 @@ def boolean(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} = {value!r} ({type(value).__name__}); accepted: True or False")
     return value
+
+
+def key_values(text: str, name: str, example: str, canon: Any = None) -> dict[str, str]:
+    """``"k1=v1,k2=v2"`` as ``{k1: v1, ...}``; a part without ``=`` or a key given twice (after
+    ``canon``, e.g. a kind's alias) is an error, never a silent last-one-wins."""
+    out: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for part in str(text).split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"{name} = {text!r}: {part.strip()!r} is not KEY=VALUE; e.g. {example}"
+            )
+        k = canon(key.strip()) if canon is not None else key.strip()
+        if k in out:
+            raise ValueError(
+                f"{name} = {text!r} sets {k!r} twice ({shown[k]!r} and {part.strip()!r}); "
+                f"accepted: each key once"
+            )
+        out[k], shown[k] = value.strip(), part.strip()
+    return out
 
 
 def choice(value: Any, accepted: Iterable[str], name: str) -> str:

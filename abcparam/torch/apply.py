@@ -309,7 +309,7 @@ def parametrize(
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
     params = [p.spec for p in plans]
@@ -372,7 +372,7 @@ def _plan(
     has_base: bool,
     depth: _Depth = _Depth(),
 ):
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     groups: dict[int, list[str]] = {}
     tensors: dict[int, nn.Parameter] = {}
     for name, param in named_parameters(model):
@@ -469,7 +469,7 @@ def _set_multiplier(module: nn.Module, attr: str, m: float, rows: int = 0, facto
 
 
 def _apply(model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed) -> None:
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     generators: dict[torch.device, torch.Generator] = {}
     q_rows = {a.name: a for a in attention if a.attr == "q_rows"}
     with torch.no_grad():
@@ -579,6 +579,24 @@ def _per_kind(value, kind: str, what: str) -> float:
     return float(value)
 
 
+def _rates(value, what: str, allow_zero: bool = False):
+    """A learning rate or weight decay checked: a finite number > 0 (>= 0 with ``allow_zero``),
+    or a mapping from layer kinds (aliases allowed, each kind once) or "default" to such numbers;
+    a misspelled kind names the accepted ones instead of silently taking the default."""
+    from .. import validate
+    from ..engine.exponents import canonical_kind
+
+    if not isinstance(value, Mapping):
+        return validate.positive_float(value, what, allow_zero=allow_zero)
+    out: dict[str, float] = {}
+    for key, number in value.items():
+        kind = key if key in ("default", SCALAR) else canonical_kind(key)
+        if kind in out:
+            raise ValueError(f"{what} = {dict(value)} gives the {kind} kind twice; give it once")
+        out[kind] = validate.positive_float(number, f"{what}[{key!r}]", allow_zero=allow_zero)
+    return out
+
+
 def param_groups(
     model: nn.Module,
     spec: Spec,
@@ -602,6 +620,11 @@ def param_groups(
     param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spec must be the Spec parametrize() returned; got {type(spec).__name__}")
+    lr, weight_decay = _rates(lr, "lr"), _rates(weight_decay, "weight_decay", allow_zero=True)
+    if eps is not None and not isinstance(eps, tuple):
+        from .. import validate
+
+        eps = validate.positive_float(eps, "eps")
     ours = {id(p) for _, p in named_parameters(model)}
     foreign = [n for n, t in spec.tensors.items() if id(t) not in ours]
     if foreign:
