@@ -66,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise ValueError("backend 'ray' needs Ray (pip install 'ray[default]'); accepted: local")
-    if not args.device.startswith(("cpu", "cuda", "mps")):
-        raise ValueError(f"device = {args.device!r}; accepted: cpu, cuda, cuda:N, mps")
+    from ..coordcheck.resources import check_device
+
+    check_device(args.device)  # known and available here, not in a worker after the start
+    if args.vary != "depth" and args.base_depth is not None:
+        raise ValueError(
+            "--base-depth applies to depth sweeps only; add --vary depth or leave it out"
+        )
     depths = None
     extra = {}
     if args.vary == "depth":
