@@ -9,13 +9,17 @@ removes them.  The same configuration is accepted: that is how a rerun resumes.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (Windows): no lock, the rest still holds
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["LOCK", "FolderBusy", "claim", "config_hash"]
 
@@ -60,7 +64,8 @@ def claim(
     handle = open(folder / LOCK, "a+")
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"

@@ -495,6 +495,20 @@ def _raising(width: int) -> nn.Module:
     raise RuntimeError("no such layer size")
 
 
+class _Heads(nn.Module):
+    """Attention with 4 heads: a width that is not a multiple of 4 cannot be built."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, width)
+        self.attn = nn.MultiheadAttention(width, 4, batch_first=True)
+        self.out = nn.Linear(width, 4)
+
+    def forward(self, x):
+        h = self.embed(x).unsqueeze(1)
+        return self.out(self.attn(h, h, h)[0].squeeze(1))
+
+
 @pytest.mark.parametrize(
     "factory, batch, kwargs, expected",
     [
@@ -509,6 +523,7 @@ def _raising(width: int) -> nn.Module:
         (_model, _batch(targets=torch.zeros(16)), {}, "your batch gives float32 targets"),
         (_model, _batch(targets=torch.full((16,), 7)), {}, "targets in [7, 7]; the model has 4"),
         (_model, _batch(torch.full((16, 8), math.nan)), {}, "non-finite inputs"),
+        (_Heads, _batch(), {"widths": (8, 30)}, "your factory raised AssertionError at width 30"),
         (_model, _batch(), {"tolerance": -1}, "tolerance = -1.0"),
         (_model, _batch(), {"widths": (8, 8)}, "width 8 appears twice"),
         (_model, _batch(), {"fresh_batches": "yes"}, "fresh_batches = 'yes'"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from .. import validate
 from ..engine.optimizers import get_optimizer
 from ..engine.schemes import get_scheme
+from ..outfolder import claim
 from . import args as cli_args
 
 
@@ -257,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         validate.writable_dir(args.out, "--out")  # before any training, not after it
     if args.vary == "depth":
-        return run_depth(args)
+        with claim(args.out, name="--out") if args.out else contextlib.nullcontext():
+            return run_depth(args)  # one process at a time writes into --out
     from ..coordcheck.run import run_coord_check
 
     widths = args.widths

@@ -108,14 +108,15 @@ def check_resources(
     if steps > MAX_STEPS:
         raise ValueError(f"steps = {steps}; accepted: at most {MAX_STEPS:,} for a coordinate check")
     free = free_bytes(dev)
-    for width in sorted(widths):
+    ordered = sorted(widths)
+    for width in ordered:
         try:
             with torch.device("meta"):
                 model = build(width)
         except Exception as err:  # noqa: BLE001 - reported, with what raised it
-            if yours:
-                if _builds_for_real(build, min(widths)):
-                    return  # a factory that needs real tensors: nothing more to check cheaply
+            if yours and width == ordered[0] and _builds_for_real(build, width):
+                return  # a factory that needs real tensors: nothing more to check cheaply
+            if yours:  # it builds on meta at a smaller width: this width is the problem
                 raise FactoryError(
                     f"your factory raised {type(err).__name__} at width {width}: {err}"
                 ) from None

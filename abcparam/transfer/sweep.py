@@ -239,7 +239,7 @@ def grid(
     limit = validate.LOG2_LR_LIMIT
     if not log2_lrs or not all(math.isfinite(x) and abs(x) <= limit for x in log2_lrs):
         raise ValueError(
-            f"log2_lrs = {log2_lrs}; accepted: one or more log2 learning rates in "
+            f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates in "
             f"[-{limit}, {limit}]"
         )
     seeds = validate.positive_int(seeds, "seeds")
