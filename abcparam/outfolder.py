@@ -37,12 +37,17 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def _saved_hash(path: Path) -> str | None:
-    """The ``config_hash`` a saved result records, '' when it records none or is unreadable."""
+    """The ``config_hash`` a saved result records (top level in partial.json, in ``config`` in
+    results.json), '' when it records none or is unreadable."""
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return ""
-    return str(saved.get("config_hash") or "") if isinstance(saved, dict) else ""
+    if not isinstance(saved, dict):
+        return ""
+    config = saved.get("config")
+    nested = config.get("config_hash") if isinstance(config, dict) else None
+    return str(saved.get("config_hash") or nested or "")
 
 
 @contextlib.contextmanager

@@ -698,8 +698,8 @@ def save(
     ``config_hash`` identifies the configuration (a rerun of another is refused, outfolder.py)."""
     out = Path(out)
     payload = schema.to_json(result, strict=False)
-    if config_hash is not None:
-        payload["config_hash"] = config_hash
+    if config_hash is not None:  # inside config: results.json's top-level keys stay fixed
+        payload["config"] = {**payload["config"], "config_hash": config_hash}
     path = save_json(
         out / "results.json",
         payload,

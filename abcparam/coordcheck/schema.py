@@ -162,7 +162,6 @@ TOP = (
 EXTRA = (
     ("provenance", "command, package version, git commit, torch, device, date, wall time"),
     ("nulls", "where a value was written as null, and why"),
-    ("config_hash", "the configuration's identity: a rerun with the same one resumes"),
 )
 ROWS = {key: kind for key, kind, _ in TOP if kind not in (dict, str)}
 
