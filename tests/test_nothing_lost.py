@@ -287,6 +287,12 @@ def test_non_utf8_byte_names_file_and_line(tmp_path):
         (["coord-check", "--widths", "128,1000000000"], ["width 1000000000", "GB", "free on cpu"]),
         (["coord-check", "--depth", "100000"], ["depth = 100000", "at most 1,024"]),
         (["rules", "mup", "--hidden-layers", "1000"], ["hidden_layers = 1000", "at most 64"]),
+        (["sweep", "--widths", "64,1000000000"], ["width 1000000000", "GB", "free on cpu"]),
+        (["sweep", "--vary", "depth", "--depths", "2,100000"], ["at most 1,024 blocks"]),
+        (
+            ["sweep", "--model", "transformer", "--widths", "90,128"],
+            ["width 90 is not a multiple of n_heads 4"],
+        ),
     ],
 )
 def test_sizes_are_bounded_before_any_work(capsys, monkeypatch, tmp_path, argv, expected):

@@ -255,6 +255,9 @@ def grid(
     depth_list: list[int | None] = (
         [None] if depths is None else list(validate.widths(depths, "depths"))
     )
+    deepest = [d for d in depth_list if d is not None]
+    if deepest and max(deepest) > validate.MAX_DEPTH:
+        raise ValueError(f"depths = {deepest}; accepted: at most {validate.MAX_DEPTH:,} blocks")
     count = len(schemes) * len(widths) * len(depth_list) * len(log2_lrs) * seeds
     if count > validate.MAX_RUNS:  # checked before a single RunConfig is built
         raise ValueError(
@@ -264,6 +267,7 @@ def grid(
         )
     if depths is not None:
         fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
+    _check_sizes(model, widths, max(deepest, default=None), fixed.get("device", "cpu"))
     return [
         RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
         for s in schemes
@@ -272,6 +276,24 @@ def grid(
         for lr in log2_lrs
         for seed in range(seeds)
     ]
+
+
+def _check_sizes(model: str, widths: list[int], depth: int | None, device: str) -> None:
+    """Before any worker starts: the device exists here, and the largest model of the grid (built
+    on the meta device: shapes only) fits in its free memory (abcparam.coordcheck.resources)."""
+    from ..coordcheck.resources import check_resources
+
+    def build(width: int):
+        from ..torch import ResidualMLP, build_model
+
+        if model == "mlp":
+            if depth is None:
+                return build_model("mlp", width, depth=2, in_dim=64, out_dim=10)
+            return ResidualMLP(width, depth=depth, in_dim=64, out_dim=10)
+        # the pydoc text's vocabulary has about a hundred characters
+        return build_model("transformer", width, n_layers=depth or 2, vocab=128, context=32)
+
+    check_resources(build, widths, 1, device)
 
 
 #: what resuming needs of a line: its identity and its result
