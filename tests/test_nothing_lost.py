@@ -629,7 +629,9 @@ def test_any_interrupt_keeps_finished_runs_and_rerun_completes(tmp_path_factory,
     out = tmp_path_factory.mktemp("check")
     kw = {"widths": (8, 16), "steps": 1, "seeds": 2, "out": out, "progress": False}
     order = [(8, 0), (8, 1), (16, 0), (16, 1)]
+    plots = importlib.import_module("abcparam.coordcheck.plot")
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "plot_result", lambda result, out: [])  # plots are not under test here
         _interrupt_at(mp, cc_check, "train", stop)
         with pytest.raises(KeyboardInterrupt):
             cc_check.check(_model, "mup", _batch(), **kw)
@@ -640,6 +642,7 @@ def test_any_interrupt_keeps_finished_runs_and_rerun_completes(tmp_path_factory,
     assert finished_runs == order[: stop - 1]
     assert _runs(kept) == set(order[: stop - 1])  # and none of the interrupted run's records
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "plot_result", lambda result, out: [])
         calls = _interrupt_at(mp, cc_check, "train", 99)
         result = cc_check.check(_model, "mup", _batch(), **kw)
     assert len(calls) == 4 - (stop - 1)
