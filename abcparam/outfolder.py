@@ -3,7 +3,8 @@
 :func:`claim` takes an exclusive lock (``.abcparam.lock``, an ``flock`` the kernel releases when
 the process dies, so a killed run never leaves a stale lock) and refuses a folder that holds
 another configuration's results (recognised by its configuration hash) unless ``overwrite``
-removes them.  The same configuration is accepted: that is how a rerun resumes.
+removes them.  The same configuration is accepted: that is how a rerun resumes.  The lock file
+is removed when the run ends.
 """
 
 from __future__ import annotations
@@ -66,22 +67,8 @@ def claim(
     ``produced`` (plots, summaries) first, so configurations never mix in one folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+")
+    handle = _lock(folder / LOCK, name, folder)
     try:
-        try:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise FolderBusy(
-                f"{name} = {str(folder)!r} is in use by another abcparam process (pid {holder}); "
-                f"wait for it to finish or choose another folder"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
         if key is not None:
             results = list(results)
             other = [
@@ -99,5 +86,36 @@ def claim(
                 for f in [*results, *produced]:
                     (folder / f).unlink(missing_ok=True)
         yield folder
-    finally:
+    finally:  # the lock file goes with the lock: a finished folder holds results only
+        with contextlib.suppress(OSError):
+            (folder / LOCK).unlink()
         handle.close()
+
+
+def _lock(path: Path, name: str, folder: Path):
+    """Open ``path`` and hold an exclusive flock on it.  A holder removes the file when done, so
+    after locking, the file must still be the one at ``path`` (else lock the new one)."""
+    while True:
+        handle = open(path, "a+")
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise FolderBusy(
+                f"{name} = {str(folder)!r} is in use by another abcparam process (pid {holder}); "
+                f"wait for it to finish or choose another folder"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            return handle
+        handle.close()  # its holder removed it as we locked: take the new one

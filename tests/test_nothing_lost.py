@@ -126,7 +126,7 @@ def test_user_and_shortcut_checks_keep_partial_and_resume(capsys, monkeypatch, t
     assert _runs(result) == {(8, 0), (16, 0)}
     counts = [sum(r["width"] == w for r in result["records"]) for w in (8, 16)]
     assert counts[0] == counts[1] > 0
-    assert not (tmp_path / "partial.json").exists()
+    assert not (tmp_path / "partial.json").exists() and not (tmp_path / LOCK).exists()
 
 
 def test_builtin_rerun_resumes_instead_of_overwriting(monkeypatch, tmp_path):
@@ -236,7 +236,8 @@ def test_second_process_into_one_folder_is_refused(capsys, tmp_path):
         )
     assert not (tmp_path / "results.json").exists()
     with claim(tmp_path):  # released when its holder ends
-        pass
+        assert (tmp_path / LOCK).exists()
+    assert not (tmp_path / LOCK).exists()  # a finished folder holds results only
 
 
 def test_api_checks_out_before_training(monkeypatch, tmp_path):
