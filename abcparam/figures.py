@@ -12,6 +12,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from .atomic import save_figure
+
 MAX_COLUMNS = 4
 
 
@@ -54,8 +56,7 @@ def finish(fig: Figure, path: Path, *, title: str = "", handles=None, labels=Non
         fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, bottom, 1, top))
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def legend_entries(axes) -> tuple[list, list]:

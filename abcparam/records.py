@@ -335,10 +335,12 @@ def save_json(
             reasons.setdefault(pattern, reason)
         body[NULLS_KEY] = reasons
     body["provenance"] = block
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(body, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
-    return path
+    from .atomic import write_text
+
+    # atomic: a reader (or a disk-full error) never meets half a file
+    return write_text(
+        path, json.dumps(body, indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
+    )
 
 
 def _refuse_constant(name: str) -> Any:

@@ -17,13 +17,30 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LOG2_LR_LIMIT",
+    "MAX_DEPTH",
+    "MAX_HIDDEN_LAYERS",
+    "MAX_STEPS",
+    "MAX_LRS",
+    "MAX_RUNS",
+    "boolean",
     "choice",
+    "key_values",
     "lr_range",
     "positive_float",
     "positive_int",
     "widths",
     "writable_dir",
 ]
+
+
+#: ceilings checked before any grid is built (a typo in a step must not fill the memory)
+MAX_LRS = 1_000  # points of a learning-rate grid
+MAX_RUNS = 100_000  # runs of a sweep
+LOG2_LR_LIMIT = 64  # |log2 lr| beyond this is no learning rate (2**1024 overflows a float)
+MAX_STEPS = 10_000  # steps of a coordinate check (it measures a few; more is a typo)
+MAX_DEPTH = 1_024  # blocks or hidden layers of a built-in model (time grows with it)
+MAX_HIDDEN_LAYERS = 64  # hidden layers of the engine's chain (rules(hidden_layers=...))
 
 
 def positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
@@ -122,6 +139,11 @@ def lr_range(text: str, name: str = "lrs") -> list[float]:
     if not all(math.isfinite(x) for x in numbers):
         raise ValueError(f"{name} = {text!r} holds a non-finite number; accepted: {accepted}")
     lo, hi = numbers[:2]
+    if max(abs(lo), abs(hi)) > LOG2_LR_LIMIT:
+        raise ValueError(
+            f"{name} = {text!r}: log2 learning rates beyond +-{LOG2_LR_LIMIT} (2**{LOG2_LR_LIMIT} "
+            f"= {2.0**LOG2_LR_LIMIT:.3g}) are no learning rates; accepted: {accepted}"
+        )
     step = numbers[2] if len(numbers) == 3 else 1.0
     if lo >= hi:
         raise ValueError(f"{name} = {text!r}: the low end {lo:g} is not below the high end {hi:g}")
@@ -134,12 +156,45 @@ def lr_range(text: str, name: str = "lrs") -> list[float]:
             f"the grid would silently stop short of {hi:g}"
         )
     n = int(round(count)) + 1
+    if n > MAX_LRS:  # counted, not built: a tiny step must not fill the memory
+        raise ValueError(
+            f"{name} = {text!r} gives {n:,} learning rates; accepted: at most {MAX_LRS:,} "
+            f"(a larger step)"
+        )
     if n < 2:
         raise ValueError(
             f"{name} = {text!r} gives {n} learning rate(s); a sweep needs at least 2 "
             f"(accepted: {accepted})"
         )
     return [lo + i * step for i in range(n)]
+
+
+def boolean(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (True/False); ``"no"``, 0 or None are refused, not read as truth."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} = {value!r} ({type(value).__name__}); accepted: True or False")
+    return value
+
+
+def key_values(text: str, name: str, example: str, canon: Any = None) -> dict[str, str]:
+    """``"k1=v1,k2=v2"`` as ``{k1: v1, ...}``; a part without ``=`` or a key given twice (after
+    ``canon``, e.g. a kind's alias) is an error, never a silent last-one-wins."""
+    out: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for part in str(text).split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"{name} = {text!r}: {part.strip()!r} is not KEY=VALUE; e.g. {example}"
+            )
+        k = canon(key.strip()) if canon is not None else key.strip()
+        if k in out:
+            raise ValueError(
+                f"{name} = {text!r} sets {k!r} twice ({shown[k]!r} and {part.strip()!r}); "
+                f"accepted: each key once"
+            )
+        out[k], shown[k] = value.strip(), part.strip()
+    return out
 
 
 def choice(value: Any, accepted: Iterable[str], name: str) -> str:

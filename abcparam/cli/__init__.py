@@ -45,6 +45,12 @@ class _Parser(argparse.ArgumentParser):
 #: errors that mean "bad input": reported in one line, exit status 2 (``--debug``: traceback)
 INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError)
 
+#: exit statuses (documented in the README): a check that ran but failed is 1, as is a missing
+#: optional extra; bad input 2; a result that could not be written after work began (disk full,
+#: permission denied: the file is named, what was written before it is kept) 3; an output folder
+#: in use by another abcparam process 4; interrupted (SIGINT or SIGTERM, finished runs kept) 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_WRITE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
 
 def _load(module_name: str):
     return importlib.import_module(module_name)
@@ -96,24 +102,47 @@ def _main(argv: list[str]) -> int:
     except SystemExit as stop:  # usage errors and --help: argparse has printed its message
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     debug = bool(getattr(args, "debug", False))
+    from ..atomic import WriteError
+    from ..interrupt import interrupt_on_sigterm
+    from ..outfolder import FolderBusy
+
     try:
-        return int(_load(args._module).run(args) or 0)
+        with interrupt_on_sigterm():  # SIGTERM ends a command as Ctrl-C does: finished runs kept
+            return int(_load(args._module).run(args) or 0)
     except BrokenPipeError:  # output piped into `head`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except ModuleNotFoundError:
         raise  # a missing extra: main() names the install command
+    except WriteError as err:
+        if debug:
+            raise
+        print(f"abcparam {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_WRITE
+    except FolderBusy as err:
+        if debug:
+            raise
+        print(f"abcparam {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BUSY
     except INPUT_ERRORS as err:
         if debug:
             raise
         print(f"abcparam {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"abcparam {args.command}: interrupted; finished results are kept", file=sys.stderr)
-        return 130
+        print(f"abcparam {args.command}: interrupted; {_kept(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _kept(args: argparse.Namespace) -> str:
+    """What an interrupted command kept: its --out folder (rerun to resume), or nothing."""
+    out = getattr(args, "out", None)
+    if not out:
+        return "nothing was saved (no --out)"
+    return f"finished runs are kept in {out}; rerun the same command to resume"
 
 
 def _one_line(err: BaseException) -> str:

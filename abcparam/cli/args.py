@@ -103,7 +103,7 @@ def parse_alignment(text: str) -> Any:
             import sympy
 
             sympy.Rational(raw)
-        except (TypeError, ValueError, SyntaxError):
+        except (TypeError, ValueError, SyntaxError, ZeroDivisionError):
             close = difflib.get_close_matches(raw.lower(), ALIGNMENT_NAMES, n=1)
             hint = (
                 f" (did you mean {close[0]!r}?)"

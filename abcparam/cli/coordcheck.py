@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from .. import validate
 from ..engine.optimizers import get_optimizer
 from ..engine.rules import LR_EXPONENTS, rules_for_exponents
 from ..engine.schemes import get_scheme
+from ..outfolder import claim
 from . import args as cli_args
 
 
@@ -55,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=cli_args.positive_float("tolerance"), default=0.15)
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace another configuration's results in --out (a rerun of the same one resumes)",
+    )
+    parser.add_argument(
         "--fresh-batches",
         action="store_true",
         help="train on a fresh batch each step (measured on the first); default: one fixed batch",
@@ -91,6 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=64,
         help="rows of the fixed batch",
     )
+
+
+#: options of --vary depth only (default None: given means meant)
+DEPTH_ONLY = ("base_depth",)
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -161,7 +172,9 @@ def load_object(spec: str, what: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"{what} {spec!r}: cannot import {module_name!r} ({err})") from None
+        raise ValueError(
+            f"{what} {spec!r}: cannot import {module_name!r} ({err}){_hint(module_name)}"
+        ) from None
     try:
         obj = getattr(module, attr)
     except AttributeError:
@@ -169,6 +182,23 @@ def load_object(spec: str, what: str):
     if not callable(obj):
         raise ValueError(f"{what} {spec!r} is a {type(obj).__name__}, not a function")
     return obj
+
+
+def _hint(module_name: str) -> str:
+    """Why a module in the current folder is not found: that folder is not on sys.path (the
+    ``abcparam`` script, unlike ``python -m``, does not put it there)."""
+    import os
+    import sys
+
+    top = module_name.split(".")[0]
+    here = Path.cwd()
+    on_path = any(Path(p or ".").resolve() == here.resolve() for p in sys.path)
+    if not on_path and ((here / f"{top}.py").exists() or (here / top).is_dir()):
+        return (
+            f"; {top} is in the current folder, which is not on the module path: run with "
+            f"PYTHONPATH={os.curdir} (or python -m abcparam.cli ...)"
+        )
+    return ""
 
 
 def _user_model(args: argparse.Namespace, widths) -> int:
@@ -213,15 +243,26 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         name=args.model,
         device=args.device,
         fresh_batches=args.fresh_batches,
+        overwrite=args.overwrite,
     )
     return _report(result, args)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..coordcheck.resources import check_device
+
+    check_device(args.device)  # known and available, before any work
+    if args.vary != "depth":
+        given = [f"--{n.replace('_', '-')}" for n in DEPTH_ONLY if getattr(args, n) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} applies to depth checks only; add --vary depth or leave it out"
+            )
     if args.out is not None:
         validate.writable_dir(args.out, "--out")  # before any training, not after it
     if args.vary == "depth":
-        return run_depth(args)
+        with claim(args.out, name="--out") if args.out else contextlib.nullcontext():
+            return run_depth(args)  # one process at a time writes into --out
     from ..coordcheck.run import run_coord_check
 
     widths = args.widths
@@ -243,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         fixed_batch=not args.fresh_batches,
         device=args.device,
+        overwrite=args.overwrite,
     )
     return _report(result, args)
 
@@ -257,6 +299,20 @@ def _report(result, args: argparse.Namespace) -> int:
         )
     if getattr(result, "diverged", bool(result.nonfinite)):
         runs = sorted({(bad["width"], bad["seed"]) for bad in result.nonfinite})
+        at_init = sorted(
+            {
+                (bad["width"], bad["seed"])
+                for bad in result.nonfinite
+                if bad["step"] == 0 or (bad["quantity"] == "loss" and bad["step"] == 1)
+            }
+        )
+        if at_init:  # before any update: the learning rate cannot be the cause
+            print(
+                f"\nnon-finite before any update ({', '.join(f'width {w} seed {sd}' for w, sd in at_init)}): "
+                f"the data or the model's forward gives nan/inf at initialisation, not the "
+                f"learning rate; the check FAILS."
+            )
+            return 1
         print(
             f"\ndiverged: {len(runs)} run(s) went non-finite "
             f"({', '.join(f'width {w} seed {sd}' for w, sd in runs)}); slopes from a diverged "

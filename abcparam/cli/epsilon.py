@@ -20,13 +20,8 @@ def _parse_grad(text: str) -> float | dict[str, float]:
     accepted = "one number > 0, or kind=value,... (e.g. hidden=1e-5,readout=1e-3)"
     if "=" not in text:
         return validate.positive_float(text, "grad-rms")
-    out = {}
-    for item in text.split(","):
-        kind, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"grad-rms item {item!r} is not kind=value; accepted: {accepted}")
-        out[canonical_kind(kind)] = validate.positive_float(value, f"grad-rms {kind.strip()}")
-    return out
+    pairs = validate.key_values(text, "grad-rms", accepted, canon=canonical_kind)
+    return {kind: validate.positive_float(v, f"grad-rms {kind}") for kind, v in pairs.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
         grad = base_gradient_rms(table, model=args.model, base_width=int(args.base_width))
         source = f"measured on the built-in {args.model} at width {int(args.base_width)}"
+    if args.eps >= 1:  # Adam's eps sits beside sqrt(v), ~1e-8; 1 or more swamps every update
+        raise ValueError(
+            f"eps = {args.eps:g}; accepted: a number in (0, 1) (a constant added to sqrt(v); at "
+            f"1 or more it swamps every update at every width)"
+        )
     rows = crossovers(table, args.eps, args.base_width, grad)
     if args.format == "json":
         print(

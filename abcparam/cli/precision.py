@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import validate
 from ..engine.formats import FORMAT_ALIASES, get_format
 from ..engine.optimizers import get_optimizer
 from ..engine.precision import ROLES, predict
@@ -26,15 +27,20 @@ def _widths(text: str) -> list[int]:
 
 def _rms(text: str) -> dict[tuple[str, str, str], float]:
     """``kind.role=value,...`` (the layer is named after its kind)."""
-    out = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        kind, dot, role = key.strip().partition(".")
-        if not sep or not dot:
-            raise ValueError(f"--rms item {item!r}: expected kind.role=value, e.g. hidden.input=1")
+    from ..engine.exponents import canonical_kind
+
+    def key(text: str) -> str:
+        kind, dot, role = text.partition(".")
+        if not dot:
+            raise ValueError(f"--rms item {text!r}: expected kind.role=value, e.g. hidden.input=1")
         if role not in ROLES:
             raise ValueError(f"--rms role {role!r}; accepted: {', '.join(ROLES)}")
-        out[(kind, kind, role)] = float(value)
+        return f"{canonical_kind(kind)}.{role}"  # a misspelled kind names the accepted ones
+
+    out = {}
+    for k, v in validate.key_values(text, "--rms", "hidden.input=1", canon=key).items():
+        kind, _, role = k.partition(".")
+        out[(kind, kind, role)] = validate.positive_float(v, f"--rms {k}")
     return out
 
 

@@ -30,7 +30,7 @@ def _symbol_or_number(text: str):
         try:
             sympy.Rational(raw)
             return raw
-        except (TypeError, ValueError, SyntaxError):
+        except (TypeError, ValueError, SyntaxError, ZeroDivisionError):
             pass
     raise ValueError(
         f"{text!r}; accepted: coherent, independent, a number such as 1/2, or symbol:NAME"

@@ -7,6 +7,7 @@ import importlib.util
 import time
 
 from .. import validate
+from ..atomic import write_text
 from ..engine.optimizers import get_optimizer
 from . import args as cli_args
 
@@ -65,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise ValueError("backend 'ray' needs Ray (pip install 'ray[default]'); accepted: local")
-    if not args.device.startswith(("cpu", "cuda", "mps")):
-        raise ValueError(f"device = {args.device!r}; accepted: cpu, cuda, cuda:N, mps")
+    from ..coordcheck.resources import check_device
+
+    check_device(args.device)  # known and available here, not in a worker after the start
+    if args.vary != "depth" and args.base_depth is not None:
+        raise ValueError(
+            "--base-depth applies to depth sweeps only; add --vary depth or leave it out"
+        )
     depths = None
     extra = {}
     if args.vary == "depth":
@@ -100,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if not k.startswith("_") and k not in ("command", "debug")
     }
     save_json(out / "config.json", config, started=started)
-    (out / "summary.md").write_text(text + "\n")
+    write_text(out / "summary.md", text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)
     print(text)
     return 0

@@ -13,9 +13,10 @@ fixed-batch convention).
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
+from ..interrupt import interrupt_on_sigterm
+from ..outfolder import config_hash
+from .inputs import PartialRuns, claim_out
 from .record import Recorder, call_model, recordable
+from .resources import FactoryError, check_resources
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
 
 Batch = tuple[Any, Any]
@@ -45,6 +50,18 @@ def default_loss(output: Any, target: torch.Tensor) -> torch.Tensor:
             f"targets of shape {got} do not match logits {tuple(logits.shape)}: the default loss "
             f"needs integer class targets shaped like the logits without their last dimension; "
             f"or pass loss=fn(output, target)"
+        )
+    if target.is_floating_point():
+        raise TypeError(
+            f"your batch gives {str(target.dtype).removeprefix('torch.')} targets; the default "
+            f"loss (cross-entropy) needs integer class indices (int64), or pass loss=fn(output, "
+            f"target)"
+        )
+    classes = logits.shape[-1]
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
+        raise ValueError(
+            f"your batch gives targets in [{int(target.min())}, {int(target.max())}]; the model "
+            f"has {classes} classes, so the default loss accepts targets in [0, {classes - 1}]"
         )
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
@@ -107,6 +124,7 @@ def check(
     fresh_batches: bool = False,
     zero_readout: bool = False,
     distributed: bool = False,
+    overwrite: bool = False,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
@@ -120,23 +138,41 @@ def check(
     ``fresh_batches``: step t trains on ``batch(seed * 100_003 + t)`` (a function is needed) and
     every step is measured on the first batch, as the built-in check's fresh-batch mode does.
     ``zero_readout``: start the readout at zero (TP-V's suggestion; :func:`parametrize`).
+    ``rules`` may be a scheme's name (``"mup"``).  With ``out``, each finished (width, seed) run
+    is kept in ``partial.json`` and a rerun of the same configuration resumes from it; another
+    configuration's results there are refused unless ``overwrite``; the factory's and the batch's
+    failures are reported as theirs before training (exit 2 on the command line).
     ``distributed``: under ``torchrun`` (an initialised ``torch.distributed``), the (width, seed)
     runs are shared among the ranks and every rank's records are gathered, so each statistic
-    comes from one whole run, as in one process; rank 0 writes ``out``.  On CUDA each rank
-    trains on its ``LOCAL_RANK`` device."""
-    from ..torch import build_optimizer, discover_topology, parametrize
+    comes from one whole run, as in one process; rank 0 writes ``out`` (and keeps the partial
+    file of its own runs).  On CUDA each rank trains on its ``LOCAL_RANK`` device."""
+    from .. import validate
+    from ..torch import build_optimizer, parametrize
 
     started = time.time()
     if not callable(factory):
         raise TypeError(f"factory must be a function width -> nn.Module; got {factory!r}")
-    widths = tuple(widths)
-    if len(widths) < 2 or any(not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"widths = {list(widths)}: need at least two positive int widths")
-    for value, what in ((steps, "steps"), (seeds, "seeds")):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what} = {value!r}: need a positive int")
+    rules = _rules(rules)
+    widths = validate.widths(widths)
+    steps = validate.positive_int(steps, "steps")
+    seeds = validate.positive_int(seeds, "seeds")
+    tolerance = validate.positive_float(tolerance, "tolerance")
+    weight_decay = validate.positive_float(weight_decay, "weight_decay", allow_zero=True)
+    if lr is not None:
+        lr = validate.positive_float(lr, "lr")
+    if base_width is not None:
+        base_width = validate.positive_int(base_width, "base_width")
+    for flag, what in (
+        (alignment_measured, "alignment_measured"),
+        (fresh_batches, "fresh_batches"),
+    ):
+        validate.boolean(flag, what)
+    validate.boolean(zero_readout, "zero_readout")
+    if out is not None:
+        validate.writable_dir(out, "out")  # before any training, not at save time
     if fresh_batches and not callable(batch):
         raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
+    check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
     get_batch = _batch_fn(batch)
     loss_fn = loss or default_loss
     base_width = base_width or min(widths)
@@ -158,72 +194,213 @@ def check(
         device=device,
         fixed_batch=not fresh_batches,
     )
-    records: list = []
-    nonfinite: list = []
-    topology = None
-    runs = [(w, s) for w in widths for s in range(seeds)]
+    key = config_hash(
+        {
+            **config.to_dict(),
+            "rules": rules.to_dict(),
+            "layer_map": layer_map,
+            "weight_decay": weight_decay,
+            "zero_readout": zero_readout,
+            "batch": getattr(batch, "__qualname__", None),
+            "loss": getattr(loss, "__qualname__", None),
+        }
+    )
     rank, world = _ranks(distributed)
-    if world > len(runs):
+    all_runs = [(w, s) for w in widths for s in range(seeds)]
+    if world > len(all_runs):
         raise ValueError(
-            f"a distributed check shares its {len(runs)} (width, seed) runs among the ranks: "
+            f"a distributed check shares its {len(all_runs)} (width, seed) runs among the ranks: "
             f"{world} ranks need at least {world} runs (more widths or seeds)"
         )
     if world > 1 and device.startswith("cuda") and ":" not in device:
         device = f"cuda:{os.environ.get('LOCAL_RANK', rank)}"
-    per_run: dict[int, tuple[list, list]] = {}
-    mine = [(i, run) for i, run in enumerate(runs) if i % world == rank]
-    bar = tqdm(mine, desc=f"coord-check {name}", disable=not progress or rank != 0)
-    for index, (width, seed) in bar:
-        records, nonfinite = per_run.setdefault(index, ([], []))
-        torch.manual_seed(seed)
-        model = factory(width)
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"factory({width}) returned {type(model).__name__}, not an nn.Module")
-        spec = parametrize(
-            model,
-            rules,
-            base=base,
-            layer_map=layer_map,
-            seed=seed,
-            delta=delta if width == base_width else None,
-            zero_readout=zero_readout,
-        )
-        model.to(device)
-        opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
-        inputs, targets = (_to_device(t, device) for t in get_batch(seed))
-        if topology is None:
-            topology = discover_topology(model, inputs, spec)
-            _check_output(model, inputs, targets, loss_fn)
-        layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
-        if not layers:
-            raise ValueError(
-                "no layer of this model can be recorded (nn.Linear, nn.Embedding, convolutions, "
-                "Hugging Face Conv1D or nn.MultiheadAttention)"
-            )
-        recorder = Recorder(model, layers, alignment_measured, width=width, seed=seed)
-        if fresh_batches:
-            batches = [(inputs, targets)] + [
-                tuple(_to_device(t, device) for t in get_batch(seed * 100_003 + step))
-                for step in range(1, steps)
-            ]
+    own_out = out if rank == 0 else None  # one writer: rank 0
+    with claim_out(own_out, key, overwrite):
+        partial = PartialRuns(own_out, config, key, started)
+        topology = None
+        per_run: dict[int, tuple[list, list]] = {}
+        runs = [
+            run
+            for i, run in enumerate(all_runs)
+            if i % world == rank and not partial.finished(*run)
+        ]
+        if not runs:  # all resumed: the first width again, for the graph only (no training)
+            runs_to_train: list = []
+            runs = [(base_width, 0)]
         else:
-            batches = [(inputs, targets)] * steps
-        train(
-            model,
-            opt,
-            loss_fn,
-            batches,
-            recorder,
-            records,
-            nonfinite,
-            fixed_batch=not fresh_batches,
-        )
-        recorder.remove()
-    records, nonfinite, topology = _gather(per_run, topology, world)
-    result = compare(config, rules, records, nonfinite, topology=topology)
-    if out is not None and rank == 0:
-        save(result, out, started=started)
+            runs_to_train = runs
+        with interrupt_on_sigterm():  # SIGTERM as Ctrl-C: finished runs stay in partial.json
+            bar = tqdm(runs, desc=f"coord-check {name}", disable=not progress or rank != 0)
+            for width, seed in bar:
+                torch.manual_seed(seed)
+                model = _call_factory(factory, width)
+                spec = parametrize(
+                    model,
+                    rules,
+                    base=base,
+                    layer_map=layer_map,
+                    seed=seed,
+                    delta=delta if width == base_width else None,
+                    zero_readout=zero_readout,
+                )
+                model.to(device)
+                opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
+                inputs, targets = (_to_device(t, device) for t in _first_batch(get_batch, seed))
+                if topology is None:
+                    topology = _first_forward(model, inputs, targets, loss_fn, spec)
+                if (width, seed) not in runs_to_train:
+                    break
+                layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
+                if not layers:
+                    raise ValueError(
+                        "no layer of this model can be recorded (nn.Linear, nn.Embedding, "
+                        "convolutions, Hugging Face Conv1D or nn.MultiheadAttention)"
+                    )
+                recorder = Recorder(model, layers, alignment_measured, width=width, seed=seed)
+                first_record, first_nonfinite = len(partial.records), len(partial.nonfinite)
+                if fresh_batches:  # drawn one step at a time, never all at once
+                    batches: Iterable = itertools.chain(
+                        [(inputs, targets)],
+                        (
+                            tuple(_to_device(t, device) for t in get_batch(seed * 100_003 + step))
+                            for step in range(1, steps)
+                        ),
+                    )
+                else:
+                    batches = itertools.repeat((inputs, targets), steps)
+                train(
+                    model,
+                    opt,
+                    loss_fn,
+                    batches,
+                    recorder,
+                    partial.records,
+                    partial.nonfinite,
+                    fixed_batch=not fresh_batches,
+                )
+                recorder.remove()
+                partial.add(width, seed)  # nothing lost: every finished run is on disk
+                per_run[all_runs.index((width, seed))] = (
+                    partial.records[first_record:],
+                    partial.nonfinite[first_nonfinite:],
+                )
+        records, nonfinite = partial.records, partial.nonfinite
+        if world > 1:
+            records, nonfinite = _gather(per_run, world)
+        try:
+            result = compare(config, rules, records, nonfinite, topology=topology)
+        except Exception as err:
+            partial.save(error=f"{type(err).__name__}: {err}")
+            raise
+        if own_out is not None:
+            save(result, own_out, started=started, config_hash=key)
+            partial.finish()
     return result
+
+
+def _rules(rules: Any) -> Any:
+    """The rules to check: a Rules object, or a scheme's name (``"mup"``: its derived rules)."""
+    import abcparam
+
+    if isinstance(rules, str):
+        return abcparam.rules(rules)
+    if not hasattr(rules, "optimizer") or not hasattr(rules, "layers"):
+        raise TypeError(
+            f"rules = {rules!r} ({type(rules).__name__}); accepted: abcparam Rules "
+            f"(abcparam.rules(...) or abcparam.derive(...)) or a scheme name such as 'mup'"
+        )
+    return rules
+
+
+def _call_factory(factory: Callable[[int], nn.Module], width: int) -> nn.Module:
+    """``factory(width)``, its failures reported as the factory's (bad input, before training)."""
+    try:
+        model = factory(width)
+    except Exception as err:  # noqa: BLE001 - the user's code: named as such
+        raise FactoryError(
+            f"your factory raised {type(err).__name__} at width {width}: {err}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise FactoryError(
+            f"your factory returned {type(model).__name__} at width {width}, not an nn.Module"
+        )
+    return model
+
+
+def _first_batch(get_batch: Callable[[int], Batch], seed: int) -> Batch:
+    """The probe batch, its function's failures and non-finite inputs named before training (a
+    NaN in the data is the data's fault, never the learning rate's)."""
+    try:
+        inputs, targets = get_batch(seed)
+    except (TypeError, ValueError) as err:
+        if "the batch must be" in str(err):
+            raise
+        raise FactoryError(f"your batch function raised {type(err).__name__}: {err}") from None
+    except Exception as err:  # noqa: BLE001
+        raise FactoryError(f"your batch function raised {type(err).__name__}: {err}") from None
+    for what, value in (("inputs", inputs), ("targets", targets)):
+        for t in _tensors(value):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise FactoryError(
+                    f"your batch gives non-finite {what} (nan or inf) for seed {seed}; fix the "
+                    f"data (this is not a learning-rate problem)"
+                )
+    return inputs, targets
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if torch.is_tensor(obj):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def _first_forward(model, inputs, targets, loss_fn, spec):
+    """Discover the graph from one forward pass and check the loss on it, before training; the
+    forward's failures are named with what the batch gives and the first layer expects."""
+    from ..torch import discover_topology
+
+    try:
+        topology = discover_topology(model, inputs, spec)
+    except Exception as err:  # noqa: BLE001 - the user's model or data
+        raise FactoryError(_forward_failure(model, inputs, err)) from None
+    _check_output(model, inputs, targets, loss_fn)
+    return topology
+
+
+def _forward_failure(model: nn.Module, inputs: Any, err: BaseException) -> str:
+    """Why the model's forward failed on the batch: a dtype the first layer cannot take, else
+    the error itself."""
+    first = next(
+        (
+            m
+            for m in model.modules()
+            if isinstance(m, (nn.Linear, nn.Embedding, nn.modules.conv._ConvNd))
+        ),
+        None,
+    )
+    given = _tensors(inputs)
+    if first is not None and given:
+        dtype = given[0].dtype
+        if isinstance(first, nn.Embedding) and dtype.is_floating_point:
+            return (
+                f"your batch gives {str(dtype).removeprefix('torch.')} inputs; the model's first "
+                f"layer (an embedding) expects integer token ids (int64)"
+            )
+        weight = getattr(first, "weight", None)
+        if (
+            not isinstance(first, nn.Embedding)
+            and weight is not None
+            and not dtype.is_floating_point
+        ):
+            return (
+                f"your batch gives {str(dtype).removeprefix('torch.')} inputs; the model's first "
+                f"layer expects {str(weight.dtype).removeprefix('torch.')}"
+            )
+    return f"the model's forward on your batch raised {type(err).__name__}: {err}"
 
 
 def _ranks(distributed: bool) -> tuple[int, int]:
@@ -240,18 +417,17 @@ def _ranks(distributed: bool) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _gather(per_run: dict[int, tuple[list, list]], topology, world: int):
+def _gather(per_run: dict[int, tuple[list, list]], world: int) -> tuple[list, list]:
     """Every rank's records and non-finite rows, in the one-process order of the runs (each
     rank keeps the topology it discovered: names, kinds and edges do not depend on width)."""
-    if world > 1:
-        import torch.distributed as dist
+    import torch.distributed as dist
 
-        parts: list = [None] * world
-        dist.all_gather_object(parts, per_run)  # records are small frozen dataclasses
-        per_run = {i: run for part in parts for i, run in part.items()}
-    records = [r for i in sorted(per_run) for r in per_run[i][0]]
-    nonfinite = [r for i in sorted(per_run) for r in per_run[i][1]]
-    return records, nonfinite, topology
+    parts: list = [None] * world
+    dist.all_gather_object(parts, per_run)  # records are small frozen dataclasses
+    merged = {i: run for part in parts for i, run in part.items()}
+    records = [r for i in sorted(merged) for r in merged[i][0]]
+    nonfinite = [r for i in sorted(merged) for r in merged[i][1]]
+    return records, nonfinite
 
 
 def _to_device(obj: Any, device: str) -> Any:

@@ -34,6 +34,7 @@ from torch import nn
 
 import abcparam
 
+from ..atomic import write_text
 from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
 from .finite_width import blended_slope
@@ -612,7 +613,7 @@ def save(result: DepthCheckResult, out, command: str | None = None, started: flo
         "records": result.records,
     }
     path = save_json(out / "results.json", payload, command=command, started=started)
-    (out / "summary.md").write_text(result.table() + "\n")
+    write_text(out / "summary.md", result.table() + "\n")
     from .depth_plot import plot_depth_check
 
     plot_depth_check(result.records, out / "depth_check.png", result.config)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import save_figure
+
 PANELS = (
     ("stream", "out", 0),
     ("stream", "delta", None),
@@ -41,6 +43,6 @@ def plot_depth_check(records: list[dict], path: str | Path, config) -> Path:
     fig.suptitle(f"{config.model}, width {width}, {config.optimizer}, lr {config.lr}", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return path

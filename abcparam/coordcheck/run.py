@@ -19,11 +19,12 @@ results.json schema (stable): ``{"config", "versions", "fits": [{"layer", "kind"
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,14 +40,17 @@ from abcparam.engine.exponents import fmt
 from abcparam.engine.predict import predict_slopes
 from abcparam.engine.rules import Rules, rules_for_exponents
 
+from ..interrupt import interrupt_on_sigterm
+from ..outfolder import config_hash
 from ..records import save_json
 from ..torch import build_model, build_optimizer, parametrize
 from ..torch.models import MODELS
 from . import schema
 from .finite_width import blended_slope
 from .fit import fit_slopes
-from .inputs import PARTIAL, check_arguments, save_partial
+from .inputs import PartialRuns, check_arguments, claim_out
 from .record import PAIRS, Recorder, call_model
+from .resources import check_resources
 from .schema import AlignmentFit, Fit, NonFinite, Record
 
 #: base LR of a check: SGD's step is the raw gradient; every normalised optimizer (the engine's
@@ -166,24 +170,21 @@ def _build(config: CoordCheckConfig, width: int):
     return build_model(config.model, width, depth=config.depth)
 
 
-def _batches(config: CoordCheckConfig, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The fixed, seeded data stream (independent of width): Gaussian inputs with random labels
-    for the MLP; random token sequences (next-token targets) for the transformer.  With
-    ``fixed_batch`` (default) only the first batch is used, every step."""
+def _batches(config: CoordCheckConfig, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The fixed, seeded data stream (independent of width), one batch per step as it is needed
+    (never all ``steps`` of them at once): Gaussian inputs with random labels for the MLP;
+    random token sequences (next-token targets) for the transformer.  With ``fixed_batch``
+    (default) only the first batch is used, every step."""
     g = torch.Generator().manual_seed(10_000 + seed)
-    out = []
     for _ in range(config.steps):
         if config.model == "mlp":
-            out.append(
-                (
-                    torch.randn(config.batch, 32, generator=g),
-                    torch.randint(0, 10, (config.batch,), generator=g),
-                )
+            yield (
+                torch.randn(config.batch, 32, generator=g),
+                torch.randint(0, 10, (config.batch,), generator=g),
             )
         else:
             tokens = torch.randint(0, 65, (max(config.batch // 8, 1), 33), generator=g)
-            out.append((tokens[:, :-1], tokens[:, 1:]))
-    return out
+            yield tokens[:, :-1], tokens[:, 1:]
 
 
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -199,11 +200,16 @@ def _train_one(config, rules, width, seed, lr, records, nonfinite, graph=None):
     spec = parametrize(model, rules, base_width=config.base_width, seed=seed)
     model.to(config.device)
     opt = build_optimizer(model, spec, lr=lr)
-    batches = [(x.to(config.device), y.to(config.device)) for x, y in _batches(config, seed)]
+    stream = ((x.to(config.device), y.to(config.device)) for x, y in _batches(config, seed))
+    first = next(stream)
+    if config.fixed_batch:  # the first batch every step: the rest is never drawn
+        batches: Iterable = itertools.repeat(first, config.steps)
+    else:
+        batches = itertools.chain([first], stream)
     if graph is None:  # the network's graph, discovered once from one forward pass
         from ..torch import discover_topology
 
-        graph = discover_topology(model, batches[0][0], spec)
+        graph = discover_topology(model, first[0], spec)
     recorder = Recorder(
         model, graph.chain(), alignment=config.alignment_measured, width=width, seed=seed
     )
@@ -230,10 +236,10 @@ def _autocast(forward, device: str, dtype):
 
 
 def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batch=True) -> None:
-    """``len(batches)`` optimizer steps with ``recorder`` measuring the states after 0, 1, ...,
-    ``len(batches)`` updates on the probe batch (the first); a non-finite value stops the run,
-    earlier records kept.  ``batches``: (inputs, targets) pairs; inputs a tensor, a tuple of
-    positional arguments or a dict of keyword arguments."""
+    """One optimizer step per batch with ``recorder`` measuring the states after 0, 1, ...
+    updates on the probe batch (the first); a non-finite value stops the run, earlier records
+    kept.  ``batches``: (inputs, targets) pairs, a list or an iterator drawn one step at a time;
+    inputs a tensor, a tuple of positional arguments or a dict of keyword arguments."""
     tag = {"width": recorder.width, "seed": recorder.seed}
 
     def keep(measured) -> bool:
@@ -249,10 +255,13 @@ def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batc
         )
         return not bad
 
-    probe = batches[0][0]
-    for step, (x, y) in enumerate(batches, start=1):
+    batches = iter(batches)
+    first = next(batches)
+    probe = first[0]
+    step = 0
+    for step, (x, y) in enumerate(itertools.chain([first], batches), start=1):
         if fixed_batch:
-            x, y = batches[0]
+            x, y = first
         with recorder.capture() if fixed_batch or step == 1 else contextlib.nullcontext():
             loss = loss_fn(call_model(model, x), y)
         if step == 1:
@@ -269,7 +278,7 @@ def train(model, opt, loss_fn, batches, recorder, records, nonfinite, fixed_batc
         if not fixed_batch and not keep(recorder.measure(probe, step=step)):
             return
     if fixed_batch:
-        keep(recorder.measure(probe, step=len(batches)))
+        keep(recorder.measure(probe, step=step))
 
 
 def _alignment_at(align_fits, layer, step):
@@ -301,6 +310,7 @@ def run_coord_check(
     fixed_batch: bool = True,
     device: str = "cpu",
     autocast: str | None = None,
+    overwrite: bool = False,
 ) -> CoordCheckResult:
     """Train, record, fit and compare; write results.json and plots to ``out`` if given.
 
@@ -308,7 +318,9 @@ def run_coord_check(
     optimizer defaults to the rules' (else Adam) and must match them.  ``device`` where to train;
     ``autocast="bfloat16"`` runs the forward in mixed precision.  Every argument is checked
     before training; with ``out``, each finished (width, seed) run is saved at once
-    (``partial.json``), and what was measured is kept if the comparison fails."""
+    (``partial.json``), and what was measured is kept if the comparison fails; rerunning the
+    same configuration resumes from it; ``out`` holding another configuration's results is
+    refused unless ``overwrite``, and a second process writing into it is refused (a lock)."""
     started = time.time()
     config = CoordCheckConfig(
         model,
@@ -337,30 +349,47 @@ def run_coord_check(
     config.lr = (
         config.lr if config.lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR)
     )
-    records: list[dict] = []
-    nonfinite: list[dict] = []
+    check_resources(lambda width: _build(config, width), config.widths, config.steps, device)
+    key = config_hash({**config.to_dict(), "rules": rules.to_dict()})
+    with claim_out(out, key, overwrite):
+        return _run(config, rules, out, key, started, progress)
+
+
+def _run(config, rules, out, key: str, started: float, progress: bool) -> CoordCheckResult:
+    """Train every (width, seed) run not yet in ``out/partial.json``, saving each at once."""
+    partial = PartialRuns(out, config, key, started)
     runs = [(w, s) for w in config.widths for s in range(config.seeds)]
     graph = None
-    done: list[tuple[int, int]] = []
-    for width, seed in tqdm(
-        runs, desc=f"coord-check {scheme}/{rules.optimizer}", disable=not progress
-    ):
-        graph = _train_one(config, rules, width, seed, config.lr, records, nonfinite, graph)
-        done.append((width, seed))
-        if out is not None:  # nothing lost: every finished run is on disk
-            save_partial(out, config, records, nonfinite, done, started=started)
-    try:
-        result = compare(config, rules, records, nonfinite, topology=graph)
-    except Exception as err:
-        if out is not None:
-            save_partial(
-                out, config, records, nonfinite, done, error=f"{type(err).__name__}: {err}"
+    todo = [run for run in runs if not partial.finished(*run)]
+    desc = f"coord-check {config.scheme}/{rules.optimizer}"
+    with interrupt_on_sigterm():  # SIGTERM as Ctrl-C: the finished runs stay in partial.json
+        for width, seed in tqdm(todo, desc=desc, disable=not progress):
+            graph = _train_one(
+                config, rules, width, seed, config.lr, partial.records, partial.nonfinite, graph
             )
+            partial.add(width, seed)  # nothing lost: every finished run is on disk
+    if graph is None:  # every run was resumed: the graph from one forward pass, no training
+        graph = _topology(config, rules)
+    try:
+        result = compare(config, rules, partial.records, partial.nonfinite, topology=graph)
+    except Exception as err:
+        partial.save(error=f"{type(err).__name__}: {err}")
         raise
     if out is not None:
-        save(result, out, started=started)
-        (Path(out) / PARTIAL).unlink(missing_ok=True)  # results.json holds all of it
+        save(result, out, started=started, config_hash=key)
+        partial.finish()  # results.json holds all of it
     return result
+
+
+def _topology(config: CoordCheckConfig, rules):
+    """The built-in model's graph at the base width (one forward pass, no training)."""
+    from ..torch import discover_topology
+
+    torch.manual_seed(0)
+    model = _build(config, config.base_width)
+    spec = parametrize(model, rules, base_width=config.base_width, seed=0)
+    x, _ = next(_batches(config, 0))
+    return discover_topology(model, x, spec)
 
 
 def compare(
@@ -643,12 +672,17 @@ def save(
     *,
     command: str | None = None,
     started: float | None = None,
+    config_hash: str | None = None,
 ) -> Path:
-    """results.json (strict JSON with a provenance block, see abcparam.records) + plots in ``out``."""
+    """results.json (strict JSON with a provenance block, see abcparam.records) + plots in ``out``;
+    ``config_hash`` identifies the configuration (a rerun of another is refused, outfolder.py)."""
     out = Path(out)
+    payload = schema.to_json(result, strict=False)
+    if config_hash is not None:  # inside config: results.json's top-level keys stay fixed
+        payload["config"] = {**payload["config"], "config_hash": config_hash}
     path = save_json(
         out / "results.json",
-        schema.to_json(result, strict=False),
+        payload,
         command=command,
         started=started,
         why=NULL_REASONS,

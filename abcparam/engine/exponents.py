@@ -87,10 +87,12 @@ def exact(value: Any, what: str = "exponent") -> sympy.Expr:
     if isinstance(value, str):
         try:
             parsed = sympy.Rational(value.strip())
-        except (TypeError, ValueError, SyntaxError) as err:
+        except (TypeError, ValueError, SyntaxError, ZeroDivisionError) as err:
+            why = " (it divides by zero)" if isinstance(err, ZeroDivisionError) else ""
             raise ValueError(
-                f"{what} = {value!r} is not an exact number such as '1/2' or '-1'"
-            ) from err
+                f"{what} = {value!r} is not an exact number{why}; accepted: an exact number such "
+                f"as '1/2' or '-1'"
+            ) from None
         return parsed
     if isinstance(value, sympy.Basic):
         expr = sympy.sympify(value)

@@ -526,6 +526,7 @@ def derive(
     """
     opt = get_optimizer(optimizer)
     align = make_alignment(alignment)
+    hidden_layers = _hidden_layers(hidden_layers)
     if weight_decay not in WEIGHT_DECAY_CONVENTIONS:
         raise ValueError(
             f"weight_decay = {weight_decay!r}; accepted: {', '.join(WEIGHT_DECAY_CONVENTIONS)}"
@@ -638,13 +639,36 @@ def _view_note(opt: UpdateModel, kind: str, align: Alignment, view: str) -> str:
     )
 
 
+def _hidden_layers(count: Any) -> int:
+    """``count`` checked: a positive int up to MAX_HIDDEN_LAYERS (the exponents settle after a
+    few layers while the derivation's time grows with the count)."""
+    from .. import validate
+
+    count = validate.positive_int(count, "hidden_layers")
+    if count > validate.MAX_HIDDEN_LAYERS:
+        raise ValueError(
+            f"hidden_layers = {count}; accepted: at most {validate.MAX_HIDDEN_LAYERS} (the "
+            f"exponents do not change past a few; the derivation time grows with the count)"
+        )
+    return count
+
+
 def _complete(given: Mapping[str, Number], name: str) -> dict[str, sympy.Expr]:
     if not isinstance(given, Mapping):
         raise TypeError(
             f"{name} must map layer kinds to exponents, e.g. "
             f"{{'embedding': 0, 'hidden': '1/2', 'readout': '1/2'}}; got {given!r}"
         )
-    out = {canonical_kind(kind): exact(value, f"{kind} {name}") for kind, value in given.items()}
+    out: dict[str, sympy.Expr] = {}
+    named: dict[str, str] = {}
+    for kind, value in given.items():
+        canon = canonical_kind(kind)
+        if canon in out:  # "input" and "embedding" both given: which one was meant?
+            raise ValueError(
+                f"{name} gives {named[canon]!r} and {kind!r}, two names of the {canon} kind; "
+                f"give one"
+            )
+        out[canon], named[canon] = exact(value, f"{kind} {name}"), str(kind)
     missing = [kind for kind in CORE_KINDS if kind not in out]
     if missing:
         raise ValueError(f"{name} is missing layer kinds {missing}; give all of {CORE_KINDS}")
@@ -778,8 +802,14 @@ def rules(
     >>> [str(r[kind].c) for kind in ("embedding", "hidden", "readout")]
     ['1/2', '0', '-1/2']
     """
+    from .. import validate
+
     sch = get_scheme(scheme)
     opt = canonical_name(optimizer)
+    validate.boolean(conventions, "conventions")
+    if depth is not None:
+        validate.boolean(depth, "depth")
+    hidden_layers = _hidden_layers(hidden_layers)
     alpha, why = _depth_choice(sch, depth, depth_alpha)
     depth_align = make_depth_alignment(depth_alignment)
     width_key = (

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         t0 = time.perf_counter()
         cfg.setdefault("steps", args.steps)
-        result = run_coord_check(seeds=args.seeds, out=out / name, progress=False, **cfg)
+        result = run_coord_check(
+            seeds=args.seeds, out=out / name, progress=False, overwrite=True, **cfg
+        )
         wall = time.perf_counter() - t0
         s = result.summary()
         worst = max(abs(f["measured_slope"] - f["predicted_slope"]) for f in result.judged)

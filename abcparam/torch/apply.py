@@ -332,7 +332,7 @@ def parametrize(
     from .checkpoint import attach, into_config, surviving_of
 
     _apply(model, plans, attention, seed, init)
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
     surviving = (
@@ -403,7 +403,7 @@ def _plan(
     depth: _Depth = _Depth(),
     fold: bool | None = False,
 ):
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     if fold is True and not isinstance(rules, Rules):
         raise TypeError(f"fold=True needs abcparam.rules(...) or derive(...); got {rules!r}")
     if not isinstance(rules, Rules):  # a duck-typed rules object: the engine cannot shift it
@@ -535,7 +535,7 @@ def _set_multiplier(
 def _apply(
     model: nn.Module, plans: list[_Plan], attention: list[AttentionPlan], seed, init: bool = True
 ) -> None:
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))
     generators: dict[torch.device, torch.Generator] = {}
     q_rows = {a.name: a for a in attention if a.attr == "q_rows"}
     with torch.no_grad():
@@ -688,6 +688,24 @@ def _current_tensors(model: nn.Module, spec: Spec) -> dict[str, nn.Parameter]:
     return tensors
 
 
+def _rates(value, what: str, allow_zero: bool = False):
+    """A learning rate or weight decay checked: a finite number > 0 (>= 0 with ``allow_zero``),
+    or a mapping from layer kinds (aliases allowed, each kind once) or "default" to such numbers;
+    a misspelled kind names the accepted ones instead of silently taking the default."""
+    from .. import validate
+    from ..engine.exponents import canonical_kind
+
+    if not isinstance(value, Mapping):
+        return validate.positive_float(value, what, allow_zero=allow_zero)
+    out: dict[str, float] = {}
+    for key, number in value.items():
+        kind = key if key in ("default", SCALAR) else canonical_kind(key)
+        if kind in out:
+            raise ValueError(f"{what} = {dict(value)} gives the {kind} kind twice; give it once")
+        out[kind] = validate.positive_float(number, f"{what}[{key!r}]", allow_zero=allow_zero)
+    return out
+
+
 def param_groups(
     model: nn.Module,
     spec: Spec,
@@ -711,6 +729,11 @@ def param_groups(
     param_groups(model, spec, lr=3e-3, weight_decay=0.1))``."""
     if not isinstance(spec, Spec):
         raise TypeError(f"spec must be the Spec parametrize() returned; got {type(spec).__name__}")
+    lr, weight_decay = _rates(lr, "lr"), _rates(weight_decay, "weight_decay", allow_zero=True)
+    if eps is not None and not isinstance(eps, tuple):
+        from .. import validate
+
+        eps = validate.positive_float(eps, "eps")
     tensors = _current_tensors(model, spec)
     given = None if optimizer is None else _optimizer_name(optimizer, spec)
     # "independent" decay p <- p (1 - lambda) through torch's coupled p <- p (1 - lr lambda)

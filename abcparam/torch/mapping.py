@@ -134,7 +134,7 @@ def map_kinds(
             rules.append((re.compile(pattern), _user_kind(given, pattern)))
         except re.error as err:
             raise ValueError(f"layer_map key {pattern!r} is not a valid regex: {err}") from None
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules(remove_duplicate=False))  # a module registered twice too
     dims = infinite_dims(model, base, delta) if base is not None else None
     out: dict[str, Mapped] = {}
     unmapped = []

@@ -11,6 +11,8 @@ import numpy as np
 # notebook's own figures are untouched
 from matplotlib.figure import Figure
 
+from ..atomic import save_figure
+
 
 def plot_sweep(rows: list[dict], path: Path, title: str = "", vary: str = "width") -> Path:
     """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1)
@@ -39,5 +41,5 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "", vary: str = "width
     axes[0][-1].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     return path

@@ -8,19 +8,19 @@ LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import signal
-import threading
 import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..atomic import append_line
+from ..interrupt import die_with_parent, interrupt_on_sigterm
+from ..outfolder import claim
 from ..records import dumps_strict
 
 SCHEMES = ("sp-constant-lr", "sp", "mup", "u-mup", "depth-mup", "completep")
@@ -227,8 +227,12 @@ def grid(
     if not widths or len(set(widths)) != len(widths):
         raise ValueError(f"widths = {widths}; accepted: one or more distinct positive integers")
     log2_lrs = [float(x) for x in log2_lrs]
-    if not log2_lrs or not all(math.isfinite(x) for x in log2_lrs):
-        raise ValueError(f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates")
+    limit = validate.LOG2_LR_LIMIT
+    if not log2_lrs or not all(math.isfinite(x) and abs(x) <= limit for x in log2_lrs):
+        raise ValueError(
+            f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates in "
+            f"[-{limit}, {limit}]"
+        )
     seeds = validate.positive_int(seeds, "seeds")
     settable = [f.name for f in fields(RunConfig)][6:]  # after model .. seed
     unknown = set(fixed) - set(settable)
@@ -242,8 +246,19 @@ def grid(
     depth_list: list[int | None] = (
         [None] if depths is None else list(validate.widths(depths, "depths"))
     )
+    deepest = [d for d in depth_list if d is not None]
+    if deepest and max(deepest) > validate.MAX_DEPTH:
+        raise ValueError(f"depths = {deepest}; accepted: at most {validate.MAX_DEPTH:,} blocks")
+    count = len(schemes) * len(widths) * len(depth_list) * len(log2_lrs) * seeds
+    if count > validate.MAX_RUNS:  # checked before a single RunConfig is built
+        raise ValueError(
+            f"the sweep grid has {count:,} runs ({len(schemes)} schemes x {len(widths)} widths x "
+            f"{len(depth_list)} depths x {len(log2_lrs)} learning rates x {seeds} seeds); "
+            f"accepted: at most {validate.MAX_RUNS:,}"
+        )
     if depths is not None:
         fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
+    _check_sizes(model, widths, max(deepest, default=None), fixed.get("device", "cpu"))
     return [
         RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
         for s in schemes
@@ -252,6 +267,24 @@ def grid(
         for lr in log2_lrs
         for seed in range(seeds)
     ]
+
+
+def _check_sizes(model: str, widths: list[int], depth: int | None, device: str) -> None:
+    """Before any worker starts: the device exists here, and the largest model of the grid (built
+    on the meta device: shapes only) fits in its free memory (abcparam.coordcheck.resources)."""
+    from ..coordcheck.resources import check_resources
+
+    def build(width: int):
+        from ..torch import ResidualMLP, build_model
+
+        if model == "mlp":
+            if depth is None:
+                return build_model("mlp", width, depth=2, in_dim=64, out_dim=10)
+            return ResidualMLP(width, depth=depth, in_dim=64, out_dim=10)
+        # the pydoc text's vocabulary has about a hundred characters
+        return build_model("transformer", width, n_layers=depth or 2, vocab=128, context=32)
+
+    check_resources(build, widths, 1, device)
 
 
 #: what resuming needs of a line: its identity and its result
@@ -273,25 +306,33 @@ def _bad_row(row) -> str | None:
 
 
 def finished(path: Path) -> dict[str, dict]:
-    """Results already in the JSON-lines file, by key.  A line that is not a run (not JSON, or
-    missing fields, or a loss that is not a number) is reported with its line number (a
-    warning) and skipped, so that run is redone; a torn last line (an interrupted write) too."""
+    """Results already in the JSON-lines file, by key.  A line that is not a run (not UTF-8, not
+    JSON, or missing fields, or a loss that is not a number) is reported with the file and its
+    line number (a warning) and skipped, so that run is redone; a torn last line (an interrupted
+    write) too."""
+    from ..atomic import read_lines
+
     done: dict[str, dict] = {}
     if not path.exists():
         return done
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, start=1):
+
+    def warn(message: str) -> None:
+        warnings.warn(message, stacklevel=3)
+
+    lines = list(read_lines(path, warn))
+    last = max((n for n, line in lines if line.strip()), default=0)
+    for number, line in lines:
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            why = "torn last line (interrupted write)" if number == len(lines) else err.msg
-            warnings.warn(f"{path}: line {number}: {why}; skipped", stacklevel=2)
+            why = "torn last line (interrupted write)" if number == last else err.msg
+            warn(f"{path}: line {number}: {why}; skipped")
             continue
         bad = _bad_row(row)
         if bad:
-            warnings.warn(f"{path}: line {number}: {bad}; skipped", stacklevel=2)
+            warn(f"{path}: line {number}: {bad}; skipped")
             continue
         if row["val_loss"] is None:  # written as null: the run diverged
             row["val_loss"] = math.inf
@@ -312,20 +353,19 @@ def run_sweep(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
     path = Path(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = finished(path)
-    todo = [c for c in configs if c.key not in done]
-    bar = tqdm(total=len(todo), desc="sweep", disable=not progress)
-    with path.open("a") as sink:
+    with claim(path.parent, name="results folder"):  # one sweep at a time writes this file
+        done = finished(path)
+        todo = [c for c in configs if c.key not in done]
+        bar = tqdm(total=len(todo), desc="sweep", disable=not progress)
 
         def record(row):
-            # strict JSON: a diverged run's inf loss is written as null ("diverged": true)
-            sink.write(dumps_strict(row, indent=None) + "\n")
-            sink.flush()
+            # strict JSON: a diverged run's inf loss is written as null ("diverged": true); each
+            # line starts fresh and is fsynced, so a torn line never costs the next result
+            append_line(path, dumps_strict(row, indent=None))
             done[row["key"]] = row
             bar.update()
 
-        with _interrupt_on_sigterm():
+        with interrupt_on_sigterm():
             if backend == "ray":
                 _run_ray(todo, record)
             elif workers == 1:
@@ -366,9 +406,7 @@ def _run_pool(todo: list[RunConfig], record, workers: int) -> None:
     import multiprocessing
 
     cuda = any(c.device.startswith("cuda") for c in todo)
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn") if cuda else None
-    )
+    pool = worker_pool(workers, multiprocessing.get_context("spawn") if cuda else None)
     try:
         for fut in as_completed([pool.submit(train, c) for c in todo]):
             record(fut.result())
@@ -383,19 +421,12 @@ def _run_pool(todo: list[RunConfig], record, workers: int) -> None:
     pool.shutdown()
 
 
-@contextlib.contextmanager
-def _interrupt_on_sigterm():
-    """SIGTERM raises KeyboardInterrupt (as SIGINT does), so the sweep stops its workers and
-    keeps its finished lines instead of dying with the workers orphaned."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def worker_pool(workers: int, mp_context=None) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process, even on SIGKILL (a parent-death
+    signal set in each worker, :func:`abcparam.interrupt.die_with_parent`)."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp_context,
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )

@@ -46,16 +46,10 @@ def _single(name: str | UpdateModel) -> UpdateModel:
 
 
 def _parse_plan(text: str) -> dict[str, str]:
-    plan: dict[str, str] = {}
-    for part in text.split(","):
-        if "=" not in part:
-            raise ValueError(
-                f"per-kind optimizer {text!r}: each part must be KIND=OPTIMIZER, e.g. "
-                f"'hidden=muon,default=adamw'; got {part.strip()!r}"
-            )
-        kind, _, opt = part.partition("=")
-        plan[kind.strip()] = opt.strip()
-    return plan
+    from ... import validate
+
+    # a kind named twice is an error (never last-one-wins)
+    return validate.key_values(text, "per-kind optimizer", "'hidden=muon,default=adamw'")
 
 
 def get_optimizer(name: str | UpdateModel | Mapping[str, str | UpdateModel]) -> UpdateModel:
