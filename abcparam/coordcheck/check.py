@@ -155,12 +155,14 @@ def check(
     records: list = []
     nonfinite: list = []
     topology = None
+    unrecorded: list[dict] | None = None
     runs = [(w, s) for w in widths for s in range(seeds)]
     for width, seed in tqdm(runs, desc=f"coord-check {name}", disable=not progress):
         torch.manual_seed(seed)
         model = factory(width)
         if not isinstance(model, nn.Module):
             raise TypeError(f"factory({width}) returned {type(model).__name__}, not an nn.Module")
+        inputs, targets = get_batch(seed)
         spec = parametrize(
             model,
             rules,
@@ -169,14 +171,17 @@ def check(
             seed=seed,
             delta=delta if width == base_width else None,
             zero_readout=zero_readout,
+            example_batch=inputs,  # raw parameters' layouts, attention calls
         )
         model.to(device)
         opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
-        inputs, targets = (_to_device(t, device) for t in get_batch(seed))
+        inputs, targets = _to_device(inputs, device), _to_device(targets, device)
         if topology is None:
             topology = discover_topology(model, inputs, spec)
             _check_output(model, inputs, targets, loss_fn)
         layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
+        if unrecorded is None:
+            unrecorded = _unrecorded(model, topology, {n for n, _ in layers}, spec.kinds)
         if not layers:
             raise ValueError(
                 "no layer of this model can be recorded (nn.Linear, nn.Embedding, convolutions, "
@@ -202,9 +207,32 @@ def check(
         )
         recorder.remove()
     result = compare(config, rules, records, nonfinite, topology=topology)
+    result.config["unrecorded"] = unrecorded or []
     if out is not None:
         save(result, out, started=started)
     return result
+
+
+def _unrecorded(
+    model: nn.Module, topology: Any, recorded: set[str], kinds: dict[str, str]
+) -> list[dict]:
+    """Every layer of the topology the recorder cannot measure, and every layer with a matrix
+    parameter that did not run in the forward: {name, kind, why, ran}."""
+    out = []
+    for name, kind in topology.chain():
+        if name in recorded:
+            continue
+        module = _module(model, name)
+        what = (
+            "a raw parameter (no layer module the recorder hooks)"
+            if module is model and name not in dict(model.named_modules())
+            else f"a {type(module).__name__}, not a layer type the recorder measures"
+        )
+        out.append({"name": name, "kind": kind, "why": what, "ran": True})
+    for name in topology.unused:
+        kind = next((k for p, k in kinds.items() if p.startswith(name + ".")), "unknown")
+        out.append({"name": name, "kind": kind, "why": "did not run in the forward", "ran": False})
+    return out
 
 
 def _to_device(obj: Any, device: str) -> Any:

@@ -116,8 +116,18 @@ class CoordCheckResult:
         return bool(self.nonfinite)
 
     @property
+    def unrecorded(self) -> list[dict]:
+        """Layers of the topology the recorder could not measure: {name, kind, why}."""
+        return list(self.config.get("unrecorded") or [])
+
+    @property
+    def incomplete(self) -> bool:
+        """Some hidden layer was not measured: its slopes are unjudged, so no verdict of pass."""
+        return any(u.get("kind") == "hidden" and u.get("ran", True) for u in self.unrecorded)
+
+    @property
     def passed(self) -> bool:
-        return not self.diverged and all(f.passed for f in self.judged)
+        return not self.diverged and not self.incomplete and all(f.passed for f in self.judged)
 
     def summary(self) -> dict:
         judged = self.judged
@@ -129,8 +139,18 @@ class CoordCheckResult:
             "reported_only": len(self.fits) - len(judged),
             "nonfinite": len(self.nonfinite),
             "diverged": self.diverged,
-            "verdict": "diverged" if self.diverged else ("pass" if self.passed else "fail"),
+            "unrecorded": len(self.unrecorded),
+            "verdict": self.verdict,
         }
+
+    @property
+    def verdict(self) -> str:
+        """diverged, fail (a judged miss), incomplete (a hidden layer not measured) or pass."""
+        if self.diverged:
+            return "diverged"
+        if not all(f.passed for f in self.judged):
+            return "fail"
+        return "incomplete" if self.incomplete else "pass"
 
     def to_dict(self) -> dict:
         """results.json's payload: strict JSON, validated against schema.py."""

@@ -30,8 +30,9 @@ from .attention import AttentionPlan, check_observed, observe_attention, plan_at
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import OptimizerList
-from .shapes import layout
+from .shapes import layout, refuse_recurrent
 from .tied import tied_rule
+from .usage import raw_layouts
 
 _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
 
@@ -162,7 +163,7 @@ def _base_std(m: Mapped, module: nn.Module, attr: str, ratio: float = 0.0) -> tu
         return "fill", 1.0
     if vector:
         return "keep", 1.0
-    lay = layout(module, attr, len(m.shape))
+    lay = layout(module, attr, len(m.shape), m.layout)
     if m.kind == "embedding" and lay.table:
         return "normal", 1.0
     fan_in = lay.fan_in_size(m.base_shape)
@@ -265,6 +266,7 @@ def parametrize(
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )
         raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}{hint}")
+    refuse_recurrent(model)
     model_width = _width_of(model)
     if width is not None:
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -285,7 +287,8 @@ def parametrize(
             "the same width, or does the factory ignore the width?): pass delta=make(w) at "
             "another width so that the width-growing dimensions can be told apart"
         )
-    mapped = map_kinds(model, base_model, layer_map, delta)
+    layouts = raw_layouts(model, example_batch) if example_batch is not None else None
+    mapped = map_kinds(model, base_model, layer_map, delta, layouts, assume_raw=False)
     if not mapped:
         raise ValueError(
             f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
