@@ -30,6 +30,7 @@ import sympy
 from torch import nn
 
 from ..engine.exponents import fmt
+from .shapes import UnsupportedLayerError
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,13 @@ def plan_attention(
     ]
     if unhandled and x != 0.5:
         name, typ = unhandled[0]
-        raise ValueError(
+        raise UnsupportedLayerError(
             f"unsupported attention: {name!r} ({typ}) computes its logit scale inside its "
-            f"forward, with no float `scale`/`scaling` attribute (and head size "
-            f"{'/'.join(HEAD_SIZE_ATTRS)}) that reaches its kernel, so parametrize cannot set "
-            f"the logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} the rules ask for "
-            f"({rules.attention_why}); nn.MultiheadAttention and modules passing scale=self.scaling "
-            f"to their kernel (Hugging Face Llama, GPT-2, GPT-NeoX, BERT) are supported"
+            f"forward, with no float `scale`/`scaling` attribute that reaches its kernel, so "
+            f"parametrize cannot set "
+            f"the logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} the rules ask for; "
+            f"supported: nn.MultiheadAttention and modules passing scale=self.scaling to their "
+            f"kernel (Hugging Face Llama, GPT-2, GPT-NeoX, BERT)"
         )
     return plans
 
