@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import validate
 from ..engine.optimizers import get_optimizer
 from ..engine.schemes import get_scheme
+from ..loading import load_object
 from . import args as cli_args
 
 
@@ -148,26 +149,6 @@ def run_depth(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {save(result, args.out)}")
     return 0 if not s["misses"] else 1
-
-
-def load_object(spec: str, what: str):
-    """``package.module:attribute`` -> the object (a clear error when it cannot be found)."""
-    import importlib
-
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{what} {spec!r}: expected package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"{what} {spec!r}: cannot import {module_name!r} ({err})") from None
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{what} {spec!r}: {module_name} has no {attr!r}") from None
-    if not callable(obj):
-        raise ValueError(f"{what} {spec!r} is a {type(obj).__name__}, not a function")
-    return obj
 
 
 def _user_model(args: argparse.Namespace, widths) -> int:
