@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 import abcparam  # noqa: E402
 from abcparam.coordcheck.batches import tokens  # noqa: E402
 from abcparam.experiments.families import FAMILIES, build, try_family  # noqa: E402
-from abcparam.torch import parametrize  # noqa: E402
+from abcparam.torch import param_groups, parametrize  # noqa: E402
 from abcparam.torch.shapes import UnsupportedLayerError  # noqa: E402
 
 #: families whose attention computes its own logit scale: refused under muP
@@ -126,3 +126,76 @@ def test_unrecorded_hidden_layers_make_the_check_incomplete():
     assert result.incomplete and not result.passed
     assert result.summary()["verdict"] in ("incomplete", "fail")
     assert result.to_dict()["config"]["unrecorded"][0]["why"]
+
+
+def test_gemma_embedding_scale_is_held_at_the_base_value():
+    """Gemma multiplies embeddings by sqrt(hidden): held at the base's sqrt(32) at width 64."""
+    rules = abcparam.rules("mup", optimizer="adam")
+    model = build("gemma", 64)
+    spec = parametrize(model, rules, base=build("gemma", 32, "meta"))
+    (plan,) = spec.constants
+    assert plan.attr == "embed_scale" and plan.value == pytest.approx(8.0)
+    assert float(model.model.embed_tokens.embed_scale) == pytest.approx(32**0.5)
+    assert "held at the base value" in spec.table()
+
+
+def test_fixed_size_kinds_go_to_the_plans_default_optimizer():
+    """A bias of fixed size (3 classes) is a scalar: AdamW in 'hidden=muon,default=adamw'."""
+
+    class Net(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.a, self.b, self.c = (
+                nn.Linear(8, width),
+                nn.Linear(width, width),
+                nn.Linear(width, 3),
+            )
+
+        def forward(self, x):
+            return self.c(self.b(self.a(x)))
+
+    rules = abcparam.rules("mup", optimizer="hidden=muon,default=adamw")
+    model = Net(64)
+    spec = parametrize(model, rules, base=Net(32))
+    groups = {
+        n: g["optimizer"] for g in param_groups(model, spec, lr=1e-3) for n in g["param_names"]
+    }
+    assert spec.kinds["c.bias"] == "scalar" and groups["c.bias"] == "adamw"
+    assert groups["b.weight"] == "muon"
+    assert set(groups.values()) == {"muon", "adamw"}
+
+
+def test_muon_orthogonalises_convolution_filters_as_matrices():
+    """Muon on a CNN: the filters (out, in, 3, 3) step as (out, 9 in) matrices; the loss falls."""
+    from abcparam.coordcheck.batches import images
+    from abcparam.torch import build_optimizer
+    from abcparam.torch.optim import Muon, _orthogonalise, as_matrix
+    from abcparam.torch.zoo import cnn
+
+    assert as_matrix((16, 8, 3, 3)) == (16, 72)
+    conv = nn.Conv2d(4, 6, 3)
+    opt = Muon([conv.weight], lr=0.1, weight_decay=0.0, adjust_lr_fn="original")
+    conv(torch.randn(2, 4, 5, 5)).square().mean().backward()
+    before, grad = conv.weight.detach().clone(), conv.weight.grad.reshape(6, 36)
+    opt.step()
+    group = opt.param_groups[0]
+    ortho = _orthogonalise(grad, group["ns_coefficients"], group["ns_steps"], group["eps"])
+    step = (conv.weight.detach() - before).reshape(6, 36)
+    assert torch.allclose(step, -0.1 * ortho, atol=1e-6)  # factor sqrt(max(1, 6/36)) = 1
+    singular = torch.linalg.svdvals(ortho)  # Newton-Schulz: every singular value near 1
+    assert 0.5 < singular.min() and singular.max() < 1.5
+    with pytest.raises(ValueError, match="has none"):
+        Muon([nn.Parameter(torch.zeros(3))], lr=0.1)
+    rules = abcparam.rules("mup", optimizer="muon")
+    model = cnn(32)
+    spec = parametrize(model, rules, base=cnn(16, device="meta"))
+    opt = build_optimizer(model, spec, lr=1e-2)
+    x, y = images(0)
+    losses = []
+    for _ in range(3):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

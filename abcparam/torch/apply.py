@@ -27,6 +27,7 @@ from torch import nn
 
 from ..engine.rules import Rules
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
+from .constants import ConstantPlan, apply_constants, plan_constants
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import OptimizerList
@@ -79,6 +80,8 @@ class Spec:
     ratio: float = 1.0
     attention: list[AttentionPlan] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
+    #: architecture constants held at the base model's value (Gemma's embed_scale)
+    constants: list[ConstantPlan] = field(default_factory=list)
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -308,10 +311,12 @@ def parametrize(
     depth = _depth_plan(model, rules, base_depth)
     plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    constants = plan_constants(model, base_model)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     _apply(model, plans, attention, seed)
+    apply_constants(model, constants)
     modules = dict(model.named_modules())
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -327,6 +332,7 @@ def parametrize(
         ratio,
         attention,
         frozen,
+        constants,
     )
 
 
@@ -558,9 +564,14 @@ def _torch_weight_decay(name: str, lam: float, lr: float, independent: bool) -> 
 def _kind_optimizer(rules, kind: str) -> str:
     """The optimizer the rules derive ``kind`` for (per-kind plans such as Muon on hidden
     matrices and AdamW elsewhere), else the rules' one optimizer."""
+    from ..engine.optimizers import PerKind, get_optimizer
+
     plan = getattr(rules, "optimizers", None)
     if isinstance(plan, Mapping) and kind in plan:
         return str(plan[kind]).lower()
+    whole = get_optimizer(str(rules.optimizer))
+    if isinstance(whole, PerKind):  # a kind no rule covers (a fixed-size scalar): the default
+        return whole.default.name
     return str(rules.optimizer).lower()
 
 
@@ -678,8 +689,8 @@ def build_optimizer(
         for kind in dict.fromkeys(p.kind for p in spec.params):
             try:
                 own = plan.optimizer_for(kind).name
-            except KeyError:  # a kind the engine has no rule for (a scalar): as the norm gains
-                own = plan.optimizer_for("norm").name
+            except KeyError:  # a kind the engine has no rule for (a scalar): the default
+                own = plan.default.name
             runs.setdefault(own, []).append(kind)
     parts = []
     for own, kinds in runs.items():
@@ -752,6 +763,11 @@ def _table(spec: Spec, lr, weight_decay, eps) -> str:
             f"| {a.name} (attention) | — | {what} {a.value:.4g} | — | — | — | — | logits "
             f"q.k d_head^-{spec.rules.attention_logit_exponent}, head size {a.base_head_dim} "
             f"-> {a.head_dim} |"
+        )
+    for c in spec.constants:
+        rows.append(
+            f"| {c.name}.{c.attr} (constant) | — | {c.base_value:.4g} (was {c.value:.4g}) | — | — "
+            f"| — | — | the architecture's own width-dependent constant, held at the base value |"
         )
     for n in spec.frozen:
         rows.append(f"| {n} | frozen | — | untouched | — | — | — | requires_grad=False |")
