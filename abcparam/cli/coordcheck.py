@@ -60,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train on a fresh batch each step (measured on the first); default: one fixed batch",
     )
     parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, ...")
+    parser.add_argument(
+        "--layer-map",
+        default=None,
+        type=cli_args._argparse_type(lambda text: parse_layer_map(text), "layer-map"),
+        help="layer kinds for parameters the shapes do not decide, as check(layer_map=): JSON "
+        '\'{"regex": "kind"}\' or regex=kind pairs separated by commas '
+        "(e.g. 'router=readout,experts=hidden')",
+    )
     depth = parser.add_argument_group("depth checks (--vary depth)")
     depth.add_argument(
         "--vary",
@@ -151,6 +159,35 @@ def run_depth(args: argparse.Namespace) -> int:
     return 0 if not s["misses"] else 1
 
 
+def parse_layer_map(text: str) -> dict[str, str]:
+    """``--layer-map``: a JSON object {regex: kind}, or ``regex=kind`` pairs joined by commas."""
+    import json
+
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--layer-map {text!r} is not valid JSON ({err.msg})") from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError(f"--layer-map {text!r}: expected a JSON object of regex -> kind")
+        return value
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        pattern, sep, kind = pair.rpartition("=")
+        if not sep or not pattern or not kind:
+            raise ValueError(
+                f"--layer-map entry {pair!r}: expected regex=kind (e.g. 'router=readout') or a "
+                f"JSON object"
+            )
+        out[pattern.strip()] = kind.strip()
+    if not out:
+        raise ValueError("--layer-map is empty: give regex=kind pairs or a JSON object")
+    return out
+
+
 def _user_model(args: argparse.Namespace, widths) -> int:
     """A coordinate check on a model shortcut or the user's own factory."""
     import abcparam
@@ -192,6 +229,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         name=args.model,
         device=args.device,
         fresh_batches=args.fresh_batches,
+        layer_map=args.layer_map,
     )
     return _report(result, args)
 
@@ -206,6 +244,11 @@ def run(args: argparse.Namespace) -> int:
     widths = args.widths
     if args.model not in ("mlp", "transformer"):
         return _user_model(args, widths)
+    if args.layer_map:
+        raise ValueError(
+            f"--layer-map is for your own model (--model my_pkg.module:factory or a shortcut); "
+            f"the built-in {args.model!r} states every layer's kind"
+        )
     result = run_coord_check(
         model=args.model,
         scheme=args.scheme,
@@ -227,7 +270,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(result, args: argparse.Namespace) -> int:
-    print(result.table(step=args.steps))
+    # the last step, and every judged miss at an earlier one (step 0 included)
+    print(result.table(step=args.steps, misses=True))
+    for u in getattr(result, "unrecorded", []):
+        print(f"not recorded: {u['name']} ({u['kind']}): {u['why']}")
     s = result.summary()
     for bad in result.nonfinite:
         print(
@@ -244,8 +290,11 @@ def _report(result, args: argparse.Namespace) -> int:
         return 1
     print(
         f"\n{s['passed']}/{s['fits']} fits within {args.tolerance} of the measured-alignment "
-        f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one."
+        f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one; "
+        f"{s['reported_only']} reported, not judged. Verdict: {s['verdict']}."
     )
+    if s["verdict"] == "incomplete":
+        print("incomplete: a hidden layer was not recorded, so the check cannot pass")
     for flag in result.flags:
         print("preset miss:", flag)
     if args.out:

@@ -156,21 +156,26 @@ class CoordCheckResult:
         """results.json's payload: strict JSON, validated against schema.py."""
         return schema.to_json(self)
 
-    def table(self, quantity: str | None = None, step: int | None = None) -> str:
-        """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured."""
+    def table(
+        self, quantity: str | None = None, step: int | None = None, misses: bool = False
+    ) -> str:
+        """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured,
+        pass (yes / NO; "reported" for a fit that is shown but not judged).  ``misses``: also
+        every judged miss at another step than ``step``."""
         rows = [
             "| layer | quantity | step | predicted (preset) | predicted (measured α,ω,u) "
             "| measured | pass |",
             "|---|---|---|---|---|---|---|",
         ]
         for f in self.fits:
-            if (quantity and f.quantity != quantity) or (step is not None and f.step != step):
+            shown = (not quantity or f.quantity == quantity) and (step is None or f.step == step)
+            if not shown and not (misses and f.judged and not f.passed):
                 continue
             rows.append(
                 f"| {f['layer']} | {f['quantity']} | {f['step']} | "
                 f"{f['predicted_slope_preset']:+.2f} | {f['predicted_slope']:+.2f} | "
                 f"{f['measured_slope']:+.2f} ± {f['slope_stderr']:.2f} | "
-                f"{'yes' if f['pass'] else 'NO'} |"
+                f"{'reported' if not f.judged else ('yes' if f.passed else 'NO')} |"
             )
         return "\n".join(rows)
 
