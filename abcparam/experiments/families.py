@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "rows": rows,
         },
-        command="python experiments/families.py " + " ".join(argv or []),
+        command=" ".join(["python experiments/families.py", *(argv or [])]),
         started=started,
     )
     print(f"wrote {path}")
