@@ -10,6 +10,7 @@ check's verdict and counts), which the book's "Model families" page renders.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -226,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "rows": rows,
         },
-        command=" ".join(["python experiments/families.py", *(argv or [])]),
+        command=" ".join(
+            ["python experiments/families.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         started=started,
     )
     print(f"wrote {path}")
