@@ -4,11 +4,10 @@ factory, batch function and loss (torch-free)."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 
-def load_object(spec: str, what: str) -> Callable[..., Any]:
+def load_object(spec: str, what: str) -> Any:
     """``package.module:attribute`` -> the callable (a clear error when it cannot be found)."""
     module_name, sep, attr = str(spec).partition(":")
     if not sep or not module_name or not attr:

@@ -148,7 +148,7 @@ def raw_layouts(model: nn.Module, example_batch: Any) -> dict[str, Layout]:
     from .shapes import is_raw
 
     modules = dict(model.named_modules())
-    raw = {}
+    raw: dict[str, nn.Parameter] = {}
     for name, p in named_parameters(model):
         holder, _, attr = name.rpartition(".")
         if p.requires_grad and p.ndim >= 2 and is_raw(modules[holder], attr):

@@ -59,7 +59,7 @@ def train_user(cfg: Any) -> dict:
     model.to(cfg.device)
     opt = build_optimizer(model, spec, lr=_kind_lrs(cfg))
     held = [get(cfg.steps + i) for i in range(VAL_BATCHES)]
-    _check_output(model, *held[0], loss_fn)
+    _check_output(model, held[0][0], held[0][1], loss_fn)
 
     def validation() -> float:
         with torch.no_grad():
