@@ -79,3 +79,42 @@ def test_ray_sweep_of_own_model_matches_local_and_resumes(tmp_path, ray_cluster)
     with pytest.raises(Exception, match="argument"):
         run_sweep(configs + bad, path, backend="ray", progress=False)
     assert len(path.read_text().splitlines()) == 4
+
+
+def test_ray_tasks_ask_for_gpus_on_cuda(monkeypatch, tmp_path):
+    """Each CUDA run's Ray task asks for gpus_per_run GPUs; a CPU run for none (a stand-in Ray
+    module records what the tasks ask for, so no GPU is needed)."""
+    import sys
+
+    asked = []
+
+    class Task:
+        def options(self, **options):
+            assert "PYTHONPATH" in options["runtime_env"]["env_vars"]
+            return self
+
+        def remote(self, config):
+            return config
+
+    class FakeRay:
+        def init(self, **kwargs):
+            pass
+
+        def remote(self, **resources):
+            asked.append(resources)
+            return lambda fn: Task()
+
+        def wait(self, pending, num_returns):
+            return pending[:1], pending[1:]
+
+        def get(self, config):
+            return {"key": config.key, "val_loss": 1.0}
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay())
+    cuda = grid("mlp", ["mup"], "adam", [32], [-6.0, -5.0], 1, device="cuda", steps=1)
+    cpu = grid("mlp", ["mup"], "adam", [32], [-6.0], 1, steps=1)
+    rows = run_sweep(
+        cuda + cpu, tmp_path / "r.jsonl", backend="ray", progress=False, gpus_per_run=0.5
+    )
+    assert len(rows) == 3
+    assert asked == [{"num_cpus": 1, "num_gpus": 0.5}, {"num_cpus": 1, "num_gpus": 0}]
