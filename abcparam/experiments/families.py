@@ -2,7 +2,7 @@
 as a user would: ``parametrize`` plus a one-step coordinate check (muP + Adam on CPython pydoc
 text), or the one-line error that names what is unsupported and why.
 
-Run: ``python experiments/families.py [--widths 64,128,256 --seeds 2]``; writes
+Run: ``python experiments/families.py [--widths 64,128,256 --seeds 4]``; writes
 ``experiments/results/families/families.json`` (one row per family: handled or refused, why, the
 check's verdict and counts), which the book's "Model families" page renders.
 """
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", default="64,128,256")
     parser.add_argument("--steps", type=int, default=1)
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--out", default=None, help="folder (default results/families)")
     args = parser.parse_args(argv)
