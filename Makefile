@@ -4,9 +4,9 @@ PIP ?= $(PYTHON) -m pip
 
 .PHONY: setup main test test-all book clean
 
-setup:  ## install torch (CPU, from local disk), abcparam with its torch, test and book extras, and mup
+setup:  ## install torch (CPU, from local disk), abcparam with its torch, test, book and cluster (Ray) extras, and mup
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[torch,test,book]"
+	$(PIP) install -q -e ".[torch,test,book,cluster]" torch==2.13.0  # the pin: no extra pulls another torch
 	$(PIP) install -q --no-deps mup==1.0.0
 
 main:  ## derive every table, run the CPU coordinate checks, build the book

@@ -142,7 +142,7 @@ def test_unscalable_attention_is_an_error_and_leaves_the_model_untouched():
 
     model = MyAttention(32)
     before = _state(model)
-    with pytest.raises(ValueError, match=r"'' \(MyAttention\).*`scale`.*ignore_attention"):
+    with pytest.raises(ValueError, match=r"'' \(MyAttention\).*`scale`.*scale=self.scaling"):
         parametrize(model, abcparam.rules("mup"), base=MyAttention(16))
     assert _same(before, _state(model))
     parametrize(model, abcparam.rules("sp"), base=MyAttention(16))  # 1/sqrt(d) is SP's own

@@ -49,7 +49,7 @@ def test_zoo_model_is_parametrized_discovered_and_trains(name):
             opt.step()
             losses.append(loss.item())
         assert losses[-1] < losses[0], (name, scheme, losses)
-        again = parametrize(model, rules, base=base, seed=0)  # re-applies cleanly
+        again = parametrize(model, rules, base=base, seed=0, example_batch=x)  # re-applies
         assert {p.name: p.multiplier for p in again.params} == {
             p.name: p.multiplier for p in spec.params
         }

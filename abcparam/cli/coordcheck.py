@@ -10,6 +10,7 @@ from .. import validate
 from ..engine.optimizers import get_optimizer
 from ..engine.rules import LR_EXPONENTS, rules_for_exponents
 from ..engine.schemes import get_scheme
+from ..loading import load_object
 from ..outfolder import claim
 from . import args as cli_args
 
@@ -67,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train on a fresh batch each step (measured on the first); default: one fixed batch",
     )
     parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, ...")
+    parser.add_argument(
+        "--layer-map",
+        default=None,
+        type=cli_args._argparse_type(lambda text: parse_layer_map(text), "layer-map"),
+        help="layer kinds for parameters the shapes do not decide, as check(layer_map=): JSON "
+        '\'{"regex": "kind"}\' or regex=kind pairs separated by commas '
+        "(e.g. 'router=readout,experts=hidden')",
+    )
     depth = parser.add_argument_group("depth checks (--vary depth)")
     depth.add_argument(
         "--vary",
@@ -162,43 +171,33 @@ def run_depth(args: argparse.Namespace) -> int:
     return 0 if not s["misses"] else 1
 
 
-def load_object(spec: str, what: str):
-    """``package.module:attribute`` -> the object (a clear error when it cannot be found)."""
-    import importlib
+def parse_layer_map(text: str) -> dict[str, str]:
+    """``--layer-map``: a JSON object {regex: kind}, or ``regex=kind`` pairs joined by commas."""
+    import json
 
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{what} {spec!r}: expected package.module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(
-            f"{what} {spec!r}: cannot import {module_name!r} ({err}){_hint(module_name)}"
-        ) from None
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{what} {spec!r}: {module_name} has no {attr!r}") from None
-    if not callable(obj):
-        raise ValueError(f"{what} {spec!r} is a {type(obj).__name__}, not a function")
-    return obj
-
-
-def _hint(module_name: str) -> str:
-    """Why a module in the current folder is not found: that folder is not on sys.path (the
-    ``abcparam`` script, unlike ``python -m``, does not put it there)."""
-    import os
-    import sys
-
-    top = module_name.split(".")[0]
-    here = Path.cwd()
-    on_path = any(Path(p or ".").resolve() == here.resolve() for p in sys.path)
-    if not on_path and ((here / f"{top}.py").exists() or (here / top).is_dir()):
-        return (
-            f"; {top} is in the current folder, which is not on the module path: run with "
-            f"PYTHONPATH={os.curdir} (or python -m abcparam.cli ...)"
-        )
-    return ""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--layer-map {text!r} is not valid JSON ({err.msg})") from None
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError(f"--layer-map {text!r}: expected a JSON object of regex -> kind")
+        return value
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        pattern, sep, kind = pair.rpartition("=")
+        if not sep or not pattern or not kind:
+            raise ValueError(
+                f"--layer-map entry {pair!r}: expected regex=kind (e.g. 'router=readout') or a "
+                f"JSON object"
+            )
+        out[pattern.strip()] = kind.strip()
+    if not out:
+        raise ValueError("--layer-map is empty: give regex=kind pairs or a JSON object")
+    return out
 
 
 def _user_model(args: argparse.Namespace, widths) -> int:
@@ -244,6 +243,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         device=args.device,
         fresh_batches=args.fresh_batches,
         overwrite=args.overwrite,
+        layer_map=args.layer_map,
     )
     return _report(result, args)
 
@@ -268,6 +268,11 @@ def run(args: argparse.Namespace) -> int:
     widths = args.widths
     if args.model not in ("mlp", "transformer"):
         return _user_model(args, widths)
+    if args.layer_map:
+        raise ValueError(
+            f"--layer-map is for your own model (--model my_pkg.module:factory or a shortcut); "
+            f"the built-in {args.model!r} states every layer's kind"
+        )
     result = run_coord_check(
         model=args.model,
         scheme=args.scheme,
@@ -290,7 +295,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(result, args: argparse.Namespace) -> int:
-    print(result.table(step=args.steps))
+    # the last step, and every judged miss at an earlier one (step 0 included)
+    print(result.table(step=args.steps, misses=True))
+    for u in getattr(result, "unrecorded", []):
+        print(f"not recorded: {u['name']} ({u['kind']}): {u['why']}")
     s = result.summary()
     for bad in result.nonfinite:
         print(
@@ -321,8 +329,11 @@ def _report(result, args: argparse.Namespace) -> int:
         return 1
     print(
         f"\n{s['passed']}/{s['fits']} fits within {args.tolerance} of the measured-alignment "
-        f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one."
+        f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one; "
+        f"{s['reported_only']} reported, not judged. Verdict: {s['verdict']}."
     )
+    if s["verdict"] == "incomplete":
+        print("incomplete: a hidden layer was not recorded, so the check cannot pass")
     for flag in result.flags:
         print("preset miss:", flag)
     if args.out:

@@ -22,7 +22,24 @@ def _schemes(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
+    parser.add_argument(
+        "--model",
+        default="mlp",
+        help="mlp (digits), transformer (pydoc text), or my_pkg.module:factory, a function "
+        "width -> nn.Module that the coordinate check accepts (then --batch)",
+    )
+    parser.add_argument(
+        "--batch",
+        default=None,
+        help="with a user model: my_pkg.module:fn, a function index -> (inputs, targets); step t "
+        "of seed s trains on fn(s * 100003 + t), the loss is measured on the 4 batches after",
+    )
+    parser.add_argument(
+        "--loss",
+        default=None,
+        help="with a user model: my_pkg.module:fn(output, targets) -> scalar (default: "
+        "cross-entropy on the logits or output.logits)",
+    )
     parser.add_argument(
         "--schemes",
         default="sp-constant-lr,sp,mup,u-mup",
@@ -47,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="local", choices=("local", "ray"))
     parser.add_argument("--workers", type=cli_args.positive_int("workers"), default=None)
+    parser.add_argument(
+        "--gpus-per-run",
+        type=cli_args.positive_float("gpus-per-run"),
+        default=1.0,
+        help="--backend ray on CUDA: GPUs each run's task asks for (0.25: four runs per GPU)",
+    )
     parser.add_argument("--out", required=True, help="folder: runs.jsonl, summary.md, plot")
     parser.add_argument(
         "--vary",
@@ -73,8 +96,24 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--base-depth applies to depth sweeps only; add --vary depth or leave it out"
         )
+    from ..transfer.sweep import MODELS, is_user_model
+
     depths = None
-    extra = {}
+    extra: dict = {}
+    if is_user_model(args.model):
+        if args.batch is None:
+            raise ValueError(
+                f"--model {args.model} needs --batch my_pkg.module:fn (index -> batch)"
+            )
+        extra["batch_fn"] = args.batch
+        if args.loss:
+            extra["loss_fn"] = args.loss
+    elif args.model not in MODELS:
+        raise ValueError(
+            f"unknown model {args.model!r}; accepted: {', '.join(MODELS)}, or package.module:factory"
+        )
+    elif args.batch or args.loss:
+        raise ValueError("--batch and --loss are for a user model (--model my_pkg.module:factory)")
     if args.vary == "depth":
         depths = list(validate.widths(args.depths, "depths"))
         if args.base_depth is not None:
@@ -97,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
         depths=depths,
         **extra,
     )
-    rows = run_sweep(configs, out / "runs.jsonl", backend=args.backend, workers=args.workers)
+    rows = run_sweep(
+        configs,
+        out / "runs.jsonl",
+        backend=args.backend,
+        workers=args.workers,
+        gpus_per_run=args.gpus_per_run,
+    )
     summary = summarise(rows, vary=args.vary)
     text = table(summary, vary=args.vary)
     config = {

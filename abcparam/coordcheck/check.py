@@ -218,6 +218,7 @@ def check(
     with claim_out(own_out, key, overwrite):
         partial = PartialRuns(own_out, config, key, started)
         topology = None
+        unrecorded: list[dict] | None = None
         per_run: dict[int, tuple[list, list]] = {}
         runs = [
             run
@@ -234,6 +235,7 @@ def check(
             for width, seed in bar:
                 torch.manual_seed(seed)
                 model = _call_factory(factory, width)
+                first = _first_batch(get_batch, seed)
                 spec = parametrize(
                     model,
                     rules,
@@ -242,15 +244,18 @@ def check(
                     seed=seed,
                     delta=delta if width == base_width else None,
                     zero_readout=zero_readout,
+                    example_batch=first[0],  # raw parameters' layouts, attention calls
                 )
                 model.to(device)
                 opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
-                inputs, targets = (_to_device(t, device) for t in _first_batch(get_batch, seed))
+                inputs, targets = (_to_device(t, device) for t in first)
                 if topology is None:
                     topology = _first_forward(model, inputs, targets, loss_fn, spec)
+                layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
+                if unrecorded is None:
+                    unrecorded = _unrecorded(model, topology, {n for n, _ in layers}, spec.kinds)
                 if (width, seed) not in runs_to_train:
                     break
-                layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
                 if not layers:
                     raise ValueError(
                         "no layer of this model can be recorded (nn.Linear, nn.Embedding, "
@@ -289,6 +294,7 @@ def check(
             records, nonfinite = _gather(per_run, world)
         try:
             result = compare(config, rules, records, nonfinite, topology=topology)
+            result.config["unrecorded"] = unrecorded or []
         except Exception as err:
             partial.save(error=f"{type(err).__name__}: {err}")
             raise
@@ -401,6 +407,28 @@ def _forward_failure(model: nn.Module, inputs: Any, err: BaseException) -> str:
                 f"layer expects {str(weight.dtype).removeprefix('torch.')}"
             )
     return f"the model's forward on your batch raised {type(err).__name__}: {err}"
+
+
+def _unrecorded(
+    model: nn.Module, topology: Any, recorded: set[str], kinds: dict[str, str]
+) -> list[dict]:
+    """Every layer of the topology the recorder cannot measure, and every layer with a matrix
+    parameter that did not run in the forward: {name, kind, why, ran}."""
+    out = []
+    for name, kind in topology.chain():
+        if name in recorded:
+            continue
+        module = _module(model, name)
+        what = (
+            "a raw parameter (no layer module the recorder hooks)"
+            if module is model and name not in dict(model.named_modules())
+            else f"a {type(module).__name__}, not a layer type the recorder measures"
+        )
+        out.append({"name": name, "kind": kind, "why": what, "ran": True})
+    for name in topology.unused:
+        kind = next((k for p, k in kinds.items() if p.startswith(name + ".")), "unknown")
+        out.append({"name": name, "kind": kind, "why": "did not run in the forward", "ran": False})
+    return out
 
 
 def _ranks(distributed: bool) -> tuple[int, int]:

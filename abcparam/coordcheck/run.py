@@ -120,8 +120,18 @@ class CoordCheckResult:
         return bool(self.nonfinite)
 
     @property
+    def unrecorded(self) -> list[dict]:
+        """Layers of the topology the recorder could not measure: {name, kind, why}."""
+        return list(self.config.get("unrecorded") or [])
+
+    @property
+    def incomplete(self) -> bool:
+        """Some hidden layer was not measured: its slopes are unjudged, so no verdict of pass."""
+        return any(u.get("kind") == "hidden" and u.get("ran", True) for u in self.unrecorded)
+
+    @property
     def passed(self) -> bool:
-        return not self.diverged and all(f.passed for f in self.judged)
+        return not self.diverged and not self.incomplete and all(f.passed for f in self.judged)
 
     def summary(self) -> dict:
         judged = self.judged
@@ -133,28 +143,43 @@ class CoordCheckResult:
             "reported_only": len(self.fits) - len(judged),
             "nonfinite": len(self.nonfinite),
             "diverged": self.diverged,
-            "verdict": "diverged" if self.diverged else ("pass" if self.passed else "fail"),
+            "unrecorded": len(self.unrecorded),
+            "verdict": self.verdict,
         }
+
+    @property
+    def verdict(self) -> str:
+        """diverged, fail (a judged miss), incomplete (a hidden layer not measured) or pass."""
+        if self.diverged:
+            return "diverged"
+        if not all(f.passed for f in self.judged):
+            return "fail"
+        return "incomplete" if self.incomplete else "pass"
 
     def to_dict(self) -> dict:
         """results.json's payload: strict JSON, validated against schema.py."""
         return schema.to_json(self)
 
-    def table(self, quantity: str | None = None, step: int | None = None) -> str:
-        """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured."""
+    def table(
+        self, quantity: str | None = None, step: int | None = None, misses: bool = False
+    ) -> str:
+        """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured,
+        pass (yes / NO; "reported" for a fit that is shown but not judged).  ``misses``: also
+        every judged miss at another step than ``step``."""
         rows = [
             "| layer | quantity | step | predicted (preset) | predicted (measured α,ω,u) "
             "| measured | pass |",
             "|---|---|---|---|---|---|---|",
         ]
         for f in self.fits:
-            if (quantity and f.quantity != quantity) or (step is not None and f.step != step):
+            shown = (not quantity or f.quantity == quantity) and (step is None or f.step == step)
+            if not shown and not (misses and f.judged and not f.passed):
                 continue
             rows.append(
                 f"| {f['layer']} | {f['quantity']} | {f['step']} | "
                 f"{f['predicted_slope_preset']:+.2f} | {f['predicted_slope']:+.2f} | "
                 f"{f['measured_slope']:+.2f} ± {f['slope_stderr']:.2f} | "
-                f"{'yes' if f['pass'] else 'NO'} |"
+                f"{'reported' if not f.judged else ('yes' if f.passed else 'NO')} |"
             )
         return "\n".join(rows)
 

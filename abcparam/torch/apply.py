@@ -28,11 +28,13 @@ from torch import nn
 
 from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
+from .constants import ConstantPlan, apply_constants, plan_constants
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import OptimizerList
-from .shapes import layout
+from .shapes import layout, refuse_recurrent
 from .tied import tied_rule
+from .usage import raw_layouts
 
 _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
 
@@ -82,6 +84,8 @@ class Spec:
     #: multipliers the weights cannot absorb (``abcparam.torch.checkpoint``): tied uses,
     #: attention scales, residual branch multipliers; saved with the model, re-applied on load
     surviving: dict[str, dict] = field(default_factory=dict)
+    #: architecture constants held at the base model's value (Gemma's embed_scale)
+    constants: list[ConstantPlan] = field(default_factory=list)
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -168,7 +172,7 @@ def _base_std(m: Mapped, module: nn.Module, attr: str, ratio: float = 0.0) -> tu
         return "fill", 1.0
     if vector:
         return "keep", 1.0
-    lay = layout(module, attr, len(m.shape))
+    lay = layout(module, attr, len(m.shape), m.layout)
     if m.kind == "embedding" and lay.table:
         return "normal", 1.0
     fan_in = lay.fan_in_size(m.base_shape)
@@ -286,6 +290,7 @@ def parametrize(
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )
         raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}{hint}")
+    refuse_recurrent(model)
     model_width = _width_of(model)
     if width is not None:
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -306,7 +311,8 @@ def parametrize(
             "the same width, or does the factory ignore the width?): pass delta=make(w) at "
             "another width so that the width-growing dimensions can be told apart"
         )
-    mapped = map_kinds(model, base_model, layer_map, delta)
+    layouts = raw_layouts(model, example_batch) if example_batch is not None else None
+    mapped = map_kinds(model, base_model, layer_map, delta, layouts, assume_raw=False)
     if not mapped:
         raise ValueError(
             f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
@@ -326,12 +332,14 @@ def parametrize(
     depth = _depth_plan(model, rules, base_depth)
     plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    constants = plan_constants(model, base_model)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
     # -- every check passed: change the model -------------------------------------------------
     from .checkpoint import attach, into_config, surviving_of
 
     _apply(model, plans, attention, seed, init)
+    apply_constants(model, constants)
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -354,6 +362,7 @@ def parametrize(
         attention,
         frozen,
         surviving,
+        constants,
     )
 
 
@@ -623,9 +632,14 @@ def _torch_weight_decay(name: str, lam: float, lr: float, independent: bool) -> 
 def _kind_optimizer(rules, kind: str) -> str:
     """The optimizer the rules derive ``kind`` for (per-kind plans such as Muon on hidden
     matrices and AdamW elsewhere), else the rules' one optimizer."""
+    from ..engine.optimizers import PerKind, get_optimizer
+
     plan = getattr(rules, "optimizers", None)
     if isinstance(plan, Mapping) and kind in plan:
         return str(plan[kind]).lower()
+    whole = get_optimizer(str(rules.optimizer))
+    if isinstance(whole, PerKind):  # a kind no rule covers (a fixed-size scalar): the default
+        return whole.default.name
     return str(rules.optimizer).lower()
 
 
@@ -801,8 +815,8 @@ def build_optimizer(
         for kind in dict.fromkeys(p.kind for p in spec.params):
             try:
                 own = plan.optimizer_for(kind).name
-            except KeyError:  # a kind the engine has no rule for (a scalar): as the norm gains
-                own = plan.optimizer_for("norm").name
+            except KeyError:  # a kind the engine has no rule for (a scalar): the default
+                own = plan.default.name
             runs.setdefault(own, []).append(kind)
     parts = []
     for own, kinds in runs.items():
@@ -875,6 +889,11 @@ def _table(spec: Spec, lr, weight_decay, eps) -> str:
             f"| {a.name} (attention) | — | {what} {a.value:.4g} | — | — | — | — | logits "
             f"q.k d_head^-{spec.rules.attention_logit_exponent}, head size {a.base_head_dim} "
             f"-> {a.head_dim} |"
+        )
+    for c in spec.constants:
+        rows.append(
+            f"| {c.name}.{c.attr} (constant) | — | {c.base_value:.4g} (was {c.value:.4g}) | — | — "
+            f"| — | — | the architecture's own width-dependent constant, held at the base value |"
         )
     for n in spec.frozen:
         rows.append(f"| {n} | frozen | — | untouched | — | — | — | requires_grad=False |")

@@ -5,9 +5,10 @@ while they stay independent).  Normalised at the base model: ``s = s0 (d / d0)^-
 base model's own scale at head size ``d0`` (1/sqrt(d0) by default), so the base model is unchanged
 and only a head size that grows with width changes the scale.  Reached through:
 
-- abcparam's ``Attention`` and any module with a float ``scale`` or ``scaling`` attribute and an
-  int ``head_dim`` / ``d_head`` (Hugging Face attention keeps ``scaling`` and ``head_dim`` and
-  passes them to its kernel; a module calling ``F.scaled_dot_product_attention(..., scale=
+- abcparam's ``Attention`` and any module with a float ``scale`` or ``scaling`` attribute and a
+  head size the model states (the module's ``head_dim`` / ``d_head`` / ``head_size`` /
+  ``attention_head_size``, else its config's ``head_dim`` or hidden size / heads; Hugging Face
+  attention keeps ``scaling`` and passes it to its kernel; a module calling ``F.scaled_dot_product_attention(..., scale=
   self.scale)`` is reached the same way);
 - ``nn.MultiheadAttention``, which has no scale argument: its query projection (the first
   ``embed_dim`` rows of ``in_proj_weight`` and ``in_proj_bias``, or ``q_proj_weight``) is read
@@ -29,6 +30,7 @@ import sympy
 from torch import nn
 
 from ..engine.exponents import fmt
+from .shapes import UnsupportedLayerError
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,45 @@ class AttentionPlan:
     base_head_dim: int
 
 
-def _head_dim(module: nn.Module) -> int | None:
-    for attr in ("head_dim", "d_head"):
-        value = getattr(module, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+#: the names a module gives its head size (Hugging Face: ``head_dim`` for most decoders,
+#: ``head_size`` for GPT-NeoX, ``attention_head_size`` for BERT)
+HEAD_SIZE_ATTRS = ("head_dim", "d_head", "head_size", "attention_head_size")
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _head_dim(module: nn.Module, config: Any = None) -> int | None:
+    """The head size the model states: the module's own attribute, else (for a module whose
+    class name says attention) its config's ``head_dim``, else hidden size / number of heads."""
+    for attr in HEAD_SIZE_ATTRS:
+        if _int(getattr(module, attr, None)):
+            return getattr(module, attr)
+    named = any(w in type(module).__name__.lower() for w in ("attention", "attn"))
+    config = getattr(module, "config", None) or config
+    if config is None or not named:  # a config's head size is only an attention module's
+        return None
+    if _int(getattr(config, "head_dim", None)):
+        return config.head_dim
+    hidden = next(
+        (
+            getattr(config, a)
+            for a in ("hidden_size", "n_embd", "d_model")
+            if _int(getattr(config, a, None))
+        ),
+        None,
+    )
+    heads = next(
+        (
+            getattr(config, a)
+            for a in ("num_attention_heads", "n_head", "num_heads")
+            if _int(getattr(config, a, None))
+        ),
+        None,
+    )
+    if hidden and heads and hidden % heads == 0:
+        return hidden // heads
     return None
 
 
@@ -77,6 +113,8 @@ def plan_attention(
         ) from None
     skip = [re.compile(p) for p in ignore]
     base_modules = dict(base.named_modules()) if base is not None else {}
+    config = getattr(model, "config", None)
+    base_config = getattr(base, "config", None) if base is not None else None
     plans, handled, unhandled = [], [], []
     for name, module in model.named_modules():
         if any(p.search(name) for p in skip):
@@ -89,10 +127,11 @@ def plan_attention(
             plans.append(AttentionPlan(name, "q_rows", (d / d0) ** (0.5 - x), d, d0))
             handled.append(name)
             continue
-        attr, d = _scale_attr(module), _head_dim(module)
+        attr = _scale_attr(module)
+        d = _head_dim(module, config) if attr is not None else None
         if attr is not None and d is not None:
             if other is not None:
-                d0, s0 = _head_dim(other), float(getattr(other, attr))
+                d0, s0 = _head_dim(other, base_config), float(getattr(other, attr))
             else:
                 d0 = round(d / ratio)
                 s0 = 1 / math.sqrt(d0)
@@ -109,14 +148,13 @@ def plan_attention(
     ]
     if unhandled and x != 0.5:
         name, typ = unhandled[0]
-        raise ValueError(
-            f"cannot set the attention logit scale of {name!r} ({typ}): the rules ask for "
-            f"logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} "
-            f"({rules.attention_why}), but the module has no float `scale`/`scaling` attribute "
-            f"with an int `head_dim`/`d_head` (pass scale=self.scale to "
-            f"scaled_dot_product_attention), and it is not nn.MultiheadAttention. Add them, or "
-            f"pass ignore_attention=[r'^{re.escape(name)}$'] if its head size does not grow "
-            f"with width"
+        raise UnsupportedLayerError(
+            f"unsupported attention: {name!r} ({typ}) computes its logit scale inside its "
+            f"forward, with no float `scale`/`scaling` attribute that reaches its kernel, so "
+            f"parametrize cannot set "
+            f"the logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} the rules ask for; "
+            f"supported: nn.MultiheadAttention and modules passing scale=self.scaling to their "
+            f"kernel (Hugging Face Llama, GPT-2, GPT-NeoX, BERT)"
         )
     return plans
 

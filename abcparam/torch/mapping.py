@@ -21,7 +21,7 @@ from torch import nn
 
 from ..engine.exponents import LAYER_KINDS, canonical_kind
 from .layers import ScaledLayerNorm
-from .shapes import layout
+from .shapes import ASSUMED, Layout, layout
 
 #: torch-side kind of a parameter none of whose dimensions grows with width
 SCALAR = "scalar"
@@ -42,6 +42,7 @@ class Mapped:
     shape: tuple[int, ...]
     base_shape: tuple[int, ...]
     infinite: tuple[int, ...]
+    layout: Layout | None = None  # the layout read from the forward (raw parameters)
 
 
 def clean_name(name: str) -> str:
@@ -55,22 +56,40 @@ def named_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(clean_name(n), p) for n, p in model.named_parameters(remove_duplicate=False)]
 
 
+def _kind(lay: Layout, inf: set[int]) -> str:
+    out_inf = any(i in inf for i in lay.fan_out)
+    in_inf = any(i in inf for i in lay.fan_in)
+    return {(True, True): "hidden", (True, False): "embedding", (False, True): "readout"}.get(
+        (out_inf, in_inf), SCALAR
+    )
+
+
 def _kind_of(
-    name: str, module: nn.Module, attr: str, shape, inf: set[int]
+    name: str,
+    module: nn.Module,
+    attr: str,
+    shape,
+    inf: set[int],
+    used: Layout | None = None,
+    assume_raw: bool = True,
 ) -> tuple[str | None, str]:
-    lay = layout(module, attr, len(shape))
+    lay = layout(module, attr, len(shape), used)
     if lay is None:
         if not inf:
             return SCALAR, "a vector whose length does not grow with width"
-        if attr.endswith("bias"):
+        if attr.endswith("bias") or attr.startswith("bias"):
             return "bias", "a bias: a vector of width-growing length"
         return "norm", f"a norm gain: a vector of width-growing length ({attr!r})"
-    out_inf = any(i in inf for i in lay.fan_out)
-    in_inf = any(i in inf for i in lay.fan_in)
-    kind = {(True, True): "hidden", (True, False): "embedding", (False, True): "readout"}.get(
-        (out_inf, in_inf), SCALAR
-    )
-    if lay.index and in_inf:
+    kind = _kind(lay, inf)
+    if lay.source == ASSUMED and not assume_raw:
+        flipped = Layout(lay.fan_in[-1:], lay.fan_out)
+        if _kind(flipped, inf) != kind or len(shape) > 2:  # readings disagree, or leading dims
+            return None, (
+                "a raw parameter whose layout (which dimension is its fan-in) no layer type "
+                "states and no forward pass showed: pass example_batch= to parametrize so that "
+                "it is read from how the forward uses it"
+            )
+    if lay.index and any(i in inf for i in lay.fan_in):
         return None, f"{lay.source}: its index dimension grows with width"
     grows = {
         "hidden": "fan-out and fan-in grow",
@@ -121,8 +140,14 @@ def map_kinds(
     base: nn.Module | None = None,
     layer_map: Mapping[str, str] | None = None,
     delta: nn.Module | None = None,
+    layouts: Mapping[str, Layout] | None = None,
+    assume_raw: bool = True,
 ) -> dict[str, Mapped]:
-    """:class:`Mapped` for every trainable parameter name (tied tensors under each name)."""
+    """:class:`Mapped` for every trainable parameter name (tied tensors under each name);
+    ``layouts``: raw parameters' layouts as the forward uses them
+    (:func:`abcparam.torch.usage.observe_layouts`); a raw parameter not among them is read as
+    (..., in, out), or, with ``assume_raw=False``, is an error where that reading decides its
+    kind or its fan-in."""
     if isinstance(base, int) or isinstance(delta, int):
         raise TypeError(
             "layer kinds come from comparing the model at two widths: pass base=make(base_width) "
@@ -162,13 +187,14 @@ def map_kinds(
             unmapped.append((name, shape, "no base model to compare shapes with"))
             continue
         else:
-            kind, why = _kind_of(name, module, attr, shape, set(inf))
+            used = (layouts or {}).get(name)
+            kind, why = _kind_of(name, module, attr, shape, set(inf), used, assume_raw)
             if kind is None:
                 unmapped.append((name, shape, why))
                 continue
             why = f"{why} ({b_shape} at base -> {shape})" if inf else why
         assert kind is not None
-        out[name] = Mapped(name, kind, why, shape, b_shape, tuple(inf))
+        out[name] = Mapped(name, kind, why, shape, b_shape, tuple(inf), (layouts or {}).get(name))
     if unmapped:
         name, shape, why = unmapped[0]
         more = f" (and {len(unmapped) - 1} more: {[u[0] for u in unmapped[1:4]]})" * (

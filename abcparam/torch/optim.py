@@ -17,6 +17,7 @@ one torch optimizer per distinct optimizer, stepped together by :class:`Optimize
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Iterable
 from typing import cast
@@ -126,10 +127,16 @@ def _orthogonalise(g: torch.Tensor, coefficients, steps: int, eps: float) -> tor
     return x.T if g.size(0) > g.size(1) else x
 
 
+def as_matrix(shape) -> tuple[int, int]:
+    """The matrix a parameter is orthogonalised as: (out, in x kernel) for a convolution filter
+    (out, in, *kernel), as Keller Jordan's reference Muon flattens it; (A, B) for a matrix."""
+    return int(shape[0]), math.prod(int(d) for d in shape[1:])
+
+
 def muon_lr_factor(shape, adjust_lr_fn: str | None) -> float:
     """torch.optim.Muon's shape factor: "original" sqrt(max(1, A/B)) (Keller Jordan),
-    "match_rms_adamw" 0.2 sqrt(max(A, B)) (Liu et al. 2025)."""
-    a, b = shape[:2]
+    "match_rms_adamw" 0.2 sqrt(max(A, B)) (Liu et al. 2025), of the flattened matrix."""
+    a, b = as_matrix(shape)
     if adjust_lr_fn == "match_rms_adamw":
         return 0.2 * math.sqrt(max(a, b))
     return math.sqrt(max(1.0, a / b))
@@ -144,7 +151,21 @@ class Muon(torch.optim.Muon):
     runs unchanged."""
 
     def __init__(self, params, *args, ns_dtype: torch.dtype | None = None, **kwargs) -> None:
-        super().__init__(params, *args, **kwargs)
+        # torch's Muon refuses anything but matrices; a convolution filter is orthogonalised as
+        # the (out, in x kernel) matrix it acts as, so its settings are checked by torch on a
+        # stand-in matrix and the groups built by torch's Optimizer directly
+        torch.optim.Muon([torch.zeros(2, 2, requires_grad=True)], *args, **kwargs)
+        bound = inspect.signature(torch.optim.Muon.__init__).bind(None, None, *args, **kwargs)
+        bound.apply_defaults()
+        defaults = {k: v for k, v in bound.arguments.items() if k not in ("self", "params")}
+        torch.optim.Optimizer.__init__(self, params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim < 2:
+                    raise ValueError(
+                        f"Muon orthogonalises matrices; a parameter of shape {tuple(p.shape)} "
+                        f"has none: give its kind another optimizer in the plan"
+                    )
         self.ns_dtype = ns_dtype
 
     @torch.no_grad()
@@ -152,7 +173,7 @@ class Muon(torch.optim.Muon):
         params = [p for g in self.param_groups for p in g["params"]]
         on_cpu = all(p.device.type == "cpu" for p in params)
         dtype = self.ns_dtype or (torch.float32 if on_cpu else torch.bfloat16)
-        if dtype == torch.bfloat16:
+        if dtype == torch.bfloat16 and all(p.ndim == 2 for p in params):
             return super().step(closure)
         loss = None
         if closure is not None:
@@ -169,8 +190,11 @@ class Muon(torch.optim.Muon):
                 buf.lerp_(p.grad, 1 - group["momentum"])
                 update = p.grad.lerp(buf, group["momentum"]) if group["nesterov"] else buf
                 update = _orthogonalise(
-                    update.to(dtype), group["ns_coefficients"], group["ns_steps"], group["eps"]
-                )
+                    update.reshape(as_matrix(p.shape)).to(dtype),
+                    group["ns_coefficients"],
+                    group["ns_steps"],
+                    group["eps"],
+                ).reshape(p.shape)
                 p.mul_(1 - group["lr"] * group["weight_decay"])
                 factor = muon_lr_factor(p.shape, group["adjust_lr_fn"])
                 p.add_(update.to(p.dtype), alpha=-group["lr"] * factor)
@@ -234,11 +258,12 @@ def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimize
         for g in groups:
             names = g.get("param_names") or [g.get("name")] * len(g["params"])
             for p, pname in zip(g["params"], names):
-                if p.ndim != 2:
+                if p.ndim < 2:  # a filter (out, in, *kernel) is flattened to (out, in x kernel)
+                    kinds = "/".join(g.get("kinds") or [str(g.get("kind", "its kind"))])
                     raise ValueError(
                         f"{model.name} orthogonalises matrices; parameter "
-                        f"{pname or tuple(p.shape)!r} has {p.ndim} dimensions: give its "
-                        f"kind another optimizer, e.g. 'hidden=muon,default=adamw'"
+                        f"{pname or tuple(p.shape)!r} is a vector ({kinds}): give that kind "
+                        f"another optimizer in the plan, e.g. '{kinds.split('/')[0]}=adamw'"
                     )
         if model.scaling == "none":  # one group per tensor: the factor depends on its shape
             split = []

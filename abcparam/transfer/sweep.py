@@ -3,7 +3,10 @@ base LR, seed), run locally in a process pool or on a cluster with Ray, written 
 
 Every finished run is one JSON line keyed by the hash of its configuration, so an interrupted
 sweep resumes without redoing finished runs.  Schemes: ``sp-constant-lr`` (SP, one width-independent
-LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup``.
+LR), ``sp`` (SP with Everett et al.'s per-layer LR exponents), ``mup``, ``u-mup``.  Models: the built-in ``mlp`` (sklearn digits) and
+``transformer`` (pydoc text), or the user's own ``package.module:factory`` (width -> nn.Module)
+with ``batch_fn="package.module:fn"`` (index -> (inputs, targets)), any model the coordinate
+check accepts.
 """
 
 from __future__ import annotations
@@ -51,12 +54,16 @@ class RunConfig:
     base_depth: int | None = None  # the depth the base LR is tuned at (depth rules only)
     #: Muon only: which view derived the table (the engine's ``rules(update_view=...)``)
     update_view: str = "spectral"
+    #: a user model (``model = "package.module:factory"``): its batches ``package.module:fn``
+    #: (index -> (inputs, targets)) and loss ``package.module:fn(output, targets)``
+    batch_fn: str | None = None
+    loss_fn: str | None = None
 
     @property
     def key(self) -> str:
         # unset optional fields (and the default view) stay out of the hash, so earlier sweeps
         # keep their keys
-        optional = ("sweep_kind", "fixed_log2_lr", "depth", "base_depth")
+        optional = ("sweep_kind", "fixed_log2_lr", "depth", "base_depth", "batch_fn", "loss_fn")
         fields = {
             k: v
             for k, v in asdict(self).items()
@@ -94,6 +101,10 @@ def train(cfg: RunConfig) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
+    if is_user_model(cfg.model):
+        from .user import train_user
+
+        return train_user(cfg)
     rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view)
     g = torch.Generator().manual_seed(cfg.seed)
     if cfg.model == "mlp":
@@ -172,6 +183,11 @@ def train(cfg: RunConfig) -> dict:
     }
 
 
+def is_user_model(model: str) -> bool:
+    """``package.module:factory`` (a user's model), not a built-in name."""
+    return ":" in model
+
+
 def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:
     """The base learning rate, or for a per-layer sweep one per kind: the swept kind at
     ``log2_lr`` and every other kind at ``fixed_log2_lr`` (each times its own width factor in
@@ -221,7 +237,22 @@ def grid(
     schemes = [sweep_scheme(s) for s in schemes]
     if not schemes:
         raise ValueError(f"no sweep scheme given; accepted: {', '.join(SCHEMES)}")
-    validate.choice(model, MODELS, "model")
+    if is_user_model(model):
+        from ..loading import load_object
+
+        load_object(model, "model")
+        if not fixed.get("batch_fn"):
+            raise ValueError(f"model {model!r} needs batch_fn='package.module:fn' (index -> batch)")
+        load_object(fixed["batch_fn"], "batch")
+        if fixed.get("loss_fn"):
+            load_object(fixed["loss_fn"], "loss")
+    else:
+        validate.choice(model, MODELS, "model")
+        for name in ("batch_fn", "loss_fn"):
+            if fixed.get(name):
+                raise ValueError(
+                    f"{name} is for a user model (package.module:factory), not {model!r}"
+                )
     get_optimizer(optimizer)
     widths = [validate.positive_int(w, "width") for w in widths]
     if not widths or len(set(widths)) != len(widths):
@@ -346,8 +377,10 @@ def run_sweep(
     backend: str = "local",
     workers: int | None = None,
     progress: bool = True,
+    gpus_per_run: float = 1.0,
 ) -> list[dict]:
-    """Run every config not yet in ``results`` (JSON lines), appending each as it finishes."""
+    """Run every config not yet in ``results`` (JSON lines), appending each as it finishes;
+    ``backend="ray"``: one Ray task per run, asking for ``gpus_per_run`` GPUs on CUDA."""
     from tqdm.std import tqdm  # no notebook-widget probe (it warns on book pages)
 
     if backend not in BACKENDS:
@@ -367,7 +400,7 @@ def run_sweep(
 
         with interrupt_on_sigterm():
             if backend == "ray":
-                _run_ray(todo, record)
+                _run_ray(todo, record, gpus_per_run)
             elif workers == 1:
                 for cfg in todo:
                     record(train(cfg))
@@ -377,18 +410,33 @@ def run_sweep(
     return [done[c.key] for c in configs]
 
 
-def _run_ray(todo: list[RunConfig], record) -> None:
+def _run_ray(todo: list[RunConfig], record, gpus_per_run: float = 1.0) -> None:
     """Submit every run as a Ray task (``ray.init()`` joins the cluster in RAY_ADDRESS, or
-    starts a local one); results are recorded as they arrive."""
+    starts a local one, unless the caller has already called it); a CUDA run asks for
+    ``gpus_per_run`` GPUs, a CPU run for one CPU.  Workers get the driver's ``sys.path`` so they
+    import the same abcparam and the user's factory.  Results are recorded as they arrive; on an
+    interrupt or a failure the remaining tasks are cancelled (finished lines stay, so a rerun
+    resumes)."""
+    import sys
+
     try:
         import ray
     except ImportError:
         raise RuntimeError(
-            "backend 'ray' needs Ray: pip install 'ray[default]' (or use backend='local')"
+            "backend 'ray' needs Ray: pip install 'abcparam[cluster]' (or use backend='local')"
         ) from None
+    if not todo:
+        return
     ray.init(ignore_reinit_error=True)
-    remote = ray.remote(train)
-    pending = [remote.remote(c) for c in todo]
+    path = os.pathsep.join(p for p in sys.path if p and Path(p).exists())
+    env = {"env_vars": {"PYTHONPATH": path}}
+    tasks: dict[float, object] = {}
+    pending = []
+    for c in todo:
+        gpus = gpus_per_run if c.device.startswith("cuda") else 0
+        if gpus not in tasks:
+            tasks[gpus] = ray.remote(num_cpus=1, num_gpus=gpus)(train).options(runtime_env=env)
+        pending.append(tasks[gpus].remote(c))  # type: ignore[attr-defined]
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

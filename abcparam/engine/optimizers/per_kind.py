@@ -14,12 +14,17 @@ from ..exponents import HIDDEN, LAYER_KINDS
 from .base import UpdateModel
 
 
-def plan_name(models: Mapping[str, UpdateModel]) -> str:
-    """Canonical name: ``"hidden=muon,default=adamw"`` (the most used optimizer is the default)."""
+def default_name(models: Mapping[str, UpdateModel]) -> str:
+    """The plan's default optimizer: the most used one (the first of them; dicts keep order)."""
     counts: dict[str, int] = {}
     for kind in LAYER_KINDS:
         counts[models[kind].name] = counts.get(models[kind].name, 0) + 1
-    default = max(counts, key=lambda n: counts[n])  # first most-used (dicts keep order)
+    return max(counts, key=lambda n: counts[n])
+
+
+def plan_name(models: Mapping[str, UpdateModel]) -> str:
+    """Canonical name: ``"hidden=muon,default=adamw"`` (the most used optimizer is the default)."""
+    default = default_name(models)
     named = [f"{kind}={models[kind].name}" for kind in LAYER_KINDS if models[kind].name != default]
     return ",".join(named + [f"default={default}"])
 
@@ -45,6 +50,14 @@ class PerKind(UpdateModel):
 
     def optimizer_for(self, kind):
         return dict(self.models)[kind]
+
+    @property
+    def default(self) -> UpdateModel:
+        """The optimizer of every kind the plan does not name (``default=`` in its name); also
+        the one for a parameter no rule covers (the torch side's fixed-size ``scalar``)."""
+        models = dict(self.models)
+        name = default_name(models)
+        return next(m for m in models.values() if m.name == name)
 
     def update_forms(self, kind, a, b, c, backward):
         return self.optimizer_for(kind).update_forms(kind, a, b, c, backward)
