@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
+from .judge import require_decay
 from .record import Recorder, call_model, recordable
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
 
@@ -131,6 +132,7 @@ def check(
             raise ValueError(f"{what} = {value!r}: need a positive int")
     if fresh_batches and not callable(batch):
         raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
+    require_decay(rules.optimizer, weight_decay)
     get_batch = _batch_fn(batch)
     loss_fn = loss or default_loss
     base_width = base_width or min(widths)
