@@ -117,7 +117,7 @@ def _row(cfg: dict, result, wall: float, repeat: str | None, diff: float | None)
     s = result.summary()
     worst = max(abs(f["measured_slope"] - f["predicted_slope"]) for f in result.judged)
     judged = (
-        f"symmetry check of {repeat}: max |slope difference| {diff:.1e}"
+        f"symmetry check of {repeat}: largest slope difference {diff:.1e}"
         if repeat
         else "independent"
     )
@@ -209,14 +209,18 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n\nRule: {rule_text(0.15)}.\n\n"
         f"Evidence: {counted} under the measured alignment ({totals['preset']} under the preset); "
         f"{len(repeated)} configurations repeat others by the abc-symmetry and are symmetry checks "
-        f"(identical slopes asserted, |difference| <= {SAME:g}), not further evidence"
+        f"(identical slopes asserted, differences <= {SAME:g}), not further evidence"
         + (f"; SYMMETRY BROKEN: {'; '.join(asymmetric)}" if asymmetric else "")
         + ".\n"
         "Columns: judged under the measured alignment with the three change terms blended "
         "over the measured widths (the check), under the named preset alignment, and under "
         "the measured alignment keeping only the largest term (the asymptotic rule).\n"
         f"Machine: {platform.machine()}, {platform.python_version()}, CPU only; "
-        f"total wall time {total:.0f} s.\n\n"
+        + (
+            f"re-judged in {total:.0f} s.\n\n"
+            if args.rejudge
+            else f"total wall time {total:.0f} s.\n\n"
+        )
     )
     (out / "summary.md").write_text(header + "\n".join(rows) + "\n")
     print(f"total {total:.0f} s; {counted}")
