@@ -157,3 +157,38 @@ def test_check_refuses_adamw_without_decay():
     rules = abcparam.rules("mup", optimizer="adamw")
     with pytest.raises(ValueError, match="AdamW without decay is Adam"):
         check(lambda w: None, rules, (None, None), widths=(8, 16, 32))
+
+
+def test_cpu_grid_reports_symmetric_configurations_as_symmetry_checks():
+    """SP = NTP and MFP = muP on the MLP (abc-symmetry, TP-V Lemma J.1), with SGD and Adam: 4 of
+    the grid's 15 configurations repeat others; nothing else is declared a repeat."""
+    from abcparam.experiments.coordcheck_cpu_grid import grid, repeats
+
+    configs = list(grid(quick=True))
+    for cfg in configs:
+        cfg.setdefault("steps", 3)
+    assert repeats(configs) == {
+        "mlp_ntp_sgd_derived": "mlp_sp_sgd_derived",
+        "mlp_mup_sgd_derived": "mlp_mfp_sgd_derived",
+        "mlp_ntp_adam_derived": "mlp_sp_adam_derived",
+        "mlp_mup_adam_derived": "mlp_mfp_adam_derived",
+    }
+
+
+def test_symmetry_check_measures_identical_slopes():
+    """The committed grid: each repeat's slopes equal its original's to float rounding."""
+    from pathlib import Path
+
+    from abcparam.records import load_json
+
+    root = Path(__file__).resolve().parents[1] / "experiments/results/coordcheck_cpu"
+    for one, two in (("sp", "ntp"), ("mfp", "mup")):
+        for opt in ("sgd", "adam"):
+            a = load_json(root / f"mlp_{one}_{opt}_derived/results.json")["fits"]
+            b = load_json(root / f"mlp_{two}_{opt}_derived/results.json")["fits"]
+            key = lambda f: (f["layer"], f["quantity"], f["step"])  # noqa: E731
+            slopes = {key(f): f["measured_slope"] for f in a}
+            assert {key(f) for f in b} == set(slopes)
+            assert max(abs(f["measured_slope"] - slopes[key(f)]) for f in b) < 1e-4
+    summary = (root / "summary.md").read_text()
+    assert "over 11 configurations" in summary and "symmetry check" in summary
