@@ -192,3 +192,12 @@ def test_symmetry_check_measures_identical_slopes():
             assert max(abs(f["measured_slope"] - slopes[key(f)]) for f in b) < 1e-4
     summary = (root / "summary.md").read_text()
     assert "over 11 configurations" in summary and "symmetry check" in summary
+
+
+def test_cli_says_not_judged_over_two_widths(capsys):
+    pytest.importorskip("torch")
+    from abcparam.cli import main
+
+    code = main(["coord-check", "--widths", "16,32", "--steps", "1", "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert code == 1 and "not judged: 2 widths (16, 32)" in out
