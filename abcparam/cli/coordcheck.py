@@ -162,13 +162,18 @@ def run_depth(args: argparse.Namespace) -> int:
     )
     if s["width_fits"]:
         print(f"joint grid: {s['width_passed']}/{s['width_fits']} width slopes as predicted.")
+    elif s["width_not_judged"]:
+        print(f"joint grid: not judged: {s['width_not_judged']}.")
+    if s["depth_not_judged"]:
+        print(f"not judged: {s['depth_not_judged']}.")
+    print(f"Rule: {s['rule']}.")
     for line in s["preset_misses"]:
         print("preset miss:", line)
     for line in s["misses"]:
         print("MISS:", line)
     if args.out:
         print(f"wrote {save(result, args.out)}")
-    return 0 if not s["misses"] else 1
+    return 0 if not s["misses"] and not s["depth_not_judged"] else 1
 
 
 def parse_layer_map(text: str) -> dict[str, str]:
@@ -327,10 +332,21 @@ def _report(result, args: argparse.Namespace) -> int:
             f"check mean nothing, so it FAILS (lower --lr)."
         )
         return 1
+    if s["verdict"] == "not judged":
+        from ..coordcheck.judge import too_few_sizes
+
+        shown = [f for f in result.fits if f.judged]
+        print(
+            f"\nnot judged: {too_few_sizes(args.widths)} (as reported: "
+            f"{sum(f.passed for f in shown)}/{len(shown)} fits within {args.tolerance} of the "
+            f"measured-alignment prediction)."
+        )
+        return 1
     print(
         f"\n{s['passed']}/{s['fits']} fits within {args.tolerance} of the measured-alignment "
         f"prediction; {s['preset_passed']}/{s['fits']} of the preset ({args.alignment}) one; "
-        f"{s['reported_only']} reported, not judged. Verdict: {s['verdict']}."
+        f"{s['reported_only']} reported, not judged; {s['unresolved']} unresolved (2 x stderr > "
+        f"{args.tolerance}). Verdict: {s['verdict']}.\nRule: {s['rule']}."
     )
     if s["verdict"] == "incomplete":
         print("incomplete: a hidden layer was not recorded, so the check cannot pass")

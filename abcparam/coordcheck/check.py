@@ -28,6 +28,7 @@ from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
 from .inputs import PartialRuns, claim_out
+from .judge import require_decay
 from .record import Recorder, call_model, recordable
 from .resources import FactoryError, check_resources
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
@@ -173,6 +174,7 @@ def check(
     if fresh_batches and not callable(batch):
         raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
     check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
+    require_decay(rules.optimizer, weight_decay)
     get_batch = _batch_fn(batch)
     loss_fn = loss or default_loss
     base_width = base_width or min(widths)

@@ -39,6 +39,7 @@ from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
 from .finite_width import blended_slope
 from .fit import slope_with_error
+from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
 
 QUANTITIES = ("out", "delta", "update")
 MODELS = ("mlp", "transformer")
@@ -396,12 +397,30 @@ class DepthCheckResult:
     def summary(self) -> dict[str, Any]:
         judged = [f for f in self.fits if f["pass"] is not None]
         wjudged = [f for f in self.width_fits if f["pass"] is not None]
+        tol = self.config.tolerance
+        depth = summary_counts([(f["pass"], f["err"]) for f in judged], tol)
+        width = summary_counts([(f["pass"], f["err"]) for f in wjudged], tol)
+        configurations = len(self.config.schemes) * len(self.config.widths)
         return {
+            "rule": rule_text(tol),
             "depth_fits": len(judged),
             "depth_passed": sum(f["pass"] for f in judged),
             "depth_preset_passed": sum(bool(f["preset_pass"]) for f in judged),
+            "depth_unresolved": depth["unresolved"],
+            "depth_configurations": configurations,
+            "depth_not_judged": None
+            if enough_sizes(self.config.depths)
+            else too_few_sizes(self.config.depths, "depths"),
             "width_fits": len(wjudged),
             "width_passed": sum(f["pass"] for f in wjudged),
+            "width_unresolved": width["unresolved"],
+            "width_configurations": len(self.config.schemes) * len(self.config.depths)
+            if len(self.config.widths) > 1
+            else 0,
+            "width_not_judged": None
+            if len(self.config.widths) < 2 or enough_sizes(self.config.widths)
+            else too_few_sizes(self.config.widths, "widths"),
+            "width_reported": len(self.width_fits),
             "misses": [
                 f"{f['scheme']} w{f['width']} {f['layer']} {f['quantity']} step {f['step']}: "
                 f"measured {f['slope']:+.2f} ± {f['err']:.2f}, predicted {f['predicted']:+.2f}"
@@ -483,7 +502,9 @@ def judge(result: DepthCheckResult) -> None:
 def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
     """One entry per (layer, quantity, step): measured slope against log(over), the preset
     (asymptotic) prediction and, where available, the measured-alignment finite prediction;
-    ``pass`` is judged on the latter when it exists, ``preset_pass`` on the former."""
+    ``pass`` is judged on the latter when it exists, ``preset_pass`` on the former, both by the
+    one rule of judge.py (None: not judged, e.g. fewer than three depths or widths)."""
+    sizes = config.depths if over == "depth" else config.widths
     for q in QUANTITIES:
         for (layer, step), (slope, err) in sorted(_slopes(recs, q, over).items()):
             if layer == "stream parts":
@@ -491,12 +512,18 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
             predicted = asym.get(layer, {}).get(q)
             fin = finite.get((layer, q, step))
             fin = fin if fin is not None and math.isfinite(fin) else None
-            tol = config.tolerance + 2 * (err if math.isfinite(err) else 0.0)
+            seen = {
+                r[over]
+                for r in recs
+                if r["layer"] == layer and r["step"] == step and r.get(q) is not None
+            }
 
-            def ok(target, slope=slope, tol=tol):
+            def ok(target, slope=slope, seen=seen):
                 if target is None or not math.isfinite(slope):
                     return None
-                return bool(abs(slope - target) <= tol)
+                if not (enough_sizes(sizes) and enough_sizes(seen)):
+                    return None
+                return within(slope, target, config.tolerance)
 
             out.append(
                 {

@@ -49,6 +49,15 @@ from . import schema
 from .finite_width import blended_slope
 from .fit import fit_slopes
 from .inputs import PartialRuns, check_arguments, claim_out
+from .judge import (
+    MIN_SIZES,
+    NOT_JUDGED,
+    enough_sizes,
+    rule_text,
+    summary_counts,
+    too_few_sizes,
+    within,
+)
 from .record import PAIRS, Recorder, call_model
 from .resources import check_resources
 from .schema import AlignmentFit, Fit, NonFinite, Record
@@ -112,7 +121,8 @@ class CoordCheckResult:
 
     @property
     def judged(self) -> list[Fit]:
-        return [f for f in self.fits if f.judged]
+        """The fits the rule judges: none when the check ran fewer than MIN_SIZES widths."""
+        return [f for f in self.fits if f.judged] if self.sizes_ok else []
 
     @property
     def diverged(self) -> bool:
@@ -131,19 +141,35 @@ class CoordCheckResult:
 
     @property
     def passed(self) -> bool:
-        return not self.diverged and not self.incomplete and all(f.passed for f in self.judged)
+        return (
+            not self.diverged
+            and not self.incomplete
+            and self.sizes_ok
+            and bool(self.judged)
+            and all(f.passed for f in self.judged)
+        )
+
+    @property
+    def sizes_ok(self) -> bool:
+        """Were enough widths measured for the one judging rule (judge.py)?"""
+        return enough_sizes(self.config.get("widths", ()))
 
     def summary(self) -> dict:
         judged = self.judged
+        tolerance = self.config.get("tolerance", 0.15)
+        counts = summary_counts([(f.passed, f.slope_stderr) for f in judged], tolerance)
         return {
-            "fits": len(judged),
-            "passed": sum(f.passed for f in judged),
+            "fits": counts["fits"],
+            "passed": counts["passed"],
             "preset_passed": sum(f.preset_pass for f in judged),
             "asymptotic_passed": sum(f.asymptotic_pass for f in judged),
+            "unresolved": counts["unresolved"],
             "reported_only": len(self.fits) - len(judged),
             "nonfinite": len(self.nonfinite),
             "diverged": self.diverged,
             "unrecorded": len(self.unrecorded),
+            "sizes": len(set(self.config.get("widths", ()))),
+            "rule": rule_text(tolerance),
             "verdict": self.verdict,
         }
 
@@ -152,6 +178,8 @@ class CoordCheckResult:
         """diverged, fail (a judged miss), incomplete (a hidden layer not measured) or pass."""
         if self.diverged:
             return "diverged"
+        if not self.sizes_ok:
+            return NOT_JUDGED
         if not all(f.passed for f in self.judged):
             return "fail"
         return "incomplete" if self.incomplete else "pass"
@@ -441,6 +469,9 @@ def compare(
     parents = [list(p) for p in graph["parents"]]
     fits, flags = [], []
     steps = sorted({r.step for r in records})
+    sizes = _sizes(records, QUANTITIES)
+    if not enough_sizes(config.widths):
+        flags.append(too_few_sizes(config.widths))
     cells = _by_cell(records)
     # each layer's input scale at init, measured (a stable network has slope 0)
     init_slopes = fit_slopes([r for r in records if r.step == 0], ("input",))
@@ -510,14 +541,17 @@ def compare(
                     predicted_slope_preset=pred_preset,
                     predicted_slope_asymptotic=asymptotic,
                     alignment_measured=dict(al) if al else None,
-                    passed=bool(abs(value - pred) <= config.tolerance),
-                    preset_pass=bool(abs(value - pred_preset) <= config.tolerance),
-                    asymptotic_pass=bool(abs(value - asymptotic) <= config.tolerance),
+                    passed=within(value, pred, config.tolerance),
+                    preset_pass=within(value, pred_preset, config.tolerance),
+                    asymptotic_pass=within(value, asymptotic, config.tolerance),
                     # the output after training is init + change, two terms with different
                     # prefactors: its slope over a finite range is pre-asymptotic, so it is
                     # reported, and judged through its parts (output at step 0, delta); so is
                     # a tied readout's output at init (see _tied_readout_flag)
-                    judged=not (
+                    # and so is a slope that lost widths (below MIN_SIZES or the check's own)
+                    judged=len(sizes.get((layer, q, step), ()))
+                    >= min(MIN_SIZES, len(set(config.widths)))
+                    and not (
                         q == "output"
                         and (step > 0 or (layer in graph["tied"] and kind == "readout"))
                     ),
@@ -547,6 +581,20 @@ def compare(
     cfg["rules"] = rules.to_dict()
     cfg["topology"] = graph
     return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
+
+
+def _sizes(records: Sequence[Record], quantities: Sequence[str]) -> dict[tuple, set[int]]:
+    """{(layer, quantity, step): widths where every seed has a finite positive value}."""
+    seen: dict[tuple, dict[int, set[int]]] = {}
+    for r in records:
+        for q in quantities:
+            v = getattr(r, q)
+            if v is not None and math.isfinite(v) and v > 0:
+                seen.setdefault((r.layer, q, r.step), {}).setdefault(r.width, set()).add(r.seed)
+    seeds = {r.seed for r in records}
+    return {
+        key: {w for w, got in by_width.items() if got == seeds} for key, by_width in seen.items()
+    }
 
 
 def _tied_readout_flag(entry: Fit, rules) -> str:

@@ -8,12 +8,18 @@ with width).  Given the gradient RMS measured at a base width n0, the crossover 
     n* = n0 * (grad_rms(n0) / eps) ** (1 / g)        (g > 0; never for g <= 0)
 
 Scaling ``eps_l = eps * (n/n0)^-g`` keeps the ratio fixed; Adam-atan2 has no eps at all.
+
+One criterion, for the prediction and the measurement alike: the crossover is the width where
+eps equals the RMS of the gradient Adam normalises (on Adam's first step sqrt(v) = |grad|
+exactly).  :func:`crossover_width` finds it on the predicted power law, :func:`crossing` on
+gradient RMS measured at several widths; there a first Adam step keeps half of its eps-free
+size (:func:`step_fraction`), which is what the measured update ratios are compared with.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .exponents import canonical_kind
@@ -52,6 +58,30 @@ def crossover_width(g, grad_rms_base: float, eps: float, base_width: float) -> f
     if g < 0 and ratio >= 1:  # the gradient grows with width: eps only falls further behind
         return math.inf
     return base_width * ratio ** (1.0 / g)
+
+
+def crossing(widths: Sequence[float], grad_rms: Sequence[float], eps: float) -> float | None:
+    """The crossover criterion on measurements: the first width where the measured gradient RMS
+    falls to ``eps`` (log-log interpolation between neighbouring widths); None when it stays
+    above eps over the widths, the first width when it starts at or below it.  On an exact
+    power law it equals :func:`crossover_width`."""
+    pairs = sorted(zip(widths, grad_rms))
+    if not pairs or not all(w > 0 and g > 0 for w, g in pairs):
+        raise ValueError("crossing needs positive widths and gradient RMS values")
+    if pairs[0][1] <= eps:
+        return float(pairs[0][0])
+    for (w0, g0), (w1, g1) in zip(pairs, pairs[1:]):
+        if g0 > eps >= g1:
+            t = (math.log(g0) - math.log(eps)) / (math.log(g0) - math.log(g1))
+            return math.exp(math.log(w0) + t * (math.log(w1) - math.log(w0)))
+    return None
+
+
+def step_fraction(grad_rms: float, eps: float) -> float:
+    """The share of its eps-free size that Adam's first step ``g / (|g| + eps)`` keeps for an
+    entry of size ``grad_rms``: 1/2 at the crossover.  The ratio of a constant-eps to a
+    scaled-eps step is ``step_fraction(g, eps) / step_fraction(g, eps_scaled)``."""
+    return grad_rms / (grad_rms + eps)
 
 
 def crossovers(

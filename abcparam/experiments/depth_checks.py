@@ -35,7 +35,7 @@ CHECKS = {
         lr=1e-4,
     ),
 }
-QUICK = DepthCheckConfig(model="mlp", depths=(2, 4), widths=(16,), steps=1, seeds=1)
+QUICK = DepthCheckConfig(model="mlp", depths=(2, 4, 8), widths=(16,), steps=1, seeds=1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: {s['depth_passed']}/{s['depth_fits']} depth slopes as predicted "
             f"(asymptotic preset: {s['depth_preset_passed']}); joint width slopes "
-            f"{s['width_passed']}/{s['width_fits']}; wrote {path}"
+            f"{s['width_passed']}/{s['width_fits']}"
+            + (f" ({s['width_not_judged']})" if s["width_not_judged"] else "")
+            + f"; wrote {path}\nrule: {s['rule']}"
         )
     return 0

@@ -6,8 +6,12 @@ update of each layer's effective weight with a *constant* eps, with the engine's
 (eps * (n/n0)^-g), and with Adam-atan2.  eps is chosen large (the hidden crossover predicted at
 width 512 from the base-width gradient) so the underflow happens inside CPU-reachable widths;
 with eps = 1e-8 the same physics happens at ~1e8 (see ``abcparam epsilon``).
-Measured crossover: the width where the constant-eps update falls to half the scaled-eps one
-(log-log interpolation).  Run: ``python experiments/epsilon_underflow.py [--quick]``.
+Crossover, predicted and measured by one criterion (abcparam.engine.epsilon): the width where eps
+equals the gradient RMS, on the engine's power law from the base width (predicted) and on the
+gradient RMS measured at every width (measured, log-log interpolated).  The update ratio
+constant / scaled eps is compared with the same step's formula from the measured gradient.
+Run: ``python experiments/epsilon_underflow.py [--quick]``; ``--rejudge`` recomputes the derived
+numbers of a saved result from its measurements.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +29,7 @@ from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 import abcparam
 
-from ..engine.epsilon import crossover_width
+from ..engine.epsilon import crossing, crossover_width, step_fraction
 from ..records import results_dir, save_json
 from ..torch import build_optimizer, parametrize
 from ..torch.gradient_rms import build, gradient_rms, lookup_tables, probe_batch
@@ -70,13 +75,36 @@ def slope(widths, values):
     return fit.slope, fit.stderr
 
 
-def half_crossing(widths, ratio):
-    """First width where ratio (const/scaled update) drops below 1/2, log-interpolated."""
-    for (w0, r0), (w1, r1) in zip(zip(widths, ratio), zip(widths[1:], ratio[1:])):
-        if r0 >= 0.5 > r1:
-            t = (math.log(r0) - math.log(0.5)) / (math.log(r0) - math.log(r1))
-            return math.exp(math.log(w0) + t * (math.log(w1) - math.log(w0)))
-    return None if ratio[-1] >= 0.5 else widths[0]
+CRITERION = (
+    "crossover = the width where eps equals the RMS of the gradient Adam normalises; predicted "
+    "on the engine's power law from the base width, measured on the gradient RMS at each width "
+    "(log-log interpolated); there Adam's first step keeps half its eps-free size"
+)
+
+
+def judged_layer(row: dict, widths, eps: float, base: float) -> dict:
+    """The derived numbers of one layer kind from its measurements (``grad_rms`` and
+    ``update_rms`` per width), all by the one crossover criterion."""
+    g = float(Fraction(row["predicted_gradient_exponent"]))
+    grads, upd = row["grad_rms"], row["update_rms"]
+    gs, ge = slope(widths, grads)
+    predicted_ratio = [
+        step_fraction(gn, eps) / step_fraction(gn, eps * (w / base) ** -g)
+        for gn, w in zip(grads, widths)
+    ]
+    return {
+        **row,
+        "measured_gradient_slope": gs,
+        "gradient_slope_stderr": ge,
+        "grad_rms_base": grads[0],
+        "predicted_crossover_width": crossover_width(g, grads[0], eps, widths[0]),
+        "measured_crossover_width": crossing(widths, grads, eps),
+        "update_slope_scaled": slope(widths, upd["scaled"])[0],
+        "update_slope_atan2": slope(widths, upd["atan2"])[0],
+        "update_slope_constant": slope(widths, upd["constant"])[0],
+        "update_ratio_measured": [c / s for c, s in zip(upd["constant"], upd["scaled"])],
+        "update_ratio_predicted": predicted_ratio,
+    }
 
 
 def run(
@@ -117,25 +145,20 @@ def run(
                 data[v][k].append(float(np.exp(np.mean(np.log(per_seed[v][k])))))
         for k in KINDS:
             grads[k].append(float(np.exp(np.mean(np.log(gs[k])))))
-    layers = {}
-    for k in KINDS:
-        g = float(rules[k].eps)
-        gs, ge = slope(widths, grads[k])
-        ratio = [c / s for c, s in zip(data["constant"][k], data["scaled"][k])]
-        layers[k] = {
-            "predicted_gradient_exponent": str(rules[k].eps),
-            "measured_gradient_slope": gs,
-            "gradient_slope_stderr": ge,
-            "grad_rms_base": grads[k][0],
-            "predicted_crossover_width": crossover_width(g, grads[k][0], eps, widths[0]),
-            "measured_crossover_width": half_crossing(list(widths), ratio),
-            "predicted_update_slope": -float(rules[k].a + rules[k].c),
-            "update_slope_scaled": slope(widths, data["scaled"][k])[0],
-            "update_slope_atan2": slope(widths, data["atan2"][k])[0],
-            "update_slope_constant": slope(widths, data["constant"][k])[0],
-            "update_rms": {v: data[v][k] for v in data},
-            "grad_rms": grads[k],
-        }
+    layers = {
+        k: judged_layer(
+            {
+                "predicted_gradient_exponent": str(rules[k].eps),
+                "predicted_update_slope": -float(rules[k].a + rules[k].c),
+                "update_rms": {v: data[v][k] for v in data},
+                "grad_rms": grads[k],
+            },
+            list(widths),
+            eps,
+            widths[0],
+        )
+        for k in KINDS
+    }
     return {
         "config": {
             "model": model_name,
@@ -147,6 +170,7 @@ def run(
             "lr": lr,
             "eps": eps,
             "crossover_target_hidden": crossover_target,
+            "crossover_criterion": CRITERION,
             "device": device,
             "dtype": dtype,
         },
@@ -187,6 +211,34 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def rejudge(path: Path) -> int:
+    """Rewrite a saved result's derived numbers by the current criterion (no training)."""
+    from ..records import load_json
+
+    saved = load_json(path)
+    provenance = saved.pop("provenance", {})
+    saved.pop("nulls", None)
+    config = saved["config"]
+    config["crossover_criterion"] = CRITERION
+    for kind, row in saved["layers"].items():
+        saved["layers"][kind] = judged_layer(
+            row, config["widths"], config["eps"], config["base_width"]
+        )
+    started = time.time()
+    command = (
+        f"python experiments/epsilon_underflow.py --model {config['model']} --rejudge "
+        f"(measurements from: {provenance.get('command')}, commit "
+        f"{str(provenance.get('git_commit'))[:12]})"
+    )
+    save_json(path, saved, command=command, started=started)
+    for kind, row in saved["layers"].items():
+        print(
+            f"{kind}: crossover predicted {row['predicted_crossover_width']:.3g}, measured "
+            f"{row['measured_crossover_width']}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mlp", choices=("mlp", "transformer"))
@@ -199,8 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="results folder (default: experiments/results/epsilon_cpu/MODEL)",
     )
+    parser.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="recompute the derived numbers of the saved results.json from its measurements",
+    )
     args = parser.parse_args(argv)
     reproducible()
+    if args.rejudge:
+        out = Path(args.out) if args.out else results_dir("epsilon_cpu", args.model)
+        return rejudge(out / "results.json")
     widths: tuple[int, ...] = (
         (64, 128, 256, 512) if args.quick else (64, 128, 256, 512, 1024, 2048, 4096)
     )

@@ -23,11 +23,40 @@ SCHEMES = ("sp", "mup", "u-mup")
 OPTIMIZERS = ("adam", "adamw")
 
 
-def _optimizers() -> tuple[str, ...]:
-    """Adam, and AdamW where the engine derives it (else Adam only, said in the summary)."""
+def _optimizers(weight_decay: float = 0.0) -> tuple[str, ...]:
+    """Adam, and AdamW where the engine derives it and a decay is given: AdamW with lambda = 0
+    is Adam bit for bit (the GPU grid's 14 AdamW rows repeated its Adam rows), so it is not run
+    as separate evidence (abcparam.coordcheck.judge.require_decay)."""
     import abcparam
 
-    return tuple(o for o in OPTIMIZERS if o in abcparam.OPTIMIZERS)
+    return tuple(
+        o for o in OPTIMIZERS if o in abcparam.OPTIMIZERS and (o != "adamw" or weight_decay)
+    )
+
+
+def totals(rows: Sequence[dict], weight_decay: float = 0.0) -> dict:
+    """Judged fits and passes summed over the rows that ran, and over the independent ones: an
+    AdamW row without decay repeats its Adam row and is counted once (issue 28)."""
+    from abcparam.coordcheck.judge import count_text
+
+    ran = [r for r in rows if "fits" in r]
+    independent = [r for r in ran if not (r["optimizer"] == "adamw" and not weight_decay)]
+    out: dict = {}
+    for name, group in (("ran", ran), ("independent", independent)):
+        out[name] = {
+            "configurations": len(group),
+            "fits": sum(r["fits"] for r in group),
+            "passed": sum(r["passed"] for r in group),
+            "preset_passed": sum(r["preset_passed"] for r in group),
+        }
+    i = out["independent"]
+    out["text"] = count_text(i["passed"], i["fits"], i["configurations"])
+    if len(independent) < len(ran):
+        out["repeats"] = (
+            f"{len(ran) - len(independent)} AdamW configurations ran with weight decay 0 and "
+            f"repeat the Adam ones bit for bit; counted once"
+        )
+    return out
 
 
 def run_grid(
@@ -53,7 +82,7 @@ def run_grid(
     for model in models:
         factory, inputs = ZOO[model]
         for scheme in SCHEMES:
-            for optimizer in optimizers or _optimizers():
+            for optimizer in optimizers or _optimizers(weight_decay):
                 t0 = time.time()
                 rules = abcparam.rules(scheme, optimizer=optimizer)
                 name = f"{model.replace('hf:', 'hf_')}_{scheme}_{optimizer}"
@@ -71,6 +100,7 @@ def run_grid(
                         device=device,
                         lr=lr,
                         weight_decay=weight_decay if optimizer == "adamw" else 0.0,
+                        # a run called AdamW has a decay: check() refuses lambda = 0
                     )
                 except TiedWeightsError as err:  # the documented refusal, kept as a result
                     rows.append(
@@ -104,7 +134,7 @@ def run_grid(
                         f"({rows[-1]['seconds']} s)",
                         flush=True,
                     )
-    used = optimizers or _optimizers()
+    used = optimizers or _optimizers(weight_decay)
     return _summary(widths, steps, seeds, used, device, rows, lr, weight_decay)
 
 
@@ -128,6 +158,7 @@ def _summary(
         "lr": lr,
         "weight_decay_adamw": weight_decay,
         "rows": rows,
+        "totals": totals(rows, weight_decay),
     }
 
 
@@ -329,7 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--lr", type=float, default=None, help="base LR (default: the check's, 1e-2 for Adam)"
     )
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="adam,adamw")
+    parser.add_argument(
+        "--optimizers",
+        default=None,
+        help="adam,adamw (default: adam, and adamw when --weight-decay is nonzero)",
+    )
     parser.add_argument(
         "--weight-decay",
         type=float,
@@ -361,7 +396,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     widths = (32, 64) if args.quick else tuple(int(w) for w in args.widths.split(","))
     steps, seeds = (1, 1) if args.quick else (args.steps, args.seeds)
     models = args.models.split(",")
-    optimizers = [o for o in args.optimizers.split(",") if o in _optimizers()]
+    if args.optimizers is None:
+        optimizers = list(_optimizers(args.weight_decay))
+    else:
+        optimizers = [o for o in args.optimizers.split(",") if o in _optimizers(1.0)]
+    if not (args.rejudge or args.merge_only or args.mup_only):
+        from abcparam.coordcheck.judge import require_decay
+
+        for optimizer in optimizers:
+            require_decay(optimizer, args.weight_decay)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown models {unknown}; accepted: {', '.join(MODELS)}")
