@@ -6,6 +6,7 @@ from ..extras import require_torch
 require_torch("abcparam.torch", ("torch",))
 
 from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  # noqa: E402
+from .losses import log_partition, with_z_loss, z_loss  # noqa: E402
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP, MODELS, ResidualMLP, build_model  # noqa: E402
@@ -34,8 +35,11 @@ __all__ = [
     "build_optimizer",
     "discover_topology",
     "explain_tied",
+    "log_partition",
     "map_parameters",
     "param_groups",
     "parametrize",
     "tied_rule",
+    "with_z_loss",
+    "z_loss",
 ]
