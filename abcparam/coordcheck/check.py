@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
+from ..torch.losses import with_z_loss
 from .record import Recorder, call_model, recordable
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
 
@@ -105,13 +106,15 @@ def check(
     device: str = "cpu",
     fresh_batches: bool = False,
     zero_readout: bool = False,
+    z_loss: float = 0.0,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
     engine's predictions from ``rules``; write results.json and plots to ``out`` if given.
 
     ``batch``: (inputs, targets) or ``fn(seed) -> (inputs, targets)``; inputs a tensor, a tuple
-    of positional arguments or a dict of keyword arguments.  ``loss(output, targets)`` defaults to
+    of positional arguments or a dict of keyword arguments.  ``z_loss``: add ``z_loss * log^2 Z``
+    of the logits to the loss (Wortsman et al. 2023).  ``loss(output, targets)`` defaults to
     cross-entropy on the logits (or ``output.logits``).  The optimizer is the one the rules were
     derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
     where to train (the model is built and parametrized on the CPU, then moved).
@@ -132,7 +135,8 @@ def check(
     if fresh_batches and not callable(batch):
         raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
     get_batch = _batch_fn(batch)
-    loss_fn = loss or default_loss
+    # z_loss > 0 adds z_loss * log^2 Z of the logits (Wortsman et al. 2023): any model
+    loss_fn = with_z_loss(loss or default_loss, z_loss)
     base_width = base_width or min(widths)
     base = _base_model(factory, base_width)
     other = next(w for w in sorted(widths) if w != base_width)

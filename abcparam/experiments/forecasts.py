@@ -115,19 +115,21 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
         run_sweep(configs, out / "scale" / "runs.jsonl", workers=workers)
     if "sensitivity" in phases:
         configs = []
-        for _, settings in VARIANTS:
-            configs += grid(
-                "transformer",
-                SENSITIVITY_SCHEMES,
-                "adam",
-                preset.sensitivity_widths,
-                sensitivity_grid(preset.sensitivity_points),
-                preset.seeds,
-                steps=preset.sensitivity_steps,
-                trace_every=max(1, preset.trace_every // 2),
-                **common,
-                **settings,
-            )
+        # width-major: an interrupted sweep leaves whole (width, variant, scheme) LR curves
+        for width in preset.sensitivity_widths:
+            for _, settings in VARIANTS:
+                configs += grid(
+                    "transformer",
+                    SENSITIVITY_SCHEMES,
+                    "adam",
+                    [width],
+                    sensitivity_grid(preset.sensitivity_points),
+                    preset.seeds,
+                    steps=preset.sensitivity_steps,
+                    trace_every=max(1, preset.trace_every // 2),
+                    **common,
+                    **settings,
+                )
         run_sweep(configs, out / "sensitivity" / "runs.jsonl", workers=workers)
     config = {
         "preset": preset_name,

@@ -9,13 +9,14 @@ sweeps' loss) so every model gets it, not only the built-in GPT.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .. import validate
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[Any, torch.Tensor], torch.Tensor]
 
 
 def log_partition(logits: torch.Tensor) -> torch.Tensor:
@@ -36,8 +37,9 @@ def with_z_loss(loss: LossFn | None = None, coefficient: float = 1e-4) -> LossFn
     if coefficient == 0:
         return base
 
-    def total(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return base(outputs, targets) + z_loss(outputs, coefficient)
+    def total(outputs, targets: torch.Tensor) -> torch.Tensor:
+        logits = getattr(outputs, "logits", outputs)  # Hugging Face outputs carry .logits
+        return base(outputs, targets) + z_loss(logits, coefficient)
 
     return total
 
