@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--analyse", action="store_true", help="only analyse the saved runs")
     args = parser.parse_args(argv)
     phases = [p.strip() for p in args.phase.split(",")]
     bad = [p for p in phases if p not in PHASES]
@@ -170,4 +171,161 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"phase {bad[0]!r}; accepted: {', '.join(PHASES)}")
     reproducible()
     out = Path(args.out) if args.out else results_dir("forecasts", args.preset)
-    return run(args.preset, phases, out, args.device, args.workers)
+    if not args.analyse:
+        run(args.preset, phases, out, args.device, args.workers)
+    analyse(out)
+    return 0
+
+
+def variant_of(row: dict) -> str:
+    """The VARIANTS name of a sensitivity run, from its settings."""
+    for name, settings in VARIANTS:
+        if all(row.get(k, False if k == "qk_layernorm" else 0.0) == v for k, v in settings.items()):
+            if settings or (not row.get("qk_layernorm") and not row.get("z_loss")):
+                return name
+    return "other"
+
+
+def analyse(out: Path, bootstrap: int = 1000) -> dict:
+    """Everything the book and the note quote, from the saved runs: the held-out loss forecast
+    per scheme, loss-curve collapse, the LR sensitivity table and the attention-logit onsets
+    beside the engine's prediction; written to ``out/summary.json``."""
+    import abcparam
+
+    from ..engine.instability import instability_scaling
+    from ..forecasts import (
+        collapse_spread,
+        load_runs,
+        logit_table,
+        measured_onset,
+        predict_loss,
+        sensitivity_table,
+    )
+    from ..forecasts.onsets import LOGIT_THRESHOLD
+    from ..transfer.sweep import rules_for
+
+    summary: dict = {}
+    if (out / "tune" / "runs.jsonl").exists():
+        summary["tuned_log2_lr"] = tuned_log2_lr(load_runs(out / "tune"), TUNE_SCHEME)
+    if (out / "scale" / "runs.jsonl").exists():
+        rows = load_runs(out / "scale")
+        forecast, collapse = {}, {}
+        for scheme in sorted({r["scheme"] for r in rows}):
+            mine = [r for r in rows if r["scheme"] == scheme]
+            widths = sorted({r["width"] for r in mine})
+            target = widths[-1]
+            p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
+            measured = [r["val_loss"] for r in mine if r["width"] == target]
+            forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
+            collapse[scheme] = collapse_spread(mine)
+        summary["forecast"] = forecast
+        summary["collapse"] = collapse
+    if (out / "sensitivity" / "runs.jsonl").exists():
+        rows = load_runs(out / "sensitivity")
+        for row in rows:
+            row["variant"] = variant_of(row)
+        group = ("variant", "scheme", "width")
+        complete = _complete_curves(rows, group)
+        table = sensitivity_table(complete, group)
+        summary["sensitivity"] = [
+            {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
+        ]
+        logits = logit_table(rows, group)
+        onsets = []
+        for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
+            scaling = instability_scaling(rules_for(scheme, "adam"))
+            onsets.append(
+                {
+                    "variant": variant,
+                    "scheme": scheme,
+                    "width": width,
+                    "measured_onset_log2_lr": measured_onset(curve),
+                    "onset_exponent": str(scaling.onset_lr),
+                    "logit_growth_exponent": str(scaling.attention_logit_growth),
+                    "log_z_exponent": str(scaling.log_z_drift),
+                    "curve": {str(lr): v for lr, v in curve.items()},
+                }
+            )
+        _predict_onsets(onsets)
+        summary["onsets"] = onsets
+        summary["onset_threshold"] = LOGIT_THRESHOLD
+        summary["logit_slopes"] = _logit_slopes(logits)
+        summary["engine_version"] = abcparam.__version__
+    save_json(out / "summary.json", summary, command=f"forecasts analyse {out}")
+    return summary
+
+
+def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
+    """Rows of (group, seed) LR curves that cover the whole grid of their group (an
+    interrupted sweep leaves partial curves, which the metric cannot average)."""
+    lrs: dict[tuple, set] = {}
+    for r in rows:
+        lrs.setdefault(tuple(r[g] for g in group), set()).add(r["log2_lr"])
+    seen: dict[tuple, set] = {}
+    for r in rows:
+        seen.setdefault((*[r[g] for g in group], r["seed"]), set()).add(r["log2_lr"])
+    return [
+        r
+        for r in rows
+        if seen[(*[r[g] for g in group], r["seed"])] == lrs[tuple(r[g] for g in group)]
+    ]
+
+
+def _logit_slopes(logits: dict) -> list[dict]:
+    """Per (variant, scheme, LR): the measured width slope of the largest attention logit between
+    the smallest and largest width (log-log), beside the engine's growth exponent."""
+    from ..engine.instability import instability_scaling
+    from ..transfer.sweep import rules_for
+
+    out = []
+    keys = {(k[0], k[1]) for k in logits}
+    for variant, scheme in sorted(keys):
+        widths = sorted(k[2] for k in logits if k[:2] == (variant, scheme))
+        if len(widths) < 2:
+            continue
+        lo, hi = logits[(variant, scheme, widths[0])], logits[(variant, scheme, widths[-1])]
+        predicted = instability_scaling(rules_for(scheme, "adam"))
+        for lr in sorted(set(lo) & set(hi)):
+            a, b = lo[lr]["max_attention_logit"], hi[lr]["max_attention_logit"]
+            slope = (
+                math.log(b / a) / math.log(widths[-1] / widths[0])
+                if 0 < a < math.inf and 0 < b < math.inf
+                else None
+            )
+            out.append(
+                {
+                    "variant": variant,
+                    "scheme": scheme,
+                    "log2_lr": lr,
+                    "widths": [widths[0], widths[-1]],
+                    "measured_slope": slope,
+                    "predicted_growth_slope": float(predicted.attention_logit_growth),
+                    "predicted_init_slope": float(predicted.attention_logit_init),
+                }
+            )
+    return out
+
+
+def _predict_onsets(onsets: list[dict]) -> None:
+    """Add the engine's forecast at each wider width: the onset measured at the smallest width
+    moved by ``(n / n0)^e`` (``e`` = the derived onset exponent), and whether the measured grid
+    onset agrees (the forecast lies between the grid point below the measured one and it)."""
+    for entry in onsets:
+        same = [
+            o for o in onsets if (o["variant"], o["scheme"]) == (entry["variant"], entry["scheme"])
+        ]
+        base = min(same, key=lambda o: o["width"])
+        entry["calibrated_at"] = base["width"]
+        if base["measured_onset_log2_lr"] is None or entry is base:
+            entry["predicted_onset_log2_lr"] = None
+            continue
+        e = float(entry["onset_exponent"])
+        predicted = base["measured_onset_log2_lr"] + e * math.log2(entry["width"] / base["width"])
+        entry["predicted_onset_log2_lr"] = predicted
+        grid = sorted(float(lr) for lr in entry["curve"])
+        measured = entry["measured_onset_log2_lr"]
+        if measured is None:
+            entry["agrees"] = predicted > grid[-1]
+        else:
+            below = max([g for g in grid if g < measured], default=-math.inf)
+            entry["agrees"] = below < predicted <= measured + 1e-9
