@@ -329,3 +329,7 @@ def _predict_onsets(onsets: list[dict]) -> None:
         else:
             below = max([g for g in grid if g < measured], default=-math.inf)
             entry["agrees"] = below < predicted <= measured + 1e-9
+
+
+if __name__ == "__main__":  # python -m abcparam.experiments.forecasts (the GPU script)
+    raise SystemExit(main())
