@@ -2,7 +2,8 @@
 Wang 2023: under μP with hyperparameters fixed near the loss basin, small models' losses follow a
 scaling law that extrapolates).  Law: ``L(n) = L_inf + A n^-alpha`` fitted by least squares
 (linear in L_inf, A; a bounded scipy search over alpha) to the per-width mean final loss; interval: a bootstrap over seeds
-(resample each width's seeds with replacement, refit, predict; percentile interval).
+(resample each width's seeds with replacement, or with ``paired=True`` the same seeds at every
+width; refit, predict; percentile interval).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class LossPrediction:
     bootstrap: int
     failed_fits: int
     notes: tuple[str, ...] = field(default=())
+    #: whether the bootstrap resampled seeds jointly across widths
+    paired: bool = False
 
     @property
     def last_gap(self) -> float:
@@ -75,6 +78,7 @@ class LossPrediction:
             "last_gap": self.last_gap,
             "bootstrap": self.bootstrap,
             "failed_fits": self.failed_fits,
+            "paired_bootstrap": self.paired,
             "notes": list(self.notes),
         }
 
@@ -84,8 +88,8 @@ Runs = str | Path | Iterable[tuple[int, int, float]] | Iterable[dict]
 
 def losses_by_width(
     runs: Runs, scheme: str | None = None, log2_lr: float | None = None
-) -> dict[int, list[float]]:
-    """Final losses per width from a runs folder / rows / ``(width, seed, loss)`` triples.  Rows
+) -> dict[int, list[tuple]]:
+    """(seed, final loss) pairs per width from a runs folder / rows / ``(width, seed, loss)`` triples.  Rows
     of a sweep must name one scheme and one LR per width (``scheme=``, ``log2_lr=``), else an
     error lists the choices; a diverged run counts as inf."""
     if isinstance(runs, str | Path):
@@ -93,12 +97,12 @@ def losses_by_width(
     rows = list(runs)
     if rows and isinstance(rows[0], dict):
         return _from_rows(rows, scheme, log2_lr)
-    out: dict[int, list[float]] = {}
+    out: dict[int, list[tuple]] = {}
     for item in rows:
         if isinstance(item, dict) or len(item) != 3:
             raise ValueError(f"run {item!r}; accepted: (width, seed, final_loss) triples or rows")
         width, _seed, loss = item
-        out.setdefault(int(width), []).append(float(loss) if finite(loss) else math.inf)
+        out.setdefault(int(width), []).append((_seed, float(loss) if finite(loss) else math.inf))
     return out
 
 
@@ -126,11 +130,11 @@ def _from_rows(
             f"width {width} was trained at several learning rates (log2 {values}); pass log2_lr= "
             "one of them (the loss law needs one setting across widths)"
         )
-    out: dict[int, list[float]] = {}
+    out: dict[int, list[tuple]] = {}
     for r in rows:
         loss = r["val_loss"]
         out.setdefault(int(r["width"]), []).append(
-            float(loss) if finite(loss) and not r.get("diverged") else math.inf
+            (r.get("seed"), float(loss) if finite(loss) and not r.get("diverged") else math.inf)
         )
     return out
 
@@ -190,6 +194,7 @@ def predict_loss(
     bootstrap: int = 1000,
     confidence: float = 0.9,
     seed: int = 0,
+    paired: bool = False,
 ) -> LossPrediction:
     """Predict the final loss at an untrained ``width`` from trained ones (Mu-scaling's law
     ``L_inf + A n^-alpha``), with a bootstrap-over-seeds interval.
@@ -197,6 +202,9 @@ def predict_loss(
     ``runs``: a sweep folder / ``runs.jsonl`` (choose ``scheme`` / ``log2_lr`` when it holds
     several), rows, or ``(width, seed, final_loss)`` triples.  ``widths``: which trained widths
     to fit (default: every trained width below ``width``); at least three, each with a finite loss.
+    ``paired``: resample seeds jointly across widths (when a seed's effect is shared by every
+    width, e.g. one data order); the default resamples each width alone, which is right for
+    independent noise and wider (conservative) for shared noise.
 
     >>> truth = lambda n: 1.5 + 3.0 * n ** -0.5
     >>> runs = [(n, s, truth(n) + 0.001 * (s - 1)) for n in (64, 128, 256) for s in range(3)]
@@ -224,13 +232,14 @@ def predict_loss(
             "that was not trained (pass widths= without it)"
         )
     notes = []
-    kept = {}
+    kept, seed_ids = {}, {}
     for w in chosen:
-        good = [v for v in data[w] if finite(v)]
+        good = [(seed, v) for seed, v in data[w] if finite(v)]
         if len(good) < len(data[w]):
             notes.append(f"width {w}: {len(data[w]) - len(good)} diverged run(s) left out")
         if good:
-            kept[w] = good
+            kept[w] = [v for _, v in good]
+            seed_ids[w] = [seed for seed, _ in good]
     if len(kept) < MIN_WIDTHS:
         raise ValueError(
             f"{len(kept)} trained width(s) with a finite loss ({sorted(kept)}); accepted: at least "
@@ -242,9 +251,22 @@ def predict_loss(
     l_inf, amplitude, exponent = fit_law(ws, [means[w] for w in ws], reference)
     point = float(_law(width / reference, l_inf, amplitude, exponent))
     rng = np.random.default_rng(seed)
+    if paired:  # the same seeds at every width, in one order
+        order = {w: sorted(range(len(seed_ids[w])), key=lambda i: str(seed_ids[w][i])) for w in ws}
+        ids = {w: [seed_ids[w][i] for i in order[w]] for w in ws}
+        if None in ids[ws[0]] or any(ids[w] != ids[ws[0]] for w in ws):
+            raise ValueError(
+                f"paired = True needs the same seeds at every width; got "
+                f"{ {w: ids[w] for w in ws} }"
+            )
+        kept = {w: [kept[w][i] for i in order[w]] for w in ws}
     draws, failed = [], 0
     for _ in range(bootstrap):
-        sample = [float(np.mean(rng.choice(kept[w], size=len(kept[w])))) for w in ws]
+        if paired:  # the same seeds drawn at every width (a seed fixes data order and init)
+            pick = rng.integers(0, len(seed_ids[ws[0]]), size=len(seed_ids[ws[0]]))
+            sample = [float(np.mean(np.asarray(kept[w])[pick])) for w in ws]
+        else:
+            sample = [float(np.mean(rng.choice(kept[w], size=len(kept[w])))) for w in ws]
         params = fit_law(ws, sample, reference)
         if not np.all(np.isfinite(params)):
             failed += 1
@@ -275,4 +297,5 @@ def predict_loss(
         bootstrap=bootstrap,
         failed_fits=failed,
         notes=tuple(notes),
+        paired=paired,
     )
