@@ -258,17 +258,16 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
 def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
     """Rows of (group, seed) LR curves that cover the whole grid of their group (an
     interrupted sweep leaves partial curves, which the metric cannot average)."""
+
+    def key(r: dict) -> tuple:
+        return tuple(r[g] for g in group)
+
     lrs: dict[tuple, set] = {}
-    for r in rows:
-        lrs.setdefault(tuple(r[g] for g in group), set()).add(r["log2_lr"])
     seen: dict[tuple, set] = {}
     for r in rows:
-        seen.setdefault((*[r[g] for g in group], r["seed"]), set()).add(r["log2_lr"])
-    return [
-        r
-        for r in rows
-        if seen[(*[r[g] for g in group], r["seed"])] == lrs[tuple(r[g] for g in group)]
-    ]
+        lrs.setdefault(key(r), set()).add(r["log2_lr"])
+        seen.setdefault(key(r) + (r["seed"],), set()).add(r["log2_lr"])
+    return [r for r in rows if seen[key(r) + (r["seed"],)] == lrs[key(r)]]
 
 
 def _logit_slopes(logits: dict) -> list[dict]:

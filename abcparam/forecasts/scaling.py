@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,18 +87,21 @@ class LossPrediction:
 Runs = str | Path | Iterable[tuple[int, int, float]] | Iterable[dict]
 
 
+SeedLosses = dict[int, list[tuple[Any, float]]]
+
+
 def losses_by_width(
     runs: Runs, scheme: str | None = None, log2_lr: float | None = None
-) -> dict[int, list[tuple]]:
-    """(seed, final loss) pairs per width from a runs folder / rows / ``(width, seed, loss)`` triples.  Rows
-    of a sweep must name one scheme and one LR per width (``scheme=``, ``log2_lr=``), else an
-    error lists the choices; a diverged run counts as inf."""
+) -> SeedLosses:
+    """(seed, final loss) pairs per width from a runs folder / rows / ``(width, seed, loss)``
+    triples.  Rows of a sweep must name one scheme and one LR per width (``scheme=``,
+    ``log2_lr=``), else an error lists the choices; a diverged run counts as inf."""
     if isinstance(runs, str | Path):
         runs = load_runs(runs)
-    rows = list(runs)
+    rows: list[Any] = list(runs)
     if rows and isinstance(rows[0], dict):
         return _from_rows(rows, scheme, log2_lr)
-    out: dict[int, list[tuple]] = {}
+    out: SeedLosses = {}
     for item in rows:
         if isinstance(item, dict) or len(item) != 3:
             raise ValueError(f"run {item!r}; accepted: (width, seed, final_loss) triples or rows")
@@ -106,10 +110,9 @@ def losses_by_width(
     return out
 
 
-def _from_rows(
-    rows: list[dict], scheme: str | None, log2_lr: float | None
-) -> dict[int, list[float]]:
-    schemes = sorted({r.get("scheme") for r in rows} - {None})
+def _from_rows(rows: list[dict], scheme: str | None, log2_lr: float | None) -> SeedLosses:
+    schemes = sorted(str(r["scheme"]) for r in rows if r.get("scheme") is not None)
+    schemes = sorted(set(schemes))
     if scheme is None and len(schemes) > 1:
         raise ValueError(f"the runs hold schemes {schemes}; pass scheme= one of them")
     if scheme is not None:
@@ -120,9 +123,9 @@ def _from_rows(
         rows = [r for r in rows if r.get("log2_lr") == log2_lr]
         if not rows:
             raise ValueError(f"log2_lr = {log2_lr} is not in the runs")
-    lrs = {}
+    lrs: dict[int, set[float]] = {}
     for r in rows:
-        lrs.setdefault(r["width"], set()).add(r.get("log2_lr"))
+        lrs.setdefault(r["width"], set()).add(float(r.get("log2_lr") or 0.0))
     several = {w: sorted(v) for w, v in lrs.items() if len(v) > 1}
     if several:
         width, values = next(iter(sorted(several.items())))
@@ -130,7 +133,7 @@ def _from_rows(
             f"width {width} was trained at several learning rates (log2 {values}); pass log2_lr= "
             "one of them (the loss law needs one setting across widths)"
         )
-    out: dict[int, list[tuple]] = {}
+    out: SeedLosses = {}
     for r in rows:
         loss = r["val_loss"]
         out.setdefault(int(r["width"]), []).append(
