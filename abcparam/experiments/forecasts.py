@@ -21,6 +21,7 @@ import argparse
 import math
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from ..records import load_json, results_dir, save_json
@@ -318,7 +319,7 @@ def _predict_onsets(onsets: list[dict]) -> None:
         if base["measured_onset_log2_lr"] is None or entry is base:
             entry["predicted_onset_log2_lr"] = None
             continue
-        e = float(entry["onset_exponent"])
+        e = float(Fraction(entry["onset_exponent"]))
         predicted = base["measured_onset_log2_lr"] + e * math.log2(entry["width"] / base["width"])
         entry["predicted_onset_log2_lr"] = predicted
         grid = sorted(float(lr) for lr in entry["curve"])
