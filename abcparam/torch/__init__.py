@@ -6,8 +6,8 @@ from ..extras import require_torch
 require_torch("abcparam.torch", ("torch",))
 
 from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  # noqa: E402
-from .losses import log_partition, with_z_loss, z_loss  # noqa: E402
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
+from .losses import log_partition, with_z_loss, z_loss  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP, MODELS, ResidualMLP, build_model  # noqa: E402
 from .optim import AdamAtan2, Lion, Muon, OptimizerList  # noqa: E402
