@@ -176,3 +176,13 @@ def test_curves_that_differ_only_by_scale_collapse():
     assert a["spread"] < 1e-3 < b["spread"]
     with pytest.raises(ValueError, match="two or more widths"):
         collapse_spread(same[:3])
+
+
+@pytest.mark.parametrize("name", ["abcparam.forecasts.scaling", "abcparam.engine.instability"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0, name
