@@ -10,14 +10,18 @@ from .engine import *  # noqa: F403 -- the package's public API is the engine's,
 
 __version__ = "0.1.0"
 
-__all__ = list(_engine.__all__)
+__all__ = [*_engine.__all__, "predict_loss"]  # noqa: F405 -- lazy, see __getattr__
 
 #: subpackages that need torch: imported on first use (``abcparam.coordcheck.check(...)`` works
 #: after a plain ``import abcparam``; the engine alone never imports torch)
-_LAZY = ("coordcheck", "torch", "transfer")
+_LAZY = ("coordcheck", "torch", "transfer", "forecasts")
 
 
 def __getattr__(name: str):
+    if name == "predict_loss":  # the forecasts need scipy's optimiser: imported on first use
+        from .forecasts import predict_loss
+
+        return predict_loss
     if name in _LAZY:
         import importlib
 

@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "predict which tensors fall out of FP8 / bf16 range as width grows",
     ),
     "sweep": ("abcparam.cli.sweep", "learning-rate sweeps across widths (muTransfer)"),
+    "predict-loss": (
+        "abcparam.cli.forecasts",
+        "predict the final loss at an untrained width from saved runs (scaling-law fit)",
+    ),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
     "main": (
         "abcparam.cli.main",

@@ -27,6 +27,7 @@ from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
+from ..torch.losses import with_z_loss
 from .inputs import PartialRuns, claim_out
 from .judge import require_decay
 from .record import Recorder, call_model, recordable
@@ -126,13 +127,15 @@ def check(
     zero_readout: bool = False,
     distributed: bool = False,
     overwrite: bool = False,
+    z_loss: float = 0.0,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
     engine's predictions from ``rules``; write results.json and plots to ``out`` if given.
 
     ``batch``: (inputs, targets) or ``fn(seed) -> (inputs, targets)``; inputs a tensor, a tuple
-    of positional arguments or a dict of keyword arguments.  ``loss(output, targets)`` defaults to
+    of positional arguments or a dict of keyword arguments.  ``z_loss``: add ``z_loss * log^2 Z``
+    of the logits to the loss (Wortsman et al. 2023).  ``loss(output, targets)`` defaults to
     cross-entropy on the logits (or ``output.logits``).  The optimizer is the one the rules were
     derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
     where to train (the model is built and parametrized on the CPU, then moved).
@@ -176,7 +179,8 @@ def check(
     check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
     require_decay(rules.optimizer, weight_decay)
     get_batch = _batch_fn(batch)
-    loss_fn = loss or default_loss
+    # z_loss > 0 adds z_loss * log^2 Z of the logits (Wortsman et al. 2023): any model
+    loss_fn = with_z_loss(loss or default_loss, z_loss)
     base_width = base_width or min(widths)
     base = _base_model(factory, base_width)
     other = next(w for w in sorted(widths) if w != base_width)

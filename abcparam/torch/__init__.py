@@ -8,6 +8,7 @@ require_torch("abcparam.torch", ("torch",))
 from .apply import ParamSpec, Spec, build_optimizer, param_groups, parametrize  # noqa: E402
 from .checkpoint import load  # noqa: E402
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear  # noqa: E402
+from .losses import log_partition, with_z_loss, z_loss  # noqa: E402
 from .mapping import UnmappedParameterError, map_parameters  # noqa: E402
 from .models import GPT, MLP, MODELS, ResidualMLP, build_model  # noqa: E402
 from .optim import AdamAtan2, Lion, Muon, OptimizerList  # noqa: E402
@@ -36,8 +37,11 @@ __all__ = [
     "discover_topology",
     "explain_tied",
     "load",
+    "log_partition",
     "map_parameters",
     "param_groups",
     "parametrize",
     "tied_rule",
+    "with_z_loss",
+    "z_loss",
 ]

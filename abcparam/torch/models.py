@@ -132,9 +132,14 @@ class ResidualMLP(_AtWidth, nn.Module):
 
 class Attention(nn.Module):
     """Causal self-attention with logits ``q.k * scale``; ``scale`` is set by parametrize()
-    (d_head^-x, x = rules.attention_logit_exponent; TP-V Def. 4.1 uses x = 1)."""
+    (d_head^-x, x = rules.attention_logit_exponent; TP-V Def. 4.1 uses x = 1).
 
-    def __init__(self, width: int, n_heads: int) -> None:
+    ``qk_layernorm``: queries and keys layer-normalised per head before the product, the fix for
+    attention-logit growth (Wortsman et al. 2023, Sec. 3.1.1).  With ``track_logits = True`` each
+    forward stores the largest causal logit |q.k * scale| in ``max_logit`` (their Fig. 1 quantity).
+    """
+
+    def __init__(self, width: int, n_heads: int, qk_layernorm: bool = False) -> None:
         super().__init__()
         if width % n_heads:
             raise ValueError(f"width {width} is not a multiple of n_heads {n_heads}")
@@ -143,11 +148,22 @@ class Attention(nn.Module):
             ScaledLinear(width, width, kind="hidden") for _ in range(4)
         )
         self.scale = 1 / math.sqrt(self.d_head)
+        self.q_ln = ScaledLayerNorm(self.d_head) if qk_layernorm else None
+        self.k_ln = ScaledLayerNorm(self.d_head) if qk_layernorm else None
+        self.track_logits = False
+        self.max_logit = math.nan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         split = lambda t: t.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        if self.q_ln is not None and self.k_ln is not None:
+            q, k = self.q_ln(q), self.k_ln(k)
+        if self.track_logits:
+            with torch.no_grad():
+                logits = (q @ k.transpose(-1, -2)).abs() * self.scale
+                causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+                self.max_logit = float(logits.masked_fill(~causal, 0).amax())
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
         return self.o(y.transpose(1, 2).reshape(B, T, C))
 
@@ -156,10 +172,12 @@ class Block(nn.Module):
     """Pre-LN transformer block: x + m attn(ln1 x), then x + m mlp(ln2 x), with the residual
     branch multiplier m = L^-alpha set by parametrize() (1 without depth rules)."""
 
-    def __init__(self, width: int, n_heads: int, mlp_ratio: int) -> None:
+    def __init__(
+        self, width: int, n_heads: int, mlp_ratio: int, qk_layernorm: bool = False
+    ) -> None:
         super().__init__()
         self.ln1, self.ln2 = ScaledLayerNorm(width), ScaledLayerNorm(width)
-        self.attn = Attention(width, n_heads)
+        self.attn = Attention(width, n_heads, qk_layernorm)
         self.mlp = nn.Module()
         self.mlp.fc1 = ScaledLinear(width, mlp_ratio * width, kind="hidden")
         self.mlp.fc2 = ScaledLinear(mlp_ratio * width, width, kind="hidden")
@@ -174,7 +192,8 @@ class Block(nn.Module):
 class GPT(_AtWidth, nn.Module):
     """Decoder-only transformer: token + position embeddings, pre-LN blocks, final norm, readout.
 
-    The head count is fixed, so the head dimension grows with width (TP-V App. D)."""
+    The head count is fixed, so the head dimension grows with width (TP-V App. D).
+    ``qk_layernorm=True`` normalises queries and keys per head (Wortsman et al. 2023)."""
 
     def __init__(
         self,
@@ -184,15 +203,23 @@ class GPT(_AtWidth, nn.Module):
         vocab: int = 65,
         context: int = 64,
         mlp_ratio: int = 4,
+        qk_layernorm: bool = False,
     ) -> None:
         super().__init__()
         self.config = dict(
-            n_layers=n_layers, n_heads=n_heads, vocab=vocab, context=context, mlp_ratio=mlp_ratio
+            n_layers=n_layers,
+            n_heads=n_heads,
+            vocab=vocab,
+            context=context,
+            mlp_ratio=mlp_ratio,
+            qk_layernorm=qk_layernorm,
         )
         self.width, self.context = width, context
         self.embedding = ScaledEmbedding(vocab, width)
         self.pos_embedding = ScaledEmbedding(context, width)
-        self.blocks = nn.ModuleList(Block(width, n_heads, mlp_ratio) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            Block(width, n_heads, mlp_ratio, qk_layernorm) for _ in range(n_layers)
+        )
         self.ln_f = ScaledLayerNorm(width)
         self.readout = ScaledLinear(width, vocab, kind="readout")
 

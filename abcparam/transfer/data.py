@@ -10,6 +10,7 @@ Both are deterministic: the same arrays on every machine with the same package v
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,10 @@ def digits(seed: int = 0) -> Split:
     return Split(x[:1437], y[:1437], x[1437:], y[1437:])
 
 
+@functools.cache
 def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(train ids, validation ids, vocabulary) of the character-level corpus."""
+    """(train ids, validation ids, vocabulary) of the character-level corpus (built once per
+    process; callers only read it)."""
     from pydoc_data.topics import topics
 
     text = "".join(topics[key] for key in sorted(topics))

@@ -59,6 +59,14 @@ class RunConfig:
     batch_fn: str | None = None
     loss_fn: str | None = None
 
+    #: z-loss coefficient (Wortsman et al. 2023: 1e-4 * log^2 Z added to the loss; 0: none)
+    z_loss: float = 0.0
+    #: the GPT's queries and keys layer-normalised per head (Wortsman et al. 2023)
+    qk_layernorm: bool = False
+    #: every this many steps record the mean training loss since the last record, the largest
+    #: attention logit and the mean log Z of the output (``trace`` in the row; 0: no trace)
+    trace_every: int = 0
+
     @property
     def key(self) -> str:
         # unset optional fields (and the default view) stay out of the hash, so earlier sweeps
@@ -67,9 +75,14 @@ class RunConfig:
         fields = {
             k: v
             for k, v in asdict(self).items()
-            if (v is not None or k not in optional) and not (k == "update_view" and v == "spectral")
+            if (v is not None or k not in optional) and _DEFAULTS.get(k, _UNSET) != v
         }
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_UNSET = object()
+#: settings left out of a run's key while at these values
+_DEFAULTS = {"update_view": "spectral", "z_loss": 0.0, "qk_layernorm": False, "trace_every": 0}
 
 
 def rules_for(scheme: str, optimizer: str, update_view: str = "spectral"):
@@ -96,8 +109,9 @@ def train(cfg: RunConfig) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..torch import ResidualMLP, build_model, build_optimizer, parametrize
+    from ..torch import ResidualMLP, build_model, build_optimizer, parametrize, with_z_loss
     from . import data
+    from .trace import Trace
 
     torch.set_num_threads(1)
     torch.manual_seed(cfg.seed)
@@ -116,7 +130,12 @@ def train(cfg: RunConfig) -> dict:
     elif cfg.model == "transformer":
         train_ids, val_ids, vocab = data.pydoc_text()
         model = build_model(
-            "transformer", cfg.width, n_layers=cfg.depth or 2, vocab=len(vocab), context=32
+            "transformer",
+            cfg.width,
+            n_layers=cfg.depth or 2,
+            vocab=len(vocab),
+            context=32,
+            qk_layernorm=cfg.qk_layernorm,
         )
     else:
         raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
@@ -137,6 +156,10 @@ def train(cfg: RunConfig) -> dict:
         out = model(x.to(cfg.device))
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(cfg.device).reshape(-1))
 
+    # the training objective: cross-entropy plus the z-loss (evaluation reports cross-entropy)
+    objective = with_z_loss(None, cfg.z_loss)
+    trace = Trace(model, cfg.trace_every)
+
     n_classes = 10 if cfg.model == "mlp" else len(vocab)
     chance = math.log(n_classes)  # cross-entropy of the uniform prediction
     with torch.no_grad():  # the loss before training (its own generator: training unchanged)
@@ -151,8 +174,12 @@ def train(cfg: RunConfig) -> dict:
                 )
                 / 8
             )
-    for _ in range(cfg.steps):
-        loss = loss_of(*batch())
+    for step in range(cfg.steps):
+        x, y = batch()
+        with trace.watch(step):
+            out = model(x.to(cfg.device))
+        loss = objective(out, y.to(cfg.device))
+        trace.record(step, out, loss)
         if not torch.isfinite(loss):
             return {
                 "key": cfg.key,
@@ -162,6 +189,7 @@ def train(cfg: RunConfig) -> dict:
                 "chance_loss": chance,
                 "diverged": True,
                 "diverged_reason": "non-finite training loss",
+                **trace.row(),
             }
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -180,6 +208,7 @@ def train(cfg: RunConfig) -> dict:
         "chance_loss": chance,
         "diverged": reason is not None,
         "diverged_reason": reason,
+        **trace.row(),
     }
 
 
@@ -274,6 +303,14 @@ def grid(
     for name in ("steps", "base_width", "batch", "base_depth"):
         if fixed.get(name) is not None:
             fixed[name] = validate.positive_int(fixed[name], name)
+    if "trace_every" in fixed:
+        fixed["trace_every"] = validate.positive_int(fixed["trace_every"], "trace_every", minimum=0)
+    if "z_loss" in fixed:
+        fixed["z_loss"] = validate.positive_float(fixed["z_loss"], "z_loss", allow_zero=True)
+    if fixed.get("qk_layernorm") and model != "transformer":
+        raise ValueError(
+            f"qk_layernorm = True needs model 'transformer' (attention); got {model!r}"
+        )
     depth_list: list[int | None] = (
         [None] if depths is None else list(validate.widths(depths, "depths"))
     )

@@ -1,0 +1,335 @@
+"""Forecasts on the character-level GPT (pydoc text): tune the LR at width 64, train wider models
+at that LR to fit and test a loss-vs-width law, and sweep the LR at high rates for the
+instabilities and the LR sensitivity (Wortsman et al. 2023), with and without qk-layernorm and
+z-loss.  Three phases, each a resumable sweep (``abcparam.transfer.sweep``) in its own folder:
+
+- ``tune``: μP at the base width, a log2-LR grid, 3 seeds (SP with one LR is the same model at
+  the base width, so its tuned LR is the same; a test checks the two train identically);
+- ``scale``: μP and SP at the LR tuned at the base width over the widths (the largest is held out
+  by the analysis and predicted from the others), 3 seeds, loss curves traced;
+- ``sensitivity``: SP, μP, u-μP over a coarse LR grid up to 3e-1, with and without
+  qk-layernorm + z-loss 1e-4, attention logits and log Z traced.
+
+Presets: ``cpu`` (the committed CPU-scale run), ``quick`` (seconds; the fast test), ``gpu``
+(widths 256..2048, ``--device cuda``).  Run: ``python experiments/forecasts.py [--preset cpu]
+[--phase tune,scale,sensitivity]``; results in experiments/results/forecasts/<preset>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from ..records import load_json, results_dir, save_json
+
+PHASES = ("tune", "scale", "sensitivity")
+#: Wortsman et al.'s LR range for the sensitivity metric, 3e-4 .. 3e-1, as log2 values
+LOG2_LR_RANGE = (math.log2(3e-4), math.log2(3e-1))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The sizes of one run of the experiment."""
+
+    base_width: int
+    scale_widths: tuple[int, ...]  # the last one is held out and predicted
+    tune_log2_lrs: tuple[float, ...]
+    scale_steps: int
+    sensitivity_widths: tuple[int, ...]
+    sensitivity_points: int  # LR grid points over LOG2_LR_RANGE, both ends included
+    sensitivity_steps: int
+    seeds: int = 3
+    trace_every: int = 10
+    batch: int = 128
+
+
+PRESETS = {
+    # scaled down to the shared 2-core CPU: widths 32..128 predict 256 (not 64..256 -> 512),
+    # 300 steps (not 1,000), sensitivity at widths 32 and 64 with 100 steps
+    "cpu": Preset(64, (32, 64, 128, 256), tuple(range(-11, -2)), 300, (32, 64), 5, 100),
+    "quick": Preset(16, (16, 24, 32, 48), (-8.0, -6.0), 4, (16,), 2, 4, 1, 2, 16),
+    "gpu": Preset(256, (256, 512, 1024, 2048), tuple(range(-12, -3)), 2000, (256, 512), 11, 1000),
+}
+TUNE_SCHEME = "mup"
+SCALE_SCHEMES = ("mup", "sp-constant-lr")
+SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")
+#: (name, settings): the plain recipe and Wortsman et al.'s two mitigations together
+VARIANTS = (("plain", {}), ("qk-layernorm+z-loss", {"qk_layernorm": True, "z_loss": 1e-4}))
+
+
+def sensitivity_grid(points: int) -> list[float]:
+    """``points`` log2 LRs evenly spread over [log2 3e-4, log2 3e-1]."""
+    lo, hi = LOG2_LR_RANGE
+    return [round(lo + (hi - lo) * i / (points - 1), 4) for i in range(points)]
+
+
+def tuned_log2_lr(rows: list[dict], scheme: str) -> float:
+    """The grid LR with the lowest mean validation loss over seeds (diverged runs count as inf)."""
+    by_lr: dict[float, list[float]] = {}
+    for row in rows:
+        if row["scheme"] == scheme:
+            loss = row["val_loss"]
+            ok = isinstance(loss, int | float) and math.isfinite(loss) and not row["diverged"]
+            by_lr.setdefault(row["log2_lr"], []).append(loss if ok else math.inf)
+    if not by_lr:
+        raise ValueError(f"no tuning runs for scheme {scheme!r}")
+    return min(by_lr, key=lambda lr: sum(by_lr[lr]) / len(by_lr[lr]))
+
+
+def run(preset_name: str, phases: list[str], out: Path, device: str, workers: int) -> int:
+    from ..transfer.sweep import grid, run_sweep
+
+    preset = PRESETS[preset_name]
+    common = dict(base_width=preset.base_width, batch=preset.batch, device=device)
+    started = time.time()
+    tune_cfgs = grid(
+        "transformer",
+        [TUNE_SCHEME],
+        "adam",
+        [preset.base_width],
+        preset.tune_log2_lrs,
+        preset.seeds,
+        steps=preset.scale_steps,
+        **common,
+    )
+    if "tune" in phases:
+        run_sweep(tune_cfgs, out / "tune" / "runs.jsonl", workers=workers)
+    if "scale" in phases:
+        tuned = run_sweep(tune_cfgs, out / "tune" / "runs.jsonl", workers=workers)
+        configs = []
+        for scheme in SCALE_SCHEMES:
+            configs += grid(
+                "transformer",
+                [scheme],
+                "adam",
+                preset.scale_widths,
+                [tuned_log2_lr(tuned, TUNE_SCHEME)],
+                preset.seeds,
+                steps=preset.scale_steps,
+                trace_every=preset.trace_every,
+                **common,
+            )
+        run_sweep(configs, out / "scale" / "runs.jsonl", workers=workers)
+    if "sensitivity" in phases:
+        configs = []
+        # width-major: an interrupted sweep leaves whole (width, variant, scheme) LR curves
+        for width in preset.sensitivity_widths:
+            for _, settings in VARIANTS:
+                configs += grid(
+                    "transformer",
+                    SENSITIVITY_SCHEMES,
+                    "adam",
+                    [width],
+                    sensitivity_grid(preset.sensitivity_points),
+                    preset.seeds,
+                    steps=preset.sensitivity_steps,
+                    trace_every=max(1, preset.trace_every // 2),
+                    **common,
+                    **settings,
+                )
+        run_sweep(configs, out / "sensitivity" / "runs.jsonl", workers=workers)
+    config = {
+        "preset": preset_name,
+        "sizes": preset.__dict__,
+        "phases": phases,
+        "device": device,
+        "tune_scheme": TUNE_SCHEME,
+        "scale_schemes": SCALE_SCHEMES,
+        "sensitivity_schemes": SENSITIVITY_SCHEMES,
+        "variants": dict(VARIANTS),
+        "data": "pydoc_data.topics, character level, context 32 (abcparam.transfer.data)",
+        "model": "abcparam GPT, 2 blocks, 4 heads, Adam",
+    }
+    previous = out / "config.json"
+    runs = load_json(previous).get("runs", []) if previous.exists() else []
+    config["runs"] = [*runs, {"phases": phases, "started": started}]
+    save_json(previous, config, started=started)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import reproducible
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu", choices=tuple(PRESETS))
+    parser.add_argument(
+        "--phase", default=",".join(PHASES), help="comma-separated: " + ", ".join(PHASES)
+    )
+    parser.add_argument(
+        "--out", default=None, help="default: experiments/results/forecasts/<preset>"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--analyse", action="store_true", help="only analyse the saved runs")
+    args = parser.parse_args(argv)
+    phases = [p.strip() for p in args.phase.split(",")]
+    bad = [p for p in phases if p not in PHASES]
+    if bad:
+        parser.error(f"phase {bad[0]!r}; accepted: {', '.join(PHASES)}")
+    reproducible()
+    out = Path(args.out) if args.out else results_dir("forecasts", args.preset)
+    if not args.analyse:
+        run(args.preset, phases, out, args.device, args.workers)
+    analyse(out)
+    return 0
+
+
+def variant_of(row: dict) -> str:
+    """The VARIANTS name of a sensitivity run, from its settings."""
+    for name, settings in VARIANTS:
+        if all(row.get(k, False if k == "qk_layernorm" else 0.0) == v for k, v in settings.items()):
+            if settings or (not row.get("qk_layernorm") and not row.get("z_loss")):
+                return name
+    return "other"
+
+
+def analyse(out: Path, bootstrap: int = 1000) -> dict:
+    """Everything the book and the note quote, from the saved runs: the held-out loss forecast
+    per scheme, loss-curve collapse, the LR sensitivity table and the attention-logit onsets
+    beside the engine's prediction; written to ``out/summary.json``."""
+    import abcparam
+
+    from ..engine.instability import instability_scaling
+    from ..forecasts import (
+        collapse_spread,
+        load_runs,
+        logit_table,
+        measured_onset,
+        predict_loss,
+        sensitivity_table,
+    )
+    from ..forecasts.onsets import LOGIT_THRESHOLD
+    from ..transfer.sweep import rules_for
+
+    summary: dict = {}
+    if (out / "tune" / "runs.jsonl").exists():
+        summary["tuned_log2_lr"] = tuned_log2_lr(load_runs(out / "tune"), TUNE_SCHEME)
+    if (out / "scale" / "runs.jsonl").exists():
+        rows = load_runs(out / "scale")
+        forecast, collapse = {}, {}
+        for scheme in sorted({r["scheme"] for r in rows}):
+            mine = [r for r in rows if r["scheme"] == scheme]
+            widths = sorted({r["width"] for r in mine})
+            target = widths[-1]
+            p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
+            measured = [r["val_loss"] for r in mine if r["width"] == target]
+            forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
+            collapse[scheme] = collapse_spread(mine)
+        summary["forecast"] = forecast
+        summary["collapse"] = collapse
+    if (out / "sensitivity" / "runs.jsonl").exists():
+        rows = load_runs(out / "sensitivity")
+        for row in rows:
+            row["variant"] = variant_of(row)
+        group = ("variant", "scheme", "width")
+        complete = _complete_curves(rows, group)
+        table = sensitivity_table(complete, group)
+        summary["sensitivity"] = [
+            {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
+        ]
+        logits = logit_table(rows, group)
+        onsets = []
+        for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
+            scaling = instability_scaling(rules_for(scheme, "adam"))
+            onsets.append(
+                {
+                    "variant": variant,
+                    "scheme": scheme,
+                    "width": width,
+                    "measured_onset_log2_lr": measured_onset(curve),
+                    "onset_exponent": str(scaling.onset_lr),
+                    "logit_growth_exponent": str(scaling.attention_logit_growth),
+                    "log_z_exponent": str(scaling.log_z_drift),
+                    "curve": {str(lr): v for lr, v in curve.items()},
+                }
+            )
+        _predict_onsets(onsets)
+        summary["onsets"] = onsets
+        summary["onset_threshold"] = LOGIT_THRESHOLD
+        summary["logit_slopes"] = _logit_slopes(logits)
+        summary["engine_version"] = abcparam.__version__
+    save_json(out / "summary.json", summary, command=f"forecasts analyse {out}")
+    return summary
+
+
+def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
+    """Rows of (group, seed) LR curves that cover the whole grid of their group (an
+    interrupted sweep leaves partial curves, which the metric cannot average)."""
+
+    def key(r: dict) -> tuple:
+        return tuple(r[g] for g in group)
+
+    lrs: dict[tuple, set] = {}
+    seen: dict[tuple, set] = {}
+    for r in rows:
+        lrs.setdefault(key(r), set()).add(r["log2_lr"])
+        seen.setdefault(key(r) + (r["seed"],), set()).add(r["log2_lr"])
+    return [r for r in rows if seen[key(r) + (r["seed"],)] == lrs[key(r)]]
+
+
+def _logit_slopes(logits: dict) -> list[dict]:
+    """Per (variant, scheme, LR): the measured width slope of the largest attention logit between
+    the smallest and largest width (log-log), beside the engine's growth exponent."""
+    from ..engine.instability import instability_scaling
+    from ..transfer.sweep import rules_for
+
+    out = []
+    keys = {(k[0], k[1]) for k in logits}
+    for variant, scheme in sorted(keys):
+        widths = sorted(k[2] for k in logits if k[:2] == (variant, scheme))
+        if len(widths) < 2:
+            continue
+        lo, hi = logits[(variant, scheme, widths[0])], logits[(variant, scheme, widths[-1])]
+        predicted = instability_scaling(rules_for(scheme, "adam"))
+        for lr in sorted(set(lo) & set(hi)):
+            a, b = lo[lr]["max_attention_logit"], hi[lr]["max_attention_logit"]
+            slope = (
+                math.log(b / a) / math.log(widths[-1] / widths[0])
+                if 0 < a < math.inf and 0 < b < math.inf
+                else None
+            )
+            out.append(
+                {
+                    "variant": variant,
+                    "scheme": scheme,
+                    "log2_lr": lr,
+                    "widths": [widths[0], widths[-1]],
+                    "measured_slope": slope,
+                    "predicted_growth_slope": float(predicted.attention_logit_growth),
+                    "predicted_init_slope": float(predicted.attention_logit_init),
+                }
+            )
+    return out
+
+
+def _predict_onsets(onsets: list[dict]) -> None:
+    """Add the engine's forecast at each wider width: the onset measured at the smallest width
+    moved by ``(n / n0)^e`` (``e`` = the derived onset exponent), and whether the measured grid
+    onset agrees (the forecast lies between the grid point below the measured one and it)."""
+    for entry in onsets:
+        same = [
+            o for o in onsets if (o["variant"], o["scheme"]) == (entry["variant"], entry["scheme"])
+        ]
+        base = min(same, key=lambda o: o["width"])
+        entry["calibrated_at"] = base["width"]
+        if base["measured_onset_log2_lr"] is None or entry is base:
+            entry["predicted_onset_log2_lr"] = None
+            continue
+        e = float(Fraction(entry["onset_exponent"]))
+        predicted = base["measured_onset_log2_lr"] + e * math.log2(entry["width"] / base["width"])
+        entry["predicted_onset_log2_lr"] = predicted
+        grid = sorted(float(lr) for lr in entry["curve"])
+        measured = entry["measured_onset_log2_lr"]
+        if measured is None:
+            entry["agrees"] = predicted > grid[-1]
+        else:
+            below = max([g for g in grid if g < measured], default=-math.inf)
+            entry["agrees"] = below < predicted <= measured + 1e-9
+
+
+if __name__ == "__main__":  # python -m abcparam.experiments.forecasts (the GPU script)
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""What a sweep run records over training (``RunConfig.trace_every``): the training loss, the
+largest attention logit and the output's log Z, the quantities of Wortsman et al. 2023 (Figs. 1, 4)
+and the loss curve that loss-curve collapse compares across widths (Qiu et al. 2025)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ..torch.losses import log_partition
+
+
+class Trace:
+    """Records every ``every`` steps (0: never): the mean training objective since the last record,
+    the largest |attention logit| over the model's attention modules (those with
+    ``track_logits``), and the mean and largest log Z of the outputs."""
+
+    def __init__(self, model: nn.Module, every: int) -> None:
+        self.every = every
+        self.attention = [m for m in model.modules() if hasattr(m, "track_logits")]
+        self.rows: dict[str, list[float]] = {
+            "step": [],
+            "loss": [],
+            "max_attention_logit": [],
+            "log_z": [],
+            "max_log_z": [],
+        }
+        self._losses: list[float] = []
+
+    def _due(self, step: int) -> bool:
+        return self.every > 0 and (step + 1) % self.every == 0
+
+    @contextlib.contextmanager
+    def watch(self, step: int) -> Iterator[None]:
+        """Around the training forward: attention modules store their largest logit when due."""
+        due = self._due(step)
+        for module in self.attention:
+            module.track_logits = due
+        try:
+            yield
+        finally:
+            for module in self.attention:
+                module.track_logits = False
+
+    def record(self, step: int, outputs: torch.Tensor, loss: torch.Tensor) -> None:
+        if self.every <= 0:
+            return
+        self._losses.append(float(loss.detach()))
+        if not self._due(step):
+            return
+        with torch.no_grad():
+            log_z = log_partition(outputs.detach())
+        logits = [float(m.max_logit) for m in self.attention]
+        self.rows["step"].append(step + 1)
+        self.rows["loss"].append(sum(self._losses) / len(self._losses))
+        self.rows["max_attention_logit"].append(max(logits) if logits else math.nan)
+        self.rows["log_z"].append(float(log_z.mean()))
+        self.rows["max_log_z"].append(float(log_z.abs().max()))
+        self._losses = []
+
+    def row(self) -> dict:
+        """``{"trace": {...}}`` for a run's result row, or nothing without a trace."""
+        return {"trace": self.rows} if self.every > 0 else {}

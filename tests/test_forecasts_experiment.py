@@ -1,0 +1,39 @@
+"""The forecasts experiment end to end at tiny size (the GPU script's CPU mode): tune, scale,
+sensitivity, and the analysis the book reads, with provenance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
+    done = subprocess.run(
+        ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "240", "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, (tmp_path / "forecasts.log").read_text()[-2000:]
+    out = tmp_path / "forecasts"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["git_commit"]
+    assert summary["tuned_log2_lr"] in (-8.0, -6.0)
+    for scheme in ("mup", "sp-constant-lr"):
+        forecast = summary["forecast"][scheme]
+        assert forecast["width"] == 48 and forecast["widths"] == [16, 24, 32]
+        assert "error" in forecast["held_out"] and forecast["held_out"]["last_gap"] >= 0
+        assert summary["collapse"][scheme]["widths"] == [16, 24, 32, 48]
+    variants = {row["variant"] for row in summary["sensitivity"]}
+    assert variants == {"plain", "qk-layernorm+z-loss"}
+    assert {o["scheme"] for o in summary["onsets"]} == {"sp-constant-lr", "mup", "u-mup"}
+    assert (tmp_path / "results.tar.gz").stat().st_size > 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["preset"] == "quick" and config["sizes"]["scale_widths"] == [16, 24, 32, 48]
