@@ -242,6 +242,7 @@ def check(
                 torch.manual_seed(seed)
                 model = _call_factory(factory, width)
                 first = _first_batch(get_batch, seed)
+                _try_forward(model, first[0])  # the batch's and the forward's faults, named
                 spec = parametrize(
                     model,
                     rules,
@@ -381,6 +382,16 @@ def _first_forward(model, inputs, targets, loss_fn, spec):
         raise FactoryError(_forward_failure(model, inputs, err)) from None
     _check_output(model, inputs, targets, loss_fn)
     return topology
+
+
+def _try_forward(model: nn.Module, inputs: Any) -> None:
+    """One forward of the fresh model on the probe inputs, before parametrize observes it: a
+    failure is the user's batch or model, reported as such (not as a parametrize error)."""
+    try:
+        with torch.no_grad():
+            call_model(model, inputs)
+    except Exception as err:  # noqa: BLE001 - the user's model or data
+        raise FactoryError(_forward_failure(model, inputs, err)) from None
 
 
 def _forward_failure(model: nn.Module, inputs: Any, err: BaseException) -> str:
