@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from abcparam.records import save_json
+    from abcparam.records import merged_device, save_json
 
     started = time.time()
     from . import reproducible
@@ -379,7 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.lr,
             args.weight_decay,
         )
-        path = save_json(out / "summary.json", summary, started=started)
+        parts = [json.loads(p.read_text()) for p in sorted(out.glob("*/row.json"))]
+        path = save_json(
+            out / "summary.json", summary, started=started, device=merged_device(parts)
+        )
         print(f"wrote {path} ({len(summary['rows'])} rows)")
         return 0
     if args.mup_only:
