@@ -14,7 +14,7 @@ import argparse
 import json
 import subprocess
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def blocks(obj: Any) -> Iterator[Mapping[str, Any]]:
             yield from blocks(value)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _is_ancestor(commit: str, root: str) -> bool:
     out = subprocess.run(
         ["git", "-C", root, "merge-base", "--is-ancestor", commit, "HEAD"],
@@ -86,8 +86,9 @@ def audit(root: Path | None = None) -> dict[str, list[str]]:
         rel = path.relative_to(base).as_posix()
         if LATEST in path.relative_to(base).parts or rel == LEGACY_NAME:
             continue
-        found = {p for b in blocks(json.loads(path.read_text())) for p in problems(b, root)}
-        if not any(True for _ in blocks(json.loads(path.read_text()))):
+        found_blocks = list(blocks(json.loads(path.read_text())))
+        found = {p for b in found_blocks for p in problems(b, root)}
+        if not found_blocks:
             found.add("no provenance block")
         if found:
             bad[rel] = sorted(found)

@@ -223,14 +223,19 @@ def _default_command(root: Path) -> str:
     return _relative_text(" ".join(words), root)
 
 
+#: what a result's own outputs may change without changing the code that produced it: a run
+#: that rewrites committed results (``abcparam main --refresh-committed``) stays "clean"
+_NOT_CODE = (":(exclude)experiments/results",)
+
+
 def _read_code_state(root: Path) -> tuple[str | None, bool | None, tuple[str, ...]]:
     commit = _git(root, "rev-parse", "HEAD")
     if commit is None:
         return None, None, ()
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *_NOT_CODE)
     if status is None:
         return commit, None, ()
-    names = _git(root, "diff", "--name-only", "HEAD") if status else ""
+    names = _git(root, "diff", "--name-only", "HEAD", "--", ".", *_NOT_CODE) if status else ""
     return commit, bool(status), tuple(sorted((names or "").split()))
 
 
@@ -287,7 +292,8 @@ def provenance(
     ``command`` defaults to this process's command line; ``started`` is a ``time.time()`` taken
     when the work began (wall time is null without it). ``git_commit`` is the checkout's HEAD
     (null outside a checkout); ``git_dirty`` says whether tracked files differed from it, and
-    ``git_modified`` names them, so a result from uncommitted code says which code that was.
+    ``git_modified`` names them, so a result from uncommitted code says which code that was
+    (saved results under experiments/results are not code and do not count).
     ``device`` replaces this process's device (a merge of results computed elsewhere).
     """
     root = repo_root()
