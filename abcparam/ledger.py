@@ -5,7 +5,8 @@ A quoted number is written followed by its marker, ``619/619<!--claim:cc-grid-me
 HTML comment: invisible in the rendered page).  :func:`check_text` finds every marker and every
 unmarked measured-looking number (a decimal, a count ``n/m``, a percentage, a time), so a stale
 value or a number without a ledger entry fails ``tests/test_claims.py``.  A number that is a
-setting rather than a measurement (a tolerance, a learning rate) is marked ``<!--given-->``.
+setting rather than a measurement (a tolerance, a learning rate) is marked ``<!--given-->``
+right after it, or ``<!--given:0.2-->`` anywhere on its line (inside math or a table).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = ["Claim", "check_text", "load_ledger", "measured_numbers", "raw_paths"
 LEDGER = Path("experiments") / "claims.toml"
 MARKER = re.compile(r"<!--\s*claim:([\w.-]+)\s*-->")
 GIVEN = re.compile(r"<!--\s*given\s*-->")
+GIVEN_VALUE = re.compile(r"<!--\s*given:\s*(\S+?)\s*-->")
 #: what a measurement looks like in prose: a signed decimal, a count n/m (m >= 10, so not an
 #: exponent like 1/2), a percentage, a duration
 NUMBER = re.compile(
@@ -38,6 +40,12 @@ NUMBER = re.compile(
     r"|(?<![\w.])\d+\s?(?:s|ms|µs|min)\b(?!-)"
 )
 FENCE = re.compile(r"^(```|~~~)")
+#: a numbered place in a paper (TP-V Def. 4.1, Claims 7.2–7.4, Eq. 12), not a measurement
+CITED = re.compile(
+    r"\b(?:Defs?\.|Definitions?|Claims?|Eqs?\.|Equations?|Tables?|Sections?|Sec\.|§|Lemmas?|"
+    r"Theorems?|Thm\.|Appendix|Figs?\.|Figures?|Props?\.|Propositions?|Corollary|Cor\.)"
+    r"\s*[A-Z]?\d+(?:\.\d+)*(?:\s*[–-]\s*[A-Z]?\d+(?:\.\d+)*)?"
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,8 @@ def recompute(claim: Claim, root: Path | None = None) -> str:
 
 
 def _prose_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) outside fenced code, with inline code and math blanked out."""
+    """(line number, line) outside fenced code, with inline code and numbered places in papers
+    blanked out (math is kept: a measured number in math is still a measured number)."""
     fenced = False
     for number, line in enumerate(text.splitlines(), 1):
         if FENCE.match(line.strip()):
@@ -114,15 +123,17 @@ def _prose_lines(text: str) -> Iterator[tuple[int, str]]:
         if fenced:
             continue
         line = re.sub(r"`[^`]*`", "``", line)
-        line = re.sub(r"\$[^$]*\$", "$$", line)
-        yield number, line
+        yield number, CITED.sub("", line)
 
 
 def measured_numbers(text: str) -> list[tuple[int, str]]:
     """Unmarked measured-looking numbers in prose: (line, number)."""
     found = []
     for number, line in _prose_lines(text):
-        line = GIVEN.sub("", re.sub(r"(\S+)<!--\s*given\s*-->", "", line))
+        given = GIVEN_VALUE.findall(line)  # <!--given:0.2-->: that value, anywhere on this line
+        line = GIVEN_VALUE.sub("", GIVEN.sub("", re.sub(r"(\S+)<!--\s*given\s*-->", "", line)))
+        for value in given:
+            line = line.replace(value, "")
         for match in NUMBER.finditer(MARKER.sub("", line)):
             found.append((number, match.group(0)))
     return found
