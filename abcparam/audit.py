@@ -3,7 +3,7 @@ clean tree?
 
 A result is *verified* when every provenance block in it names a git commit that is an ancestor
 of ``HEAD`` and says the tracked files were unmodified (``git_dirty`` false).  Results that fail
-are listed, with the reason, in ``experiments/results/legacy.json`` (``python -m abcparam.audit
+are listed, with the reason, in ``experiments/legacy.json`` (``python -m abcparam.audit
 --mark`` appends the new ones); the claims ledger may rest on none of them.  A ``runs.jsonl``
 carries no block of its own: it is judged by the JSON files of its folder.
 """
@@ -30,7 +30,7 @@ __all__ = [
     "results_root",
 ]
 
-#: the list of results whose provenance cannot be verified, under experiments/results/
+#: the list of results whose provenance cannot be verified, beside experiments/results/
 LEGACY_NAME = "legacy.json"
 
 
@@ -84,7 +84,7 @@ def audit(root: Path | None = None) -> dict[str, list[str]]:
     bad: dict[str, list[str]] = {}
     for path in sorted(base.rglob("*.json")):
         rel = path.relative_to(base).as_posix()
-        if LATEST in path.relative_to(base).parts or rel == LEGACY_NAME:
+        if LATEST in path.relative_to(base).parts:
             continue
         found_blocks = list(blocks(json.loads(path.read_text())))
         found = {p for b in found_blocks for p in problems(b, root)}
@@ -97,7 +97,7 @@ def audit(root: Path | None = None) -> dict[str, list[str]]:
 
 def load_legacy(root: Path | None = None) -> dict[str, str]:
     """``{path under experiments/results: reason}`` of the results marked legacy-unverified."""
-    path = results_root(root) / LEGACY_NAME
+    path = results_root(root).parent / LEGACY_NAME
     if not path.exists():
         return {}
     return dict(json.loads(path.read_text())["legacy"])
@@ -119,7 +119,7 @@ def mark(root: Path | None = None) -> dict[str, str]:
     legacy = load_legacy(root)
     for rel, found in audit(root).items():
         legacy.setdefault(rel, "; ".join(found))
-    path = results_root(root) / LEGACY_NAME
+    path = results_root(root).parent / LEGACY_NAME
     body = {
         "about": "Saved results whose provenance cannot be verified: their commit is not in "
         "this history, or they were produced from a modified tree. Kept for reference and "

@@ -1,5 +1,5 @@
 """Honest provenance: every committed result was produced by a commit in this history from a
-clean tree, or is marked legacy-unverified in experiments/results/legacy.json and quoted nowhere
+clean tree, or is marked legacy-unverified in experiments/legacy.json and quoted nowhere
 (no claim of the ledger rests on it)."""
 
 import json
