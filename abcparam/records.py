@@ -325,6 +325,8 @@ def describe(block: Mapping[str, Any]) -> str:
         if _git(repo_root(), "merge-base", "--is-ancestor", str(commit), "HEAD") is None:
             doubts.append("not in this history")
         parts.append(f"commit {commit[:10]}" + (f" ({'; '.join(doubts)})" if doubts else ""))
+    elif "git_commit" in block:
+        parts.append("no commit recorded")
     if block.get("torch"):
         parts.append(f"torch {block['torch']}")
     for key in ("device", "python", "platform"):

@@ -14,6 +14,7 @@ import argparse
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,12 @@ QUANTITIES = ("output", "delta", "update")
 
 
 def _load(path: Path) -> Any:
-    return json.loads(path.read_text())
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+@cache
+def _load_cached(path: str, mtime_ns: int) -> Any:  # several claims read the same files
+    return json.loads(Path(path).read_text())
 
 
 def _slopes_from_records(records: list[dict]) -> dict[tuple[str, str, int], float]:
