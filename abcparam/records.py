@@ -298,7 +298,7 @@ def provenance(
     """
     root = repo_root()
     commit, dirty, modified = code_state(root)
-    block = {
+    block: dict[str, Any] = {
         "command": _relative_text(command, root) if command else _default_command(root),
         "abcparam": _package_version(),
         "git_commit": commit,
