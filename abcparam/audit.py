@@ -115,9 +115,11 @@ def is_legacy(rel: str, legacy: Mapping[str, str]) -> bool:
 
 
 def mark(root: Path | None = None) -> dict[str, str]:
-    """Add every failing result not yet listed to legacy.json (reasons from :func:`audit`)."""
-    legacy = load_legacy(root)
-    for rel, found in audit(root).items():
+    """Add every failing result not yet listed to legacy.json (reasons from :func:`audit`) and
+    drop the entries a clean rerun has retired."""
+    failing = audit(root)
+    legacy = {k: v for k, v in load_legacy(root).items() if k in failing}
+    for rel, found in failing.items():
         legacy.setdefault(rel, "; ".join(found))
     path = results_root(root).parent / LEGACY_NAME
     body = {
