@@ -154,6 +154,16 @@ def series_value(paths: Sequence[Path], series: str, step: str, check: str | Non
     return {"value": data[series][step]}
 
 
+def tied_logit_slope(paths: Sequence[Path], model: str, part: str) -> Values:
+    """Width slope of one part of the readout's logits at init (own token, other tokens, all),
+    refitted by least squares from the saved RMS at each width (mean over seeds)."""
+    (path,) = paths
+    data = _load(path)
+    rms = data["models"][model]["rms"][part]
+    slope = np.polyfit(np.log(data["widths"]), np.log(rms), 1)[0]
+    return {"slope": round(float(slope), 2) + 0.0}  # rounded first: no "-0.00"
+
+
 RECOMPUTE: dict[str, Callable[..., Values]] = {
     f.__name__: f
     for f in (
@@ -165,6 +175,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         engine_benchmark,
         mup_crosscheck,
         series_value,
+        tied_logit_slope,
     )
 }
 
