@@ -387,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.mup_only:
         summary = json.loads((out / "summary.json").read_text())
-        summary.pop("provenance", None)
+        # the grid's rows keep the provenance of the run that produced them (audited too)
+        summary["merged_from"] = [*summary.get("merged_from", []), summary.pop("provenance", None)]
     else:
         summary = run_grid(
             models,
