@@ -152,7 +152,8 @@ def check_text(text: str, claims: dict[str, Claim]) -> list[str]:
             problems.append(f"line {line}: marker names no claim: {cid}")
             continue
         before = text[: match.start()]
-        if not before.endswith(claim.text):
+        head = before[: len(before) - len(claim.text)]
+        if not before.endswith(claim.text) or (head and (head[-1].isalnum() or head[-1] in ".,/")):
             tail = before[-len(claim.text) - 8 :].split("\n")[-1]
             problems.append(
                 f"line {line}: {cid} is {claim.text!r} in the ledger, text has {tail!r}"

@@ -58,6 +58,7 @@ def test_the_checker_finds_stale_unmarked_and_unknown_numbers():
     ids = {"x": claim}
     assert check_text("passes 619/619<!--claim:x--> fits", ids) == []
     assert "620/620" in check_text("passes 620/620<!--claim:x--> fits", ids)[0]
+    assert "1619/619" in check_text("passes 1619/619<!--claim:x--> fits", ids)[0]
     assert "not in the ledger" in check_text("drift −0.23 ± 0.10 per doubling", ids)[0]
     assert any("names no claim" in p for p in check_text("0.5<!--claim:nope-->", ids))
     assert check_text("tolerance 0.15<!--given--> in `lr=1e-2` and $n^{-1/2}$", ids) == []
