@@ -28,10 +28,13 @@ from typing import Any
 
 __all__ = [
     "NULLS_KEY",
+    "code_state",
     "describe",
     "dumps_strict",
+    "device_name",
     "load_json",
     "loads_strict",
+    "merged_device",
     "null_reasons",
     "provenance",
     "relative",
@@ -220,41 +223,110 @@ def _default_command(root: Path) -> str:
     return _relative_text(" ".join(words), root)
 
 
-def provenance(command: str | None = None, started: float | None = None) -> dict[str, Any]:
+#: what a result's own outputs may change without changing the code that produced it: a run
+#: that rewrites committed results (``abcparam main --refresh-committed``) stays "clean"
+_NOT_CODE = (":(exclude)experiments/results",)
+
+
+def _read_code_state(root: Path) -> tuple[str | None, bool | None, tuple[str, ...]]:
+    commit = _git(root, "rev-parse", "HEAD")
+    if commit is None:
+        return None, None, ()
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".", *_NOT_CODE)
+    if status is None:
+        return commit, None, ()
+    names = _git(root, "diff", "--name-only", "HEAD", "--", ".", *_NOT_CODE) if status else ""
+    return commit, bool(status), tuple(sorted((names or "").split()))
+
+
+_CODE_STATE: dict[str, tuple[str | None, bool | None, tuple[str, ...]]] = {}
+
+
+def code_state(root: Path | None = None) -> tuple[str | None, bool | None, tuple[str, ...]]:
+    """(HEAD commit, tree modified?, modified tracked files) of the checkout as this process first
+    saw it: read when this module is imported, i.e. when the code that runs was loaded, so a
+    commit made while a long run works is not recorded as the one that produced it."""
+    key = str((root or repo_root()).resolve())
+    if key not in _CODE_STATE:
+        _CODE_STATE[key] = _read_code_state(Path(key))
+    return _CODE_STATE[key]
+
+
+def merged_device(parts: Any) -> str | None:
+    """The device(s) recorded by the provenance blocks inside ``parts`` (results merged into one
+    summary), so a merge run on the CPU records where the work ran; None if none is recorded."""
+    found: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, Mapping):
+            if "git_commit" in obj and obj.get("device") and obj["device"] not in found:
+                found.append(str(obj["device"]))
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                walk(value)
+
+    walk(parts)
+    return " + ".join(found) if found else None
+
+
+def device_name(requested: str) -> str:
+    """A device the caller ran on (``"cuda"``, ``"cpu"``), named as :func:`provenance` names it:
+    for the sweep drivers, whose workers trained in other processes."""
+    torch = sys.modules.get("torch")
+    if requested.startswith("cuda") and torch is not None:
+        try:
+            if torch.cuda.is_available():
+                return f"cuda ({torch.cuda.get_device_name()})"
+        except Exception:  # a broken CUDA setup must not lose a result
+            pass
+    return requested
+
+
+def provenance(
+    command: str | None = None, started: float | None = None, *, device: str | None = None
+) -> dict[str, Any]:
     """Where a result came from: command, abcparam version, git commit, torch, device, date, wall time.
 
     ``command`` defaults to this process's command line; ``started`` is a ``time.time()`` taken
-    when the work began (wall time is null without it). ``git_commit`` is null outside a checkout;
-    ``git_dirty`` says whether tracked files differed from that commit.
+    when the work began (wall time is null without it). ``git_commit`` is the checkout's HEAD
+    (null outside a checkout); ``git_dirty`` says whether tracked files differed from it, and
+    ``git_modified`` names them, so a result from uncommitted code says which code that was
+    (saved results under experiments/results are not code and do not count).
+    ``device`` replaces this process's device (a merge of results computed elsewhere).
     """
     root = repo_root()
-    commit = _git(root, "rev-parse", "HEAD")
-    dirty = None
-    if commit is not None:
-        status = _git(root, "status", "--porcelain", "--untracked-files=no")
-        dirty = None if status is None else bool(status)
-    return {
+    commit, dirty, modified = code_state(root)
+    block: dict[str, Any] = {
         "command": _relative_text(command, root) if command else _default_command(root),
         "abcparam": _package_version(),
         "git_commit": commit,
         "git_dirty": dirty,
         "torch": _torch_version(),
-        "device": _device(),
+        "device": device or _device(),
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "wall_s": None if started is None else round(time.time() - started, 3),
     }
+    if modified:
+        block["git_modified"] = list(modified)
+    return block
 
 
 def describe(block: Mapping[str, Any]) -> str:
-    """One human line from a provenance block (for the book and summaries)."""
+    """One human line from a provenance block (for the book and summaries); a result from a
+    modified tree or from a commit outside this history says so."""
     parts = [f"`{block.get('command')}`"]
     commit = block.get("git_commit")
     if commit:
-        parts.append(
-            f"commit {commit[:10]}" + (" (modified tree)" if block.get("git_dirty") else "")
-        )
+        doubts = ["modified tree"] if block.get("git_dirty") else []
+        if _git(repo_root(), "merge-base", "--is-ancestor", str(commit), "HEAD") is None:
+            doubts.append("not in this history")
+        parts.append(f"commit {commit[:10]}" + (f" ({'; '.join(doubts)})" if doubts else ""))
+    elif "git_commit" in block:
+        parts.append("no commit recorded")
     if block.get("torch"):
         parts.append(f"torch {block['torch']}")
     for key in ("device", "python", "platform"):
@@ -308,6 +380,7 @@ def save_json(
     started: float | None = None,
     why: Mapping[str, str] | None = None,
     indent: int | None = 1,
+    device: str | None = None,
 ) -> Path:
     """Write ``payload`` as strict JSON with a ``"provenance"`` block; returns the path.
 
@@ -316,14 +389,15 @@ def save_json(
     any reasons the payload already gives there. A ``"provenance"`` mapping already in
     ``payload`` overrides the computed fields it names (to keep the record of a converted older
     result). ``started`` is a ``time.time()`` taken when the work began; ``indent`` as in
-    :func:`json.dumps` (0 for large files).
+    :func:`json.dumps` (0 for large files); ``device`` the device that ran the work when it is
+    not this process's (a merge step: :func:`merged_device`).
     """
     if not isinstance(payload, Mapping):
         raise TypeError(f"save_json needs a mapping payload, got {type(payload).__name__}")
     root = repo_root()
     found: dict[str, str] = {}
     body = strict({k: v for k, v in payload.items() if k != "provenance"}, found, root=root)
-    block = provenance(command, started)
+    block = provenance(command, started, device=device)
     given = payload.get("provenance")
     if isinstance(given, Mapping):
         block.update(strict(dict(given), root=root))
@@ -355,3 +429,6 @@ def loads_strict(text: str) -> Any:
 def load_json(path: str | os.PathLike[str]) -> Any:
     """Read a saved result with :func:`loads_strict`."""
     return loads_strict(Path(path).read_text())
+
+
+code_state()  # pinned now: the commit whose code this process imported

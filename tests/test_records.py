@@ -149,7 +149,9 @@ def test_describe_gives_one_line():
     line = describe(
         {"command": "python x.py", "git_commit": "a" * 40, "git_dirty": True, "wall_s": 12.4}
     )
-    assert line == "`python x.py`; commit aaaaaaaaaa (modified tree); wall time 12 s"
+    assert line == (
+        "`python x.py`; commit aaaaaaaaaa (modified tree; not in this history); wall time 12 s"
+    )
 
 
 def test_save_json_refuses_a_non_mapping(tmp_path):
@@ -169,3 +171,38 @@ def test_records_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(ROOT))
+
+
+def test_provenance_names_the_modified_files_and_a_given_device():
+    p = provenance("python x.py", device="cuda (NVIDIA H200)")
+    assert p["device"] == "cuda (NVIDIA H200)"
+    if p["git_dirty"]:
+        assert p["git_modified"] and all(not f.startswith("/") for f in p["git_modified"])
+    else:
+        assert "git_modified" not in p
+
+
+def test_merged_device_is_the_device_of_the_parts():
+    from abcparam.records import merged_device
+
+    parts = {
+        "a": {"v": 1, "provenance": {"git_commit": "x", "device": "cuda (NVIDIA H200)"}},
+        "b": [{"provenance": {"git_commit": "y", "device": "cuda (NVIDIA H200)"}}],
+    }
+    assert merged_device(parts) == "cuda (NVIDIA H200)"
+    parts["c"] = {"provenance": {"git_commit": "z", "device": "cpu (1 torch threads)"}}
+    assert merged_device(parts) == "cuda (NVIDIA H200) + cpu (1 torch threads)"
+    assert merged_device({"v": 1}) is None
+
+
+def test_save_json_records_the_device_it_is_given(tmp_path):
+    path = save_json(tmp_path / "r.json", {"v": 1}, device="cuda (NVIDIA H200)")
+    assert load_json(path)["provenance"]["device"] == "cuda (NVIDIA H200)"
+
+
+def test_the_commit_is_the_one_the_code_was_loaded_from():
+    from abcparam.records import code_state
+
+    commit, _, _ = code_state()
+    if commit is not None:
+        assert provenance()["git_commit"] == commit

@@ -121,7 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "device": args.device,
             "autocast": autocast,
-            "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
+            "sizes": {  # the grids that ran: a skipped stage's sizes are left out
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in size.items()
+                if not (args.skip_sweep and k.startswith("sweep"))
+                and not (args.skip_check and k.startswith("check"))
+            },
             "coordcheck": summaries,
             "seconds": timings,
         },

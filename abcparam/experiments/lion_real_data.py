@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         saved = json.loads((out / "summary.json").read_text())
         result["runs"] = {**saved["runs"], **result["runs"]}
+        # the kept runs' provenance stays with them (audited like this run's own)
+        result["merged_from"] = [*saved.get("merged_from", []), saved.get("provenance")]
     path = save_json(out / "summary.json", result, started=started)
     print(f"wrote {path}")
     return 0

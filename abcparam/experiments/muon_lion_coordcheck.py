@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from ..coordcheck import run_coord_check
 from ..coordcheck.run import NULL_REASONS
-from ..records import results_dir, save_json
+from ..records import merged_device, results_dir, save_json
 
 OUT = "muon_lion_cpu"  # folder under experiments/results (records.results_dir)
 #: name -> (model, optimizer, widths, batch rows, steps, fixed batch, base LR)
@@ -124,6 +124,7 @@ def _merge(out: Path, started: float, seeds: int, size: str, device: str) -> dic
         started=started,
         why=NULL_REASONS,
         indent=0,
+        device=merged_device(checks),  # where the checks ran, not where they were merged
     )
     plot(checks, out / "muon_alignment.png")
     return checks

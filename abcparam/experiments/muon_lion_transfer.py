@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..records import results_dir, save_json
+from ..records import device_name, results_dir, save_json
 from ..transfer.analysis import summarise, table
 from ..transfer.plot import plot_sweep
 from ..transfer.sweep import RunConfig, run_sweep
@@ -98,14 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else results_dir(OUT)
     started = time.time()
     summaries: dict = {}
+    ran: dict = {}  # model -> the grid that actually ran (widths, steps, each arm's log2 LRs)
     for model in args.models.split(","):
         rows = []
-        for arm in _sizes(model, args.gpu_size)[2]:
-            got = run_sweep(
-                configs(model, arm, args.seeds, args.device, args.gpu_size),
-                out / model / "runs.jsonl",
-                workers=args.workers,
-            )
+        widths, steps, arms = _sizes(model, args.gpu_size)
+        ran[model] = {"widths": list(widths), "steps": steps, "arms": {}}
+        for arm in arms:
+            grid = configs(model, arm, args.seeds, args.device, args.gpu_size)
+            ran[model]["arms"][arm] = {
+                "optimizer": ARMS[arm][0],
+                "update_view": ARMS[arm][1],
+                "log2_lrs": sorted({c.log2_lr for c in grid}),
+            }
+            got = run_sweep(grid, out / model / "runs.jsonl", workers=args.workers)
             rows += [{**r, "scheme": arm} for r in got]
         summary = summarise(rows)
         summaries[model] = summary
@@ -117,19 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         out / "summary.json",
         {
             "scheme": "mup",
-            "arms": {
-                k: {"optimizer": o, "update_view": v, "log2_lrs": list(g)}
-                for k, (o, v, g) in ARMS.items()
-            },
-            "models": {
-                m: {"widths": list(w), "steps": s, "arms": list(a)}
-                for m, (w, s, a) in {m: _sizes(m, args.gpu_size) for m in MODELS}.items()
-            },
+            "models": ran,
             "device": args.device,
             "seeds": args.seeds,
             "summary": summaries,
         },
         started=started,
+        device=device_name(args.device),  # the workers trained there, in other processes
     )
     return 0
 

@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from abcparam.records import save_json
+    from abcparam.records import merged_device, save_json
 
     started = time.time()
     from . import reproducible
@@ -422,12 +422,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.lr,
             args.weight_decay,
         )
-        path = save_json(out / "summary.json", summary, started=started)
+        parts = [json.loads(p.read_text()) for p in sorted(out.glob("*/row.json"))]
+        path = save_json(
+            out / "summary.json", summary, started=started, device=merged_device(parts)
+        )
         print(f"wrote {path} ({len(summary['rows'])} rows)")
         return 0
     if args.mup_only:
         summary = json.loads((out / "summary.json").read_text())
-        summary.pop("provenance", None)
+        # the grid's rows keep the provenance of the run that produced them (audited too)
+        summary["merged_from"] = [*summary.get("merged_from", []), summary.pop("provenance", None)]
     else:
         summary = run_grid(
             models,

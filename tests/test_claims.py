@@ -1,0 +1,74 @@
+"""The claims ledger (experiments/claims.toml): every claim recomputed from the committed raw
+files, and every number the README and the book quote either marked with its claim (and equal to
+it) or absent."""
+
+from pathlib import Path
+
+import pytest
+
+from abcparam.ledger import Claim, check_text, load_ledger, measured_numbers, recompute
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = load_ledger()
+BY_ID = {c.id: c for c in CLAIMS}
+PAGES = sorted(
+    [ROOT / "README.md", *(ROOT / "book").glob("*.md"), *(ROOT / "derivations").glob("*.md")]
+)
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_every_claim_recomputes_from_its_raw_files(claim):
+    assert claim.command.strip() and claim.what.strip()
+    assert recompute(claim) == claim.text
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_every_quoted_number_is_in_the_ledger(page):
+    problems = check_text(page.read_text(), BY_ID)
+    assert not problems, f"{_name(page)}:\n" + "\n".join(problems)
+
+
+def test_every_claim_is_quoted_somewhere():
+    text = "".join(p.read_text() for p in PAGES)
+    unquoted = [c.id for c in CLAIMS if f"<!--claim:{c.id}-->" not in text]
+    assert not unquoted, f"ledger entries quoted nowhere (remove them or quote them): {unquoted}"
+
+
+def test_one_value_per_fact():
+    seen: dict[tuple, str] = {}
+    for c in CLAIMS:
+        key = (c.raw, c.recompute, tuple(sorted(c.args.items())), c.format)
+        assert key not in seen, f"{c.id} and {seen[key]} are the same fact"
+        seen[key] = c.id
+
+
+def test_the_readme_leads_with_its_two_commands():
+    lines = [ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.strip()]
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("```"))
+    assert lines[first + 1].startswith("make setup main")
+    assert lines[first + 2].startswith("make test")
+
+
+def test_the_checker_finds_stale_unmarked_and_unknown_numbers():
+    claim = Claim("x", "619/619", "w", "cmd", ("a",), "fits_within", "{passed}/{total}")
+    ids = {"x": claim}
+    assert check_text("passes 619/619<!--claim:x--> fits", ids) == []
+    assert "620/620" in check_text("passes 620/620<!--claim:x--> fits", ids)[0]
+    assert "1619/619" in check_text("passes 1619/619<!--claim:x--> fits", ids)[0]
+    assert "not in the ledger" in check_text("drift −0.23 ± 0.10 per doubling", ids)[0]
+    assert any("names no claim" in p for p in check_text("0.5<!--claim:nope-->", ids))
+    assert check_text("tolerance 0.15<!--given--> in `lr=1e-2` and $n^{-1/2}$", ids) == []
+    assert check_text("| $0.2\\sqrt{A}$ | TP-V Def. 4.1 | <!--given:0.2-->", ids) == []
+    assert "0.2" in check_text("| $0.2\\sqrt{A}$ |", ids)[0]  # math is no hiding place
+    code = "```python\nx = 0.25\n```\n"
+    assert check_text(code, ids) == []
+    assert measured_numbers("took 37 s, 12 % of 1.19 s; exponent 1/2; 250/261") == [
+        (1, "37 s"),
+        (1, "12 %"),
+        (1, "1.19 s"),
+        (1, "250/261"),
+    ]
