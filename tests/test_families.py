@@ -34,13 +34,13 @@ def _assert_row(family: str, row: dict) -> None:
 
 @pytest.mark.parametrize("family", FAST)
 def test_family_fast_subset(family):
-    _assert_row(family, try_family(family, widths=(32, 64)))
+    _assert_row(family, try_family(family, widths=(32, 64, 128)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f not in FAST])
 def test_every_family(family):
-    _assert_row(family, try_family(family, widths=(32, 64)))
+    _assert_row(family, try_family(family, widths=(32, 64, 128)))
 
 
 def test_head_size_by_other_names():
@@ -60,7 +60,7 @@ def test_moe_router_and_experts_follow_the_forward():
     rules = abcparam.rules("mup", optimizer="adam")
     x = tokens(0)[0]
     model, base = build("mixtral", 64), build("mixtral", 32, "meta")
-    spec = parametrize(model, rules, base=base, example_batch=x)
+    spec = parametrize(model, rules, base=base, example_batch=x, fold=False)  # b as the rules say
     router = spec.param("model.layers.0.mlp.gate.weight")
     assert router.kind == "readout"
     assert router.init_std == pytest.approx(32**-0.5 * 2.0 ** -float(rules["readout"].b))
@@ -118,7 +118,7 @@ def test_unrecorded_hidden_layers_make_the_check_incomplete():
 
     rules = abcparam.rules("mup", optimizer="adam")
     result = check(
-        lambda w: build("mixtral", w), rules, tokens, widths=(32, 64), steps=1, seeds=1,
+        lambda w: build("mixtral", w), rules, tokens, widths=(32, 64, 128), steps=1, seeds=1,
         progress=False,
     )  # fmt: skip
     names = {u["name"]: u["kind"] for u in result.unrecorded}
