@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "predict which tensors fall out of FP8 / bf16 range as width grows",
     ),
     "sweep": ("abcparam.cli.sweep", "learning-rate sweeps across widths (muTransfer)"),
+    "transfer": (
+        "abcparam.cli.transfer",
+        "carry a tuned run's hyperparameters to a wider, deeper, longer or larger-batch run",
+    ),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
     "main": (
         "abcparam.cli.main",
