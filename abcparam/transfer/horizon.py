@@ -45,6 +45,8 @@ class HorizonRun:
     device: str = "cpu"
     #: per-layer relative update ||ΔW||/||W|| every ``curve_every`` steps (late-training check)
     record_updates: bool = False
+    #: the weight-decay convention the engine derives λ's width exponent for
+    convention: str = "coupled"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -62,8 +64,17 @@ class HorizonRun:
     @property
     def key(self) -> str:
         fields_ = {k: v for k, v in asdict(self).items() if k != "extra"}
+        if fields_["convention"] == "coupled":  # the default stays out (earlier runs' keys)
+            del fields_["convention"]
         fields_["horizons"] = list(self.horizons)
         return hashlib.sha1(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def equilibrium_update(per_step_decay: float) -> float:
+    """The relative update ||ΔW||/||W|| per step at rotational equilibrium, √(2d) for a per-step
+    decay d (Kosson et al. 2023, arXiv 2305.17212: the decay's shrinkage d·||W||² balances the
+    update's growth ||ΔW||²/2 when updates are orthogonal to W)."""
+    return math.sqrt(2 * per_step_decay)
 
 
 def decay_start(horizon: int, fraction: float) -> int:
@@ -92,7 +103,7 @@ def _build(cfg: HorizonRun):
     model = build_model(
         "transformer", cfg.width, n_layers=cfg.n_layers, vocab=len(vocab), context=cfg.context
     )
-    rules = abcparam.rules(cfg.scheme, optimizer=cfg.optimizer)
+    rules = abcparam.rules(cfg.scheme, optimizer=cfg.optimizer, weight_decay=cfg.convention)
     spec = parametrize(model, rules, base_width=cfg.base_width, seed=cfg.seed)
     model.to(cfg.device)
     opt = build_optimizer(model, spec, lr=2.0**cfg.log2_lr, weight_decay=cfg.weight_decay)
@@ -128,6 +139,14 @@ def train_wsd(cfg: HorizonRun) -> dict:
         return sum(parts) / len(val_x)
 
     hidden = [(name, p) for name, p in model.named_parameters() if spec.kinds.get(name) == "hidden"]
+    # each hidden layer's per-step decay at the peak LR: torch decays p by lr·weight_decay
+    # (coupled: λ's group value; independent: the group holds λ/lr, so the product is λ)
+    peak_decay = {
+        name: group["lr"] * group["weight_decay"]
+        for group in opt.param_groups
+        for name in group.get("param_names", [])
+        if spec.kinds.get(name) == "hidden"
+    }
     initial = validate()
     chance = math.log(len(vocab))
 
@@ -154,7 +173,7 @@ def train_wsd(cfg: HorizonRun) -> dict:
                 updates.append(
                     [step + 1]
                     + [
-                        ((p.detach() - b).norm() / p.detach().norm()).item()
+                        ((p.detach() - b).norm() / b.norm()).item()
                         for (_, p), b in zip(hidden, before, strict=True)
                     ]
                 )
@@ -179,7 +198,7 @@ def train_wsd(cfg: HorizonRun) -> dict:
                 copy.deepcopy(opt.state_dict()),
                 stream.get_state(),
             )
-        ok = alive and steps(start, horizon, horizon, branch_curve, [])
+        ok = alive and steps(start, horizon, horizon, branch_curve, updates if last else [])
         val = validate() if ok else math.inf
         reason = _divergence(val, initial, chance) if ok else "non-finite training loss"
         results[str(horizon)] = {
@@ -204,9 +223,7 @@ def train_wsd(cfg: HorizonRun) -> dict:
     }
     if cfg.record_updates:
         row["relative_updates"] = updates
-        row["hidden_lr_times_wd"] = [
-            (g["lr"], g["weight_decay"]) for g in opt.param_groups if "hidden" in g.get("kinds", [])
-        ]
+        row["per_step_decay"] = peak_decay
     return row
 
 

@@ -46,7 +46,9 @@ def _slope(xs: list[float], ys: list[float]) -> float:
     return float(np.polyfit(np.log2(xs), ys, 1)[0]) if len(xs) >= 2 else float("nan")
 
 
-def slope_with_interval(cells: list[tuple[float, dict[int, float]]], seed: int = 0) -> dict | None:
+def slope_with_interval(
+    cells: list[tuple[float, dict[int, float]]], seed: int = 0, bootstrap: int = BOOTSTRAP
+) -> dict | None:
     """Slope of mean log2 η* against log2 x over cells [(x, {seed: log2 η*})], with a seed
     bootstrap interval; None with fewer than two cells."""
     cells = [(x, v) for x, v in cells if v]
@@ -56,7 +58,7 @@ def slope_with_interval(cells: list[tuple[float, dict[int, float]]], seed: int =
     point = _slope(xs, [float(np.mean(list(v.values()))) for _, v in cells])
     rng = np.random.default_rng(seed)
     draws = []
-    for _ in range(BOOTSTRAP):
+    for _ in range(bootstrap):
         ys = [float(np.mean(rng.choice(list(v.values()), size=len(v)))) for _, v in cells]
         draws.append(_slope(xs, ys))
     lo, hi = np.percentile(draws, [2.5, 97.5])
@@ -70,7 +72,7 @@ def slope_with_interval(cells: list[tuple[float, dict[int, float]]], seed: int =
     }
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise(rows: list[dict], bootstrap: int = BOOTSTRAP) -> dict:
     """Per width: η* per cell, slope in T at each B, slope in B at each T and along fixed tokens
     (T·B constant), plus the same pooled over the other variable's values (mean slope)."""
     best, edges = optima(rows)
@@ -91,11 +93,15 @@ def summarise(rows: list[dict]) -> dict:
     per_width: dict = {}
     for w in widths:
         in_t = {
-            b: slope_with_interval([(t, best.get((w, b, t), {})) for t in horizons])
+            b: slope_with_interval(
+                [(t, best.get((w, b, t), {})) for t in horizons], bootstrap=bootstrap
+            )
             for b in batches
         }
         in_b = {
-            t: slope_with_interval([(b, best.get((w, b, t), {})) for b in batches])
+            t: slope_with_interval(
+                [(b, best.get((w, b, t), {})) for b in batches], bootstrap=bootstrap
+            )
             for t in horizons
         }
         tokens = defaultdict(list)
@@ -103,7 +109,9 @@ def summarise(rows: list[dict]) -> dict:
             for t in horizons:
                 tokens[b * t].append((b, best.get((w, b, t), {})))
         fixed_tokens = {
-            k: slope_with_interval(cells) for k, cells in sorted(tokens.items()) if len(cells) >= 2
+            k: slope_with_interval(cells, bootstrap=bootstrap)
+            for k, cells in sorted(tokens.items())
+            if len(cells) >= 2
         }
         per_width[w] = {
             "in_horizon": {b: s for b, s in in_t.items() if s},
@@ -195,3 +203,28 @@ def markdown(summary: dict) -> str:
     if summary["edges"]:
         lines += ["", f"{len(summary['edges'])} cells with the minimum on the LR grid's edge."]
     return "\n".join(lines) + "\n"
+
+
+def late_training_check(row: dict, last: float = 0.5) -> list[dict]:
+    """Per hidden layer of a run recorded with ``record_updates``: the mean relative update
+    ||ΔW||/||W|| over the last ``last`` fraction of the recorded steps against the rotational
+    equilibrium √(2d) of its per-step decay d (Kosson et al. 2023, arXiv 2305.17212)."""
+    updates = np.array(row["relative_updates"], dtype=float)
+    if updates.ndim != 2 or len(updates) < 2:
+        raise ValueError("the run has fewer than two recorded updates; record_updates=True?")
+    tail = updates[int(len(updates) * (1 - last)) :, 1:]
+    out = []
+    for i, name in enumerate(row["hidden_layers"]):
+        decay = float(row["per_step_decay"][name])
+        predicted = math.sqrt(2 * decay)
+        measured = float(tail[:, i].mean())
+        out.append(
+            {
+                "layer": name,
+                "per_step_decay": decay,
+                "predicted": predicted,
+                "measured": measured,
+                "ratio": measured / predicted if predicted > 0 else float("nan"),
+            }
+        )
+    return out
