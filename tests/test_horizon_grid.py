@@ -138,3 +138,37 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert summary["provenance"]["git_commit"] and summary["horizons"] == [8, 16]
     config = load_json(tmp_path / "config.json")
     assert config["runs"] == len(runs)
+
+
+def test_late_training_check_quick(tmp_path):
+    """The late-training check's pipeline at tiny size: both conventions, judged per layer."""
+    from abcparam.experiments.horizon_grid import main
+    from abcparam.records import load_json
+
+    assert main(["--late", "--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
+    checks = load_json(tmp_path / "summary.json")["checks"]
+    assert {(c["convention"], c["width"]) for c in checks} == {
+        (conv, w) for conv in ("coupled", "independent") for w in (16, 32)
+    }
+    for check in checks:
+        for layer in check["layers"]:
+            assert layer["measured"] > 0 and layer["predicted"] > 0
+
+
+def test_gpu_grid_is_the_same_pipeline():
+    """The GPU preset builds valid runs (widths 256..2048, horizons to 20k) without training."""
+    from abcparam.experiments.horizon_grid import GPU, _ints, lr_grid
+    from abcparam.transfer.horizon import grid
+
+    configs = grid(
+        _ints(GPU["widths"]),
+        _ints(GPU["batches"]),
+        lr_grid(GPU["lrs"]),
+        GPU["seeds"],
+        horizons=tuple(_ints(GPU["horizons"])),
+        warmup=GPU["warmup"],
+        base_width=256,
+        device="cuda",
+    )
+    assert max(c.width for c in configs) == 2048 and max(configs[0].horizons) == 20000
+    assert len({c.key for c in configs}) == len(configs)

@@ -28,6 +28,22 @@ FULL = {
     "seeds": 3,
     "warmup": 20,
 }
+#: the full grid for one GPU (``experiments/gpu/horizon_grid.sh``): widths 256..2048, horizons
+#: to 20k steps, batches 16..128 sequences; not yet run
+GPU = {
+    "widths": "256,512,1024,2048",
+    "batches": "16,32,64,128",
+    "horizons": "1250,2500,5000,10000,20000",
+    "lrs": "-11:-5:0.5",
+    "seeds": 3,
+    "warmup": 200,
+}
+#: the late-training coordinate check: relative updates over ``steps`` at one LR, both
+#: weight-decay conventions (Kosson et al. 2025, arXiv 2510.19093)
+LATE = {
+    "cpu": {"widths": "64,128", "steps": 2000},
+    "gpu": {"widths": "64,128,256,512", "steps": 4000},
+}
 QUICK = {
     "widths": "16,32",
     "batches": "2,4",
@@ -60,6 +76,12 @@ def lr_grid(text: str) -> list[float]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
+    p.add_argument("--size", choices=("quick", "cpu", "gpu"), default=None)
+    p.add_argument(
+        "--late",
+        action="store_true",
+        help="run the late-training check (relative update vs sqrt(2 lr wd)) instead of the grid",
+    )
     for name in ("widths", "batches", "horizons", "lrs"):
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--seeds", type=int, default=None)
@@ -81,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     reproducible()
-    sizes = dict(QUICK if args.quick else FULL)
+    size = args.size or ("quick" if args.quick else "cpu")
+    if args.late:
+        return late(args, size, argv)
+    sizes = dict({"quick": QUICK, "cpu": FULL, "gpu": GPU}[size])
     for name in ("widths", "batches", "horizons", "lrs", "seeds", "warmup"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
-    out = Path(args.out or results_dir("horizon_grid_quick" if args.quick else "horizon_grid"))
+    default = {"quick": "horizon_grid_quick", "cpu": "horizon_grid", "gpu": "horizon_grid_gpu"}
+    out = Path(args.out or results_dir(default[size]))
     out.mkdir(parents=True, exist_ok=True)
     base_width = args.base_width or min(_ints(sizes["widths"]))
     configs = grid(
@@ -109,6 +135,51 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     save_json(out / "summary.json", summary, command=command.strip(), started=started)
     (out / "summary.md").write_text(markdown(summary))
+    return 0
+
+
+def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
+    """The late-training check: one long warmup-stable run per (width, convention, seed) with the
+    relative update of every hidden layer recorded; judged against √(2d) per layer."""
+    from ..transfer.horizon import HorizonRun, run_grid
+    from ..transfer.horizon_fit import late_training_check
+
+    plan = {"quick": {"widths": "16,32", "steps": 20}, **LATE}[size]
+    widths = _ints(args.widths or plan["widths"])
+    seeds = args.seeds or (1 if size == "quick" else 3)
+    out = Path(args.out or results_dir(f"horizon_late_{size}"))
+    out.mkdir(parents=True, exist_ok=True)
+    steps = int(plan["steps"])
+    configs = [
+        HorizonRun(
+            width=w,
+            batch=8 if size != "quick" else 2,
+            log2_lr=-7.0,
+            seed=s,
+            horizons=(steps,),
+            warmup=args.warmup or max(2, steps // 50),
+            weight_decay=args.weight_decay if convention == "coupled" else 1e-3,
+            convention=convention,
+            base_width=args.base_width or min(widths),
+            curve_every=max(1, steps // 100),
+            record_updates=True,
+            device=args.device,
+            val_windows=32,
+        )
+        for convention in ("coupled", "independent")
+        for w in widths
+        for s in range(seeds)
+    ]
+    started = time.time()
+    command = ("python experiments/horizon_grid.py " + " ".join(argv or [])).strip()
+    save_json(out / "config.json", {"plan": plan, "runs": len(configs)}, command=command)
+    rows = run_grid(configs, out / "runs.jsonl", workers=args.workers)
+    checks = [
+        {"width": r["width"], "convention": r["convention"], "seed": r["seed"], "layers": c}
+        for r in rows
+        for c in [late_training_check(r)]
+    ]
+    save_json(out / "summary.json", {"checks": checks}, command=command, started=started)
     return 0
 
 

@@ -298,7 +298,12 @@ def run_grid(
             for cfg in todo:
                 record(train(cfg))
         elif todo:
-            with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
+            import multiprocessing
+
+            cuda = any(c.device.startswith("cuda") for c in todo)
+            context = multiprocessing.get_context("spawn") if cuda else None
+            count = workers if cuda else min(workers, os.cpu_count() or 1)
+            with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
                 for fut in as_completed([pool.submit(train, c) for c in todo]):
                     record(fut.result())
     bar.close()
