@@ -440,7 +440,7 @@ def transfer(
     return Transfer(
         base=b,
         target=t,
-        scheme=table.scheme,
+        scheme=table.scheme or str(scheme),
         optimizer=table.optimizer,
         rules=chosen,
         convention=weight_decay,

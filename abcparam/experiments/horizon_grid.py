@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from ..records import load_json, results_dir, save_json
 from . import reproducible
 
-FULL = {
+FULL: dict[str, Any] = {
     "widths": "32,64",
     "batches": "4,16",
     "horizons": "125,250,500",
@@ -33,7 +34,7 @@ FULL = {
 }
 #: the full grid for one GPU (``experiments/gpu/horizon_grid.sh``): widths 256..2048, horizons
 #: to 20k steps, batches 16..128 sequences; not yet run
-GPU = {
+GPU: dict[str, Any] = {
     "widths": "256,512,1024,2048",
     "batches": "16,32,64,128",
     "horizons": "1250,2500,5000,10000,20000",
@@ -47,7 +48,7 @@ LATE = {
     "cpu": {"widths": "64,128", "steps": 2000},
     "gpu": {"widths": "64,128,256,512", "steps": 4000},
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "widths": "16,32",
     "batches": "2,4",
     "horizons": "8,16",
@@ -160,7 +161,7 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     from ..transfer.horizon import HorizonRun, run_grid
     from ..transfer.horizon_fit import late_training_check
 
-    plan = {"quick": {"widths": "16,32", "steps": 20}, **LATE}[size]
+    plan: dict[str, Any] = {"quick": {"widths": "16,32", "steps": 20}, **LATE}[size]
     widths = _ints(args.widths or plan["widths"])
     seeds = args.seeds or (1 if size == "quick" else 3)
     out = Path(args.out or results_dir(f"horizon_late_{size}"))
