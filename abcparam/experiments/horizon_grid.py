@@ -97,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None)
+    p.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="summarise the runs already saved under --out without training any",
+    )
     return p
 
 
@@ -139,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     command = "python experiments/horizon_grid.py " + " ".join(argv or [])
     config = {"sizes": sizes, "base_width": base_width, "runs": len(configs), **vars(args)}
-    save_json(out / "config.json", config, command=command.strip(), started=started)
-    run_grid(configs, out / "runs.jsonl", workers=args.workers)
+    if not args.summary_only:
+        save_json(out / "config.json", config, command=command.strip(), started=started)
+    if not args.summary_only:
+        run_grid(configs, out / "runs.jsonl", workers=args.workers)
     # every saved run of this grid's settings, also those at LRs outside the current windows
     wanted = {(c.width, c.batch, c.seed, c.horizons, c.warmup, c.weight_decay) for c in configs}
     rows = [
