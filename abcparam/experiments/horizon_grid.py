@@ -14,6 +14,7 @@ Run: ``python experiments/horizon_grid.py``; results in experiments/results/hori
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     ]
     started = time.time()
-    command = "python experiments/horizon_grid.py " + " ".join(argv or [])
+    command = "python experiments/horizon_grid.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     config = {"sizes": sizes, "base_width": base_width, "runs": len(configs), **vars(args)}
     if not args.summary_only:
         save_json(out / "config.json", config, command=command.strip(), started=started)
@@ -195,7 +198,9 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
         for s in range(seeds)
     ]
     started = time.time()
-    command = ("python experiments/horizon_grid.py " + " ".join(argv or [])).strip()
+    command = (
+        "python experiments/horizon_grid.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    ).strip()
     save_json(out / "config.json", {"plan": plan, "runs": len(configs)}, command=command)
     rows = run_grid(configs, out / "runs.jsonl", workers=args.workers)
     checks = [
