@@ -167,3 +167,20 @@ def test_cli_markdown_json_and_errors():
         err = _cli(*common, "--to", bad)
         assert err.returncode == 2 and word in err.stderr
         assert len(err.stderr.strip().splitlines()) == 1
+
+
+def test_calculator_and_cli_run_without_the_torch_extra():
+    """``abcparam.transfer(...)`` and ``abcparam transfer`` are engine work: no torch, matplotlib
+    or tqdm (made unimportable here, as in an install without the extra)."""
+    from test_light_install import WITHOUT_EXTRA
+
+    code = WITHOUT_EXTRA + (
+        "import abcparam\n"
+        "r = abcparam.transfer({'width': 64, 'batch': 8, 'steps': 100, 'lr': 1e-3}, {'width': 128})\n"
+        "assert r['lr', 'hidden'].target == 5e-4\n"
+        "from abcparam.cli import main\n"
+        "sys.exit(main(['transfer', '--from', 'width=64,batch=8,steps=100,lr=1e-3', '--to', 'width=128']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| lr | hidden |" in done.stdout
