@@ -172,3 +172,18 @@ def test_gpu_grid_is_the_same_pipeline():
     )
     assert max(c.width for c in configs) == 2048 and max(configs[0].horizons) == 20000
     assert len({c.key for c in configs}) == len(configs)
+
+
+def test_late_check_judges_the_stable_phase_only():
+    """Records on the decay branch (smaller steps) are left out of the equilibrium comparison."""
+    steps = list(range(10, 101, 10))
+    row = {
+        "horizons": [100],
+        "decay_fraction": 0.1,
+        "hidden_layers": ["h"],
+        "per_step_decay": {"h": 8e-4},
+        "relative_updates": [[s, 0.04 if s <= 90 else 0.001] for s in steps],
+    }
+    (check,) = late_training_check(row)
+    assert check["measured"] == pytest.approx(0.04)
+    assert check["ratio"] == pytest.approx(0.04 / math.sqrt(1.6e-3))

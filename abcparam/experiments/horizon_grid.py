@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     """The late-training check: one long warmup-stable run per (width, convention, seed) with the
     relative update of every hidden layer recorded; judged against √(2d) per layer."""
-    from ..transfer.horizon import HorizonRun, run_grid
+    from ..transfer.horizon import HorizonRun, finished, run_grid
     from ..transfer.horizon_fit import late_training_check
 
     plan: dict[str, Any] = {"quick": {"widths": "16,32", "steps": 20}, **LATE}[size]
@@ -202,8 +202,13 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     command = (
         "python experiments/horizon_grid.py " + " ".join(sys.argv[1:] if argv is None else argv)
     ).strip()
-    save_json(out / "config.json", {"plan": plan, "runs": len(configs)}, command=command)
-    rows = run_grid(configs, out / "runs.jsonl", workers=args.workers)
+    if not args.summary_only:
+        save_json(out / "config.json", {"plan": plan, "runs": len(configs)}, command=command)
+    rows = (
+        [finished(out / "runs.jsonl")[c.key] for c in configs]
+        if args.summary_only
+        else run_grid(configs, out / "runs.jsonl", workers=args.workers)
+    )
     checks = [
         {"width": r["width"], "convention": r["convention"], "seed": r["seed"], "layers": c}
         for r in rows

@@ -212,7 +212,14 @@ def late_training_check(row: dict, last: float = 0.5) -> list[dict]:
     updates = np.array(row["relative_updates"], dtype=float)
     if updates.ndim != 2 or len(updates) < 2:
         raise ValueError("the run has fewer than two recorded updates; record_updates=True?")
-    tail = updates[int(len(updates) * (1 - last)) :, 1:]
+    # the stable phase only: the decay branch scales the step (and torch's decay) down
+    stable_end = min(
+        int(t) - max(1, round(row.get("decay_fraction", 0.1) * int(t))) for t in row["horizons"]
+    )
+    stable = updates[updates[:, 0] <= stable_end]
+    if len(stable) < 2:
+        stable = updates
+    tail = stable[int(len(stable) * (1 - last)) :, 1:]
     out = []
     for i, name in enumerate(row["hidden_layers"]):
         decay = float(row["per_step_decay"][name])
