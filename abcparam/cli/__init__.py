@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "abcparam.cli.forecasts",
         "predict the final loss at an untrained width from saved runs (scaling-law fit)",
     ),
+    "transfer": (
+        "abcparam.cli.transfer",
+        "carry a tuned run's hyperparameters to a wider, deeper, longer or larger-batch run",
+    ),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
     "main": (
         "abcparam.cli.main",

@@ -1,0 +1,72 @@
+"""``abcparam transfer``: a tuned proxy run's hyperparameters carried to the target run."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..calculator import BASE_KEYS, DEFAULT_RULES, RULES, TARGET_KEYS, transfer
+from ..engine.optimizers import get_optimizer
+from ..engine.schemes import get_scheme
+from . import args as cli_args
+
+
+def parse_run(text: str, what: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """``key=value,...`` -> {key: number}; a malformed item names itself and the accepted form."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(
+                f"--{what} item {item!r} is not key=value; accepted keys: {', '.join(keys)}"
+            )
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--{what} {key.strip()} = {value!r}; accepted: a number") from None
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="base",
+        required=True,
+        help=f"the tuned run, key=value,... ({', '.join(BASE_KEYS)}; wd = weight_decay)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        help=f"the target run, key=value,... ({', '.join(TARGET_KEYS)})",
+    )
+    parser.add_argument("--scheme", default="mup", type=cli_args.name_in(get_scheme, "scheme"))
+    parser.add_argument(
+        "--optimizer", default="adamw", type=cli_args.name_in(get_optimizer, "optimizer")
+    )
+    parser.add_argument(
+        "--rules",
+        default=",".join(DEFAULT_RULES),
+        help=f"comma-separated, from {', '.join(RULES)} (fitted laws are opt-in)",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        default="coupled",
+        choices=("coupled", "independent"),
+        help="the weight-decay convention (coupled: torch's AdamW)",
+    )
+    parser.add_argument("--format", default="markdown", choices=("markdown", "json"))
+
+
+def run(args: argparse.Namespace) -> int:
+    result = transfer(
+        parse_run(args.base, "from", BASE_KEYS),
+        parse_run(args.target, "to", TARGET_KEYS),
+        scheme=args.scheme,
+        optimizer=args.optimizer,
+        rules=args.rules,
+        weight_decay=args.weight_decay,
+    )
+    print(result.to_json() if args.format == "json" else result.to_markdown(), end="")
+    return 0

@@ -1,0 +1,189 @@
+"""The warmup-stable-decay grid: schedule, decay branches that leave the stable run untouched,
+the slope analysis on planted optima, the experiment's quick version end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from abcparam.transfer.horizon import HorizonRun, decay_start, lr_factor, train_wsd
+from abcparam.transfer.horizon_fit import (
+    late_training_check,
+    markdown,
+    slope_with_interval,
+    summarise,
+)
+
+TINY = {"width": 16, "batch": 2, "log2_lr": -7.0, "seed": 0, "warmup": 2, "base_width": 16}
+
+
+def test_schedule_warmup_stable_and_linear_decay_to_zero():
+    assert lr_factor(0, 4) == pytest.approx(0.25)
+    assert lr_factor(10, 4) == 1.0
+    start = decay_start(100, 0.1)
+    assert start == 90
+    assert lr_factor(89, 4, 100) == 1.0
+    assert lr_factor(90, 4, 100) == pytest.approx(10 / 11)  # 10 decay steps on a line to 0
+    assert lr_factor(99, 4, 100) == pytest.approx(1 / 11)  # ... that reaches 0 at step 100
+    steps = [lr_factor(s, 4, 100) for s in range(90, 100)]
+    assert all(a > b for a, b in zip(steps, steps[1:]))
+
+
+def test_bad_run_config():
+    with pytest.raises(ValueError, match="warmup"):
+        HorizonRun(**{**TINY, "warmup": 50}, horizons=(20, 40))
+    with pytest.raises(ValueError, match="horizons"):
+        HorizonRun(**TINY, horizons=())
+
+
+def test_branches_leave_the_stable_run_unchanged():
+    """The longest horizon's loss is the same with or without shorter branches taken from it."""
+    alone = train_wsd(HorizonRun(**TINY, horizons=(12,), val_windows=8))
+    branched = train_wsd(HorizonRun(**TINY, horizons=(4, 8, 12), val_windows=8))
+    assert branched["results"]["12"]["val_loss"] == pytest.approx(
+        alone["results"]["12"]["val_loss"]
+    )
+    assert set(branched["results"]) == {"4", "8", "12"}
+    assert all(math.isfinite(r["val_loss"]) for r in branched["results"].values())
+    json.dumps(branched)  # serialisable as a raw run
+
+
+def test_relative_updates_recorded_for_late_training_check():
+    row = train_wsd(
+        HorizonRun(**TINY, horizons=(20,), val_windows=16, curve_every=5, record_updates=True)
+    )
+    updates = np.array(row["relative_updates"])
+    assert updates.shape == (4, 1 + len(row["hidden_layers"]))
+    assert np.all(updates[:, 1:] > 0) and np.all(updates[:, 1:] < 1)
+    rows = late_training_check(row)
+    assert {r["layer"] for r in rows} == set(row["hidden_layers"])
+    for r in rows:
+        assert r["predicted"] == pytest.approx(math.sqrt(2 * r["per_step_decay"]))
+
+
+def test_decay_dominated_update_is_the_per_step_decay():
+    """With a negligible learning rate and independent decay λ, W ← W(1 − λ): the recorded
+    relative update is λ itself, in every hidden layer (the recorder measures what it says)."""
+    cfg = {**TINY, "log2_lr": -30.0, "weight_decay": 0.05, "convention": "independent"}
+    row = train_wsd(
+        HorizonRun(**cfg, horizons=(10,), val_windows=8, curve_every=5, record_updates=True)
+    )
+    assert all(d == pytest.approx(0.05) for d in row["per_step_decay"].values())
+    updates = np.array(row["relative_updates"])
+    stable = updates[updates[:, 0] <= decay_start(10, 0.1), 1:]
+    assert len(stable) and np.allclose(stable, 0.05, rtol=1e-4)
+    # on the decay branch torch scales the decay with the LR schedule (λ/lr_peak · lr_t)
+    assert np.all(updates[updates[:, 0] > decay_start(10, 0.1), 1:] < 0.05)
+
+
+def _planted(slope_t: float, slope_b: float, noise: float = 0.02) -> list[dict]:
+    """Rows whose loss is a parabola in log2 lr around a planted optimum."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for width in (32, 64):
+        for batch in (4, 8, 16):
+            for seed in range(3):
+                for lr in np.arange(-10, -3.9, 0.5):
+                    results = {}
+                    for t in (100, 200, 400):
+                        best = -7 + slope_t * math.log2(t / 100) + slope_b * math.log2(batch / 4)
+                        best += rng.normal(0, noise)
+                        loss = 2 + 0.1 * (lr - best) ** 2
+                        results[str(t)] = {"val_loss": loss, "diverged": False}
+                    rows.append(
+                        {
+                            "width": width,
+                            "batch": batch,
+                            "seed": seed,
+                            "log2_lr": float(lr),
+                            "results": results,
+                        }
+                    )
+    return rows
+
+
+def test_analysis_recovers_planted_slopes():
+    summary = summarise(_planted(-0.5, 0.5), bootstrap=200)
+    for w in (32, 64):
+        pooled = summary["per_width"][w]["pooled"]
+        assert pooled["in_horizon"]["slope"] == pytest.approx(-0.5, abs=0.05)
+        assert pooled["in_batch"]["slope"] == pytest.approx(0.5, abs=0.05)
+        assert pooled["in_horizon"]["low"] <= -0.5 <= pooled["in_horizon"]["high"] + 0.05
+        # along fixed tokens T·B: η* ∝ B^0.5 · T^-0.5 = B^(0.5 + 0.5)
+        assert pooled["in_batch_fixed_tokens"]["slope"] == pytest.approx(1.0, abs=0.05)
+    assert summary["across_widths"]["in_horizon"]["overlap"]
+    assert "d log2 η*/d log2 T" in markdown(summary)
+
+
+def test_edge_optimum_is_left_out():
+    rows = [r for r in _planted(0.0, 0.0) if r["log2_lr"] >= -7]
+    summary = summarise(rows, bootstrap=50)
+    assert summary["edges"] and all(e[-1] == "low" for e in summary["edges"])
+
+
+def test_slope_interval_needs_two_cells():
+    assert slope_with_interval([(1, {0: -7.0})]) is None
+
+
+def test_quick_experiment_end_to_end(tmp_path):
+    from abcparam.experiments.horizon_grid import main
+    from abcparam.records import load_json
+
+    assert main(["--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 2 * 2 * 3 * 2
+    assert all(set(r["results"]) == {"8", "16"} for r in runs)
+    summary = load_json(tmp_path / "summary.json")
+    assert summary["provenance"]["git_commit"] and summary["horizons"] == [8, 16]
+    config = load_json(tmp_path / "config.json")
+    assert config["runs"] == len(runs)
+
+
+def test_late_training_check_quick(tmp_path):
+    """The late-training check's pipeline at tiny size: both conventions, judged per layer."""
+    from abcparam.experiments.horizon_grid import main
+    from abcparam.records import load_json
+
+    assert main(["--late", "--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
+    checks = load_json(tmp_path / "summary.json")["checks"]
+    assert {(c["convention"], c["width"]) for c in checks} == {
+        (conv, w) for conv in ("coupled", "independent") for w in (16, 32)
+    }
+    for check in checks:
+        for layer in check["layers"]:
+            assert layer["measured"] > 0 and layer["predicted"] > 0
+
+
+def test_gpu_grid_is_the_same_pipeline():
+    """The GPU preset builds valid runs (widths 256..2048, horizons to 20k) without training."""
+    from abcparam.experiments.horizon_grid import GPU, _ints, lr_grid
+    from abcparam.transfer.horizon import grid
+
+    configs = grid(
+        _ints(GPU["widths"]),
+        _ints(GPU["batches"]),
+        lr_grid(GPU["lrs"]),
+        GPU["seeds"],
+        horizons=tuple(_ints(GPU["horizons"])),
+        warmup=GPU["warmup"],
+        base_width=256,
+        device="cuda",
+    )
+    assert max(c.width for c in configs) == 2048 and max(configs[0].horizons) == 20000
+    assert len({c.key for c in configs}) == len(configs)
+
+
+def test_late_check_judges_the_stable_phase_only():
+    """Records on the decay branch (smaller steps) are left out of the equilibrium comparison."""
+    steps = list(range(10, 101, 10))
+    row = {
+        "horizons": [100],
+        "decay_fraction": 0.1,
+        "hidden_layers": ["h"],
+        "per_step_decay": {"h": 8e-4},
+        "relative_updates": [[s, 0.04 if s <= 90 else 0.001] for s in steps],
+    }
+    (check,) = late_training_check(row)
+    assert check["measured"] == pytest.approx(0.04)
+    assert check["ratio"] == pytest.approx(0.04 / math.sqrt(1.6e-3))
