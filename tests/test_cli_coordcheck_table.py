@@ -12,7 +12,7 @@ from abcparam.cli.coordcheck import parse_layer_map
 from abcparam.coordcheck.check import check
 
 OWN = ["--model", "own_model_fixture:make", "--batch", "own_model_fixture:batch"]
-SMALL = ["--widths", "32,64", "--steps", "1", "--seeds", "1"]
+SMALL = ["--widths", "32,64,128", "--steps", "1", "--seeds", "1"]
 
 
 def test_table_shows_misses_at_every_step_and_marks_reported_rows():

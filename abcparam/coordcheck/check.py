@@ -176,8 +176,8 @@ def check(
         validate.writable_dir(out, "out")  # before any training, not at save time
     if fresh_batches and not callable(batch):
         raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
-    check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
     require_decay(rules.optimizer, weight_decay)
+    check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
     get_batch = _batch_fn(batch)
     # z_loss > 0 adds z_loss * log^2 Z of the logits (Wortsman et al. 2023): any model
     loss_fn = with_z_loss(loss or default_loss, z_loss)
