@@ -10,6 +10,7 @@ Both are deterministic: the same arrays on every machine with the same package v
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,12 @@ def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)
     cut = int(0.9 * len(ids))
     return ids[:cut], ids[cut:], vocab
+
+
+@functools.cache
+def pydoc_vocab_size() -> int:
+    """The character vocabulary's size (the GPT's vocab), computed once per process."""
+    return len(pydoc_text()[2])
 
 
 def lm_batch(
