@@ -143,3 +143,16 @@ def test_cohorts_split_by_everything_but_lr_and_seed():
     assert {c.width for c in groups[-1]} == {128}
     with pytest.raises(ValueError, match="max_models"):
         cohorts(configs, max_models=0)
+
+
+def test_benchmark_script_quick(tmp_path):
+    import json
+
+    from abcparam.experiments.bench_batched_sweep import main
+
+    args = ["--quick", "--repeats", "1", "--models", "mlp", "--threads", "1", "--lrs", "3"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "timings.json").read_text())
+    (bench,) = saved["benchmarks"]
+    assert len(bench["separate_s"]) == len(bench["batched_s"]) == 1
+    assert bench["speedup_of_medians"] > 0 and "provenance" in saved
