@@ -156,3 +156,18 @@ def test_benchmark_script_quick(tmp_path):
     (bench,) = saved["benchmarks"]
     assert len(bench["separate_s"]) == len(bench["batched_s"]) == 1
     assert bench["speedup_of_medians"] > 0 and "provenance" in saved
+
+
+def test_regret_sweep_quick(tmp_path):
+    """The rerun driver end to end at toy size: adaptive rounds, raw runs with curves, summary."""
+    import json
+
+    from abcparam.experiments.regret_sweeps import run
+
+    result = run("width-mlp", tmp_path, seeds=3, steps=2, sizes=(32, 64), arms=["mup"], rounds=1)
+    rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert {r["width"] for r in rows} == {32, 64} and all(len(r["curve"]) == 2 for r in rows)
+    assert len(rows) > 3 * 8  # the coarse grid (8 LRs x 3 seeds per width) plus refinements
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["provenance"]["git_commit"] and "transfer regret @ 64" in saved["table"]
+    assert set(result["mup"]["regret"]) == {64}
