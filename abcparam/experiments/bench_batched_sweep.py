@@ -4,7 +4,8 @@ sweep's :func:`~abcparam.transfer.sweep.train`) vs as one batched model
 on the pydoc text, 100 Adam steps, at 1 and 2 threads, interleaved, median of the repeats.
 
 Both timings include building every run (init, parametrize, optimizer).  The machine's load
-average is recorded with every repeat: on a shared CPU the ratio, not the seconds, is the result.
+average is recorded with every repeat: on a shared CPU the ratio, not the seconds, is the result; the process CPU time of each
+path is saved too (steadier under load; at 2 threads it sums both).
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
 """
@@ -54,16 +55,18 @@ def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs:
     with _threads(threads):
         train(configs[0])  # warm: the rules' derivation and the data load are cached
         train_batched(configs[:2], threads=threads)
-        separate, batched, load = [], [], []
+        separate, batched, load, cpu_sep, cpu_bat = [], [], [], [], []
         for _ in range(repeats):
             load.append(os.getloadavg()[0])
-            t = time.perf_counter()
+            t, c0 = time.perf_counter(), time.process_time()
             for c in configs:
                 train(c)
             separate.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_sep.append(time.process_time() - c0)
+            t, c0 = time.perf_counter(), time.process_time()
             train_batched(configs, threads=threads, curves=False)
             batched.append(time.perf_counter() - t)
+            cpu_bat.append(time.process_time() - c0)
     ratios = [s / b for s, b in zip(separate, batched)]
     return {
         "model": model,
@@ -74,6 +77,9 @@ def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs:
         "separate_s": separate,
         "batched_s": batched,
         "ratio_per_repeat": ratios,
+        "separate_cpu_s": cpu_sep,
+        "batched_cpu_s": cpu_bat,
+        "cpu_speedup_of_medians": statistics.median(cpu_sep) / statistics.median(cpu_bat),
         "median_separate_s": statistics.median(separate),
         "median_batched_s": statistics.median(batched),
         "speedup_of_medians": statistics.median(separate) / statistics.median(batched),
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--models", default="mlp,transformer")
     parser.add_argument("--lrs", type=int, default=16, help="learning rates per sweep")
+    parser.add_argument("--gpt-steps", type=int, default=None, help="the GPT's steps (default 100)")
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -95,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for model in args.models.split(","):
         width, steps = sizes[model]
+        if model == "transformer" and args.gpt_steps:
+            steps = args.gpt_steps
         for n in (int(t) for t in args.threads.split(",")):
             row = measure(model, width, steps, n, args.repeats, args.lrs)
             rows.append(row)
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{model} width {width}, {args.lrs} LRs x {steps} Adam steps, {n} thread(s): "
                 f"one by one {row['median_separate_s']:.2f} s, batched "
                 f"{row['median_batched_s']:.2f} s (medians of {args.repeats}): "
-                f"{row['speedup_of_medians']:.2f}x; load {min(row['load_avg_1min']):.1f}-"
+                f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); load {min(row['load_avg_1min']):.1f}-"
                 f"{max(row['load_avg_1min']):.1f} on {os.cpu_count()} cores",
                 flush=True,
             )
