@@ -182,7 +182,7 @@ def analyse(
     if vary not in ("width", "depth"):
         raise ValueError(f"vary = {vary!r}; accepted: width, depth")
     rng = np.random.default_rng(seed)
-    out = {}
+    out: dict[str, dict] = {}
     for scheme, by_size in _cells(rows, vary).items():
         sizes = sorted(by_size)
         seeds = sorted(set.intersection(*(set(by_size[s]) for s in sizes)))
@@ -197,8 +197,8 @@ def analyse(
         for _ in range(replicates):
             pick = list(rng.choice(seeds, size=len(seeds), replace=True))
             boots.append(_statistics({s: _curve(by_size[s], pick) for s in sizes}, b))
-        flags = []
-        optimum = {}
+        flags: list[str] = []
+        optimum: dict[int, dict] = {}
         for s in sizes:
             o = point["optima"][s]
             optimum[s] = {
@@ -213,7 +213,7 @@ def analyse(
                     f"{scheme} {vary} {s}: best LR on the {o.edge} edge of the grid "
                     f"(log2 lr* {'≤' if o.edge == LOW else '≥'} {o.value:g}); left out of the drift"
                 )
-        regret = {}
+        regret: dict[int, dict] = {}
         for s in sizes:
             if s == b:
                 continue
