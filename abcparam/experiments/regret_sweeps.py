@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sizes", default=None, help="comma-separated widths (or depths)")
-    parser.add_argument("--arms", default=None, help="comma-separated arm labels")
+    parser.add_argument("--arms", default=None, help="arm labels separated by ';'")
     parser.add_argument("--rounds", type=int, default=4, help="refinement rounds after the grid")
     parser.add_argument("--max-models", type=int, default=48, help="runs per batched model")
     parser.add_argument("--quick", action="store_true", help="2 sizes, 3 steps, 1 round")
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         steps=args.steps,
         sizes=sizes,
-        arms=args.arms.split(",") if args.arms else None,
+        arms=[a.strip() for a in args.arms.split(";")] if args.arms else None,
         rounds=args.rounds,
         max_models=args.max_models,
     )
