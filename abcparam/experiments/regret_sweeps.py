@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..records import results_dir, save_json
-from ..transfer.sweep import RunConfig
+from ..transfer.sweep import RunConfig, finished
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,10 @@ def run(
     arms: list[str] | None = None,
     rounds: int = 4,
     max_models: int = 48,
+    analyse_only: bool = False,
 ) -> dict:
-    """Run (or resume) one sweep into ``out`` and save its analysis; returns the analysis."""
+    """Run (or resume) one sweep into ``out`` and save its analysis of every saved run of the
+    sweep (``analyse_only``: no training); returns the analysis."""
     from ..transfer.adaptive import adaptive_sweep
     from ..transfer.plot import plot_sweep
     from ..transfer.regret import analyse, table
@@ -140,17 +142,31 @@ def run(
         raise ValueError(f"unknown arms {sorted(unknown)}; accepted: {', '.join(sweep.arms)}")
     started = time.time()
     make = _maker(sweep, steps, min(sizes))
-    rows = adaptive_sweep(
-        make,
-        arms,
-        sizes,
-        {a: list(sweep.arms[a][3]) for a in arms},
-        seeds,
-        out / "runs.jsonl",
-        rounds=rounds,
-        max_models=max_models,
-    )
+    if not analyse_only:
+        adaptive_sweep(
+            make,
+            arms,
+            sizes,
+            {a: list(sweep.arms[a][3]) for a in arms},
+            seeds,
+            out / "runs.jsonl",
+            rounds=rounds,
+            max_models=max_models,
+        )
+    # every saved run of this sweep's arms, sizes, steps and seeds (an interrupted last round too)
     label = {(s, o, v): a for a, (s, o, v, _) in sweep.arms.items() if a in arms}
+    rows = [
+        r
+        for r in finished(out / "runs.jsonl").values()
+        if (r["scheme"], r["optimizer"], r["update_view"]) in label
+        and r["steps"] == steps
+        and r["seed"] < seeds
+        and r[sweep.vary] in sizes
+        and r["model"] == sweep.model
+        and (sweep.vary == "width" or r["width"] == sweep.width)
+    ]
+    if not rows:
+        raise ValueError(f"no saved run of sweep {name!r} in {out / 'runs.jsonl'}")
     tagged = [{**r, "scheme": label[(r["scheme"], r["optimizer"], r["update_view"])]} for r in rows]
     result = analyse(tagged, vary=sweep.vary)
     text = table(result)
@@ -174,6 +190,7 @@ def run(
                 "estimator": "parabola over the seed-mean loss within 1 log2 of its argmin",
                 "interval": "95 % percentile bootstrap over seeds, 2000 replicates",
                 "runs": len(rows),
+                "analysed_only": analyse_only,
             },
             "analysis": result,
             "table": text,
@@ -194,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="refinement rounds after the grid")
     parser.add_argument("--max-models", type=int, default=48, help="runs per batched model")
     parser.add_argument("--quick", action="store_true", help="2 sizes, 3 steps, 1 round")
+    parser.add_argument(
+        "--analyse-only", action="store_true", help="no training: analyse the saved runs"
+    )
     parser.add_argument("--out", default=None, help="default: experiments/results/regret_<sweep>")
     args = parser.parse_args(argv)
     sweep = SWEEPS[args.sweep]
@@ -210,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         arms=[a.strip() for a in args.arms.split(";")] if args.arms else None,
         rounds=args.rounds,
         max_models=args.max_models,
+        analyse_only=args.analyse_only,
     )
     return 0
 
