@@ -99,27 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.time()
-    rows = []
-    for model in args.models.split(","):
-        width, steps = sizes[model]
-        if model == "transformer" and args.gpt_steps:
-            steps = args.gpt_steps
-        for n in (int(t) for t in args.threads.split(",")):
+    out = results_dir(OUT) if args.out is None else args.out
+    rows: list[dict] = []
+    for n in (int(t) for t in args.threads.split(",")):
+        for model in args.models.split(","):
+            width, steps = sizes[model]
+            if model == "transformer" and args.gpt_steps:
+                steps = args.gpt_steps
             row = measure(model, width, steps, n, args.repeats, args.lrs)
             rows.append(row)
             print(
                 f"{model} width {width}, {args.lrs} LRs x {steps} Adam steps, {n} thread(s): "
                 f"one by one {row['median_separate_s']:.2f} s, batched "
                 f"{row['median_batched_s']:.2f} s (medians of {args.repeats}): "
-                f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); load {min(row['load_avg_1min']):.1f}-"
-                f"{max(row['load_avg_1min']):.1f} on {os.cpu_count()} cores",
+                f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); "
+                f"load {min(row['load_avg_1min']):.1f}-{max(row['load_avg_1min']):.1f} on "
+                f"{os.cpu_count()} cores",
                 flush=True,
             )
-    out = results_dir(OUT) if args.out is None else args.out
-    path = save_json(
-        f"{out}/timings.json",
-        {"cpu_count": os.cpu_count(), "quick": args.quick, "benchmarks": rows},
-        started=started,
-    )
+            # saved after every benchmark: an interrupted run keeps what it measured
+            path = save_json(
+                f"{out}/timings.json",
+                {"cpu_count": os.cpu_count(), "quick": args.quick, "benchmarks": rows},
+                started=started,
+            )
     print(f"saved {path}")
     return 0
