@@ -280,6 +280,7 @@ def lora_rules(
             f"B's step carries s, so s enters condition 1 twice"
         )
     else:
+        assert isinstance(family, Muon)
         # norms, not entries: ||dB h|| = eta_B S_B ||h|| (h in dB's row space R^r), RMS over
         # n_out rows; ||dA x|| = eta_A S_A ||x|| (x in dA's row space), RMS over r rows
         scale_B, scale_A = family.lowrank_scale(True), family.lowrank_scale(False)

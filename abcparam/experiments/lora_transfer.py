@@ -389,7 +389,7 @@ def summarise(runs: list[dict], sizes: dict) -> dict:
             entry[f"optimum_by_{axis}"] = {str(k): v for k, v in opt.items()}
             pts = [(math.log2(v), o) for v, o in opt.items() if v and o is not None]
             if len(pts) >= 3:
-                slope = float(np.polyfit(*zip(*pts), 1)[0])
+                slope = float(np.polyfit([x for x, _ in pts], [y for _, y in pts], 1)[0])
                 per_seed = []
                 for seed in range(sizes["seeds"]):
                     o = {
@@ -398,7 +398,9 @@ def summarise(runs: list[dict], sizes: dict) -> dict:
                     }
                     p = [(math.log2(v), x) for v, x in o.items() if x is not None]
                     if len(p) >= 3:
-                        per_seed.append(float(np.polyfit(*zip(*p), 1)[0]))
+                        per_seed.append(
+                            float(np.polyfit([x for x, _ in p], [y for _, y in p], 1)[0])
+                        )
                 entry[f"drift_per_{axis}_doubling"] = slope
                 entry[f"drift_per_{axis}_doubling_seed_range"] = (
                     [min(per_seed), max(per_seed)] if per_seed else None

@@ -51,6 +51,12 @@ def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return ids[:cut], ids[cut:], vocab
 
 
+@functools.cache
+def pydoc_vocab_size() -> int:
+    """The character vocabulary's size (the GPT's vocab), computed once per process."""
+    return len(pydoc_text()[2])
+
+
 def lm_batch(
     ids: torch.Tensor, batch: int, context: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -109,41 +109,22 @@ def train(cfg: RunConfig) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..torch import ResidualMLP, build_model, build_optimizer, parametrize, with_z_loss
+    from ..torch import with_z_loss
     from . import data
     from .trace import Trace
 
     torch.set_num_threads(1)
-    torch.manual_seed(cfg.seed)
     if is_user_model(cfg.model):
         from .user import train_user
 
+        torch.manual_seed(cfg.seed)
         return train_user(cfg)
-    rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view)
     g = torch.Generator().manual_seed(cfg.seed)
     if cfg.model == "mlp":
         split = data.digits()
-        if cfg.depth is None:
-            model = build_model("mlp", cfg.width, depth=2, in_dim=64, out_dim=10)
-        else:  # depth sweeps need residual blocks
-            model = ResidualMLP(cfg.width, depth=cfg.depth, in_dim=64, out_dim=10)
-    elif cfg.model == "transformer":
-        train_ids, val_ids, vocab = data.pydoc_text()
-        model = build_model(
-            "transformer",
-            cfg.width,
-            n_layers=cfg.depth or 2,
-            vocab=len(vocab),
-            context=32,
-            qk_layernorm=cfg.qk_layernorm,
-        )
     else:
-        raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
-    spec = parametrize(
-        model, rules, base_width=cfg.base_width, seed=cfg.seed, base_depth=cfg.base_depth
-    )
-    model.to(cfg.device)
-    opt = build_optimizer(model, spec, lr=_kind_lrs(cfg))
+        train_ids, val_ids, vocab = data.pydoc_text()
+    model, spec, opt = build_run(cfg)
 
     def batch(val: bool = False):
         if cfg.model == "mlp":
@@ -215,6 +196,40 @@ def train(cfg: RunConfig) -> dict:
 def is_user_model(model: str) -> bool:
     """``package.module:factory`` (a user's model), not a built-in name."""
     return ":" in model
+
+
+def build_run(cfg: RunConfig):
+    """(model, spec, optimizer) of one run, seeded and parametrized by the engine's rules: the one
+    place a sweep run's model is built (the batched trainer stacks these)."""
+    import torch
+
+    from ..torch import ResidualMLP, build_model, build_optimizer, parametrize
+    from . import data
+
+    torch.manual_seed(cfg.seed)
+    rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view)
+    if cfg.model == "mlp":
+        if cfg.depth is None:
+            model = build_model("mlp", cfg.width, depth=2, in_dim=64, out_dim=10)
+        else:  # depth sweeps need residual blocks
+            model = ResidualMLP(cfg.width, depth=cfg.depth, in_dim=64, out_dim=10)
+    elif cfg.model == "transformer":
+        vocab = data.pydoc_vocab_size()
+        model = build_model(
+            "transformer",
+            cfg.width,
+            n_layers=cfg.depth or 2,
+            vocab=vocab,
+            context=32,
+            qk_layernorm=cfg.qk_layernorm,
+        )
+    else:
+        raise ValueError(f"unknown model {cfg.model!r}; accepted: mlp, transformer")
+    spec = parametrize(
+        model, rules, base_width=cfg.base_width, seed=cfg.seed, base_depth=cfg.base_depth
+    )
+    model.to(cfg.device)
+    return model, spec, build_optimizer(model, spec, lr=_kind_lrs(cfg))
 
 
 def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:

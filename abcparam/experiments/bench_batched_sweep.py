@@ -1,0 +1,127 @@
+"""Benchmark (issue 28, item 4): 16 learning rates of one sweep run trained one by one (the
+sweep's :func:`~abcparam.transfer.sweep.train`) vs as one batched model
+(:func:`~abcparam.transfer.batched.train_batched`): the width-128 MLP on digits and a small GPT
+on the pydoc text, 100 Adam steps, at 1 and 2 threads, interleaved, median of the repeats.
+
+Both timings include building every run (init, parametrize, optimizer).  The machine's load
+average is recorded with every repeat: on a shared CPU the ratio, not the seconds, is the result; the process CPU time of each
+path is saved too (steadier under load; at 2 threads it sums both).
+Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
+experiments/results/bench_batched_sweep/timings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import time
+from unittest import mock
+
+from ..records import results_dir, save_json
+
+OUT = "bench_batched_sweep"
+#: model -> (width, steps); 16 LRs, one seed each
+FULL = {"mlp": (128, 100), "transformer": (64, 100)}
+QUICK = {"mlp": (32, 5), "transformer": (32, 3)}
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run with ``n`` torch threads, also where the sweep's train() would set its own 1."""
+    import torch
+
+    torch.set_num_threads(n)
+    with mock.patch.object(torch, "set_num_threads", lambda _n: None):
+        yield
+
+
+def _configs(model: str, width: int, steps: int, lrs: int):
+    from ..transfer.sweep import RunConfig
+
+    return [
+        RunConfig(model, "mup", "adam", width, float(lr), 0, steps=steps, base_width=64)
+        for lr in range(-12, -12 + lrs)
+    ]
+
+
+def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs: int) -> dict:
+    """Interleaved wall times (s) of the one-by-one and the batched sweep, ``repeats`` each."""
+    from ..transfer.batched import train_batched
+    from ..transfer.sweep import train
+
+    configs = _configs(model, width, steps, lrs)
+    with _threads(threads):
+        train(configs[0])  # warm: the rules' derivation and the data load are cached
+        train_batched(configs[:2], threads=threads)
+        separate, batched, load, cpu_sep, cpu_bat = [], [], [], [], []
+        for _ in range(repeats):
+            load.append(os.getloadavg()[0])
+            t, c0 = time.perf_counter(), time.process_time()
+            for c in configs:
+                train(c)
+            separate.append(time.perf_counter() - t)
+            cpu_sep.append(time.process_time() - c0)
+            t, c0 = time.perf_counter(), time.process_time()
+            train_batched(configs, threads=threads, curves=False)
+            batched.append(time.perf_counter() - t)
+            cpu_bat.append(time.process_time() - c0)
+    ratios = [s / b for s, b in zip(separate, batched)]
+    return {
+        "model": model,
+        "width": width,
+        "steps": steps,
+        "lrs": lrs,
+        "threads": threads,
+        "separate_s": separate,
+        "batched_s": batched,
+        "ratio_per_repeat": ratios,
+        "separate_cpu_s": cpu_sep,
+        "batched_cpu_s": cpu_bat,
+        "cpu_speedup_of_medians": statistics.median(cpu_sep) / statistics.median(cpu_bat),
+        "median_separate_s": statistics.median(separate),
+        "median_batched_s": statistics.median(batched),
+        "speedup_of_medians": statistics.median(separate) / statistics.median(batched),
+        "load_avg_1min": load,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--lrs", type=int, default=16, help="learning rates per sweep")
+    parser.add_argument("--gpt-steps", type=int, default=None, help="the GPT's steps (default 100)")
+    parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.time()
+    out = results_dir(OUT) if args.out is None else args.out
+    rows: list[dict] = []
+    for n in (int(t) for t in args.threads.split(",")):
+        for model in args.models.split(","):
+            width, steps = sizes[model]
+            if model == "transformer" and args.gpt_steps:
+                steps = args.gpt_steps
+            row = measure(model, width, steps, n, args.repeats, args.lrs)
+            rows.append(row)
+            print(
+                f"{model} width {width}, {args.lrs} LRs x {steps} Adam steps, {n} thread(s): "
+                f"one by one {row['median_separate_s']:.2f} s, batched "
+                f"{row['median_batched_s']:.2f} s (medians of {args.repeats}): "
+                f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); "
+                f"load {min(row['load_avg_1min']):.1f}-{max(row['load_avg_1min']):.1f} on "
+                f"{os.cpu_count()} cores",
+                flush=True,
+            )
+            # saved after every benchmark: an interrupted run keeps what it measured
+            path = save_json(
+                f"{out}/timings.json",
+                {"cpu_count": os.cpu_count(), "quick": args.quick, "benchmarks": rows},
+                started=started,
+            )
+    print(f"saved {path}")
+    return 0

@@ -1,0 +1,462 @@
+"""K learning rates x S seeds of one sweep run trained as ONE batched model (cheap LR sweeps).
+
+Every run of a cohort (sweep runs that differ only in ``log2_lr`` and ``seed``) is first built
+exactly as :func:`abcparam.transfer.sweep.train` builds it (:func:`~.sweep.build_run`: the
+engine's init stds, forward multipliers, attention scale, branch multipliers, and the torch
+optimizer with its per-layer LR, epsilon and decay from :func:`abcparam.torch.param_groups`).
+Its tensors are then stacked along a leading model dimension, the forward pass runs as batched
+matrix products (``torch.bmm`` / ``torch.baddbmm``; attention with the models folded into the
+batch), and one hand-written optimizer steps all models at once with per-model, per-layer
+hyperparameter tensors read off the torch optimizer each run would have used (Adam, AdamW,
+Adam-atan2, Lion / sign descent, Muon with a batched Newton-Schulz iteration).  Each model sees
+its seed's batches, so its loss equals the separate run's (tests/test_batched.py, to 1e-5).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..records import dumps_strict
+from ..torch.models import ACTIVATIONS
+from ..torch.optim import AdamAtan2, Lion, Muon, OptimizerList, muon_lr_factor
+from .sweep import RunConfig, build_run, divergence, finished
+
+#: the RunConfig fields that may differ inside one batched cohort
+VARYING = ("log2_lr", "seed")
+#: the torch optimizers the batched step reproduces
+SUPPORTED = ("Adam", "AdamW", "AdamAtan2", "Lion", "Muon")
+
+
+def cohort_key(cfg: RunConfig) -> tuple:
+    """What runs of one batched model share: every RunConfig field but the LR and the seed."""
+    return tuple((k, v) for k, v in asdict(cfg).items() if k not in VARYING)
+
+
+def cohorts(configs: Iterable[RunConfig], max_models: int | None = None) -> list[list[RunConfig]]:
+    """``configs`` grouped into cohorts (in first-seen order), each cut into chunks of at most
+    ``max_models`` runs (a memory bound; None: no bound)."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    for c in configs:
+        groups.setdefault(cohort_key(c), []).append(c)
+    if max_models is not None and max_models < 1:
+        raise ValueError(f"max_models = {max_models}; accepted: a positive int or None")
+    size = max_models or max(1, max((len(g) for g in groups.values()), default=1))
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
+# -- the optimizer ------------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One stacked parameter's optimizer: its torch class name, hyperparameters equal across
+    models (``fixed``) and per-model ones (``lr``, ``wd``, ``eps`` as [M] tensors)."""
+
+    kind: str
+    fixed: dict
+    lr: torch.Tensor
+    wd: torch.Tensor
+    eps: torch.Tensor
+    state: dict = field(default_factory=dict)
+
+
+def _torch_optimizers(opt) -> list[torch.optim.Optimizer]:
+    return list(opt.optimizers) if isinstance(opt, OptimizerList) else [opt]
+
+
+def _settings(opt) -> dict[int, tuple[str, dict]]:
+    """{id(param): (torch class name, its group's settings)} of one run's optimizer."""
+    out: dict[int, tuple[str, dict]] = {}
+    for o in _torch_optimizers(opt):
+        name = type(o).__name__
+        if isinstance(o, Muon):
+            name = "Muon"
+        elif isinstance(o, AdamAtan2):
+            name = "AdamAtan2"
+        elif isinstance(o, Lion):
+            name = "Lion"
+        if name not in SUPPORTED:
+            raise ValueError(
+                f"the batched trainer has no step for {type(o).__name__}; accepted: "
+                f"{', '.join(SUPPORTED)} (use the unbatched sweep for it)"
+            )
+        for g in o.param_groups:
+            if g.get("amsgrad") or g.get("maximize"):
+                raise ValueError(
+                    "the batched Adam has no amsgrad / maximize; use the unbatched sweep"
+                )
+            for p in g["params"]:
+                out[id(p)] = (name, g)
+    return out
+
+
+#: group settings the batched step reads per model (the rest must agree across models)
+_PER_MODEL = ("lr", "weight_decay", "eps")
+_FIXED = ("betas", "momentum", "nesterov", "ns_coefficients", "ns_steps", "adjust_lr_fn", "a", "b")
+
+
+def _view(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-model [M] tensor shaped to broadcast against a stacked [M, ...] parameter."""
+    return t.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _orthogonalise(g: torch.Tensor, coefficients, steps: int, eps: float) -> torch.Tensor:
+    """torch.optim.Muon's quintic Newton-Schulz iteration for a stack of matrices [M, A, B]
+    (each normalised by its own Frobenius norm), with ``torch.baddbmm``."""
+    a, b, c = coefficients
+    tall = g.size(1) > g.size(2)
+    x = g.transpose(1, 2) if tall else g
+    x = x / x.flatten(1).norm(dim=1).clamp(min=eps).view(-1, 1, 1)
+    for _ in range(steps):
+        gram = torch.bmm(x, x.transpose(1, 2))
+        x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.transpose(1, 2) if tall else x
+
+
+@torch.no_grad()
+def update(p: torch.Tensor, slot: Slot, t: int) -> None:
+    """One update of stacked parameter ``p`` (its .grad set), as the torch class does it."""
+    grad, st, f = p.grad, slot.state, slot.fixed
+    lr, wd = _view(slot.lr.float(), p), _view(slot.wd, p)
+    if slot.kind in ("Adam", "AdamW", "AdamAtan2"):
+        beta1, beta2 = f["betas"]
+        if not st:
+            st["m"], st["v"] = torch.zeros_like(p), torch.zeros_like(p)
+        if slot.kind == "Adam":  # L2 decay, coupled to the gradient (torch's Adam)
+            if bool((slot.wd != 0).any()):
+                grad = grad + wd * p
+        else:
+            p.mul_(1 - lr * wd)
+        m, v = st["m"], st["v"]
+        if slot.kind == "AdamAtan2":
+            m.mul_(beta1).add_(grad, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+            p.sub_(lr * f["a"] * torch.atan2(m_hat, f["b"] * v_hat.sqrt()))
+            return
+        m.lerp_(grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(_view(slot.eps, p))
+        # as torch's addcdiv: value * (m / denom), value = lr / bias_correction1 (float64, then
+        # float32), so each model's update rounds as its separate run's does
+        step = _view((slot.lr / (1 - beta1**t)).float(), p)
+        p.sub_(step * (m / denom))
+    elif slot.kind == "Lion":
+        beta1, beta2 = f["betas"]
+        if not st:
+            st["m"] = torch.zeros_like(p)
+        m = st["m"]
+        p.mul_(1 - lr * wd)
+        p.sub_(lr * torch.sign(m * beta1 + grad * (1 - beta1)))
+        m.mul_(beta2).add_(grad, alpha=1 - beta2)
+    else:  # Muon (torch's, Newton-Schulz in float32 as abcparam.torch.Muon on the CPU)
+        if not st:
+            st["buf"] = torch.zeros_like(p)
+        buf = st["buf"]
+        buf.lerp_(grad, 1 - f["momentum"])
+        update = grad.lerp(buf, f["momentum"]) if f["nesterov"] else buf
+        update = _orthogonalise(update, f["ns_coefficients"], f["ns_steps"], float(slot.eps[0]))
+        p.mul_(1 - lr * wd)
+        factor = muon_lr_factor(p.shape[1:], f["adjust_lr_fn"])
+        p.sub_(lr * factor * update)
+
+
+# -- the batched model ---------------------------------------------------------------------------
+
+
+class BatchedModel:
+    """M runs of one built-in model as stacked tensors [M, ...] with the template run's forward
+    constants (multipliers, attention scale, branch multiplier), which every run shares."""
+
+    def __init__(self, template: torch.nn.Module, params: dict[str, torch.Tensor]) -> None:
+        self.template = template
+        self.params = params
+        self.modules = dict(template.named_modules())
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """ScaledLinear: ``multiplier * x W^T (+ bias_multiplier b)`` per model; x [M, N, in]."""
+        mod = self.modules[name]
+        w = self.params[f"{name}.weight"]
+        y = torch.bmm(x, w.transpose(1, 2)) if x.dim() == 3 else torch.matmul(x, w.transpose(1, 2))
+        y = y * mod.multiplier
+        bias = self.params.get(f"{name}.bias")
+        if bias is not None:
+            y = y + bias.unsqueeze(1) * mod.bias_multiplier
+        return y
+
+    def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        mod = self.modules[name]
+        w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
+        shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[1],)
+        y = F.layer_norm(x, x.shape[-1:], eps=mod.eps)
+        return y * (w.view(shape) * mod.multiplier) + b.view(shape) * mod.bias_multiplier
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        kind = type(self.template).__name__
+        if kind == "MLP":
+            return self._mlp(x)
+        if kind == "ResidualMLP":
+            return self._residual_mlp(x)
+        if kind == "GPT":
+            return self._gpt(x)
+        raise ValueError(f"no batched forward for {kind}; accepted: MLP, ResidualMLP, GPT")
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[self.template.activation]
+        h = self._linear("embedding", x)
+        for i in range(len(self.template.hidden)):
+            h = self._linear(f"hidden.{i}", act(h))
+        return self._linear("readout", act(h))
+
+    def _residual_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._linear("embedding", x)
+        for i, block in enumerate(self.template.blocks):
+            act = ACTIVATIONS[block.activation]
+            branch = self._linear(
+                f"blocks.{i}.fc2",
+                act(self._linear(f"blocks.{i}.fc1", self._norm(f"blocks.{i}.ln", h))),
+            )
+            h = h + block.branch_multiplier * branch
+        return self._linear("readout", self._norm("ln_f", h))
+
+    def _gpt(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx [M, B, T] -> logits [M, B*T, vocab]."""
+        M, B, T = idx.shape
+        gpt = self.template
+        emb, pos = self.params["embedding.weight"], self.params["pos_embedding.weight"]
+        rows = torch.arange(M).view(M, 1, 1)
+        x = emb[rows, idx] * gpt.embedding.multiplier
+        x = x + (pos[:, :T] * gpt.pos_embedding.multiplier).unsqueeze(1)
+        x = x.reshape(M, B * T, -1)
+        for i, block in enumerate(gpt.blocks):
+            pre = f"blocks.{i}"
+            attn = block.attn
+            h = self._norm(f"{pre}.ln1", x)
+            H, d = attn.n_heads, attn.d_head
+            # [M, B*T, C] -> [M*B, H, T, d]: the models fold into attention's batch
+            q, k, v = (
+                self._linear(f"{pre}.attn.{n}", h).view(M * B, T, H, d).transpose(1, 2)
+                for n in ("q", "k", "v")
+            )
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scale)
+            y = self._linear(f"{pre}.attn.o", y.transpose(1, 2).reshape(M, B * T, H * d))
+            m = block.branch_multiplier
+            x = x + m * y
+            h = F.gelu(self._linear(f"{pre}.mlp.fc1", self._norm(f"{pre}.ln2", x)))
+            x = x + m * self._linear(f"{pre}.mlp.fc2", h)
+        return self._linear("readout", self._norm("ln_f", x))
+
+
+def _constants(model: torch.nn.Module) -> list:
+    """The forward constants a run's modules carry (must agree across a cohort)."""
+    out = []
+    for name, mod in model.named_modules():
+        for attr in ("multiplier", "bias_multiplier", "scale", "branch_multiplier", "eps"):
+            if hasattr(mod, attr) and isinstance(getattr(mod, attr), int | float):
+                out.append((name, attr, float(getattr(mod, attr))))
+    return out
+
+
+@dataclass
+class Batched:
+    """A cohort built: the stacked model, its optimizer slots, and the runs' configs."""
+
+    configs: list[RunConfig]
+    model: BatchedModel
+    slots: dict[str, Slot]
+
+
+def build(configs: list[RunConfig]) -> Batched:
+    """Build every run of one cohort as the unbatched sweep does and stack it."""
+    if not configs:
+        raise ValueError("no run to batch: give one or more RunConfigs")
+    keys = {cohort_key(c) for c in configs}
+    if len(keys) > 1:
+        raise ValueError(
+            f"runs of one batched model may differ only in {', '.join(VARYING)}; got "
+            f"{len(keys)} different settings (split them with cohorts())"
+        )
+    if configs[0].device != "cpu":
+        raise ValueError(f"device = {configs[0].device!r}; the batched trainer runs on: cpu")
+    template = None
+    stacks: dict[str, list[torch.Tensor]] = {}
+    per: dict[str, dict[str, list[float]]] = {}
+    kinds: dict[str, tuple[str, dict]] = {}
+    for cfg in configs:
+        model, _spec, opt = build_run(cfg)
+        settings = _settings(opt)
+        if template is None:
+            template, consts = model, _constants(model)
+        elif _constants(model) != consts:
+            raise ValueError(
+                f"run {cfg} has other forward constants than the cohort's first run; "
+                f"it cannot share a batched model"
+            )
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            stacks.setdefault(name, []).append(p.detach().clone())
+            cls, g = settings[id(p)]
+            fixed = {k: g[k] for k in _FIXED if k in g}
+            if name in kinds and kinds[name] != (cls, fixed):
+                raise ValueError(f"{name}: optimizer settings differ across the cohort")
+            kinds[name] = (cls, fixed)
+            slot = per.setdefault(name, {k: [] for k in _PER_MODEL})
+            for k in _PER_MODEL:
+                value = g.get(k, 0.0)
+                slot[k].append(float(value[0] if isinstance(value, tuple) else value or 0.0))
+    assert template is not None
+    params = {n: torch.stack(ts).requires_grad_(True) for n, ts in stacks.items()}
+    slots = {
+        n: Slot(
+            kinds[n][0],
+            kinds[n][1],
+            torch.tensor(per[n]["lr"], dtype=torch.float64),
+            torch.tensor(per[n]["weight_decay"]),
+            torch.tensor(per[n]["eps"]),
+        )
+        for n in params
+    }
+    return Batched(list(configs), BatchedModel(template, params), slots)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-model mean cross-entropy: logits [M, N, C], targets [M, N] -> [M]."""
+    M = logits.shape[0]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+    return ce.view(M, -1).mean(1)
+
+
+def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = True) -> list[dict]:
+    """Train one cohort as one batched model; one result row per run, as
+    :func:`~abcparam.transfer.sweep.train` returns it (same keys, losses and divergence rules),
+    plus ``curve`` (the training loss at every step) when ``curves``."""
+    from . import data
+
+    torch.set_num_threads(threads)
+    batched = build(configs)
+    cfg0 = configs[0]
+    model, slots, params = batched.model, batched.slots, batched.model.params
+    M = len(configs)
+    seeds = sorted({c.seed for c in configs})
+    which = torch.tensor([seeds.index(c.seed) for c in configs])  # each model's seed slot
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    if cfg0.model == "mlp":
+        split = data.digits()
+        n_classes = 10
+
+        def draw(val: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+            xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
+            idx = torch.stack([torch.randint(0, len(xs), (cfg0.batch,), generator=g) for g in gens])
+            return xs[idx][which], ys[idx][which]
+
+    else:
+        train_ids, val_ids, vocab = data.pydoc_text()
+        n_classes = len(vocab)
+
+        def lm(gs: list[torch.Generator], ids: torch.Tensor):
+            got = [data.lm_batch(ids, cfg0.batch // 8, 32, g) for g in gs]
+            return torch.stack([a for a, _ in got])[which], torch.stack([b for _, b in got])[which]
+
+        def draw(val: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+            return lm(gens, val_ids if val else train_ids)
+
+    chance = math.log(n_classes)
+    with torch.no_grad():
+        if cfg0.model == "mlp":
+            initial = _losses(
+                model(split.x_val.expand(M, *split.x_val.shape)), split.y_val.expand(M, -1)
+            )
+        else:
+            g_init = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
+            initial = (
+                sum(_losses(model(x), y) for x, y in (lm(g_init, val_ids) for _ in range(8))) / 8
+            )
+    alive = torch.ones(M, dtype=torch.bool)
+    history = torch.full((cfg0.steps, M), float("nan"))
+    for t in range(1, cfg0.steps + 1):
+        x, y = draw()
+        losses = _losses(model(x), y)
+        history[t - 1] = torch.where(alive, losses.detach(), math.nan)
+        dead = alive & ~torch.isfinite(losses.detach())
+        if bool(dead.any()):  # as train(): a non-finite training loss ends that run here
+            alive &= ~dead
+            with torch.no_grad():
+                for name, p in params.items():
+                    p[dead] = 0.0
+                    slots[name].lr[dead] = 0.0
+                    for s in slots[name].state.values():
+                        s[dead] = 0.0
+        for p in params.values():
+            p.grad = None
+        (losses.sum() if bool(alive.all()) else losses[alive].sum()).backward()
+        for name, p in params.items():
+            update(p, slots[name], t)
+    with torch.no_grad():
+        if cfg0.model == "mlp":
+            val = _losses(
+                model(split.x_val.expand(M, *split.x_val.shape)), split.y_val.expand(M, -1)
+            )
+        else:
+            val = sum(_losses(model(x), y) for x, y in (draw(val=True) for _ in range(8))) / 8
+    rows = []
+    for i, cfg in enumerate(configs):
+        row = {
+            "key": cfg.key,
+            **asdict(cfg),
+            "initial_loss": float(initial[i]),
+            "chance_loss": chance,
+        }
+        if not alive[i]:
+            row.update(val_loss=math.inf, diverged=True, diverged_reason="non-finite training loss")
+        else:
+            v = float(val[i])
+            reason = divergence(v, row["initial_loss"], chance)
+            row.update(
+                val_loss=v if math.isfinite(v) else math.inf,
+                diverged=reason is not None,
+                diverged_reason=reason,
+            )
+        if curves:
+            row["curve"] = [float(c) for c in history[:, i]]
+        row["trainer"] = "batched"
+        rows.append(row)
+    return rows
+
+
+def run_batched_sweep(
+    configs: list[RunConfig],
+    results: str | Path,
+    max_models: int | None = 64,
+    threads: int = 1,
+    progress: bool = True,
+    on_cohort: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """Run every config not yet in ``results`` (JSON lines, the unbatched sweep's format: the
+    two resume each other), one batched model per cohort chunk, appending rows as each ends."""
+    from tqdm.std import tqdm
+
+    path = Path(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = finished(path)
+    todo = [c for c in configs if c.key not in done]
+    chunks = cohorts(todo, max_models)
+    with path.open("a") as sink:
+        for chunk in tqdm(chunks, desc="batched sweep", disable=not progress):
+            rows = train_batched(chunk, threads=threads)
+            for row in rows:
+                sink.write(dumps_strict(row, indent=None) + "\n")
+                done[row["key"]] = row
+            sink.flush()
+            if on_cohort is not None:
+                on_cohort(rows)
+    return [done[c.key] for c in configs]

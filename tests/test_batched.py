@@ -1,0 +1,173 @@
+"""The batched sweep trainer equals separate runs: K LRs x S seeds stacked into one model give
+the losses :func:`abcparam.transfer.sweep.train` gives run by run (to 1e-5 over a few steps)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from abcparam.torch import AdamAtan2, Lion, Muon
+from abcparam.transfer.batched import Slot, cohorts, train_batched, update
+from abcparam.transfer.sweep import RunConfig, train
+
+
+def _configs(model: str, optimizer: str, steps: int = 4, **kw) -> list[RunConfig]:
+    return [
+        RunConfig(model, "mup", optimizer, 64, lr, seed, steps=steps, base_width=32, batch=32, **kw)
+        for lr in (-9.0, -6.0)
+        for seed in (0, 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "optimizer"),
+    [
+        ("mlp", "adam"),
+        ("mlp", "lion"),
+        ("mlp", "muon"),
+        ("transformer", "adam"),
+        ("transformer", "adamw"),
+        ("transformer", "lion"),
+    ],
+)
+def test_batched_losses_equal_separate_runs(model, optimizer):
+    configs = _configs(model, optimizer)
+    rows = train_batched(configs)
+    for cfg, row in zip(configs, rows):
+        ref = train(cfg)
+        assert row["key"] == ref["key"]
+        assert row["val_loss"] == pytest.approx(ref["val_loss"], abs=1e-5)
+        assert row["initial_loss"] == pytest.approx(ref["initial_loss"], abs=1e-5)
+        assert row["diverged"] == ref["diverged"]
+        assert len(row["curve"]) == cfg.steps and all(math.isfinite(c) for c in row["curve"])
+    # different LRs and seeds really trained differently (not one model copied)
+    assert len({round(r["val_loss"], 6) for r in rows}) == len(rows)
+
+
+def test_batched_depth_rules_equal_separate_runs():
+    """Depth-muP on the GPT: branch multipliers and depth LR factors as the separate run has."""
+    configs = [
+        RunConfig(
+            "transformer",
+            "depth-mup",
+            "adam",
+            32,
+            lr,
+            0,
+            steps=3,
+            base_width=32,
+            batch=32,
+            depth=4,
+            base_depth=2,
+        )
+        for lr in (-8.0, -6.0)
+    ]
+    for cfg, row in zip(configs, train_batched(configs)):
+        assert row["val_loss"] == pytest.approx(train(cfg)["val_loss"], abs=1e-5)
+
+
+def test_a_diverging_run_does_not_touch_the_others():
+    configs = [
+        RunConfig("mlp", "mup", "adam", 64, lr, 0, steps=6, base_width=32, batch=32)
+        for lr in (-8.0, 12.0)
+    ]
+    good, bad = train_batched(configs)
+    assert bad["diverged"]
+    assert good["val_loss"] == pytest.approx(train(configs[0])["val_loss"], abs=1e-5)
+
+
+def _reference(cls, lrs, wds, **kw):
+    torch.manual_seed(0)
+    ps = [torch.randn(6, 5, requires_grad=True) for _ in lrs]
+    opts = [cls([p], lr=lr, weight_decay=wd, **kw) for p, lr, wd in zip(ps, lrs, wds)]
+    return ps, opts
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind", "fixed", "kw"),
+    [
+        (torch.optim.Adam, "Adam", {"betas": (0.9, 0.999)}, {}),  # L2 (coupled) decay
+        (torch.optim.AdamW, "AdamW", {"betas": (0.9, 0.999)}, {}),  # decoupled decay
+        (AdamAtan2, "AdamAtan2", {"betas": (0.9, 0.999), "a": 4 / math.pi, "b": 1.0}, {}),
+        (Lion, "Lion", {"betas": (0.9, 0.99)}, {}),
+        (
+            Muon,
+            "Muon",
+            {
+                "momentum": 0.95,
+                "nesterov": True,
+                "ns_coefficients": (3.4445, -4.775, 2.0315),
+                "ns_steps": 5,
+                "adjust_lr_fn": "original",
+            },
+            {},
+        ),
+    ],
+)
+def test_batched_optimizer_step_equals_torch_with_decay(cls, kind, fixed, kw):
+    """Per-model LR and weight decay (coupled for Adam, decoupled for AdamW / Lion / Muon): the
+    stacked update equals each torch optimizer's, model by model."""
+    lrs, wds = [1e-3, 3e-2, 1e-1], [0.0, 0.1, 0.5]
+    ps, opts = _reference(cls, lrs, wds, **kw)
+    stacked = torch.stack([p.detach().clone() for p in ps]).requires_grad_(True)
+    eps = opts[0].param_groups[0].get("eps", 1e-8)
+    slot = Slot(
+        kind,
+        fixed,
+        torch.tensor(lrs, dtype=torch.float64),
+        torch.tensor(wds),
+        torch.full((3,), float(eps[0] if isinstance(eps, tuple) else eps)),
+    )
+    gen = torch.Generator().manual_seed(1)
+    for t in range(1, 6):
+        grads = torch.randn(3, 6, 5, generator=gen)
+        for p, o, g in zip(ps, opts, grads):
+            p.grad = g.clone()
+            o.step()
+        stacked.grad = grads.clone()
+        update(stacked, slot, t)
+    for i, p in enumerate(ps):
+        torch.testing.assert_close(stacked[i].detach(), p.detach(), rtol=0, atol=1e-6)
+    # the decay mattered: without it the largest-decay model would be elsewhere
+    assert not torch.allclose(stacked[2], stacked[1])
+
+
+def test_cohorts_split_by_everything_but_lr_and_seed():
+    configs = _configs("mlp", "adam") + [
+        RunConfig("mlp", "mup", "adam", 128, -7.0, 0, steps=4, base_width=32, batch=32)
+    ]
+    groups = cohorts(configs, max_models=3)
+    assert [len(g) for g in groups] == [3, 1, 1]
+    assert {c.width for c in groups[-1]} == {128}
+    with pytest.raises(ValueError, match="max_models"):
+        cohorts(configs, max_models=0)
+
+
+def test_benchmark_script_quick(tmp_path):
+    import json
+
+    from abcparam.experiments.bench_batched_sweep import main
+
+    args = ["--quick", "--repeats", "1", "--models", "mlp", "--threads", "1", "--lrs", "3"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "timings.json").read_text())
+    (bench,) = saved["benchmarks"]
+    assert len(bench["separate_s"]) == len(bench["batched_s"]) == 1
+    assert bench["speedup_of_medians"] > 0 and "provenance" in saved
+
+
+def test_regret_sweep_quick(tmp_path):
+    """The rerun driver end to end at toy size: adaptive rounds, raw runs with curves, summary."""
+    import json
+
+    from abcparam.experiments.regret_sweeps import run
+
+    result = run("width-mlp", tmp_path, seeds=3, steps=2, sizes=(32, 64), arms=["mup"], rounds=1)
+    rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert {r["width"] for r in rows} == {32, 64} and all(len(r["curve"]) == 2 for r in rows)
+    assert len(rows) > 3 * 8  # the coarse grid (8 LRs x 3 seeds per width) plus refinements
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["provenance"]["git_commit"] and "transfer regret @ 64" in saved["table"]
+    assert set(result["mup"]["regret"]) == {64}
