@@ -11,6 +11,8 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proc_helpers import alive as _alive
+from proc_helpers import children as _children
 
 import abcparam
 from abcparam import validate
@@ -482,26 +484,6 @@ configs = grid("mlp", ["mup"], "adam", [16, 32], [-8.0, -7.0, -6.0, -5.0], 2, st
                base_width=16, batch=32)
 run_sweep(configs, sys.argv[1], workers=2, progress=False)
 """
-
-
-def _children(pid: int) -> set[int]:
-    from pathlib import Path
-
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        found |= {int(c) for c in text.split()}
-    return found
-
-
-def _alive(pid: int) -> bool:
-    from pathlib import Path
-
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

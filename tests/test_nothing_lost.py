@@ -23,6 +23,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proc_helpers import alive as _alive
+from proc_helpers import children as _children
 from torch import nn
 
 import abcparam
@@ -335,22 +337,6 @@ futures = [pool.submit(time.sleep, 120) for _ in range(2)]
 print("ready", flush=True)
 time.sleep(120)
 """
-
-
-def _children(pid: int) -> set[int]:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        found |= {int(c) for c in text.split()}
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
