@@ -7,6 +7,9 @@ import pytest
 
 MODULES = (
     "abcparam.engine.rules",
+    "abcparam.engine.rules_types",
+    "abcparam.engine.derive",
+    "abcparam.engine.symmetry",
     "abcparam.engine.constraints",
     "abcparam.engine.lora",
     "abcparam.published",

@@ -26,11 +26,14 @@ from typing import Any
 import sympy
 
 from .alignment import Triple
+from .derive import derive
 from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT
 from .minmax import affine_row, sign_on_box
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
-from .solve import INIT_STABILITY, triples_for
+from .rules import rules
+from .rules_types import Rules
+from .solve import INIT_STABILITY, triples_for, update_exponents
 
 #: The three terms of a layer's feature change and the alignment variable each one carries.
 TERMS: dict[str, tuple[str, str]] = {
@@ -302,9 +305,7 @@ class ConstraintSystem:
         return self.to_markdown()
 
 
-def _rules_from(target: Any, optimizer: str, alignment: Any, kwargs: dict):
-    from .rules import Rules, derive, rules
-
+def _rules_from(target: Any, optimizer: str, alignment: Any, kwargs: dict) -> Rules:
     if isinstance(target, Rules):
         if kwargs:
             raise ValueError(
@@ -577,8 +578,6 @@ def _irredundant(forms: list[tuple[sympy.Expr, str]]) -> tuple[list, int]:
 
 
 def _k_value(opt, kind, a, b, rules_) -> sympy.Expr:
-    from .solve import update_exponents
-
     syms = rules_.alignment.symbols
     c = rules_.exponents("c")
     return update_exponents(a, b, c, opt, Chain((kind,)), syms)[0]

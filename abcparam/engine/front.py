@@ -12,23 +12,39 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sympy
 
+from .alignment import Alignment
 from .exponents import CORE_KINDS, EMBEDDING, READOUT
 from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
 from .solve import backward_forms, readout_update, triples_for
 
-if TYPE_CHECKING:  # typing only: rules.py imports this module lazily, never the reverse at run time
-    from .rules import Rules
+
+class Derived(Protocol):
+    """What the front reads of a derived :class:`~abcparam.engine.rules_types.Rules` (which
+    imports this module, so it is named structurally here: no import cycle)."""
+
+    @property
+    def alignment(self) -> Alignment: ...
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def conventions(self) -> tuple[str, ...]: ...
+    @property
+    def hidden_layers(self) -> int: ...
+    @property
+    def update_view(self) -> str: ...
+    def exponents(self, name: str) -> dict[str, sympy.Expr]: ...
+
 
 Row = tuple[tuple[Fraction, ...], Fraction]  # coefficients . x + constant >= 0
 
 
-def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
+def stability_rows(rules: Derived) -> tuple[list[str], list[Row]]:
     """The stable set {c : every r_l >= 0, optimizer bounds} as rows over the free kinds' c."""
     if not rules.alignment.is_numeric:
         raise ValueError(
@@ -37,7 +53,8 @@ def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
         )
     opt = get_optimizer(rules.optimizer)
     a, b = rules.exponents("a"), rules.exponents("b")
-    fixed = {EMBEDDING: rules[EMBEDDING].c} if "embedding_update" in rules.conventions else {}
+    given_c = rules.exponents("c")
+    fixed = {EMBEDDING: given_c[EMBEDDING]} if "embedding_update" in rules.conventions else {}
     free = [kind for kind in CORE_KINDS if kind not in fixed]
     C = {kind: sympy.Symbol(f"c_{kind}") for kind in free}
     c = {**fixed, **C}
@@ -82,7 +99,7 @@ def _dominated(x, rows: list[Row]) -> bool:
     return res.status == 0 and res.fun < float(sum(x)) - 1e-9
 
 
-def pareto_front(rules: Rules) -> list[dict[str, sympy.Expr]]:
+def pareto_front(rules: Derived) -> list[dict[str, sympy.Expr]]:
     """Vertices of the Pareto front of the stable set (exact), sorted by the readout's c."""
     free, rows = stability_rows(rules)
     vertices = set()
@@ -92,16 +109,17 @@ def pareto_front(rules: Rules) -> list[dict[str, sympy.Expr]]:
             vertices.add(x)
     front = [x for x in vertices if not _dominated(x, rows)]
     front.sort(key=lambda x: tuple(reversed(x)))
-    fixed = {EMBEDDING: rules[EMBEDDING].c} if EMBEDDING not in free else {}
+    fixed = {EMBEDDING: rules.exponents("c")[EMBEDDING]} if EMBEDDING not in free else {}
     return [
         {**fixed, **{kind: sympy.Rational(v.numerator, v.denominator) for kind, v in zip(free, x)}}
         for x in front
     ]
 
 
-def is_pareto_minimal(rules: Rules) -> bool:
+def is_pareto_minimal(rules: Derived) -> bool:
     """Whether the derived c is stable and no stable c is smaller in one layer and no larger in
     any other (i.e. it gives every layer a largest learning rate)."""
     free, rows = stability_rows(rules)
-    x = tuple(Fraction(str(rules[kind].c)) for kind in free)
+    c = rules.exponents("c")
+    x = tuple(Fraction(str(c[kind])) for kind in free)
     return _feasible(x, rows) and not _dominated(x, rows)
