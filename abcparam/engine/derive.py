@@ -139,12 +139,6 @@ def derive(
         kind: _layer_rule(kind, a_full, b_full, sol, opt, align, given, weight_decay, update_view)
         for kind in LAYER_KINDS
     }
-    notes = []
-    if isinstance(opt, PerKind) and "=" not in canonical_name(optimizer):
-        notes.append(
-            f"{optimizer!r} orthogonalises matrices and is meant for hidden layers: the other "
-            f"kinds use {opt.optimizer_for(EMBEDDING).name} (plan {opt.name})"
-        )
     result = Rules(
         scheme=scheme,
         optimizer=opt.name,
@@ -157,7 +151,7 @@ def derive(
         hidden_layers=hidden_layers,
         r_chain=tuple(sol.r_chain),
         conventions=tuple(conv),
-        notes=tuple(notes),
+        notes=_plan_notes(opt, optimizer),
         weight_decay=weight_decay,
         update_view=update_view,
     )
@@ -166,6 +160,16 @@ def derive(
         return with_depth(result, depth_alpha, depth_alignment, depth_why)
     make_depth_alignment(depth_alignment)  # still reject a bad value
     return result
+
+
+def _plan_notes(opt: UpdateModel, optimizer: Any) -> tuple[str, ...]:
+    """A note when a bare name (e.g. "muon") was expanded into a per-kind plan."""
+    if not isinstance(opt, PerKind) or "=" in canonical_name(optimizer):
+        return ()
+    return (
+        f"{optimizer!r} orthogonalises matrices and is meant for hidden layers: the other "
+        f"kinds use {opt.optimizer_for(EMBEDDING).name} (plan {opt.name})",
+    )
 
 
 def _check_conventions(weight_decay: str, update_view: str) -> None:

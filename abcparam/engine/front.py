@@ -62,7 +62,7 @@ def stability_rows(rules: Derived) -> tuple[list[str], list[Row]]:
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     backward = backward_forms(a, b, readout_update(opt, a, b, c[READOUT]))
     k_forms = [
-        [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
+        [(f, None) for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
         for kind in chain.kinds
     ]
     exprs = [
