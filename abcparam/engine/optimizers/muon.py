@@ -138,8 +138,6 @@ def _muon(name: str, scaling: str, citation: str) -> Muon:
         symmetry_k=1,
         has_eps=False,
         citation=citation,
-        torch_optimizer="abcparam.torch.optim.Muon",  # torch's, Newton-Schulz in fp32 on CPU
-        torch_kwargs={"adjust_lr_fn": "original" if scaling == "none" else scaling},
         scaling=scaling,
     )
 
