@@ -17,11 +17,12 @@ import sympy
 
 from .. import validate
 from . import render
-from .alignment import HALF, Alignment, make_alignment
+from .alignment import Alignment, make_alignment
 from .depth import derive_depth, make_depth_alignment
 from .exponents import (
     CORE_KINDS,
     EMBEDDING,
+    HALF,
     HIDDEN,
     LAYER_KINDS,
     READOUT,

@@ -29,11 +29,10 @@ from typing import Any
 
 import sympy
 
-from .exponents import EMBEDDING, HIDDEN, READOUT, canonical_kind, exact, fmt
+from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, canonical_kind, exact, fmt
 from .optimizers import get_optimizer
 from .optimizers.muon import Muon
 
-HALF = sympy.Rational(1, 2)
 #: The rank of the adapter: a second symbol beside the width ``n``.
 R = sympy.Symbol("r", positive=True)
 #: Which of (fan-out, fan-in) grows with the width, per adapted layer kind.

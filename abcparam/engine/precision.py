@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .alignment import HALF
-from .exponents import EMBEDDING, HIDDEN, READOUT, fmt
+from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain

@@ -20,8 +20,8 @@ from typing import Any
 
 import sympy
 
-from .alignment import HALF, Triple
-from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
+from .alignment import Triple
+from .exponents import EMBEDDING, HALF, VECTOR_KINDS, canonical_kind
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain, r_terms

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .alignment import HALF, Alignment, Triple
-from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, fmt
+from .alignment import Alignment, Triple
+from .exponents import CORE_KINDS, EMBEDDING, HALF, HIDDEN, READOUT, VECTOR_KINDS, fmt
 from .minmax import sign_on_box, smax, smin
 from .optimizers.base import UpdateModel
 from .recursion import Chain, Form, Reason, r_forms, r_values

@@ -37,10 +37,9 @@ from typing import Any
 import sympy
 
 from ..alignment import Triple
-from ..exponents import EMBEDDING, HIDDEN, READOUT, fmt
+from ..exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
 from .base import UpdateModel
 
-HALF = sympy.Rational(1, 2)
 #: Width exponents (d_out, d_in) of [fan-out, fan-in] per matrix kind.
 SHAPES: dict[str, tuple[int, int]] = {EMBEDDING: (1, 0), HIDDEN: (1, 1), READOUT: (0, 1)}
 SCALINGS: tuple[str, ...] = ("original", "match_rms_adamw", "none")
