@@ -507,10 +507,10 @@ def _is_zero(expr: sympy.Expr, at: dict, syms) -> bool | None:
     return None if sign is None else sign == 0
 
 
-def _reduce(forms, at: dict, syms) -> tuple[tuple[Inequality, ...], int]:
+def _reduce(forms: list[Form], at: dict, syms) -> tuple[tuple[Inequality, ...], int]:
     """Keep one inequality per direction of its c-part: the strongest (the others follow);
     among equally strong ones the one with the smallest coefficients."""
-    best: dict[sympy.Expr, tuple[sympy.Expr, str]] = {}
+    best: dict[sympy.Expr, Form] = {}
     implied = 0
 
     def scale(expr):

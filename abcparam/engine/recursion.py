@@ -107,7 +107,7 @@ def _dedupe(forms: list[Form]) -> list[Form]:
 
 def r_forms(
     chain: Chain,
-    k_forms: Sequence[list[Form]],
+    k_forms: Sequence[Sequence[Form]],
     s: Sequence[sympy.Expr],
     triples: Sequence[Triple | None],
 ) -> list[list[Form]]:
@@ -137,7 +137,7 @@ def r_forms(
 
 
 def _matrix_forms(
-    name: str, k_forms: list[Form], s: sympy.Expr, t: Triple, prev: list[Form]
+    name: str, k_forms: Sequence[Form], s: sympy.Expr, t: Triple, prev: list[Form]
 ) -> list[Form]:
     """The forms of a width-summing layer's r: dW·z0 and dW·dz per update form, W0·dz per form of
     the layer below."""

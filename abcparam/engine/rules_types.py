@@ -248,7 +248,7 @@ class Rules:
                 new_c[kind] = new_c[EMBEDDING]
         return new_c
 
-    def _r_at(self, c: Mapping[str, sympy.Expr]) -> tuple[list, dict[str, sympy.Expr]]:
+    def _r_at(self, c: dict[str, sympy.Expr]) -> tuple[list, dict[str, sympy.Expr]]:
         """(r along the chain, r per kind) at learning-rate exponents ``c``."""
         a, b = self.exponents("a"), self.exponents("b")
         opt = get_optimizer(self.optimizer)

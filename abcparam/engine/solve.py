@@ -127,9 +127,9 @@ def _smallest(
     if not winners:  # piecewise: name every argument of the Max
         args = set(value.args) if isinstance(value, sympy.Max) else {value}
         winners = [label for v, label in candidates if v in args]
-    winners = list(dict.fromkeys(str(w) for w in winners))
-    more = f" (and {len(winners) - 1} equally tight terms)" if len(winners) > 1 else ""
-    return value, winners[0] + more
+    texts = list(dict.fromkeys(str(w) for w in winners))
+    more = f" (and {len(texts) - 1} equally tight terms)" if len(texts) > 1 else ""
+    return value, texts[0] + more
 
 
 def derive_exponents(

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sympy
 import torch
@@ -182,9 +182,10 @@ def _base_std(m: Mapped, module: nn.Module, attr: str, ratio: float = 0.0) -> tu
     if vector:
         return "keep", 1.0
     lay = layout(module, attr, len(m.shape), m.layout)
+    assert lay is not None, f"a matrix parameter {attr!r} has a layout"
     if m.kind == "embedding" and lay.table:
         return "normal", 1.0
-    fan_in = lay.fan_in_size(m.base_shape)
+    fan_in: float = lay.fan_in_size(m.base_shape)
     if ratio and m.kind in ("hidden", "readout"):
         fan_in = fan_in / ratio
     return "normal", 1.0 / math.sqrt(fan_in)
@@ -541,7 +542,8 @@ def _set_multiplier(
         setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)
         return
     if P.is_parametrized(module, attr):
-        ours = [p for p in module.parametrizations[attr] if isinstance(p, _Multiplier)]
+        chain = cast(dict[str, nn.ModuleList], module.parametrizations)[attr]
+        ours = [p for p in chain if isinstance(p, _Multiplier)]
         if ours:
             ours[0].m, ours[0].rows, ours[0].factor = m, rows, factor
             return
@@ -796,9 +798,10 @@ def build_optimizer(
     plan = get_optimizer(name)
     runs: dict[str, list[str] | None] = {name: None}
     if isinstance(plan, PerKind):  # one torch optimizer per distinct optimizer of the plan
-        runs = {}
+        split: dict[str, list[str]] = {}
         for kind in dict.fromkeys(p.kind for p in spec.params):
-            runs.setdefault(kind_optimizer(plan, kind), []).append(kind)
+            split.setdefault(kind_optimizer(plan, kind), []).append(kind)
+        runs = dict(split)
     groups = []
     for own, kinds in runs.items():
         mine = param_groups(model, spec, lr, weight_decay, eps, optimizer=own, kinds=kinds)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -243,7 +243,7 @@ class TorchOptimizer:
     factor n^-eps scales; None: no epsilon) and Adafactor's second epsilon, which pairs with it
     as ``eps=(eps1, eps2)``."""
 
-    cls: type[torch.optim.Optimizer]
+    cls: Callable[..., torch.optim.Optimizer]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     takes_betas: bool = False
     default_eps: float | None = None

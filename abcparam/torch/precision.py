@@ -25,7 +25,7 @@ from .apply import build_optimizer, parametrize
 from .gradient_rms import probe_batch
 from .layers import ScaledEmbedding, ScaledLinear
 from .lowp import cast, res_post_ln, unit_scale, unit_scaled_constants
-from .models import build_model
+from .models import GPT, build_model
 
 MATRIX_KINDS = ("embedding", "hidden", "readout")
 #: histogram of log2|x| of the nonzero entries: bins of 1/8 octave over [LOG2_LO, LOG2_HI)
@@ -161,7 +161,7 @@ def build(
     architecture = get_scheme(rules.scheme).architecture if rules.scheme else ()
     torch.manual_seed(seed)
     model = build_model(model_name, width, **kwargs)
-    if model_name == "transformer" and any(a.startswith("res-post-ln") for a in architecture):
+    if isinstance(model, GPT) and any(a.startswith("res-post-ln") for a in architecture):
         res_post_ln(model)
     spec = parametrize(model, rules, base_width=base_width, seed=seed)
     if unit_scaled_constants(rules) if unit is None else unit:
