@@ -8,6 +8,7 @@ import pytest
 MODULES = (
     "abcparam.engine.rules",
     "abcparam.engine.rules_types",
+    "abcparam.engine.rules_table",
     "abcparam.engine.derive",
     "abcparam.engine.symmetry",
     "abcparam.engine.constraints",

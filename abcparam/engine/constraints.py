@@ -31,7 +31,7 @@ from .minmax import affine_row, sign_on_box
 from .optimizers import UpdateModel, get_optimizer
 from .recursion import Chain, Form, r_forms
 from .rules import rules
-from .rules_types import Rules
+from .rules_table import Rules
 from .solve import INIT_STABILITY, triples_for, update_exponents
 
 #: The three terms of a layer's feature change and the alignment variable each one carries.

@@ -42,7 +42,8 @@ from .optimizers import (
 )
 from .optimizers.muon import Muon
 from .recursion import Chain
-from .rules_types import LayerRule, Number, Rules
+from .rules_table import Rules
+from .rules_types import LayerRule, Number
 from .solve import Solution, derive_exponents, derive_shared_lr
 
 LR_MODES = ("per-layer", "shared")

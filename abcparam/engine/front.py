@@ -12,39 +12,20 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import combinations
-from typing import Protocol
 
 import sympy
 
-from .alignment import Alignment
 from .exponents import CORE_KINDS, EMBEDDING, READOUT
 from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
+from .rules_types import RulesData
 from .solve import backward_forms, readout_update, triples_for
-
-
-class Derived(Protocol):
-    """What the front reads of a derived :class:`~abcparam.engine.rules_types.Rules` (which
-    imports this module, so it is named structurally here: no import cycle)."""
-
-    @property
-    def alignment(self) -> Alignment: ...
-    @property
-    def optimizer(self) -> str: ...
-    @property
-    def conventions(self) -> tuple[str, ...]: ...
-    @property
-    def hidden_layers(self) -> int: ...
-    @property
-    def update_view(self) -> str: ...
-    def exponents(self, name: str) -> dict[str, sympy.Expr]: ...
-
 
 Row = tuple[tuple[Fraction, ...], Fraction]  # coefficients . x + constant >= 0
 
 
-def stability_rows(rules: Derived) -> tuple[list[str], list[Row]]:
+def stability_rows(rules: RulesData) -> tuple[list[str], list[Row]]:
     """The stable set {c : every r_l >= 0, optimizer bounds} as rows over the free kinds' c."""
     if not rules.alignment.is_numeric:
         raise ValueError(
@@ -99,7 +80,7 @@ def _dominated(x, rows: list[Row]) -> bool:
     return res.status == 0 and res.fun < float(sum(x)) - 1e-9
 
 
-def pareto_front(rules: Derived) -> list[dict[str, sympy.Expr]]:
+def pareto_front(rules: RulesData) -> list[dict[str, sympy.Expr]]:
     """Vertices of the Pareto front of the stable set (exact), sorted by the readout's c."""
     free, rows = stability_rows(rules)
     vertices = set()
@@ -116,7 +97,7 @@ def pareto_front(rules: Derived) -> list[dict[str, sympy.Expr]]:
     ]
 
 
-def is_pareto_minimal(rules: Derived) -> bool:
+def is_pareto_minimal(rules: RulesData) -> bool:
     """Whether the derived c is stable and no stable c is smaller in one layer and no larger in
     any other (i.e. it gives every layer a largest learning rate)."""
     free, rows = stability_rows(rules)

@@ -315,6 +315,17 @@ def _checked_family(optimizer: str, kind: str, gauge: str, weight_decay: str) ->
     return family
 
 
+def _lowrank_scale(muon: Muon, rows_grow: bool) -> Scale:
+    """Muon's shape factor s(A, B) on an n x r (``rows_grow``) or r x n LoRA factor, for rank
+    r <= width n (optimizers/muon.py names the conventions)."""
+    zero, half = sympy.Integer(0), HALF
+    if muon.scaling == "original":  # sqrt(max(1, A/B)): sqrt(n/r) for n x r, 1 for r x n
+        return Scale(-half, half) if rows_grow else Scale(zero, zero)
+    if muon.scaling == "match_rms_adamw":  # 0.2 sqrt(max(A, B)) = 0.2 sqrt(n)
+        return Scale(-half, zero)
+    return Scale(zero, zero)
+
+
 def _targets(
     family: Any,
     alpha_w: sympy.Expr,
@@ -345,7 +356,7 @@ def _targets(
     assert isinstance(family, Muon)
     # norms, not entries: ||dB h|| = eta_B S_B ||h|| (h in dB's row space R^r), RMS over
     # n_out rows; ||dA x|| = eta_A S_A ||x|| (x in dA's row space), RMS over r rows
-    scale_B, scale_A = family.lowrank_scale(True), family.lowrank_scale(False)
+    scale_B, scale_A = _lowrank_scale(family, True), _lowrank_scale(family, False)
     why["update"] = (
         f"{family.name}: operator norms are fixed (scale {scale_B} on B, n x r, and "
         f"{scale_A} on A, r x n), so dB h and dA x follow from norms and the rank "

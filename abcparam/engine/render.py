@@ -1,18 +1,16 @@
-"""How a derived :class:`~abcparam.engine.rules_types.Rules` reads: title, regime sentence, JSON,
+"""How a derived :class:`~abcparam.engine.rules_table.Rules` reads: title, regime sentence, JSON,
 markdown and LaTeX tables (the methods of ``Rules`` call these; nothing here derives)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sympy
 
 from .exponents import READOUT, fmt
 from .minmax import sign_on_box
-
-if TYPE_CHECKING:  # typing only: rules_types.py imports this module, never the reverse at run time
-    from .rules_types import LayerRule, Rules
+from .rules_types import LayerRule, RulesData
 
 #: The exponents of a depth table, each cell "width, depth".
 _DEPTH_COLUMNS = ("a", "b", "c", "eps", "wd", "r")
@@ -37,7 +35,7 @@ def regime(layers: Mapping[str, LayerRule], syms) -> str:
     return "kernel-like layers: " + ", ".join(kernel)
 
 
-def title(rules: Rules) -> str:
+def title(rules: RulesData) -> str:
     """The table's heading: scheme, optimizer, alignment and what else it was derived under."""
     name = rules.scheme or "custom (a, b)"
     depth = ""
@@ -54,7 +52,7 @@ def title(rules: Rules) -> str:
     )
 
 
-def _depth_dict(rules: Rules) -> dict[str, Any]:
+def _depth_dict(rules: RulesData) -> dict[str, Any]:
     """The depth part of :func:`to_dict` (empty without depth rules)."""
     if rules.depth_alpha is None or rules.depth_alignment is None:
         return {}
@@ -76,7 +74,7 @@ def _depth_dict(rules: Rules) -> dict[str, Any]:
     return {"depth": depth}
 
 
-def to_dict(rules: Rules) -> dict[str, Any]:
+def to_dict(rules: RulesData) -> dict[str, Any]:
     """JSON-ready: every exponent as a string such as "1/2"."""
     return {
         "scheme": rules.scheme,
@@ -95,11 +93,11 @@ def to_dict(rules: Rules) -> dict[str, Any]:
     }
 
 
-def _per_kind(rules: Rules) -> bool:
+def _per_kind(rules: RulesData) -> bool:
     return len(set(rules.optimizers.values())) > 1
 
 
-def markdown(rules: Rules, why: bool = False) -> str:
+def markdown(rules: RulesData, why: bool = False) -> str:
     """The width table (or :func:`depth_markdown` for depth rules), with the reasons for c and
     wd when ``why``."""
     if rules.has_depth:
@@ -130,7 +128,7 @@ def markdown(rules: Rules, why: bool = False) -> str:
     return "\n".join(rows)
 
 
-def depth_markdown(rules: Rules, why: bool) -> str:
+def depth_markdown(rules: RulesData, why: bool) -> str:
     """Both exponents per layer: each cell "width | depth" (factor n^-w L^-d)."""
     head = "| layer | " + " | ".join(f"{x} (n, L)" for x in _DEPTH_COLUMNS) + " |"
     head += " why c_L |" if why else ""
@@ -156,7 +154,7 @@ def depth_markdown(rules: Rules, why: bool) -> str:
     return "\n".join(rows)
 
 
-def latex(rules: Rules) -> str:
+def latex(rules: RulesData) -> str:
     """A LaTeX tabular of the width exponents (an optimizer column when kinds differ)."""
     per_kind = _per_kind(rules)
     lines = [

@@ -21,7 +21,8 @@ from .depth import DepthAlignment, make_depth_alignment
 from .derive import LR_MODES, REQUIREMENTS, check_hidden_layers, derive, lr_mode, with_depth
 from .exponents import exact
 from .optimizers import canonical_name
-from .rules_types import FrozenMap, LayerRule, Number, Rules
+from .rules_table import Rules
+from .rules_types import FrozenMap, LayerRule, Number, RulesData
 from .schemes import Scheme, get_scheme
 from .symmetry import COORDINATES, equivalent, reparametrize
 
@@ -34,6 +35,7 @@ __all__ = [
     "LayerRule",
     "Number",
     "Rules",
+    "RulesData",
     "derive",
     "equivalent",
     "reparametrize",

@@ -1,29 +1,24 @@
-"""The derived tables: :class:`LayerRule` (one kind's exponents and reasons) and :class:`Rules`
-(every kind, plus what they were derived under), read-only so the cache can share them.
+"""The derived tables' data: :class:`LayerRule` (one kind's exponents and reasons) and
+:class:`RulesData` (every kind, plus what they were derived under), read-only so the cache can share them.
 
-Rendering lives in render.py, the Pareto front in front.py, the derivation in derive.py and the
-abc-symmetry in symmetry.py; this module holds the data and its plain accessors.
+:class:`RulesData` holds a table's fields and plain accessors; :class:`~.rules_table.Rules` adds
+its views (render.py, front.py) and variants.  The derivation is in derive.py, the abc-symmetry in
+symmetry.py.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
 
-from . import render
 from .alignment import Alignment
 from .depth import DEPTH_FIELDS, Constraint, DepthAlignment
-from .exponents import CORE_KINDS, EMBEDDING, VECTOR_KINDS, L, N, canonical_kind, exact, fmt
-from .front import pareto_front
-from .minmax import sign_on_box, smin
+from .exponents import L, N, canonical_kind, fmt
 from .optimizers import get_optimizer
 from .optimizers.muon import Muon
-from .recursion import Chain
-from .solve import analyze_chain, update_exponents
 
 Number = Any  # int | Fraction | sympy.Expr | str such as "1/2"
 
@@ -133,14 +128,10 @@ class LayerRule:
 
 
 @dataclass(frozen=True)
-class Rules:
-    """A derived parametrization: per-kind :class:`LayerRule` plus what it was derived under.
-
-    >>> from abcparam import rules
-    >>> r = rules("mup", optimizer="adam")
-    >>> r.exponents("c")["readout"], r.regime
-    (1/2, 'feature learning in every layer (all r = 0)')
-    """
+class RulesData:
+    """The fields of a derived parametrization and their plain accessors; :class:`Rules`
+    (rules_table.py) adds the views (tables, front) and variants on top, so that the modules
+    computing those views can read this type without importing the class that calls them."""
 
     scheme: str | None
     optimizer: str
@@ -207,89 +198,8 @@ class Rules:
         """One exponent ("a", "b", "c", "eps" or "r") for every kind."""
         return {kind: getattr(rule, name) for kind, rule in self.layers.items()}
 
-    # -- variants ------------------------------------------------------------------------------
-    def with_c(self, c: Mapping[str, Number] | Number) -> Rules:
-        """Same a, b and alignment, learning-rate exponents given instead of derived (e.g. SP with
-        one width-independent LR: ``with_c(0)``); r and the regime are recomputed."""
-        new_c = self._given_c(c)
-        r_chain, r_kind = self._r_at(new_c)
-        syms = self.alignment.symbols
-        opt = get_optimizer(self.optimizer)
-        layers = {}
-        for kind, rule in self.layers.items():
-            wd, wd_why = opt.wd_exponent(kind, new_c[kind], self.weight_decay)
-            blow_up = sign_on_box(r_kind[kind], syms) == -1
-            why = dict(
-                rule.why,
-                wd=wd_why,
-                c=f"c = {fmt(new_c[kind])}: given by the user (not derived)",
-                r=f"r = {fmt(r_kind[kind])}: from the recursion at the given c"
-                + (" — negative: the features blow up with width" if blow_up else ""),
-            )
-            layers[kind] = replace(rule, c=new_c[kind], r=r_kind[kind], wd=wd, why=why)
-        return replace(
-            self,
-            layers=layers,
-            lr_mode="given",
-            r_chain=tuple(r_chain),
-            regime=render.regime(layers, syms),
-        )
-
-    def _given_c(self, c: Mapping[str, Number] | Number) -> dict[str, sympy.Expr]:
-        """Every kind's c from a user's value or mapping (vector-like kinds follow the embedding
-        unless named)."""
-        given = c if isinstance(c, Mapping) else {kind: c for kind in self.layers}
-        new_c = {kind: rule.c for kind, rule in self.layers.items()}
-        for kind, value in given.items():
-            new_c[canonical_kind(kind)] = exact(value, f"{kind} c")
-        named = {canonical_kind(k) for k in given}
-        if EMBEDDING in named:
-            for kind in set(VECTOR_KINDS) - named:
-                new_c[kind] = new_c[EMBEDDING]
-        return new_c
-
-    def _r_at(self, c: dict[str, sympy.Expr]) -> tuple[list, dict[str, sympy.Expr]]:
-        """(r along the chain, r per kind) at learning-rate exponents ``c``."""
-        a, b = self.exponents("a"), self.exponents("b")
-        opt = get_optimizer(self.optimizer)
-        chain = Chain.mlp(self.hidden_layers)
-        r_chain = analyze_chain(a, b, c, opt, self.alignment, chain, view=self.update_view)
-        syms = self.alignment.symbols
-        r_kind = {
-            kind: smin([r_chain[p] for p in chain.positions(kind)], syms) for kind in CORE_KINDS
-        }
-        for kind in VECTOR_KINDS:  # added straight onto features: r = k
-            r_kind[kind] = update_exponents(a, b, c, opt, Chain((kind,)), syms)[0]
-        return r_chain, r_kind
-
-    # -- rendering (render.py) ----------------------------------------------------------------
-    def title(self) -> str:
-        return render.title(self)
-
     @property
     def has_spectral_update(self) -> bool:
         """Whether some kind uses an orthogonalised (Muon) update, whose view matters."""
         opt = get_optimizer(self.optimizer)
         return any(isinstance(opt.optimizer_for(kind), Muon) for kind in self.layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: every exponent as a string such as "1/2"."""
-        return render.to_dict(self)
-
-    def to_markdown(self, why: bool = False) -> str:
-        return render.markdown(self, why)
-
-    def to_latex(self) -> str:
-        return render.latex(self)
-
-    def __str__(self) -> str:
-        return self.to_markdown()
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    @functools.cached_property
-    def front(self) -> tuple[Mapping[str, sympy.Expr], ...]:
-        """The Pareto front of largest learning rates (its vertices), numeric alignment only
-        (read-only, like the rest of a cached result)."""
-        return tuple(FrozenMap(point) for point in pareto_front(self))

@@ -11,7 +11,8 @@ import sympy
 
 from .exponents import READOUT, canonical_kind, exact, fmt
 from .optimizers import get_optimizer
-from .rules_types import LayerRule, Number, Rules
+from .rules_table import Rules
+from .rules_types import LayerRule, Number
 
 
 def equivalent(first: Rules, second: Rules) -> bool:

@@ -32,7 +32,6 @@ answer departs from the spectral one by exactly that 1/2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sympy
 
@@ -73,18 +72,6 @@ class Muon(UpdateModel):
         if self.scaling == "match_rms_adamw":
             return sympy.Integer(max(d_out, d_in)) * HALF
         return sympy.Integer(0)
-
-    def lowrank_scale(self, rows_grow: bool) -> Any:
-        """The convention's factor s(A, B) on an n x r (``rows_grow``) or r x n LoRA factor, as
-        ``lora.Scale`` (n^-x r^-y), for rank r <= width n (engine/lora.py)."""
-        from ..lora import Scale  # lora imports this module
-
-        zero, half = sympy.Integer(0), HALF
-        if self.scaling == "original":  # sqrt(max(1, A/B)): sqrt(n/r) for n x r, 1 for r x n
-            return Scale(-half, half) if rows_grow else Scale(zero, zero)
-        if self.scaling == "match_rms_adamw":  # 0.2 sqrt(max(A, B)) = 0.2 sqrt(n)
-            return Scale(-half, zero)
-        return Scale(zero, zero)
 
     def entry_offset(self, kind: str) -> sympy.Expr:
         """k - (a + c): entries of a full-rank O are n^-max(d_out, d_in)/2, times s ~ n^sigma."""
