@@ -7,6 +7,10 @@ import pytest
 
 MODULES = (
     "abcparam.engine.rules",
+    "abcparam.engine.rules_types",
+    "abcparam.engine.rules_table",
+    "abcparam.engine.derive",
+    "abcparam.engine.symmetry",
     "abcparam.engine.constraints",
     "abcparam.engine.lora",
     "abcparam.published",

@@ -17,8 +17,8 @@ from abcparam.engine.formats import (
     overflow_fraction,
     underflow_fraction,
 )
+from abcparam.engine.optimizers.base import gradient_exponent as _eps_exponent
 from abcparam.engine.precision import ROLES, predict, role_exponent, role_exponents
-from abcparam.engine.rules import _eps_exponent
 from abcparam.published import MUNIT
 
 SCHEMES = ("sp", "ntp", "mfp", "mup", "u-mup", "munit")

@@ -91,10 +91,10 @@ def test_coupled_decay_keeps_lr_times_lambda_across_widths():
 def test_muon_on_a_vector_is_a_clear_error():
     from abcparam.torch.optim import make_optimizer
 
-    groups = [{"params": [torch.nn.Parameter(torch.zeros(3))], "name": "b", "kind": "hidden"}]
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(3))], "name": "b", "kinds": ["hidden"]}]
     with pytest.raises(ValueError, match="orthogonalises matrices; parameter 'b'"):
         make_optimizer("hidden=muon,default=adamw", groups, lr=0.1)
-    with pytest.raises(ValueError, match="needs its 'kind'"):
+    with pytest.raises(ValueError, match="needs its 'kinds'"):
         make_optimizer("muon", [{"params": [torch.nn.Parameter(torch.zeros(3, 3))]}], lr=0.1)
 
 

@@ -1,10 +1,11 @@
 """The symbolic engine: exact width exponents derived from the constraints (sympy, numpy, scipy only).
 
 Flow: ``schemes`` (what defines a scheme) -> ``optimizers`` (each optimizer's update model) ->
-``alignment`` -> ``recursion`` (the feature-change recursion) -> ``solve`` / ``front`` (the
-derivation and its Pareto front) -> ``rules`` (the public tables) -> ``predict`` (slopes a
-coordinate check should measure) and ``epsilon`` (Adam epsilon crossovers).  Nothing here imports
-torch.
+``alignment`` -> ``recursion`` (the feature-change recursion, each form with its ``Reason``) ->
+``solve`` (the largest stable c) -> ``derive`` (a :class:`Rules`: ``rules_types`` holds its data,
+``render`` and ``front`` its views, ``rules_table`` the class, ``symmetry`` the abc-symmetry) ->
+``rules`` (the cached public face) -> ``predict`` (slopes a coordinate check should measure) and
+``epsilon`` (Adam epsilon crossovers).  Nothing here imports torch.
 """
 
 from .alignment import Alignment, make_alignment

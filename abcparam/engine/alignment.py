@@ -14,9 +14,8 @@ from typing import Any
 
 import sympy
 
-from .exponents import HIDDEN, READOUT, canonical_kind, exact
+from .exponents import HALF, HIDDEN, READOUT, canonical_kind, exact
 
-HALF = sympy.Rational(1, 2)
 ONE = sympy.Integer(1)
 VARIABLES: tuple[str, ...] = ("alpha", "omega", "u")
 _VARIABLE_ALIASES = {"alpha": "alpha", "α": "alpha", "omega": "omega", "ω": "omega", "u": "u"}

@@ -18,7 +18,6 @@ system is what it satisfies.  See the book's "Conventions" page for the notation
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,14 @@ from typing import Any
 import sympy
 
 from .alignment import Triple
+from .derive import derive
 from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT
 from .minmax import affine_row, sign_on_box
-from .optimizers import get_optimizer
-from .recursion import Chain, r_forms
-from .solve import INIT_STABILITY, triples_for
+from .optimizers import UpdateModel, get_optimizer
+from .recursion import Chain, Form, r_forms
+from .rules import rules
+from .rules_table import Rules
+from .solve import INIT_STABILITY, triples_for, update_exponents
 
 #: The three terms of a layer's feature change and the alignment variable each one carries.
 TERMS: dict[str, tuple[str, str]] = {
@@ -42,19 +44,10 @@ _TERM_TEXT = {"dW·z0": "ΔW·z⁰", "W0·dz": "W⁰·Δz", "dW·dz": "ΔW·Δz"
 _GREEK = {"alpha": r"\alpha", "omega": r"\omega", "u": "u"}
 _OPS = {"=": "=", ">=": r"\ge"}
 _SHORT = {EMBEDDING: "emb", HIDDEN: "hid", READOUT: "out"}
-_STEP = re.compile(
-    r"([a-z]+(?:\[\d+\])?): (dW·z0|W0·dz|dW·dz|update dW·x|r = k|its own update|passes on)"
-)
 
 
 def _tex(expr: sympy.Expr) -> str:
     return sympy.latex(sympy.sympify(expr))
-
-
-def _path(label: str) -> tuple[tuple[str, str], ...]:
-    """The chain of (layer, term) steps a recursion label records, from the input upwards."""
-    steps = _STEP.findall(label)
-    return tuple(reversed(steps))
 
 
 def _describe_path(path: tuple[tuple[str, str], ...]) -> str:
@@ -302,9 +295,7 @@ class ConstraintSystem:
         return self.to_markdown()
 
 
-def _rules_from(target: Any, optimizer: str, alignment: Any, kwargs: dict):
-    from .rules import Rules, derive, rules
-
+def _rules_from(target: Any, optimizer: str, alignment: Any, kwargs: dict) -> Rules:
     if isinstance(target, Rules):
         if kwargs:
             raise ValueError(
@@ -341,19 +332,10 @@ def system(
     rules_ = _rules_from(target, optimizer, alignment, kwargs)
     opt = get_optimizer(rules_.optimizer)
     align = rules_.alignment
-    syms = align.symbols
     a, b = rules_.exponents("a"), rules_.exponents("b")
     chain = Chain.mlp(rules_.hidden_layers)
-
-    # the learning-rate exponents as unknowns (one per kind; one shared for TP-IV's shared LR)
-    fixed = {EMBEDDING: rules_[EMBEDDING].c} if "embedding_update" in rules_.conventions else {}
-    if rules_.lr_mode == "shared":
-        c_sym: dict[str, sympy.Expr] = {kind: sympy.Symbol("c") for kind in CORE_KINDS}
-    else:
-        c_sym = {kind: sympy.Symbol(f"c_{_SHORT[kind]}") for kind in CORE_KINDS}
-    c_sym.update(fixed)
-    solved = {kind: rules_[kind].c for kind in CORE_KINDS}
-    at_solution = {c_sym[kind]: solved[kind] for kind in CORE_KINDS if kind not in fixed}
+    c_sym, fixed = _unknowns(rules_)
+    at_solution = {c_sym[kind]: rules_[kind].c for kind in CORE_KINDS if kind not in fixed}
 
     # 1. update exponents: in general, and with this scheme's a, b
     al, bl, cl, G = sympy.symbols("a_l b_l c_l G")
@@ -365,12 +347,72 @@ def system(
         for kind in chain.kinds
     ]
     uses_backward = any(opt.uses_backward(kind) for kind in CORE_KINDS)
-    backward = _min(backward_forms) if uses_backward else None
 
-    # 2. the recursion, one position at a time: r_forms on (the layer below, this layer), with
-    # the layer below's r and this layer's k as symbols -- the same code the solver expands over
-    # the whole chain
+    # 2. the recursion, one position at a time
     triples = triples_for(chain, align)
+    steps = _steps(rules_, opt, chain, k_forms, s, triples)
+
+    # 3. the inequalities: every form of every r, expanded through the chain (as the solver and
+    # the front do), kept when not implied by another with the same c-part
+    k_labelled: list[list[Form]] = [[(k, None) for k in forms] for forms in k_forms]
+    expanded = [f for pos in r_forms(chain, k_labelled, s, triples) for f in pos]
+    inequalities, implied = _reduce(expanded, at_solution, align.symbols)
+    bounds = _bounds(opt, c_sym, fixed, at_solution, align.symbols)
+
+    # 4. the solution, and which inequality each c sits on
+    solution = {
+        kind: {"c": rule.c, "k": _k_value(opt, kind, a, b, rules_), "r": rule.r}
+        | {"eps": rule.eps, "why": dict(rule.why)}
+        for kind, rule in rules_.layers.items()
+    }
+    numeric_front = align.is_numeric and rules_.lr_mode == "per-layer"
+    return ConstraintSystem(
+        title=rules_.title(),
+        optimizer=opt.name,
+        alignment=align.describe(),
+        lr_mode=rules_.lr_mode,
+        c_symbols=c_sym,
+        k_general=k_general,
+        backward=_min(backward_forms) if uses_backward else None,
+        init=tuple(
+            (kind, sympy.expand(a[kind] + b[kind]), op, bound)
+            for kind, (op, bound) in INIT_STABILITY.items()
+        ),
+        steps=steps,
+        inequalities=inequalities,
+        bounds=bounds,
+        implied=implied,
+        solution=solution,
+        tight=_tight(rules_, fixed, c_sym, inequalities + bounds),
+        front=tuple(rules_.front) if numeric_front else None,
+        regime=rules_.regime,
+        conventions=tuple(rules_.conventions),
+    )
+
+
+def _unknowns(rules_: Rules) -> tuple[dict[str, sympy.Expr], dict[str, sympy.Expr]]:
+    """(the learning-rate exponents as unknowns, the ones a convention fixes): one symbol per
+    kind, or one shared symbol for TP-IV's shared LR."""
+    fixed = {EMBEDDING: rules_[EMBEDDING].c} if "embedding_update" in rules_.conventions else {}
+    if rules_.lr_mode == "shared":
+        c_sym: dict[str, sympy.Expr] = {kind: sympy.Symbol("c") for kind in CORE_KINDS}
+    else:
+        c_sym = {kind: sympy.Symbol(f"c_{_SHORT[kind]}") for kind in CORE_KINDS}
+    c_sym.update(fixed)
+    return c_sym, fixed
+
+
+def _steps(
+    rules_: Rules,
+    opt: UpdateModel,
+    chain: Chain,
+    k_forms: list[list[sympy.Expr]],
+    s: list[sympy.Expr],
+    triples: list[Triple | None],
+) -> tuple[LayerStep, ...]:
+    """Each position's recursion: r_forms on (the layer below, this layer), with the layer
+    below's r and this layer's k as symbols -- the same code the solver expands over the chain."""
+    a, b = rules_.exponents("a"), rules_.exponents("b")
     r_prev = sympy.Symbol("r_prev")
     r_at = list(rules_.r_chain) or [None] * len(chain.kinds)
     k_values = {kind: _k_value(opt, kind, a, b, rules_) for kind in rules_.layers}
@@ -380,98 +422,52 @@ def system(
         if pos == 0:
             steps.append(LayerStep(name, kind, _min(k_forms[pos]), k_sym, (), r_at[pos], None))
             continue
-        pair = Chain((chain.kinds[pos - 1], kind))
         forms = r_forms(
-            pair,
-            [[(r_prev, "")], [(k_sym, "")]],
+            Chain((chain.kinds[pos - 1], kind)),
+            [[(r_prev, None)], [(k_sym, None)]],
             [s[pos - 1], s[pos]],
             [triples[pos - 1], triples[pos]],
         )[1]
         at = {k_sym: k_values[kind], r_prev: r_at[pos - 1]} if r_at[pos - 1] is not None else {}
-        steps.append(
-            LayerStep(
-                name,
-                kind,
-                _min(k_forms[pos]),
-                k_sym,
-                _terms(forms, triples[pos], at),
-                r_at[pos],
-                r_prev,
-            )
-        )
+        terms = _terms(forms, triples[pos], at)
+        steps.append(LayerStep(name, kind, _min(k_forms[pos]), k_sym, terms, r_at[pos], r_prev))
+    return tuple(steps)
 
-    # 3. the inequalities: every form of every r, expanded through the chain (as the solver and
-    # the front do), kept when not implied by another with the same c-part
-    k_labelled = [[(k, "") for k in forms] for forms in k_forms]
-    expanded = [f for pos in r_forms(chain, k_labelled, s, triples) for f in pos]
-    inequalities, implied = _reduce(expanded, at_solution, syms)
+
+def _bounds(
+    opt: UpdateModel, c_sym: dict, fixed: dict, at_solution: dict, syms
+) -> tuple[Inequality, ...]:
+    """The optimizer's own bounds on c (e.g. SGD's c >= 0 where its update has a floor)."""
     bounds = []
     for kind in CORE_KINDS:
         floor = opt.lr_floor(kind)
         if floor is not None and kind not in fixed:
             expr = sympy.expand(c_sym[kind] - floor)
-            bounds.append(
-                Inequality(
-                    expr, f"{opt.name}'s own bound on {kind}", _is_zero(expr, at_solution, syms)
-                )
-            )
-    init = tuple(
-        (kind, sympy.expand(a[kind] + b[kind]), op, target)
-        for kind, (op, target) in INIT_STABILITY.items()
-    )
+            tight = _is_zero(expr, at_solution, syms)
+            bounds.append(Inequality(expr, f"{opt.name}'s own bound on {kind}", tight))
+    return tuple(bounds)
 
-    # 4. the solution, and which inequality each c sits on
-    solution = {
-        kind: {
-            "c": rule.c,
-            "k": _k_value(opt, kind, a, b, rules_),
-            "r": rule.r,
-            "eps": rule.eps,
-            "why": dict(rule.why),
-        }
-        for kind, rule in rules_.layers.items()
-    }
+
+def _tight(
+    rules_: Rules, fixed: dict, c_sym: dict, inequalities: tuple[Inequality, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Per kind, the tight inequalities its c sits on (or why none is listed)."""
     tight: dict[str, tuple[str, ...]] = {}
     for kind in rules_.layers:
         if kind in fixed:
             tight[kind] = ("a named convention fixes it (not derived)",)
-            continue
-        if kind not in CORE_KINDS and rules_.lr_mode == "shared":
+        elif kind not in CORE_KINDS and rules_.lr_mode == "shared":
             tight[kind] = tight[HIDDEN]
-            continue
-        if kind not in CORE_KINDS:
+        elif kind not in CORE_KINDS:
             tight[kind] = ("maximal update of a vector-like parameter: k = 0",)
-            continue
-        sym = c_sym[kind]
-        on = [
-            f"${i.latex()}$ ({i.source})"
-            for i in inequalities + tuple(bounds)
-            if i.tight and sympy.expand(i.expr).coeff(sym) != 0
-        ]
-        tight[kind] = tuple(on) if on else ("see the explanation below",)
-
-    front = None
-    if align.is_numeric and rules_.lr_mode == "per-layer":
-        front = tuple(rules_.front)
-    return ConstraintSystem(
-        title=rules_.title(),
-        optimizer=opt.name,
-        alignment=align.describe(),
-        lr_mode=rules_.lr_mode,
-        c_symbols=c_sym,
-        k_general=k_general,
-        backward=backward,
-        init=init,
-        steps=tuple(steps),
-        inequalities=inequalities,
-        bounds=tuple(bounds),
-        implied=implied,
-        solution=solution,
-        tight=tight,
-        front=front,
-        regime=rules_.regime,
-        conventions=tuple(rules_.conventions),
-    )
+        else:
+            on = [
+                f"${i.latex()}$ ({i.source})"
+                for i in inequalities
+                if i.tight and sympy.expand(i.expr).coeff(c_sym[kind]) != 0
+            ]
+            tight[kind] = tuple(on) if on else ("see the explanation below",)
+    return tight
 
 
 def _alignment_tex(term: Term) -> str:
@@ -490,8 +486,7 @@ def _terms(forms, triple: Triple | None, at: dict) -> tuple[Term, ...]:
         return ()
     out = []
     for expr, label in forms:
-        steps = _STEP.findall(label)
-        product = steps[0][1] if steps else ""
+        product = label.kind if label is not None else ""
         if product not in TERMS:
             continue
         variable = TERMS[product][0]
@@ -512,10 +507,10 @@ def _is_zero(expr: sympy.Expr, at: dict, syms) -> bool | None:
     return None if sign is None else sign == 0
 
 
-def _reduce(forms, at: dict, syms) -> tuple[tuple[Inequality, ...], int]:
+def _reduce(forms: list[Form], at: dict, syms) -> tuple[tuple[Inequality, ...], int]:
     """Keep one inequality per direction of its c-part: the strongest (the others follow);
     among equally strong ones the one with the smallest coefficients."""
-    best: dict[sympy.Expr, tuple[sympy.Expr, str]] = {}
+    best: dict[sympy.Expr, Form] = {}
     implied = 0
 
     def scale(expr):
@@ -544,13 +539,13 @@ def _reduce(forms, at: dict, syms) -> tuple[tuple[Inequality, ...], int]:
         kept, dropped = _irredundant(kept)
         implied += dropped
     out = tuple(
-        Inequality(expr, _describe_path(_path(label)), _is_zero(expr, at, syms))
+        Inequality(expr, _describe_path(label.path() if label else ()), _is_zero(expr, at, syms))
         for expr, label in kept
     )
     return out, implied
 
 
-def _irredundant(forms: list[tuple[sympy.Expr, str]]) -> tuple[list, int]:
+def _irredundant(forms: list[Form]) -> tuple[list, int]:
     """Drop every inequality the others imply (an LP each, scipy), longest first."""
     from scipy.optimize import linprog
 
@@ -576,9 +571,7 @@ def _irredundant(forms: list[tuple[sympy.Expr, str]]) -> tuple[list, int]:
     return [forms[i] for i in keep], len(forms) - len(keep)
 
 
-def _k_value(opt, kind, a, b, rules_) -> sympy.Expr:
-    from .solve import update_exponents
-
+def _k_value(opt: UpdateModel, kind: str, a: dict, b: dict, rules_: Rules) -> sympy.Expr:
     syms = rules_.alignment.symbols
     c = rules_.exponents("c")
     return update_exponents(a, b, c, opt, Chain((kind,)), syms)[0]

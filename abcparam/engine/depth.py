@@ -34,9 +34,8 @@ from typing import Any
 
 import sympy
 
-from .exponents import EMBEDDING, HIDDEN, LAYER_KINDS, READOUT, exact, fmt
+from .exponents import EMBEDDING, HALF, HIDDEN, LAYER_KINDS, READOUT, exact, fmt
 
-HALF = sympy.Rational(1, 2)
 ZERO = sympy.Integer(0)
 ONE = sympy.Integer(1)
 #: Layer kinds whose parameters live inside the residual blocks (pre-LN gains and biases of the

@@ -18,6 +18,8 @@ N = sympy.Symbol("n", positive=True)
 #: The depth: the number of residual blocks.  A depth exponent e means a factor ``L**(-e)``; it is
 #: kept apart from the width exponent of the same quantity (depth.py; TP-VI, CompleteP).
 L = sympy.Symbol("L", positive=True)
+#: One half: the exponent of a width sum of n independent terms (sqrt(n)), used throughout.
+HALF = sympy.Rational(1, 2)
 
 #: The three layer kinds of Everett et al.'s one-width form, in forward order.
 EMBEDDING, HIDDEN, READOUT = "embedding", "hidden", "readout"

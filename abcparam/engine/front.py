@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 from itertools import combinations
-from typing import TYPE_CHECKING
 
 import sympy
 
@@ -20,15 +19,13 @@ from .exponents import CORE_KINDS, EMBEDDING, READOUT
 from .minmax import affine_row, solve_square
 from .optimizers import get_optimizer
 from .recursion import Chain, r_forms
+from .rules_types import RulesData
 from .solve import backward_forms, readout_update, triples_for
-
-if TYPE_CHECKING:  # typing only: rules.py imports this module lazily, never the reverse at run time
-    from .rules import Rules
 
 Row = tuple[tuple[Fraction, ...], Fraction]  # coefficients . x + constant >= 0
 
 
-def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
+def stability_rows(rules: RulesData) -> tuple[list[str], list[Row]]:
     """The stable set {c : every r_l >= 0, optimizer bounds} as rows over the free kinds' c."""
     if not rules.alignment.is_numeric:
         raise ValueError(
@@ -37,7 +34,8 @@ def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
         )
     opt = get_optimizer(rules.optimizer)
     a, b = rules.exponents("a"), rules.exponents("b")
-    fixed = {EMBEDDING: rules[EMBEDDING].c} if "embedding_update" in rules.conventions else {}
+    given_c = rules.exponents("c")
+    fixed = {EMBEDDING: given_c[EMBEDDING]} if "embedding_update" in rules.conventions else {}
     free = [kind for kind in CORE_KINDS if kind not in fixed]
     C = {kind: sympy.Symbol(f"c_{kind}") for kind in free}
     c = {**fixed, **C}
@@ -45,7 +43,7 @@ def stability_rows(rules: Rules) -> tuple[list[str], list[Row]]:
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     backward = backward_forms(a, b, readout_update(opt, a, b, c[READOUT]))
     k_forms = [
-        [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
+        [(f, None) for f in opt.update_forms(kind, a[kind], b[kind], c[kind], backward)]
         for kind in chain.kinds
     ]
     exprs = [
@@ -82,7 +80,7 @@ def _dominated(x, rows: list[Row]) -> bool:
     return res.status == 0 and res.fun < float(sum(x)) - 1e-9
 
 
-def pareto_front(rules: Rules) -> list[dict[str, sympy.Expr]]:
+def pareto_front(rules: RulesData) -> list[dict[str, sympy.Expr]]:
     """Vertices of the Pareto front of the stable set (exact), sorted by the readout's c."""
     free, rows = stability_rows(rules)
     vertices = set()
@@ -92,16 +90,17 @@ def pareto_front(rules: Rules) -> list[dict[str, sympy.Expr]]:
             vertices.add(x)
     front = [x for x in vertices if not _dominated(x, rows)]
     front.sort(key=lambda x: tuple(reversed(x)))
-    fixed = {EMBEDDING: rules[EMBEDDING].c} if EMBEDDING not in free else {}
+    fixed = {EMBEDDING: rules.exponents("c")[EMBEDDING]} if EMBEDDING not in free else {}
     return [
         {**fixed, **{kind: sympy.Rational(v.numerator, v.denominator) for kind, v in zip(free, x)}}
         for x in front
     ]
 
 
-def is_pareto_minimal(rules: Rules) -> bool:
+def is_pareto_minimal(rules: RulesData) -> bool:
     """Whether the derived c is stable and no stable c is smaller in one layer and no larger in
     any other (i.e. it gives every layer a largest learning rate)."""
     free, rows = stability_rows(rules)
-    x = tuple(Fraction(str(rules[kind].c)) for kind in free)
+    c = rules.exponents("c")
+    x = tuple(Fraction(str(c[kind])) for kind in free)
     return _feasible(x, rows) and not _dominated(x, rows)

@@ -35,8 +35,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .alignment import HALF
-from .exponents import fmt
+from .exponents import HALF, fmt
 
 ONE = sympy.Integer(1)
 

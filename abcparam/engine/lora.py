@@ -29,11 +29,10 @@ from typing import Any
 
 import sympy
 
-from .exponents import EMBEDDING, HIDDEN, READOUT, canonical_kind, exact, fmt
+from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, canonical_kind, exact, fmt
 from .optimizers import get_optimizer
 from .optimizers.muon import Muon
 
-HALF = sympy.Rational(1, 2)
 #: The rank of the adapter: a second symbol beside the width ``n``.
 R = sympy.Symbol("r", positive=True)
 #: Which of (fan-out, fan-in) grows with the width, per adapted layer kind.
@@ -230,110 +229,140 @@ def lora_rules(
     '1/sqrt(r)'
     """
     kind = canonical_kind(kind)
-    if kind not in SHAPES:
-        raise ValueError(f"LoRA adapts a matrix; kind {kind!r} is not one ({', '.join(SHAPES)})")
-    if gauge not in GAUGES:
-        raise ValueError(f"gauge = {gauge!r}; accepted: {', '.join(GAUGES)}")
-    if weight_decay not in ("coupled", "independent"):
-        raise ValueError(f"weight_decay = {weight_decay!r}; accepted: coupled, independent")
+    family = _checked_family(optimizer, kind, gauge, weight_decay)
     d_out, d_in = SHAPES[kind]
     alpha_w = _width_alignment(alignment)
     alpha_r = _fraction_in_range(rank_alignment, "rank_alignment")
-    family = _family(optimizer)
-    if isinstance(family, Muon) and kind != HIDDEN:
-        raise ValueError(
-            f"LoRA-Muon is derived for hidden (n x n) layers, where r <= n on both sides; "
-            f"kind {kind!r}: use adam or sgd on its factors"
-        )
     gamma = exact(backward if backward is not None else (0 if kind == READOUT else 1), "backward")
     s_width = exact(multiplier_width, "multiplier_width")
-    if gauge == "multiplier":
-        if isinstance(multiplier, str) and multiplier not in MULTIPLIERS:
-            raise ValueError(f"multiplier = {multiplier!r}; accepted: {', '.join(MULTIPLIERS)}")
-        s_rank = MULTIPLIERS[multiplier] if isinstance(multiplier, str) else exact(multiplier)
+    s_rank = _given_multiplier(multiplier) if gauge == "multiplier" else None
     why: dict[str, str] = {
-        "h": (
-            "h = A x sums n_in entries of an independent init (CLT): A's std n_in^-1/2 keeps "
-            "the bottleneck Theta(1)"
-        ),
+        "h": _WHY_H,
         "rank_alignment": (
             f"dB h and B dh sum r terms with alignment {fmt(alpha_r)}: 1 when dB ~ g h^T is "
             f"built from the h it multiplies (first steps), 1/2 when independent of it"
         ),
     }
-    init_a = _w(HALF * d_in)
-    # Condition 1, s dB h = Theta(1), fixes k_s * s + c_B = target_B (k_s = 2 where B's step
-    # carries s, as SGD's gradient does).  Condition 2, dA x = Theta(1), fixes c_A = target_A.
     g = _w(gamma)
-    if family == "normalised":
-        # entries of dB, dA are their LRs; dB h sums r aligned terms, dA x sums n_in
-        k_s, target_B = 1, _r(alpha_r)
-        target_A = _w(alpha_w * d_in)
-        why["update"] = "normalised steps (Adam-like): the factors' entries move by their LR"
-    elif family == "sgd":
-        # dB = eta_B s g h^T; dA = eta_A s (B^T g) x^T with B ~ dB, B^T g summing n_out
-        # aligned terms; substituting condition 1 into condition 2 gives target_A
-        k_s, target_B = 2, _r(alpha_r) - g
-        target_A = -target_B - g - g + _w(alpha_w * (d_in + d_out))
-        why["update"] = (
-            f"SGD: dB = eta_B s g h^T with g ~ n^-{fmt(gamma)}, dA = eta_A s (B^T g) x^T; "
-            f"B's step carries s, so s enters condition 1 twice"
-        )
-    else:
-        assert isinstance(family, Muon)
-        # norms, not entries: ||dB h|| = eta_B S_B ||h|| (h in dB's row space R^r), RMS over
-        # n_out rows; ||dA x|| = eta_A S_A ||x|| (x in dA's row space), RMS over r rows
-        scale_B, scale_A = family.lowrank_scale(True), family.lowrank_scale(False)
-        k_s, target_B = 1, -scale_B + _r(HALF) - _w(HALF * d_out)
-        target_A = -scale_A + _w(HALF * d_in) - _r(HALF)
-        why["update"] = (
-            f"{family.name}: operator norms are fixed (scale {scale_B} on B, n x r, and "
-            f"{scale_A} on A, r x n), so dB h and dA x follow from norms and the rank "
-            f"alignment drops out"
-        )
-    if gauge == "lr":
-        s_scale = Scale(s_width, sympy.expand(target_B.rank / k_s))
-        why["multiplier"] = (
-            f"s ~ {s_scale}: with B's LR independent of the rank, s dB h = Theta(1) needs "
-            f"r^-{fmt(s_scale.rank)} (rank alignment {fmt(alpha_r)})"
-        )
-    else:
-        s_scale = Scale(s_width, s_rank)
-        why["multiplier"] = f"s ~ {s_scale}: given ({multiplier})"
+    k_s, target_B, lr_A = _targets(family, alpha_w, alpha_r, g, gamma, d_in, d_out, why)
+    s_scale = Scale(s_width, s_rank if s_rank is not None else sympy.expand(target_B.rank / k_s))
+    why["multiplier"] = (
+        f"s ~ {s_scale}: given ({multiplier})"
+        if s_rank is not None
+        else f"s ~ {s_scale}: with B's LR independent of the rank, s dB h = Theta(1) needs "
+        f"r^-{fmt(s_scale.rank)} (rank alignment {fmt(alpha_r)})"
+    )
     lr_B = target_B - Scale(k_s * s_scale.width, k_s * s_scale.rank)
-    lr_A = target_A
     why["lr_A"] = (
         f"eta_A ~ {lr_A}: dA x sums n_in terms of dA (alignment {fmt(alpha_w)}); a Theta(1) "
         f"change of the bottleneck h sets A's LR"
     )
     why["lr_B"] = f"eta_B ~ {lr_B}: s dB h = Theta(1) with s ~ {s_scale}"
+    model = get_optimizer(optimizer).optimizer_for(kind)
     eps_B = eps_A = None
-    if get_optimizer(optimizer).optimizer_for(kind).has_eps:
+    if model.has_eps:
         # raw gradients: dL/dB = s g h^T at init; dL/dA = s (B^T g) x^T once B ~ eta_B moved
-        eps_B = s_scale + g
-        eps_A = s_scale + lr_B + g - _w(alpha_w * d_out)
+        eps_B, eps_A = s_scale + g, s_scale + lr_B + g - _w(alpha_w * d_out)
         why["eps"] = (
             "eps tracks each factor's raw gradient RMS: s g h^T for B, s (B^T g) x^T for A "
             "once B has moved by its LR"
         )
     wd_B = wd_A = None
-    if get_optimizer(optimizer).optimizer_for(kind).decay == "decoupled":
-        wd_B = -lr_B if weight_decay == "coupled" else ZERO
-        wd_A = -lr_A if weight_decay == "coupled" else ZERO
-    model = get_optimizer(optimizer).optimizer_for(kind)
-    a_rule = FactorRule("A", init_a, lr_A, eps_A, wd_A, {"init": why["h"], "lr": why["lr_A"]})
+    if model.decay == "decoupled":
+        wd_B, wd_A = (-lr_B, -lr_A) if weight_decay == "coupled" else (ZERO, ZERO)
     b_why = {"init": "zero: the adapted model starts as W0", "lr": why["lr_B"]}
-    b_rule = FactorRule("B", None, lr_B, eps_B, wd_B, b_why)
     return LoraRules(
         optimizer=model.name,
         kind=kind,
         width_alignment=alpha_w,
         rank_alignment=alpha_r,
         multiplier=s_scale,
-        A=a_rule,
-        B=b_rule,
+        A=FactorRule("A", _w(HALF * d_in), lr_A, eps_A, wd_A, {"init": _WHY_H, "lr": why["lr_A"]}),
+        B=FactorRule("B", None, lr_B, eps_B, wd_B, b_why),
         why=why,
     )
+
+
+def _given_multiplier(multiplier: str | Any) -> sympy.Expr:
+    """The rank exponent of a named multiplier convention (``MULTIPLIERS``) or a given one."""
+    if isinstance(multiplier, str) and multiplier not in MULTIPLIERS:
+        raise ValueError(f"multiplier = {multiplier!r}; accepted: {', '.join(MULTIPLIERS)}")
+    return MULTIPLIERS[multiplier] if isinstance(multiplier, str) else exact(multiplier)
+
+
+#: Why A's init std is n_in^-1/2.
+_WHY_H = (
+    "h = A x sums n_in entries of an independent init (CLT): A's std n_in^-1/2 keeps "
+    "the bottleneck Theta(1)"
+)
+
+
+def _checked_family(optimizer: str, kind: str, gauge: str, weight_decay: str) -> str | Muon:
+    """The optimizer's update family, after rejecting a kind LoRA cannot adapt (LoRA-Muon:
+    hidden only), an unknown gauge or weight-decay convention."""
+    if kind not in SHAPES:
+        raise ValueError(f"LoRA adapts a matrix; kind {kind!r} is not one ({', '.join(SHAPES)})")
+    if gauge not in GAUGES:
+        raise ValueError(f"gauge = {gauge!r}; accepted: {', '.join(GAUGES)}")
+    if weight_decay not in ("coupled", "independent"):
+        raise ValueError(f"weight_decay = {weight_decay!r}; accepted: coupled, independent")
+    family = _family(optimizer)
+    if isinstance(family, Muon) and kind != HIDDEN:
+        raise ValueError(
+            f"LoRA-Muon is derived for hidden (n x n) layers, where r <= n on both sides; "
+            f"kind {kind!r}: use adam or sgd on its factors"
+        )
+    return family
+
+
+def _lowrank_scale(muon: Muon, rows_grow: bool) -> Scale:
+    """Muon's shape factor s(A, B) on an n x r (``rows_grow``) or r x n LoRA factor, for rank
+    r <= width n (optimizers/muon.py names the conventions)."""
+    zero, half = sympy.Integer(0), HALF
+    if muon.scaling == "original":  # sqrt(max(1, A/B)): sqrt(n/r) for n x r, 1 for r x n
+        return Scale(-half, half) if rows_grow else Scale(zero, zero)
+    if muon.scaling == "match_rms_adamw":  # 0.2 sqrt(max(A, B)) = 0.2 sqrt(n)
+        return Scale(-half, zero)
+    return Scale(zero, zero)
+
+
+def _targets(
+    family: Any,
+    alpha_w: sympy.Expr,
+    alpha_r: sympy.Expr,
+    g: Scale,
+    gamma: sympy.Expr,
+    d_in: int,
+    d_out: int,
+    why: dict[str, str],
+) -> tuple[int, Scale, Scale]:
+    """(k_s, target_B, target_A) of the two conditions, and ``why["update"]``.
+
+    Condition 1, s dB h = Theta(1), fixes k_s * s + c_B = target_B (k_s = 2 where B's step
+    carries s, as SGD's gradient does).  Condition 2, dA x = Theta(1), fixes c_A = target_A."""
+    if family == "normalised":
+        # entries of dB, dA are their LRs; dB h sums r aligned terms, dA x sums n_in
+        why["update"] = "normalised steps (Adam-like): the factors' entries move by their LR"
+        return 1, _r(alpha_r), _w(alpha_w * d_in)
+    if family == "sgd":
+        # dB = eta_B s g h^T; dA = eta_A s (B^T g) x^T with B ~ dB, B^T g summing n_out
+        # aligned terms; substituting condition 1 into condition 2 gives target_A
+        target_B = _r(alpha_r) - g
+        why["update"] = (
+            f"SGD: dB = eta_B s g h^T with g ~ n^-{fmt(gamma)}, dA = eta_A s (B^T g) x^T; "
+            f"B's step carries s, so s enters condition 1 twice"
+        )
+        return 2, target_B, -target_B - g - g + _w(alpha_w * (d_in + d_out))
+    assert isinstance(family, Muon)
+    # norms, not entries: ||dB h|| = eta_B S_B ||h|| (h in dB's row space R^r), RMS over
+    # n_out rows; ||dA x|| = eta_A S_A ||x|| (x in dA's row space), RMS over r rows
+    scale_B, scale_A = _lowrank_scale(family, True), _lowrank_scale(family, False)
+    why["update"] = (
+        f"{family.name}: operator norms are fixed (scale {scale_B} on B, n x r, and "
+        f"{scale_A} on A, r x n), so dB h and dA x follow from norms and the rank "
+        f"alignment drops out"
+    )
+    return 1, -scale_B + _r(HALF) - _w(HALF * d_out), -scale_A + _w(HALF * d_in) - _r(HALF)
 
 
 __all__ = ["R", "Scale", "FactorRule", "LoraRules", "lora_rules"]

@@ -13,7 +13,8 @@ from itertools import combinations
 
 import sympy
 
-from .alignment import HALF, ONE, box_points
+from .alignment import ONE, box_points
+from .exponents import HALF
 
 
 def _is_affine(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]) -> bool:

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .alignment import HALF
-from .exponents import EMBEDDING, HIDDEN, READOUT, fmt
+from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain
@@ -99,32 +98,10 @@ def role_exponents(
     r_chain = list(rules.r_chain) or [rules[k].r for k in chain.kinds]
     s = {kind: sympy.expand(a[kind] + b[kind]) for kind in MATRIX_KINDS}
 
-    # forward: input and output per chain position
-    inputs, outputs = [], []
-    x = ZERO  # data: fixed scale
-    for pos, kind in enumerate(chain.kinds):
-        inputs.append(x)
-        y = sympy.expand(-s[kind] + _FORWARD_FAN[kind] + x)
-        if trained:
-            y = smax([y, -r_chain[pos]], syms)
-        outputs.append(y)
-        x = y  # an elementwise nonlinearity keeps the exponent
-    # backward: dL/dlogits is width-free (softmax minus one-hot)
-    grad_out = [ZERO] * len(chain.kinds)
-    grad_in = [ZERO] * len(chain.kinds)
-    g = ZERO
-    for pos in reversed(range(len(chain.kinds))):
-        kind = chain.kinds[pos]
-        grad_out[pos] = g
-        terms = [-s[kind] + _BACKWARD_FAN[kind]]
-        if trained:  # dW^T g: n^-k entries aligned with g over the width sum (alpha), else fixed
-            alpha = rules.alignment.at(kind).alpha if kind == HIDDEN else ZERO
-            terms.append(-ks[pos] + alpha)
-        g = sympy.expand(smax(terms, syms) + g)
-        grad_in[pos] = g
-
+    inputs, outputs = _forward(chain, s, r_chain if trained else None, syms)
+    grad_in, grad_out = _backward(chain, s, ks if trained else None, rules.alignment, syms)
     result: dict[tuple[str, str], RoleExponent] = {}
-    moments = opt.name in MOMENT_OPTIMIZERS
+    when = "after training" if trained else "at init"
     for kind in MATRIX_KINDS:
         pos_list = chain.positions(kind)
 
@@ -132,57 +109,114 @@ def role_exponents(
             return sympy.expand(smax([values[p] for p in positions], syms))
 
         k = pooled(ks)
-        x_in, y_out = pooled(inputs), pooled(outputs)
-        g_out, g_in = pooled(grad_out), pooled(grad_in)
+        x_in, g_out = pooled(inputs), pooled(grad_out)
         qk = ""
         if attention == "qk" and kind == HIDDEN:
             g_out = sympy.expand(g_out + HALF - rules.attention_logit_exponent)
             qk = f"; through the attention logits d_head^-{fmt(rules.attention_logit_exponent)}"
-        grad_w = sympy.expand(-a[kind] + g_out + x_in)
-        when = "after training" if trained else "at init"
-        w = -b[kind] if not trained else smax([-b[kind], a[kind] - k], syms)
-        w_eff = -s[kind] if not trained else smax([-s[kind], -k], syms)
-        rows = {
-            "weight": (
-                w,
-                f"w has init std n^-b (b = {fmt(b[kind])})"
-                + ("" if not trained else f"; updates of n^(a-k) = n^{fmt(a[kind] - k)}"),
-            ),
-            "effective_weight": (
-                w_eff,
-                f"n^-a w: n^-(a+b) = n^-{fmt(s[kind])}"
-                + ("" if not trained else f"; updates n^-k = n^-{fmt(k)}"),
-            ),
-            "input": (x_in, f"output of the layer below {when} (data for the embedding)"),
-            "output": (
-                y_out,
-                "n^-(a+b) x input, summed over "
-                + ("the width (n^1/2)" if _FORWARD_FAN[kind] else "a fixed fan-in")
-                + ("" if not trained else ", max with the feature change n^-r"),
-            ),
-            "grad_output": (g_out, "backward from width-free logit gradients" + qk),
-            "grad_matmul": (
-                sympy.expand(-a[kind] + g_out),
-                "n^-a x grad_output: what reaches x w^T when n^-a scales its result",
-            ),
-            "grad_input": (
-                g_in,
-                "grad_output x W^T summed over "
-                + ("the width (n^1/2)" if _BACKWARD_FAN[kind] else "a fixed fan-out"),
-            ),
-            "grad_weight": (grad_w, "dL/dw = n^-a x grad_output x input, a batch sum"),
-            "update": (
-                sympy.expand(a[kind] - k),
-                f"{opt.name} moves n^-a w by n^-k (k = {fmt(k)}), so w by n^(a-k)",
-            ),
-        }
-        if moments:
+        rows = _rows(kind, a[kind], b[kind], k, trained, x_in, pooled(outputs), g_out, syms)
+        rows["grad_output"] = (g_out, "backward from width-free logit gradients" + qk)
+        rows["grad_input"] = (
+            pooled(grad_in),
+            "grad_output x W^T summed over "
+            + ("the width (n^1/2)" if _BACKWARD_FAN[kind] else "a fixed fan-out"),
+        )
+        rows["update"] = (
+            sympy.expand(a[kind] - k),
+            f"{opt.name} moves n^-a w by n^-k (k = {fmt(k)}), so w by n^(a-k)",
+        )
+        if opt.name in MOMENT_OPTIMIZERS:
+            grad_w = rows["grad_weight"][0]
             rows["adam_m"] = (grad_w, "an average of dL/dw")
             rows["adam_sqrt_v"] = (grad_w, "the RMS of dL/dw")
             rows["adam_v"] = (sympy.expand(2 * grad_w), "the mean square of dL/dw")
-        for role, (expr, why) in rows.items():
+        for role in _ROLE_ORDER + tuple(r for r in rows if r not in _ROLE_ORDER):
+            expr, why = rows[role]
             result[(kind, role)] = RoleExponent(kind, role, sympy.expand(expr), why + f" ({when})")
     return result
+
+
+#: The order of the roles in a result (as the rows were first written).
+_ROLE_ORDER = (
+    "weight",
+    "effective_weight",
+    "input",
+    "output",
+    "grad_output",
+    "grad_matmul",
+    "grad_input",
+    "grad_weight",
+    "update",
+)
+
+
+def _forward(chain: Chain, s: dict, r_chain: list | None, syms) -> tuple[list, list]:
+    """(input, output) exponents per chain position; with ``r_chain`` (trained) each output is
+    also at least its feature change n^-r.  Data enter at a fixed scale."""
+    inputs, outputs = [], []
+    x = ZERO
+    for pos, kind in enumerate(chain.kinds):
+        inputs.append(x)
+        y = sympy.expand(-s[kind] + _FORWARD_FAN[kind] + x)
+        if r_chain is not None:
+            y = smax([y, -r_chain[pos]], syms)
+        outputs.append(y)
+        x = y  # an elementwise nonlinearity keeps the exponent
+    return inputs, outputs
+
+
+def _backward(chain: Chain, s: dict, ks: list | None, alignment, syms) -> tuple[list, list]:
+    """(grad_input, grad_output) exponents per position, from width-free logit gradients
+    (softmax minus one-hot); with ``ks`` (trained) dW^T g adds n^-k entries aligned with g over
+    the width sum (alpha)."""
+    grad_out = [ZERO] * len(chain.kinds)
+    grad_in = [ZERO] * len(chain.kinds)
+    g = ZERO
+    for pos in reversed(range(len(chain.kinds))):
+        kind = chain.kinds[pos]
+        grad_out[pos] = g
+        terms = [-s[kind] + _BACKWARD_FAN[kind]]
+        if ks is not None:
+            alpha = alignment.at(kind).alpha if kind == HIDDEN else ZERO
+            terms.append(-ks[pos] + alpha)
+        g = sympy.expand(smax(terms, syms) + g)
+        grad_in[pos] = g
+    return grad_in, grad_out
+
+
+def _rows(kind, a, b, k, trained: bool, x_in, y_out, g_out, syms) -> dict[str, tuple]:
+    """The weight, input and output rows of one kind: (exponent, why)."""
+    s = sympy.expand(a + b)
+    when = "after training" if trained else "at init"
+    w = -b if not trained else smax([-b, a - k], syms)
+    w_eff = -s if not trained else smax([-s, -k], syms)
+    return {
+        "weight": (
+            w,
+            f"w has init std n^-b (b = {fmt(b)})"
+            + ("" if not trained else f"; updates of n^(a-k) = n^{fmt(a - k)}"),
+        ),
+        "effective_weight": (
+            w_eff,
+            f"n^-a w: n^-(a+b) = n^-{fmt(s)}"
+            + ("" if not trained else f"; updates n^-k = n^-{fmt(k)}"),
+        ),
+        "input": (x_in, f"output of the layer below {when} (data for the embedding)"),
+        "output": (
+            y_out,
+            "n^-(a+b) x input, summed over "
+            + ("the width (n^1/2)" if _FORWARD_FAN[kind] else "a fixed fan-in")
+            + ("" if not trained else ", max with the feature change n^-r"),
+        ),
+        "grad_matmul": (
+            sympy.expand(-a + g_out),
+            "n^-a x grad_output: what reaches x w^T when n^-a scales its result",
+        ),
+        "grad_weight": (
+            sympy.expand(-a + g_out + x_in),
+            "dL/dw = n^-a x grad_output x input, a batch sum",
+        ),
+    }
 
 
 def role_exponent(rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:

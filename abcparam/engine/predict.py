@@ -20,8 +20,8 @@ from typing import Any
 
 import sympy
 
-from .alignment import HALF, Triple
-from .exponents import EMBEDDING, VECTOR_KINDS, canonical_kind
+from .alignment import Triple
+from .exponents import EMBEDDING, HALF, VECTOR_KINDS, canonical_kind
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain, r_terms
@@ -72,14 +72,7 @@ def predict_slopes(
     each layer is predicted from what it actually receives; ``input_scale`` likewise gives the
     measured width slope of each layer's input at init (default 0, which stability guarantees).
     """
-    if not isinstance(chain, (list, tuple)) and hasattr(chain, "parents"):
-        # a discovered topology (abcparam.torch.Topology): its kinds and its graph
-        if parents is None:
-            parents = [list(p) for p in chain.parents]
-        chain = chain.kinds
-    kinds = tuple(canonical_kind(k) for k in chain)
-    if not kinds or kinds[0] != EMBEDDING:
-        raise ValueError(f"chain must start with the embedding; got {list(chain)}")
+    kinds, parents = _kinds_and_parents(chain, parents)
     if alignment is not None and len(alignment) != len(kinds):
         raise ValueError(f"alignment has {len(alignment)} entries for a chain of {len(kinds)}")
     if not isinstance(step, int) or step < 1:
@@ -88,16 +81,7 @@ def predict_slopes(
     opt = get_optimizer(rules.optimizer)
     a, b, c = rules.exponents("a"), rules.exponents("b"), rules.exponents("c")
     syms = rules.alignment.symbols
-    defaults = [
-        None
-        if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,))
-        else opt.effective_triple(kind, rules.alignment.at(kind), rules.update_view)
-        for pos, kind in enumerate(kinds)
-    ]
-    triples = [
-        d if alignment is None or d is None else _triple(alignment[pos], d)
-        for pos, d in enumerate(defaults)
-    ]
+    triples = _triples(rules, opt, kinds, alignment)
     ks = update_exponents(a, b, c, opt, the_chain, syms, step)
     if alignment is not None:  # an optimizer that fixes the operator norm: entries follow alpha
         ks = [
@@ -117,9 +101,9 @@ def predict_slopes(
         if kind in VECTOR_KINDS + (EMBEDDING,):
             init = -s[pos] if pos == 0 or kind == EMBEDDING else sympy.Integer(0)
         else:  # a CLT sum of n inputs of scale n^s_x
-            init = (
-                HALF - s[pos] + (scale[pos] if scale is not None and scale[pos] is not None else 0)
-            )
+            measured = scale[pos] if scale is not None and scale[pos] is not None else 0
+            init = HALF - s[pos] + measured
+        t = triples[pos]
         out.append(
             {
                 "name": name,
@@ -131,7 +115,42 @@ def predict_slopes(
                 "terms": terms,
                 "output": smax([init, -r], syms),
                 "update": -ks[pos],
-                "alignment": None if (t := triples[pos]) is None else t.as_dict(),
+                "alignment": None if t is None else t.as_dict(),
             }
         )
     return out
+
+
+def _kinds_and_parents(
+    chain: Any, parents: Sequence[Sequence[int]] | None
+) -> tuple[tuple[str, ...], Sequence[Sequence[int]] | None]:
+    """The chain's kinds (canonical; the first must be the embedding) and its graph: a
+    discovered ``Topology`` brings its own parents unless they are given."""
+    if not isinstance(chain, (list, tuple)) and hasattr(chain, "parents"):
+        if parents is None:
+            parents = [list(p) for p in chain.parents]
+        chain = chain.kinds
+    kinds = tuple(canonical_kind(k) for k in chain)
+    if not kinds or kinds[0] != EMBEDDING:
+        raise ValueError(f"chain must start with the embedding; got {list(chain)}")
+    return kinds, parents
+
+
+def _triples(
+    rules: Any,
+    opt: Any,
+    kinds: tuple[str, ...],
+    alignment: Sequence[Mapping[str, Any] | None] | None,
+) -> list[Triple | None]:
+    """The alignment each matrix position meets: the rules' own (as the optimizer sees it),
+    with any measured values given per position in its place."""
+    defaults = [
+        None
+        if (pos == 0 or kind in VECTOR_KINDS + (EMBEDDING,))
+        else opt.effective_triple(kind, rules.alignment.at(kind), rules.update_view)
+        for pos, kind in enumerate(kinds)
+    ]
+    return [
+        d if alignment is None or d is None else _triple(alignment[pos], d)
+        for pos, d in enumerate(defaults)
+    ]

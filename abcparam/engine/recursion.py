@@ -21,8 +21,54 @@ import sympy
 from .alignment import Triple
 from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS
 
-#: An affine exponent and the chain of terms that produced it.
-Form = tuple[sympy.Expr, str]
+#: The terms a form can come from: the three width sums of a matrix layer, and the steps of the
+#: embedding and the elementwise kinds (no width sum).
+REASON_KINDS = ("dW·z0", "W0·dz", "dW·dz", "update dW·x", "r = k", "its own update", "passes on")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Which term of which layer produced a form of r, and the reason of the form it builds on
+    (``below``: the layer below's r, or the embedding's update); ``str`` is the sentence shown in
+    a derived exponent's ``why``."""
+
+    layer: str  # the chain position, e.g. "hidden[1]"
+    kind: str  # one of REASON_KINDS
+    alignment: sympy.Expr | None = None  # the exponent the term carries: alpha, omega or u
+    below: Reason | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in REASON_KINDS:
+            raise ValueError(f"reason kind {self.kind!r}; accepted: {', '.join(REASON_KINDS)}")
+
+    def path(self) -> tuple[tuple[str, str], ...]:
+        """The (layer, term) steps this form went through, from the input upwards."""
+        below = self.below.path() if self.below is not None else ()
+        return below + ((self.layer, self.kind),)
+
+    def __str__(self) -> str:
+        below = "" if self.below is None else str(self.below)
+        head = f"{self.layer}: "
+        if self.kind == "r = k":
+            return head + "r = k"
+        if self.kind == "update dW·x":
+            return head + f"update dW·x, r = k ({below})"
+        if self.kind == "its own update":
+            return head + "its own update, r = k"
+        if self.kind == "passes on":
+            return head + f"passes on r_prev from [{below}]"
+        if self.kind == "dW·z0":
+            return head + f"dW·z0 ~ n^(alpha - k), alpha = {self.alignment}"
+        if self.kind == "dW·dz":
+            return head + f"dW·dz ~ n^(u - k - r_prev), u = {self.alignment}; r_prev from [{below}]"
+        return (
+            head + f"W0·dz ~ n^(omega - a - b - r_prev), omega = {self.alignment}; "
+            f"r_prev from [{below}]"
+        )
+
+
+#: An affine exponent and the reason that produced it (None for a given, unexplained form).
+Form = tuple[sympy.Expr, "Reason | None"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +107,7 @@ def _dedupe(forms: list[Form]) -> list[Form]:
 
 def r_forms(
     chain: Chain,
-    k_forms: Sequence[list[Form]],
+    k_forms: Sequence[Sequence[Form]],
     s: Sequence[sympy.Expr],
     triples: Sequence[Triple | None],
 ) -> list[list[Form]]:
@@ -72,39 +118,35 @@ def r_forms(
     """
     out: list[list[Form]] = []
     for pos, name in enumerate(chain.names):
+        forms: list[Form]
         if pos == 0:
             forms = [
-                (k, f"{name}: update dW·x, r = k ({kl})" if kl else f"{name}: r = k")
+                (k, Reason(name, "update dW·x", below=kl) if kl else Reason(name, "r = k"))
                 for k, kl in k_forms[0]
             ]
         elif chain.kinds[pos] in VECTOR_KINDS + (EMBEDDING,):
             # elementwise (bias add, norm gain): d(g*x) = dg*x + g*dx, no width sum
-            forms = [(k, f"{name}: its own update, r = k") for k, _ in k_forms[pos]]
-            forms += [(p, f"{name}: passes on r_prev from [{pl}]") for p, pl in out[pos - 1]]
+            forms = [(k, Reason(name, "its own update")) for k, _ in k_forms[pos]]
+            forms += [(p, Reason(name, "passes on", below=pl)) for p, pl in out[pos - 1]]
         else:
             t = triples[pos]
             assert t is not None, "a matrix layer has an alignment triple"
-            prev = out[pos - 1]
-            forms = []
-            for k, _kl in k_forms[pos]:
-                forms.append((k - t.alpha, f"{name}: dW·z0 ~ n^(alpha - k), alpha = {t.alpha}"))
-                forms.extend(
-                    (
-                        k + p - t.u,
-                        f"{name}: dW·dz ~ n^(u - k - r_prev), u = {t.u}; r_prev from [{pl}]",
-                    )
-                    for p, pl in prev
-                )
-            forms.extend(
-                (
-                    s[pos] + p - t.omega,
-                    f"{name}: W0·dz ~ n^(omega - a - b - r_prev), "
-                    f"omega = {t.omega}; r_prev from [{pl}]",
-                )
-                for p, pl in prev
-            )
+            forms = _matrix_forms(name, k_forms[pos], s[pos], t, out[pos - 1])
         out.append(_dedupe(forms))
     return out
+
+
+def _matrix_forms(
+    name: str, k_forms: Sequence[Form], s: sympy.Expr, t: Triple, prev: list[Form]
+) -> list[Form]:
+    """The forms of a width-summing layer's r: dW·z0 and dW·dz per update form, W0·dz per form of
+    the layer below."""
+    forms: list[Form] = []
+    for k, _kl in k_forms:
+        forms.append((k - t.alpha, Reason(name, "dW·z0", t.alpha)))
+        forms.extend((k + p - t.u, Reason(name, "dW·dz", t.u, pl)) for p, pl in prev)
+    forms.extend((s + p - t.omega, Reason(name, "W0·dz", t.omega, pl)) for p, pl in prev)
+    return forms
 
 
 def change_terms(

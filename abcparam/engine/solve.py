@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .alignment import HALF, Alignment, Triple
-from .exponents import CORE_KINDS, EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS, fmt
+from .alignment import Alignment, Triple
+from .exponents import CORE_KINDS, EMBEDDING, HALF, HIDDEN, READOUT, VECTOR_KINDS, fmt
 from .minmax import sign_on_box, smax, smin
 from .optimizers.base import UpdateModel
-from .recursion import Chain, Form, r_forms, r_values
+from .recursion import Chain, Form, Reason, r_forms, r_values
 
 ZERO = sympy.Integer(0)
 
@@ -110,7 +110,7 @@ def _smallest(
     extra: list[tuple[sympy.Expr, str]],
 ) -> tuple[sympy.Expr, str]:
     """Smallest value of ``symbol`` with every form >= its target; returns (value, reason)."""
-    candidates: list[tuple[sympy.Expr, str]] = list(extra)
+    candidates: list[tuple[sympy.Expr, Reason | str | None]] = list(extra)
     for (expr, label), target in zip(forms, targets):
         p = sympy.expand(expr).coeff(symbol)
         q = sympy.expand(expr).subs(symbol, 0)
@@ -127,9 +127,9 @@ def _smallest(
     if not winners:  # piecewise: name every argument of the Max
         args = set(value.args) if isinstance(value, sympy.Max) else {value}
         winners = [label for v, label in candidates if v in args]
-    winners = list(dict.fromkeys(winners))
-    more = f" (and {len(winners) - 1} equally tight terms)" if len(winners) > 1 else ""
-    return value, winners[0] + more
+    texts = list(dict.fromkeys(str(w) for w in winners))
+    more = f" (and {len(texts) - 1} equally tight terms)" if len(texts) > 1 else ""
+    return value, texts[0] + more
 
 
 def derive_exponents(
@@ -165,7 +165,7 @@ def derive_exponents(
         if kind in k:
             continue
         K = sympy.Symbol(f"k_{kind}")
-        k_forms = [[(K, "")] if kk == kind else [(k.get(kk, ZERO), "")] for kk in chain.kinds]
+        k_forms = [[(K, None)] if kk == kind else [(k.get(kk, ZERO), None)] for kk in chain.kinds]
         all_forms = r_forms(chain, k_forms, s, triples)
         forms, targets = [], []
         for pos in chain.positions(kind):
@@ -208,7 +208,7 @@ def derive_shared_lr(
     s = [sympy.expand(a[kind] + b[kind]) for kind in chain.kinds]
     backward = backward_forms(a, b, readout_update(opt, a, b, X))
     k_forms = [
-        [(f, "") for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
+        [(f, None) for f in opt.update_forms(kind, a[kind], b[kind], X, backward)]
         for kind in chain.kinds
     ]
     forms = [

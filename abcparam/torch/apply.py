@@ -26,12 +26,21 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
+from .. import validate
+from ..engine.exponents import canonical_kind
+from ..engine.optimizers import OPTIMIZERS, PerKind, canonical_name, get_optimizer
 from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .constants import ConstantPlan, apply_constants, plan_constants
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
-from .optim import OptimizerList
+from .optim import (
+    default_eps,
+    group_eps,
+    kind_optimizer,
+    make_optimizer,
+    torch_weight_decay,
+)
 from .shapes import layout, refuse_recurrent
 from .tied import tied_rule
 from .usage import raw_layouts
@@ -173,9 +182,10 @@ def _base_std(m: Mapped, module: nn.Module, attr: str, ratio: float = 0.0) -> tu
     if vector:
         return "keep", 1.0
     lay = layout(module, attr, len(m.shape), m.layout)
+    assert lay is not None, f"a matrix parameter {attr!r} has a layout"
     if m.kind == "embedding" and lay.table:
         return "normal", 1.0
-    fan_in = lay.fan_in_size(m.base_shape)
+    fan_in: float = lay.fan_in_size(m.base_shape)
     if ratio and m.kind in ("hidden", "readout"):
         fan_in = fan_in / ratio
     return "normal", 1.0 / math.sqrt(fan_in)
@@ -532,7 +542,8 @@ def _set_multiplier(
         setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)
         return
     if P.is_parametrized(module, attr):
-        ours = [p for p in module.parametrizations[attr] if isinstance(p, _Multiplier)]
+        chain = cast(dict[str, nn.ModuleList], module.parametrizations)[attr]
+        ours = [p for p in chain if isinstance(p, _Multiplier)]
         if ours:
             ours[0].m, ours[0].rows, ours[0].factor = m, rows, factor
             return
@@ -595,17 +606,11 @@ def _apply(
 
 # -- optimizer groups ----------------------------------------------------------------------------
 
-#: epsilon of each optimizer with a width-derived epsilon exponent when the user gives none
-#: (torch's defaults; Adafactor's eps1 None means the dtype's machine epsilon)
-_DEFAULT_EPS = {"adam": 1e-8, "adamw": 1e-8, "adafactor": float(torch.finfo(torch.float32).eps)}
-
 
 def _engine_has_eps(name: str) -> bool:
     """Whether the engine derives an epsilon exponent for this optimizer (Adam, AdamW,
     Adafactor); names the engine does not know (e.g. a torch class it has no model for) get
     their epsilon unscaled."""
-    from ..engine.optimizers import OPTIMIZERS, canonical_name, get_optimizer
-
     try:
         single = OPTIMIZERS.get(canonical_name(name))  # "muon" is Muon here, not its plan
         return bool((single or get_optimizer(name)).has_eps)
@@ -617,30 +622,21 @@ def _torch_weight_decay(name: str, lam: float, lr: float, independent: bool) -> 
     """torch's ``weight_decay`` realising decay ``lam`` (already times n^-wd): the engine's
     optimizer model says how, where it knows (coupled vs independent, decoupled or L2); else
     torch's coupled ``p (1 - lr lam)``, divided by ``lr`` for "independent" decay."""
-    from ..engine.optimizers import get_optimizer
-
     try:
         model = get_optimizer(name)
     except ValueError:
-        model = None
-    if model is not None and hasattr(model, "torch_weight_decay"):
-        convention = "independent" if independent else "coupled"
-        return float(model.torch_weight_decay(lam, lr, convention))
-    return lam / lr if independent and lr > 0 else lam
+        return lam / lr if independent and lr > 0 else lam
+    convention = "independent" if independent else "coupled"
+    return float(torch_weight_decay(model, lam, lr, convention))
 
 
-def _kind_optimizer(rules, kind: str) -> str:
+def _kind_optimizer(rules: Rules, kind: str) -> str:
     """The optimizer the rules derive ``kind`` for (per-kind plans such as Muon on hidden
-    matrices and AdamW elsewhere), else the rules' one optimizer."""
-    from ..engine.optimizers import PerKind, get_optimizer
-
-    plan = getattr(rules, "optimizers", None)
-    if isinstance(plan, Mapping) and kind in plan:
-        return str(plan[kind]).lower()
-    whole = get_optimizer(str(rules.optimizer))
-    if isinstance(whole, PerKind):  # a kind no rule covers (a fixed-size scalar): the default
-        return whole.default.name
-    return str(rules.optimizer).lower()
+    matrices and AdamW elsewhere; a kind no rule covers, a fixed-size scalar, takes the plan's
+    default), else the rules' one optimizer."""
+    if kind in rules.optimizers:
+        return rules.optimizers[kind].lower()
+    return kind_optimizer(get_optimizer(rules.optimizer), kind)
 
 
 def _optimizer_name(optimizer, spec: Spec) -> str:
@@ -706,9 +702,6 @@ def _rates(value, what: str, allow_zero: bool = False):
     """A learning rate or weight decay checked: a finite number > 0 (>= 0 with ``allow_zero``),
     or a mapping from layer kinds (aliases allowed, each kind once) or "default" to such numbers;
     a misspelled kind names the accepted ones instead of silently taking the default."""
-    from .. import validate
-    from ..engine.exponents import canonical_kind
-
     if not isinstance(value, Mapping):
         return validate.positive_float(value, what, allow_zero=allow_zero)
     out: dict[str, float] = {}
@@ -745,8 +738,6 @@ def param_groups(
         raise TypeError(f"spec must be the Spec parametrize() returned; got {type(spec).__name__}")
     lr, weight_decay = _rates(lr, "lr"), _rates(weight_decay, "weight_decay", allow_zero=True)
     if eps is not None and not isinstance(eps, tuple):
-        from .. import validate
-
         eps = validate.positive_float(eps, "eps")
     tensors = _current_tensors(model, spec)
     given = None if optimizer is None else _optimizer_name(optimizer, spec)
@@ -773,9 +764,8 @@ def param_groups(
         )
         group: dict[str, Any] = {"lr": group_lr, "weight_decay": group_wd, "optimizer": name}
         if _engine_has_eps(name):
-            base_eps = eps if eps is not None else _DEFAULT_EPS.get(name, 1e-8)
-            e = base_eps * (p.eps_scale if p.has_eps else 1.0)
-            group["eps"] = (e, 1e-3) if name == "adafactor" else e
+            base_eps = eps if eps is not None else default_eps(name)
+            group["eps"] = group_eps(name, base_eps * (p.eps_scale if p.has_eps else 1.0))
         elif eps is not None:
             group["eps"] = eps
         key = tuple(sorted((k, str(v)) for k, v in group.items()))
@@ -804,33 +794,24 @@ def build_optimizer(
     derived for (any name in the engine's ``OPTIMIZERS``, or a per-kind plan such as
     "hidden=muon,default=adamw", which gives one torch optimizer per distinct optimizer, stepped
     together as an :class:`~abcparam.torch.optim.OptimizerList`)."""
-    from ..engine.optimizers import PerKind, get_optimizer
-    from .optim import make_optimizer, make_single
-
     name = (optimizer or spec.rules.optimizer).lower()
     plan = get_optimizer(name)
     runs: dict[str, list[str] | None] = {name: None}
     if isinstance(plan, PerKind):  # one torch optimizer per distinct optimizer of the plan
-        runs = {}
+        split: dict[str, list[str]] = {}
         for kind in dict.fromkeys(p.kind for p in spec.params):
-            try:
-                own = plan.optimizer_for(kind).name
-            except KeyError:  # a kind the engine has no rule for (a scalar): the default
-                own = plan.default.name
-            runs.setdefault(own, []).append(kind)
-    parts = []
+            split.setdefault(kind_optimizer(plan, kind), []).append(kind)
+        runs = dict(split)
+    groups = []
     for own, kinds in runs.items():
-        groups = param_groups(model, spec, lr, weight_decay, eps, optimizer=own, kinds=kinds)
+        mine = param_groups(model, spec, lr, weight_decay, eps, optimizer=own, kinds=kinds)
         if not scale_eps:
-            for g in groups:
+            for g in mine:
                 if "eps" in g:
-                    g["eps"] = (eps, 1e-3) if own == "adafactor" else eps
-        default_lr = float(lr if not isinstance(lr, Mapping) else groups[0]["lr"])
-        build = make_single if isinstance(plan, PerKind) else make_optimizer
-        parts.append(build(own, groups, default_lr, betas))
-    # an OptimizerList steps like a torch optimizer (step, zero_grad, param_groups, state_dict);
-    # typed as one so that callers need not care which they got
-    return parts[0] if len(parts) == 1 else cast(torch.optim.Optimizer, OptimizerList(parts))
+                    g["eps"] = group_eps(own, eps)
+        groups += mine
+    default_lr = float(lr if not isinstance(lr, Mapping) else groups[0]["lr"])
+    return make_optimizer(name, groups, default_lr, betas)
 
 
 # -- the table -----------------------------------------------------------------------------------

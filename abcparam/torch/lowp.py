@@ -21,9 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.formats import get_format
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .models import GPT, Block
-from .precision import cast
+
+
+def cast(t: torch.Tensor, fmt: str) -> torch.Tensor:
+    """``t`` rounded to format ``fmt`` and back to its own dtype (round to nearest even)."""
+    dtype = getattr(torch, get_format(fmt).torch_dtype)
+    return t.to(dtype).to(t.dtype)
 
 
 class QuantizedMatmul(torch.autograd.Function):

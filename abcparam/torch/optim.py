@@ -1,9 +1,12 @@
-"""Optimizers torch lacks, and building the torch optimizer an engine optimizer name stands for.
+"""Optimizers torch lacks, the one registry of how torch realises each engine optimizer, and
+building the torch optimizer an engine optimizer name stands for.
 
-Which torch class realises an optimizer, its fixed arguments and how its weight decay is applied
-belong to the engine's update model (``abcparam.engine.optimizers``); this module only imports the
-class and hands it the groups.  Per-kind plans (Muon for hidden matrices, AdamW for the rest) give
-one torch optimizer per distinct optimizer, stepped together by :class:`OptimizerList`.
+The engine's update models (``abcparam.engine.optimizers``) hold the math; :data:`TORCH_OPTIMIZERS`
+holds, per engine name, the torch class, its fixed arguments, whether it takes Adam's betas and
+its default epsilon: adding an optimizer is one engine module plus one entry here.  Every param
+group names its layer kinds under ``"kinds"`` (as :func:`abcparam.torch.param_groups` makes them);
+per-kind plans (Muon for hidden matrices, AdamW for the rest) give one torch optimizer per distinct
+optimizer, stepped together by :class:`OptimizerList`.
 
 - :class:`AdamAtan2`: Everett et al. 2024, App. "Adam-atan2" (Table C4):
   ``theta <- theta - lr * a * atan2(m_hat, b * sqrt(v_hat))``, defaults a = 4/pi ~ 1.27, b = 1.
@@ -16,15 +19,15 @@ one torch optimizer per distinct optimizer, stepped together by :class:`Optimize
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 
-from ..engine.optimizers import OPTIMIZERS, PerKind, get_optimizer
+from ..engine.optimizers import OPTIMIZERS, PerKind, UpdateModel, canonical_name, get_optimizer
 from ..engine.optimizers.muon import Muon as MuonModel
 
 
@@ -233,14 +236,92 @@ class OptimizerList:
         return "OptimizerList(" + ", ".join(type(o).__name__ for o in self.optimizers) + ")"
 
 
+@dataclass(frozen=True)
+class TorchOptimizer:
+    """How torch realises one engine optimizer: the class, its fixed keyword arguments, whether
+    it takes Adam's ``betas``, the epsilon torch uses when none is given (the one the width
+    factor n^-eps scales; None: no epsilon) and Adafactor's second epsilon, which pairs with it
+    as ``eps=(eps1, eps2)``."""
+
+    cls: Callable[..., torch.optim.Optimizer]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    takes_betas: bool = False
+    default_eps: float | None = None
+    eps2: float | None = None
+
+    def group_eps(self, eps: float) -> float | tuple[float, float]:
+        """A group's ``eps`` entry for epsilon ``eps`` (Adafactor's is the pair (eps1, eps2))."""
+        return eps if self.eps2 is None else (eps, self.eps2)
+
+
+#: The one place torch meets the engine's optimizers: engine name -> how torch realises it.
+#: Defaults are torch's (Adam's and AdamW's eps 1e-8; Adafactor's eps1 None is the float32
+#: machine epsilon, eps2 1e-3); Muon's ``adjust_lr_fn`` is the engine model's scaling ("none" has
+#: no torch spelling: its groups are rescaled per tensor, see ``_single``).
+TORCH_OPTIMIZERS: dict[str, TorchOptimizer] = {
+    "sgd": TorchOptimizer(torch.optim.SGD),
+    "adam": TorchOptimizer(torch.optim.Adam, takes_betas=True, default_eps=1e-8),
+    "adamw": TorchOptimizer(torch.optim.AdamW, takes_betas=True, default_eps=1e-8),
+    "adafactor": TorchOptimizer(
+        torch.optim.Adafactor, default_eps=float(torch.finfo(torch.float32).eps), eps2=1e-3
+    ),
+    "adam-atan2": TorchOptimizer(AdamAtan2, takes_betas=True),
+    "lion": TorchOptimizer(Lion, {"betas": (0.9, 0.99)}),
+    "sign": TorchOptimizer(Lion, {"betas": (0.0, 0.0)}),
+    "muon": TorchOptimizer(Muon, {"adjust_lr_fn": "original"}),
+    "muon-rms": TorchOptimizer(Muon, {"adjust_lr_fn": "match_rms_adamw"}),
+    "muon-none": TorchOptimizer(Muon, {"adjust_lr_fn": "original"}),
+}
+
 #: The engine's optimizer names (the one list; the torch side builds every one of them).
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 
-def torch_class(model) -> type:
-    """The torch optimizer class an engine update model names (its ``torch_optimizer``)."""
-    module, _, name = model.torch_optimizer.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+def torch_optimizer(name: str) -> TorchOptimizer | None:
+    """The registry entry of one engine optimizer name or alias; None for a per-kind plan or a
+    name the engine does not know (e.g. a torch class it has no model for)."""
+    try:
+        return TORCH_OPTIMIZERS.get(canonical_name(name))
+    except ValueError:
+        return None
+
+
+def default_eps(name: str) -> float:
+    """The epsilon an optimizer uses when the user gives none (torch's default), scaled by the
+    rules' width factor; Adam's for a plan or a name without an entry of its own."""
+    entry = torch_optimizer(name)
+    if entry is None or entry.default_eps is None:
+        entry = TORCH_OPTIMIZERS["adam"]
+    assert entry.default_eps is not None
+    return entry.default_eps
+
+
+def group_eps(name: str, eps: float) -> float | tuple[float, float]:
+    """A group's ``eps`` entry for optimizer ``name`` (a pair for Adafactor)."""
+    entry = torch_optimizer(name)
+    return eps if entry is None else entry.group_eps(eps)
+
+
+def torch_weight_decay(model: UpdateModel, lam: float, lr: float, convention: str) -> float:
+    """The torch ``weight_decay`` argument that realises decay ``lam`` (already scaled by
+    n^-wd) for a group with learning rate ``lr``, under ``convention`` ("coupled" or
+    "independent"; torch's decoupled decay is ``p (1 - lr wd)``, so independent divides by lr)."""
+    if model.decay != "decoupled":
+        return 0.0 if lam == 0 else lam
+    if convention == "independent":
+        return lam / lr if lr else 0.0
+    return lam
+
+
+def kind_optimizer(plan: UpdateModel, kind: str) -> str:
+    """The optimizer name ``plan`` gives layer kind ``kind``: a per-kind plan's own choice, its
+    default for a kind no rule covers (a fixed-size ``scalar``), else the one optimizer."""
+    if not isinstance(plan, PerKind):
+        return plan.name
+    try:
+        return plan.optimizer_for(kind).name
+    except KeyError:
+        return plan.default.name
 
 
 def _muon_none_factor(p: torch.Tensor) -> float:
@@ -248,9 +329,10 @@ def _muon_none_factor(p: torch.Tensor) -> float:
     return 1.0 / muon_lr_factor(p.shape, "original")
 
 
-def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimizer:
-    kwargs = dict(model.torch_kwargs)
-    if model.takes_betas:
+def _single(model: UpdateModel, groups: list[dict], lr: float, betas) -> torch.optim.Optimizer:
+    entry = TORCH_OPTIMIZERS[model.name]
+    kwargs = dict(entry.kwargs)
+    if entry.takes_betas:
         kwargs["betas"] = betas
     if model.decay is not None:
         kwargs.setdefault("weight_decay", 0.0)  # torch's Muon defaults to 0.1: never implicit
@@ -259,7 +341,7 @@ def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimize
             names = g.get("param_names") or [g.get("name")] * len(g["params"])
             for p, pname in zip(g["params"], names):
                 if p.ndim < 2:  # a filter (out, in, *kernel) is flattened to (out, in x kernel)
-                    kinds = "/".join(g.get("kinds") or [str(g.get("kind", "its kind"))])
+                    kinds = "/".join(g.get("kinds") or ["its kind"])
                     raise ValueError(
                         f"{model.name} orthogonalises matrices; parameter "
                         f"{pname or tuple(p.shape)!r} is a vector ({kinds}): give that kind "
@@ -275,8 +357,7 @@ def _single(model, groups: list[dict], lr: float, betas) -> torch.optim.Optimize
                         one["param_names"] = [pname]
                     split.append(one)
             groups = split
-    clean = [{k: v for k, v in g.items() if k != "kind"} for g in groups]
-    return torch_class(model)(clean, lr=lr, **kwargs)
+    return entry.cls(groups, lr=lr, **kwargs)
 
 
 def make_single(
@@ -290,17 +371,19 @@ def make_optimizer(
     name: str, groups: list[dict], lr: float, betas=(0.9, 0.999)
 ) -> torch.optim.Optimizer:
     """A torch optimizer for the engine's optimizer name (or per-kind plan) over prepared param
-    groups; with a plan every group needs its layer ``"kind"``."""
+    groups; with a plan every group names its layer ``"kinds"`` (one optimizer per group)."""
     plan = get_optimizer(name)
     if not isinstance(plan, PerKind):
         return _single(plan, groups, lr, betas)
-    if any("kind" not in g for g in groups):
-        raise ValueError(
-            f"optimizer {name!r} differs per layer kind: every param group needs its 'kind'"
-        )
     parts: dict[str, list[dict]] = {}
     for g in groups:
-        parts.setdefault(plan.optimizer_for(g["kind"]).name, []).append(g)
+        owners = {kind_optimizer(plan, kind) for kind in g.get("kinds") or ()}
+        if len(owners) != 1:
+            raise ValueError(
+                f"optimizer {name!r} differs per layer kind: every param group needs its "
+                f"'kinds', all of one optimizer; got {g.get('kinds')!r}"
+            )
+        parts.setdefault(owners.pop(), []).append(g)
     built = [_single(OPTIMIZERS[n], mine, lr, betas) for n, mine in parts.items()]
     # an OptimizerList steps like a torch optimizer; typed as one for the callers
     return built[0] if len(built) == 1 else cast(torch.optim.Optimizer, OptimizerList(built))

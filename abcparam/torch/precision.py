@@ -16,10 +16,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..engine.formats import get_format
+from ..engine.schemes import get_scheme
+from .apply import build_optimizer, parametrize
+from .gradient_rms import probe_batch
 from .layers import ScaledEmbedding, ScaledLinear
+from .lowp import cast, res_post_ln, unit_scale, unit_scaled_constants
+from .models import GPT, build_model
 
 MATRIX_KINDS = ("embedding", "hidden", "readout")
 #: histogram of log2|x| of the nonzero entries: bins of 1/8 octave over [LOG2_LO, LOG2_HI)
@@ -27,12 +33,6 @@ LOG2_LO, LOG2_HI, LOG2_BINS = -64, 32, 768
 #: larger tensors are judged on this many entries drawn with a fixed seed (sd of a fraction p:
 #: sqrt(p / 2^20), e.g. 3e-5 at p = 1e-3)
 MAX_ENTRIES = 2**20
-
-
-def cast(t: torch.Tensor, fmt: str) -> torch.Tensor:
-    """``t`` rounded to format ``fmt`` and back to its own dtype (round to nearest even)."""
-    dtype = getattr(torch, get_format(fmt).torch_dtype)
-    return t.to(dtype).to(t.dtype)
 
 
 @torch.no_grad()
@@ -158,15 +158,10 @@ def build(
     defines it: res-post-LN blocks when the scheme names them, unit-scaled constants when every
     matrix has unit init (b = 0; ``unit`` forces it on or off).  Returns (model, spec); build the
     optimizer from the spec."""
-    from ..engine.schemes import get_scheme
-    from .apply import parametrize
-    from .lowp import res_post_ln, unit_scale, unit_scaled_constants
-    from .models import build_model
-
     architecture = get_scheme(rules.scheme).architecture if rules.scheme else ()
     torch.manual_seed(seed)
     model = build_model(model_name, width, **kwargs)
-    if model_name == "transformer" and any(a.startswith("res-post-ln") for a in architecture):
+    if isinstance(model, GPT) and any(a.startswith("res-post-ln") for a in architecture):
         res_post_ln(model)
     spec = parametrize(model, rules, base_width=base_width, seed=seed)
     if unit_scaled_constants(rules) if unit is None else unit:
@@ -180,11 +175,6 @@ def base_rms(
     """RMS of the nonzero entries of every (layer, kind, role) of a built-in model at
     ``base_width``, from one step on a seeded probe batch: the constant in front of the width
     power law."""
-    import torch.nn.functional as F
-
-    from .apply import build_optimizer
-    from .gradient_rms import probe_batch
-
     model, spec = build(model_name, base_width, rules, base_width, seed)
     x, y = probe_batch(model_name, seed)
     opt = build_optimizer(model, spec, lr=lr)

@@ -34,5 +34,4 @@ ADAFACTOR = Adafactor(
     symmetry_k=0,
     has_eps=True,
     citation="Shazeer & Stern 2018; width exponents: Everett et al. 2024, Sec. 2",
-    torch_optimizer="torch.optim.Adafactor",
 )

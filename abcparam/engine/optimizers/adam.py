@@ -30,6 +30,4 @@ ADAM = Adam(
     has_eps=True,
     citation="Kingma & Ba 2015; width exponents: Everett et al. 2024, Sec. 2",
     decay="l2",
-    torch_optimizer="torch.optim.Adam",
-    takes_betas=True,
 )

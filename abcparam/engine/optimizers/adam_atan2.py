@@ -22,6 +22,4 @@ ADAM_ATAN2 = AdamAtan2(
     symmetry_k=1,
     has_eps=False,
     citation="Everett et al. 2024, App. Adam-atan2 (Table C4)",
-    torch_optimizer="abcparam.torch.optim.AdamAtan2",
-    takes_betas=True,
 )

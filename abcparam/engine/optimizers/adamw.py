@@ -14,6 +14,4 @@ ADAMW = Adam(
     has_eps=True,
     citation="Loshchilov & Hutter 2019; width exponents: Everett et al. 2024, Sec. 2",
     decay="decoupled",
-    torch_optimizer="torch.optim.AdamW",
-    takes_betas=True,
 )

@@ -2,15 +2,16 @@
 
 Everett et al. 2024 (Sec. 2, constraint table) reduce each optimizer to the size of the entries
 of the effective update ``n^-a dw``: ``Theta(n^-k)``.  Each optimizer module also owns its epsilon
-exponent, its weight-decay rule and the torch optimizer that realises it, so adding an optimizer
-means one module plus its tests (see ``adam.py`` for the shortest example).
+exponent and its weight-decay rule: the math only.  The torch class that realises it, its fixed
+arguments and default epsilon are registered once on the torch side (``abcparam.torch.optim``),
+so adding an optimizer means one module here, one registry entry there, and their tests (see
+``adam.py`` for the shortest example).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import sympy
 
@@ -34,13 +35,12 @@ def gradient_exponent(kind: str, a: Mapping, b: Mapping) -> sympy.Expr:
 
 @dataclass(frozen=True)
 class UpdateModel:
-    """Width exponents of one optimizer's update, and how it is realised in torch.
+    """Width exponents of one optimizer's update (the math; torch's side: abcparam.torch.optim).
 
     name: the canonical name; symmetry_k: c shifts by k*theta under (a, b) -> (a+theta, b-theta)
-    (TP-V Lemma J.1); has_eps: whether an epsilon exponent applies; decay: how its torch
-    implementation applies weight decay ("decoupled": ``p *= 1 - lr*wd``, "l2": ``grad += wd*p``
-    before normalisation, None: no weight decay); torch_optimizer: dotted path of the torch class;
-    torch_kwargs: fixed keyword arguments for it; takes_betas: whether it accepts Adam's betas.
+    (TP-V Lemma J.1); has_eps: whether an epsilon exponent applies; decay: how the optimizer
+    applies weight decay ("decoupled": ``p *= 1 - lr*wd``, "l2": ``grad += wd*p`` before
+    normalisation, None: no weight decay), which decides whether a width rule follows.
     """
 
     name: str
@@ -48,11 +48,8 @@ class UpdateModel:
     has_eps: bool
     citation: str
     decay: str | None = "decoupled"
-    torch_optimizer: str = ""
-    torch_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    takes_betas: bool = False
 
-    def __hash__(self) -> int:  # torch_kwargs is a dict: hash by identity of the model's name
+    def __hash__(self) -> int:  # one model per name: hash by the name (and the model's class)
         return hash((type(self).__name__, self.name))
 
     # -- the update -------------------------------------------------------------------------------
@@ -140,12 +137,3 @@ class UpdateModel:
             "wd = 0: independent convention p <- p(1 - lambda) with lambda width-independent "
             "(Wortsman et al. 2023); in torch set weight_decay = lambda / lr per group"
         )
-
-    def torch_weight_decay(self, lam: float, lr: float, convention: str) -> float:
-        """The torch ``weight_decay`` argument that realises decay ``lam`` (already scaled by
-        n^-wd) for a group with learning rate ``lr``, under ``convention``."""
-        if self.decay != "decoupled":
-            return 0.0 if lam == 0 else lam
-        if convention == "independent":
-            return lam / lr if lr else 0.0
-        return lam

@@ -23,8 +23,6 @@ LION = SignUpdate(
     symmetry_k=1,
     has_eps=False,
     citation="Chen et al. 2023 (arXiv 2302.06675); exponents as Adam's, Everett et al. 2024",
-    torch_optimizer="abcparam.torch.optim.Lion",
-    torch_kwargs={"betas": (0.9, 0.99)},
 )
 
 SIGN = SignUpdate(
@@ -32,6 +30,4 @@ SIGN = SignUpdate(
     symmetry_k=1,
     has_eps=False,
     citation="sign descent (Bernstein et al. 2018); exponents as Adam's, Everett et al. 2024",
-    torch_optimizer="abcparam.torch.optim.Lion",
-    torch_kwargs={"betas": (0.0, 0.0)},
 )

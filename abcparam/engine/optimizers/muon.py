@@ -32,15 +32,13 @@ answer departs from the spectral one by exactly that 1/2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sympy
 
 from ..alignment import Triple
-from ..exponents import EMBEDDING, HIDDEN, READOUT, fmt
+from ..exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
 from .base import UpdateModel
 
-HALF = sympy.Rational(1, 2)
 #: Width exponents (d_out, d_in) of [fan-out, fan-in] per matrix kind.
 SHAPES: dict[str, tuple[int, int]] = {EMBEDDING: (1, 0), HIDDEN: (1, 1), READOUT: (0, 1)}
 SCALINGS: tuple[str, ...] = ("original", "match_rms_adamw", "none")
@@ -74,18 +72,6 @@ class Muon(UpdateModel):
         if self.scaling == "match_rms_adamw":
             return sympy.Integer(max(d_out, d_in)) * HALF
         return sympy.Integer(0)
-
-    def lowrank_scale(self, rows_grow: bool) -> Any:
-        """The convention's factor s(A, B) on an n x r (``rows_grow``) or r x n LoRA factor, as
-        ``lora.Scale`` (n^-x r^-y), for rank r <= width n (engine/lora.py)."""
-        from ..lora import Scale  # lora imports this module
-
-        zero, half = sympy.Integer(0), HALF
-        if self.scaling == "original":  # sqrt(max(1, A/B)): sqrt(n/r) for n x r, 1 for r x n
-            return Scale(-half, half) if rows_grow else Scale(zero, zero)
-        if self.scaling == "match_rms_adamw":  # 0.2 sqrt(max(A, B)) = 0.2 sqrt(n)
-            return Scale(-half, zero)
-        return Scale(zero, zero)
 
     def entry_offset(self, kind: str) -> sympy.Expr:
         """k - (a + c): entries of a full-rank O are n^-max(d_out, d_in)/2, times s ~ n^sigma."""
@@ -138,8 +124,6 @@ def _muon(name: str, scaling: str, citation: str) -> Muon:
         symmetry_k=1,
         has_eps=False,
         citation=citation,
-        torch_optimizer="abcparam.torch.optim.Muon",  # torch's, Newton-Schulz in fp32 on CPU
-        torch_kwargs={"adjust_lr_fn": "original" if scaling == "none" else scaling},
         scaling=scaling,
     )
 

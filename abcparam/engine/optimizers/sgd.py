@@ -44,6 +44,5 @@ SGD_MODEL = SGD(
     symmetry_k=2,
     has_eps=False,
     citation="TP-IV Def. 3.2; Everett et al. 2024, Sec. 2",
-    # torch's SGD adds wd*p to the gradient: p <- p(1 - lr*wd) - lr*g, decoupled in effect
-    torch_optimizer="torch.optim.SGD",
+    # SGD's decay adds wd*p to the gradient: p <- p(1 - lr*wd) - lr*g, decoupled in effect
 )
