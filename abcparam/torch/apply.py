@@ -15,6 +15,7 @@ never stacked; the tensors are re-initialised).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from torch import nn
 from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .constants import ConstantPlan, apply_constants, plan_constants
+from .fold import clear_views, final_norm, is_norm, query_target, symmetry_shift
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import OptimizerList
@@ -332,6 +334,10 @@ def parametrize(
     depth = _depth_plan(model, rules, base_depth)
     plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    views: dict[str, tuple[float, float]] = {}
+    if fold is not False and isinstance(rules, Rules):  # scales that one tensor can carry
+        attention = _fold_attention(model, rules, plans, attention, views)
+        _fold_readout(model, rules, plans, views)
     constants = plan_constants(model, base_model)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
@@ -339,6 +345,7 @@ def parametrize(
     from .checkpoint import attach, into_config, surviving_of
 
     _apply(model, plans, attention, seed, init)
+    clear_views(model, views)
     apply_constants(model, constants)
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
@@ -505,6 +512,93 @@ def _plan(
     return plans
 
 
+def _own_fields(model: nn.Module) -> bool:
+    """The architecture's config has fields for these multipliers (Granite): keep them there."""
+    from .checkpoint import CONFIG_FIELDS
+
+    return getattr(getattr(model, "config", None), "model_type", None) in CONFIG_FIELDS
+
+
+def _shift(plan: _Plan, rules: Rules, factor: float, why: str) -> None:
+    """Move ``factor`` into the plan's tensor along the abc-symmetry (init, LR, eps, decay)."""
+    plan.spec = symmetry_shift(plan.spec, rules, factor, why)
+    plan.value = plan.spec.init_std or 0.0
+
+
+def _foldable(plans: list[_Plan | None]) -> bool:
+    """Tensors that can take a factor: planned, folded, read once, initialised by the plan."""
+    return all(
+        p is not None and p.folded and len(p.targets) == 1 and p.mode in ("normal", "fill", "zero")
+        for p in plans
+    )
+
+
+def _fold_attention(model, rules: Rules, plans: list[_Plan], attention, views) -> list:
+    """Each attention scale the module's own cannot give, moved into its query projection or
+    q-norm (``abcparam.torch.fold``) where one tensor can carry it; the others are kept."""
+    if _own_fields(model):
+        return attention
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    out = []
+    for a in attention:
+        module = modules[a.name]
+        own = module.__dict__.get("_abcparam_own", {}).get(a.attr, getattr(module, a.attr, None))
+        if a.attr == "q_rows" or not isinstance(own, (int, float)) or not own:
+            out.append(a)
+            continue
+        factor = a.value / float(own)
+        target, attrs = query_target(a.name, module, a.head_dim)
+        chosen = [by_target.get((target, at)) for at in attrs]
+        if math.isclose(factor, 1.0, rel_tol=1e-12) or not target or not _foldable(chosen):
+            out.append(a)
+            continue
+        why = (
+            f"the attention scale {a.value:.4g} (d_head^-{rules.attention_logit_exponent}) over "
+            f"the module's own {float(own):.4g} folded in: x {factor:.4g}"
+        )
+        for plan in chosen:
+            _shift(plan, rules, factor, why)  # type: ignore[arg-type]
+        if not is_norm(modules[target]):
+            views[target] = (1.0 / factor, 1.0)  # the recorder reads q_proj before the factor
+        out.append(dataclasses.replace(a, folded_into=target, factor=factor))
+    return out
+
+
+def _fold_readout(model, rules: Rules, plans: list[_Plan], views) -> None:
+    """A tied readout use's multiplier moved into the final norm's gain (and bias) when that norm
+    feeds nothing but the readout (``abcparam.torch.fold.final_norm``)."""
+    if _own_fields(model):
+        return
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    for plan in plans:
+        if not plan.folded or len(plan.targets) < 2:
+            continue
+        scaled = [i for i, (_, _, m) in enumerate(plan.targets) if not math.isclose(m, 1.0)]
+        if len(scaled) != 1 or plan.targets[scaled[0]][1] != "weight":
+            continue
+        i = scaled[0]
+        head, attr, m = plan.targets[i]
+        norm = final_norm(model, head)
+        if not norm:
+            continue
+        attrs = [a for a in ("weight", "bias") if isinstance(getattr(modules[norm], a, None), nn.Parameter)]
+        chosen = [by_target.get((norm, a)) for a in attrs]
+        if not _foldable(chosen):
+            continue
+        why = f"the tied readout use's multiplier {m:.4g} folded in ({head} reads only this norm)"
+        for target in chosen:
+            _shift(target, rules, m, why)  # type: ignore[arg-type]
+        plan.targets[i] = (head, attr, 1.0)
+        uses = list(plan.spec.uses)
+        uses[i] = dataclasses.replace(uses[i], multiplier=1.0, constant=1.0)
+        plan.spec = dataclasses.replace(
+            plan.spec, uses=tuple(uses), why=f"{plan.spec.why}; readout multiplier in {norm}"
+        )
+        views[head] = (m, 1.0 / m)  # the recorder reads the readout with its multiplier
+
+
 def _num(value, kind: str, what: str):
     if value is None:
         return None
@@ -587,6 +681,10 @@ def _apply(
                 )
                 if t is not None and not planned:
                     _set_multiplier(module, attr, 1.0, module.embed_dim, a.value)
+        elif a.folded_into:  # the module keeps (or gets back) its own scale
+            own = module.__dict__.get("_abcparam_own", {}).pop(a.attr, None)
+            if own is not None:
+                setattr(module, a.attr, own)
         else:
             own = module.__dict__.setdefault("_abcparam_own", {})
             own.setdefault(a.attr, getattr(module, a.attr))  # the module's own scale, kept once
@@ -885,6 +983,8 @@ def _table(spec: Spec, lr, weight_decay, eps) -> str:
         )
     for a in spec.attention:
         what = "query multiplier" if a.attr == "q_rows" else a.attr
+        if a.folded_into:
+            what = f"folded into {a.folded_into} (x {a.factor:.4g}): {a.attr}"
         rows.append(
             f"| {a.name} (attention) | — | {what} {a.value:.4g} | — | — | — | — | logits "
             f"q.k d_head^-{spec.rules.attention_logit_exponent}, head size {a.base_head_dim} "

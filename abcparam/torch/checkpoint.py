@@ -160,7 +160,7 @@ def surviving_of(model: nn.Module, plans, attention, depth) -> dict[str, dict]:
                 uses[f"{module_name}.{attr}" if module_name else attr] = float(m)
     scales: dict[str, dict[str, float]] = {}
     for a in attention:
-        if a.attr == "q_rows":  # MultiheadAttention: a parametrization of its query rows
+        if a.attr == "q_rows" or a.folded_into:  # MHA's query rows; folded into a tensor
             continue
         own = modules[a.name].__dict__.get("_abcparam_own", {}).get(a.attr, a.value)
         if not math.isclose(float(own), a.value, rel_tol=1e-12):
