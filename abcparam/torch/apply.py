@@ -583,7 +583,11 @@ def _fold_readout(model, rules: Rules, plans: list[_Plan], views) -> None:
         norm = final_norm(model, head)
         if not norm:
             continue
-        attrs = [a for a in ("weight", "bias") if isinstance(getattr(modules[norm], a, None), nn.Parameter)]
+        attrs = [
+            a
+            for a in ("weight", "bias")
+            if isinstance(getattr(modules[norm], a, None), nn.Parameter)
+        ]
         chosen = [by_target.get((norm, a)) for a in attrs]
         if not _foldable(chosen):
             continue

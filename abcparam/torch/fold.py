@@ -110,9 +110,7 @@ def query_target(name: str, module: nn.Module, head_dim: int) -> tuple[str, tupl
     cannot give; a gated query; an unknown norm)."""
     children = dict(module.named_children())
     q_norms = [n for n in children if n in Q_NORM]
-    others = [
-        n for n, c in children.items() if is_norm(c) and n not in Q_NORM and n not in K_NORM
-    ]
+    others = [n for n, c in children.items() if is_norm(c) and n not in Q_NORM and n not in K_NORM]
     if others or len(q_norms) > 1:
         return "", ()
     prefix = f"{name}." if name else ""
@@ -120,7 +118,9 @@ def query_target(name: str, module: nn.Module, head_dim: int) -> tuple[str, tupl
         norm = children[q_norms[0]]
         if not scales_with_gain(norm):
             return "", ()
-        attrs = tuple(a for a in ("weight", "bias") if isinstance(getattr(norm, a, None), nn.Parameter))
+        attrs = tuple(
+            a for a in ("weight", "bias") if isinstance(getattr(norm, a, None), nn.Parameter)
+        )
         return prefix + q_norms[0], attrs
     projections = [n for n in Q_PROJ if isinstance(children.get(n), nn.Linear)]
     heads = _heads(module)
