@@ -45,6 +45,7 @@ for name in ("llama", "llama-tied", "gpt2", "user"):
 import abcparam
 from abcparam.torch import parametrize, param_groups
 from checkpoint_models import build, optimizer, train, MODELS, WIDTH, BASE
+from test_plain_checkpoint import FACTORIES  # + Llama with GQA, Qwen3 (q-norm)
 d = []
 for seed in (0, 1, 2):
     torch._dynamo.reset()
@@ -53,15 +54,15 @@ for seed in (0, 1, 2):
     d.append(max(abs(a - b) for a, b in zip(e, c)))
 print("compile aot_eager vs eager, user model, max |loss diff| over 3 steps, seeds 0-2:", ["%.1e" % x for x in d])
 for opt in ("adamw", "sgd"):
-  for name in ("user", "llama-tied"):
+  for name in ("user", "llama", "llama-tied", "llama-gqa", "qwen3", "gpt2"):
     d = []
     for seed in (0, 1, 2):
         L = {}
         for fold in (None, False):
-            torch.manual_seed(seed); model = MODELS[name](WIDTH)
-            with torch.device("meta"): base = MODELS[name](BASE)
+            torch.manual_seed(seed); model = FACTORIES[name](WIDTH)
+            with torch.device("meta"): base = FACTORIES[name](BASE)
             spec = parametrize(model, abcparam.rules("mup", optimizer=opt), base=base, seed=seed, fold=fold)
-            g = param_groups(model, spec, lr=3e-2 if opt == "sgd" else 1e-2)
+            g = param_groups(model, spec, lr=3e-2 if opt == "sgd" else 1e-2, weight_decay=0.1)
             L[fold] = train(model, (torch.optim.SGD if opt == "sgd" else torch.optim.AdamW)(g), 3, seed=seed)
         d.append(max(abs(a - b) for a, b in zip(L[None], L[False])))
     print(f"fold vs multipliers {opt} {name}: max |loss diff| over 3 steps, seeds 0-2:", ["%.1e" % x for x in d])
