@@ -249,7 +249,8 @@ def save_pretrained(self: nn.Module, save_directory: str | os.PathLike, *args, *
             "push_to_hub=True: save this abcparam model locally, then upload the folder "
             "(huggingface_hub.upload_folder), so that the uploaded config.json keeps abcparam's guard"
         )
-    type(self).save_pretrained(self, save_directory, *args, **kwargs)
+    own: Any = type(self)  # a transformers PreTrainedModel class
+    own.save_pretrained(self, save_directory, *args, **kwargs)
     main = args[0] if args else kwargs.get("is_main_process", True)
     path = Path(save_directory) / "config.json"
     if main and path.is_file():
