@@ -261,3 +261,50 @@ def test_save_pretrained_refuses_push_to_hub(tmp_path):
     model, _ = _build("gpt2")
     with pytest.raises(ValueError, match="upload_folder"):
         model.save_pretrained(tmp_path, push_to_hub=True)
+
+
+class _SideReader(torch.nn.Module):
+    """A tied LM whose final norm's output is also read outside the readout (no fold allowed)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.inner = MODELS["user"](width)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        m = self.inner
+        h = m.embed(idx)
+        for block in m.blocks:
+            h = h + torch.relu(block(h))
+        n = m.norm(h)
+        return m.head(n) + n[..., :1]
+
+
+@pytest.mark.parametrize("name", ["user", "side"])
+def test_user_model_folds_its_readout_when_a_forward_shows_it_may(name, tmp_path):
+    """With example_batch, a user's tied model whose final norm feeds only the readout gets the
+    readout's multiplier in that norm (a plain strict load is exact; training unchanged over 3
+    steps); when the norm's output is read elsewhere too, the multiplier survives."""
+    make = MODELS["user"] if name == "user" else _SideReader
+    x, _ = batch(0)
+    rules = abcparam.rules("mup", optimizer="adamw")
+    losses = {}
+    for fold in (None, False):
+        torch.manual_seed(0)
+        model = make(WIDTH)
+        with torch.device("meta"):
+            base = make(BASE)
+        spec = parametrize(model, rules, base=base, seed=0, fold=fold, example_batch=x)
+        losses[fold] = train(model, torch.optim.AdamW(param_groups(model, spec, lr=1e-2)), 3)
+        if fold is None:
+            folded, folded_spec = model, spec
+    assert losses[None] == pytest.approx(losses[False], abs=TOL)
+    fresh = make(WIDTH)
+    if name == "side":
+        assert "uses" in folded_spec.surviving
+        with pytest.raises(RuntimeError, match=r"abcparam\._extra_state"):
+            fresh.load_state_dict(folded.state_dict())
+        return
+    assert folded_spec.surviving == {}
+    fresh.load_state_dict(folded.state_dict())
+    with torch.no_grad():
+        assert (logits(folded, x) - logits(fresh, x)).abs().max() <= TOL

@@ -30,7 +30,15 @@ from torch import nn
 from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .constants import ConstantPlan, apply_constants, plan_constants
-from .fold import clear_views, final_norm, is_norm, query_target, symmetry_shift
+from .fold import (
+    clear_views,
+    final_norm,
+    is_norm,
+    query_target,
+    same_outputs,
+    symmetry_shift,
+    traced_final_norm,
+)
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import OptimizerList
@@ -337,7 +345,7 @@ def parametrize(
     views: dict[str, tuple[float, float]] = {}
     if fold is not False and isinstance(rules, Rules):  # scales that one tensor can carry
         attention = _fold_attention(model, rules, plans, attention, views)
-        _fold_readout(model, rules, plans, views)
+        _fold_readout(model, rules, plans, views, example_batch)
     constants = plan_constants(model, base_model)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
@@ -565,9 +573,10 @@ def _fold_attention(model, rules: Rules, plans: list[_Plan], attention, views) -
     return out
 
 
-def _fold_readout(model, rules: Rules, plans: list[_Plan], views) -> None:
+def _fold_readout(model, rules: Rules, plans: list[_Plan], views, example_batch=None) -> None:
     """A tied readout use's multiplier moved into the final norm's gain (and bias) when that norm
-    feeds nothing but the readout (``abcparam.torch.fold.final_norm``)."""
+    feeds nothing but the readout (``abcparam.torch.fold.final_norm`` for a Hugging Face LM head
+    model; any model with ``example_batch``: found and checked in a forward pass)."""
     if _own_fields(model):
         return
     modules = dict(model.named_modules())
@@ -581,6 +590,11 @@ def _fold_readout(model, rules: Rules, plans: list[_Plan], views) -> None:
         i = scaled[0]
         head, attr, m = plan.targets[i]
         norm = final_norm(model, head)
+        if example_batch is not None:
+            if not norm:
+                norm = traced_final_norm(model, head, m, example_batch)
+            elif not same_outputs(model, head, norm, m, example_batch):
+                norm = ""
         if not norm:
             continue
         attrs = [

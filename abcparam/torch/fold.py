@@ -176,3 +176,94 @@ def clear_views(model: nn.Module, keep: Mapping[str, tuple[float, float]]) -> No
     """Set each module's view from ``keep`` (module name -> factors), removing all others."""
     for name, module in model.named_modules():
         set_view(module, *keep.get(name, (1.0, 1.0)))
+
+
+# -- a user's own model: the final norm found and checked in one forward pass ------------------
+
+
+def _run(model: nn.Module, batch) -> list[torch.Tensor]:
+    """The floating-point tensors of the model's output on ``batch`` (eval mode, no gradients)."""
+    from .topology import _tensors
+
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            if isinstance(batch, Mapping):
+                out = model(**batch)
+            elif isinstance(batch, tuple):
+                out = model(*batch)
+            else:
+                out = model(batch)
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+    return [t.detach().clone() for t in _tensors(out) if t.is_floating_point()]
+
+
+def _scaled(module: nn.Module, factor: float):
+    return module.register_forward_hook(lambda mod, args, out: out * factor)
+
+
+def traced_final_norm(model: nn.Module, head_name: str, factor: float, batch) -> str:
+    """The norm whose output is the readout's input in a forward pass on ``batch`` (any model),
+    kept only when the outputs agree with ``factor`` on the readout's output or on the norm's
+    (nothing else reads the norm's output); "" otherwise."""
+    modules = dict(model.named_modules())
+    head = modules[head_name]
+    seen: dict[str, torch.Tensor] = {}
+    fed: list[torch.Tensor] = []
+    handles = [
+        m.register_forward_hook(lambda mod, args, out, n=n: seen.setdefault(n, out))
+        for n, m in modules.items()
+        if is_norm(m) and isinstance(getattr(m, "weight", None), nn.Parameter)
+    ]
+    handles.append(head.register_forward_pre_hook(lambda mod, args: fed.append(args[0])))
+    try:
+        _run(model, batch)
+    finally:
+        for h in handles:
+            h.remove()
+    if len(fed) != 1 or not isinstance(fed[0], torch.Tensor):
+        return ""
+    x = fed[0]
+    found = [
+        n
+        for n, out in seen.items()
+        if isinstance(out, torch.Tensor)
+        and out.data_ptr() == x.data_ptr()
+        and out.shape[-1] == x.shape[-1]
+    ]
+    if len(found) != 1 or not scales_with_gain(modules[found[0]]):
+        return ""
+    return found[0] if same_outputs(model, head_name, found[0], factor, batch) else ""
+
+
+def same_outputs(model: nn.Module, head_name: str, norm_name: str, factor: float, batch) -> bool:
+    """Do the outputs on ``batch`` agree with ``factor`` on the readout's output and with it on
+    the norm's output (the fold's function, checked before anything changes)?"""
+    modules = dict(model.named_modules())
+    norm = modules[norm_name]
+    # a generic gain and bias while checking (a unit gain and zero bias hide e.g. a mean)
+    tensors = [t for t in (norm.weight, getattr(norm, "bias", None)) if isinstance(t, torch.Tensor)]
+    saved = [t.detach().clone() for t in tensors]
+    g = torch.Generator().manual_seed(0)
+    results = []
+    try:
+        with torch.no_grad():
+            for t in tensors:
+                t.copy_((0.5 + torch.rand(t.shape, generator=g)).to(t))
+        for where in (head_name, norm_name):
+            handle = _scaled(modules[where], factor)
+            try:
+                results.append(_run(model, batch))
+            finally:
+                handle.remove()
+    finally:
+        with torch.no_grad():
+            for t, v in zip(tensors, saved):
+                t.copy_(v)
+    a, b = results
+    return len(a) == len(b) > 0 and all(
+        x.shape == y.shape and torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b)
+    )
