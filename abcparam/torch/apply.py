@@ -284,8 +284,11 @@ def parametrize(
     reads.  None (default): fold wherever the multiplier would otherwise be a torch
     parametrization (any layer that is not abcparam's own ``Scaled*``, which carry it as an
     attribute); True: fold those too; False: keep every multiplier (torch parametrizations).
-    What cannot be folded (a tied tensor's second use, an attention scale, a residual branch
-    multiplier) is ``Spec.surviving``, saved with the model (:mod:`abcparam.torch.checkpoint`).
+    The attention scale goes into the query projection or its q-norm and a tied readout's
+    multiplier into the final norm feeding it, where one tensor can carry them
+    (:mod:`abcparam.torch.fold`).  What cannot be folded (a fused qkv's attention scale, a tied
+    readout with no such norm, a residual branch multiplier) is ``Spec.surviving``, saved with
+    the model (:mod:`abcparam.torch.checkpoint`; plain loading then raises).
     ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
     spec and optimizer groups back) and sets only the multipliers and scales.
     """
