@@ -78,6 +78,8 @@ def scales_with_gain(norm: nn.Module) -> bool:
     w = getattr(norm, "weight", None)
     if not isinstance(w, torch.Tensor) or w.dim() != 1 or w.device.type == "meta":
         return False
+    if getattr(norm, "track_running_stats", False):  # batch norm: statistics, not a gain
+        return False
     b = getattr(norm, "bias", None)
     x = torch.randn(3, w.shape[0], generator=torch.Generator().manual_seed(0)).to(w)
     with torch.no_grad():
