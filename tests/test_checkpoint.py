@@ -87,20 +87,21 @@ def test_untied_llama_at_the_base_width_is_a_plain_checkpoint(tmp_path):
 
 
 def test_plain_loading_of_surviving_multipliers_is_refused_or_reported(tmp_path):
-    """A plain model cannot silently take a checkpoint whose multipliers survive: a strict
-    load_state_dict raises naming the abcparam entry; transformers lists it as unexpected."""
-    from transformers import LlamaForCausalLM
+    """A plain model cannot silently take a checkpoint whose multipliers survive (GPT-2's fused
+    c_attn cannot carry the attention scale): a strict load_state_dict raises naming the abcparam
+    entry; a plain from_pretrained raises naming abcparam.torch.load."""
+    from transformers import GPT2LMHeadModel
 
-    model, spec = build("llama-tied")
-    assert "uses" in spec.surviving
+    model, spec = build("gpt2")
+    assert "attention" in spec.surviving
     with pytest.raises(RuntimeError, match=r"abcparam\._extra_state"):
-        MODELS["llama-tied"](WIDTH).load_state_dict(model.state_dict())
+        MODELS["gpt2"](WIDTH).load_state_dict(model.state_dict())
     model.save_pretrained(tmp_path)
-    _, info = LlamaForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
-    assert KEY in set(info["unexpected_keys"])
+    with pytest.raises(ValueError, match=r"abcparam\.torch\.load"):
+        GPT2LMHeadModel.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="carries abcparam multipliers"):
         state = {k: v for k, v in model.state_dict().items() if k != KEY}
-        load(build("llama-tied", seed=1)[0], state)
+        load(build("gpt2", seed=1)[0], state)
 
 
 def test_restore_names_a_missing_module():
@@ -291,7 +292,7 @@ def test_recorder_measures_a_folded_model_like_the_multiplier_form():
 def test_load_refuses_weights_whose_config_lost_the_abcparam_section(tmp_path):
     import json
 
-    model, _ = build("llama-tied")
+    model, _ = build("gpt2")
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     del config["abcparam"]

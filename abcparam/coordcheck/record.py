@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..torch.checkpoint import multiplier_of
+from ..torch.fold import view_of
 from .schema import Record
 
 #: probe rows (token positions, or images for a convolution) used for the alignment terms
@@ -89,7 +90,7 @@ def effective_weight(module: nn.Module) -> torch.Tensor:
     """The weight the forward uses: ``module.weight`` (a torch parametrization, if registered,
     is applied by that attribute) times abcparam's multiplier (attribute, or a tied use's hook)."""
     w = module.weight.detach()
-    m = multiplier_of(module)
+    m = multiplier_of(module) * view_of(module)[0]
     return w * m if m != 1.0 else w
 
 
@@ -98,7 +99,8 @@ def _effective_bias(module: nn.Module) -> torch.Tensor | None:
     b = getattr(module, "bias", None)
     if b is None:
         return None
-    m = getattr(module, "bias_multiplier", 1.0)
+    gw, gx = view_of(module)  # a factor folded in from elsewhere (abcparam.torch.fold)
+    m = getattr(module, "bias_multiplier", 1.0) * gw * gx
     return b.detach() * m if m != 1.0 else b.detach()
 
 
@@ -247,11 +249,16 @@ class Recorder:
                     output = output[0]
                 output = output.detach()
                 # statistics in float32 (a bfloat16 difference of two outputs loses the change)
-                self._out[name] = output if output.dtype == torch.float32 else output.float()
+                output = output if output.dtype == torch.float32 else output.float()
+                # the layer in the rules' coordinates when a factor was folded into it
+                gw, gx = view_of(module)
+                self._out[name] = output * (gw * gx) if gw * gx != 1.0 else output
                 if aligned:
-                    self._in[name] = self._rows(inputs[0].detach(), conv).float()
+                    rows = self._rows(inputs[0].detach(), conv).float()
+                    self._in[name] = rows * gx if gx != 1.0 else rows
                 elif name not in self._in and inputs and torch.is_tensor(inputs[0]):
-                    self._in[name] = inputs[0].detach()
+                    x = inputs[0].detach()
+                    self._in[name] = x * gx if gx != 1.0 and x.is_floating_point() else x
 
         # under torch.compile the hook runs eagerly (a graph break), so that it sees the tensors
         return torch.compiler.disable(capture)
@@ -291,7 +298,7 @@ class Recorder:
             self._probe(batch)
         self._check_captured()
         for layer in self.layers:
-            layer.m = multiplier_of(layer.module)
+            layer.m = multiplier_of(layer.module) * view_of(layer.module)[0]
             layer.w0 = layer.weight(weight_of(layer.module).detach()).clone()
             layer.z0 = self._out[layer.name]
             if layer.aligned:

@@ -15,6 +15,7 @@ never stacked; the tensors are re-initialised).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,15 @@ from ..engine.optimizers import OPTIMIZERS, PerKind, canonical_name, get_optimiz
 from ..engine.rules import Rules, reparametrize
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .constants import ConstantPlan, apply_constants, plan_constants
+from .fold import (
+    clear_views,
+    final_norm,
+    is_norm,
+    query_target,
+    same_outputs,
+    symmetry_shift,
+    traced_final_norm,
+)
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, infinite_dims, map_kinds, named_parameters
 from .optim import (
@@ -284,8 +294,11 @@ def parametrize(
     reads.  None (default): fold wherever the multiplier would otherwise be a torch
     parametrization (any layer that is not abcparam's own ``Scaled*``, which carry it as an
     attribute); True: fold those too; False: keep every multiplier (torch parametrizations).
-    What cannot be folded (a tied tensor's second use, an attention scale, a residual branch
-    multiplier) is ``Spec.surviving``, saved with the model (:mod:`abcparam.torch.checkpoint`).
+    The attention scale goes into the query projection or its q-norm and a tied readout's
+    multiplier into the final norm feeding it, where one tensor can carry them
+    (:mod:`abcparam.torch.fold`).  What cannot be folded (a fused qkv's attention scale, a tied
+    readout with no such norm, a residual branch multiplier) is ``Spec.surviving``, saved with
+    the model (:mod:`abcparam.torch.checkpoint`; plain loading then raises).
     ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
     spec and optimizer groups back) and sets only the multipliers and scales.
     """
@@ -342,6 +355,10 @@ def parametrize(
     depth = _depth_plan(model, rules, base_depth)
     plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
     attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    views: dict[str, tuple[float, float]] = {}
+    if fold is not False and isinstance(rules, Rules):  # scales that one tensor can carry
+        attention = _fold_attention(model, rules, plans, attention, views)
+        _fold_readout(model, rules, plans, views, example_batch)
     constants = plan_constants(model, base_model)
     if example_batch is not None:  # attention calls the module scan cannot see
         check_observed(observe_attention(model, example_batch), attention, rules)
@@ -349,6 +366,7 @@ def parametrize(
     from .checkpoint import attach, into_config, surviving_of
 
     _apply(model, plans, attention, seed, init)
+    clear_views(model, views)
     apply_constants(model, constants)
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
@@ -515,6 +533,103 @@ def _plan(
     return plans
 
 
+def _own_fields(model: nn.Module) -> bool:
+    """The architecture's config has fields for these multipliers (Granite): keep them there."""
+    from .checkpoint import CONFIG_FIELDS
+
+    return getattr(getattr(model, "config", None), "model_type", None) in CONFIG_FIELDS
+
+
+def _shift(plan: _Plan, rules: Rules, factor: float, why: str) -> None:
+    """Move ``factor`` into the plan's tensor along the abc-symmetry (init, LR, eps, decay)."""
+    plan.spec = symmetry_shift(plan.spec, rules, factor, why)
+    plan.value = plan.spec.init_std or 0.0
+
+
+def _foldable(plans: list[_Plan | None]) -> bool:
+    """Tensors that can take a factor: planned, folded, read once, initialised by the plan."""
+    return all(
+        p is not None and p.folded and len(p.targets) == 1 and p.mode in ("normal", "fill", "zero")
+        for p in plans
+    )
+
+
+def _fold_attention(model, rules: Rules, plans: list[_Plan], attention, views) -> list:
+    """Each attention scale the module's own cannot give, moved into its query projection or
+    q-norm (``abcparam.torch.fold``) where one tensor can carry it; the others are kept."""
+    if _own_fields(model):
+        return attention
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    out = []
+    for a in attention:
+        module = modules[a.name]
+        own = module.__dict__.get("_abcparam_own", {}).get(a.attr, getattr(module, a.attr, None))
+        if a.attr == "q_rows" or not isinstance(own, (int, float)) or not own:
+            out.append(a)
+            continue
+        factor = a.value / float(own)
+        target, attrs = query_target(a.name, module, a.head_dim)
+        chosen = [by_target.get((target, at)) for at in attrs]
+        if math.isclose(factor, 1.0, rel_tol=1e-12) or not target or not _foldable(chosen):
+            out.append(a)
+            continue
+        why = (
+            f"the attention scale {a.value:.4g} (d_head^-{rules.attention_logit_exponent}) over "
+            f"the module's own {float(own):.4g} folded in: x {factor:.4g}"
+        )
+        for plan in chosen:
+            _shift(plan, rules, factor, why)  # type: ignore[arg-type]
+        if not is_norm(modules[target]):
+            views[target] = (1.0 / factor, 1.0)  # the recorder reads q_proj before the factor
+        out.append(dataclasses.replace(a, folded_into=target, factor=factor))
+    return out
+
+
+def _fold_readout(model, rules: Rules, plans: list[_Plan], views, example_batch=None) -> None:
+    """A tied readout use's multiplier moved into the final norm's gain (and bias) when that norm
+    feeds nothing but the readout (``abcparam.torch.fold.final_norm`` for a Hugging Face LM head
+    model; any model with ``example_batch``: found and checked in a forward pass)."""
+    if _own_fields(model):
+        return
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    for plan in plans:
+        if not plan.folded or len(plan.targets) < 2:
+            continue
+        scaled = [i for i, (_, _, m) in enumerate(plan.targets) if not math.isclose(m, 1.0)]
+        if len(scaled) != 1 or plan.targets[scaled[0]][1] != "weight":
+            continue
+        i = scaled[0]
+        head, attr, m = plan.targets[i]
+        norm = final_norm(model, head)
+        if example_batch is not None:
+            if not norm:
+                norm = traced_final_norm(model, head, m, example_batch)
+            elif not same_outputs(model, head, norm, m, example_batch):
+                norm = ""
+        if not norm:
+            continue
+        attrs = [
+            a
+            for a in ("weight", "bias")
+            if isinstance(getattr(modules[norm], a, None), nn.Parameter)
+        ]
+        chosen = [by_target.get((norm, a)) for a in attrs]
+        if not _foldable(chosen):
+            continue
+        why = f"the tied readout use's multiplier {m:.4g} folded in ({head} reads only this norm)"
+        for target in chosen:
+            _shift(target, rules, m, why)  # type: ignore[arg-type]
+        plan.targets[i] = (head, attr, 1.0)
+        uses = list(plan.spec.uses)
+        uses[i] = dataclasses.replace(uses[i], multiplier=1.0, constant=1.0)
+        plan.spec = dataclasses.replace(
+            plan.spec, uses=tuple(uses), why=f"{plan.spec.why}; readout multiplier in {norm}"
+        )
+        views[head] = (m, 1.0 / m)  # the recorder reads the readout with its multiplier
+
+
 def _num(value, kind: str, what: str):
     if value is None:
         return None
@@ -598,6 +713,10 @@ def _apply(
                 )
                 if t is not None and not planned:
                     _set_multiplier(module, attr, 1.0, module.embed_dim, a.value)
+        elif a.folded_into:  # the module keeps (or gets back) its own scale
+            own = module.__dict__.get("_abcparam_own", {}).pop(a.attr, None)
+            if own is not None:
+                setattr(module, a.attr, own)
         else:
             own = module.__dict__.setdefault("_abcparam_own", {})
             own.setdefault(a.attr, getattr(module, a.attr))  # the module's own scale, kept once
@@ -866,6 +985,8 @@ def _table(spec: Spec, lr, weight_decay, eps) -> str:
         )
     for a in spec.attention:
         what = "query multiplier" if a.attr == "q_rows" else a.attr
+        if a.folded_into:
+            what = f"folded into {a.folded_into} (x {a.factor:.4g}): {a.attr}"
         rows.append(
             f"| {a.name} (attention) | — | {what} {a.value:.4g} | — | — | — | — | logits "
             f"q.k d_head^-{spec.rules.attention_logit_exponent}, head size {a.base_head_dim} "

@@ -43,6 +43,10 @@ class AttentionPlan:
     value: float
     head_dim: int
     base_head_dim: int
+    #: the module keeps its own scale and ``factor`` = value / own went into this module's
+    #: tensors (``abcparam.torch.fold``); "" when the scale is set on the module itself
+    folded_into: str = ""
+    factor: float = 1.0
 
 
 #: the names a module gives its head size (Hugging Face: ``head_dim`` for most decoders,

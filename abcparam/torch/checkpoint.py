@@ -12,6 +12,11 @@ own multiplier), an attention scale the module computes itself, and a residual b
   ``load_state_dict``, and :func:`load` re-applies it before loading the tensors;
 - in a Hugging Face model's config as ``config.abcparam``, which ``save_pretrained`` writes to
   config.json and :func:`load` re-applies after ``from_pretrained``.
+
+A plain ``from_pretrained`` of such a directory must fail rather than give other outputs: the
+model's ``save_pretrained`` also writes config.json's ``transformers_weights`` (the weight file
+transformers reads) as a sentence that is no file name, so transformers raises a ValueError
+quoting it ("... load it with abcparam.torch.load(path)"); :func:`load` removes it first.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +41,8 @@ _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
 CHILD = "abcparam"
 KEY = f"{CHILD}._extra_state"
 SECTIONS = ("uses", "attention", "branch")
+#: the config.json field transformers reads as the weight file's name (the plain-loading guard)
+GUARD = "transformers_weights"
 
 
 class CheckpointState(nn.Module):
@@ -151,7 +160,7 @@ def surviving_of(model: nn.Module, plans, attention, depth) -> dict[str, dict]:
                 uses[f"{module_name}.{attr}" if module_name else attr] = float(m)
     scales: dict[str, dict[str, float]] = {}
     for a in attention:
-        if a.attr == "q_rows":  # MultiheadAttention: a parametrization of its query rows
+        if a.attr == "q_rows" or a.folded_into:  # MHA's query rows; folded into a tensor
             continue
         own = modules[a.name].__dict__.get("_abcparam_own", {}).get(a.attr, a.value)
         if not math.isclose(float(own), a.value, rel_tol=1e-12):
@@ -201,17 +210,55 @@ def _config(model: nn.Module):
 
 def attach(model: nn.Module, surviving: Mapping[str, Any]) -> None:
     """Store ``surviving`` with the model: its ``abcparam`` child (state_dict) and, for a Hugging
-    Face model, ``config.abcparam``; nothing (and any earlier copy removed) when it is empty."""
+    Face model, ``config.abcparam`` and the guard of its ``save_pretrained``; nothing (and any
+    earlier copy removed) when it is empty."""
     config = _config(model)
+    model.__dict__.pop("save_pretrained", None)  # an earlier guard
     if surviving:
         model.add_module(CHILD, CheckpointState(surviving))
         if config is not None:
             config.abcparam = json.loads(json.dumps(dict(surviving)))
+            if callable(getattr(type(model), "save_pretrained", None)):
+                model.__dict__["save_pretrained"] = types.MethodType(save_pretrained, model)
         return
     if isinstance(getattr(model, CHILD, None), CheckpointState):
         delattr(model, CHILD)
     if config is not None and hasattr(config, "abcparam"):
         delattr(config, "abcparam")
+
+
+def guard_text(surviving: Mapping[str, Any]) -> str:
+    """The sentence a plain ``from_pretrained`` shows (as config.json's ``transformers_weights``,
+    which transformers quotes when it is no weight file name)."""
+    names = {"uses": "tied second use", "attention": "attention scale", "branch": "branch"}
+    what = ", ".join(
+        f"{len(v)} {names.get(k, k)}{'s' if len(v) > 1 else ''}" for k, v in surviving.items()
+    )
+    return (
+        f"abcparam: this checkpoint keeps multipliers its weights cannot hold ({what}; "
+        f"config.json's abcparam section), so a plain from_pretrained would give other outputs; "
+        f"load it with abcparam.torch.load(path)"
+    )
+
+
+def save_pretrained(self: nn.Module, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+    """``save_pretrained`` of a model whose multipliers survive: the model class's own, then
+    config.json's ``transformers_weights`` set to :func:`guard_text` (plain loading raises)."""
+    if kwargs.get("push_to_hub"):
+        raise ValueError(
+            "push_to_hub=True: save this abcparam model locally, then upload the folder "
+            "(huggingface_hub.upload_folder), so that the uploaded config.json keeps abcparam's guard"
+        )
+    own: Any = type(self)  # a transformers PreTrainedModel class
+    own.save_pretrained(self, save_directory, *args, **kwargs)
+    main = args[0] if args else kwargs.get("is_main_process", True)
+    path = Path(save_directory) / "config.json"
+    if main and path.is_file():
+        from ..atomic import write_text
+
+        config = json.loads(path.read_text())
+        config[GUARD] = guard_text(getattr(self, CHILD).surviving)
+        write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def restore(model: nn.Module, surviving: Mapping[str, Any]) -> None:
@@ -289,6 +336,8 @@ def _load_pretrained(path: str, model_class: Any, kwargs: dict) -> nn.Module:
     import transformers
 
     config = transformers.AutoConfig.from_pretrained(path)
+    if str(getattr(config, GUARD, "") or "").startswith("abcparam:"):
+        delattr(config, GUARD)  # the plain-loading guard, not a file name
     if model_class is None:
         names = getattr(config, "architectures", None) or []
         if not names or not hasattr(transformers, names[0]):
