@@ -168,3 +168,20 @@ def test_moe_family_passes_with_router_and_experts_judged(family):
         assert set(judged) == {("output", 0), ("delta", 1), ("update", 1)}, layer
         assert all(f.passed for f in judged.values()), layer
     assert result.verdict == "pass" and result.passed
+
+
+def test_bloom_logit_scale_is_its_inv_norm_factor():
+    """BLOOM reads its logit scale from inv_norm_factor (its ALiBi baddbmm's alpha): muP sets it
+    to s0 (d/d0)^-1, and the attribute reaches the logits (changing it changes the output)."""
+    rules = abcparam.rules("mup", optimizer="adam")
+    model = build("bloom", 128)
+    spec = parametrize(model, rules, base=build("bloom", 32, "meta"), example_batch=tokens(0)[0])
+    (plan,) = spec.attention
+    attn = model.transformer.h[0].self_attention
+    assert plan.attr == "inv_norm_factor" and (plan.base_head_dim, plan.head_dim) == (8, 32)
+    assert attn.inv_norm_factor == pytest.approx(8**-0.5 * 4.0**-1)
+    x = tokens(0)[0]
+    with torch.no_grad():
+        before = model(x).logits
+        attn.inv_norm_factor *= 4.0
+        assert not torch.allclose(before, model(x).logits)
