@@ -84,7 +84,7 @@ def expert_outputs(
     init's) and its other floating arguments (the gates) by ones; returns (output, routing)."""
     x = use.input(args, kwargs)
     given = routes if routes is not None else []
-    out_routes = []
+    out_routes: list[torch.Tensor] = []
 
     def swap(t: Any) -> Any:
         if not torch.is_tensor(t) or t is x:
