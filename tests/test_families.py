@@ -16,8 +16,9 @@ from abcparam.experiments.families import FAMILIES, build, try_family  # noqa: E
 from abcparam.torch import param_groups, parametrize  # noqa: E402
 from abcparam.torch.shapes import UnsupportedLayerError  # noqa: E402
 
-#: families whose attention computes its own logit scale: refused under muP
-REFUSED = {"falcon", "bloom"}
+#: Falcon's rotary attention calls SDPA at its default scale, its query fused with k and v:
+#: refused under muP (BLOOM's inv_norm_factor reaches its logits: handled)
+REFUSED = {"falcon"}
 #: a fast subset covering each case: head size by another name, MoE, encoder, refusal
 FAST = ("gpt-neox", "bert", "falcon")
 
@@ -27,9 +28,13 @@ def _assert_row(family: str, row: dict) -> None:
         assert row["status"] == "refused", row
         assert "\n" not in row["why"] and "unsupported attention" in row["why"], row
         assert "ignore_attention" not in row["why"]  # no option check() does not accept
+        assert "scaled_dot_product_attention" in row["why"] and "query_key_value" in row["why"]
     else:
         assert row["status"] == "handled", row
         assert row["verdict"] in ("pass", "fail", "incomplete") and row["fits"] > 0, row
+        assert row["unrecorded"] == [], row  # every family's layers are measured
+    if family in ("mixtral", "qwen2-moe"):  # router and experts: raw parameters, recorded
+        assert set(row["raw_recorded"]) == {"model.layers.0.mlp.gate", "model.layers.0.mlp.experts"}
 
 
 @pytest.mark.parametrize("family", FAST)
@@ -113,16 +118,32 @@ def test_recurrent_layers_are_refused_clearly():
 
 
 def test_unrecorded_hidden_layers_make_the_check_incomplete():
-    """The experts (raw parameters) cannot be recorded: listed, and the verdict is not pass."""
+    """A hidden module of two raw matrices (x @ A @ B) is neither one raw matrix nor an expert
+    bank, so the recorder cannot measure it: listed, and the verdict is not pass."""
     from abcparam.coordcheck.check import check
 
+    class Pair(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.a = nn.Parameter(torch.randn(width, width) / width**0.5)
+            self.b = nn.Parameter(torch.randn(width, width) / width**0.5)
+
+        def forward(self, x):
+            return torch.tanh(x @ self.a) @ self.b
+
+    class Net(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.emb, self.pair = nn.Embedding(128, width), Pair(width)
+            self.head = nn.Linear(width, 128)
+
+        def forward(self, x):
+            return self.head(self.pair(self.emb(x)))
+
     rules = abcparam.rules("mup", optimizer="adam")
-    result = check(
-        lambda w: build("mixtral", w), rules, tokens, widths=(32, 64, 128), steps=1, seeds=1,
-        progress=False,
-    )  # fmt: skip
+    result = check(Net, rules, tokens, widths=(32, 64, 128), steps=1, seeds=1, progress=False)
     names = {u["name"]: u["kind"] for u in result.unrecorded}
-    assert names == {"model.layers.0.mlp.gate": "readout", "model.layers.0.mlp.experts": "hidden"}
+    assert names == {"pair": "hidden"}
     assert result.incomplete and not result.passed
     assert result.summary()["verdict"] in ("incomplete", "fail")
     assert result.to_dict()["config"]["unrecorded"][0]["why"]

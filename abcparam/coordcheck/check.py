@@ -28,8 +28,10 @@ from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
 from ..torch.losses import with_z_loss
+from ..torch.usage import raw_layouts
 from .inputs import PartialRuns, claim_out
 from .judge import require_decay
+from .raw import raw_use
 from .record import Recorder, call_model, recordable
 from .resources import FactoryError, check_resources
 from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
@@ -224,6 +226,8 @@ def check(
     with claim_out(own_out, key, overwrite):
         partial = PartialRuns(own_out, config, key, started)
         topology = None
+        layouts: dict | None = None  # raw parameters' layouts: their modules become recordable
+        layers: list[tuple[str, str]] = []
         unrecorded: list[dict] | None = None
         per_run: dict[int, tuple[list, list]] = {}
         runs = [
@@ -258,7 +262,10 @@ def check(
                 inputs, targets = (_to_device(t, device) for t in first)
                 if topology is None:
                     topology = _first_forward(model, inputs, targets, loss_fn, spec)
-                layers = [(n, k) for n, k in topology.chain() if recordable(_module(model, n))]
+                    layouts = raw_layouts(model, inputs)
+                layers = [
+                    (n, k) for n, k in topology.chain() if recordable(_module(model, n), n, layouts)
+                ]
                 if unrecorded is None:
                     unrecorded = _unrecorded(model, topology, {n for n, _ in layers}, spec.kinds)
                 if (width, seed) not in runs_to_train:
@@ -268,7 +275,9 @@ def check(
                         "no layer of this model can be recorded (nn.Linear, nn.Embedding, "
                         "convolutions, Hugging Face Conv1D or nn.MultiheadAttention)"
                     )
-                recorder = Recorder(model, layers, alignment_measured, width=width, seed=seed)
+                recorder = Recorder(
+                    model, layers, alignment_measured, width=width, seed=seed, layouts=layouts
+                )
                 first_record, first_nonfinite = len(partial.records), len(partial.nonfinite)
                 if fresh_batches:  # drawn one step at a time, never all at once
                     batches: Iterable = itertools.chain(
@@ -302,6 +311,12 @@ def check(
         try:
             result = compare(config, rules, records, nonfinite, topology=topology)
             result.config["unrecorded"] = unrecorded or []
+            # modules of raw parameters measured through their observed layouts (raw.py)
+            result.config["raw_recorded"] = [
+                {"name": n, "kind": k, "form": use.form}
+                for n, k in (layers or [])
+                if (use := raw_use(_module(model, n), n, layouts)) is not None
+            ]
         except Exception as err:
             partial.save(error=f"{type(err).__name__}: {err}")
             raise

@@ -13,7 +13,9 @@ are measured on a sketch, ``SKETCH`` evenly spaced output features of each layer
 ``ALIGN_ROWS`` probe rows of the forward's own inputs (small products whose cost does not grow
 with the output width); every statistic stays a tensor on the model's device and one ``tolist``
 per step reads them all.  Recorded modules: ``nn.Linear`` (abcparam's ``ScaledLinear`` included),
-``nn.Embedding``, ``nn.Conv1d/2d/3d`` and Hugging Face's ``Conv1D`` (weight stored (in, out)).
+``nn.Embedding``, ``nn.Conv1d/2d/3d`` and Hugging Face's ``Conv1D`` (weight stored (in, out)); and,
+given the layouts the forward showed, modules of raw parameters (a MoE router, expert banks:
+:mod:`abcparam.coordcheck.raw`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from torch import nn
 
 from ..torch.checkpoint import multiplier_of
 from ..torch.fold import view_of
+from ..torch.shapes import Layout
+from .raw import RawUse, expert_outputs, raw_use
 from .schema import Record
 
 #: probe rows (token positions, or images for a convolution) used for the alignment terms
@@ -70,11 +74,16 @@ def _is_hf_conv1d(module: nn.Module) -> bool:
     return hasattr(module, "nf") and any(c.__name__ == "Conv1D" for c in type(module).__mro__)
 
 
-def recordable(module: nn.Module) -> bool:
-    """Can the recorder measure this module?"""
-    return isinstance(
-        module, (nn.Linear, nn.Embedding, nn.MultiheadAttention) + _CONV
-    ) or _is_hf_conv1d(module)
+def recordable(
+    module: nn.Module, name: str = "", layouts: Mapping[str, Layout] | None = None
+) -> bool:
+    """Can the recorder measure this module?  A module of raw parameters only with the layouts
+    the forward showed (``abcparam.torch.usage.raw_layouts``; ``name``: the module's name)."""
+    return (
+        isinstance(module, (nn.Linear, nn.Embedding, nn.MultiheadAttention) + _CONV)
+        or _is_hf_conv1d(module)
+        or raw_use(module, name, layouts) is not None
+    )
 
 
 def weight_of(module: nn.Module) -> torch.Tensor:
@@ -162,6 +171,18 @@ class _Layer:
     m: float = 1.0  # abcparam's multiplier (constant while training): W = m * weight
     stride: int = 1  # every stride-th output feature is in the sketch
     axis: int = 0  # the weight's output-feature axis
+    raw: RawUse | None = None  # a module of raw parameters (router, expert banks)
+
+    def matrix(self) -> torch.Tensor:
+        """The weight as stored (a raw module's matrix, or its banks' sketched entries)."""
+        return self.raw.weight(self.module) if self.raw is not None else weight_of(self.module)
+
+    def apply(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The layer's matrix product alone (no bias)."""
+        return self.raw.apply(x, w) if self.raw is not None else _apply(self.module, x, w)
+
+    def bias(self) -> torch.Tensor | None:
+        return None if self.raw is not None else _effective_bias(self.module)
 
     def weight(self, w: torch.Tensor) -> torch.Tensor:
         """The sketched rows (or columns) of a weight-shaped tensor."""
@@ -179,8 +200,10 @@ class Recorder:
     """Forward hooks on the recorded layers: inside :meth:`capture` they keep each layer's input
     rows and output; :meth:`start` (init) and :meth:`measure` turn them into :class:`Record` s.
 
-    ``layers``: (module name, kind) in forward order.  Outside a capture the hooks do nothing, so
-    the training steps in between pay nothing."""
+    ``layers``: (module name, kind) in forward order; ``layouts``: the raw parameters' layouts
+    the forward showed (``abcparam.torch.usage.raw_layouts``), which make modules of raw
+    parameters recordable.  Outside a capture the hooks do nothing, so the training steps in
+    between pay nothing."""
 
     def __init__(
         self,
@@ -190,6 +213,7 @@ class Recorder:
         align_rows: int = ALIGN_ROWS,
         width: int = 0,
         seed: int = 0,
+        layouts: Mapping[str, Layout] | None = None,
     ) -> None:
         modules = dict(model.named_modules())
         self.model, self.alignment, self.active = model, alignment, False
@@ -197,50 +221,102 @@ class Recorder:
         self.layers: list[_Layer] = []
         self._out: dict[str, torch.Tensor] = {}
         self._in: dict[str, torch.Tensor] = {}
+        self._routes: dict[str, list] = {}  # an expert bank's routing at init, held
+        self._rerun = False
         self._handles = []
         for name, kind in layers:
             if name not in modules:
                 raise ValueError(f"no module named {name!r} in the model")
             module = modules[name]
-            if not recordable(module):
+            raw = raw_use(module, name, layouts)
+            if raw is None and not recordable(module):
                 raise TypeError(
                     f"module {name!r} is a {type(module).__name__}; the coordinate check records "
                     f"nn.Linear, nn.Embedding, nn.Conv1d/2d/3d, nn.MultiheadAttention and "
-                    f"Hugging Face Conv1D layers"
+                    f"Hugging Face Conv1D layers, and (given layouts=) raw-parameter modules "
+                    f"used as F.linear / x @ W or expert banks"
                 )
             aligned = (
                 alignment
                 and kind != "embedding"
                 and not isinstance(module, (nn.Embedding, nn.MultiheadAttention))
+                and (raw is None or raw.form == "linear")  # a bank's experts change with routing
             )
-            stride = max(_out_features(module) // SKETCH, 1)
-            self.layers.append(
-                _Layer(
+            if raw is not None:
+                layer = _Layer(
+                    name,
+                    kind,
+                    module,
+                    aligned,
+                    raw.in_size,
+                    stride=max(raw.out_size // SKETCH, 1) if raw.form == "linear" else 1,
+                    axis=raw.out_dim if raw.form == "linear" else 0,
+                    raw=raw,
+                )
+            else:
+                layer = _Layer(
                     name,
                     kind,
                     module,
                     aligned,
                     fan_in(module),
-                    stride=stride,
+                    stride=max(_out_features(module) // SKETCH, 1),
                     axis=_feature_axis(module),
                 )
-            )
+            self.layers.append(layer)
             conv = isinstance(module, _CONV)
-            self._handles.append(module.register_forward_hook(self._hook(name, aligned, conv)))
+            if raw is not None:
+                hook = module.register_forward_hook(
+                    self._raw_hook(name, aligned, raw), with_kwargs=True
+                )
+            else:
+                hook = module.register_forward_hook(self._hook(name, aligned, conv))
+            self._handles.append(hook)
 
     def remove(self) -> None:
         """Detach the hooks from the model."""
         for handle in self._handles:
             handle.remove()
 
-    def _rows(self, x: torch.Tensor, conv: bool) -> torch.Tensor:
+    def _rows(self, x: torch.Tensor, conv: bool, sequence: bool = False) -> torch.Tensor:
         """Fixed probe rows: the first images of a convolution's batch, else rows of the
-        flattened input picked by :func:`probe_rows` (every position of a sequence equally)."""
+        flattened input picked by :func:`probe_rows` (every position of a sequence equally;
+        ``sequence``: the rows are tokens even when flattened already, as a router's are)."""
         if conv:
             return x[: self.align_rows]
         flat = x.reshape(-1, x.shape[-1])
-        sequence = x.dim() >= 3
+        sequence = sequence or x.dim() >= 3
         return flat[probe_rows(flat.shape[0], self.align_rows, sequence).to(flat.device)]
+
+    def _raw_hook(self, name: str, aligned: bool, raw: RawUse):
+        """The capture hook of a raw-parameter module: its output and input picked by size."""
+
+        def capture(module, args, kwargs, output):
+            if not self.active or self._rerun:
+                return
+            out = raw.output(output)
+            x = raw.input(args, kwargs)
+            if raw.form == "bank" and out is not None and x is not None:
+                self._rerun = True  # the module runs again inside its own hook
+                try:
+                    out, self._routes[name] = expert_outputs(
+                        module, raw, args, kwargs, self._routes.get(name)
+                    )
+                finally:
+                    self._rerun = False
+            if out is None or x is None:
+                raise RuntimeError(
+                    f"the recorder could not find {name!r}'s output (last dimension "
+                    f"{raw.out_size}) or input (last dimension {raw.in_size}) among its tensors"
+                )
+            out = out.detach()
+            self._out[name] = out if out.dtype == torch.float32 else out.float()
+            if aligned:
+                self._in[name] = self._rows(x.detach(), False, True).float()
+            elif name not in self._in:
+                self._in[name] = x.detach()
+
+        return torch.compiler.disable(capture)
 
     def _hook(self, name: str, aligned: bool, conv: bool):
         def capture(module, inputs, output):
@@ -299,7 +375,7 @@ class Recorder:
         self._check_captured()
         for layer in self.layers:
             layer.m = multiplier_of(layer.module) * view_of(layer.module)[0]
-            layer.w0 = layer.weight(weight_of(layer.module).detach()).clone()
+            layer.w0 = layer.weight(layer.matrix().detach()).clone()
             layer.z0 = self._out[layer.name]
             if layer.aligned:
                 layer.x0 = self._in[layer.name]
@@ -309,8 +385,9 @@ class Recorder:
                 layer.x0_rms = rms(layer.x0.float())
                 layer.w0_rms = rms(layer.w0m.float())
                 conv = isinstance(layer.module, _CONV)
-                layer.z0_rows = layer.features(self._rows(layer.z0, conv), conv)
-                b0 = _effective_bias(layer.module)
+                seq = layer.raw is not None
+                layer.z0_rows = layer.features(self._rows(layer.z0, conv, seq), conv)
+                b0 = layer.bias()
                 layer.b0 = None if b0 is None else b0[:: layer.stride].clone()
         outputs = [layer.z0.float() for layer in self.layers]
         inputs = [self._in.get(layer.name) for layer in self.layers]
@@ -352,7 +429,7 @@ class Recorder:
         outputs = [self._out[layer.name] for layer in layers]
         z0 = [layer.z0 for layer in layers]
         # the weights as stored: the multiplier m is a constant applied to the statistics
-        weights = [layer.weight(weight_of(layer.module).detach()) for layer in layers]
+        weights = [layer.weight(layer.matrix().detach()) for layer in layers]
         w0 = [layer.w0 for layer in layers]
         dz = torch._foreach_sub(outputs, z0)  # type: ignore[arg-type]
         dw = torch._foreach_sub(weights, w0)  # type: ignore[arg-type]
@@ -404,12 +481,12 @@ class Recorder:
         module = layer.module
         conv = isinstance(module, _CONV)
         dx = xt - layer.x0  # type: ignore[operator]
-        alpha = _apply(module, layer.x0m, dw)  # type: ignore[arg-type]
-        omega = _apply(module, dx, layer.w0m)  # type: ignore[arg-type]
-        u = layer.features(self._rows(zt, conv), conv) - layer.z0_rows
+        alpha = layer.apply(layer.x0m, dw)  # type: ignore[arg-type]
+        omega = layer.apply(dx, layer.w0m)  # type: ignore[arg-type]
+        u = layer.features(self._rows(zt, conv, layer.raw is not None), conv) - layer.z0_rows
         u = u.sub_(alpha).sub_(omega)
         if layer.b0 is not None:
-            db = _effective_bias(module)[:: layer.stride] - layer.b0  # type: ignore[index]
+            db = layer.bias()[:: layer.stride] - layer.b0  # type: ignore[index]
             u = u.sub_(db.reshape(-1, *[1] * (u.dim() - 2)) if conv else db)
         terms = torch.stack([alpha.reshape(-1), omega.reshape(-1), u.reshape(-1)])
         gram = terms.float() @ terms.float().T

@@ -173,6 +173,7 @@ def try_family(
             fits=s["fits"],
             passed=s["passed"],
             unrecorded=[u["name"] for u in result.unrecorded if u.get("ran", True)],
+            raw_recorded=[r["name"] for r in result.config.get("raw_recorded", [])],
             missed=missed,
         )
     row["seconds"] = round(time.time() - started, 2)
@@ -184,6 +185,11 @@ def _handled_why(result) -> str:
     layers = len({f.layer for f in result.fits})
     skipped = [u for u in result.unrecorded if u.get("ran", True)]
     text = f"{layers} layers measured"
+    raw = result.config.get("raw_recorded", [])
+    if raw:
+        forms = {"linear": "raw matrix", "bank": "expert bank"}
+        parts = ", ".join(sorted({f"{forms.get(r['form'], r['form'])} ({r['kind']})" for r in raw}))
+        text += f", {len(raw)} of them raw-parameter modules: {parts}"
     if skipped:
         kinds = ", ".join(sorted({u["kind"] for u in skipped}))
         text += f"; {len(skipped)} not recordable ({kinds}: raw parameters)"

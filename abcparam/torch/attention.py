@@ -10,6 +10,7 @@ and only a head size that grows with width changes the scale.  Reached through:
   ``attention_head_size``, else its config's ``head_dim`` or hidden size / heads; Hugging Face
   attention keeps ``scaling`` and passes it to its kernel; a module calling ``F.scaled_dot_product_attention(..., scale=
   self.scale)`` is reached the same way);
+- BLOOM's ``inv_norm_factor`` (the ``alpha`` of its ALiBi ``baddbmm``), a scale attribute too;
 - ``nn.MultiheadAttention``, which has no scale argument: its query projection (the first
   ``embed_dim`` rows of ``in_proj_weight`` and ``in_proj_bias``, or ``q_proj_weight``) is read
   through a multiplier ``s sqrt(d)``; the logits are bilinear in q, so forward and gradients equal
@@ -91,12 +92,42 @@ def _head_dim(module: nn.Module, config: Any = None) -> int | None:
     return None
 
 
+#: float attributes through which a module's forward reads its logit scale (BLOOM passes
+#: ``inv_norm_factor`` as ``alpha`` of the ``baddbmm`` that adds its ALiBi bias to q.k)
+SCALE_ATTRS = ("scaling", "scale", "inv_norm_factor")
+
+
 def _scale_attr(module: nn.Module) -> str | None:
-    for attr in ("scaling", "scale"):
+    for attr in SCALE_ATTRS:
         value = getattr(module, attr, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if attr == "inv_norm_factor" and not _alibi(module):
+                continue  # Falcon without ALiBi: the attribute never reaches the logits
             return attr
     return None
+
+
+def _alibi(module: nn.Module) -> bool:
+    """Whether the module's logits go through its ALiBi path, the one that reads
+    ``inv_norm_factor``: always in BLOOM (no ``alibi`` switch), in Falcon only with
+    ``config.alibi`` (its rotary path calls scaled_dot_product_attention at 1/sqrt(head_dim))."""
+    config = getattr(module, "config", None)
+    return getattr(config, "alibi", True) is not False
+
+
+def _unsupported_why(module: nn.Module) -> str:
+    """Why an attention module's scale is out of reach, for the refusal's one line."""
+    if hasattr(module, "inv_norm_factor") and not _alibi(module):
+        return (
+            "calls scaled_dot_product_attention at its default 1/sqrt(head_dim) (its "
+            "inv_norm_factor is read only on the ALiBi path, off in this config), and its query "
+            "shares one fused query_key_value weight with keys and values, whose query rows "
+            "abcparam does not rescale"
+        )
+    return (
+        "computes its logit scale inside its forward, with no float `scale`/`scaling` attribute "
+        "that reaches its kernel"
+    )
 
 
 def plan_attention(
@@ -152,13 +183,12 @@ def plan_attention(
     ]
     if unhandled and x != 0.5:
         name, typ = unhandled[0]
+        why = _unsupported_why(dict(model.named_modules())[name])
         raise UnsupportedLayerError(
-            f"unsupported attention: {name!r} ({typ}) computes its logit scale inside its "
-            f"forward, with no float `scale`/`scaling` attribute that reaches its kernel, so "
-            f"parametrize cannot set "
+            f"unsupported attention: {name!r} ({typ}) {why}, so parametrize cannot set "
             f"the logits q.k * d_head^-{fmt(rules.attention_logit_exponent)} the rules ask for; "
             f"supported: nn.MultiheadAttention and modules passing scale=self.scaling to their "
-            f"kernel (Hugging Face Llama, GPT-2, GPT-NeoX, BERT)"
+            f"kernel (Hugging Face Llama, GPT-2, GPT-NeoX, BERT, BLOOM's inv_norm_factor)"
         )
     return plans
 

@@ -124,6 +124,8 @@ def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
     """Read ``module.<attr>`` with the multiplier ``m`` through a forward hook on the output (the
     state_dict keeps its plain key; the bias stays unscaled, as with a weight multiplier); ``m =
     1`` removes it."""
+    if attr != "weight" and math.isclose(m, 1.0, rel_tol=1e-12):
+        return  # the hook carries the weight's multiplier: a plain bias (BERT's tied) keeps it
     handle = module.__dict__.pop("_abcparam_hook", None)
     if handle is not None:
         handle.remove()
