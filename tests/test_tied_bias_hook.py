@@ -6,25 +6,26 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-pytest.importorskip("transformers")
-
-import abcparam  # noqa: E402
-from abcparam.coordcheck.batches import tokens  # noqa: E402
-from abcparam.experiments.families import build  # noqa: E402
-from abcparam.torch import parametrize  # noqa: E402
-from abcparam.torch.checkpoint import multiplier_of  # noqa: E402
+from abcparam.torch.checkpoint import multiplier_of, set_use_multiplier
 
 
-def test_bert_tied_decoder_keeps_its_multiplier():
-    rules = abcparam.rules("mup", optimizer="adam")
-    model = build("bert", 128)
-    spec = parametrize(model, rules, base=build("bert", 32, "meta"), example_batch=tokens(0)[0])
-    decoder = model.cls.predictions.decoder
-    assert decoder.weight is model.bert.embeddings.word_embeddings.weight
-    use = next(u for u in spec.param("cls.predictions.decoder.weight").uses if u.kind == "readout")
-    assert use.multiplier < 1.0
-    assert multiplier_of(decoder) == pytest.approx(use.multiplier)
-    h = torch.randn(2, 128)
-    want = torch.nn.functional.linear(h, decoder.weight * use.multiplier, decoder.bias)
-    assert torch.allclose(decoder(h), want, atol=1e-6)
+def test_a_unit_bias_use_keeps_the_weight_hook():
+    torch.manual_seed(0)
+    layer = nn.Linear(8, 5)
+    x = torch.randn(3, 8)
+    set_use_multiplier(layer, "weight", 0.25)
+    set_use_multiplier(layer, "bias", 1.0)  # the tied bias's own plan, applied after the weight's
+    assert multiplier_of(layer) == pytest.approx(0.25)
+    want = nn.functional.linear(x, layer.weight * 0.25, layer.bias)
+    assert torch.allclose(layer(x), want, atol=1e-6)
+
+
+def test_a_unit_weight_use_removes_the_hook():
+    torch.manual_seed(0)
+    layer = nn.Linear(8, 5)
+    x = torch.randn(3, 8)
+    set_use_multiplier(layer, "weight", 0.25)
+    set_use_multiplier(layer, "weight", 1.0)
+    assert torch.allclose(layer(x), nn.functional.linear(x, layer.weight, layer.bias))
