@@ -18,12 +18,12 @@ def _losses(folder) -> dict[str, float]:
     ("model", "optimizer"), [("mlp", "adam"), ("transformer", "adam"), ("mlp", "muon")]
 )
 def test_batched_cli_equals_unbatched(tmp_path, model, optimizer):
-    argv = ["sweep", "--model", model, "--optimizer", optimizer, "--schemes", "mup,sp"]
-    argv += ["--widths", "32,64", "--lrs=-8:-6", "--seeds", "2", "--steps", "3", "--workers", "1"]
+    argv = ["sweep", "--model", model, "--optimizer", optimizer, "--schemes", "mup"]
+    argv += ["--widths", "32,64", "--lrs=-7:-6", "--seeds", "2", "--steps", "3", "--workers", "1"]
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     assert main([*argv, "--out", str(tmp_path / "batched"), "--batched"]) == 0
     plain, batched = _losses(tmp_path / "plain"), _losses(tmp_path / "batched")
-    assert set(plain) == set(batched) and len(plain) == 2 * 2 * 3 * 2
+    assert set(plain) == set(batched) and len(plain) == 2 * 2 * 2
     rows = [json.loads(x) for x in (tmp_path / "batched" / "runs.jsonl").read_text().splitlines()]
     assert {r["trainer"] for r in rows} == {"batched"}
     for key, loss in plain.items():
