@@ -224,6 +224,50 @@ def sweep_statistic(
 RECOMPUTE[sweep_statistic.__name__] = sweep_statistic
 
 
+def precision_gap(paths: Sequence[Path], scheme: str, variant: str, width: int) -> Values:
+    """Simulated low-precision training: the validation-loss gap to fp32 (paired by seed) of one
+    scheme, variant and width, recomputed from the saved runs — its seed mean, 95 % Student-t
+    interval and the largest |gap| of any seed."""
+    from scipy import stats
+
+    (path,) = paths
+    runs = _load(path)["runs"]
+    ref = {
+        r["seed"]: r["val_loss"]
+        for r in runs
+        if (r["scheme"], r["variant"], r["width"]) == (scheme, "fp32", width)
+    }
+    gaps = np.array(
+        [
+            r["val_loss"] - ref[r["seed"]]
+            for r in runs
+            if (r["scheme"], r["variant"], r["width"]) == (scheme, variant, width)
+        ],
+        dtype=float,
+    )
+    half = stats.t.ppf(0.975, len(gaps) - 1) * gaps.std(ddof=1) / np.sqrt(len(gaps))
+    mean = float(gaps.mean())
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half": half, "seeds": len(gaps)}
+
+
+def precision_gap_range(paths: Sequence[Path], variant: str) -> Values:
+    """Smallest and largest seed-mean gap, and the largest |interval end|, of one variant over
+    every scheme and width of a precision-training file."""
+    (path,) = paths
+    runs = _load(path)["runs"]
+    cells = sorted({(r["scheme"], r["width"]) for r in runs if r["variant"] == variant})
+    got = [precision_gap(paths, s, variant, w) for s, w in cells]
+    return {
+        "low": min(g["mean"] for g in got),
+        "high": max(g["mean"] for g in got),
+        "bound": max(max(abs(g["lo"]), abs(g["hi"])) for g in got),
+        "cells": len(got),
+    }
+
+
+RECOMPUTE.update({f.__name__: f for f in (precision_gap, precision_gap_range)})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print every claim with its recomputed text; exit 1 if one differs from the ledger."""
     from abcparam.ledger import load_ledger, recompute
