@@ -262,6 +262,7 @@ def precision_gap_range(paths: Sequence[Path], variant: str) -> Values:
         "high": max(g["mean"] for g in got),
         "bound": max(max(abs(g["lo"]), abs(g["hi"])) for g in got),
         "cells": len(got),
+        "zero_in": sum(g["lo"] <= 0 <= g["hi"] for g in got),
     }
 
 
