@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sweep across widths (default) or across depths (--depths) at one width",
     )
     parser.add_argument("--depths", default="2,4,8,16", help="residual blocks, with --vary depth")
+    parser.add_argument(
+        "--batched",
+        action="store_true",
+        help="train the runs that differ only in LR and seed as one stacked model (same losses "
+        "to 1e-5; mlp/transformer, Adam/AdamW/Adam-atan2/Lion/Muon, cpu; --workers = threads)",
+    )
     parser.add_argument("--base-depth", type=int, default=None, help="default: smallest depth")
 
 
@@ -142,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         workers=args.workers,
         gpus_per_run=args.gpus_per_run,
+        batched=args.batched,
     )
     summary = summarise(rows, vary=args.vary)
     text = table(summary, vary=args.vary)

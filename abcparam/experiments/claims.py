@@ -180,6 +180,95 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
 }
 
 
+# --- evidence ---
+
+
+@cache
+def _sweep_analysis(folder: str, mtime_ns: int) -> dict:
+    """The regret analysis (:func:`abcparam.transfer.regret.analyse`: one optimum estimator,
+    bootstrap over seeds, fixed seed) of every run a sweep saved, labelled by the sweep's arms."""
+    from abcparam.transfer.regret import analyse
+
+    root = Path(folder)
+    cfg = json.loads((root / "summary.json").read_text())["config"]
+    label = {(s, o, v): a for a, (s, o, v, _) in cfg["arms"].items()}
+    rows = []
+    for line in (root / "runs.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        arm = label.get((r["scheme"], r["optimizer"], r["update_view"]))
+        size = r["depth"] if cfg["vary"] == "depth" else r["width"]
+        if arm and size in cfg["sizes"] and r["steps"] == cfg["steps"] and r["seed"] < cfg["seeds"]:
+            loss = r["val_loss"] if r["val_loss"] is not None else float("inf")
+            rows.append({**r, "scheme": arm, "val_loss": loss})
+    return analyse(rows, vary=cfg["vary"])
+
+
+def sweep_statistic(
+    paths: Sequence[Path], arm: str, quantity: str, size: int | None = None
+) -> Values:
+    """One arm of a regret sweep, recomputed from its runs.jsonl: the drift of log2 lr* per
+    doubling (``quantity="drift"``), the transfer regret at ``size`` (default: the largest) or
+    the optimum at ``size``, each with its 95 % bootstrap interval over seeds."""
+    runs = next(p for p in paths if p.name == "runs.jsonl")
+    result = _sweep_analysis(str(runs.parent), runs.stat().st_mtime_ns)[arm]
+    at = str(size if size is not None else max(result["sizes"]))
+    if quantity == "drift":
+        stat = result["drift"]
+    else:  # keyed by int when just computed
+        table = result[quantity]
+        stat = table[int(at)] if int(at) in table else table[at]
+    lo, hi = stat["interval"]
+    return {"value": stat["value"] + 0.0, "lo": lo + 0.0, "hi": hi + 0.0}
+
+
+RECOMPUTE[sweep_statistic.__name__] = sweep_statistic
+
+
+def precision_gap(paths: Sequence[Path], scheme: str, variant: str, width: int) -> Values:
+    """Simulated low-precision training: the validation-loss gap to fp32 (paired by seed) of one
+    scheme, variant and width, recomputed from the saved runs — its seed mean, 95 % Student-t
+    interval and the largest |gap| of any seed."""
+    from scipy import stats
+
+    (path,) = paths
+    runs = _load(path)["runs"]
+    ref = {
+        r["seed"]: r["val_loss"]
+        for r in runs
+        if (r["scheme"], r["variant"], r["width"]) == (scheme, "fp32", width)
+    }
+    gaps = np.array(
+        [
+            r["val_loss"] - ref[r["seed"]]
+            for r in runs
+            if (r["scheme"], r["variant"], r["width"]) == (scheme, variant, width)
+        ],
+        dtype=float,
+    )
+    half = stats.t.ppf(0.975, len(gaps) - 1) * gaps.std(ddof=1) / np.sqrt(len(gaps))
+    mean = float(gaps.mean())
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half": half, "seeds": len(gaps)}
+
+
+def precision_gap_range(paths: Sequence[Path], variant: str) -> Values:
+    """Smallest and largest seed-mean gap, and the largest |interval end|, of one variant over
+    every scheme and width of a precision-training file."""
+    (path,) = paths
+    runs = _load(path)["runs"]
+    cells = sorted({(r["scheme"], r["width"]) for r in runs if r["variant"] == variant})
+    got = [precision_gap(paths, s, variant, w) for s, w in cells]
+    return {
+        "low": min(g["mean"] for g in got),
+        "high": max(g["mean"] for g in got),
+        "bound": max(max(abs(g["lo"]), abs(g["hi"])) for g in got),
+        "cells": len(got),
+        "zero_in": sum(g["lo"] <= 0 <= g["hi"] for g in got),
+    }
+
+
+RECOMPUTE.update({f.__name__: f for f in (precision_gap, precision_gap_range)})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print every claim with its recomputed text; exit 1 if one differs from the ledger."""
     from abcparam.ledger import load_ledger, recompute

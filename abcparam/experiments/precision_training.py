@@ -142,9 +142,41 @@ def backward_scales(rules, unit, width, base_width, seed, lr, batch, context) ->
     return out
 
 
+def gap_statistics(runs: list[dict], level: float = 0.95) -> dict[tuple[str, str, int], dict]:
+    """Per (scheme, variant, width): the seed-paired gaps to fp32, their mean and a Student-t
+    interval over seeds (None with one seed or a diverged run) — the noise a gap is judged by."""
+    import numpy as np
+    from scipy import stats
+
+    ref = {
+        (r["scheme"], r["width"], r["seed"]): r["val_loss"] for r in runs if r["variant"] == "fp32"
+    }
+    gaps: dict[tuple[str, str, int], list[float | None]] = {}
+    for r in runs:
+        if r["variant"] == "fp32":
+            continue
+        base = ref.get((r["scheme"], r["width"], r["seed"]))
+        gap = None if r["val_loss"] is None or base is None else r["val_loss"] - base
+        gaps.setdefault((r["scheme"], r["variant"], r["width"]), []).append(gap)
+    out = {}
+    for key, xs in gaps.items():
+        if any(x is None for x in xs):
+            out[key] = {"gaps": xs, "mean": None, "interval": None, "seeds": len(xs)}
+            continue
+        a = np.asarray(xs, dtype=float)
+        interval = None
+        if len(a) >= 2:
+            half = stats.t.ppf(0.5 + level / 2, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))
+            interval = [float(a.mean() - half), float(a.mean() + half)]
+        out[key] = {"gaps": xs, "mean": float(a.mean()), "interval": interval, "seeds": len(a)}
+    return out
+
+
 def gap_table(runs: list[dict]) -> str:
-    """Markdown: validation loss gap to fp32 per scheme, variant and width."""
+    """Markdown: validation loss gap to fp32 per scheme, variant and width (seed mean, with its
+    95 % Student-t interval over seeds when there are several)."""
     widths = sorted({r["width"] for r in runs})
+    stats = gap_statistics(runs)
     ref = {
         (r["scheme"], r["width"], r["seed"]): r["val_loss"] for r in runs if r["variant"] == "fp32"
     }
@@ -168,7 +200,9 @@ def gap_table(runs: list[dict]) -> str:
             elif any(x is None for x in gaps):
                 vals.append("diverged")
             else:
-                vals.append(f"{sum(x for x in gaps if x is not None) / len(gaps):+.3f}")
+                st = stats[(scheme, variant, w)]
+                iv = st["interval"]
+                vals.append(f"{st['mean']:+.3f}" + (f" [{iv[0]:+.3f}, {iv[1]:+.3f}]" if iv else ""))
         lines.append(f"| {scheme} | {variant} | " + " | ".join(vals) + " |")
     lines.append("")
     lines.append(
@@ -192,6 +226,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--schemes", default=",".join(SCHEMES))
     parser.add_argument(
         "--merge", action="store_true", help="keep the saved runs this invocation does not redo"
     )
@@ -200,6 +235,10 @@ def main(argv=None) -> int:
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
         raise ValueError(f"--variants {bad}; accepted: {', '.join(VARIANTS)}")
+    chosen = tuple(s.strip() for s in args.schemes.split(","))
+    bad = [s for s in chosen if s not in SCHEMES]
+    if bad:
+        raise ValueError(f"--schemes {bad}; accepted: {', '.join(SCHEMES)}")
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     from ..records import save_json
@@ -211,7 +250,7 @@ def main(argv=None) -> int:
         widths, steps, schemes, batch, base = (32,), 3, ("u-mup",), 2, 32
     else:
         widths = tuple(int(w) for w in args.widths.split(","))
-        steps, schemes, batch, base = args.steps, SCHEMES, 16, 64
+        steps, schemes, batch, base = args.steps, chosen, 16, 64
     lr = 2.0**-7
     out = Path(args.out) if args.out else OUT
     todo = [
@@ -247,8 +286,14 @@ def main(argv=None) -> int:
         "optimizer": "adam (eps 1e-8 scaled per layer by the rules)",
     }
     table = gap_table(runs)
+    gaps = [
+        {"scheme": s, "variant": v, "width": w, **st}
+        for (s, v, w), st in sorted(gap_statistics(runs).items())
+    ]
     save_json(
-        out / "training.json", {"config": config, "runs": runs, "table": table}, started=started
+        out / "training.json",
+        {"config": config, "runs": runs, "gaps": gaps, "table": table},
+        started=started,
     )
     (out / "training_summary.md").write_text(table + "\n")
     print(table)

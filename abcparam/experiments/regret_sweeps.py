@@ -10,7 +10,8 @@ Sweeps (CPU scale; ``--steps`` / ``--sizes`` for larger runs):
 - ``depth-gpt``: μP, Depth-μP, CompleteP on the GPT at width 32, depths 2-16, 40 Adam steps.
 - ``muon-lion-mlp`` / ``muon-lion-gpt``: μP with Adam, Muon (Keller's scaling under the spectral
   and the entry view's table), Moonshot's Muon and Lion (the arms of
-  :mod:`abcparam.experiments.muon_lion_transfer`).
+  :mod:`abcparam.experiments.muon_lion_transfer`); ``muon-lion-gpt-cpu``: the GPT's at widths
+  16-64 and 30 steps, with 4-octave coarse grids (what a loaded 2-core CPU affords).
 
 Run: ``python experiments/regret_sweeps.py SWEEP [--quick]``; results in
 experiments/results/regret_<sweep>/ (runs.jsonl: every run with its loss curve; summary.json:
@@ -92,6 +93,20 @@ SWEEPS = {
     "muon-lion-mlp": Sweep("mlp", "width", (64, 128, 256), 100, _muon_lion_arms("mlp")),
     "muon-lion-gpt": Sweep(
         "transformer", "width", (64, 128, 256), 40, _muon_lion_arms("transformer")
+    ),
+    # CPU scale (issue 28's rerun on a loaded 2-core machine): widths 16-64, 30 steps, each arm's
+    # coarse grid cut to 4 octaves around where the 30-step optima sit (extended past an edge)
+    "muon-lion-gpt-cpu": Sweep(
+        "transformer",
+        "width",
+        (16, 32, 64),
+        30,
+        {
+            k: (s, o, v, _grid(lo, lo + 3))
+            for (k, (s, o, v, _)), lo in zip(
+                _muon_lion_arms("transformer").items(), (-8, -7, -7, -7, -10)
+            )
+        },
     ),
 }
 QUICK = {"sizes": 2, "steps": 3, "seeds": 3, "rounds": 1}

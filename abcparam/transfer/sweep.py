@@ -430,14 +430,27 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     gpus_per_run: float = 1.0,
+    batched: bool = False,
 ) -> list[dict]:
     """Run every config not yet in ``results`` (JSON lines), appending each as it finishes;
-    ``backend="ray"``: one Ray task per run, asking for ``gpus_per_run`` GPUs on CUDA."""
+    ``backend="ray"``: one Ray task per run, asking for ``gpus_per_run`` GPUs on CUDA.
+    ``batched``: the runs that differ only in LR and seed train as one stacked model
+    (:mod:`abcparam.transfer.batched`, losses equal to 1e-5; ``workers`` = its torch threads),
+    refused before any training, naming what is unsupported, when a run cannot be batched."""
     from tqdm.std import tqdm  # no notebook-widget probe (it warns on book pages)
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
     path = Path(results)
+    if batched:
+        from .batched import run_batched_sweep
+        from .batched_support import check_batched
+
+        if backend != "local":
+            raise ValueError(f"batched = True runs locally; backend {backend!r}; accepted: local")
+        check_batched(configs)
+        with claim(path.parent, name="results folder"), interrupt_on_sigterm():
+            return run_batched_sweep(configs, path, threads=workers or 1, progress=progress)
     with claim(path.parent, name="results folder"):  # one sweep at a time writes this file
         done = finished(path)
         todo = [c for c in configs if c.key not in done]

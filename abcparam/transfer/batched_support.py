@@ -1,0 +1,55 @@
+"""Which sweep runs the batched trainer (:mod:`abcparam.transfer.batched`) can train, checked
+before any training so ``run_sweep(..., batched=True)`` and ``abcparam sweep --batched`` refuse
+an unsupported run with one line naming what is unsupported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .sweep import MODELS, RunConfig, is_user_model
+
+#: the torch optimizer classes the batched step reproduces (as abcparam.transfer.batched.SUPPORTED;
+#: repeated here so the check does not import torch)
+BATCHED_OPTIMIZERS = ("Adam", "AdamW", "AdamAtan2", "Lion", "Muon")
+
+
+def unsupported(cfg: RunConfig) -> list[str]:
+    """What of one run the batched trainer does not support (empty: it can train it)."""
+    from ..engine.optimizers import get_optimizer
+
+    why = []
+    if is_user_model(cfg.model) or cfg.model not in MODELS:
+        why.append(f"model {cfg.model!r} (batched: {', '.join(MODELS)})")
+    spec = get_optimizer(cfg.optimizer)
+    # a per-kind optimizer (Muon on matrices, AdamW elsewhere) steps with each of its parts
+    parts = [m for _, m in getattr(spec, "models", ())] or [spec]
+    classes = sorted({m.torch_optimizer.rsplit(".", 1)[-1] for m in parts})
+    bad = [c for c in classes if c not in BATCHED_OPTIMIZERS]
+    if bad:
+        why.append(
+            f"optimizer {cfg.optimizer!r} ({', '.join(bad)}; "
+            f"batched: {', '.join(BATCHED_OPTIMIZERS)})"
+        )
+    if cfg.device != "cpu":
+        why.append(f"device {cfg.device!r} (batched: cpu)")
+    if cfg.z_loss:
+        why.append(f"z_loss = {cfg.z_loss} (batched: 0)")
+    if cfg.qk_layernorm:
+        why.append("qk_layernorm (batched: off)")
+    if cfg.trace_every:
+        why.append(f"trace_every = {cfg.trace_every} (batched: 0)")
+    return why
+
+
+def check_batched(configs: Iterable[RunConfig]) -> None:
+    """Raise ValueError naming every unsupported setting of ``configs`` (each named once)."""
+    seen: list[str] = []
+    for cfg in configs:
+        seen += [w for w in unsupported(cfg) if w not in seen]
+    if seen:
+        raise ValueError(
+            f"the batched trainer does not support {'; '.join(seen)}; run without batched"
+        )
+
+
+__all__ = ["BATCHED_OPTIMIZERS", "check_batched", "unsupported"]
