@@ -34,7 +34,7 @@ def test_batched_cli_equals_unbatched(tmp_path, model, optimizer):
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        (["--optimizer", "sgd"], "optimizer 'sgd' (SGD; batched: Adam"),
+        (["--optimizer", "sgd"], "optimizer 'sgd' (sgd; batched: adam"),
         (["--optimizer", "adafactor"], "optimizer 'adafactor'"),
         (["--backend", "ray"], "backend 'ray'"),
     ],

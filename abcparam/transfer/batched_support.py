@@ -8,9 +8,11 @@ from collections.abc import Iterable
 
 from .sweep import MODELS, RunConfig, is_user_model
 
-#: the torch optimizer classes the batched step reproduces (as abcparam.transfer.batched.SUPPORTED;
-#: repeated here so the check does not import torch)
-BATCHED_OPTIMIZERS = ("Adam", "AdamW", "AdamAtan2", "Lion", "Muon")
+#: the engine optimizers whose torch class the batched step reproduces (Adam, AdamW, AdamAtan2,
+#: Lion, Muon: abcparam.transfer.batched.SUPPORTED; named here so the check does not import torch)
+BATCHED_OPTIMIZERS = (
+    "adam", "adamw", "adam-atan2", "lion", "sign", "muon", "muon-rms", "muon-none",
+)  # fmt: skip
 
 
 def unsupported(cfg: RunConfig) -> list[str]:
@@ -23,8 +25,8 @@ def unsupported(cfg: RunConfig) -> list[str]:
     spec = get_optimizer(cfg.optimizer)
     # a per-kind optimizer (Muon on matrices, AdamW elsewhere) steps with each of its parts
     parts = [m for _, m in getattr(spec, "models", ())] or [spec]
-    classes = sorted({m.torch_optimizer.rsplit(".", 1)[-1] for m in parts})
-    bad = [c for c in classes if c not in BATCHED_OPTIMIZERS]
+    names = sorted({m.name for m in parts})
+    bad = [c for c in names if c not in BATCHED_OPTIMIZERS]
     if bad:
         why.append(
             f"optimizer {cfg.optimizer!r} ({', '.join(bad)}; "
