@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..calculator import BASE_KEYS, DEFAULT_RULES, RULES, TARGET_KEYS, transfer
-from ..engine.optimizers import get_optimizer
-from ..engine.schemes import get_scheme
 from . import args as cli_args
 
 
@@ -41,10 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help=f"the target run, key=value,... ({', '.join(TARGET_KEYS)})",
     )
-    parser.add_argument("--scheme", default="mup", type=cli_args.name_in(get_scheme, "scheme"))
-    parser.add_argument(
-        "--optimizer", default="adamw", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
+    cli_args.add_scheme(parser, default="mup")
+    cli_args.add_optimizer(parser, default="adamw")
     parser.add_argument(
         "--rules",
         default=",".join(DEFAULT_RULES),
@@ -56,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("coupled", "independent"),
         help="the weight-decay convention (coupled: torch's AdamW)",
     )
-    parser.add_argument("--format", default="markdown", choices=("markdown", "json"))
+    parser.add_argument(
+        "--format", default="markdown", choices=("markdown", "json"), help="a table or JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
