@@ -286,6 +286,16 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .startup import first_step
+
+    with first_step() as started:
+        status = _run(args)
+    if started.seconds is not None:
+        print(f"start-up: {started.seconds:.2f} s from process start to the first training step")
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..coordcheck.resources import check_device
 
     check_device(args.device)  # known and available, before any work
@@ -331,9 +341,22 @@ def run(args: argparse.Namespace) -> int:
     return _report(result, args)
 
 
+#: the line under the coordinate-check table that says what each column holds
+LEGEND = (
+    "Legend: slopes are exponents of width (RMS ~ width^slope) at the step shown. predicted "
+    "(preset): the scheme's prediction under its assumed alignment; predicted (measured α,ω,u): "
+    "under the alignment measured in this run (the judged one); measured: the fitted slope "
+    "(± its standard error across seeds, from 2 seeds on); pass: yes / NO within the tolerance; "
+    "reported: shown, not judged (e.g. trained outputs)."
+)
+
+
 def _report(result, args: argparse.Namespace) -> int:
+    import textwrap
+
     # the last step, and every judged miss at an earlier one (step 0 included)
     print(result.table(step=args.steps, misses=True))
+    print(textwrap.fill(LEGEND, 100))
     for u in getattr(result, "unrecorded", []):
         print(f"not recorded: {u['name']} ({u['kind']}): {u['why']}")
     s = result.summary()
