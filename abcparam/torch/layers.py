@@ -37,12 +37,6 @@ class ScaledEmbedding(nn.Embedding):
         self.multiplier = 1.0
         self.abc_kind = kind
 
-    def reset_parameters(self) -> None:
-        """torch's N(0, 1) init, skipped on the meta device (no values to set; there torch runs
-        it through a decomposition that imports torch._dynamo, seconds of start-up)."""
-        if not self.weight.is_meta:
-            super().reset_parameters()
-
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return super().forward(idx) * self.multiplier
 
