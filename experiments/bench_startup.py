@@ -7,8 +7,9 @@ user waits for: imports, argument checks, the derivation of the rules, the resou
 the first model's build.  Interleaved with each run, a floor: torch alone (import, one Adam
 step), which no change to abcparam can remove.  Medians over ``--repeats`` runs are printed and
 saved with every run and its provenance in ``--out`` (default:
-experiments/results/bench_startup/results[_LABEL].json).  The child imports ``abcparam`` from
-PYTHONPATH, so ``PYTHONPATH=/other/checkout`` times another version.
+experiments/results/bench_startup/results[_LABEL].json).  ``--pythonpath DIR`` times the
+abcparam in DIR (e.g. ``git archive`` of an older commit) while the results and their
+provenance stay this checkout's.
 
 Run: ``python experiments/bench_startup.py [--repeats 5] [--out DIR] [-- extra coord-check args]``.
 """
@@ -16,6 +17,7 @@ Run: ``python experiments/bench_startup.py [--repeats 5] [--out DIR] [-- extra c
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -73,10 +75,18 @@ torch.optim.Adam([p]).step()
 )
 
 
-def one_run(code: str, args: list[str], timeout: float) -> float:
-    """Seconds from process start to the first training step, in a fresh interpreter."""
+def one_run(code: str, args: list[str], timeout: float, pythonpath: str | None = None) -> float:
+    """Seconds from process start to the first training step, in a fresh interpreter (importing
+    abcparam from ``pythonpath`` when given)."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("FIRST_STEP "):
@@ -96,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results folder (default: see above)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run at most")
     parser.add_argument(
+        "--pythonpath",
+        default=None,
+        help="the checkout the timed command imports abcparam from (e.g. an export of an older "
+        "commit, to time it); default: this one",
+    )
+    parser.add_argument(
         "extra",
         nargs="*",
         help="coord-check arguments after --model transformer (default settings if none)",
@@ -109,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     seconds, floor = [], []
     for _ in tqdm(range(args.repeats), desc="start-up runs"):  # interleaved: same load on both
-        seconds.append(one_run(CHILD, ["coord-check", *command], args.timeout))
+        seconds.append(one_run(CHILD, ["coord-check", *command], args.timeout, args.pythonpath))
         floor.append(one_run(FLOOR, [], args.timeout))
     median, floor_median = statistics.median(seconds), statistics.median(floor)
     added = statistics.median(s - f for s, f in zip(seconds, floor, strict=True))
@@ -126,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": "seconds from process start to the first optimizer step",
             "coord_check_args": command,
             "label": args.label,
+            "abcparam_from": args.pythonpath or "this checkout",
             "seconds": seconds,
             "median_s": median,
             "torch_floor_seconds": floor,
