@@ -66,9 +66,10 @@ FLOOR = (
     AGE
     + """
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 p = torch.zeros(1, requires_grad=True)
-torch.optim.optimizer.register_optimizer_step_pre_hook(stop)
+register_optimizer_step_pre_hook(stop)
 p.sum().backward()
 torch.optim.Adam([p]).step()
 """
