@@ -345,10 +345,10 @@ def _run(args: argparse.Namespace) -> int:
 LEGEND = (
     "Legend: slopes are exponents of width (RMS ~ width^slope) at the step shown. predicted "
     "(preset): the scheme's prediction under its assumed alignment; predicted (measured α,ω,u): "
-    "under the alignment measured in this run (the judged one); measured: the fitted slope "
-    "(± its standard error across seeds, from 2 seeds on); pass: yes / NO within the tolerance; "
-    "reported: shown, not judged (e.g. trained outputs)."
+    "under the alignment measured in this run (the judged one); measured: the fitted slope{spread}; "
+    "pass: yes / NO within the tolerance; reported: shown, not judged (e.g. trained outputs)."
 )
+SPREAD = (" ± its standard error across seeds", " (one seed: no spread across seeds)")
 
 
 def _report(result, args: argparse.Namespace) -> int:
@@ -356,7 +356,8 @@ def _report(result, args: argparse.Namespace) -> int:
 
     # the last step, and every judged miss at an earlier one (step 0 included)
     print(result.table(step=args.steps, misses=True))
-    print(textwrap.fill(LEGEND, 100))
+    spread = SPREAD[0] if args.seeds > 1 else SPREAD[1]
+    print(textwrap.fill(LEGEND.format(spread=spread), 100))
     for u in getattr(result, "unrecorded", []):
         print(f"not recorded: {u['name']} ({u['kind']}): {u['why']}")
     s = result.summary()
