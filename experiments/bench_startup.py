@@ -2,7 +2,8 @@
 ``abcparam coord-check`` on the built-in GPT (``--model transformer``, default settings).
 
 Each repeat is a fresh interpreter that runs the command and stops at the first optimizer step
-(a global step pre-hook that prints the process age and exits), so the figure is the start-up a
+(a global step pre-hook that prints the process age and CPU time, and exits; CPU time is what a
+loaded machine changes least), so the figure is the start-up a
 user waits for: imports, argument checks, the derivation of the rules, the resource check and
 the first model's build.  Interleaved with each run, a floor: torch alone (import, one Adam
 step), which no change to abcparam can remove.  Medians over ``--repeats`` runs are printed and
@@ -39,7 +40,8 @@ def process_age():
 
 
 def stop(optimizer, args, kwargs):
-    print(f"FIRST_STEP {process_age():.4f}", flush=True)
+    cpu = os.times()
+    print(f"FIRST_STEP {process_age():.4f} {cpu.user + cpu.system:.4f}", flush=True)
     os._exit(0)
 """
 
@@ -76,9 +78,11 @@ torch.optim.Adam([p]).step()
 )
 
 
-def one_run(code: str, args: list[str], timeout: float, pythonpath: str | None = None) -> float:
-    """Seconds from process start to the first training step, in a fresh interpreter (importing
-    abcparam from ``pythonpath`` when given)."""
+def one_run(
+    code: str, args: list[str], timeout: float, pythonpath: str | None = None
+) -> tuple[float, float]:
+    """(wall, CPU) seconds from process start to the first training step, in a fresh
+    interpreter (importing abcparam from ``pythonpath`` when given)."""
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -91,7 +95,8 @@ def one_run(code: str, args: list[str], timeout: float, pythonpath: str | None =
     )
     for line in proc.stdout.splitlines():
         if line.startswith("FIRST_STEP "):
-            return float(line.split()[1])
+            _, wall, cpu = line.split()
+            return float(wall), float(cpu)
     raise RuntimeError(f"no training step reached (exit {proc.returncode}): {proc.stderr[-500:]}")
 
 
@@ -124,16 +129,21 @@ def main(argv: list[str] | None = None) -> int:
 
     command = ["--model", "transformer", *args.extra]
     started = time.time()
-    seconds, floor = [], []
+    check, torch_only = [], []
     for _ in tqdm(range(args.repeats), desc="start-up runs"):  # interleaved: same load on both
-        seconds.append(one_run(CHILD, ["coord-check", *command], args.timeout, args.pythonpath))
-        floor.append(one_run(FLOOR, [], args.timeout))
+        check.append(one_run(CHILD, ["coord-check", *command], args.timeout, args.pythonpath))
+        torch_only.append(one_run(FLOOR, [], args.timeout))
+    seconds, floor = [w for w, _ in check], [w for w, _ in torch_only]
+    cpu, floor_cpu = [c for _, c in check], [c for _, c in torch_only]
     median, floor_median = statistics.median(seconds), statistics.median(floor)
     added = statistics.median(s - f for s, f in zip(seconds, floor, strict=True))
+    cpu_median, floor_cpu_median = statistics.median(cpu), statistics.median(floor_cpu)
     print(
-        f"abcparam coord-check {' '.join(command)}: start-up {median:.2f} s median over "
-        f"{len(seconds)} runs (each: {', '.join(f'{s:.2f}' for s in seconds)}); torch alone "
-        f"{floor_median:.2f} s; abcparam adds {added:.2f} s (median of the paired differences)"
+        f"abcparam coord-check {' '.join(command)}: start-up {median:.2f} s wall, "
+        f"{cpu_median:.2f} s CPU (medians over {len(seconds)} runs); torch alone "
+        f"{floor_median:.2f} s wall, {floor_cpu_median:.2f} s CPU; abcparam adds "
+        f"{added:.2f} s wall (median of the paired differences), "
+        f"{cpu_median - floor_cpu_median:.2f} s CPU"
     )
     out = Path(args.out) if args.out else results_dir("bench_startup")
     path = out / f"results{'_' + args.label if args.label else ''}.json"
@@ -149,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             "torch_floor_seconds": floor,
             "torch_floor_median_s": floor_median,
             "added_median_s": added,
+            "cpu_seconds": cpu,
+            "cpu_median_s": cpu_median,
+            "torch_floor_cpu_seconds": floor_cpu,
+            "torch_floor_cpu_median_s": floor_cpu_median,
         },
         started=started,
     )
