@@ -67,6 +67,7 @@ def test_rules_why_is_wrapped_under_the_table(capsys):
     out = capsys.readouterr().out
     table, _, reasons = out.partition("Why each exponent:")
     assert reasons and "why c" not in table  # no reason columns in the table
+    assert "| layer | a | b | c | eps | wd | r |" in table and "Legend: " in table
     assert all(len(line) <= WRAP for line in reasons.splitlines())
     for kind in abcparam.rules("mup").layers:
         assert f"- {kind}, c (learning rate): c = " in reasons

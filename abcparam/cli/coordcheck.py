@@ -186,6 +186,10 @@ def run_depth(args: argparse.Namespace) -> int:
         abcparam.rules(scheme, optimizer=config.optimizer, depth_alignment=args.depth_alignment)
     result = run_depth_check(config)
     print(result.table())
+    print(
+        "Legend: slope vs log L: the fitted exponent of depth L; predicted: the asymptotic rule's; "
+        "finite-L: its finite-depth correction;\nok: yes / NO within the tolerance."
+    )
     s = result.summary()
     print(
         f"\n{s['depth_passed']}/{s['depth_fits']} depth slopes within {args.tolerance} of the "

@@ -16,6 +16,12 @@ __all__ = ["add_arguments", "parse_alignment", "reasons", "run"]
 
 #: the reasons (``--why``) are wrapped to this many characters, so no line runs off a terminal
 WRAP = 88
+#: the line under the table that says what each column holds
+LEGEND = (
+    "Legend: per layer kind, width n scales the multiplier as n^-a, the init std as n^-b, the "
+    "learning rate as n^-c, Adam's epsilon as n^-eps and weight decay as n^-wd (—: no width "
+    "rule); r: after an update the layer's features change as n^-r (0: they learn features)."
+)
 #: what each reason explains, by the key ``Rule.why`` stores it under
 REASON_NAMES = {
     "c": "c (learning rate)",
@@ -166,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         print(table.to_latex())
     else:
         print(table.to_markdown())
+        print(textwrap.fill(LEGEND, WRAP))
         if args.why:
             print("\n" + reasons(table))
     if front is not None:

@@ -170,4 +170,9 @@ def run(args: argparse.Namespace) -> int:
     write_text(out / "summary.md", text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)
     print(text)
+    print(
+        "Legend: log2 lr*: the best base learning rate (log2) at that size, mean ± standard error "
+        "across seeds (≤ / ≥: at the grid's edge);\ndrift: how far it moves per doubling (0 when "
+        "the learning rate transfers)."
+    )
     return 0
