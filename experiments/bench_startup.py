@@ -118,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         "commit, to time it); default: this one",
     )
     parser.add_argument(
+        "--compare",
+        default=None,
+        help="another checkout (e.g. an export of an older commit) timed in the same loop as this "
+        "one, run after run, so both see the same load; paired differences are reported",
+    )
+    parser.add_argument(
         "extra",
         nargs="*",
         help="coord-check arguments after --model transformer (default settings if none)",
@@ -129,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 
     command = ["--model", "transformer", *args.extra]
     started = time.time()
-    check, torch_only = [], []
-    for _ in tqdm(range(args.repeats), desc="start-up runs"):  # interleaved: same load on both
+    check, torch_only, other = [], [], []
+    for _ in tqdm(range(args.repeats), desc="start-up runs"):  # interleaved: same load on all
         check.append(one_run(CHILD, ["coord-check", *command], args.timeout, args.pythonpath))
         torch_only.append(one_run(FLOOR, [], args.timeout))
+        if args.compare:
+            other.append(one_run(CHILD, ["coord-check", *command], args.timeout, args.compare))
     seconds, floor = [w for w, _ in check], [w for w, _ in torch_only]
     cpu, floor_cpu = [c for _, c in check], [c for _, c in torch_only]
     median, floor_median = statistics.median(seconds), statistics.median(floor)
@@ -163,9 +171,18 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_median_s": cpu_median,
             "torch_floor_cpu_seconds": floor_cpu,
             "torch_floor_cpu_median_s": floor_cpu_median,
+            "compare_from": args.compare,
+            "compare_seconds": [w for w, _ in other],
+            "compare_cpu_seconds": [c for _, c in other],
         },
         started=started,
     )
+    if other:
+        gained = [o - c for (_, o), (_, c) in zip(other, check, strict=True)]
+        print(
+            f"{args.compare} minus this checkout: {statistics.median(gained):+.2f} s CPU (median "
+            f"of {len(gained)} paired differences: {', '.join(f'{g:+.2f}' for g in gained)})"
+        )
     print(f"wrote {path}")
     return 0
 
