@@ -206,3 +206,22 @@ def test_book_build_output_goes_to_a_log(tmp_path, monkeypatch, capsys):
     assert "sphinx config dump" not in captured.out  # noise stays in the log
     assert "FAILED" in captured.out and str(log) in captured.out
     assert "the error" in captured.err  # the log's tail, shown when the build fails
+
+
+def test_main_job_outcomes_are_phrases_not_dicts(tmp_path, monkeypatch):
+    import json
+
+    from abcparam.tooling import main_job
+
+    monkeypatch.setenv("ABCPARAM_RESULTS", str(tmp_path))
+    scatter = tmp_path / "alignment_cpu"
+    scatter.mkdir()
+    counts = {"fits": 10, "within_preset": 7, "within_measured": 9}
+    (scatter / "results.json").write_text(json.dumps({"scatter": counts}))
+    last = "{'fits': 10, 'within_preset': 7, 'within_measured': 9} wall 3 s"
+    phrase = main_job._outcome("alignment_evolution", 0, last)
+    assert "{" not in phrase and "9/10" in phrase and "7/10" in phrase
+    assert main_job._outcome("wrong_rules_cpu", 0, "caught 10/10, by delta 9/10, wall 50 s") == (
+        "caught 10/10, by delta 9/10"
+    )
+    assert main_job._outcome("coordcheck_cpu_grid", 1, "anything") == "FAILED (see its log)"

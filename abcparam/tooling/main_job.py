@@ -88,10 +88,11 @@ def _outcome(name: str, code: int, last: str) -> str:
         return "FAILED (see its log)"
     if name == "book":
         return "built"
-    if name == "coordcheck_cpu_long":
-        summary = _long_summary()
-        if summary:
-            return summary
+    summary = {"coordcheck_cpu_long": _long_summary, "alignment_evolution": _scatter_summary}.get(
+        name, lambda: ""
+    )()
+    if summary:
+        return summary
     words = [part.strip() for part in last.replace(";", ",").split(",")]
     kept = [w for w in words if w and not w.startswith(("wall", "total"))]
     return ", ".join(kept) or "done"
@@ -105,6 +106,21 @@ def _long_summary() -> str:
         return ""
     summary = json.loads(path.read_text()).get("summary", {})
     return "; ".join(f"{k} {v['passed']}/{v['fits']} fits pass" for k, v in summary.items())
+
+
+def _scatter_summary() -> str:
+    import json
+
+    path = results_dir(WRITES["alignment_evolution"]) / "results.json"
+    if not path.exists():
+        return ""
+    n = json.loads(path.read_text()).get("scatter", {})
+    if not n.get("fits"):
+        return ""
+    return (
+        f"scatter: {n['within_measured']}/{n['fits']} fits within 0.15 under the measured "
+        f"alignment, {n['within_preset']}/{n['fits']} under the preset"
+    )
 
 
 def summary_table(rows: list[tuple[str, str, str, float, str, str]]) -> str:
