@@ -225,3 +225,12 @@ def test_main_job_outcomes_are_phrases_not_dicts(tmp_path, monkeypatch):
         "caught 10/10, by delta 9/10"
     )
     assert main_job._outcome("coordcheck_cpu_grid", 1, "anything") == "FAILED (see its log)"
+
+
+def test_transfer_table_has_a_legend_and_wrapped_reasons(capsys):
+    args = ["transfer", "--from", "width=256,batch=32,steps=1000,lr=3e-3", "--to", "width=1024"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| value | layer | base | target |" in out and "Legend:" in out
+    reasons = [line for line in out.splitlines() if line.startswith("- ")]
+    assert reasons and all(len(line) <= 100 for line in reasons)

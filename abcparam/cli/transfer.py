@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ..calculator import BASE_KEYS, DEFAULT_RULES, RULES, TARGET_KEYS, transfer
 from . import args as cli_args
@@ -66,5 +67,17 @@ def run(args: argparse.Namespace) -> int:
         rules=args.rules,
         weight_decay=args.weight_decay,
     )
-    print(result.to_json() if args.format == "json" else result.to_markdown(), end="")
+    if args.format == "json":
+        print(result.to_json(), end="")
+        return 0
+    # the reasons are list items of several hundred characters: wrapped for a terminal
+    for line in result.to_markdown().splitlines():
+        if line.startswith("- ") and len(line) > 100:
+            line = textwrap.fill(line, 100, subsequent_indent="  ", break_on_hyphens=False)
+        print(line)
+    print(
+        "\nLegend: base / target: the value in the tuned run and the one to use; ×: target / base; "
+        "moved by: the rules that\nmoved it; label: derived (engine), fitted (an empirical law, "
+        "opt-in), convention, or unchanged."
+    )
     return 0
