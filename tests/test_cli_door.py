@@ -234,3 +234,14 @@ def test_transfer_table_has_a_legend_and_wrapped_reasons(capsys):
     assert "| value | layer | base | target |" in out and "Legend:" in out
     reasons = [line for line in out.splitlines() if line.startswith("- ")]
     assert reasons and all(len(line) <= 100 for line in reasons)
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "abcparam.cli", "rules", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "usage: abcparam rules" in done.stdout
