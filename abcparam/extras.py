@@ -8,7 +8,15 @@ import importlib.util
 
 #: the packages of the ``torch`` extra (pyproject ``[project.optional-dependencies] torch``)
 TORCH_EXTRA = ("torch", "matplotlib", "tqdm")
-INSTALL_HINT = "pip install 'abcparam[torch]'"
+#: the torch release the tests pin (Makefile ``setup``); the hint installs its CPU build first,
+#: since a plain ``pip install 'abcparam[torch]'`` resolves to the newest CUDA build (~17 nvidia
+#: packages, gigabytes) on Linux
+TORCH_PIN = "2.13.0"
+INSTALL_HINT = (
+    f"pip install torch=={TORCH_PIN} --index-url https://download.pytorch.org/whl/cpu "
+    "&& pip install 'abcparam[torch]' (the CPU build; for a GPU, first install the torch build "
+    "for your CUDA from pytorch.org)"
+)
 
 
 class MissingExtra(ModuleNotFoundError):
@@ -28,7 +36,7 @@ def _importable(package: str) -> bool:
 
 
 def message(what: str, absent: list[str] | tuple[str, ...]) -> str:
-    """``"<what> needs the torch extra (missing: torch): pip install 'abcparam[torch]'"``."""
+    """``"<what> needs the torch extra (missing: torch): pip install torch==... && ..."``."""
     return f"{what} needs the torch extra (missing: {', '.join(absent)}): {INSTALL_HINT}"
 
 

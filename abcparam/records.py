@@ -94,11 +94,12 @@ def relative(path: str | os.PathLike[str], root: Path | None = None) -> str:
 
 
 def _relative_text(text: str, root: Path) -> str:
-    """Absolute paths inside free text (a command line) made relative: repository paths to the
-    repository, any other absolute path (a scratch folder) to its last component."""
+    """A command line with paths inside the repository made relative to it (the run reproduces
+    from the repository root on any machine); a path outside it (``--out /scratch/cc1``) is kept
+    as given, since shortening it would record a different run."""
     for prefix in {str(root), str(root.resolve())}:
         text = text.replace(prefix + os.sep, "").replace(prefix, ".")
-    return " ".join(relative(w, root) if w.startswith("/") else w for w in text.split(" "))
+    return text
 
 
 def _nonfinite_name(x: float) -> str:

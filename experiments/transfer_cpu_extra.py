@@ -3,7 +3,13 @@
 Run: ``python experiments/transfer_cpu_extra.py [--help]``.
 """
 
+import sys
+
 from abcparam.experiments.transfer_cpu_extra import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if {"-h", "--help"} & set(sys.argv[1:]):  # help, never a sweep
+        print(__doc__.strip())
+        print("Options (e.g. --workers 1) go to each abcparam sweep; see 'abcparam sweep --help'.")
+        raise SystemExit(0)
+    raise SystemExit(main(sys.argv[1:]))

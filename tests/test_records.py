@@ -105,7 +105,9 @@ def test_provenance_has_every_field():
     if (ROOT / ".git").exists():
         assert p["git_commit"] and len(p["git_commit"]) == 40
     assert provenance()["wall_s"] is None
-    assert provenance("python x.py --out /tmp/scratch/run1")["command"] == "python x.py --out run1"
+    # a path outside the repository is kept as given: the command reproduces the run (issue 29)
+    outside = "python x.py --out /tmp/scratch/run1"
+    assert provenance(outside)["command"] == outside
 
 
 def test_save_json_writes_strict_json_with_provenance(tmp_path):

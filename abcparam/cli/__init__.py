@@ -43,6 +43,32 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 NEEDS_TORCH = ("coord-check", "sweep", "main")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the default is "unset" (None, False),
+    the help already states it, or it is a positional argument."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "default:" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+#: the top-level help's description (plain text: no markup in a terminal)
+DESCRIPTION = (
+    "Derive width-scaling rules (abc-parametrizations) and check them on torch models. "
+    "Run 'abcparam COMMAND --help' for a command's options and their defaults."
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line (``abcparam rules: error: ...``) and exit status 2."""
 
@@ -64,21 +90,30 @@ def _load(module_name: str):
     return importlib.import_module(module_name)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="abcparam", description=__doc__.splitlines()[0])
+def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict]:
+    """The top-level parser and its subparsers by name; only ``chosen``'s options are added (its
+    module imported), so ``abcparam rules`` never imports torch."""
+    parser = _Parser(prog="abcparam", description=DESCRIPTION, formatter_class=HelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    # only the chosen subcommand's module is imported (``abcparam rules`` never imports torch)
-    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    subparsers = {}
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=HelpFormatter
+        )
         sp.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="traceback on errors"
         )
         sp.set_defaults(_module=module_name)
         if name == chosen:
             _load(module_name).add_arguments(sp)
-    return parser.parse_args(argv)
+        subparsers[name] = sp
+    return parser, subparsers
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    chosen = next((a for a in argv if a in SUBCOMMANDS), None)
+    return build_parser(chosen)[0].parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

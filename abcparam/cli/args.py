@@ -153,3 +153,36 @@ def name_in(accepted: Callable[[str], Any], what: str) -> Callable[[str], str]:
 def grad_rms_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
     """argparse type from a check raising ValueError (used for --grad-rms)."""
     return _argparse_type(check, "grad_rms")
+
+
+#: help of --alignment, the same in every command
+ALIGNMENT_HELP = f"how updates align with the features: {ALIGNMENT_FORMS}"
+
+
+def add_scheme(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
+    """``--scheme``: a scheme name (or alias), checked by the engine; help lists the schemes."""
+    from ..engine.schemes import SCHEMES, get_scheme
+
+    parser.add_argument(
+        "--scheme",
+        type=name_in(get_scheme, "scheme"),
+        help=f"the scheme: {', '.join(SCHEMES)} (or an alias)",
+        **kwargs,
+    )
+
+
+def add_optimizer(parser: argparse.ArgumentParser, default: str = "adam") -> None:
+    """``--optimizer``: an optimizer name (or alias); help lists the optimizers."""
+    from ..engine.optimizers import OPTIMIZERS, get_optimizer
+
+    parser.add_argument(
+        "--optimizer",
+        default=default,
+        type=name_in(get_optimizer, "optimizer"),
+        help=f"the optimizer: {', '.join(OPTIMIZERS)}",
+    )
+
+
+def add_alignment(parser: argparse.ArgumentParser) -> None:
+    """``--alignment``: the forms :func:`parse_alignment` accepts, named exactly in the help."""
+    parser.add_argument("--alignment", default="full", type=alignment, help=ALIGNMENT_HELP)

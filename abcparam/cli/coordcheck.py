@@ -7,9 +7,7 @@ import contextlib
 from pathlib import Path
 
 from .. import validate
-from ..engine.optimizers import get_optimizer
 from ..engine.rules import LR_EXPONENTS, rules_for_exponents
-from ..engine.schemes import get_scheme
 from ..loading import load_object
 from ..outfolder import claim
 from . import args as cli_args
@@ -35,27 +33,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="my_pkg.module:fn(output, targets) -> scalar (default: cross-entropy on the logits "
         "or output.logits)",
     )
-    parser.add_argument("--scheme", default="mup", type=cli_args.name_in(get_scheme, "scheme"))
-    parser.add_argument(
-        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
-    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
+    cli_args.add_scheme(parser, default="mup")
+    cli_args.add_optimizer(parser)
+    cli_args.add_alignment(parser)
     parser.add_argument(
         "--lr-exponents",
         default="derived",
         choices=LR_EXPONENTS,
-        help="derived per-layer c, or one width-independent LR: constant (c = 0 in every layer; "
-        "default: %(default)s)",
+        help="derived per-layer c, or one width-independent LR: constant (c = 0 in every layer)",
     )
-    parser.add_argument("--widths", default="128,256,512,1024,2048", type=cli_args.widths)
-    parser.add_argument("--steps", type=cli_args.positive_int("steps"), default=3)
-    parser.add_argument("--seeds", type=cli_args.positive_int("seeds"), default=2)
     parser.add_argument(
-        "--lr", type=cli_args.positive_float("lr"), default=None, help="base learning rate"
+        "--widths",
+        default="128,256,512,1024,2048",
+        type=cli_args.widths,
+        help="comma-separated widths; a slope is judged over at least 3",
     )
-    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), default=None)
-    parser.add_argument("--depth", type=cli_args.positive_int("depth"), default=2)
-    parser.add_argument("--tolerance", type=cli_args.positive_float("tolerance"), default=0.15)
+    parser.add_argument(
+        "--steps",
+        type=cli_args.positive_int("steps"),
+        default=3,
+        help="training steps per run (slopes are fitted at every step 0..steps)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=cli_args.positive_int("seeds"),
+        default=2,
+        help="seeds per width; the ± spread needs 2 or more",
+    )
+    parser.add_argument(
+        "--lr",
+        type=cli_args.positive_float("lr"),
+        default=None,
+        help="base learning rate at the base width (default: the check's own, per optimizer)",
+    )
+    parser.add_argument(
+        "--base-width",
+        type=cli_args.positive_int("base-width"),
+        default=None,
+        help="width where the learning rate is --lr (default: the smallest width)",
+    )
+    parser.add_argument(
+        "--depth",
+        type=cli_args.positive_int("depth"),
+        default=2,
+        help="hidden layers (mlp) or blocks (transformer) of the built-in models",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=cli_args.positive_float("tolerance"),
+        default=0.15,
+        help="largest |measured - predicted| slope that passes",
+    )
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
     parser.add_argument(
         "--overwrite",
@@ -67,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train on a fresh batch each step (measured on the first); default: one fixed batch",
     )
-    parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, ...")
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
     parser.add_argument(
         "--layer-map",
         default=None,
@@ -81,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vary",
         default="width",
         choices=("width", "depth"),
-        help="vary the width (default) or the number of residual blocks",
+        help="vary the width or the number of residual blocks",
     )
     depth.add_argument("--depths", default="2,4,8,16,32", help="numbers of residual blocks")
     depth.add_argument(
@@ -100,7 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: smallest depth",
     )
-    depth.add_argument("--depth-alignment", default="coherent", help="coherent | independent")
+    depth.add_argument(
+        "--depth-alignment",
+        default="coherent",
+        help="how the blocks' updates add: coherent (L^1) or independent (L^1/2)",
+    )
     depth.add_argument(
         "--depth-batch",
         type=cli_args.positive_int("depth-batch"),
@@ -154,6 +186,10 @@ def run_depth(args: argparse.Namespace) -> int:
         abcparam.rules(scheme, optimizer=config.optimizer, depth_alignment=args.depth_alignment)
     result = run_depth_check(config)
     print(result.table())
+    print(
+        "Legend: slope vs log L: the fitted exponent of depth L; predicted: the asymptotic rule's; "
+        "finite-L: its finite-depth correction;\nok: yes / NO within the tolerance."
+    )
     s = result.summary()
     print(
         f"\n{s['depth_passed']}/{s['depth_fits']} depth slopes within {args.tolerance} of the "
@@ -254,6 +290,16 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .startup import first_step
+
+    with first_step() as started:
+        status = _run(args)
+    if started.seconds is not None:
+        print(f"start-up: {started.seconds:.2f} s from process start to the first training step")
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..coordcheck.resources import check_device
 
     check_device(args.device)  # known and available, before any work
@@ -299,9 +345,23 @@ def run(args: argparse.Namespace) -> int:
     return _report(result, args)
 
 
+#: the line under the coordinate-check table that says what each column holds
+LEGEND = (
+    "Legend: slopes are exponents of width (RMS ~ width^slope) at the step shown. predicted "
+    "(preset): the scheme's prediction under its assumed alignment; predicted (measured α,ω,u): "
+    "under the alignment measured in this run (the judged one); measured: the fitted slope{spread}; "
+    "pass: yes / NO within the tolerance; reported: shown, not judged (e.g. trained outputs)."
+)
+SPREAD = (" ± its standard error across seeds", " (one seed: no spread across seeds)")
+
+
 def _report(result, args: argparse.Namespace) -> int:
+    import textwrap
+
     # the last step, and every judged miss at an earlier one (step 0 included)
     print(result.table(step=args.steps, misses=True))
+    spread = SPREAD[0] if args.seeds > 1 else SPREAD[1]
+    print(textwrap.fill(LEGEND.format(spread=spread), 100))
     for u in getattr(result, "unrecorded", []):
         print(f"not recorded: {u['name']} ({u['kind']}): {u['why']}")
     s = result.summary()

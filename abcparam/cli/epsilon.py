@@ -11,7 +11,6 @@ from ..engine.epsilon import crossovers
 from ..engine.exponents import canonical_kind
 from ..engine.optimizers import get_optimizer
 from ..engine.rules import rules
-from ..engine.schemes import get_scheme
 from . import args as cli_args
 
 
@@ -25,15 +24,18 @@ def _parse_grad(text: str) -> float | dict[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scheme", required=True, type=cli_args.name_in(get_scheme, "scheme"))
-    parser.add_argument(
-        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
-    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
+    cli_args.add_scheme(parser, required=True)
+    cli_args.add_optimizer(parser)
+    cli_args.add_alignment(parser)
     parser.add_argument(
         "--eps", type=cli_args.positive_float("eps"), default=1e-8, help="the constant epsilon"
     )
-    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), required=True)
+    parser.add_argument(
+        "--base-width",
+        type=cli_args.positive_int("base-width"),
+        required=True,
+        help="the width where the gradient RMS is given or measured",
+    )
     parser.add_argument(
         "--grad-rms",
         default=None,
@@ -47,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("mlp", "transformer"),
         help="model whose base-width gradients are measured when --grad-rms is not given",
     )
-    parser.add_argument("--format", default="text", choices=("text", "json"))
+    parser.add_argument(
+        "--format", default="text", choices=("text", "json"), help="a table or JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,4 +98,9 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         width = "never" if math.isinf(r.width) else f"{r.width:.3g}"
         print(f"{r.kind:<11} {'g = ' + str(r.exponent):>16} {r.grad_rms_base:>12.3g} {width:>16}")
+    print(
+        "Legend: grad RMS ~ n^-g: the raw gradient's RMS shrinks as width^-g; crossover width: "
+        "where\nsqrt(v) falls to the constant eps (past it, eps swamps the update; never: it "
+        "does not)."
+    )
     return 0

@@ -6,8 +6,10 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--skip-coordcheck", action="store_true")
-    parser.add_argument("--skip-book", action="store_true")
+    parser.add_argument(
+        "--skip-coordcheck", action="store_true", help="derive the tables only, no training"
+    )
+    parser.add_argument("--skip-book", action="store_true", help="do not rebuild the book")
     parser.add_argument(
         "--refresh-committed",
         action="store_true",

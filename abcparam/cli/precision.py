@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from .. import validate
 from ..engine.formats import FORMAT_ALIASES, get_format
-from ..engine.optimizers import get_optimizer
 from ..engine.precision import ROLES, predict
 from ..engine.rules import rules
-from ..engine.schemes import get_scheme
 from . import args as cli_args
+
+#: the line under the table that says what each column holds
+LEGEND = (
+    "Legend: RMS ~ n^e: the predicted RMS grows as width^e; RMS n={base}: the RMS at the base "
+    "width; zero n=W: % of entries the format rounds to zero at width W; overflow max: the "
+    "largest % above the format's range over the widths; zero>1% from / ovf>1% from: the width "
+    "from which more than 1 % round to zero / overflow (never: not at any width)."
+)
 
 
 def _widths(text: str) -> list[int]:
@@ -45,11 +52,9 @@ def _rms(text: str) -> dict[tuple[str, str, str], float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scheme", required=True, type=cli_args.name_in(get_scheme, "scheme"))
-    parser.add_argument(
-        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
-    parser.add_argument("--alignment", default="full", type=cli_args.alignment)
+    cli_args.add_scheme(parser, required=True)
+    cli_args.add_optimizer(parser)
+    cli_args.add_alignment(parser)
     parser.add_argument(
         "--format",
         default="e4m3",
@@ -58,8 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grad-format", default=None, help="format of the gradients (default: --format)"
     )
-    parser.add_argument("--widths", default="128,256,512,1024,2048,4096")
-    parser.add_argument("--base-width", type=int, default=128)
+    parser.add_argument(
+        "--widths", default="128,256,512,1024,2048,4096", help="comma-separated widths to predict"
+    )
+    parser.add_argument(
+        "--base-width", type=int, default=128, help="the width where the RMS is given or measured"
+    )
     parser.add_argument(
         "--model",
         default="mlp",
@@ -122,10 +131,6 @@ def run(args: argparse.Namespace) -> int:
         f"{table.title()} — {fwd.name} for weights/activations, {grad.name} for gradients; "
         f"RMS at base {source}; fractions for Gaussian entries"
     )
-    head = f"{'layer':<20} {'role':<16} {'RMS ~ n^e':>10} {'RMS@base':>9} {'fmt':>5}"
-    head += "".join(f" {'0%@' + str(w):>8}" for w in widths)
-    head += f" {'max ovf':>8} {'0 >1% at':>9} {'ovf >1% at':>10}"
-    print(head)
 
     def width(x):
         if x is None:
@@ -134,10 +139,30 @@ def run(args: argparse.Namespace) -> int:
             return f"<={args.base_width}"
         return f"{x:.0f}" if x < 1e6 else f"{x:.2g}"
 
+    head = [
+        ("layer", "<20"),
+        ("role", "<16"),
+        ("RMS ~ n^e", ">10"),
+        (f"RMS n={args.base_width}", ">10"),
+        ("format", ">7"),
+        *((f"zero n={w}", ">11") for w in widths),
+        ("overflow max", ">12"),
+        ("zero>1% from", ">12"),
+        ("ovf>1% from", ">11"),
+    ]
+    print("  ".join(f"{name:{align}}" for name, align in head))
     for r in rows:
-        line = f"{r.layer:<20} {r.role:<16} {'e = ' + str(r.exponent):>10} {r.rms_base:>9.3g}"
-        line += f" {r.format:>5}" + "".join(f" {100 * u:>7.2f}%" for u in r.underflow)
-        line += f" {100 * max(r.overflow):>7.2f}%"
-        line += f" {width(r.underflow_1pct_width):>9} {width(r.overflow_1pct_width):>10}"
-        print(line)
+        cells = [
+            r.layer,
+            r.role,
+            f"e = {r.exponent}",
+            f"{r.rms_base:.3g}",
+            r.format,
+            *(f"{100 * u:.2f}%" for u in r.underflow),
+            f"{100 * max(r.overflow):.2f}%",
+            width(r.underflow_1pct_width),
+            width(r.overflow_1pct_width),
+        ]
+        print("  ".join(f"{c:{align}}" for c, (_, align) in zip(cells, head, strict=True)))
+    print(textwrap.fill(LEGEND.format(base=args.base_width), 100))
     return 0

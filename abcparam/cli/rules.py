@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from ..engine.optimizers import OPTIMIZERS, UPDATE_VIEWS, WEIGHT_DECAY_CONVENTIONS
 from ..engine.rules import LR_MODES, rules
@@ -11,7 +12,22 @@ from ..engine.schemes import SCHEMES, get_scheme
 from . import args as cli_args
 from .args import parse_alignment
 
-__all__ = ["add_arguments", "parse_alignment", "run"]
+__all__ = ["add_arguments", "parse_alignment", "reasons", "run"]
+
+#: the reasons (``--why``) are wrapped to this many characters, so no line runs off a terminal
+WRAP = 88
+#: the line under the table that says what each column holds
+LEGEND = (
+    "Legend: per layer kind, width n scales the multiplier as n^-a, the init std as n^-b, the "
+    "learning rate as n^-c, Adam's epsilon as n^-eps and weight decay as n^-wd (—: no width "
+    "rule); r: after an update the layer's features change as n^-r (0: they learn features)."
+)
+#: what each reason explains, by the key ``Rule.why`` stores it under
+REASON_NAMES = {
+    "c": "c (learning rate)",
+    "wd": "wd (weight decay)",
+    "c_L": "c_L (learning rate in depth)",
+}
 
 
 def _symbol_or_number(text: str):
@@ -61,21 +77,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=UPDATE_VIEWS,
         help="Muon only: spectral (named spectral alignment) or entry (the given alignment)",
     )
-    parser.add_argument(
-        "--alignment",
-        default="full",
-        type=cli_args.alignment,
-        help="full | none | tp4 | a number in [1/2, 1] | a symbol name | JSON map",
-    )
+    cli_args.add_alignment(parser)
     parser.add_argument(
         "--lr",
         default="per-layer",
         choices=LR_MODES,
-        help="per-layer c, or the largest c shared by every layer (default: %(default)s)",
+        help="per-layer c, or the largest c shared by every layer",
     )
-    parser.add_argument("--hidden-layers", type=cli_args.positive_int("hidden-layers"), default=2)
-    parser.add_argument("--format", default="markdown", choices=("markdown", "latex", "json"))
-    parser.add_argument("--why", action="store_true", help="add the reason for every c")
+    parser.add_argument(
+        "--hidden-layers",
+        type=cli_args.positive_int("hidden-layers"),
+        default=2,
+        help="hidden layers of the network the constraints are written for",
+    )
+    parser.add_argument(
+        "--format",
+        default="markdown",
+        choices=("markdown", "latex", "json"),
+        help="markdown (readable in a terminal too), latex or json",
+    )
+    parser.add_argument(
+        "--why",
+        action="store_true",
+        help="add the reason for every c (and wd), one wrapped paragraph per layer under the table",
+    )
     parser.add_argument(
         "--front", action="store_true", help="also print the Pareto front of largest learning rates"
     )
@@ -84,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         type=cli_args._argparse_type(_symbol_or_number, "depth_alpha"),
         help="residual-branch exponent alpha (branches L^-alpha): a number such as 1/2, or a "
-        "symbol name; depth-mup / completep carry their own",
+        "symbol written symbol:NAME (default: depth-mup / completep carry their own, others none)",
     )
     parser.add_argument(
         "--depth", action="store_true", help="apply the scheme's own depth rule (u-mup's)"
@@ -93,8 +118,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--depth-alignment",
         default="coherent",
         type=cli_args._argparse_type(_symbol_or_number, "depth_alignment"),
-        help="how the blocks' updates add: coherent (L^1) | independent (L^1/2) | a number | symbol",
+        help="how the blocks' updates add: coherent (L^1), independent (L^1/2), a number such as "
+        "3/4, or symbol:NAME",
     )
+
+
+def reasons(table) -> str:
+    """``--why``: the reason for every layer's exponents as a markdown list under the table, each
+    wrapped to :data:`WRAP` characters (a table cell of several hundred would not be readable)."""
+    keys = ("c_L",) if table.has_depth else ("c", "wd")
+    lines = ["Why each exponent:"]
+    for kind, rule in table.layers.items():
+        for key in keys:
+            text = rule.why.get(key)
+            if text:
+                lines += textwrap.wrap(
+                    f"{kind}, {REASON_NAMES[key]}: {text}",
+                    WRAP,
+                    initial_indent="- ",
+                    subsequent_indent="  ",
+                    break_on_hyphens=False,
+                )
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +168,13 @@ def run(args: argparse.Namespace) -> int:
             data["front"] = [{k: str(v) for k, v in p.items()} for p in front]
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
-    print(table.to_latex() if args.format == "latex" else table.to_markdown(why=args.why))
+    if args.format == "latex":
+        print(table.to_latex())
+    else:
+        print(table.to_markdown())
+        print(textwrap.fill(LEGEND, WRAP))
+        if args.why:
+            print("\n" + reasons(table))
     if front is not None:
         print("\nPareto front of largest learning rates (c per layer):")
         for point in front:

@@ -8,7 +8,6 @@ import time
 
 from .. import validate
 from ..atomic import write_text
-from ..engine.optimizers import get_optimizer
 from . import args as cli_args
 
 
@@ -46,9 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli_args._argparse_type(_schemes, "schemes"),
         help="comma-separated sweep schemes (e.g. sp-constant-lr,sp,mup,u-mup)",
     )
-    parser.add_argument(
-        "--optimizer", default="adam", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
+    cli_args.add_optimizer(parser)
     parser.add_argument(
         "--widths", default="64,128,256,512", help="at least two (one with --vary depth)"
     )
@@ -58,12 +55,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli_args.lr_range,
         help="log2 base LR grid lo:hi[:step], both ends included (default step 1)",
     )
-    parser.add_argument("--seeds", type=cli_args.positive_int("seeds"), default=2)
-    parser.add_argument("--steps", type=cli_args.positive_int("steps"), default=200)
-    parser.add_argument("--base-width", type=cli_args.positive_int("base-width"), default=64)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--backend", default="local", choices=("local", "ray"))
-    parser.add_argument("--workers", type=cli_args.positive_int("workers"), default=None)
+    parser.add_argument(
+        "--seeds", type=cli_args.positive_int("seeds"), default=2, help="seeds per (width, LR)"
+    )
+    parser.add_argument(
+        "--steps", type=cli_args.positive_int("steps"), default=200, help="training steps per run"
+    )
+    parser.add_argument(
+        "--base-width",
+        type=cli_args.positive_int("base-width"),
+        default=64,
+        help="width where the base learning rate applies as given",
+    )
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
+    parser.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "ray"),
+        help="local worker processes, or a Ray cluster",
+    )
+    parser.add_argument(
+        "--workers",
+        type=cli_args.positive_int("workers"),
+        default=None,
+        help="parallel runs (default: one per CPU core, or per GPU)",
+    )
     parser.add_argument(
         "--gpus-per-run",
         type=cli_args.positive_float("gpus-per-run"),
@@ -75,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vary",
         default="width",
         choices=("width", "depth"),
-        help="sweep across widths (default) or across depths (--depths) at one width",
+        help="sweep across widths or across depths (--depths) at one width",
     )
     parser.add_argument("--depths", default="2,4,8,16", help="residual blocks, with --vary depth")
     parser.add_argument(
@@ -161,4 +177,9 @@ def run(args: argparse.Namespace) -> int:
     write_text(out / "summary.md", text + "\n")
     plot_sweep(rows, out / "loss_vs_lr.png", f"{args.model}, {args.optimizer}", vary=args.vary)
     print(text)
+    print(
+        "Legend: log2 lr*: the best base learning rate (log2) at that size, mean ± standard error "
+        "across seeds (≤ / ≥: at the grid's edge);\ndrift: how far it moves per doubling (0 when "
+        "the learning rate transfers)."
+    )
     return 0

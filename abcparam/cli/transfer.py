@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ..calculator import BASE_KEYS, DEFAULT_RULES, RULES, TARGET_KEYS, transfer
-from ..engine.optimizers import get_optimizer
-from ..engine.schemes import get_scheme
 from . import args as cli_args
 
 
@@ -41,10 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help=f"the target run, key=value,... ({', '.join(TARGET_KEYS)})",
     )
-    parser.add_argument("--scheme", default="mup", type=cli_args.name_in(get_scheme, "scheme"))
-    parser.add_argument(
-        "--optimizer", default="adamw", type=cli_args.name_in(get_optimizer, "optimizer")
-    )
+    cli_args.add_scheme(parser, default="mup")
+    cli_args.add_optimizer(parser, default="adamw")
     parser.add_argument(
         "--rules",
         default=",".join(DEFAULT_RULES),
@@ -56,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("coupled", "independent"),
         help="the weight-decay convention (coupled: torch's AdamW)",
     )
-    parser.add_argument("--format", default="markdown", choices=("markdown", "json"))
+    parser.add_argument(
+        "--format", default="markdown", choices=("markdown", "json"), help="a table or JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,5 +67,17 @@ def run(args: argparse.Namespace) -> int:
         rules=args.rules,
         weight_decay=args.weight_decay,
     )
-    print(result.to_json() if args.format == "json" else result.to_markdown(), end="")
+    if args.format == "json":
+        print(result.to_json(), end="")
+        return 0
+    # the reasons are list items of several hundred characters: wrapped for a terminal
+    for line in result.to_markdown().splitlines():
+        if line.startswith("- ") and len(line) > 100:
+            line = textwrap.fill(line, 100, subsequent_indent="  ", break_on_hyphens=False)
+        print(line)
+    print(
+        "\nLegend: base / target: the value in the tuned run and the one to use; ×: target / base; "
+        "moved by: the rules that\nmoved it; label: derived (engine), fitted (an empirical law, "
+        "opt-in), convention, or unchanged."
+    )
     return 0

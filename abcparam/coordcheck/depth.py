@@ -423,7 +423,9 @@ class DepthCheckResult:
             "width_reported": len(self.width_fits),
             "misses": [
                 f"{f['scheme']} w{f['width']} {f['layer']} {f['quantity']} step {f['step']}: "
-                f"measured {f['slope']:+.2f} ± {f['err']:.2f}, predicted {f['predicted']:+.2f}"
+                f"measured {f['slope']:+.2f}"
+                + (f" ± {f['err']:.2f}" if self.config.seeds > 1 else "")
+                + f", predicted {f['predicted']:+.2f}"
                 + ("" if f["finite"] is None else f", finite-depth {f['finite']:+.2f}")
                 for f in judged
                 if not f["pass"]
@@ -439,17 +441,21 @@ class DepthCheckResult:
 
     def table(self, step: int | None = None) -> str:
         step = self.config.steps if step is None else step
+        spread = self.config.seeds > 1  # a stderr across seeds needs two
         rows = [
-            "| scheme | width | layer | quantity | slope vs log L | predicted | finite-L | ok |",
+            f"| scheme | width | layer | quantity | slope vs log L"
+            f"{' ± stderr' if spread else ' (1 seed: no spread)'} | predicted | finite-L | ok |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for f in self.fits:
             if f["step"] != step:
                 continue
             fin = f.get("finite")
+            err = f" ± {f['err']:.2f}" if spread else ""
             rows.append(
                 f"| {f['scheme']} | {f['width']} | {f['layer']} | {f['quantity']} | "
-                f"{f['slope']:+.2f} ± {f['err']:.2f} | {f['predicted']:+.2f} | "
+                f"{f['slope']:+.2f}{err} | "
+                f"{f['predicted']:+.2f} | "
                 f"{'' if fin is None else f'{fin:+.2f}'} | {'yes' if f['pass'] else 'NO'} |"
             )
         return "\n".join(rows)

@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
-from scipy import stats
 
 from .schema import Record
 
 
 def slope_with_error(xs_by_seed: dict[int, list[tuple[float, float]]]) -> tuple[float, float]:
     """(mean slope, stderr) from per-seed (x, y) points in log-log space; nan if unfittable."""
+    from scipy import stats  # here, not at import: it would add ~1 s before the first step
+
     slopes, errs = [], []
     for points in xs_by_seed.values():
         pts = [(x, y) for x, y in points if y > 0 and math.isfinite(y)]

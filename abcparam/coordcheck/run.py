@@ -194,9 +194,10 @@ class CoordCheckResult:
         """Markdown: layer, quantity, step, predicted (preset / measured alignment), measured,
         pass (yes / NO; "reported" for a fit that is shown but not judged).  ``misses``: also
         every judged miss at another step than ``step``."""
+        spread = int(self.config.get("seeds", 2)) > 1  # a stderr across seeds needs two
         rows = [
             "| layer | quantity | step | predicted (preset) | predicted (measured α,ω,u) "
-            "| measured | pass |",
+            f"| measured{' ± stderr' if spread else ' (1 seed: no spread)'} | pass |",
             "|---|---|---|---|---|---|---|",
         ]
         for f in self.fits:
@@ -206,8 +207,9 @@ class CoordCheckResult:
             rows.append(
                 f"| {f['layer']} | {f['quantity']} | {f['step']} | "
                 f"{f['predicted_slope_preset']:+.2f} | {f['predicted_slope']:+.2f} | "
-                f"{f['measured_slope']:+.2f} ± {f['slope_stderr']:.2f} | "
-                f"{'reported' if not f.judged else ('yes' if f.passed else 'NO')} |"
+                f"{f['measured_slope']:+.2f}"
+                + (f" ± {f['slope_stderr']:.2f}" if spread else "")
+                + f" | {'reported' if not f.judged else ('yes' if f.passed else 'NO')} |"
             )
         return "\n".join(rows)
 
@@ -561,9 +563,7 @@ def compare(
                     flags.append(_tied_readout_flag(entry, rules))
                 if entry.judged and not entry.preset_pass:
                     flags.append(
-                        _explain(
-                            entry, preset, chain_layers, align_fits, step, pos, cells, config.widths
-                        )
+                        _explain(entry, preset, chain_layers, align_fits, step, pos, cells, config)
                     )
     alignment_fits = [
         AlignmentFit(layer=layer, variable=var, step=step, exponent=v, stderr=e)
@@ -670,16 +670,23 @@ def _mean_at(cells, layer, step, width, key) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) -> str:
+def _plus_minus(err: float, seeds: int) -> str:
+    """`` ± err`` when several seeds give a spread; nothing with one seed (the README's stderr is
+    the spread across seeds)."""
+    return f" ± {err:.2f}" if seeds > 1 else ""
+
+
+def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, config) -> str:
     """Name what the measurement contradicts, at the layer or below it: an alignment assumption
     whose term is not negligible (>= 20 % of that layer's change at the largest width), or terms
     that cancel more (or less) as width grows; else a finite-width effect."""
     where = (
         f"{entry['layer']} {entry['quantity']} step {step}: measured "
-        f"{entry['measured_slope']:+.2f} ± {entry['slope_stderr']:.2f}, preset predicts "
+        f"{entry['measured_slope']:+.2f}{_plus_minus(entry['slope_stderr'], config.seeds)}, "
+        f"preset predicts "
         f"{entry['predicted_slope_preset']:+.2f}"
     )
-    small, large = min(widths), max(widths)
+    small, large = min(config.widths), max(config.widths)
     causes = []
     for p in range(pos, 0, -1):
         layer = chain_layers[p][0]
@@ -703,7 +710,8 @@ def _explain(entry, preset, chain_layers, align_fits, step, pos, cells, widths) 
                 and share[var] >= MATTERS
             ):
                 causes.append(
-                    f"{layer} {var} measured {value:.2f} ± {err:.2f}, preset {assumed[var]}"
+                    f"{layer} {var} measured {value:.2f}{_plus_minus(err, config.seeds)}, "
+                    f"preset {assumed[var]}"
                 )
         # weighted by the pair's share of the change: near-cancelling big terms matter most
         drifts = [

@@ -9,6 +9,7 @@ silently removes inline figures); run Jupyter Book 1 with ``-W`` so a failing ce
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,28 @@ def prepare(root: Path) -> None:
         shutil.copytree(_mathjax_source(), mathjax, dirs_exist_ok=True)
 
 
-def build(root: Path | None = None) -> int:
-    """Build book/_build/html; returns the process exit code (non-zero if any cell failed)."""
+#: a progress line of Sphinx ("reading sources... [ 42%] page", then "writing output... [ 42%]"):
+#: the bar follows it
+_PROGRESS = re.compile(r"\[\s*(\d+)%\]")
+#: lines of the log shown in the terminal when the build fails
+TAIL = 40
+
+
+def default_log(root: Path) -> Path:
+    """Where the build's own output goes: book/_build/logs/build.log (ignored by git)."""
+    return root / "book" / "_build" / "logs" / "build.log"
+
+
+def build(root: Path | None = None, log: Path | None = None) -> int:
+    """Build book/_build/html; returns the process exit code (non-zero if any cell failed).
+
+    Jupyter Book's output (Sphinx configuration dumps, kernel warnings, one line per page) goes
+    to ``log`` (default :func:`default_log`); the terminal shows a progress bar and one line
+    naming the result and the log, plus the log's last lines when the build fails."""
+    from tqdm.std import tqdm
+
     root = root or repo_root()
+    log = log or default_log(root)
     prepare(root)
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
@@ -52,10 +72,28 @@ def build(root: Path | None = None) -> int:
     # --all: pages read saved experiment results that Sphinx does not track, so every build
     # re-executes every page rather than trusting the previous build's output
     cmd = [jb, "build", str(root / "book"), "--all", "-W", "--keep-going"]
-    code = subprocess.call(cmd, env=env, cwd=root)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        log.open("w") as sink,
+        subprocess.Popen(
+            cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+        tqdm(total=200, desc="book build (read, then write)", leave=False) as bar,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sink.write(line)
+            found = _PROGRESS.search(line)
+            if found:  # reading (pages executed) then writing: 0-100 %, then 100-200 %
+                done = int(found.group(1)) + (100 if "writing output" in line else 0)
+                bar.update(max(0, done - bar.n))
+        code = proc.wait()
     index = root / "book" / "_build" / "html" / "index.html"
+    if code != 0:
+        tail = log.read_text().splitlines()[-TAIL:]
+        print("\n".join(["--- last lines of the book build log ---", *tail]), file=sys.stderr)
     print(
         f"book build {'succeeded' if code == 0 else 'FAILED'} in "
-        f"{time.perf_counter() - start:.0f} s; index: {index}"
+        f"{time.perf_counter() - start:.0f} s; index: {index}; full output: {log}"
     )
     return code

@@ -1,0 +1,7 @@
+"""``python -m abcparam.cli ...``: the ``abcparam`` command without the console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
