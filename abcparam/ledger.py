@@ -4,7 +4,7 @@ and the function that recomputes it (experiments/claims.toml).
 A quoted number is written followed by its marker, ``619/619<!--claim:cc-grid-measured-->`` (an
 HTML comment: invisible in the rendered page).  :func:`check_text` finds every marker and every
 unmarked measured-looking number (a decimal, a count ``n/m``, a percentage, a time), so a stale
-value or a number without a ledger entry fails ``tests/test_claims.py``.  A number that is a
+value or a number without a ledger entry fails ``tests/lab/test_claims.py``.  A number that is a
 setting rather than a measurement (a tolerance, a learning rate) is marked ``<!--given-->``
 right after it, or ``<!--given:0.2-->`` anywhere on its line (inside math or a table).
 """

@@ -9,7 +9,7 @@ matrix products (``torch.bmm`` / ``torch.baddbmm``; attention with the models fo
 batch), and one hand-written optimizer steps all models at once with per-model, per-layer
 hyperparameter tensors read off the torch optimizer each run would have used (Adam, AdamW,
 Adam-atan2, Lion / sign descent, Muon with a batched Newton-Schulz iteration).  Each model sees
-its seed's batches, so its loss equals the separate run's (tests/test_batched.py, to 1e-5).
+its seed's batches, so its loss equals the separate run's (tests/transfer/test_batched.py, to 1e-5).
 """
 
 from __future__ import annotations

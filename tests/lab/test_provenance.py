@@ -12,7 +12,7 @@ import pytest
 from abcparam.audit import audit, blocks, is_legacy, load_legacy, problems
 from abcparam.ledger import load_ledger, raw_paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "experiments" / "results"
 
 

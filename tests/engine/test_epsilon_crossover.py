@@ -10,7 +10,7 @@ import pytest
 
 from abcparam.engine.epsilon import crossing, crossover_width, step_fraction
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("g,base_rms", [(1.0, 8e-3), (0.5, 9.3e-4), (0.5, 2e-2)])

@@ -10,7 +10,7 @@ import pytest
 
 import abcparam.experiments
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(
     m.name
     for m in pkgutil.iter_modules(abcparam.experiments.__path__)

@@ -8,7 +8,7 @@ import pytest
 
 from abcparam.ledger import Claim, check_text, load_ledger, measured_numbers, recompute
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLAIMS = load_ledger()
 BY_ID = {c.id: c for c in CLAIMS}
 PAGES = sorted(

@@ -18,7 +18,7 @@ from abcparam.cli import SUBCOMMANDS, HelpFormatter, build_parser, main
 from abcparam.extras import INSTALL_HINT, TORCH_PIN
 from abcparam.records import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OWN = ["--model", "own_model_fixture:make", "--batch", "own_model_fixture:batch"]
 
 

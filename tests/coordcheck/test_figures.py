@@ -9,7 +9,7 @@ import pytest
 from abcparam.coordcheck import plot as coordcheck_plot
 from abcparam.figures import legend_entries, panel_grid
 
-RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "experiments" / "results"
 
 
 @pytest.mark.parametrize("n, rows, cols", [(1, 1, 1), (3, 1, 3), (4, 2, 2), (5, 2, 3), (14, 5, 3)])

@@ -8,7 +8,7 @@ import pytest
 
 from abcparam.records import loads_strict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "experiments" / "results"
 PROVENANCE = {"command", "abcparam", "git_commit", "torch", "device", "date", "wall_s"}
 # an absolute POSIX path with at least two components, or a Windows drive path

@@ -8,7 +8,7 @@ import sympy
 
 from abcparam.experiments import wrong_rules_cpu as experiment
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 HALF = sympy.Rational(1, 2)
 
 

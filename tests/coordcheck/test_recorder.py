@@ -137,5 +137,5 @@ def test_schema_writes_validates_and_documents():
 def test_readme_schema_is_the_generated_one():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert schema.describe() in readme, "regenerate: python -m abcparam.coordcheck.schema"

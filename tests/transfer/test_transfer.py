@@ -74,7 +74,7 @@ def test_saved_cpu_sweep_shows_mup_transfers_better_than_sp_global():
     with width; muP's and u-muP's drift is smaller in magnitude (recomputed from the raw runs)."""
     from pathlib import Path
 
-    runs = Path(__file__).parents[1] / "experiments/results/transfer_cpu/runs.jsonl"
+    runs = Path(__file__).parents[2] / "experiments/results/transfer_cpu/runs.jsonl"
     rows = [json.loads(line) for line in runs.read_text().splitlines()]
     summary = summarise(rows)
     sp_drift = summary["sp-constant-lr"]["drift"][0]
@@ -113,7 +113,7 @@ def test_saved_gpt_sweep_shows_mutransfer():
     64-256 while SP with one global LR drifts by about -1 per doubling."""
     from pathlib import Path
 
-    runs = Path(__file__).parents[1] / "experiments/results/transfer_cpu_gpt_adam/runs.jsonl"
+    runs = Path(__file__).parents[2] / "experiments/results/transfer_cpu_gpt_adam/runs.jsonl"
     summary = summarise([json.loads(line) for line in runs.read_text().splitlines()])
     assert summary["sp-constant-lr"]["drift"][0] < -0.8
     assert abs(summary["mup"]["drift"][0]) < 0.1 and abs(summary["u-mup"]["drift"][0]) < 0.1

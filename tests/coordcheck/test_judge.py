@@ -181,7 +181,7 @@ def test_symmetry_check_measures_identical_slopes():
 
     from abcparam.records import load_json
 
-    root = Path(__file__).resolve().parents[1] / "experiments/results/coordcheck_cpu"
+    root = Path(__file__).resolve().parents[2] / "experiments/results/coordcheck_cpu"
     for one, two in (("sp", "ntp"), ("mfp", "mup")):
         for opt in ("sgd", "adam"):
             a = load_json(root / f"mlp_{one}_{opt}_derived/results.json")["fits"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from checkpoint_models import batch, build, optimizer, train  # noqa: E402
 
 from abcparam.coordcheck.record import Recorder  # noqa: E402
