@@ -6,6 +6,12 @@ on the pydoc text, 100 Adam steps, at 1 and 2 threads, interleaved, median of th
 Both timings include building every run (init, parametrize, optimizer).  The machine's load
 average is recorded with every repeat: on a shared CPU the ratio, not the seconds, is the result; the process CPU time of each
 path is saved too (steadier under load; at 2 threads it sums both).
+The one-by-one path is the sweep's normal single run (``torch.optim.Adam`` with its default
+settings; on the CPU its foreach switch defaults off and setting it on changes nothing here).
+``--profile`` adds, per model, the share of CPU time each path spends in matrix products
+(torch.profiler): at one thread that share bounds the batched speed-up, since a batched matmul
+does the same flops at the same rate.  The script sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (a
+spinning OpenMP thread on a loaded 2-core machine stalls both paths ~10x at 2 threads).
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
 """
@@ -87,6 +93,42 @@ def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs:
     }
 
 
+#: the profiler's names for matrix products (the part a batched model cannot make cheaper per flop)
+MATMUL_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+
+
+def profile(model: str, width: int, steps: int, lrs: int, top: int = 12) -> dict:
+    """Self CPU time (s) by op of one batched sweep and of ``lrs`` separate runs, one thread."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from ..transfer.batched import train_batched
+    from ..transfer.sweep import train
+
+    configs = _configs(model, width, steps, lrs)
+    out: dict = {}
+    with _threads(1):
+        train(configs[0])
+        for path, run in (
+            ("separate", lambda: [train(c) for c in configs]),
+            ("batched", lambda: train_batched(configs, threads=1, curves=False)),
+        ):
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                run()
+            ops = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+            total = sum(ops.values())
+            matmul = sum(v for k, v in ops.items() if k in MATMUL_OPS)
+            out[path] = {
+                "self_cpu_s": total,
+                "matmul_s": matmul,
+                "matmul_share": matmul / total,
+                "top_ops_s": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:top]),
+            }
+    # at one thread: batched time >= its matmul time ~ the separate runs' matmul time
+    out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["separate"]["matmul_s"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
@@ -96,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lrs", type=int, default=16, help="learning rates per sweep")
     parser.add_argument("--gpt-steps", type=int, default=None, help="the GPT's steps (default 100)")
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile both paths per model (one thread)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.time()
@@ -118,10 +163,31 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             # saved after every benchmark: an interrupted run keeps what it measured
-            path = save_json(
-                f"{out}/timings.json",
-                {"cpu_count": os.cpu_count(), "quick": args.quick, "benchmarks": rows},
-                started=started,
+            path = save_json(f"{out}/timings.json", _saved(args, rows, {}), started=started)
+    profiles = {}
+    if args.profile:
+        for model in args.models.split(","):
+            width, steps = sizes[model]
+            if model == "transformer" and args.gpt_steps:
+                steps = args.gpt_steps
+            profiles[model] = p = profile(model, width, steps, args.lrs)
+            print(
+                f"{model}: matmul share of CPU time, separate {p['separate']['matmul_share']:.2f}"
+                f", batched {p['batched']['matmul_share']:.2f}; one-thread bound "
+                f"{p['bound_one_thread']:.2f}x",
+                flush=True,
             )
+        path = save_json(f"{out}/timings.json", _saved(args, rows, profiles), started=started)
     print(f"saved {path}")
     return 0
+
+
+def _saved(args, rows: list[dict], profiles: dict) -> dict:
+    return {
+        "cpu_count": os.cpu_count(),
+        "quick": args.quick,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_avg_at_save": list(os.getloadavg()),
+        "benchmarks": rows,
+        "profiles": profiles,
+    }

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ..records import dumps_strict
 from ..torch.models import ACTIVATIONS
 from ..torch.optim import AdamAtan2, Lion, Muon, OptimizerList, muon_lr_factor
+from .flat_step import FLAT_KINDS, FlatBundle
 from .sweep import RunConfig, build_run, divergence, finished
 
 #: the RunConfig fields that may differ inside one batched cohort
@@ -64,6 +65,8 @@ class Slot:
     wd: torch.Tensor
     eps: torch.Tensor
     state: dict = field(default_factory=dict)
+    #: the parameter is stored as [M, in, out] (a linear weight laid out for ``torch.bmm``)
+    transposed: bool = False
 
 
 def _torch_optimizers(opt) -> list[torch.optim.Optimizer]:
@@ -161,9 +164,13 @@ def update(p: torch.Tensor, slot: Slot, t: int) -> None:
         buf = st["buf"]
         buf.lerp_(grad, 1 - f["momentum"])
         update = grad.lerp(buf, f["momentum"]) if f["nesterov"] else buf
+        if slot.transposed:  # NS(X^T) = NS(X)^T: orthogonalise the [out, in] matrices
+            update = update.transpose(1, 2)
         update = _orthogonalise(update, f["ns_coefficients"], f["ns_steps"], float(slot.eps[0]))
+        factor = muon_lr_factor(update.shape[1:], f["adjust_lr_fn"])
+        if slot.transposed:
+            update = update.transpose(1, 2)
         p.mul_(1 - lr * wd)
-        factor = muon_lr_factor(p.shape[1:], f["adjust_lr_fn"])
         p.sub_(lr * factor * update)
 
 
@@ -172,7 +179,9 @@ def update(p: torch.Tensor, slot: Slot, t: int) -> None:
 
 class BatchedModel:
     """M runs of one built-in model as stacked tensors [M, ...] with the template run's forward
-    constants (multipliers, attention scale, branch multiplier), which every run shares."""
+    constants (multipliers, attention scale, branch multiplier), which every run shares.  Linear
+    weights are stored transposed, [M, in, out], so that forward and backward are contiguous
+    ``torch.bmm`` / ``torch.baddbmm`` calls."""
 
     def __init__(self, template: torch.nn.Module, params: dict[str, torch.Tensor]) -> None:
         self.template = template
@@ -180,15 +189,17 @@ class BatchedModel:
         self.modules = dict(template.named_modules())
 
     def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """ScaledLinear: ``multiplier * x W^T (+ bias_multiplier b)`` per model; x [M, N, in]."""
+        """ScaledLinear: ``multiplier * x W^T (+ bias_multiplier b)`` per model; x [M, N, in],
+        the weight stored as W^T [M, in, out]."""
         mod = self.modules[name]
-        w = self.params[f"{name}.weight"]
-        y = torch.bmm(x, w.transpose(1, 2)) if x.dim() == 3 else torch.matmul(x, w.transpose(1, 2))
-        y = y * mod.multiplier
+        w_t = self.params[f"{name}.weight"]
         bias = self.params.get(f"{name}.bias")
         if bias is not None:
-            y = y + bias.unsqueeze(1) * mod.bias_multiplier
-        return y
+            return torch.baddbmm(
+                bias.unsqueeze(1), x, w_t, beta=mod.bias_multiplier, alpha=mod.multiplier
+            )
+        y = torch.bmm(x, w_t)
+        return y if mod.multiplier == 1.0 else y * mod.multiplier
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         mod = self.modules[name]
@@ -230,8 +241,9 @@ class BatchedModel:
         M, B, T = idx.shape
         gpt = self.template
         emb, pos = self.params["embedding.weight"], self.params["pos_embedding.weight"]
-        rows = torch.arange(M).view(M, 1, 1)
-        x = emb[rows, idx] * gpt.embedding.multiplier
+        # each model's rows of one [M * vocab, C] table: a plain embedding lookup (and backward)
+        offsets = torch.arange(M).view(M, 1, 1) * emb.shape[1]
+        x = F.embedding(idx + offsets, emb.view(-1, emb.shape[2])) * gpt.embedding.multiplier
         x = x + (pos[:, :T] * gpt.pos_embedding.multiplier).unsqueeze(1)
         x = x.reshape(M, B * T, -1)
         for i, block in enumerate(gpt.blocks):
@@ -265,11 +277,37 @@ def _constants(model: torch.nn.Module) -> list:
 
 @dataclass
 class Batched:
-    """A cohort built: the stacked model, its optimizer slots, and the runs' configs."""
+    """A cohort built: the stacked model, its optimizer (flat bundles for the elementwise
+    optimizers, a slot per tensor for the rest), and the runs' configs."""
 
     configs: list[RunConfig]
     model: BatchedModel
     slots: dict[str, Slot]
+    bundles: list[FlatBundle] = field(default_factory=list)
+
+    def zero_grad(self) -> None:
+        for b in self.bundles:
+            b.zero_grad()
+        for name in self.slots:
+            self.model.params[name].grad = None
+
+    def step(self, t: int) -> None:
+        """One optimizer step of every model (``t`` counts from 1)."""
+        for b in self.bundles:
+            b.step(t)
+        for name, slot in self.slots.items():
+            update(self.model.params[name], slot, t)
+
+    @torch.no_grad()
+    def kill(self, dead: torch.Tensor) -> None:
+        """Zero the parameters, state and LR of the models in the [M] mask ``dead``."""
+        for b in self.bundles:
+            b.kill(dead)
+        for name, slot in self.slots.items():
+            self.model.params[name][dead] = 0.0
+            slot.lr[dead] = 0.0
+            for s in slot.state.values():
+                s[dead] = 0.0
 
 
 def build(configs: list[RunConfig]) -> Batched:
@@ -312,18 +350,32 @@ def build(configs: list[RunConfig]) -> Batched:
                 value = g.get(k, 0.0)
                 slot[k].append(float(value[0] if isinstance(value, tuple) else value or 0.0))
     assert template is not None
-    params = {n: torch.stack(ts).requires_grad_(True) for n, ts in stacks.items()}
-    slots = {
-        n: Slot(
-            kinds[n][0],
-            kinds[n][1],
-            torch.tensor(per[n]["lr"], dtype=torch.float64),
-            torch.tensor(per[n]["weight_decay"]),
-            torch.tensor(per[n]["eps"]),
-        )
-        for n in params
+    linear = {f"{n}.weight" for n, m in template.named_modules() if isinstance(m, torch.nn.Linear)}
+    stacked = {  # linear weights as [M, in, out], contiguous (see BatchedModel)
+        n: torch.stack([t.t() for t in ts] if n in linear else ts).contiguous()
+        for n, ts in stacks.items()
     }
-    return Batched(list(configs), BatchedModel(template, params), slots)
+    lr = {n: torch.tensor(per[n]["lr"], dtype=torch.float64) for n in stacked}
+    wd = {n: torch.tensor(per[n]["weight_decay"]) for n in stacked}
+    eps = {n: torch.tensor(per[n]["eps"]) for n in stacked}
+    # one flat bundle per elementwise optimizer kind and settings; a slot per other tensor
+    groups: dict[tuple, list[str]] = {}
+    params: dict[str, torch.Tensor] = {}
+    slots: dict[str, Slot] = {}
+    for n in stacked:
+        cls, fixed = kinds[n]
+        if cls in FLAT_KINDS:
+            groups.setdefault((cls, tuple(sorted(fixed.items()))), []).append(n)
+        else:
+            params[n] = stacked[n].requires_grad_(True)
+            slots[n] = Slot(cls, fixed, lr[n], wd[n], eps[n], transposed=n in linear)
+    bundles = []
+    for (cls, fixed), names in groups.items():
+        hyper = [{n: d[n] for n in names} for d in (stacked, lr, wd, eps)]
+        bundle = FlatBundle(cls, dict(fixed), *hyper)
+        params.update(bundle.params)
+        bundles.append(bundle)
+    return Batched(list(configs), BatchedModel(template, params), slots, bundles)
 
 
 # -- training -----------------------------------------------------------------------------------
@@ -345,7 +397,7 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
     torch.set_num_threads(threads)
     batched = build(configs)
     cfg0 = configs[0]
-    model, slots, params = batched.model, batched.slots, batched.model.params
+    model = batched.model
     M = len(configs)
     seeds = sorted({c.seed for c in configs})
     which = torch.tensor([seeds.index(c.seed) for c in configs])  # each model's seed slot
@@ -390,17 +442,10 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
         dead = alive & ~torch.isfinite(losses.detach())
         if bool(dead.any()):  # as train(): a non-finite training loss ends that run here
             alive &= ~dead
-            with torch.no_grad():
-                for name, p in params.items():
-                    p[dead] = 0.0
-                    slots[name].lr[dead] = 0.0
-                    for s in slots[name].state.values():
-                        s[dead] = 0.0
-        for p in params.values():
-            p.grad = None
+            batched.kill(dead)
+        batched.zero_grad()
         (losses.sum() if bool(alive.all()) else losses[alive].sum()).backward()
-        for name, p in params.items():
-            update(p, slots[name], t)
+        batched.step(t)
     with torch.no_grad():
         if cfg0.model == "mlp":
             val = _losses(

@@ -1,0 +1,145 @@
+"""The batched sweep's fast paths: the flat-buffer optimizer step equals torch's optimizers model
+by model, gradients land in the flat buffer, a dead model is zeroed alone, Muon on transposed
+(bmm-layout) weights equals Muon on the plain ones, and the benchmark's profile runs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from abcparam.torch import Lion, Muon
+from abcparam.transfer.batched import Slot, update
+from abcparam.transfer.flat_step import FlatBundle
+
+LRS, WDS = [1e-3, 3e-2, 1e-1], [0.0, 0.1, 0.5]
+SHAPES = {"w": (6, 5), "b": (5,)}
+
+
+def _bundle(kind: str, fixed: dict, ps: dict[str, list[torch.Tensor]]) -> FlatBundle:
+    M = len(LRS)
+    return FlatBundle(
+        kind,
+        fixed,
+        {n: torch.stack([p.detach().clone() for p in ts]) for n, ts in ps.items()},
+        {n: torch.tensor(LRS, dtype=torch.float64) for n in ps},
+        {n: torch.tensor(WDS) for n in ps},
+        {n: torch.full((M,), 1e-8) for n in ps},
+    )
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind", "fixed"),
+    [
+        (torch.optim.Adam, "Adam", {"betas": (0.9, 0.999)}),  # coupled L2 decay
+        (torch.optim.AdamW, "AdamW", {"betas": (0.9, 0.999)}),  # decoupled decay
+        (Lion, "Lion", {"betas": (0.9, 0.99)}),
+    ],
+)
+def test_flat_step_equals_torch_per_model(cls, kind, fixed):
+    """Three models with their own LR and weight decay, two tensors each, five steps."""
+    torch.manual_seed(0)
+    ps = {n: [torch.randn(*s, requires_grad=True) for _ in LRS] for n, s in SHAPES.items()}
+    opts = [
+        cls([ps[n][i] for n in SHAPES], lr=lr, weight_decay=wd)
+        for i, (lr, wd) in enumerate(zip(LRS, WDS))
+    ]
+    bundle = _bundle(kind, fixed, ps)
+    gen = torch.Generator().manual_seed(1)
+    for t in range(1, 6):
+        bundle.zero_grad()
+        for n, s in SHAPES.items():
+            grads = torch.randn(len(LRS), *s, generator=gen)
+            for i in range(len(LRS)):
+                ps[n][i].grad = grads[i].clone()
+            bundle.params[n].grad.add_(grads)  # the flat gradient buffer, through its view
+        for o in opts:
+            o.step()
+        bundle.step(t)
+    for n in SHAPES:
+        for i in range(len(LRS)):
+            torch.testing.assert_close(
+                bundle.params[n][i].detach(), ps[n][i].detach(), rtol=0, atol=1e-6
+            )
+    # the per-model LR mattered: the models moved by different amounts
+    assert not torch.allclose(bundle.params["w"][0], bundle.params["w"][2])
+
+
+def test_backward_fills_the_flat_gradient_and_kill_zeroes_one_model():
+    torch.manual_seed(0)
+    ps = {n: [torch.randn(*s) for _ in LRS] for n, s in SHAPES.items()}
+    bundle = _bundle("Adam", {"betas": (0.9, 0.999)}, ps)
+    w, b = bundle.params["w"], bundle.params["b"]
+    assert w.is_leaf and w.requires_grad
+    ((w * 2).sum() + (b * 3).sum()).backward()
+    assert bundle.grad.sum().item() == pytest.approx(2 * w.numel() + 3 * b.numel())
+    bundle.zero_grad()
+    (w**2).sum().backward()
+    torch.testing.assert_close(w.grad, 2 * w.detach())
+    assert b.grad.abs().sum() == 0
+    bundle.step(1)
+    before = w.detach().clone()
+    bundle.kill(torch.tensor([False, True, False]))
+    assert w[1].abs().sum() == 0 and bundle.params["b"][1].abs().sum() == 0
+    torch.testing.assert_close(w[0].detach(), before[0])
+    torch.testing.assert_close(w[2].detach(), before[2])
+
+
+def test_flat_bundle_refuses_other_optimizers():
+    with pytest.raises(ValueError, match="no flat step for Muon; accepted: Adam, AdamW, Lion"):
+        _bundle("Muon", {}, {"w": [torch.zeros(2, 2)]})
+
+
+def test_muon_on_transposed_weights_equals_muon_on_plain_ones():
+    """Linear weights are stored [M, in, out] for bmm: Muon's step is the transpose of the step on
+    [M, out, in] (Newton-Schulz commutes with transposition), with the LR factor of [out, in]."""
+    fixed = {
+        "momentum": 0.95,
+        "nesterov": True,
+        "ns_coefficients": (3.4445, -4.775, 2.0315),
+        "ns_steps": 5,
+        "adjust_lr_fn": "match_rms_adamw",
+    }
+    torch.manual_seed(0)
+    plain = torch.randn(3, 8, 4)
+    lr = torch.tensor(LRS, dtype=torch.float64)
+
+    def slot(transposed: bool) -> Slot:
+        return Slot(
+            "Muon", fixed, lr, torch.tensor(WDS), torch.full((3,), 1e-7), transposed=transposed
+        )
+
+    a, b = plain.clone(), plain.transpose(1, 2).contiguous()
+    sa, sb = slot(False), slot(True)
+    gen = torch.Generator().manual_seed(2)
+    for t in range(1, 4):
+        g = torch.randn(3, 8, 4, generator=gen)
+        a.grad, b.grad = g.clone(), g.transpose(1, 2).contiguous()
+        update(a, sa, t)
+        update(b, sb, t)
+    torch.testing.assert_close(b.transpose(1, 2), a, rtol=0, atol=1e-6)
+    # and the plain one is torch's Muon, model by model (the factor taken from [out, in])
+    for i in range(3):
+        p = plain[i].clone().requires_grad_(True)
+        opt = Muon([p], lr=LRS[i], weight_decay=WDS[i], adjust_lr_fn="match_rms_adamw")
+        gen = torch.Generator().manual_seed(2)
+        for _ in range(3):
+            p.grad = torch.randn(3, 8, 4, generator=gen)[i].clone()
+            opt.step()
+        torch.testing.assert_close(a[i], p.detach(), rtol=0, atol=1e-5)
+
+
+def test_benchmark_profile_quick(tmp_path):
+    import json
+
+    from abcparam.experiments.bench_batched_sweep import main
+
+    args = ["--quick", "--repeats", "1", "--models", "mlp", "--threads", "1", "--lrs", "2"]
+    assert main([*args, "--profile", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "timings.json").read_text())
+    prof = saved["profiles"]["mlp"]
+    for path in ("separate", "batched"):
+        assert 0 < prof[path]["matmul_share"] <= 1 and prof[path]["top_ops_s"]
+    assert math.isfinite(prof["bound_one_thread"]) and prof["bound_one_thread"] >= 1
+    assert "load_avg_at_save" in saved
