@@ -71,3 +71,33 @@ def test_steps_to_and_degenerate_fits():
     assert steps_to(np.array([10, 20]), np.array([3.0, 2.0]), 1.0) == float("inf")
     assert fit_critical({4: 100.0, 8: 50.0}) is None  # two batches cannot fit two numbers
     assert fit_critical({4: 50.0, 8: 100.0, 16: 200.0}) is None  # steps rise with B: no fit
+
+
+def test_sensitivity_falls_when_the_curve_flattens():
+    from abcparam.transfer.horizon_sensitivity import sensitivity_summary
+
+    rows = []
+    for seed in range(3):
+        for lr in (-8.0, -7.0, -6.0):
+            # the LR curve's curvature halves with each doubling of the horizon
+            results = {
+                str(t): {"val_loss": 2 + (lr + 7) ** 2 * 125 / t + 0.01 * seed, "diverged": False}
+                for t in (125, 250, 500)
+            }
+            rows.append(
+                {
+                    "width": 32,
+                    "batch": 4,
+                    "log2_lr": lr,
+                    "seed": seed,
+                    "initial_loss": 5.0,
+                    "results": results,
+                }
+            )
+    summary = sensitivity_summary(rows, {4: [-8.0, -7.0, -6.0]}, bootstrap=50)
+    means = [c["mean"] for c in summary["cells"]]
+    assert means == pytest.approx([2 / 3, 1 / 3, 1 / 6])
+    assert summary["slopes_in_horizon"][0]["slope"] < 0
+    # a seed missing one LR of the window is left out, not compared on a shorter range
+    short = [r for r in rows if not (r["seed"] == 2 and r["log2_lr"] == -6.0)]
+    assert {c["seeds"] for c in sensitivity_summary(short, {4: [-8.0, -7.0, -6.0]})["cells"]} == {2}

@@ -201,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     save_json(out / "summary.json", summary, command=command.strip(), started=started)
     (out / "summary.md").write_text(markdown(summary))
+    from ..transfer.horizon_sensitivity import sensitivity_markdown, sensitivity_summary
+
+    lr_windows = {b: lr_grid(windows.get(str(b), sizes["lrs"])) for b in _ints(sizes["batches"])}
+    sens = sensitivity_summary(rows, lr_windows)
+    save_json(out / "sensitivity.json", sens, command=command.strip(), started=started)
+    (out / "sensitivity.md").write_text(sensitivity_markdown(sens))
     targets = args.targets or sizes.get("targets")
     if targets and args.schedule == "wsd":
         from ..transfer.critical_batch import critical_batch, critical_markdown
