@@ -32,7 +32,7 @@ def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
             ok = not res["diverged"] and isinstance(loss, int | float) and math.isfinite(loss)
             cell = (row["batch"], int(horizon))
             lrs[cell] = row["log2_lr"]
-            points[(*cell, row["seed"])].append(
+            points[cell + (row["seed"],)].append(
                 (math.log2(row["weight_decay"]), loss if ok else math.inf)
             )
     out: dict = defaultdict(dict)
