@@ -174,7 +174,8 @@ def _jsonl(path: Path) -> list[dict]:
 def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
     """The weight-decay timescale sweep refitted from its runs: a slope of log2 τ_epoch* or
     log2 λ* (``quantity``) with its interval, ``inside`` (cells whose λ* interval holds the
-    calculator's prediction from the first cell), or ``tau_spread`` (largest − smallest log2 τ*)."""
+    calculator's prediction from the first cell), ``tau_spread`` (largest − smallest log2 τ*),
+    or ``edges`` ((batch, horizon, seed) minima on the λ grid's low edge, of all)."""
     from abcparam.experiments.weight_decay_timescale import calculator_ratio
     from abcparam.transfer.timescale_fit import timescale_summary
 
@@ -184,6 +185,9 @@ def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
     if quantity == "inside":
         judged = [c for c in cells[1:] if c["predicted_inside"] is not None]
         return {"inside": sum(c["predicted_inside"] for c in judged), "total": len(judged)}
+    if quantity == "edges":
+        low = sum(1 for e in summary["edges"] if e[3] == "low")
+        return {"low": low, "total": low + sum(c["seeds"] for c in cells)}
     if quantity == "tau_spread":
         taus = [c["log2_tau_epoch"] for c in cells]
         return {"spread": max(taus) - min(taus), "cells": len(taus)}
