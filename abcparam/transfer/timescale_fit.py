@@ -47,6 +47,25 @@ def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
     return dict(out), lrs, edges
 
 
+def loss_by_wd(rows: list[dict]) -> list[dict]:
+    """Per (batch, horizon): the seed-mean validation loss at each log2 λ (diverged: inf)."""
+    losses: dict = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        for horizon, res in row["results"].items():
+            loss = math.inf if res["diverged"] else res["val_loss"]
+            losses[(row["batch"], int(horizon))][math.log2(row["weight_decay"])].append(loss)
+    return [
+        {
+            "batch": b,
+            "horizon": t,
+            "log2_wd": sorted(by),
+            "loss": [float(np.mean(by[x])) for x in sorted(by)],
+            "seeds": [len(by[x]) for x in sorted(by)],
+        }
+        for (b, t), by in sorted(losses.items())
+    ]
+
+
 def _interval(values: list[float], rng: np.random.Generator, bootstrap: int) -> tuple:
     draws = [float(np.mean(rng.choice(values, size=len(values)))) for _ in range(bootstrap)]
     lo, hi = np.percentile(draws, [2.5, 97.5])
@@ -89,7 +108,12 @@ def timescale_summary(
         slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=True)
     for name, key in (("wd_vs_horizon", "horizon"), ("wd_vs_batch", "batch")):
         slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=False)
-    out: dict = {"cells": cells, "slopes": slopes, "edges": [list(e) for e in edges]}
+    out: dict = {
+        "cells": cells,
+        "slopes": slopes,
+        "edges": [list(e) for e in edges],
+        "loss_by_wd": loss_by_wd(rows),
+    }
     if predict is not None and cells:
         base = cells[0]
         for cell in cells:
