@@ -190,8 +190,16 @@ def timescale_markdown(summary: dict) -> str:
         )
         lines.append(f"| {name} | {text} |")
     if summary["edges"]:
+        sides = sorted({str(e[3]) for e in summary["edges"]})
         lines += [
             "",
-            f"{len(summary['edges'])} (batch, horizon, seed) minima on the λ grid's edge.",
+            f"{len(summary['edges'])} (batch, horizon, seed) minima on the λ grid's edge "
+            f"({', '.join(sides)}): left out above.",
         ]
+    lines += ["", "Seed-mean validation loss at each log2 λ:", ""]
+    for c in summary.get("loss_by_wd", []):
+        pairs = ", ".join(
+            f"{x:+.0f}: {y:.3f}" for x, y in zip(c["log2_wd"], c["loss"], strict=True)
+        )
+        lines.append(f"- batch {c['batch']}, T = {c['horizon']}: {pairs}")
     return "\n".join(lines) + "\n"
