@@ -31,7 +31,8 @@ def test_linear_decay_starts_when_warmup_ends_and_reaches_zero():
 def test_linear_schedule_end_to_end(tmp_path):
     from abcparam.experiments.horizon_grid import main
 
-    argv = ["--quick", "--schedule", "linear", "--seeds", "1", "--workers", "1"]
+    argv = ["--quick", "--schedule", "linear", "--seeds", "1", "--workers", "1", "--batches", "2"]
+    argv += ["--lrs=-7:-6:1"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     rows = [json.loads(x) for x in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert {tuple(r["horizons"]) for r in rows} == {(8,), (16,)}
