@@ -40,7 +40,7 @@ FULL: dict[str, Any] = {
     "seeds": 3,
     "warmup": 20,
     #: training losses (stable phase) whose steps-to-target give B_crit: every batch reaches them
-    "targets": "3.0,2.9,2.8,2.7,2.6",
+    "targets": "3.0,2.9,2.8,2.7,2.6,2.5",
 }
 #: the full grid for one GPU (``experiments/gpu/horizon_grid.sh``): widths 256..2048, horizons
 #: to 20k steps, batches 16..128 sequences; not yet run

@@ -98,7 +98,7 @@ def critical_batch(
             good = [d["b_crit"] for d in boots if d]
             entry = {
                 "target": target,
-                "steps": {str(b): s for b, s in by_batch.items()},
+                "steps": {str(b): s for b, s in sorted(by_batch.items())},
                 "fit": fit,
                 "b_crit_interval": (
                     [float(x) for x in np.percentile(good, [2.5, 97.5])] if good else None
