@@ -194,12 +194,22 @@ def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
     return dict(summary["slopes"][quantity])
 
 
-def horizon_lr_slope(paths: Sequence[Path], width: int, batch: int) -> Values:
-    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs."""
+def horizon_lr_slope(
+    paths: Sequence[Path], width: int, batch: int, horizons: list[int] | None = None
+) -> Values:
+    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (only
+    the ``horizons`` given, when given: two schedules compared on the same horizons)."""
     from abcparam.transfer.horizon_fit import summarise
 
     (path,) = paths
-    fit = summarise(_jsonl(path))["per_width"][width]["in_horizon"][batch]
+    rows = _jsonl(path)
+    if horizons is not None:
+        keep = {str(t) for t in horizons}
+        rows = [
+            {**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows
+        ]
+        rows = [r for r in rows if r["results"]]
+    fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
