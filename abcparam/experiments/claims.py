@@ -195,16 +195,16 @@ def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
 
 
 def horizon_lr_slope(
-    paths: Sequence[Path], width: int, batch: int, horizons: list[int] | None = None
+    paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
 ) -> Values:
     """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (only
-    the ``horizons`` given, when given: two schedules compared on the same horizons)."""
+    the ``horizons`` given as "125,250", when given: two schedules on the same horizons)."""
     from abcparam.transfer.horizon_fit import summarise
 
     (path,) = paths
     rows = _jsonl(path)
     if horizons is not None:
-        keep = {str(t) for t in horizons}
+        keep = {t.strip() for t in horizons.split(",")}
         rows = [
             {**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows
         ]
@@ -213,13 +213,15 @@ def horizon_lr_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
-def critical_batch_fit(paths: Sequence[Path], width: int, targets: list[float]) -> Values:
-    """The slope of log2 B_crit against log2 E_min over the target losses, with its interval,
+def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
+    """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
+    its interval,
     and the range of B_crit (sequences), refitted from the grid's stable-phase curves."""
     from abcparam.transfer.critical_batch import critical_batch
 
     (path,) = paths
-    entry = critical_batch(_jsonl(path), targets)[str(width)]
+    losses = [float(x) for x in targets.split(",")]
+    entry = critical_batch(_jsonl(path), losses)[str(width)]
     fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
     slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}
     low, high = slope["interval"] or (float("nan"), float("nan"))
@@ -230,7 +232,7 @@ def critical_batch_fit(paths: Sequence[Path], width: int, targets: list[float]) 
         "b_min": min(fits),
         "b_max": max(fits),
         "fitted": len(fits),
-        "targets": len(targets),
+        "targets": len(losses),
     }
 
 
