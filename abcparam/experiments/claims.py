@@ -215,8 +215,7 @@ def horizon_lr_slope(
 
 def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
     """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
-    its interval,
-    and the range of B_crit (sequences), refitted from the grid's stable-phase curves."""
+    its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
     from abcparam.transfer.critical_batch import critical_batch
 
     (path,) = paths
