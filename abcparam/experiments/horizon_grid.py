@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/horizon_grid.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    config = {"sizes": sizes, "base_width": base_width, "runs": len(configs), **vars(args)}
+    config = {**vars(args), "sizes": sizes, "base_width": base_width, "runs": len(configs)}
     if not args.summary_only:
         save_json(out / "config.json", config, command=command.strip(), started=started)
     if not args.summary_only:
