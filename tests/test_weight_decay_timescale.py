@@ -79,3 +79,33 @@ def test_quick_sweep_end_to_end(tmp_path):
     assert len(lines) == 6
     assert {json.loads(x)["weight_decay"] for x in lines} == {0.25, 1.0, 4.0}
     assert (tmp_path / "summary.md").read_text().startswith("| batch")
+
+
+def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
+    """The GPU preset's runs are valid (warmup before every decay) and its LRs are the SDE rule's,
+    so the calculator's prediction applies; nothing is trained."""
+    from abcparam.experiments.horizon_grid import _ints, lr_grid
+    from abcparam.experiments.weight_decay_timescale import GPU, calculator_ratio
+    from abcparam.transfer.horizon import HorizonRun
+
+    batches, lrs = _ints(GPU["batches"]), [float(x) for x in GPU["log2_lrs"].split(",")]
+    horizons = tuple(_ints(GPU["horizons"]))
+    runs = [
+        HorizonRun(
+            GPU["width"],
+            b,
+            lr,
+            0,
+            horizons=horizons,
+            warmup=GPU["warmup"],
+            weight_decay=2.0**wd,
+            base_width=GPU["base_width"],
+            device="cuda",
+        )
+        for b, lr in zip(batches, lrs, strict=True)
+        for wd in lr_grid(GPU["log2_wds"])
+    ]
+    assert len({r.key for r in runs}) == len(runs)
+    base = {"batch": batches[0], "steps": horizons[0], "log2_lr": lrs[0]}
+    ratio = calculator_ratio(base, {"batch": batches[1], "steps": horizons[-1], "log2_lr": lrs[1]})
+    assert ratio == pytest.approx(batches[0] / batches[1] * horizons[0] / horizons[-1] * 4 / 2)

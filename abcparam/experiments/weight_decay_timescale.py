@@ -33,6 +33,18 @@ CPU: dict[str, Any] = {
     "seeds": 3,
     "warmup": 20,
 }
+#: for one GPU (``experiments/gpu/horizon_grid.sh``): width 256, horizons where decay can act
+#: (to 20k steps), λ down to 2^-8; the LRs follow the square-root rule from batch 16 to 64
+GPU: dict[str, Any] = {
+    "width": 256,
+    "base_width": 64,
+    "batches": "16,64",
+    "log2_lrs": "-8,-7",
+    "horizons": "2500,5000,10000,20000",
+    "log2_wds": "-8:2:1",
+    "seeds": 3,
+    "warmup": 200,
+}
 QUICK: dict[str, Any] = {
     "width": 16,
     "base_width": 16,
@@ -48,6 +60,8 @@ QUICK: dict[str, Any] = {
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
+    p.add_argument("--size", choices=("quick", "cpu", "gpu"), default=None)
+    p.add_argument("--device", default="cpu")
     for name in ("batches", "log2-lrs", "horizons", "log2-wds"):
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--width", type=int, default=None)
@@ -60,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
 
 def calculator_ratio(base: dict, target: dict) -> float:
     """λ_target / λ_base from ``abcparam.transfer`` (rules sde-batch and ema-timescale, μP,
-    coupled AdamW) for the horizon grid's same width."""
+    coupled AdamW) at one width (the ratio does not depend on which)."""
     from ..calculator import transfer
 
     result = transfer(
@@ -94,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     reproducible()
-    sizes = dict(QUICK if args.quick else CPU)
+    size = args.size or ("quick" if args.quick else "cpu")
+    sizes = dict({"quick": QUICK, "cpu": CPU, "gpu": GPU}[size])
     for name in ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
@@ -102,10 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     lrs = [float(x) for x in str(sizes["log2_lrs"]).split(",")]
     if len(lrs) != len(batches):
         raise ValueError(f"--log2-lrs {sizes['log2_lrs']!r}: accepted: one log2 LR per batch")
-    out = Path(
-        args.out
-        or results_dir("weight_decay_timescale_quick" if args.quick else "weight_decay_timescale")
-    )
+    suffix = {"quick": "_quick", "cpu": "", "gpu": "_gpu"}[size]
+    out = Path(args.out or results_dir("weight_decay_timescale" + suffix))
     out.mkdir(parents=True, exist_ok=True)
     configs = [
         HorizonRun(
@@ -117,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=int(sizes["warmup"]),
             weight_decay=2.0**log2_wd,
             base_width=int(sizes["base_width"]),
+            device=args.device,
         )
         for batch, lr in zip(batches, lrs, strict=True)
         for log2_wd in lr_grid(sizes["log2_wds"])
