@@ -164,6 +164,90 @@ def tied_logit_slope(paths: Sequence[Path], model: str, part: str) -> Values:
     return {"slope": round(float(slope), 2) + 0.0}  # rounded first: no "-0.00"
 
 
+# --- horizon ---
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
+    """The weight-decay timescale sweep refitted from its runs: a slope of log2 τ_epoch* or
+    log2 λ* (``quantity``) with its interval, ``inside`` (cells whose λ* interval holds the
+    calculator's prediction from the first cell), ``tau_spread`` (largest − smallest log2 τ*),
+    or ``edges`` ((batch, horizon, seed) minima on the λ grid's low edge, of all)."""
+    from abcparam.experiments.weight_decay_timescale import calculator_ratio
+    from abcparam.transfer.timescale_fit import timescale_summary
+
+    (path,) = paths
+    summary = timescale_summary(_jsonl(path), predict=calculator_ratio)
+    cells = summary["cells"]
+    if quantity == "inside":
+        judged = [c for c in cells[1:] if c["predicted_inside"] is not None]
+        return {"inside": sum(c["predicted_inside"] for c in judged), "total": len(judged)}
+    if quantity == "edges":
+        low = sum(1 for e in summary["edges"] if e[3] == "low")
+        return {"low": low, "total": low + sum(c["seeds"] for c in cells)}
+    if quantity == "tau_spread":
+        taus = [c["log2_tau_epoch"] for c in cells]
+        return {"spread": max(taus) - min(taus), "cells": len(taus)}
+    return dict(summary["slopes"][quantity])
+
+
+def horizon_lr_slope(
+    paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
+) -> Values:
+    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (only
+    the ``horizons`` given as "125,250", when given: two schedules on the same horizons)."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    (path,) = paths
+    rows = _jsonl(path)
+    if horizons is not None:
+        keep = {t.strip() for t in horizons.split(",")}
+        rows = [
+            {**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows
+        ]
+        rows = [r for r in rows if r["results"]]
+    fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
+def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
+    """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
+    its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
+    from abcparam.transfer.critical_batch import critical_batch
+
+    (path,) = paths
+    losses = [float(x) for x in targets.split(",")]
+    entry = critical_batch(_jsonl(path), losses)[str(width)]
+    fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
+    slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}
+    low, high = slope["interval"] or (float("nan"), float("nan"))
+    return {
+        "slope": slope["slope"],
+        "low": low,
+        "high": high,
+        "b_min": min(fits),
+        "b_max": max(fits),
+        "fitted": len(fits),
+        "targets": len(losses),
+    }
+
+
+def sensitivity_horizon_slope(paths: Sequence[Path], width: int, batch: int, window: str) -> Values:
+    """Wortsman's LR sensitivity: its slope in log2 T at one (width, batch) over the LR window
+    ``lo:hi:step`` (log2), refitted from the grid's runs."""
+    from abcparam.transfer.horizon_sensitivity import sensitivity_summary
+
+    lo, hi, step = (float(x) for x in window.split(":"))
+    grid = [lo + i * step for i in range(round((hi - lo) / step) + 1)]
+    (path,) = paths
+    summary = sensitivity_summary(_jsonl(path), {batch: grid})
+    (fit,) = [s for s in summary["slopes_in_horizon"] if (s["width"], s["batch"]) == (width, batch)]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
 RECOMPUTE: dict[str, Callable[..., Values]] = {
     f.__name__: f
     for f in (
@@ -176,6 +260,10 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         mup_crosscheck,
         series_value,
         tied_logit_slope,
+        wd_timescale,
+        horizon_lr_slope,
+        critical_batch_fit,
+        sensitivity_horizon_slope,
     )
 }
 

@@ -30,9 +30,17 @@ FULL: dict[str, Any] = {
     #: per batch, the LR window around the optimum (first centred by a one-seed pilot, then
     #: moved up where the 3-seed runs put the minimum on the window's upper edge): the product
     #: grid trimmed to what a loaded 2-core CPU finishes in about an hour
-    "lr_windows": {"4": "-8.5:-5:0.5", "8": "-7.5:-5:0.5", "16": "-7:-4.5:0.5"},
+    "lr_windows": {
+        "4": "-8.5:-5:0.5",
+        "8": "-7.5:-5:0.5",
+        "16": "-7:-4.5:0.5",
+        "32": "-6.5:-4.5:0.5",
+        "64": "-6:-4:0.5",
+    },
     "seeds": 3,
     "warmup": 20,
+    #: training losses (stable phase) whose steps-to-target give B_crit: every batch reaches them
+    "targets": "3.0,2.9,2.8,2.7,2.6,2.5",
 }
 #: the full grid for one GPU (``experiments/gpu/horizon_grid.sh``): widths 256..2048, horizons
 #: to 20k steps, batches 16..128 sequences; not yet run
@@ -58,6 +66,19 @@ QUICK: dict[str, Any] = {
     "seeds": 2,
     "warmup": 2,
 }
+
+
+SCHEDULES = ("wsd", "linear")
+
+
+def schedule_runs(horizons: list[int], warmup: int, schedule: str, decay_fraction: float):
+    """(horizons, decay_fraction) of each run: one WSD run with a branch per horizon, or for
+    linear decay to zero one run per horizon decaying from the end of warmup."""
+    if schedule == "wsd":
+        return [(tuple(horizons), decay_fraction)]
+    if schedule != "linear":
+        raise ValueError(f"schedule = {schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    return [((t,), 1 - warmup / t) for t in horizons]
 
 
 def _ints(text: str) -> list[int]:
@@ -91,11 +112,23 @@ def parser() -> argparse.ArgumentParser:
     for name in ("widths", "batches", "horizons", "lrs"):
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--seeds", type=int, default=None)
+    p.add_argument(
+        "--targets",
+        default=None,
+        help="training losses for the critical batch size (comma-separated; default: preset)",
+    )
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--scheme", default="mup")
     p.add_argument("--base-width", type=int, default=None, help="default: the smallest width")
     p.add_argument("--decay-fraction", type=float, default=0.1)
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="wsd",
+        help="wsd: one run per cell, a 10%% decay branch per horizon; linear: warmup then linear "
+        "decay to zero over the rest, one run per horizon",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None)
@@ -122,24 +155,29 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
     default = {"quick": "horizon_grid_quick", "cpu": "horizon_grid", "gpu": "horizon_grid_gpu"}
-    out = Path(args.out or results_dir(default[size]))
+    suffix = "" if args.schedule == "wsd" else f"_{args.schedule}"
+    out = Path(args.out or results_dir(default[size] + suffix))
     out.mkdir(parents=True, exist_ok=True)
     base_width = args.base_width or min(_ints(sizes["widths"]))
     windows = {} if args.lrs is not None else sizes.get("lr_windows", {})
+    runs = schedule_runs(
+        _ints(sizes["horizons"]), int(sizes["warmup"]), args.schedule, args.decay_fraction
+    )
     configs = [
         cfg
         for batch in _ints(sizes["batches"])
+        for horizons, fraction in runs
         for cfg in grid(
             _ints(sizes["widths"]),
             [batch],
             lr_grid(windows.get(str(batch), sizes["lrs"])),
             int(sizes["seeds"]),
-            horizons=tuple(_ints(sizes["horizons"])),
+            horizons=horizons,
             warmup=int(sizes["warmup"]),
             weight_decay=args.weight_decay,
             scheme=args.scheme,
             base_width=base_width,
-            decay_fraction=args.decay_fraction,
+            decay_fraction=fraction,
             device=args.device,
         )
     ]
@@ -147,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/horizon_grid.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    config = {"sizes": sizes, "base_width": base_width, "runs": len(configs), **vars(args)}
+    config = {**vars(args), "sizes": sizes, "base_width": base_width, "runs": len(configs)}
     if not args.summary_only:
         save_json(out / "config.json", config, command=command.strip(), started=started)
     if not args.summary_only:
@@ -163,6 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     save_json(out / "summary.json", summary, command=command.strip(), started=started)
     (out / "summary.md").write_text(markdown(summary))
+    from ..transfer.horizon_sensitivity import sensitivity_markdown, sensitivity_summary
+
+    lr_windows = {b: lr_grid(windows.get(str(b), sizes["lrs"])) for b in _ints(sizes["batches"])}
+    sens = sensitivity_summary(rows, lr_windows)
+    save_json(out / "sensitivity.json", sens, command=command.strip(), started=started)
+    (out / "sensitivity.md").write_text(sensitivity_markdown(sens))
+    targets = args.targets or sizes.get("targets")
+    if targets and args.schedule == "wsd":
+        from ..transfer.critical_batch import critical_batch, critical_markdown
+
+        crit = critical_batch(rows, [float(x) for x in targets.split(",")])
+        save_json(out / "critical_batch.json", crit, command=command.strip(), started=started)
+        (out / "critical_batch.md").write_text(critical_markdown(crit))
     return 0
 
 

@@ -1,0 +1,205 @@
+"""The optimal AdamW decay λ* per (batch, horizon) cell and its EMA timescale τ_epoch = B/(ηλD)
+(Wang & Aitchison 2024, arXiv 2405.13698: τ_epoch roughly constant), from saved decay sweeps
+(torch-free: numpy only).
+
+Per (batch, horizon, seed): log2 λ* is the vertex of a parabola through the loss minimum over the
+λ grid and its two neighbours (``analysis.optimum_log2_lr`` applied to log2 λ); a minimum on the
+grid's edge only bounds λ* and is left out.  One pass over the data: D = T·B samples, so
+log2 τ_epoch = −log2 η − log2 λ − log2 T.  Intervals: 2.5–97.5 % over seed bootstraps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from .analysis import edge_of, optimum_log2_lr
+
+BOOTSTRAP = 2000
+
+
+def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
+    """{(batch, horizon): {seed: log2 λ*}}, {(batch, horizon): log2 η}, and the edge cells
+    [(batch, horizon, seed, "low"|"high")]."""
+    points: dict = defaultdict(list)
+    lrs: dict = {}
+    for row in rows:
+        for horizon, res in row["results"].items():
+            loss = res["val_loss"]
+            ok = not res["diverged"] and isinstance(loss, int | float) and math.isfinite(loss)
+            cell = (row["batch"], int(horizon))
+            lrs[cell] = row["log2_lr"]
+            points[cell + (row["seed"],)].append(
+                (math.log2(row["weight_decay"]), loss if ok else math.inf)
+            )
+    out: dict = defaultdict(dict)
+    edges = []
+    for (b, t, s), pts in sorted(points.items()):
+        grid = sorted({x for x, _ in pts})
+        edge = edge_of(pts, grid)
+        if edge is not None or all(not math.isfinite(y) for _, y in pts):
+            edges.append((b, t, s, edge or "all diverged"))
+            continue
+        out[(b, t)][s] = optimum_log2_lr(pts)
+    return dict(out), lrs, edges
+
+
+def loss_by_wd(rows: list[dict]) -> list[dict]:
+    """Per (batch, horizon): the seed-mean validation loss at each log2 λ (diverged: inf)."""
+    losses: dict = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        for horizon, res in row["results"].items():
+            loss = math.inf if res["diverged"] else res["val_loss"]
+            losses[(row["batch"], int(horizon))][math.log2(row["weight_decay"])].append(loss)
+    return [
+        {
+            "batch": b,
+            "horizon": t,
+            "log2_wd": sorted(by),
+            "loss": [float(np.mean(by[x])) for x in sorted(by)],
+            "seeds": [len(by[x]) for x in sorted(by)],
+        }
+        for (b, t), by in sorted(losses.items())
+    ]
+
+
+def _interval(values: list[float], rng: np.random.Generator, bootstrap: int) -> tuple:
+    draws = [float(np.mean(rng.choice(values, size=len(values)))) for _ in range(bootstrap)]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def timescale_summary(
+    rows: list[dict],
+    predict: Callable[[dict, dict], float] | None = None,
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
+    """Per cell: log2 λ* and log2 τ_epoch* (mean, 95 % interval, seeds); the slopes of log2 τ*
+    and log2 λ* against log2 T and log2 B (interval: cells resampled by seed); and, when
+    ``predict(base, target) -> λ_target / λ_base`` is given (the calculator), each cell's λ*
+    predicted from the first cell (smallest batch, shortest horizon) and whether it lies inside
+    the measured interval."""
+    best, lrs, edges = decay_optima(rows)
+    rng = np.random.default_rng(seed)
+    cells = []
+    for (b, t), by_seed in sorted(best.items()):
+        lam = list(by_seed.values())
+        log2_eta = lrs[(b, t)]
+        tau = [-log2_eta - x - math.log2(t) for x in lam]
+        cells.append(
+            {
+                "batch": b,
+                "horizon": t,
+                "log2_lr": log2_eta,
+                "seeds": len(lam),
+                "log2_wd": float(np.mean(lam)),
+                "log2_wd_interval": _interval(lam, rng, bootstrap) if len(lam) > 1 else None,
+                "log2_wd_std": float(np.std(lam, ddof=1)) if len(lam) > 1 else None,
+                "log2_tau_epoch": float(np.mean(tau)),
+                "log2_tau_interval": _interval(tau, rng, bootstrap) if len(tau) > 1 else None,
+            }
+        )
+    slopes = {}
+    for name, key in (("tau_vs_horizon", "horizon"), ("tau_vs_batch", "batch")):
+        slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=True)
+    for name, key in (("wd_vs_horizon", "horizon"), ("wd_vs_batch", "batch")):
+        slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=False)
+    out: dict = {
+        "cells": cells,
+        "slopes": slopes,
+        "edges": [list(e) for e in edges],
+        "loss_by_wd": loss_by_wd(rows),
+    }
+    if predict is not None and cells:
+        base = cells[0]
+        for cell in cells:
+            ratio = predict(
+                {"batch": base["batch"], "steps": base["horizon"], "log2_lr": base["log2_lr"]},
+                {"batch": cell["batch"], "steps": cell["horizon"], "log2_lr": cell["log2_lr"]},
+            )
+            predicted = base["log2_wd"] + math.log2(ratio)
+            interval = cell["log2_wd_interval"]
+            cell["predicted_log2_wd"] = predicted
+            cell["predicted_inside"] = (
+                None if interval is None else bool(interval[0] <= predicted <= interval[1])
+            )
+        out["prediction_base"] = {"batch": base["batch"], "horizon": base["horizon"]}
+    return out
+
+
+def _slope_fit(
+    best: dict, lrs: dict, key: str, rng: np.random.Generator, bootstrap: int, tau: bool
+) -> dict | None:
+    """Slope of log2 λ* (or log2 τ*) against log2 of ``key``, pooled over the other variable as
+    one least-squares fit with a separate intercept per level of it."""
+    groups: dict = defaultdict(list)
+    for (b, t), by_seed in best.items():
+        x, other = (t, b) if key == "horizon" else (b, t)
+        shift = (-lrs[(b, t)] - math.log2(t)) if tau else 0.0
+        sign = -1.0 if tau else 1.0
+        groups[other].append((math.log2(x), [sign * v + shift for v in by_seed.values()]))
+    groups = {k: v for k, v in groups.items() if len(v) >= 2}
+    if not groups:
+        return None
+
+    def fit(sample: bool) -> float:
+        xs, ys, dummies = [], [], []
+        levels = sorted(groups)
+        for j, level in enumerate(levels):
+            for x, values in groups[level]:
+                vals = rng.choice(values, size=len(values)) if sample else values
+                xs.append(x)
+                ys.append(float(np.mean(vals)))
+                dummies.append([1.0 if i == j else 0.0 for i in range(len(levels))])
+        design = np.column_stack([xs, np.array(dummies)])
+        return float(np.linalg.lstsq(design, np.array(ys), rcond=None)[0][0])
+
+    point = fit(False)
+    draws = [fit(True) for _ in range(bootstrap)]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {"slope": point, "low": float(lo), "high": float(hi)}
+
+
+def timescale_markdown(summary: dict) -> str:
+    """The per-cell table and the slopes, as markdown."""
+
+    def iv(pair) -> str:
+        return "—" if pair is None else f"[{pair[0]:+.2f}, {pair[1]:+.2f}]"
+
+    lines = [
+        "| batch | horizon | log2 η | log2 λ* [95 %] | log2 τ_epoch* [95 %] | predicted log2 λ* "
+        "| inside |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in summary["cells"]:
+        pred = c.get("predicted_log2_wd")
+        lines.append(
+            f"| {c['batch']} | {c['horizon']} | {c['log2_lr']:+.2f} | {c['log2_wd']:+.2f} "
+            f"{iv(c['log2_wd_interval'])} | {c['log2_tau_epoch']:+.2f} "
+            f"{iv(c['log2_tau_interval'])} | {'—' if pred is None else f'{pred:+.2f}'} | "
+            f"{c.get('predicted_inside', '—')} |"
+        )
+    lines += ["", "| slope | value [95 %] |", "|---|---|"]
+    for name, fit in summary["slopes"].items():
+        text = (
+            "—" if fit is None else f"{fit['slope']:+.2f} [{fit['low']:+.2f}, {fit['high']:+.2f}]"
+        )
+        lines.append(f"| {name} | {text} |")
+    if summary["edges"]:
+        sides = sorted({str(e[3]) for e in summary["edges"]})
+        lines += [
+            "",
+            f"{len(summary['edges'])} (batch, horizon, seed) minima on the λ grid's edge "
+            f"({', '.join(sides)}): left out above.",
+        ]
+    lines += ["", "Seed-mean validation loss at each log2 λ:", ""]
+    for c in summary.get("loss_by_wd", []):
+        pairs = ", ".join(
+            f"{x:+.0f}: {y:.3f}" for x, y in zip(c["log2_wd"], c["loss"], strict=True)
+        )
+        lines.append(f"- batch {c['batch']}, T = {c['horizon']}: {pairs}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The weight-decay timescale sweep: the λ* / τ_epoch fit on runs with a known optimum, the
+calculator's prediction, and the experiment end to end at tiny size."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from abcparam.transfer.timescale_fit import decay_optima, timescale_summary
+
+
+def _rows(tau_log2: float, noise: float = 0.0) -> list[dict]:
+    """Runs whose loss is a parabola in log2 λ with its vertex where τ_epoch = 2^tau_log2."""
+    rows = []
+    for batch, log2_lr in ((4, -7.0), (16, -6.0)):
+        for seed in range(3):
+            for log2_wd in range(-4, 5):
+                results = {}
+                for t in (125, 500):
+                    best = -log2_lr - math.log2(t) - tau_log2 + noise * (seed - 1)
+                    results[str(t)] = {"val_loss": 2 + (log2_wd - best) ** 2, "diverged": False}
+                rows.append(
+                    {
+                        "batch": batch,
+                        "log2_lr": log2_lr,
+                        "seed": seed,
+                        "weight_decay": 2.0**log2_wd,
+                        "results": results,
+                    }
+                )
+    return rows
+
+
+def test_constant_timescale_is_recovered():
+    summary = timescale_summary(_rows(tau_log2=-1.5, noise=0.1), bootstrap=200)
+    assert len(summary["cells"]) == 4
+    for cell in summary["cells"]:
+        assert cell["log2_tau_epoch"] == pytest.approx(-1.5, abs=1e-6)
+    assert summary["slopes"]["tau_vs_horizon"]["slope"] == pytest.approx(0, abs=1e-6)
+    assert summary["slopes"]["wd_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
+    low, high = summary["cells"][0]["log2_wd_interval"]
+    assert low < summary["cells"][0]["log2_wd"] < high
+
+
+def test_prediction_is_compared_with_the_interval():
+    from abcparam.experiments.weight_decay_timescale import calculator_ratio
+
+    summary = timescale_summary(_rows(-1.5, noise=0.2), predict=calculator_ratio, bootstrap=200)
+    assert all(c["predicted_inside"] for c in summary["cells"])
+    wrong = timescale_summary(_rows(-1.5, noise=0.2), predict=lambda b, t: 8.0, bootstrap=200)
+    assert not any(c["predicted_inside"] for c in wrong["cells"][1:])
+
+
+def test_calculator_ratio_is_the_timescale_rule():
+    from abcparam.experiments.weight_decay_timescale import calculator_ratio
+
+    base = {"batch": 4, "steps": 125, "log2_lr": -7.0}
+    assert calculator_ratio(base, {"batch": 16, "steps": 500, "log2_lr": -6.0}) == pytest.approx(
+        1 / 8
+    )
+    with pytest.raises(ValueError, match="LR ratio"):
+        calculator_ratio(base, {"batch": 16, "steps": 500, "log2_lr": -7.0})
+
+
+def test_edges_are_left_out():
+    rows = [r for r in _rows(-1.5) if r["weight_decay"] <= 2.0**-2]
+    best, _, edges = decay_optima(rows)
+    assert edges and all(e[3] in ("low", "high") for e in edges)
+    assert all(len(v) < 3 for v in best.values()) or not best
+
+
+def test_quick_sweep_end_to_end(tmp_path):
+    from abcparam.experiments.weight_decay_timescale import main
+
+    assert main(["--quick", "--workers", "1", "--out", str(tmp_path), "--seeds", "1"]) == 0
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 6
+    assert {json.loads(x)["weight_decay"] for x in lines} == {0.25, 1.0, 4.0}
+    assert (tmp_path / "summary.md").read_text().startswith("| batch")
+
+
+def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
+    """The GPU preset's runs are valid (warmup before every decay) and its LRs are the SDE rule's,
+    so the calculator's prediction applies; nothing is trained."""
+    from abcparam.experiments.horizon_grid import _ints, lr_grid
+    from abcparam.experiments.weight_decay_timescale import GPU, calculator_ratio
+    from abcparam.transfer.horizon import HorizonRun
+
+    batches, lrs = _ints(GPU["batches"]), [float(x) for x in GPU["log2_lrs"].split(",")]
+    horizons = tuple(_ints(GPU["horizons"]))
+    runs = [
+        HorizonRun(
+            GPU["width"],
+            b,
+            lr,
+            0,
+            horizons=horizons,
+            warmup=GPU["warmup"],
+            weight_decay=2.0**wd,
+            base_width=GPU["base_width"],
+            device="cuda",
+        )
+        for b, lr in zip(batches, lrs, strict=True)
+        for wd in lr_grid(GPU["log2_wds"])
+    ]
+    assert len({r.key for r in runs}) == len(runs)
+    base = {"batch": batches[0], "steps": horizons[0], "log2_lr": lrs[0]}
+    ratio = calculator_ratio(base, {"batch": batches[1], "steps": horizons[-1], "log2_lr": lrs[1]})
+    assert ratio == pytest.approx(batches[0] / batches[1] * horizons[0] / horizons[-1] * 4 / 2)
