@@ -6,7 +6,7 @@ The parameters are views into the flat buffer and their gradients views into a f
 buffer (autograd accumulates into a preset ``.grad`` in place, as DDP's gradient-as-bucket-view
 does); per-model, per-layer LR, epsilon and weight decay are expanded once into per-element
 tensors.  The arithmetic is torch's single-tensor Adam / AdamW and abcparam's Lion, reordered only
-in rounding (tests/test_batched_speed.py compares it with the torch optimizers).
+in rounding (tests/transfer/test_batched_speed.py compares it with the torch optimizers).
 """
 
 from __future__ import annotations
