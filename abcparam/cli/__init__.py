@@ -35,7 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "book": ("abcparam.cli.book", "build the Jupyter Book"),
     "main": (
-        "abcparam.cli.main",
+        "abcparam.cli.main_job",
         "derive the tables, run the CPU coordinate checks, build the book",
     ),
 }
