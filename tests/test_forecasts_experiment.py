@@ -34,6 +34,12 @@ def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     variants = {row["variant"] for row in summary["sensitivity"]}
     assert variants == {"plain", "qk-layernorm+z-loss"}
     assert {o["scheme"] for o in summary["onsets"]} == {"sp-constant-lr", "mup", "u-mup"}
+    assert set(summary["onset_fine"]["schemes"]) == {"sp-constant-lr", "mup"}
+    extra = {row["variant"] for row in summary["sensitivity_variants"]["table"]}
+    assert extra == {"plain", "independent-decay", "warmup"}
+    assert summary["sensitivity_variants"]["base_width"] == 8
+    eps = json.loads((out / "epsilon" / "summary.json").read_text())
+    assert eps["measured"]["hidden"]["predicted_slope"] == -1.0
     assert (tmp_path / "results.tar.gz").stat().st_size > 0
     config = json.loads((out / "config.json").read_text())
     assert config["preset"] == "quick" and config["sizes"]["scale_widths"] == [16, 24, 32, 48]

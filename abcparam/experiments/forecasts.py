@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..records import load_json, results_dir, save_json
 
-PHASES = ("tune", "scale", "sensitivity", "onset")
+PHASES = ("tune", "scale", "sensitivity", "onset", "variants")
 #: Wortsman et al.'s LR range for the sensitivity metric, 3e-4 .. 3e-1, as log2 values
 LOG2_LR_RANGE = (math.log2(3e-4), math.log2(3e-1))
 
@@ -49,6 +49,10 @@ class Preset:
     onset_widths: tuple[int, ...] = ()
     onset_log2_lrs: tuple[float, ...] = ()
     onset_steps: int = 100
+    #: the variants phase: the sensitivity with a base width below every measured width, so that
+    #: "flat in width" compares models that differ in every scheme
+    variant_base_width: int = 32
+    variant_widths: tuple[int, ...] = ()
 
 
 PRESETS = {
@@ -64,6 +68,7 @@ PRESETS = {
         100,
         onset_widths=(32, 64, 128),
         onset_log2_lrs=tuple(x / 2 for x in range(-20, -9)),
+        variant_widths=(64, 128),
     ),
     "quick": Preset(
         16,
@@ -79,6 +84,8 @@ PRESETS = {
         onset_widths=(16, 32),
         onset_log2_lrs=(-8.0, -4.0, 0.0),
         onset_steps=4,
+        variant_base_width=8,
+        variant_widths=(16,),
     ),
     "gpu": Preset(
         256,
@@ -91,6 +98,8 @@ PRESETS = {
         onset_widths=(256, 512, 1024),
         onset_log2_lrs=tuple(x / 2 for x in range(-24, -9)),
         onset_steps=1000,
+        variant_base_width=128,
+        variant_widths=(256, 512),
     ),
 }
 TUNE_SCHEME = "mup"
@@ -103,6 +112,24 @@ ONSET_SCHEMES = ("sp-constant-lr", "mup")
 ONSET_RISES = (10.0, 20.0, 40.0)
 #: (name, settings): the plain recipe and Wortsman et al.'s two mitigations together
 VARIANTS = (("plain", {}), ("qk-layernorm+z-loss", {"qk_layernorm": True, "z_loss": 1e-4}))
+#: the variants phase (Wortsman et al. 2023, Secs. 3.2.2 and 3.4): independent weight decay
+#: p <- p (1 - s(t) lambda) (AdamW, lambda not multiplied by the LR; 1e-3 per step so that it
+#: acts within the short CPU horizon) and a linear warmup over a quarter of training (the plain
+#: recipe has none); each (with the plain recipe) at a base width below the measured widths
+WARMUP_FRACTION = 0.25
+INDEPENDENT_DECAY = 1e-3
+EXTRA_VARIANTS = ("plain", "independent-decay", "warmup")
+
+
+def variant_settings(name: str, steps: int) -> tuple[str, dict]:
+    """(optimizer, RunConfig settings) of a variants-phase recipe."""
+    if name == "plain":
+        return "adam", {}
+    if name == "independent-decay":
+        return "adamw", {"weight_decay": INDEPENDENT_DECAY}
+    if name == "warmup":
+        return "adam", {"warmup": max(2, round(WARMUP_FRACTION * steps))}
+    raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(EXTRA_VARIANTS)}")
 
 
 def sensitivity_grid(points: int) -> list[float]:
@@ -189,6 +216,25 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
             **common,
         )
         run_sweep(configs, out / "onset" / "runs.jsonl", workers=workers)
+    if "variants" in phases:
+        configs = []
+        for width in preset.variant_widths:
+            for name in EXTRA_VARIANTS:
+                optimizer, settings = variant_settings(name, preset.sensitivity_steps)
+                configs += grid(
+                    "transformer",
+                    SENSITIVITY_SCHEMES,
+                    optimizer,
+                    [width],
+                    sensitivity_grid(preset.sensitivity_points),
+                    preset.seeds,
+                    steps=preset.sensitivity_steps,
+                    base_width=preset.variant_base_width,
+                    batch=preset.batch,
+                    device=device,
+                    **settings,
+                )
+        run_sweep(configs, out / "variants" / "runs.jsonl", workers=workers)
     config = {
         "preset": preset_name,
         "sizes": preset.__dict__,
@@ -200,6 +246,9 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
         "onset_schemes": ONSET_SCHEMES,
         "onset_rises": ONSET_RISES,
         "variants": dict(VARIANTS),
+        "extra_variants": {
+            n: variant_settings(n, preset.sensitivity_steps) for n in EXTRA_VARIANTS
+        },
         "data": "pydoc_data.topics, character level, context 32 (abcparam.transfer.data)",
         "model": "abcparam GPT, 2 blocks, 4 heads, Adam",
     }
@@ -238,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def variant_of(row: dict) -> str:
-    """The VARIANTS name of a sensitivity run, from its settings."""
+    """The VARIANTS (or EXTRA_VARIANTS) name of a sensitivity run, from its settings."""
+    if row.get("weight_decay"):
+        return "independent-decay"
+    if row.get("warmup"):
+        return "warmup"
     for name, settings in VARIANTS:
         if all(row.get(k, False if k == "qk_layernorm" else 0.0) == v for k, v in settings.items()):
             if settings or (not row.get("qk_layernorm") and not row.get("z_loss")):
@@ -311,6 +364,20 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
         summary["onset_threshold"] = LOGIT_THRESHOLD
         summary["logit_slopes"] = _logit_slopes(logits)
         summary["engine_version"] = abcparam.__version__
+    if (out / "variants" / "runs.jsonl").exists():
+        rows = load_runs(out / "variants")
+        for row in rows:
+            row["variant"] = variant_of(row)
+        group = ("variant", "scheme", "width")
+        table = sensitivity_table(_complete_curves(rows, group), group)
+        summary["sensitivity_variants"] = {
+            "base_width": rows[0]["base_width"],
+            "independent_decay": INDEPENDENT_DECAY,
+            "warmup_fraction": WARMUP_FRACTION,
+            "table": [
+                {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
+            ],
+        }
     if (out / "onset" / "runs.jsonl").exists():
         summary["onset_fine"] = onset_analysis(load_runs(out / "onset"), bootstrap)
     save_json(out / "summary.json", summary, command=f"forecasts analyse {out}")
