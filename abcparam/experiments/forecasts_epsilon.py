@@ -47,9 +47,10 @@ class Preset:
 
 
 PRESETS = {
-    # eps 3e-4: the init-gradient forecast puts μP's hidden crossover near width 580, the
-    # training-gradient one near width 130, so widths 64..256 tell the two apart
-    "cpu": Preset(64, (64, 128, 256), tuple(float(x) for x in range(-9, -4)), 100, 3e-4),
+    # base 32, eps 3e-4: the init-gradient forecast puts μP's hidden crossover several times
+    # wider than the training-gradient one, so widths 32..128 tell the two apart (scaled to the
+    # shared 2-core CPU; the gpu preset is the same at widths 256..2048 with eps 1e-5)
+    "cpu": Preset(32, (32, 64, 128), tuple(float(x) for x in range(-9, -4)), 100, 3e-4),
     "quick": Preset(16, (16, 32), (-8.0, -6.0), 4, 3e-4, seeds=1, trace_every=2, batch=16),
     "gpu": Preset(256, (256, 512, 1024, 2048), tuple(x / 2 for x in range(-24, -7)), 1000, 1e-5),
 }
