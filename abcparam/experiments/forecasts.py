@@ -45,7 +45,8 @@ class Preset:
     seeds: int = 3
     trace_every: int = 10
     batch: int = 128
-    #: the onset phase: a fine LR grid (0.5 log2) around the attention-logit onset at 3 widths
+    #: the onset phase: a fine LR grid (0.5 log2) around the attention-logit onset at 3 widths;
+    #: it must reach past SP's onset at the smallest width (a grid ending at 2^-5 did not)
     onset_widths: tuple[int, ...] = ()
     onset_log2_lrs: tuple[float, ...] = ()
     onset_steps: int = 100
@@ -67,7 +68,7 @@ PRESETS = {
         5,
         100,
         onset_widths=(32, 64, 128),
-        onset_log2_lrs=tuple(x / 2 for x in range(-20, -9)),
+        onset_log2_lrs=tuple(x / 2 for x in range(-20, -5)),
         variant_widths=(64, 128),
     ),
     "quick": Preset(
@@ -96,7 +97,7 @@ PRESETS = {
         11,
         1000,
         onset_widths=(256, 512, 1024),
-        onset_log2_lrs=tuple(x / 2 for x in range(-24, -9)),
+        onset_log2_lrs=tuple(x / 2 for x in range(-24, -5)),
         onset_steps=1000,
         variant_base_width=128,
         variant_widths=(256, 512),
