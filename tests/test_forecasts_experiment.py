@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     done = subprocess.run(
-        ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "240", "--tiny"],
+        ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "400", "--tiny"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert done.returncode == 0, (tmp_path / "forecasts.log").read_text()[-2000:]
     out = tmp_path / "forecasts"

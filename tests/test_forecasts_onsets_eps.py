@@ -134,3 +134,22 @@ def test_epsilon_forecast_end_to_end_at_tiny_size(tmp_path):
     assert "abcparam epsilon --scheme mup --base-width 16 --eps 0.0003" in trained["command"]
     assert set(summary["curves"]) == {"16", "32"}
     assert summary["provenance"]["git_commit"]
+
+
+def test_the_small_rise_onset_exponent_is_the_cross_terms():
+    """While queries have moved little the logit's change is the cross term q0·Δk, linear in the
+    LR: SP with one LR moves its onset as n^-3/2 there, n^-5/4 once Δ^2 leads; μP's stays put."""
+    import sympy
+
+    import abcparam
+    from abcparam.engine.instability import instability_scaling
+
+    sp = instability_scaling(abcparam.rules("sp", optimizer="adam").with_c(0))
+    assert sp.onset_lr_linear == sympy.Rational(-3, 2) and sp.onset_lr == sympy.Rational(-5, 4)
+    assert instability_scaling(abcparam.rules("mup", optimizer="adam")).onset_lr_linear == 0
+    a = sympy.Symbol("a")
+    for scheme in ("sp", "mup", "u-mup"):
+        rules = abcparam.rules(scheme, optimizer="adam")
+        s = instability_scaling(rules, alignment=a)
+        x = sympy.sympify(rules.attention_logit_exponent)
+        assert sympy.simplify(s.onset_lr_linear - s.onset_lr + (1 - x) / 2) == 0

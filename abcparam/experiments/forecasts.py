@@ -438,8 +438,8 @@ def _logit_slopes(logits: dict) -> list[dict]:
 def onset_analysis(rows: list[dict], bootstrap: int = 1000) -> dict:
     """The fine-grid onset phase: per scheme and rise, each seed's interpolated onset log2 LR at
     each width, the fitted width exponent with its seed-bootstrap interval, beside the engine's
-    exponent at full alignment (A3: alpha = 1), at independent sums (alpha = 1/2), and the
-    alignment the measured exponent implies."""
+    exponent at full alignment (A3: alpha = 1), at independent sums (alpha = 1/2), its small-rise
+    (cross-term, A4') exponent, and the alignment the measured exponent implies under A4."""
     import sympy
 
     from ..engine.instability import instability_scaling
@@ -458,6 +458,7 @@ def onset_analysis(rows: list[dict], bootstrap: int = 1000) -> dict:
                 instability_scaling(rules, sympy.Rational(1, 2)).onset_lr
             ),
             "derived_exponent_in_alignment": str(symbolic),
+            "derived_exponent_small_rise": float(instability_scaling(rules, 1).onset_lr_linear),
             "by_rise": {},
         }
         widths = sorted(k[1] for k in curves if k[0] == scheme)

@@ -50,7 +50,7 @@ PRESETS = {
     # base 32, eps 3e-4: the init-gradient forecast puts μP's hidden crossover several times
     # wider than the training-gradient one, so widths 32..128 tell the two apart (scaled to the
     # shared 2-core CPU; the gpu preset is the same at widths 256..2048 with eps 1e-5)
-    "cpu": Preset(32, (32, 64, 128), tuple(float(x) for x in range(-9, -4)), 100, 3e-4),
+    "cpu": Preset(32, (32, 64, 128), tuple(float(x) for x in range(-8, -4)), 100, 3e-4),
     "quick": Preset(16, (16, 32), (-8.0, -6.0), 4, 3e-4, seeds=1, trace_every=2, batch=16),
     "gpu": Preset(256, (256, 512, 1024, 2048), tuple(x / 2 for x in range(-24, -7)), 1000, 1e-5),
 }
@@ -161,7 +161,7 @@ def analyse(out: Path, preset_name: str) -> dict:
     from ..transfer.sweep import rules_for
 
     preset = PRESETS[preset_name]
-    rows = load_runs(out)
+    rows = [r for r in load_runs(out) if r["log2_lr"] in preset.log2_lrs]
     rules = rules_for(preset.scheme, "adam")
     kinds = [k for k in ("embedding", "hidden", "readout") if rules[k].eps is not None]
     base = preset.base_width
@@ -189,10 +189,18 @@ def analyse(out: Path, preset_name: str) -> dict:
                 f"{preset.eps:g} --grad-rms " + ",".join(f"{k}={v:.3g}" for k, v in used.items())
             ),
         }
-    # measured: training gradient RMS at each width (control runs at each width's best LR)
+    # measured: training gradient RMS at each width (control runs at each width's best LR);
+    # a width whose two curves are not complete (an interrupted sweep) is left out
+    grid = set(preset.log2_lrs)
+
+    def complete(rs: list[dict]) -> bool:
+        curve = _curve(rs)
+        return set(curve) == grid and all(len(v) == preset.seeds for v in curve.values())
+
+    widths = [w for w in preset.widths if complete(at(control, w)) and complete(at(large, w))]
     measured_grad: dict[str, list[float]] = {k: [] for k in kinds}
     curves = {}
-    for width in preset.widths:
+    for width in widths:
         ctrl, big = _curve(at(control, width)), _curve(at(large, width))
         best = min(ctrl, key=lambda lr: np.mean(list(ctrl[lr].values())))
         best_large = min(big, key=lambda lr: np.mean(list(big[lr].values())))
@@ -227,15 +235,18 @@ def analyse(out: Path, preset_name: str) -> dict:
     measured = {
         k: {
             "grad_rms": measured_grad[k],
-            "slope": float(np.polyfit(np.log(preset.widths), np.log(measured_grad[k]), 1)[0]),
+            "slope": float(np.polyfit(np.log(widths), np.log(measured_grad[k]), 1)[0])
+            if len(widths) > 1
+            else None,
             "predicted_slope": -float(rules[k].eps),
-            "crossover_width": crossing(list(preset.widths), measured_grad[k], preset.eps),
+            "crossover_width": crossing(widths, measured_grad[k], preset.eps) if widths else None,
         }
         for k in kinds
     }
     summary = {
         "preset": preset.__dict__,
         "control_eps": CONTROL_EPS,
+        "widths_complete": widths,
         "forecast": forecast,
         "measured": measured,
         "curves": curves,
