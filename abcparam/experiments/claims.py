@@ -245,13 +245,13 @@ def epsilon_gap(paths: Sequence[Path], width: int, eps: float, control: float = 
     return {"gap": float(gaps.mean()), "se": float(gaps.std(ddof=1) / np.sqrt(len(gaps)))}
 
 
-def json_value(paths: Sequence[Path], keys: list) -> Values:
-    """One value of a saved JSON summary, by its key path (for numbers the engine derived from
-    measurements, e.g. a forecast crossover width)."""
+def json_value(paths: Sequence[Path], keys: str) -> Values:
+    """One value of a saved JSON summary, by its key path ``a/b/0/c`` (a number indexes a list;
+    for numbers the engine derived from measurements, e.g. a forecast crossover width)."""
     (path,) = paths
     value: Any = _load(path)
-    for key in keys:
-        value = value[key]
+    for key in keys.split("/"):
+        value = value[int(key)] if key.isdigit() else value[key]
     return {"value": value}
 
 
