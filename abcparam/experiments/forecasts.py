@@ -257,6 +257,9 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
     runs = load_json(previous).get("runs", []) if previous.exists() else []
     config["runs"] = [*runs, {"phases": phases, "started": started}]
     save_json(previous, config, started=started)
+    for phase in phases:  # each phase's runs keep their provenance beside them
+        if (out / phase).is_dir():
+            save_json(out / phase / "config.json", config, started=started)
     return 0
 
 
