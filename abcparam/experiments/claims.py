@@ -255,7 +255,29 @@ def json_value(paths: Sequence[Path], keys: str) -> Values:
     return {"value": value}
 
 
-RECOMPUTE.update({f.__name__: f for f in (onset_width_exponent, epsilon_gap, json_value)})
+def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width: int) -> Values:
+    """Wortsman et al.'s LR sensitivity of one recipe (plain / independent-decay / warmup, read
+    from each run's settings), scheme and width: mean ± standard error over seeds."""
+    from abcparam.forecasts import sensitivity_table
+
+    def name(row: dict) -> str:
+        if row.get("weight_decay"):
+            return "independent-decay"
+        return "warmup" if row.get("warmup") else "plain"
+
+    (path,) = paths
+    rows = []
+    for row in _runs(path):
+        if name(row) == variant and row["scheme"] == scheme and row["width"] == width:
+            row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
+            rows.append(row)
+    ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
+    return {"mean": entry["mean"], "se": entry["stderr"]}
+
+
+RECOMPUTE.update(
+    {f.__name__: f for f in (onset_width_exponent, epsilon_gap, json_value, variant_sensitivity)}
+)
 
 
 if __name__ == "__main__":
