@@ -19,6 +19,11 @@ The model (each assumption named, so a failed forecast says which one broke):
 - **A5 (onset).** Growth "starts" at the learning rate where ``z`` reaches a fixed threshold
   ``z*`` after a fixed number of steps: ``eta*(n) ∝ n^-e`` with
   ``e = (alpha - a_h - c_h) + (1 - x) / 2``; the constant is calibrated at one width.
+- **A4' (small rise: the cross term).** While ``Δ`` is small beside the Θ(1) initial coordinates
+  the moved logit is led by ``q_0·Δk`` (``Δk`` is correlated with ``q_0``: its gradient carries
+  the queries), ``z ≈ d^(1 - x) Δ``, linear in ``eta t``; a threshold reached in that regime moves
+  as ``n^-(alpha - a_h - c_h + 1 - x)`` (``onset_lr_linear``).  A measured onset exponent lies
+  between the two, nearer this one the smaller the rise that defines the onset.
 - **A6 (log Z).** The output logits drift together (a shared shift, as in the paper's Fig. 4): log Z
   moves with the readout's logit change, ``∝ eta t n^(alpha - a_out - c_out)``; at
   initialisation the logits are ``n^(1/2 - a_out - b_out)`` (independent readout weights) and
@@ -26,7 +31,7 @@ The model (each assumption named, so a failed forecast says which one broke):
 
 For μP (hidden ``a + c = 1``, ``x = 1``, readout ``a + c = 1``) every exponent is 0: the onset LR
 does not move with width.  For SP with one learning rate (``c = 0``, ``x = 1/2``) the onset moves
-as ``n^-5/4`` and log Z's drift grows as ``n``.
+as ``n^-5/4`` (``n^-3/2`` for a small rise, A4') and log Z's drift grows as ``n``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class InstabilityScaling:
     attention_logit_growth: sympy.Expr
     attention_logit_lr_power: sympy.Expr
     onset_lr: sympy.Expr
+    onset_lr_linear: sympy.Expr
     output_logit_init: sympy.Expr
     log_z_drift: sympy.Expr
     log_z_lr_power: sympy.Expr
@@ -68,6 +74,7 @@ class InstabilityScaling:
             "attention_logit_growth",
             "attention_logit_lr_power",
             "onset_lr",
+            "onset_lr_linear",
             "output_logit_init",
             "log_z_drift",
             "log_z_lr_power",
@@ -100,6 +107,8 @@ def instability_scaling(rules, alignment: sympy.Expr | int = 1) -> InstabilitySc
         f"summed with alignment n^{fmt(alpha)} (A2, A3)",
         "attention_logit_growth": f"d^(1 - {fmt(x)}) Δ^2 (A4)",
         "onset_lr": "the LR at which d^(1-x) (eta n^query)^2 reaches a fixed threshold (A5)",
+        "onset_lr_linear": "the LR at which the cross term d^(1-x) eta n^query reaches a fixed "
+        "threshold (A4', small rise)",
         "output_logit_init": f"readout n^(1/2 - a - b) = n^(1/2 - {fmt(readout.a)} - "
         f"{fmt(readout.b)}) (independent weights)",
         "log_z_drift": f"readout logit change eta t n^({fmt(alpha)} - {fmt(readout.a)} - "
@@ -112,6 +121,7 @@ def instability_scaling(rules, alignment: sympy.Expr | int = 1) -> InstabilitySc
         attention_logit_growth=growth,
         attention_logit_lr_power=sympy.Integer(2),
         onset_lr=onset,
+        onset_lr_linear=sympy.expand(-(query + ONE - x)),
         output_logit_init=sympy.expand(HALF - readout.a - readout.b),
         log_z_drift=log_z,
         log_z_lr_power=ONE,

@@ -377,5 +377,85 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
+# --- forecasts ---
+
+
+def _runs(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def onset_width_exponent(
+    paths: Sequence[Path], scheme: str, rise: float = 20.0, bootstrap: int = 1000
+) -> Values:
+    """Width exponent of the attention-logit onset LR, refitted from the traced runs: each seed's
+    onset (the log2 LR where the largest logit has risen by ``rise``), least squares against log2
+    width, a 90 % seed-bootstrap interval (abcparam.forecasts.onsets)."""
+    from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
+
+    (path,) = paths
+    curves = seed_curves(_runs(path))
+    widths = sorted(w for sch, w in curves if sch == scheme)
+    per = {
+        w: {s: interpolated_onset(c, rise) for s, c in curves[(scheme, w)].items()} for w in widths
+    }
+    fit = onset_exponent(per, bootstrap=bootstrap)
+    return {"exponent": fit["exponent"], "lo": fit["interval"][0], "hi": fit["interval"][1]}
+
+
+def epsilon_gap(paths: Sequence[Path], width: int, eps: float, control: float = 1e-8) -> Values:
+    """Large-eps minus control validation loss at the control's best grid LR (mean over seeds),
+    paired by seed: mean and standard error."""
+    (path,) = paths
+    rows = [r for r in _runs(path) if r["width"] == width]
+
+    def curve(e: float) -> dict[float, dict[int, float]]:
+        out: dict[float, dict[int, float]] = defaultdict(dict)
+        for r in rows:
+            if r["eps"] == e:
+                loss = r["val_loss"]
+                out[r["log2_lr"]][r["seed"]] = np.inf if loss is None or r["diverged"] else loss
+        return out
+
+    ctrl, big = curve(control), curve(eps)
+    best = min(ctrl, key=lambda lr: np.mean(list(ctrl[lr].values())))
+    gaps = np.array([big[best][s] - ctrl[best][s] for s in sorted(ctrl[best])])
+    return {"gap": float(gaps.mean()), "se": float(gaps.std(ddof=1) / np.sqrt(len(gaps)))}
+
+
+def json_value(paths: Sequence[Path], keys: str) -> Values:
+    """One value of a saved JSON summary, by its key path ``a/b/0/c`` (a number indexes a list;
+    for numbers the engine derived from measurements, e.g. a forecast crossover width)."""
+    (path,) = paths
+    value: Any = _load(path)
+    for key in keys.split("/"):
+        value = value[int(key)] if key.isdigit() else value[key]
+    return {"value": value}
+
+
+def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width: int) -> Values:
+    """Wortsman et al.'s LR sensitivity of one recipe (plain / independent-decay / warmup, read
+    from each run's settings), scheme and width: mean ± standard error over seeds."""
+    from abcparam.forecasts import sensitivity_table
+
+    def name(row: dict) -> str:
+        if row.get("weight_decay"):
+            return "independent-decay"
+        return "warmup" if row.get("warmup") else "plain"
+
+    (path,) = paths
+    rows = []
+    for row in _runs(path):
+        if name(row) == variant and row["scheme"] == scheme and row["width"] == width:
+            row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
+            rows.append(row)
+    ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
+    return {"mean": entry["mean"], "se": entry["stderr"]}
+
+
+RECOMPUTE.update(
+    {f.__name__: f for f in (onset_width_exponent, epsilon_gap, json_value, variant_sensitivity)}
+)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..records import load_json, results_dir, save_json
 
-PHASES = ("tune", "scale", "sensitivity")
+PHASES = ("tune", "scale", "sensitivity", "onset", "variants")
 #: Wortsman et al.'s LR range for the sensitivity metric, 3e-4 .. 3e-1, as log2 values
 LOG2_LR_RANGE = (math.log2(3e-4), math.log2(3e-1))
 
@@ -45,20 +45,92 @@ class Preset:
     seeds: int = 3
     trace_every: int = 10
     batch: int = 128
+    #: the onset phase: a fine LR grid (0.5 log2) around the attention-logit onset at 3 widths;
+    #: it must reach past SP's onset at the smallest width (a grid ending at 2^-5 did not)
+    onset_widths: tuple[int, ...] = ()
+    onset_log2_lrs: tuple[float, ...] = ()
+    onset_steps: int = 100
+    #: the variants phase: the sensitivity with a base width below every measured width, so that
+    #: "flat in width" compares models that differ in every scheme
+    variant_base_width: int = 32
+    variant_widths: tuple[int, ...] = ()
 
 
 PRESETS = {
     # scaled down to the shared 2-core CPU: widths 32..128 predict 256 (not 64..256 -> 512),
     # 300 steps (not 1,000), sensitivity at widths 32 and 64 with 100 steps
-    "cpu": Preset(64, (32, 64, 128, 256), tuple(range(-11, -2)), 300, (32, 64), 5, 100),
-    "quick": Preset(16, (16, 24, 32, 48), (-8.0, -6.0), 4, (16,), 2, 4, 1, 2, 16),
-    "gpu": Preset(256, (256, 512, 1024, 2048), tuple(range(-12, -3)), 2000, (256, 512), 11, 1000),
+    "cpu": Preset(
+        64,
+        (32, 64, 128, 256),
+        tuple(range(-11, -2)),
+        300,
+        (32, 64),
+        5,
+        100,
+        onset_widths=(32, 64, 128),
+        onset_log2_lrs=tuple(x / 2 for x in range(-20, -5)),
+        variant_widths=(64, 128),
+    ),
+    "quick": Preset(
+        16,
+        (16, 24, 32, 48),
+        (-8.0, -6.0),
+        4,
+        (16,),
+        2,
+        4,
+        1,
+        2,
+        16,
+        onset_widths=(16, 32),
+        onset_log2_lrs=(-8.0, -4.0, 0.0),
+        onset_steps=4,
+        variant_base_width=8,
+        variant_widths=(16,),
+    ),
+    "gpu": Preset(
+        256,
+        (256, 512, 1024, 2048),
+        tuple(range(-12, -3)),
+        2000,
+        (256, 512),
+        11,
+        1000,
+        onset_widths=(256, 512, 1024),
+        onset_log2_lrs=tuple(x / 2 for x in range(-24, -5)),
+        onset_steps=1000,
+        variant_base_width=128,
+        variant_widths=(256, 512),
+    ),
 }
 TUNE_SCHEME = "mup"
 SCALE_SCHEMES = ("mup", "sp-constant-lr")
 SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")
+#: SP with one LR, whose onset the engine says moves with width, and μP, whose onset it says does not
+ONSET_SCHEMES = ("sp-constant-lr", "mup")
+#: rises of the largest attention logit above its small-LR value that define the onset: the
+#: forecast's exponent must not depend on which one is picked
+ONSET_RISES = (10.0, 20.0, 40.0)
 #: (name, settings): the plain recipe and Wortsman et al.'s two mitigations together
 VARIANTS = (("plain", {}), ("qk-layernorm+z-loss", {"qk_layernorm": True, "z_loss": 1e-4}))
+#: the variants phase (Wortsman et al. 2023, Secs. 3.2.2 and 3.4): independent weight decay
+#: p <- p (1 - s(t) lambda) (AdamW, lambda not multiplied by the LR; 1e-3 per step so that it
+#: acts within the short CPU horizon) and a linear warmup over a quarter of training (the plain
+#: recipe has none); each (with the plain recipe) at a base width below the measured widths
+WARMUP_FRACTION = 0.25
+INDEPENDENT_DECAY = 1e-3
+EXTRA_VARIANTS = ("plain", "independent-decay", "warmup")
+
+
+def variant_settings(name: str, steps: int) -> tuple[str, dict]:
+    """(optimizer, RunConfig settings) of a variants-phase recipe."""
+    if name == "plain":
+        return "adam", {}
+    if name == "independent-decay":
+        return "adamw", {"weight_decay": INDEPENDENT_DECAY}
+    if name == "warmup":
+        return "adam", {"warmup": max(2, round(WARMUP_FRACTION * steps))}
+    raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(EXTRA_VARIANTS)}")
 
 
 def sensitivity_grid(points: int) -> list[float]:
@@ -132,6 +204,38 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
                     **settings,
                 )
         run_sweep(configs, out / "sensitivity" / "runs.jsonl", workers=workers)
+    if "onset" in phases:
+        configs = grid(
+            "transformer",
+            ONSET_SCHEMES,
+            "adam",
+            preset.onset_widths,
+            preset.onset_log2_lrs,
+            preset.seeds,
+            steps=preset.onset_steps,
+            trace_every=max(1, preset.trace_every // 2),
+            **common,
+        )
+        run_sweep(configs, out / "onset" / "runs.jsonl", workers=workers)
+    if "variants" in phases:
+        configs = []
+        for width in preset.variant_widths:
+            for name in EXTRA_VARIANTS:
+                optimizer, settings = variant_settings(name, preset.sensitivity_steps)
+                configs += grid(
+                    "transformer",
+                    SENSITIVITY_SCHEMES,
+                    optimizer,
+                    [width],
+                    sensitivity_grid(preset.sensitivity_points),
+                    preset.seeds,
+                    steps=preset.sensitivity_steps,
+                    base_width=preset.variant_base_width,
+                    batch=preset.batch,
+                    device=device,
+                    **settings,
+                )
+        run_sweep(configs, out / "variants" / "runs.jsonl", workers=workers)
     config = {
         "preset": preset_name,
         "sizes": preset.__dict__,
@@ -140,7 +244,12 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
         "tune_scheme": TUNE_SCHEME,
         "scale_schemes": SCALE_SCHEMES,
         "sensitivity_schemes": SENSITIVITY_SCHEMES,
+        "onset_schemes": ONSET_SCHEMES,
+        "onset_rises": ONSET_RISES,
         "variants": dict(VARIANTS),
+        "extra_variants": {
+            n: variant_settings(n, preset.sensitivity_steps) for n in EXTRA_VARIANTS
+        },
         "data": "pydoc_data.topics, character level, context 32 (abcparam.transfer.data)",
         "model": "abcparam GPT, 2 blocks, 4 heads, Adam",
     }
@@ -148,6 +257,9 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
     runs = load_json(previous).get("runs", []) if previous.exists() else []
     config["runs"] = [*runs, {"phases": phases, "started": started}]
     save_json(previous, config, started=started)
+    for phase in phases:  # each phase's runs keep their provenance beside them
+        if (out / phase).is_dir():
+            save_json(out / phase / "config.json", config, started=started)
     return 0
 
 
@@ -179,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def variant_of(row: dict) -> str:
-    """The VARIANTS name of a sensitivity run, from its settings."""
+    """The VARIANTS (or EXTRA_VARIANTS) name of a sensitivity run, from its settings."""
+    if row.get("weight_decay"):
+        return "independent-decay"
+    if row.get("warmup"):
+        return "warmup"
     for name, settings in VARIANTS:
         if all(row.get(k, False if k == "qk_layernorm" else 0.0) == v for k, v in settings.items()):
             if settings or (not row.get("qk_layernorm") and not row.get("z_loss")):
@@ -252,6 +368,22 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
         summary["onset_threshold"] = LOGIT_THRESHOLD
         summary["logit_slopes"] = _logit_slopes(logits)
         summary["engine_version"] = abcparam.__version__
+    if (out / "variants" / "runs.jsonl").exists():
+        rows = load_runs(out / "variants")
+        for row in rows:
+            row["variant"] = variant_of(row)
+        group = ("variant", "scheme", "width")
+        table = sensitivity_table(_complete_curves(rows, group), group)
+        summary["sensitivity_variants"] = {
+            "base_width": rows[0]["base_width"],
+            "independent_decay": INDEPENDENT_DECAY,
+            "warmup_fraction": WARMUP_FRACTION,
+            "table": [
+                {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
+            ],
+        }
+    if (out / "onset" / "runs.jsonl").exists():
+        summary["onset_fine"] = onset_analysis(load_runs(out / "onset"), bootstrap)
     save_json(out / "summary.json", summary, command=f"forecasts analyse {out}")
     return summary
 
@@ -306,10 +438,63 @@ def _logit_slopes(logits: dict) -> list[dict]:
     return out
 
 
+def onset_analysis(rows: list[dict], bootstrap: int = 1000) -> dict:
+    """The fine-grid onset phase: per scheme and rise, each seed's interpolated onset log2 LR at
+    each width, the fitted width exponent with its seed-bootstrap interval, beside the engine's
+    exponent at full alignment (A3: alpha = 1), at independent sums (alpha = 1/2), its small-rise
+    (cross-term, A4') exponent, and the alignment the measured exponent implies under A4."""
+    import sympy
+
+    from ..engine.instability import instability_scaling
+    from ..forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
+    from ..transfer.sweep import rules_for
+
+    curves = seed_curves(rows, ("scheme", "width"))
+    out: dict = {"rises": list(ONSET_RISES), "schemes": {}}
+    for scheme in sorted({k[0] for k in curves}):
+        rules = rules_for(scheme, "adam")
+        alpha = sympy.Symbol("alpha")
+        symbolic = instability_scaling(rules, alignment=alpha).onset_lr
+        entry: dict = {
+            "derived_exponent_alignment_1": float(instability_scaling(rules, 1).onset_lr),
+            "derived_exponent_alignment_half": float(
+                instability_scaling(rules, sympy.Rational(1, 2)).onset_lr
+            ),
+            "derived_exponent_in_alignment": str(symbolic),
+            "derived_exponent_small_rise": float(instability_scaling(rules, 1).onset_lr_linear),
+            "by_rise": {},
+        }
+        widths = sorted(k[1] for k in curves if k[0] == scheme)
+        for rise in ONSET_RISES:
+            per = {
+                w: {s: interpolated_onset(c, rise) for s, c in curves[(scheme, w)].items()}
+                for w in widths
+            }
+            fit = onset_exponent(per, bootstrap=bootstrap)
+            if fit["exponent"] is not None and symbolic.free_symbols:
+                solved = sympy.solve(sympy.Eq(symbolic, fit["exponent"]), alpha)
+                fit["implied_alignment"] = float(solved[0]) if solved else None
+            fit["per_seed"] = {str(w): {str(s): v for s, v in d.items()} for w, d in per.items()}
+            entry["by_rise"][str(rise)] = fit
+        entry["curves"] = {
+            str(w): {
+                str(s): {str(lr): v for lr, v in c.items()} for s, c in curves[(scheme, w)].items()
+            }
+            for w in widths
+        }
+        out["schemes"][scheme] = entry
+    return out
+
+
 def _predict_onsets(onsets: list[dict]) -> None:
     """Add the engine's forecast at each wider width: the onset measured at the smallest width
-    moved by ``(n / n0)^e`` (``e`` = the derived onset exponent), and whether the measured grid
-    onset agrees (the forecast lies between the grid point below the measured one and it)."""
+    moved by ``(n / n0)^e`` (``e`` = the derived onset exponent), and whether the grid allows it.
+    A grid onset only bounds the true onset to (the grid point below, the grid point], at the
+    calibration width too, so the measured shift is known to an interval (``shift_bounds``) and
+    the forecast agrees when its shift lies inside; ``resolved`` says whether that interval is
+    narrower than the forecast shift itself (else the grid cannot test the forecast)."""
+    from ..forecasts.onsets import shift_bounds
+
     for entry in onsets:
         same = [
             o for o in onsets if (o["variant"], o["scheme"]) == (entry["variant"], entry["scheme"])
@@ -326,9 +511,13 @@ def _predict_onsets(onsets: list[dict]) -> None:
         measured = entry["measured_onset_log2_lr"]
         if measured is None:
             entry["agrees"] = predicted > grid[-1]
-        else:
-            below = max([g for g in grid if g < measured], default=-math.inf)
-            entry["agrees"] = below < predicted <= measured + 1e-9
+            continue
+        shift = predicted - base["measured_onset_log2_lr"]
+        lo, hi = shift_bounds(base["measured_onset_log2_lr"], measured, grid)
+        entry["measured_shift_bounds"] = [lo, hi]
+        entry["grid_step"] = float(min(b - a for a, b in zip(grid, grid[1:], strict=False)))
+        entry["agrees"] = lo < shift < hi
+        entry["resolved"] = (hi - lo) < abs(shift) if shift else hi - lo < entry["grid_step"]
 
 
 if __name__ == "__main__":  # python -m abcparam.experiments.forecasts (the GPU script)

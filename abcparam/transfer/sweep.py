@@ -66,6 +66,16 @@ class RunConfig:
     #: every this many steps record the mean training loss since the last record, the largest
     #: attention logit and the mean log Z of the output (``trace`` in the row; 0: no trace)
     trace_every: int = 0
+    #: Adam's epsilon, and whether each layer's is scaled by the rules' eps exponent (False: one
+    #: constant eps, whose crossover width ``abcparam epsilon`` predicts; Everett et al. 2024)
+    eps: float = 1e-8
+    scale_eps: bool = True
+    #: independent weight decay ``p <- p (1 - s(t) lambda)`` (Wortsman et al. 2023, Sec. 3.2.2;
+    #: not multiplied by the LR; its width exponents derived with ``weight_decay="independent"``);
+    #: needs optimizer ``adamw``
+    weight_decay: float = 0.0
+    #: linear warmup of the LR over this many steps (0: none; the schedule ``s(t)``)
+    warmup: int = 0
 
     @property
     def key(self) -> str:
@@ -82,19 +92,32 @@ class RunConfig:
 
 _UNSET = object()
 #: settings left out of a run's key while at these values
-_DEFAULTS = {"update_view": "spectral", "z_loss": 0.0, "qk_layernorm": False, "trace_every": 0}
+_DEFAULTS = {
+    "update_view": "spectral",
+    "z_loss": 0.0,
+    "qk_layernorm": False,
+    "trace_every": 0,
+    "eps": 1e-8,
+    "scale_eps": True,
+    "weight_decay": 0.0,
+    "warmup": 0,
+}
 
 
-def rules_for(scheme: str, optimizer: str, update_view: str = "spectral"):
+def rules_for(
+    scheme: str, optimizer: str, update_view: str = "spectral", weight_decay: str | None = None
+):
     """The engine's rules for a sweep scheme; ``sp-constant-lr`` is SP with every LR exponent set
     to 0 (one width-independent LR, the baseline muTransfer improves on); ``update_view`` is the
-    engine's view of a Muon update (spectral or entry)."""
+    engine's view of a Muon update (spectral or entry); ``weight_decay`` the decay convention
+    (None: the engine's default)."""
     import abcparam
 
     scheme = sweep_scheme(scheme)
+    extra = {} if weight_decay is None else {"weight_decay": weight_decay}
     if scheme == "sp-constant-lr":
-        return abcparam.rules("sp", optimizer=optimizer, update_view=update_view).with_c(0)
-    return abcparam.rules(scheme, optimizer=optimizer, update_view=update_view)
+        return abcparam.rules("sp", optimizer=optimizer, update_view=update_view, **extra).with_c(0)
+    return abcparam.rules(scheme, optimizer=optimizer, update_view=update_view, **extra)
 
 
 def sweep_scheme(name: str) -> str:
@@ -155,7 +178,12 @@ def train(cfg: RunConfig) -> dict:
                 )
                 / 8
             )
+    peak = [group["lr"] for group in opt.param_groups]
     for step in range(cfg.steps):
+        if cfg.warmup:  # linear warmup: s(t) scales every group's LR (and so independent decay)
+            factor = min(1.0, (step + 1) / cfg.warmup)
+            for group, lr in zip(opt.param_groups, peak, strict=True):
+                group["lr"] = lr * factor
         x, y = batch()
         with trace.watch(step):
             out = model(x.to(cfg.device))
@@ -174,6 +202,7 @@ def train(cfg: RunConfig) -> dict:
             }
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        trace.record_gradients(step, spec)
         opt.step()
     with torch.no_grad():
         if cfg.model == "mlp":
@@ -207,7 +236,13 @@ def build_run(cfg: RunConfig):
     from . import data
 
     torch.manual_seed(cfg.seed)
-    rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view)
+    if cfg.weight_decay and cfg.optimizer != "adamw":
+        raise ValueError(
+            f"weight_decay = {cfg.weight_decay:g} with optimizer {cfg.optimizer!r}; accepted: "
+            f"optimizer 'adamw' (independent decay), or weight_decay = 0"
+        )
+    convention = "independent" if cfg.weight_decay else None
+    rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view, convention)
     if cfg.model == "mlp":
         if cfg.depth is None:
             model = build_model("mlp", cfg.width, depth=2, in_dim=64, out_dim=10)
@@ -229,7 +264,15 @@ def build_run(cfg: RunConfig):
         model, rules, base_width=cfg.base_width, seed=cfg.seed, base_depth=cfg.base_depth
     )
     model.to(cfg.device)
-    return model, spec, build_optimizer(model, spec, lr=_kind_lrs(cfg))
+    opt = build_optimizer(
+        model,
+        spec,
+        lr=_kind_lrs(cfg),
+        eps=cfg.eps,
+        scale_eps=cfg.scale_eps,
+        weight_decay=cfg.weight_decay,
+    )
+    return model, spec, opt
 
 
 def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:
@@ -322,6 +365,17 @@ def grid(
         fixed["trace_every"] = validate.positive_int(fixed["trace_every"], "trace_every", minimum=0)
     if "z_loss" in fixed:
         fixed["z_loss"] = validate.positive_float(fixed["z_loss"], "z_loss", allow_zero=True)
+    if "eps" in fixed:
+        fixed["eps"] = validate.positive_float(fixed["eps"], "eps")
+    if "warmup" in fixed:
+        fixed["warmup"] = validate.positive_int(fixed["warmup"], "warmup", minimum=0)
+    if fixed.get("weight_decay"):
+        fixed["weight_decay"] = validate.positive_float(fixed["weight_decay"], "weight_decay")
+        if optimizer != "adamw":
+            raise ValueError(
+                f"weight_decay = {fixed['weight_decay']:g} with optimizer {optimizer!r}; "
+                f"accepted: optimizer 'adamw' (independent decay), or weight_decay = 0"
+            )
     if fixed.get("qk_layernorm") and model != "transformer":
         raise ValueError(
             f"qk_layernorm = True needs model 'transformer' (attention); got {model!r}"

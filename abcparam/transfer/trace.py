@@ -21,6 +21,7 @@ class Trace:
 
     def __init__(self, model: nn.Module, every: int) -> None:
         self.every = every
+        self.model = model
         self.attention = [m for m in model.modules() if hasattr(m, "track_logits")]
         self.rows: dict[str, list[float]] = {
             "step": [],
@@ -61,6 +62,29 @@ class Trace:
         self.rows["log_z"].append(float(log_z.mean()))
         self.rows["max_log_z"].append(float(log_z.abs().max()))
         self._losses = []
+
+    def record_gradients(self, step: int, spec) -> None:
+        """After the backward of a due step: the RMS per layer kind of the raw gradient Adam
+        normalises (``grad_rms_<kind>``; lookup tables over the rows in the batch), the quantity
+        whose fall to Adam's eps :mod:`abcparam.engine.epsilon` forecasts."""
+        if not self._due(step) or spec is None:
+            return
+        from ..torch.gradient_rms import lookup_tables, seen_entries
+
+        lookups = lookup_tables(self.model)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for p in spec.params:
+            grad = spec.tensors[p.name].grad
+            if grad is None:
+                continue
+            g = seen_entries(p.name, grad.detach(), lookups).double()
+            sums[p.kind] = sums.get(p.kind, 0.0) + float(g.pow(2).sum())
+            counts[p.kind] = counts.get(p.kind, 0) + g.numel()
+        for kind in sorted(sums):
+            if counts[kind]:
+                key = f"grad_rms_{kind}"
+                self.rows.setdefault(key, []).append(math.sqrt(sums[kind] / counts[kind]))
 
     def row(self) -> dict:
         """``{"trace": {...}}`` for a run's result row, or nothing without a trace."""

@@ -17,5 +17,8 @@ status=$?
 # a timed-out sweep keeps its finished runs: analyse what there is
 [ -f "$OUT/forecasts/summary.json" ] || python -m abcparam.experiments.forecasts "${ARGS[@]}" \
   --analyse --out "$OUT/forecasts" >>"$OUT/forecasts.log" 2>&1
+# Adam's epsilon before it emerges (abcparam.experiments.forecasts_epsilon), same preset
+timeout "$LIMIT" python -m abcparam.experiments.forecasts_epsilon "${ARGS[@]}" --device "$DEVICE" \
+  --out "$OUT/forecasts/epsilon" >>"$OUT/forecasts.log" 2>&1 || status=$?
 tar -czf "$OUT/results.tar.gz" -C "$OUT" forecasts forecasts.log
 exit $status

@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     done = subprocess.run(
-        ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "240", "--tiny"],
+        ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "400", "--tiny"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert done.returncode == 0, (tmp_path / "forecasts.log").read_text()[-2000:]
     out = tmp_path / "forecasts"
@@ -34,6 +34,12 @@ def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     variants = {row["variant"] for row in summary["sensitivity"]}
     assert variants == {"plain", "qk-layernorm+z-loss"}
     assert {o["scheme"] for o in summary["onsets"]} == {"sp-constant-lr", "mup", "u-mup"}
+    assert set(summary["onset_fine"]["schemes"]) == {"sp-constant-lr", "mup"}
+    extra = {row["variant"] for row in summary["sensitivity_variants"]["table"]}
+    assert extra == {"plain", "independent-decay", "warmup"}
+    assert summary["sensitivity_variants"]["base_width"] == 8
+    eps = json.loads((out / "epsilon" / "summary.json").read_text())
+    assert eps["measured"]["hidden"]["predicted_slope"] == -1.0
     assert (tmp_path / "results.tar.gz").stat().st_size > 0
     config = json.loads((out / "config.json").read_text())
     assert config["preset"] == "quick" and config["sizes"]["scale_widths"] == [16, 24, 32, 48]
