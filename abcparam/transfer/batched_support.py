@@ -40,6 +40,12 @@ def unsupported(cfg: RunConfig) -> list[str]:
         why.append("qk_layernorm (batched: off)")
     if cfg.trace_every:
         why.append(f"trace_every = {cfg.trace_every} (batched: 0)")
+    if cfg.warmup:
+        why.append(f"warmup = {cfg.warmup} (batched: 0)")
+    if cfg.weight_decay:
+        why.append(f"independent weight_decay = {cfg.weight_decay} (batched: 0)")
+    if cfg.eps != 1e-8 or not cfg.scale_eps:
+        why.append(f"eps = {cfg.eps}, scale_eps = {cfg.scale_eps} (batched: 1e-8, scaled)")
     return why
 
 

@@ -56,3 +56,21 @@ def test_batched_api_refuses_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"z_loss = 0.0001 \(batched: 0\); qk_layernorm"):
         run_sweep(configs, tmp_path / "runs.jsonl", batched=True)
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"warmup": 5}, "warmup = 5"),
+        ({"optimizer": "adamw", "weight_decay": 1e-3}, "independent weight_decay = 0.001"),
+        ({"eps": 3e-4, "scale_eps": False}, "eps = 0.0003, scale_eps = False"),
+    ],
+)
+def test_batched_refuses_the_forecast_settings(tmp_path, change, named):
+    from dataclasses import replace
+
+    configs = grid("mlp", ["mup"], "adam", [32, 64], [-8.0], 1, steps=2)
+    configs = [replace(c, **change) for c in configs]
+    with pytest.raises(ValueError, match=named):
+        run_sweep(configs, tmp_path / "runs.jsonl", batched=True)
+    assert not (tmp_path / "runs.jsonl").exists()

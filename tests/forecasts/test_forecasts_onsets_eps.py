@@ -11,7 +11,7 @@ import pytest
 
 from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, shift_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def power_curve(onset: float, base: float = 7.0, rise: float = 20.0, lrs=None) -> dict:
