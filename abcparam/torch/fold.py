@@ -140,9 +140,10 @@ def final_norm(model: nn.Module, head_name: str) -> str:
     module name; "" when there is none to fold into (not an LM head model, another head reads
     the hidden states, or a norm whose gain does not scale its output)."""
     base_prefix = getattr(model, "base_model_prefix", None)
-    if not base_prefix or getattr(model, "get_output_embeddings", None) is None:
+    get_output_embeddings = getattr(model, "get_output_embeddings", None)
+    if not base_prefix or not callable(get_output_embeddings):
         return ""
-    head = model.get_output_embeddings()
+    head = get_output_embeddings()
     if head is None or dict(model.named_modules()).get(head_name) is not head:
         return ""
     with_params = [n for n, c in model.named_children() if any(True for _ in c.parameters())]
