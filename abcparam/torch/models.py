@@ -36,6 +36,8 @@ class _AtWidth:
 
     def at_width(self, width: int, device: str | torch.device = "meta") -> nn.Module:
         with torch.device(device):
+            # call-arg: the mixin has no constructor of its own; the model class mixing it in
+            # takes (width, **config)
             model = type(self)(width, **self.config)  # type: ignore[call-arg]
             assert isinstance(model, nn.Module)
             return model

@@ -552,13 +552,13 @@ def _run_ray(todo: list[RunConfig], record, gpus_per_run: float = 1.0) -> None:
     ray.init(ignore_reinit_error=True)
     path = os.pathsep.join(p for p in sys.path if p and Path(p).exists())
     env = {"env_vars": {"PYTHONPATH": path}}
-    tasks: dict[float, object] = {}
+    tasks: dict[float, Any] = {}  # Ray remote functions (Ray ships no type hints)
     pending = []
     for c in todo:
         gpus = gpus_per_run if c.device.startswith("cuda") else 0
         if gpus not in tasks:
             tasks[gpus] = ray.remote(num_cpus=1, num_gpus=gpus)(train).options(runtime_env=env)
-        pending.append(tasks[gpus].remote(c))  # type: ignore[attr-defined]
+        pending.append(tasks[gpus].remote(c))
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
