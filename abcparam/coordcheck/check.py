@@ -187,6 +187,7 @@ def check(
     base = _base_model(factory, base_width)
     other = next(w for w in sorted(widths) if w != base_width)
     delta = _base_model(factory, other)  # tells width-growing dims apart at the base width
+    base_lr = lr if lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR)
     config = CoordCheckConfig(
         model=name,
         scheme=getattr(rules, "scheme", None) or "custom",
@@ -195,7 +196,7 @@ def check(
         widths=widths,
         steps=steps,
         seeds=seeds,
-        lr=lr if lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR),
+        lr=base_lr,
         base_width=base_width,
         tolerance=tolerance,
         alignment_measured=alignment_measured,
@@ -258,7 +259,7 @@ def check(
                     example_batch=first[0],  # raw parameters' layouts, attention calls
                 )
                 model.to(device)
-                opt = build_optimizer(model, spec, lr=config.lr, weight_decay=weight_decay)
+                opt = build_optimizer(model, spec, lr=base_lr, weight_decay=weight_decay)
                 inputs, targets = (_to_device(t, device) for t in first)
                 if topology is None:
                     topology = _first_forward(model, inputs, targets, loss_fn, spec)

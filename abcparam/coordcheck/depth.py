@@ -37,9 +37,11 @@ import abcparam
 from ..atomic import write_text
 from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
+from ..torch.models import GPT, ResidualMLP
 from .finite_width import blended_slope
 from .fit import slope_with_error
 from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
+from .record import weight_of
 
 QUANTITIES = ("out", "delta", "update")
 MODELS = ("mlp", "transformer")
@@ -91,9 +93,7 @@ def rules_for(scheme: str, optimizer: str, depth_alignment: str = "coherent"):
     return abcparam.rules(scheme, optimizer=optimizer, depth_alignment=depth_alignment)
 
 
-def _build(config: DepthCheckConfig, width: int, depth: int, vocab: int) -> nn.Module:
-    from ..torch import GPT, ResidualMLP
-
+def _build(config: DepthCheckConfig, width: int, depth: int, vocab: int) -> ResidualMLP | GPT:
     if config.model == "mlp":
         return ResidualMLP(width, depth=depth, in_dim=64, out_dim=10)
     return GPT(width, n_layers=depth, n_heads=4, vocab=vocab, context=32)
@@ -117,13 +117,13 @@ def _batch(model: str, batch: int, seed: int):
     return x, y, len(vocab)
 
 
-def probes(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
+def probes(model: ResidualMLP | GPT) -> dict[str, tuple[str, nn.Module]]:
     """Probed layer -> (module name, module), by relative position so names agree across depths."""
     modules = dict(model.named_modules())
     n = len(model.blocks)
     picks = {"first": 0, "mid": n // 2, "last": n - 1}
     inner = ("fc1", "fc2") if hasattr(model.blocks[0], "fc1") else ("attn.o", "mlp.fc2")
-    out = {"embedding": ("embedding", model.embedding)}
+    out: dict[str, tuple[str, nn.Module]] = {"embedding": ("embedding", model.embedding)}
     for where, i in picks.items():
         for part in inner:
             name = f"blocks.{i}.{part}"
@@ -136,7 +136,7 @@ def probes(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
 class _Hooks:
     """Forward hooks: probed outputs and every block's contribution (output - input)."""
 
-    def __init__(self, model: nn.Module, probed: dict[str, tuple[str, nn.Module]]) -> None:
+    def __init__(self, model: ResidualMLP | GPT, probed: dict[str, tuple[str, nn.Module]]) -> None:
         self.captured: dict[str, torch.Tensor] = {}
         self.blocks: list[torch.Tensor | None] = [None] * len(model.blocks)
         self.active = False
@@ -159,6 +159,13 @@ class _Hooks:
                 self.blocks[i] = (output - inputs[0]).detach().clone()
 
         return hook
+
+    def contributions(self) -> list[torch.Tensor]:
+        """Every block's contribution in the last active forward (each block's hook ran)."""
+        missing = [i for i, b in enumerate(self.blocks) if b is None]
+        if missing:
+            raise RuntimeError(f"the forward pass skipped blocks {missing}")
+        return [b.clone() for b in self.blocks if b is not None]
 
 
 def _rms(t: torch.Tensor) -> float:
@@ -187,7 +194,9 @@ def train_one(
     probed = probes(model)
     hooks = _Hooks(model, probed)
     weights0 = {
-        label: m.weight.detach().clone() for label, (_, m) in probed.items() if label != "stream"
+        label: weight_of(m).detach().clone()
+        for label, (_, m) in probed.items()
+        if label != "stream"
     }
 
     @torch.no_grad()
@@ -197,7 +206,7 @@ def train_one(
             model(x)
         finally:
             hooks.active = False
-        return dict(hooks.captured), [b.clone() for b in hooks.blocks]
+        return dict(hooks.captured), hooks.contributions()
 
     init, blocks0 = measure()
     tag = {"scheme": scheme, "width": width, "depth": depth, "seed": seed}
@@ -209,7 +218,7 @@ def train_one(
             rec["delta"] = _rms(now[label] - init[label]) if step else None
             if label != "stream" and step:
                 mult = float(getattr(module, "multiplier", 1.0))
-                rec["update"] = _rms(mult * (module.weight.detach() - weights0[label]))
+                rec["update"] = _rms(mult * (weight_of(module).detach() - weights0[label]))
                 if label != "embedding":  # dz = own (dW x_t) + input (W0 dx) terms
                     x_t, x_0 = now[label + " input"], init[label + " input"]
                     inp = mult * F.linear(x_t - x_0, weights0[label])
@@ -222,8 +231,9 @@ def train_one(
             records.append(rec)
         # the stream's two parts: embedding (depth-free) and the blocks' sum
         emb, emb0 = now["embedding"], init["embedding"]
-        if config.model == "transformer":
-            emb, emb0 = emb + _pos(model, x), emb0 + _pos0
+        pos = _pos(model, x)
+        if pos is not None and _pos0 is not None:  # the transformer's position embedding
+            emb, emb0 = emb + pos, emb0 + _pos0
         sum_blocks = sum(blocks)
         d_blocks = [b - b0 for b, b0 in zip(blocks, blocks0)]
         part = {
@@ -246,7 +256,7 @@ def train_one(
             )
         records.append(part)
 
-    _pos0 = _pos(model, x) if config.model == "transformer" else None
+    _pos0 = _pos(model, x)
     record(0, init, blocks0)
     for step in range(1, config.steps + 1):
         logits = model(x)
@@ -261,7 +271,10 @@ def train_one(
     return records
 
 
-def _pos(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _pos(model: ResidualMLP | GPT, x: torch.Tensor) -> torch.Tensor | None:
+    """The GPT's position embedding of ``x``'s positions (None: the MLP has none)."""
+    if not isinstance(model, GPT):
+        return None
     with torch.no_grad():
         return model.pos_embedding(torch.arange(x.shape[1]))
 
@@ -622,7 +635,9 @@ def load(path) -> DepthCheckResult:
     from ..records import load_json
 
     data = load_json(path)
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()}
+    config: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()
+    }
     result = DepthCheckResult(DepthCheckConfig(**config), records=data["records"])
     judge(result)
     return result

@@ -89,18 +89,14 @@ def recordable(
 def weight_of(module: nn.Module) -> torch.Tensor:
     """The layer's matrix: ``weight``, or an ``nn.MultiheadAttention``'s packed q/k/v projection
     (its output projection's hooks never run: the attention calls the functional form)."""
+    w: torch.Tensor | None
     if isinstance(module, nn.MultiheadAttention):
         w = module.in_proj_weight if module.in_proj_weight is not None else module.q_proj_weight
-        return w  # type: ignore[return-value]
-    return module.weight  # type: ignore[return-value]
-
-
-def effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight the forward uses: ``module.weight`` (a torch parametrization, if registered,
-    is applied by that attribute) times abcparam's multiplier (attribute, or a tied use's hook)."""
-    w = module.weight.detach()
-    m = multiplier_of(module) * view_of(module)[0]
-    return w * m if m != 1.0 else w
+    else:
+        w = getattr(module, "weight", None)
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"{type(module).__name__} has no weight matrix to record")
+    return w
 
 
 def _effective_bias(module: nn.Module) -> torch.Tensor | None:
@@ -129,7 +125,7 @@ def fan_in(module: nn.Module) -> int:
     if isinstance(module, _CONV):
         return module.weight[0].numel()  # in channels / groups x kernel area
     if _is_hf_conv1d(module):
-        return module.weight.shape[0]
+        return weight_of(module).shape[0]  # stored (in, out)
     if isinstance(module, nn.MultiheadAttention):
         return module.embed_dim
     return 1  # an embedding's fan-in is one row lookup
@@ -138,7 +134,7 @@ def fan_in(module: nn.Module) -> int:
 def _apply(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The layer's matrix product alone (no bias): ``x @ w.T``, ``x @ w`` or a convolution."""
     if isinstance(module, _CONV):
-        return module._conv_forward(x, w, None)  # type: ignore[operator]
+        return module._conv_forward(x, w, None)
     if _is_hf_conv1d(module):
         return x @ w
     return F.linear(x, w)
@@ -154,6 +150,27 @@ def call_model(model: nn.Module, inputs):
     return model(inputs)
 
 
+@dataclass(frozen=True)
+class _Start:
+    """A layer at init (Recorder.start): its sketched weight and its output."""
+
+    w0: torch.Tensor
+    z0: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _AlignStart:
+    """An aligned layer's references at init for the three terms of its change."""
+
+    x0: torch.Tensor  # the probe rows of the input at init
+    x0m: torch.Tensor  # m * x0 and m * W0: the multiplier folded in once
+    w0m: torch.Tensor
+    x0_rms: float
+    w0_rms: float
+    z0_rows: torch.Tensor  # the output's sketched features on the probe rows
+    b0: torch.Tensor | None  # the sketched bias (None: no bias)
+
+
 @dataclass
 class _Layer:
     name: str
@@ -161,17 +178,24 @@ class _Layer:
     module: nn.Module
     aligned: bool
     fan_in: int
-    w0: torch.Tensor | None = None
-    z0: torch.Tensor | None = None
-    x0: torch.Tensor | None = None  # the probe rows of the input at init
-    x0m: torch.Tensor | None = None  # m * x0 and m * W0: the multiplier folded in once
-    w0m: torch.Tensor | None = None
-    x0_rms: float = 0.0
-    w0_rms: float = 0.0
     m: float = 1.0  # abcparam's multiplier (constant while training): W = m * weight
     stride: int = 1  # every stride-th output feature is in the sketch
     axis: int = 0  # the weight's output-feature axis
     raw: RawUse | None = None  # a module of raw parameters (router, expert banks)
+    started: _Start | None = None
+    align_started: _AlignStart | None = None
+
+    def start(self) -> _Start:
+        """The layer at init; the recorder measures changes only after :meth:`Recorder.start`."""
+        if self.started is None:
+            raise RuntimeError(f"layer {self.name!r}: call Recorder.start() before measure()")
+        return self.started
+
+    def align_start(self) -> _AlignStart:
+        """The aligned layer's references at init (set by :meth:`Recorder.start`)."""
+        if self.align_started is None:
+            raise RuntimeError(f"layer {self.name!r}: no alignment references (start() first)")
+        return self.align_started
 
     def matrix(self) -> torch.Tensor:
         """The weight as stored (a raw module's matrix, or its banks' sketched entries)."""
@@ -191,9 +215,6 @@ class _Layer:
     def features(self, z: torch.Tensor, conv: bool) -> torch.Tensor:
         """The sketched features of an output (channels of a convolution's)."""
         return z[:, :: self.stride] if conv else z[..., :: self.stride]
-
-    z0_rows: torch.Tensor | None = None
-    b0: torch.Tensor | None = None
 
 
 class Recorder:
@@ -375,21 +396,26 @@ class Recorder:
         self._check_captured()
         for layer in self.layers:
             layer.m = multiplier_of(layer.module) * view_of(layer.module)[0]
-            layer.w0 = layer.weight(layer.matrix().detach()).clone()
-            layer.z0 = self._out[layer.name]
+            w0 = layer.weight(layer.matrix().detach()).clone()
+            z0 = self._out[layer.name]
+            layer.started = _Start(w0, z0)
             if layer.aligned:
-                layer.x0 = self._in[layer.name]
-                layer.x0m = layer.x0 * layer.m
-                layer.w0m = layer.w0 * layer.m
-                # the constant norms, read once
-                layer.x0_rms = rms(layer.x0.float())
-                layer.w0_rms = rms(layer.w0m.float())
+                x0 = self._in[layer.name]
+                w0m = w0 * layer.m
                 conv = isinstance(layer.module, _CONV)
                 seq = layer.raw is not None
-                layer.z0_rows = layer.features(self._rows(layer.z0, conv, seq), conv)
                 b0 = layer.bias()
-                layer.b0 = None if b0 is None else b0[:: layer.stride].clone()
-        outputs = [layer.z0.float() for layer in self.layers]
+                layer.align_started = _AlignStart(
+                    x0=x0,
+                    x0m=x0 * layer.m,
+                    w0m=w0m,
+                    # the constant norms, read once
+                    x0_rms=rms(x0.float()),
+                    w0_rms=rms(w0m.float()),
+                    z0_rows=layer.features(self._rows(z0, conv, seq), conv),
+                    b0=None if b0 is None else b0[:: layer.stride].clone(),
+                )
+        outputs = [self._out[layer.name].float() for layer in self.layers]
         inputs = [self._in.get(layer.name) for layer in self.layers]
         floating = [x for x in inputs if x is not None and x.is_floating_point()]
         values = torch.stack(
@@ -397,7 +423,7 @@ class Recorder:
         ).tolist()
         in_norms = iter(values[len(outputs) :])
         records = []
-        for layer, out_norm, x in zip(self.layers, values, inputs):
+        for layer, out, out_norm, x in zip(self.layers, outputs, values, inputs):
             x_rms = None
             if x is not None and x.is_floating_point():
                 x_rms = next(in_norms) / math.sqrt(max(x.numel(), 1))
@@ -408,7 +434,7 @@ class Recorder:
                     0,
                     layer.name,
                     layer.kind,
-                    out_norm / math.sqrt(max(layer.z0.numel(), 1)),  # type: ignore[union-attr]
+                    out_norm / math.sqrt(max(out.numel(), 1)),
                     0.0,
                     0.0,
                     input=x_rms,
@@ -427,12 +453,11 @@ class Recorder:
         self._check_captured()
         layers = self.layers
         outputs = [self._out[layer.name] for layer in layers]
-        z0 = [layer.z0 for layer in layers]
+        starts = [layer.start() for layer in layers]
         # the weights as stored: the multiplier m is a constant applied to the statistics
         weights = [layer.weight(layer.matrix().detach()) for layer in layers]
-        w0 = [layer.w0 for layer in layers]
-        dz = torch._foreach_sub(outputs, z0)  # type: ignore[arg-type]
-        dw = torch._foreach_sub(weights, w0)  # type: ignore[arg-type]
+        dz = torch._foreach_sub(outputs, [start.z0 for start in starts])
+        dw = torch._foreach_sub(weights, [start.w0 for start in starts])
         stats = [
             torch.stack(torch._foreach_norm(outputs)),
             torch.stack(torch._foreach_norm(dz)),
@@ -478,15 +503,16 @@ class Recorder:
         (norms, ratios and cosines follow without another device read); and the number of
         entries of one term.  Two small products, ``dW x0`` and ``W0 dx`` (the multiplier folded
         into the stored x0 and W0); the third term is what remains of the output's change."""
-        module = layer.module
-        conv = isinstance(module, _CONV)
-        dx = xt - layer.x0  # type: ignore[operator]
-        alpha = layer.apply(layer.x0m, dw)  # type: ignore[arg-type]
-        omega = layer.apply(dx, layer.w0m)  # type: ignore[arg-type]
-        u = layer.features(self._rows(zt, conv, layer.raw is not None), conv) - layer.z0_rows
+        ref = layer.align_start()
+        conv = isinstance(layer.module, _CONV)
+        dx = xt - ref.x0
+        alpha = layer.apply(ref.x0m, dw)
+        omega = layer.apply(dx, ref.w0m)
+        u = layer.features(self._rows(zt, conv, layer.raw is not None), conv) - ref.z0_rows
         u = u.sub_(alpha).sub_(omega)
-        if layer.b0 is not None:
-            db = layer.bias()[:: layer.stride] - layer.b0  # type: ignore[index]
+        bias = layer.bias()
+        if ref.b0 is not None and bias is not None:
+            db = bias[:: layer.stride] - ref.b0
             u = u.sub_(db.reshape(-1, *[1] * (u.dim() - 2)) if conv else db)
         terms = torch.stack([alpha.reshape(-1), omega.reshape(-1), u.reshape(-1)])
         gram = terms.float() @ terms.float().T
@@ -504,11 +530,12 @@ def _div(p: float, q: float) -> float | None:
 
 def _alignment_fields(v: Sequence[float], layer: _Layer, term_entries: int, update: float) -> dict:
     """Record fields from one layer's 10 numbers (Recorder._terms) and its update RMS."""
-    x_size = math.sqrt(max(layer.x0.numel(), 1))  # type: ignore[union-attr]
+    ref = layer.align_start()
+    x_size = math.sqrt(max(ref.x0.numel(), 1))
     t_size = math.sqrt(max(term_entries, 1))
     norms = [math.sqrt(max(v[4 * i], 0.0)) for i in range(3)]  # diagonal of the Gram matrix
     alpha, omega, u = (n / t_size for n in norms)
-    dx, x0, w0 = v[9] / x_size, layer.x0_rms, layer.w0_rms
+    dx, x0, w0 = v[9] / x_size, ref.x0_rms, ref.w0_rms
     out = {
         "fan_in": layer.fan_in,
         "input_delta": dx,

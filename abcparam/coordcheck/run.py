@@ -215,6 +215,7 @@ class CoordCheckResult:
 
 
 def _rules_for(config: CoordCheckConfig) -> Rules:
+    assert config.optimizer is not None, "check_arguments resolves the optimizer first"
     rules = abcparam.rules(config.scheme, optimizer=config.optimizer, alignment=config.alignment)
     return rules_for_exponents(rules, config.lr_exponents)
 
@@ -440,6 +441,7 @@ def _topology(config: CoordCheckConfig, rules):
     """The built-in model's graph at the base width (one forward pass, no training)."""
     from ..torch import discover_topology
 
+    assert config.base_width is not None, "run_coord_check resolves the base width first"
     torch.manual_seed(0)
     model = _build(config, config.base_width)
     spec = parametrize(model, rules, base_width=config.base_width, seed=0)
@@ -459,24 +461,24 @@ def compare(
     ``topology``: the model's graph (``abcparam.torch.Topology``, or a mapping with ``names``,
     ``kinds``, ``parents``) that the predictions propagate through; by default the one saved in
     ``config`` by an earlier check, else the built-in model's."""
-    records = [r if isinstance(r, Record) else Record.from_json(r) for r in records]
-    nonfinite = [n if isinstance(n, NonFinite) else NonFinite.from_json(n) for n in nonfinite]
-    slopes = fit_slopes(records, QUANTITIES + ("input_delta",))
+    rows = [r if isinstance(r, Record) else Record.from_json(r) for r in records]
+    misses = [n if isinstance(n, NonFinite) else NonFinite.from_json(n) for n in nonfinite]
+    slopes = fit_slopes(rows, QUANTITIES + ("input_delta",))
     align_fits = fit_slopes(
-        [r for r in records if r.fan_in is not None], tuple(ALIGN.values()), x_key="fan_in"
+        [r for r in rows if r.fan_in is not None], tuple(ALIGN.values()), x_key="fan_in"
     )
     graph = _graph(config, topology)
     chain_layers = list(zip(graph["names"], graph["kinds"]))
     kinds = list(graph["kinds"])
     parents = [list(p) for p in graph["parents"]]
     fits, flags = [], []
-    steps = sorted({r.step for r in records})
-    sizes = _sizes(records, QUANTITIES)
+    steps = sorted({r.step for r in rows})
+    sizes = _sizes(rows, QUANTITIES)
     if not enough_sizes(config.widths):
         flags.append(too_few_sizes(config.widths))
-    cells = _by_cell(records)
+    cells = _by_cell(rows)
     # each layer's input scale at init, measured (a stable network has slope 0)
-    init_slopes = fit_slopes([r for r in records if r.step == 0], ("input",))
+    init_slopes = fit_slopes([r for r in rows if r.step == 0], ("input",))
     input_scale = [
         None if pos == 0 else init_slopes.get((layer, "input", 0), (None,))[0]
         for pos, (layer, _) in enumerate(chain_layers)
@@ -580,7 +582,7 @@ def compare(
     cfg = config.to_dict()
     cfg["rules"] = rules.to_dict()
     cfg["topology"] = graph
-    return CoordCheckResult(cfg, fits, alignment_fits, flags, nonfinite, records, versions)
+    return CoordCheckResult(cfg, fits, alignment_fits, flags, misses, rows, versions)
 
 
 def _sizes(records: Sequence[Record], quantities: Sequence[str]) -> dict[tuple, set[int]]:
@@ -621,7 +623,10 @@ def _graph(config: CoordCheckConfig, topology: Any) -> dict:
             "compare needs the model's topology: pass topology= (abcparam.torch.Topology or "
             "{names, kinds, parents}), or a config saved by a check"
         )
-    get = topology.get if isinstance(topology, dict) else lambda k: getattr(topology, k, None)
+
+    def get(key: str) -> Any:
+        return topology.get(key) if isinstance(topology, dict) else getattr(topology, key, None)
+
     return {
         "names": list(get("names")),
         "kinds": list(get("kinds")),

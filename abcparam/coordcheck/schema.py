@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 Number = Union[float, None]  # noqa: UP007 (runtime alias for python 3.10)
 
@@ -31,13 +31,18 @@ def _opt(text: str) -> Any:
 class _Row:
     """JSON conversion and dict-style reading for the schema's dataclasses."""
 
+    #: set by @dataclass on each row type (so ``fields`` accepts a row class)
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    #: {JSON key: attribute name}, cached per row type by :meth:`keys_`
+    _keys: ClassVar[dict[str, str]]
+
     @classmethod
     def keys_(cls) -> dict[str, str]:
         """{JSON key: attribute name} (computed once per class)."""
         cached = cls.__dict__.get("_keys")
         if cached is None:
-            cached = {f.metadata.get("key", f.name): f.name for f in fields(cls)}  # type: ignore[arg-type]
-            cls._keys = cached  # type: ignore[attr-defined]
+            cached = {f.metadata.get("key", f.name): f.name for f in fields(cls)}
+            cls._keys = cached
         return cached
 
     def __getitem__(self, key: str) -> Any:
@@ -47,7 +52,7 @@ class _Row:
         return getattr(self, name)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.keys_() and self[key] is not None  # type: ignore[index]
+        return isinstance(key, str) and key in self.keys_() and self[key] is not None
 
     def get(self, key: str, default: Any = None) -> Any:
         value = getattr(self, self.keys_().get(key, ""), None)
@@ -148,7 +153,7 @@ class NonFinite(_Row):
 
 
 #: top-level keys of results.json: (key, row type or JSON type, doc)
-TOP = (
+TOP: tuple[tuple[str, type[dict] | type[str] | type[_Row], str], ...] = (
     ("config", dict, "the check's configuration, with the rules used (rules.to_dict())"),
     ("versions", dict, "abcparam, torch, python and machine"),
     ("fits", Fit, "one row per (layer, quantity, step)"),
@@ -163,7 +168,7 @@ EXTRA = (
     ("provenance", "command, package version, git commit, torch, device, date, wall time"),
     ("nulls", "where a value was written as null, and why"),
 )
-ROWS = {key: kind for key, kind, _ in TOP if kind not in (dict, str)}
+ROWS: dict[str, type[_Row]] = {key: kind for key, kind, _ in TOP if issubclass(kind, _Row)}
 
 
 def _strict(value: Any) -> Any:
@@ -239,7 +244,7 @@ def validate(payload: Mapping[str, Any]) -> None:
         if not isinstance(value, list):
             raise ValueError(f"results.json {key!r} is {type(value).__name__}, not a list")
         for i, row in enumerate(value):
-            if kind is str:
+            if not issubclass(kind, _Row):  # a list of strings
                 if not isinstance(row, str):
                     raise ValueError(f"results.json {key}[{i}] = {row!r} is not a string")
                 continue
@@ -271,7 +276,7 @@ def describe() -> str:
     for key, kind, doc in TOP:
         what = "object" if kind is dict else ("list of strings" if kind is str else "list")
         lines.append(f"- `{key}` ({what}): {doc}")
-        if kind not in (dict, str):
+        if issubclass(kind, _Row):
             for f in fields(kind):
                 jkey = f.metadata.get("key", f.name)
                 opt = ", optional" if f.default is None else ""

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import sympy
 import torch
@@ -546,7 +546,7 @@ def _shift(plan: _Plan, rules: Rules, factor: float, why: str) -> None:
     plan.value = plan.spec.init_std or 0.0
 
 
-def _foldable(plans: list[_Plan | None]) -> bool:
+def _foldable(plans: list[_Plan | None]) -> TypeGuard[list[_Plan]]:
     """Tensors that can take a factor: planned, folded, read once, initialised by the plan."""
     return all(
         p is not None and p.folded and len(p.targets) == 1 and p.mode in ("normal", "fill", "zero")
@@ -579,7 +579,7 @@ def _fold_attention(model, rules: Rules, plans: list[_Plan], attention, views) -
             f"the module's own {float(own):.4g} folded in: x {factor:.4g}"
         )
         for plan in chosen:
-            _shift(plan, rules, factor, why)  # type: ignore[arg-type]
+            _shift(plan, rules, factor, why)
         if not is_norm(modules[target]):
             views[target] = (1.0 / factor, 1.0)  # the recorder reads q_proj before the factor
         out.append(dataclasses.replace(a, folded_into=target, factor=factor))
@@ -620,7 +620,7 @@ def _fold_readout(model, rules: Rules, plans: list[_Plan], views, example_batch=
             continue
         why = f"the tied readout use's multiplier {m:.4g} folded in ({head} reads only this norm)"
         for target in chosen:
-            _shift(target, rules, m, why)  # type: ignore[arg-type]
+            _shift(target, rules, m, why)
         plan.targets[i] = (head, attr, 1.0)
         uses = list(plan.spec.uses)
         uses[i] = dataclasses.replace(uses[i], multiplier=1.0, constant=1.0)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
-from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
+from .layers import ResidualBranch, ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 
 _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
 
@@ -82,7 +82,7 @@ def decode(state: Any) -> dict[str, Any]:
 def _scale_output(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
     """``m W x + b`` from ``W x + b``: the output scaled, the bias (added along the last axis by
     Linear and Hugging Face's Conv1D) kept."""
-    m = module._abcparam_multiplier
+    m: float = module.__dict__["_abcparam_multiplier"]
     bias = getattr(module, "bias", None)
     if bias is None or isinstance(module, nn.Embedding):
         return out * m
@@ -143,7 +143,8 @@ def remove_multiplier(module: nn.Module, attr: str) -> None:
     from .apply import _Multiplier
 
     if P.is_parametrized(module, attr):
-        chain = module.parametrizations[attr]
+        chain = module.get_submodule(f"parametrizations.{attr}")
+        assert isinstance(chain, P.ParametrizationList)
         if len(chain) == 1 and isinstance(chain[0], _Multiplier):
             P.remove_parametrizations(module, attr, leave_parametrized=False)
 
@@ -172,7 +173,7 @@ def surviving_of(model: nn.Module, plans, attention, depth) -> dict[str, dict]:
         for b in depth.blocks
         if not math.isclose(depth.branch_multiplier, 1.0, rel_tol=1e-12)
     }
-    found = {"uses": uses, "attention": scales, "branch": branch}
+    found: dict[str, dict[str, Any]] = {"uses": uses, "attention": scales, "branch": branch}
     return {k: v for k, v in found.items() if v}
 
 
@@ -296,7 +297,14 @@ def restore(model: nn.Module, surviving: Mapping[str, Any]) -> None:
             own.setdefault(attr, getattr(target, attr))
             setattr(target, attr, float(value))
     for name, value in surviving.get("branch", {}).items():
-        module(name).branch_multiplier = float(value)
+        block = module(name)
+        if not isinstance(block, ResidualBranch):
+            raise ValueError(
+                f"the checkpoint's abcparam state gives module {name!r} a branch multiplier, but "
+                f"this {type(model).__name__}'s {name!r} has no branch_multiplier: load it into the "
+                f"architecture it was saved from"
+            )
+        block.branch_multiplier = float(value)
     attach(model, surviving)
 
 
@@ -317,9 +325,10 @@ def load(
     if isinstance(source, nn.Module):
         if state_dict is None:
             raise ValueError("load(model, state_dict): give the state_dict (or its file) to load")
-        if not isinstance(state_dict, Mapping):
-            state_dict = torch.load(state_dict, map_location="cpu", weights_only=True)
-        state = dict(state_dict)
+        if isinstance(state_dict, Mapping):
+            state = dict(state_dict)
+        else:
+            state = dict(torch.load(state_dict, map_location="cpu", weights_only=True))
         if KEY in state:
             restore(source, decode(state[KEY]))
         elif isinstance(getattr(source, CHILD, None), CheckpointState):

@@ -6,9 +6,19 @@ width every multiplier is 1, so the model is exactly the one the user tuned (TP-
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@runtime_checkable
+class ResidualBranch(Protocol):
+    """A residual block: a module whose branch output is scaled by ``branch_multiplier``
+    (L^-alpha, set by parametrize(); TP-VI Sec. 6.3, CompleteP Sec. 3)."""
+
+    branch_multiplier: float
 
 
 class ScaledLinear(nn.Linear):

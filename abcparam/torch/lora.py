@@ -118,19 +118,25 @@ def _inject_peft(model: nn.Module, names: list[str], rank: int) -> None:
     inject_adapter_in_model(config, model)
 
 
+def _factor(module: nn.Module, name: str) -> nn.Linear:
+    factor = module.get_submodule(name)
+    if isinstance(factor, nn.ModuleDict):  # PEFT keeps one factor per adapter name
+        factor = factor["default"]
+    assert isinstance(factor, nn.Linear)
+    return factor
+
+
 def _factors(module: nn.Module) -> tuple[nn.Linear, nn.Linear]:
-    A, B = module.lora_A, module.lora_B
-    if isinstance(A, nn.ModuleDict):  # PEFT keeps one factor per adapter name
-        A, B = A["default"], B["default"]
-    assert isinstance(A, nn.Linear) and isinstance(B, nn.Linear)
-    return A, B
+    return _factor(module, "lora_A"), _factor(module, "lora_B")
 
 
 def _set_scaling(module: nn.Module, value: float) -> None:
-    if isinstance(module.scaling, dict):  # PEFT
-        module.scaling["default"] = value
-    else:
+    if isinstance(module, LoraLinear):
         module.scaling = value
+    elif isinstance(scaling := getattr(module, "scaling", None), dict):
+        scaling["default"] = value  # PEFT keeps one multiplier per adapter name
+    else:
+        raise TypeError(f"{type(module).__name__} is no LoRA-adapted layer (no scaling to set)")
 
 
 def add_lora(

@@ -73,6 +73,9 @@ def quantize_hidden(
     count = 0
     for name, module in model.named_modules():
         if isinstance(module, ScaledLinear) and module.abc_kind == "hidden":
+            # assignment: torch's stubs type nn.Module.__setattr__'s value as Tensor | Module,
+            # but a module takes plain attributes (these strings and floats); method-assign: the
+            # forward is replaced per instance, so the model keeps its classes and state_dict
             if backward_scales is not None:
                 module.lowp_backward_scale = float(backward_scales[name])  # type: ignore[assignment]
             module.lowp_forward, module.lowp_backward = forward, backward  # type: ignore[assignment]

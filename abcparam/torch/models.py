@@ -10,6 +10,7 @@ from a forward pass (:func:`abcparam.torch.discover_topology`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,8 @@ from torch import nn
 
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 
-ACTIVATIONS = {
+#: the activations a built-in model takes, by name
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "gelu": F.gelu,
     "tanh": torch.tanh,
@@ -34,6 +36,8 @@ class _AtWidth:
 
     def at_width(self, width: int, device: str | torch.device = "meta") -> nn.Module:
         with torch.device(device):
+            # call-arg: the mixin has no constructor of its own; the model class mixing it in
+            # takes (width, **config)
             model = type(self)(width, **self.config)  # type: ignore[call-arg]
             assert isinstance(model, nn.Module)
             return model
@@ -168,6 +172,17 @@ class Attention(nn.Module):
         return self.o(y.transpose(1, 2).reshape(B, T, C))
 
 
+class MLPBranch(nn.Module):
+    """The transformer block's MLP branch: a container of ``fc1`` (n -> ratio n) and ``fc2``
+    (ratio n -> n), applied by :class:`Block` itself (no forward of its own, so the module names
+    ``mlp.fc1`` / ``mlp.fc2`` and the recorded layers are those of the bare layers)."""
+
+    def __init__(self, width: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.fc1 = ScaledLinear(width, mlp_ratio * width, kind="hidden")
+        self.fc2 = ScaledLinear(mlp_ratio * width, width, kind="hidden")
+
+
 class Block(nn.Module):
     """Pre-LN transformer block: x + m attn(ln1 x), then x + m mlp(ln2 x), with the residual
     branch multiplier m = L^-alpha set by parametrize() (1 without depth rules)."""
@@ -178,9 +193,7 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = ScaledLayerNorm(width), ScaledLayerNorm(width)
         self.attn = Attention(width, n_heads, qk_layernorm)
-        self.mlp = nn.Module()
-        self.mlp.fc1 = ScaledLinear(width, mlp_ratio * width, kind="hidden")
-        self.mlp.fc2 = ScaledLinear(mlp_ratio * width, width, kind="hidden")
+        self.mlp = MLPBranch(width, mlp_ratio)
         self.branch_multiplier = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,8 @@ ASSUMED = "raw parameter, assumed (..., in, out)"
 
 def is_raw(module: nn.Module, attr: str) -> bool:
     """Whether ``module.<attr>`` belongs to no layer type that states its layout."""
-    return layout(module, attr, 2).source == ASSUMED  # type: ignore[union-attr]
+    found = layout(module, attr, 2)  # a matrix always has a layout
+    return found is not None and found.source == ASSUMED
 
 
 def layout(module: nn.Module, attr: str, ndim: int, used: Layout | None = None) -> Layout | None:

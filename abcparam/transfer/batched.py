@@ -18,12 +18,13 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from ..records import dumps_strict
-from ..torch.models import ACTIVATIONS
+from ..torch.models import ACTIVATIONS, GPT, MLP, Block, ResidualBlock, ResidualMLP
 from ..torch.optim import AdamAtan2, Lion, Muon, OptimizerList, muon_lr_factor
 from .flat_step import FLAT_KINDS, FlatBundle
 from .sweep import RunConfig, build_run, divergence, finished
@@ -126,6 +127,8 @@ def _orthogonalise(g: torch.Tensor, coefficients, steps: int, eps: float) -> tor
 def update(p: torch.Tensor, slot: Slot, t: int) -> None:
     """One update of stacked parameter ``p`` (its .grad set), as the torch class does it."""
     grad, st, f = p.grad, slot.state, slot.fixed
+    if grad is None:
+        raise RuntimeError("a batched update needs the stacked parameter's gradient (backward)")
     lr, wd = _view(slot.lr.float(), p), _view(slot.wd, p)
     if slot.kind in ("Adam", "AdamW", "AdamAtan2"):
         beta1, beta2 = f["betas"]
@@ -176,6 +179,18 @@ def update(p: torch.Tensor, slot: Slot, t: int) -> None:
 
 # -- the batched model ---------------------------------------------------------------------------
 
+_B = TypeVar("_B", ResidualBlock, Block)
+
+
+def _blocks(model: ResidualMLP | GPT, kind: type[_B]) -> list[_B]:
+    """A built-in model's residual blocks, each checked to be ``kind`` (the forward reads its
+    constants: activation, branch multiplier, attention heads and scale)."""
+    blocks = list(model.blocks)
+    for i, block in enumerate(blocks):
+        if not isinstance(block, kind):
+            raise TypeError(f"blocks.{i} is a {type(block).__name__}; expected a {kind.__name__}")
+    return [b for b in blocks if isinstance(b, kind)]
+
 
 class BatchedModel:
     """M runs of one built-in model as stacked tensors [M, ...] with the template run's forward
@@ -209,25 +224,26 @@ class BatchedModel:
         return y * (w.view(shape) * mod.multiplier) + b.view(shape) * mod.bias_multiplier
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        kind = type(self.template).__name__
-        if kind == "MLP":
-            return self._mlp(x)
-        if kind == "ResidualMLP":
-            return self._residual_mlp(x)
-        if kind == "GPT":
-            return self._gpt(x)
+        model = self.template  # the exact built-in class: a subclass may change the forward
+        if type(model) is MLP:
+            return self._mlp(model, x)
+        if type(model) is ResidualMLP:
+            return self._residual_mlp(model, x)
+        if type(model) is GPT:
+            return self._gpt(model, x)
+        kind = type(model).__name__
         raise ValueError(f"no batched forward for {kind}; accepted: MLP, ResidualMLP, GPT")
 
-    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        act = ACTIVATIONS[self.template.activation]
+    def _mlp(self, model: MLP, x: torch.Tensor) -> torch.Tensor:
+        act = ACTIVATIONS[model.activation]
         h = self._linear("embedding", x)
-        for i in range(len(self.template.hidden)):
+        for i in range(len(model.hidden)):
             h = self._linear(f"hidden.{i}", act(h))
         return self._linear("readout", act(h))
 
-    def _residual_mlp(self, x: torch.Tensor) -> torch.Tensor:
+    def _residual_mlp(self, model: ResidualMLP, x: torch.Tensor) -> torch.Tensor:
         h = self._linear("embedding", x)
-        for i, block in enumerate(self.template.blocks):
+        for i, block in enumerate(_blocks(model, ResidualBlock)):
             act = ACTIVATIONS[block.activation]
             branch = self._linear(
                 f"blocks.{i}.fc2",
@@ -236,17 +252,16 @@ class BatchedModel:
             h = h + block.branch_multiplier * branch
         return self._linear("readout", self._norm("ln_f", h))
 
-    def _gpt(self, idx: torch.Tensor) -> torch.Tensor:
+    def _gpt(self, gpt: GPT, idx: torch.Tensor) -> torch.Tensor:
         """idx [M, B, T] -> logits [M, B*T, vocab]."""
         M, B, T = idx.shape
-        gpt = self.template
         emb, pos = self.params["embedding.weight"], self.params["pos_embedding.weight"]
         # each model's rows of one [M * vocab, C] table: a plain embedding lookup (and backward)
         offsets = torch.arange(M).view(M, 1, 1) * emb.shape[1]
         x = F.embedding(idx + offsets, emb.view(-1, emb.shape[2])) * gpt.embedding.multiplier
         x = x + (pos[:, :T] * gpt.pos_embedding.multiplier).unsqueeze(1)
         x = x.reshape(M, B * T, -1)
-        for i, block in enumerate(gpt.blocks):
+        for i, block in enumerate(_blocks(gpt, Block)):
             pre = f"blocks.{i}"
             attn = block.attn
             h = self._norm(f"{pre}.ln1", x)
@@ -381,6 +396,15 @@ def build(configs: list[RunConfig]) -> Batched:
 # -- training -----------------------------------------------------------------------------------
 
 
+def _mean(losses: Iterable[torch.Tensor], n: int) -> torch.Tensor:
+    """``sum(losses) / n``, summed left to right as ``sum`` does (a tensor, never the 0 start)."""
+    it = iter(losses)
+    total = next(it)
+    for loss in it:
+        total = total + loss
+    return total / n
+
+
 def _losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-model mean cross-entropy: logits [M, N, C], targets [M, N] -> [M]."""
     M = logits.shape[0]
@@ -430,8 +454,8 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
             )
         else:
             g_init = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
-            initial = (
-                sum(_losses(model(x), y) for x, y in (lm(g_init, val_ids) for _ in range(8))) / 8
+            initial = _mean(
+                (_losses(model(x), y) for x, y in (lm(g_init, val_ids) for _ in range(8))), 8
             )
     alive = torch.ones(M, dtype=torch.bool)
     history = torch.full((cfg0.steps, M), float("nan"))
@@ -452,7 +476,7 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
                 model(split.x_val.expand(M, *split.x_val.shape)), split.y_val.expand(M, -1)
             )
         else:
-            val = sum(_losses(model(x), y) for x, y in (draw(val=True) for _ in range(8))) / 8
+            val = _mean((_losses(model(x), y) for x, y in (draw(val=True) for _ in range(8))), 8)
     rows = []
     for i, cfg in enumerate(configs):
         row = {

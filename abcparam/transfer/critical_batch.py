@@ -125,9 +125,9 @@ def _slope(per_target: list[dict], draws: list[list[dict | None]]) -> dict | Non
     point = slope([per_target[i]["fit"] for i in used])
     boots = []
     for k in range(len(draws[0])):
-        fits = [draws[i][k] for i in used]
-        if all(fits):
-            boots.append(slope(fits))  # type: ignore[arg-type]
+        fits = [f for f in (draws[i][k] for i in used) if f]
+        if len(fits) == len(used):  # this draw fit every target
+            boots.append(slope(fits))
     interval = [float(x) for x in np.percentile(boots, [2.5, 97.5])] if boots else None
     return {"slope": point, "interval": interval, "targets": len(used), "draws": len(boots)}
 

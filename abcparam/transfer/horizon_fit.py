@@ -137,14 +137,14 @@ def summarise(rows: list[dict], bootstrap: int = BOOTSTRAP) -> dict:
 
 def _pooled(fits: list[dict | None]) -> dict | None:
     """Mean of several slopes; interval = mean of their bounds (a conservative summary)."""
-    fits = [f for f in fits if f]
-    if not fits:
+    found = [f for f in fits if f]
+    if not found:
         return None
     return {
-        "slope": float(np.mean([f["slope"] for f in fits])),
-        "low": float(np.mean([f["low"] for f in fits])),
-        "high": float(np.mean([f["high"] for f in fits])),
-        "fits": len(fits),
+        "slope": float(np.mean([f["slope"] for f in found])),
+        "low": float(np.mean([f["low"] for f in found])),
+        "high": float(np.mean([f["high"] for f in found])),
+        "fits": len(found),
     }
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..atomic import append_line
 from ..interrupt import die_with_parent, interrupt_on_sigterm
@@ -114,10 +115,12 @@ def rules_for(
     import abcparam
 
     scheme = sweep_scheme(scheme)
-    extra = {} if weight_decay is None else {"weight_decay": weight_decay}
+    options: dict[str, Any] = {"optimizer": optimizer, "update_view": update_view}
+    if weight_decay is not None:  # else the engine's default convention
+        options["weight_decay"] = weight_decay
     if scheme == "sp-constant-lr":
-        return abcparam.rules("sp", optimizer=optimizer, update_view=update_view, **extra).with_c(0)
-    return abcparam.rules(scheme, optimizer=optimizer, update_view=update_view, **extra)
+        return abcparam.rules("sp", **options).with_c(0)
+    return abcparam.rules(scheme, **options)
 
 
 def sweep_scheme(name: str) -> str:
@@ -549,13 +552,13 @@ def _run_ray(todo: list[RunConfig], record, gpus_per_run: float = 1.0) -> None:
     ray.init(ignore_reinit_error=True)
     path = os.pathsep.join(p for p in sys.path if p and Path(p).exists())
     env = {"env_vars": {"PYTHONPATH": path}}
-    tasks: dict[float, object] = {}
+    tasks: dict[float, Any] = {}  # Ray remote functions (Ray ships no type hints)
     pending = []
     for c in todo:
         gpus = gpus_per_run if c.device.startswith("cuda") else 0
         if gpus not in tasks:
             tasks[gpus] = ray.remote(num_cpus=1, num_gpus=gpus)(train).options(runtime_env=env)
-        pending.append(tasks[gpus].remote(c))  # type: ignore[attr-defined]
+        pending.append(tasks[gpus].remote(c))
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

@@ -7,11 +7,21 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from ..torch.losses import log_partition
+
+
+@runtime_checkable
+class LogitTracking(Protocol):
+    """An attention module that stores its largest logit in ``max_logit`` when ``track_logits``
+    (abcparam's :class:`~abcparam.torch.models.Attention`)."""
+
+    track_logits: bool
+    max_logit: float
 
 
 class Trace:
@@ -22,7 +32,9 @@ class Trace:
     def __init__(self, model: nn.Module, every: int) -> None:
         self.every = every
         self.model = model
-        self.attention = [m for m in model.modules() if hasattr(m, "track_logits")]
+        self.attention: list[LogitTracking] = [
+            m for m in model.modules() if isinstance(m, LogitTracking)
+        ]
         self.rows: dict[str, list[float]] = {
             "step": [],
             "loss": [],
