@@ -186,3 +186,8 @@ def add_optimizer(parser: argparse.ArgumentParser, default: str = "adam") -> Non
 def add_alignment(parser: argparse.ArgumentParser) -> None:
     """``--alignment``: the forms :func:`parse_alignment` accepts, named exactly in the help."""
     parser.add_argument("--alignment", default="full", type=alignment, help=ALIGNMENT_HELP)
+
+
+def add_format(parser: argparse.ArgumentParser, choices: tuple[str, ...], help: str) -> None:
+    """``--format``: one of ``choices``, the first the default."""
+    parser.add_argument("--format", default=choices[0], choices=choices, help=help)

@@ -36,9 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--confidence", type=float, default=0.9, help="coverage of the interval, in (0, 1)"
     )
-    parser.add_argument(
-        "--format", default="text", choices=("text", "json"), help="lines of text or JSON"
-    )
+    cli_args.add_format(parser, ("text", "json"), "lines of text or JSON")
 
 
 def run(args: argparse.Namespace) -> int:
