@@ -302,6 +302,47 @@ def parametrize(
     ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
     spec and optimizer groups back) and sets only the multipliers and scales.
     """
+    base = _checked_arguments(rules, fold, base, base_width)
+    refuse_recurrent(model)
+    model_width = _checked_width(model, width)
+    base_model, delta, base_w = _resolve_base(model, base, width, delta)
+    width = width or model_width
+    if base_model is None and width is None:
+        raise ValueError(f"this {type(model).__name__} has no .width attribute: pass width=")
+    mapped, dims = _mapped_kinds(model, base_model, delta, layer_map, example_batch)
+    ratio, width, base_w = _widths(dims, mapped, width, base_w)
+    depth = _depth_plan(model, rules, base_depth)
+    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
+    attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    attention, views = _fold_scales(model, rules, plans, attention, fold, example_batch)
+    constants = plan_constants(model, base_model)
+    if example_batch is not None:  # attention calls the module scan cannot see
+        check_observed(observe_attention(model, example_batch), attention, rules)
+    # -- every check passed: change the model -------------------------------------------------
+    _apply(model, plans, attention, seed, init)
+    clear_views(model, views)
+    apply_constants(model, constants)
+    surviving = _set_depth_and_surviving(model, plans, attention, depth, fold)
+    frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
+    tensors = {p.spec.name: p.param for p in plans}
+    kinds = {name: m.kind for name, m in mapped.items()}
+    params = [p.spec for p in plans]
+    return Spec(rules, width, base_w, params, tensors, kinds, ratio, attention, frozen, surviving,
+                constants)  # fmt: skip
+
+
+def _fold_scales(model, rules, plans, attention, fold, example_batch):
+    """(attention plans, weight views): the attention and tied-readout scales that one tensor
+    can carry moved into it (``fold`` not False, engine rules)."""
+    views: dict[str, tuple[float, float]] = {}
+    if fold is not False and isinstance(rules, Rules):
+        attention = _fold_attention(model, rules, plans, attention, views)
+        _fold_readout(model, rules, plans, views, example_batch)
+    return attention, views
+
+
+def _checked_arguments(rules, fold, base, base_width):
+    """``base`` (``base_width=`` folded in) once ``fold`` and ``rules`` are of the accepted kinds."""
     if fold is not None and not isinstance(fold, bool):
         raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
     if base_width is not None:
@@ -313,7 +354,11 @@ def parametrize(
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )
         raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}{hint}")
-    refuse_recurrent(model)
+    return base
+
+
+def _checked_width(model: nn.Module, width: int | None) -> int | None:
+    """The model's own width, once a given ``width`` is a positive int that agrees with it."""
     model_width = _width_of(model)
     if width is not None:
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -323,10 +368,11 @@ def parametrize(
                 f"width = {width} given, but this {type(model).__name__} is built at width "
                 f"{model_width}: pass the model built at {width}, or drop width="
             )
-    base_model, delta, base_w = _resolve_base(model, base, width, delta)
-    width = width or model_width
-    if base_model is None and width is None:
-        raise ValueError(f"this {type(model).__name__} has no .width attribute: pass width=")
+    return model_width
+
+
+def _mapped_kinds(model, base_model, delta, layer_map, example_batch):
+    """(parameter name -> Mapped kind, the width-growing dimensions against the base)."""
     dims = infinite_dims(model, base_model, delta) if base_model is not None else {}
     if dims and not any(inf for _, _, inf in dims.values()) and not layer_map:
         raise ValueError(
@@ -341,6 +387,11 @@ def parametrize(
             f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
             f"nothing to parametrize; unfreeze the parameters to train"
         )
+    return mapped, dims
+
+
+def _widths(dims, mapped, width, base_w) -> tuple[float, int | None, int | None]:
+    """(width ratio, width, base width), each filled in from the others and checked to agree."""
     ratio = _ratio({n: dims[n] for n in mapped if n in dims}, width, base_w)
     if width and base_w and not math.isclose(width / base_w, ratio, rel_tol=1e-6):
         raise ValueError(
@@ -352,22 +403,14 @@ def parametrize(
         width = round(base_w * ratio)
     if base_w is None and width is not None:
         base_w = round(width / ratio)
-    depth = _depth_plan(model, rules, base_depth)
-    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
-    attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
-    views: dict[str, tuple[float, float]] = {}
-    if fold is not False and isinstance(rules, Rules):  # scales that one tensor can carry
-        attention = _fold_attention(model, rules, plans, attention, views)
-        _fold_readout(model, rules, plans, views, example_batch)
-    constants = plan_constants(model, base_model)
-    if example_batch is not None:  # attention calls the module scan cannot see
-        check_observed(observe_attention(model, example_batch), attention, rules)
-    # -- every check passed: change the model -------------------------------------------------
+    return ratio, width, base_w
+
+
+def _set_depth_and_surviving(model, plans, attention, depth, fold) -> dict:
+    """Each residual block's branch multiplier set; the multipliers no tensor carries (``fold``)
+    written into the config and attached to the model; returns them."""
     from .checkpoint import attach, into_config, surviving_of
 
-    _apply(model, plans, attention, seed, init)
-    clear_views(model, views)
-    apply_constants(model, constants)
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -377,21 +420,7 @@ def parametrize(
         else {}
     )
     attach(model, surviving)
-    params = [p.spec for p in plans]
-    frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
-    return Spec(
-        rules,
-        width,
-        base_w,
-        params,
-        {p.spec.name: p.param for p in plans},
-        {name: m.kind for name, m in mapped.items()},
-        ratio,
-        attention,
-        frozen,
-        surviving,
-        constants,
-    )
+    return surviving
 
 
 @dataclass(frozen=True)
