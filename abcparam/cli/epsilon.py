@@ -30,9 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli_args.add_scheme(parser, required=True)
     cli_args.add_optimizer(parser)
     cli_args.add_alignment(parser)
-    parser.add_argument(
-        "--eps", type=cli_args.positive_float("eps"), default=1e-8, help="the constant epsilon"
-    )
+    cli_args.add_positive(parser, "--eps", 1e-8, "the constant epsilon", kind=float)
     parser.add_argument(
         "--base-width",
         type=cli_args.positive_int("base-width"),
