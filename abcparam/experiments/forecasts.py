@@ -315,40 +315,62 @@ def variant_of(row: dict) -> str:
     return "other"
 
 
+def _scale_summary(folder: Path, bootstrap: int) -> tuple[dict, dict]:
+    """Per scheme: the largest width's loss forecast from the smaller ones (with the held-out
+    check) and the loss-curve collapse spread."""
+    from ..forecasts import collapse_spread, load_runs, predict_loss
+
+    rows = load_runs(folder)
+    forecast, collapse = {}, {}
+    for scheme in sorted({r["scheme"] for r in rows}):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        widths = sorted({r["width"] for r in mine})
+        target = widths[-1]
+        p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
+        measured = [r["val_loss"] for r in mine if r["width"] == target]
+        forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
+        collapse[scheme] = collapse_spread(mine)
+    return forecast, collapse
+
+
+def _onset_rows(logits: dict) -> list[dict]:
+    """Per (variant, scheme, width): the measured logit onset beside the engine's exponents."""
+    from ..engine.instability import instability_scaling
+    from ..forecasts import measured_onset
+    from ..transfer.sweep import rules_for
+
+    onsets = []
+    for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
+        scaling = instability_scaling(rules_for(scheme, "adam"))
+        onsets.append(
+            {
+                "variant": variant,
+                "scheme": scheme,
+                "width": width,
+                "measured_onset_log2_lr": measured_onset(curve),
+                "onset_exponent": str(scaling.onset_lr),
+                "logit_growth_exponent": str(scaling.attention_logit_growth),
+                "log_z_exponent": str(scaling.log_z_drift),
+                "curve": {str(lr): v for lr, v in curve.items()},
+            }
+        )
+    return onsets
+
+
 def analyse(out: Path, bootstrap: int = 1000) -> dict:
     """Everything the book and the note quote, from the saved runs: the held-out loss forecast
     per scheme, loss-curve collapse, the LR sensitivity table and the attention-logit onsets
     beside the engine's prediction; written to ``out/summary.json``."""
     import abcparam
 
-    from ..engine.instability import instability_scaling
-    from ..forecasts import (
-        collapse_spread,
-        load_runs,
-        logit_table,
-        measured_onset,
-        predict_loss,
-        sensitivity_table,
-    )
+    from ..forecasts import load_runs, logit_table, sensitivity_table
     from ..forecasts.onsets import LOGIT_THRESHOLD
-    from ..transfer.sweep import rules_for
 
     summary: dict = {}
     if (out / "tune" / "runs.jsonl").exists():
         summary["tuned_log2_lr"] = tuned_log2_lr(load_runs(out / "tune"), TUNE_SCHEME)
     if (out / "scale" / "runs.jsonl").exists():
-        rows = load_runs(out / "scale")
-        forecast, collapse = {}, {}
-        for scheme in sorted({r["scheme"] for r in rows}):
-            mine = [r for r in rows if r["scheme"] == scheme]
-            widths = sorted({r["width"] for r in mine})
-            target = widths[-1]
-            p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
-            measured = [r["val_loss"] for r in mine if r["width"] == target]
-            forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
-            collapse[scheme] = collapse_spread(mine)
-        summary["forecast"] = forecast
-        summary["collapse"] = collapse
+        summary["forecast"], summary["collapse"] = _scale_summary(out / "scale", bootstrap)
     if (out / "sensitivity" / "runs.jsonl").exists():
         rows = load_runs(out / "sensitivity")
         for row in rows:
@@ -360,21 +382,7 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
             {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
         ]
         logits = logit_table(rows, group)
-        onsets = []
-        for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
-            scaling = instability_scaling(rules_for(scheme, "adam"))
-            onsets.append(
-                {
-                    "variant": variant,
-                    "scheme": scheme,
-                    "width": width,
-                    "measured_onset_log2_lr": measured_onset(curve),
-                    "onset_exponent": str(scaling.onset_lr),
-                    "logit_growth_exponent": str(scaling.attention_logit_growth),
-                    "log_z_exponent": str(scaling.log_z_drift),
-                    "curve": {str(lr): v for lr, v in curve.items()},
-                }
-            )
+        onsets = _onset_rows(logits)
         _predict_onsets(onsets)
         summary["onsets"] = onsets
         summary["onset_threshold"] = LOGIT_THRESHOLD
