@@ -142,7 +142,8 @@ def _rejudged(folder: Path):
     return result, float(data.get("provenance", {}).get("wall_s") or float("nan"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=3)
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite summary.md from the saved results (fits re-judged from their records)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     reproducible()
     rows = [
         "| model | scheme | optimizer | LR | steps | judged fits | pass (measured α,ω,u) "

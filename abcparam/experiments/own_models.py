@@ -348,7 +348,8 @@ class _Logits:
         return Wrapped(model)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny widths (a test of the script)")
     parser.add_argument("--widths", default="128,256,512")
@@ -385,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rebuild summary.json from the saved per-configuration rows (after parallel runs)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     from abcparam.records import merged_device, save_json
 
