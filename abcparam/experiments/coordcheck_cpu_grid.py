@@ -34,24 +34,16 @@ def grid(quick: bool):
     # widths (at lr 1e-3 the dW.dz terms, ~lr^2, are still smaller than dW.x0: pre-asymptotic)
     # Judged at step 1: after one blown-up step the logits are huge, the softmax saturates and
     # the recursion's assumption of a Theta(1) loss derivative no longer holds.
-    yield dict(
-        model="mlp",
-        scheme="sp",
-        optimizer="adam",
-        lr_exponents="constant",
-        lr=0.1,
-        widths=mlp_w,
-        steps=1,
-    )
-    yield dict(
-        model="mlp",
-        scheme="sp",
-        optimizer="sgd",
-        lr_exponents="constant",
-        lr=1.0,
-        widths=mlp_w,
-        steps=1,
-    )
+    for optimizer, lr in (("adam", 0.1), ("sgd", 1.0)):
+        yield dict(
+            model="mlp",
+            scheme="sp",
+            optimizer=optimizer,
+            lr_exponents="constant",
+            lr=lr,
+            widths=mlp_w,
+            steps=1,
+        )
     for scheme in ("sp", "mup", "u-mup"):
         yield dict(model="transformer", scheme=scheme, optimizer="adam", widths=gpt_w)
 
