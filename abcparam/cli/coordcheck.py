@@ -264,6 +264,17 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         rules,
         batch,
         loss=loss,
+        name=args.model,
+        fresh_batches=args.fresh_batches,
+        layer_map=args.layer_map,
+        **_shared_options(args, widths),
+    )
+    return _report(result, args)
+
+
+def _shared_options(args: argparse.Namespace, widths) -> dict:
+    """The options both check paths (built-in and user models) take as they are given."""
+    return dict(
         widths=widths,
         steps=args.steps,
         seeds=args.seeds,
@@ -271,13 +282,9 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         base_width=args.base_width,
         tolerance=args.tolerance,
         out=args.out,
-        name=args.model,
         device=args.device,
-        fresh_batches=args.fresh_batches,
         overwrite=args.overwrite,
-        layer_map=args.layer_map,
     )
-    return _report(result, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -321,17 +328,9 @@ def _run(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         alignment=args.alignment,
         lr_exponents=args.lr_exponents,
-        widths=widths,
-        steps=args.steps,
-        seeds=args.seeds,
-        lr=args.lr,
-        base_width=args.base_width,
         depth=args.depth,
-        tolerance=args.tolerance,
-        out=args.out,
         fixed_batch=not args.fresh_batches,
-        device=args.device,
-        overwrite=args.overwrite,
+        **_shared_options(args, widths),
     )
     return _report(result, args)
 
