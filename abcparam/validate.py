@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -176,10 +176,17 @@ def boolean(value: Any, name: str) -> bool:
     return value
 
 
-def key_values(text: str, name: str, example: str, canon: Any = None) -> dict[str, str]:
-    """``"k1=v1,k2=v2"`` as ``{k1: v1, ...}``; a part without ``=`` or a key given twice (after
-    ``canon``, e.g. a kind's alias) is an error, never a silent last-one-wins."""
-    out: dict[str, str] = {}
+def key_values(
+    text: str,
+    name: str,
+    example: str,
+    canon: Any = None,
+    parse: Callable[[str, str], Any] | None = None,
+) -> dict[str, Any]:
+    """``"k1=v1,k2=v2"`` as ``{k1: v1, ...}`` (each value ``parse(key, value)`` when given); a
+    part without ``=`` or a key given twice (after ``canon``, e.g. a kind's alias) is an error,
+    never a silent last-one-wins."""
+    out: dict[str, Any] = {}
     shown: dict[str, str] = {}
     for part in str(text).split(","):
         key, sep, value = part.partition("=")
@@ -193,7 +200,8 @@ def key_values(text: str, name: str, example: str, canon: Any = None) -> dict[st
                 f"{name} = {text!r} sets {k!r} twice ({shown[k]!r} and {part.strip()!r}); "
                 f"accepted: each key once"
             )
-        out[k], shown[k] = value.strip(), part.strip()
+        out[k] = value.strip() if parse is None else parse(k, value.strip())
+        shown[k] = part.strip()
     return out
 
 

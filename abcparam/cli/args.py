@@ -186,3 +186,19 @@ def add_optimizer(parser: argparse.ArgumentParser, default: str = "adam") -> Non
 def add_alignment(parser: argparse.ArgumentParser) -> None:
     """``--alignment``: the forms :func:`parse_alignment` accepts, named exactly in the help."""
     parser.add_argument("--alignment", default="full", type=alignment, help=ALIGNMENT_HELP)
+
+
+def add_format(parser: argparse.ArgumentParser, choices: tuple[str, ...], help: str) -> None:
+    """``--format``: one of ``choices``, the first the default."""
+    parser.add_argument("--format", default=choices[0], choices=choices, help=help)
+
+
+def add_positive(parser: Any, flag: str, default: Any, help: str, kind: type = int) -> None:
+    """``flag`` taking one positive ``kind`` (int or float), named in its error message."""
+    check = positive_int if kind is int else positive_float
+    parser.add_argument(flag, type=check(flag.lstrip("-")), default=default, help=help)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where to train."""
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")

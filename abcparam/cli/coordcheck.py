@@ -14,6 +14,13 @@ from . import args as cli_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    _add_check_arguments(parser)
+    _add_depth_arguments(parser.add_argument_group("depth checks (--vary depth)"))
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """What is checked: the model, its batches and loss."""
     parser.add_argument(
         "--model",
         default="mlp",
@@ -33,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="my_pkg.module:fn(output, targets) -> scalar (default: cross-entropy on the logits "
         "or output.logits)",
     )
+
+
+def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """How it is checked: rules, widths, steps, seeds, learning rate, tolerance and output."""
     cli_args.add_scheme(parser, default="mup")
     cli_args.add_optimizer(parser)
     cli_args.add_alignment(parser)
@@ -48,41 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli_args.widths,
         help="comma-separated widths; a slope is judged over at least 3",
     )
-    parser.add_argument(
-        "--steps",
-        type=cli_args.positive_int("steps"),
-        default=3,
-        help="training steps per run (slopes are fitted at every step 0..steps)",
+    cli_args.add_positive(
+        parser, "--steps", 3, "training steps per run (slopes are fitted at every step 0..steps)"
     )
-    parser.add_argument(
-        "--seeds",
-        type=cli_args.positive_int("seeds"),
-        default=2,
-        help="seeds per width; the ± spread needs 2 or more",
-    )
-    parser.add_argument(
+    cli_args.add_positive(parser, "--seeds", 2, "seeds per width; the ± spread needs 2 or more")
+    cli_args.add_positive(
+        parser,
         "--lr",
-        type=cli_args.positive_float("lr"),
-        default=None,
-        help="base learning rate at the base width (default: the check's own, per optimizer)",
+        None,
+        "base learning rate at the base width (default: the check's own, per optimizer)",
+        kind=float,
     )
-    parser.add_argument(
+    cli_args.add_positive(
+        parser,
         "--base-width",
-        type=cli_args.positive_int("base-width"),
-        default=None,
-        help="width where the learning rate is --lr (default: the smallest width)",
+        None,
+        "width where the learning rate is --lr (default: the smallest width)",
     )
-    parser.add_argument(
-        "--depth",
-        type=cli_args.positive_int("depth"),
-        default=2,
-        help="hidden layers (mlp) or blocks (transformer) of the built-in models",
+    cli_args.add_positive(
+        parser, "--depth", 2, "hidden layers (mlp) or blocks (transformer) of the built-in models"
     )
-    parser.add_argument(
-        "--tolerance",
-        type=cli_args.positive_float("tolerance"),
-        default=0.15,
-        help="largest |measured - predicted| slope that passes",
+    cli_args.add_positive(
+        parser, "--tolerance", 0.15, "largest |measured - predicted| slope that passes", kind=float
     )
     parser.add_argument("--out", default=None, help="folder for results.json and plots")
     parser.add_argument(
@@ -95,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train on a fresh batch each step (measured on the first); default: one fixed batch",
     )
-    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
+    cli_args.add_device(parser)
     parser.add_argument(
         "--layer-map",
         default=None,
@@ -104,7 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '\'{"regex": "kind"}\' or regex=kind pairs separated by commas '
         "(e.g. 'router=readout,experts=hidden')",
     )
-    depth = parser.add_argument_group("depth checks (--vary depth)")
+
+
+def _add_depth_arguments(depth: argparse._ArgumentGroup) -> None:
+    """The options of ``--vary depth``."""
     depth.add_argument(
         "--vary",
         default="width",
@@ -122,23 +123,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="mup,depth-mup,completep",
         help="schemes compared across depth (mup = no depth rule)",
     )
-    depth.add_argument(
-        "--base-depth",
-        type=cli_args.positive_int("base-depth"),
-        default=None,
-        help="default: smallest depth",
-    )
+    cli_args.add_positive(depth, "--base-depth", None, "default: smallest depth")
     depth.add_argument(
         "--depth-alignment",
         default="coherent",
         help="how the blocks' updates add: coherent (L^1) or independent (L^1/2)",
     )
-    depth.add_argument(
-        "--depth-batch",
-        type=cli_args.positive_int("depth-batch"),
-        default=64,
-        help="rows of the fixed batch",
-    )
+    cli_args.add_positive(depth, "--depth-batch", 64, "rows of the fixed batch")
 
 
 #: options of --vary depth only (default None: given means meant)
@@ -273,6 +264,17 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         rules,
         batch,
         loss=loss,
+        name=args.model,
+        fresh_batches=args.fresh_batches,
+        layer_map=args.layer_map,
+        **_shared_options(args, widths),
+    )
+    return _report(result, args)
+
+
+def _shared_options(args: argparse.Namespace, widths) -> dict:
+    """The options both check paths (built-in and user models) take as they are given."""
+    return dict(
         widths=widths,
         steps=args.steps,
         seeds=args.seeds,
@@ -280,13 +282,9 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         base_width=args.base_width,
         tolerance=args.tolerance,
         out=args.out,
-        name=args.model,
         device=args.device,
-        fresh_batches=args.fresh_batches,
         overwrite=args.overwrite,
-        layer_map=args.layer_map,
     )
-    return _report(result, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -330,17 +328,9 @@ def _run(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         alignment=args.alignment,
         lr_exponents=args.lr_exponents,
-        widths=widths,
-        steps=args.steps,
-        seeds=args.seeds,
-        lr=args.lr,
-        base_width=args.base_width,
         depth=args.depth,
-        tolerance=args.tolerance,
-        out=args.out,
         fixed_batch=not args.fresh_batches,
-        device=args.device,
-        overwrite=args.overwrite,
+        **_shared_options(args, widths),
     )
     return _report(result, args)
 

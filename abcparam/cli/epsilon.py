@@ -19,17 +19,18 @@ def _parse_grad(text: str) -> float | dict[str, float]:
     accepted = "one number > 0, or kind=value,... (e.g. hidden=1e-5,readout=1e-3)"
     if "=" not in text:
         return validate.positive_float(text, "grad-rms")
-    pairs = validate.key_values(text, "grad-rms", accepted, canon=canonical_kind)
-    return {kind: validate.positive_float(v, f"grad-rms {kind}") for kind, v in pairs.items()}
+
+    def rms(kind: str, value: str) -> float:
+        return validate.positive_float(value, f"grad-rms {kind}")
+
+    return validate.key_values(text, "grad-rms", accepted, canon=canonical_kind, parse=rms)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli_args.add_scheme(parser, required=True)
     cli_args.add_optimizer(parser)
     cli_args.add_alignment(parser)
-    parser.add_argument(
-        "--eps", type=cli_args.positive_float("eps"), default=1e-8, help="the constant epsilon"
-    )
+    cli_args.add_positive(parser, "--eps", 1e-8, "the constant epsilon", kind=float)
     parser.add_argument(
         "--base-width",
         type=cli_args.positive_int("base-width"),
@@ -49,9 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("mlp", "transformer"),
         help="model whose base-width gradients are measured when --grad-rms is not given",
     )
-    parser.add_argument(
-        "--format", default="text", choices=("text", "json"), help="a table or JSON"
-    )
+    cli_args.add_format(parser, ("text", "json"), "a table or JSON")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,18 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli_args._argparse_type(_widths, "widths"),
         help="trained widths to fit (default: all below --width)",
     )
-    parser.add_argument(
-        "--bootstrap",
-        type=cli_args.positive_int("bootstrap"),
-        default=1000,
-        help="bootstrap resamples over seeds for the interval",
+    cli_args.add_positive(
+        parser, "--bootstrap", 1000, "bootstrap resamples over seeds for the interval"
     )
     parser.add_argument(
         "--confidence", type=float, default=0.9, help="coverage of the interval, in (0, 1)"
     )
-    parser.add_argument(
-        "--format", default="text", choices=("text", "json"), help="lines of text or JSON"
-    )
+    cli_args.add_format(parser, ("text", "json"), "lines of text or JSON")
 
 
 def run(args: argparse.Namespace) -> int:

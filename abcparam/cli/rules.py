@@ -84,11 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LR_MODES,
         help="per-layer c, or the largest c shared by every layer",
     )
-    parser.add_argument(
-        "--hidden-layers",
-        type=cli_args.positive_int("hidden-layers"),
-        default=2,
-        help="hidden layers of the network the constraints are written for",
+    cli_args.add_positive(
+        parser, "--hidden-layers", 2, "hidden layers of the network the constraints are written for"
     )
     parser.add_argument(
         "--format",

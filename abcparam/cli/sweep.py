@@ -55,36 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=cli_args.lr_range,
         help="log2 base LR grid lo:hi[:step], both ends included (default step 1)",
     )
-    parser.add_argument(
-        "--seeds", type=cli_args.positive_int("seeds"), default=2, help="seeds per (width, LR)"
+    cli_args.add_positive(parser, "--seeds", 2, "seeds per (width, LR)")
+    cli_args.add_positive(parser, "--steps", 200, "training steps per run")
+    cli_args.add_positive(
+        parser, "--base-width", 64, "width where the base learning rate applies as given"
     )
-    parser.add_argument(
-        "--steps", type=cli_args.positive_int("steps"), default=200, help="training steps per run"
-    )
-    parser.add_argument(
-        "--base-width",
-        type=cli_args.positive_int("base-width"),
-        default=64,
-        help="width where the base learning rate applies as given",
-    )
-    parser.add_argument("--device", default="cpu", help="where to train: cpu, cuda, cuda:1, ...")
+    cli_args.add_device(parser)
     parser.add_argument(
         "--backend",
         default="local",
         choices=("local", "ray"),
         help="local worker processes, or a Ray cluster",
     )
-    parser.add_argument(
-        "--workers",
-        type=cli_args.positive_int("workers"),
-        default=None,
-        help="parallel runs (default: one per CPU core, or per GPU)",
+    cli_args.add_positive(
+        parser, "--workers", None, "parallel runs (default: one per CPU core, or per GPU)"
     )
-    parser.add_argument(
+    cli_args.add_positive(
+        parser,
         "--gpus-per-run",
-        type=cli_args.positive_float("gpus-per-run"),
-        default=1.0,
-        help="--backend ray on CUDA: GPUs each run's task asks for (0.25: four runs per GPU)",
+        1.0,
+        "--backend ray on CUDA: GPUs each run's task asks for (0.25: four runs per GPU)",
+        kind=float,
     )
     parser.add_argument("--out", required=True, help="folder: runs.jsonl, summary.md, plot")
     parser.add_argument(

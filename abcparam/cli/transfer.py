@@ -5,26 +5,22 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from .. import validate
 from ..calculator import BASE_KEYS, DEFAULT_RULES, RULES, TARGET_KEYS, transfer
 from . import args as cli_args
 
 
 def parse_run(text: str, what: str, keys: tuple[str, ...]) -> dict[str, float]:
     """``key=value,...`` -> {key: number}; a malformed item names itself and the accepted form."""
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(
-                f"--{what} item {item!r} is not key=value; accepted keys: {', '.join(keys)}"
-            )
+
+    def number(key: str, value: str) -> float:
         try:
-            out[key.strip()] = float(value)
+            return float(value)
         except ValueError:
-            raise ValueError(f"--{what} {key.strip()} = {value!r}; accepted: a number") from None
-    return out
+            raise ValueError(f"--{what} {key} = {value!r}; accepted: a number") from None
+
+    example = f"key=value,... with keys {', '.join(keys)}"
+    return validate.key_values(text.strip().strip(","), f"--{what}", example, parse=number)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("coupled", "independent"),
         help="the weight-decay convention (coupled: torch's AdamW)",
     )
-    parser.add_argument(
-        "--format", default="markdown", choices=("markdown", "json"), help="a table or JSON"
-    )
+    cli_args.add_format(parser, ("markdown", "json"), "a table or JSON")
 
 
 def run(args: argparse.Namespace) -> int:

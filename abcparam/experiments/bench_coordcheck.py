@@ -163,7 +163,9 @@ def _clock() -> np.ndarray:
     return np.array([time.perf_counter(), time.process_time()])
 
 
-def _bare(case: Case) -> np.ndarray:
+def _timed(case: Case, one_run) -> np.ndarray:
+    """(wall, CPU) seconds summed over every (seed, width) of ``case``: the clock runs from the
+    model's build through ``one_run(model, optimizer, x, y, width, seed)``."""
     total = np.zeros(2)
     for seed in range(case.seeds):
         for width in case.widths:
@@ -171,35 +173,33 @@ def _bare(case: Case) -> np.ndarray:
             x, y = case.batch(seed)
             t0 = _clock()
             model = case.make(width)
-            opt = _optimizer(model, case.lr)
-            for _ in range(case.steps):
-                loss = _loss(_forward(model, x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            with torch.no_grad():  # the final weights are observed once, as the check does
-                _loss(_forward(model, x), y).item()
+            one_run(model, _optimizer(model, case.lr), x, y, width, seed)
             total += _clock() - t0
     return total
+
+
+def _bare(case: Case) -> np.ndarray:
+    def steps(model, opt, x, y, width, seed) -> None:
+        for _ in range(case.steps):
+            loss = _loss(_forward(model, x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():  # the final weights are observed once, as the check does
+            _loss(_forward(model, x), y).item()
+
+    return _timed(case, steps)
 
 
 def _recorded(case: Case, alignment: bool) -> np.ndarray:
     from abcparam.coordcheck.record import Recorder
     from abcparam.coordcheck.run import train
 
-    total = np.zeros(2)
-    for seed in range(case.seeds):
-        for width in case.widths:
-            torch.manual_seed(seed)
-            x, y = case.batch(seed)
-            t0 = _clock()
-            model = case.make(width)
-            opt = _optimizer(model, case.lr)
-            recorder = Recorder(model, case.layers(model), alignment, width=width, seed=seed)
-            records: list = []
-            train(model, opt, _loss, [(x, y)] * case.steps, recorder, records, [])
-            total += _clock() - t0
-    return total
+    def steps(model, opt, x, y, width, seed) -> None:
+        recorder = Recorder(model, case.layers(model), alignment, width=width, seed=seed)
+        train(model, opt, _loss, [(x, y)] * case.steps, recorder, [], [])
+
+    return _timed(case, steps)
 
 
 def _mup(case: Case) -> np.ndarray:

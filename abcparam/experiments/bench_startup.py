@@ -100,7 +100,8 @@ def one_run(
     raise RuntimeError(f"no training step reached (exit {proc.returncode}): {proc.stderr[-500:]}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0] + " " + __doc__.splitlines()[1],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -128,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         help="coord-check arguments after --model transformer (default settings if none)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     from tqdm.std import tqdm
 
     from abcparam.records import results_dir, save_json

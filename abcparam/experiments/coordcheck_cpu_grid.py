@@ -34,24 +34,16 @@ def grid(quick: bool):
     # widths (at lr 1e-3 the dW.dz terms, ~lr^2, are still smaller than dW.x0: pre-asymptotic)
     # Judged at step 1: after one blown-up step the logits are huge, the softmax saturates and
     # the recursion's assumption of a Theta(1) loss derivative no longer holds.
-    yield dict(
-        model="mlp",
-        scheme="sp",
-        optimizer="adam",
-        lr_exponents="constant",
-        lr=0.1,
-        widths=mlp_w,
-        steps=1,
-    )
-    yield dict(
-        model="mlp",
-        scheme="sp",
-        optimizer="sgd",
-        lr_exponents="constant",
-        lr=1.0,
-        widths=mlp_w,
-        steps=1,
-    )
+    for optimizer, lr in (("adam", 0.1), ("sgd", 1.0)):
+        yield dict(
+            model="mlp",
+            scheme="sp",
+            optimizer=optimizer,
+            lr_exponents="constant",
+            lr=lr,
+            widths=mlp_w,
+            steps=1,
+        )
     for scheme in ("sp", "mup", "u-mup"):
         yield dict(model="transformer", scheme=scheme, optimizer="adam", widths=gpt_w)
 
@@ -142,7 +134,8 @@ def _rejudged(folder: Path):
     return result, float(data.get("provenance", {}).get("wall_s") or float("nan"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=3)
@@ -155,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite summary.md from the saved results (fits re-judged from their records)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     reproducible()
     rows = [
         "| model | scheme | optimizer | LR | steps | judged fits | pass (measured α,ω,u) "

@@ -23,6 +23,12 @@ from . import reproducible
 
 SCHEMES = {"SP (per-layer LRs)": "sp", "μP": "mup", "u-μP": "u-mup"}
 LAYERS = {"hidden.0": "tab:green", "hidden.1": "tab:blue", "readout": "tab:red"}
+#: (fit field, line style, width, alpha, label) of each curve drawn per layer
+CURVES = (
+    ("measured_slope", "-", 1.2, None, "measured"),
+    ("predicted_slope", ":", 1, None, "predicted (measured α,ω,u)"),
+    ("predicted_slope_preset", "--", 0.6, 0.6, "preset"),
+)
 
 
 def plot(results: dict, path: Path) -> None:
@@ -33,31 +39,9 @@ def plot(results: dict, path: Path) -> None:
                 (f["step"], f) for f in fits if f["layer"] == layer and f["quantity"] == "delta"
             )
             steps = [s for s, _ in rows]
-            ax.plot(
-                steps,
-                [f["measured_slope"] for _, f in rows],
-                "-",
-                color=color,
-                lw=1.2,
-                label=f"{layer} measured",
-            )
-            ax.plot(
-                steps,
-                [f["predicted_slope"] for _, f in rows],
-                ":",
-                color=color,
-                lw=1,
-                label=f"{layer} predicted (measured α,ω,u)",
-            )
-            ax.plot(
-                steps,
-                [f["predicted_slope_preset"] for _, f in rows],
-                "--",
-                color=color,
-                lw=0.6,
-                alpha=0.6,
-                label=f"{layer} preset",
-            )
+            for key, style, lw, alpha, what in CURVES:
+                ax.plot(steps, [f[key] for _, f in rows], style, color=color, lw=lw, alpha=alpha,
+                        label=f"{layer} {what}")  # fmt: skip
         ax.set(title=label, xlabel="step", xscale="log")
         ax.axhline(0, color="grey", lw=0.5)
     axes[0].set_ylabel("slope of the change vs width")

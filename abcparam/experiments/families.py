@@ -23,29 +23,14 @@ def _config(family: str, width: int) -> tuple[Any, Any]:
     """(config, model class) of ``family`` at ``width``: one layer, vocabulary 128, 4 heads."""
     import transformers as T
 
+    from ..torch.zoo import decoder_config, gpt2_config
+
     w, h, v = width, HEADS, 128
-    decoder = dict(
-        hidden_size=w,
-        intermediate_size=4 * w,
-        num_hidden_layers=1,
-        num_attention_heads=h,
-        num_key_value_heads=h,
-        vocab_size=v,
-        pad_token_id=0,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+    gpt2 = gpt2_config(w, 1, h, v, context=64)
+    decoder = {**decoder_config(w, 1, h, v), "pad_token_id": 0}
     table: dict[str, Callable[[], tuple[Any, Any]]] = {
-        "gpt2": lambda: (
-            T.GPT2Config(n_embd=w, n_layer=1, n_head=h, n_positions=64, vocab_size=v,
-                         bos_token_id=0, eos_token_id=0),
-            T.GPT2LMHeadModel,
-        ),
-        "gptj": lambda: (
-            T.GPTJConfig(n_embd=w, n_layer=1, n_head=h, n_positions=64, vocab_size=v,
-                         rotary_dim=w // h // 2, bos_token_id=0, eos_token_id=0),
-            T.GPTJForCausalLM,
-        ),
+        "gpt2": lambda: (T.GPT2Config(**gpt2), T.GPT2LMHeadModel),
+        "gptj": lambda: (T.GPTJConfig(**gpt2, rotary_dim=w // h // 2), T.GPTJForCausalLM),
         "gpt-neox": lambda: (
             T.GPTNeoXConfig(hidden_size=w, intermediate_size=4 * w, num_hidden_layers=1,
                             num_attention_heads=h, vocab_size=v, max_position_embeddings=64,
@@ -67,7 +52,7 @@ def _config(family: str, width: int) -> tuple[Any, Any]:
             T.MixtralForCausalLM,
         ),
         "phi": lambda: (
-            T.PhiConfig(**{k: x for k, x in decoder.items() if k != "pad_token_id"}),
+            T.PhiConfig(**decoder_config(w, 1, h, v)),
             T.PhiForCausalLM,
         ),
         "phi3": lambda: (T.Phi3Config(**decoder), T.Phi3ForCausalLM),
@@ -122,13 +107,13 @@ FAMILIES = (
 
 def build(family: str, width: int, device: str = "cpu"):
     """The ``family`` model at ``width`` (``device="meta"``: shapes only), built from config."""
-    import torch
     from transformers.utils import logging
+
+    from ..torch.zoo import from_config
 
     config, cls = _config(family, width)
     logging.set_verbosity_error()  # tiny configs trip token-id warnings that mean nothing here
-    with torch.device(device):
-        return cls(config)
+    return from_config(cls, config, device)
 
 
 def factory(family: str) -> Callable[[int], Any]:

@@ -152,12 +152,12 @@ def tuned_log2_lr(rows: list[dict], scheme: str) -> float:
     return min(by_lr, key=lambda lr: sum(by_lr[lr]) / len(by_lr[lr]))
 
 
-def run(preset_name: str, phases: list[str], out: Path, device: str, workers: int) -> int:
+def _phase_configs(phase: str, preset, device: str, out: Path, workers: int) -> list:
+    """The run configurations of one phase (``scale`` resumes the tune sweep for its LR)."""
     from ..transfer.sweep import grid, run_sweep
 
-    preset = PRESETS[preset_name]
     common = dict(base_width=preset.base_width, batch=preset.batch, device=device)
-    started = time.time()
+    half_trace = max(1, preset.trace_every // 2)
     tune_cfgs = grid(
         "transformer",
         [TUNE_SCHEME],
@@ -168,11 +168,11 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
         steps=preset.scale_steps,
         **common,
     )
-    if "tune" in phases:
-        run_sweep(tune_cfgs, out / "tune" / "runs.jsonl", workers=workers)
-    if "scale" in phases:
+    if phase == "tune":
+        return tune_cfgs
+    configs: list = []
+    if phase == "scale":
         tuned = run_sweep(tune_cfgs, out / "tune" / "runs.jsonl", workers=workers)
-        configs = []
         for scheme in SCALE_SCHEMES:
             configs += grid(
                 "transformer",
@@ -185,9 +185,7 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
                 trace_every=preset.trace_every,
                 **common,
             )
-        run_sweep(configs, out / "scale" / "runs.jsonl", workers=workers)
-    if "sensitivity" in phases:
-        configs = []
+    elif phase == "sensitivity":
         # width-major: an interrupted sweep leaves whole (width, variant, scheme) LR curves
         for width in preset.sensitivity_widths:
             for _, settings in VARIANTS:
@@ -199,12 +197,11 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
                     sensitivity_grid(preset.sensitivity_points),
                     preset.seeds,
                     steps=preset.sensitivity_steps,
-                    trace_every=max(1, preset.trace_every // 2),
+                    trace_every=half_trace,
                     **common,
                     **settings,
                 )
-        run_sweep(configs, out / "sensitivity" / "runs.jsonl", workers=workers)
-    if "onset" in phases:
+    elif phase == "onset":
         configs = grid(
             "transformer",
             ONSET_SCHEMES,
@@ -213,12 +210,10 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
             preset.onset_log2_lrs,
             preset.seeds,
             steps=preset.onset_steps,
-            trace_every=max(1, preset.trace_every // 2),
+            trace_every=half_trace,
             **common,
         )
-        run_sweep(configs, out / "onset" / "runs.jsonl", workers=workers)
-    if "variants" in phases:
-        configs = []
+    elif phase == "variants":
         for width in preset.variant_widths:
             for name in EXTRA_VARIANTS:
                 optimizer, settings = variant_settings(name, preset.sensitivity_steps)
@@ -235,7 +230,25 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
                     device=device,
                     **settings,
                 )
-        run_sweep(configs, out / "variants" / "runs.jsonl", workers=workers)
+    return configs
+
+
+def run(preset_name: str, phases: list[str], out: Path, device: str, workers: int) -> int:
+    from ..transfer.sweep import run_sweep
+
+    preset = PRESETS[preset_name]
+    started = time.time()
+    for phase in PHASES:  # in this order: scale reads the tuned LR
+        if phase in phases:
+            configs = _phase_configs(phase, preset, device, out, workers)
+            run_sweep(configs, out / phase / "runs.jsonl", workers=workers)
+    _save_config(out, preset_name, preset, phases, device, started)
+    return 0
+
+
+def _save_config(out: Path, preset_name: str, preset, phases: list[str], device: str,
+                 started: float) -> None:  # fmt: skip
+    """The configuration (with every invocation's phases) saved beside the results."""
     config = {
         "preset": preset_name,
         "sizes": preset.__dict__,
@@ -260,7 +273,6 @@ def run(preset_name: str, phases: list[str], out: Path, device: str, workers: in
     for phase in phases:  # each phase's runs keep their provenance beside them
         if (out / phase).is_dir():
             save_json(out / phase / "config.json", config, started=started)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,40 +315,62 @@ def variant_of(row: dict) -> str:
     return "other"
 
 
+def _scale_summary(folder: Path, bootstrap: int) -> tuple[dict, dict]:
+    """Per scheme: the largest width's loss forecast from the smaller ones (with the held-out
+    check) and the loss-curve collapse spread."""
+    from ..forecasts import collapse_spread, load_runs, predict_loss
+
+    rows = load_runs(folder)
+    forecast, collapse = {}, {}
+    for scheme in sorted({r["scheme"] for r in rows}):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        widths = sorted({r["width"] for r in mine})
+        target = widths[-1]
+        p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
+        measured = [r["val_loss"] for r in mine if r["width"] == target]
+        forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
+        collapse[scheme] = collapse_spread(mine)
+    return forecast, collapse
+
+
+def _onset_rows(logits: dict) -> list[dict]:
+    """Per (variant, scheme, width): the measured logit onset beside the engine's exponents."""
+    from ..engine.instability import instability_scaling
+    from ..forecasts import measured_onset
+    from ..transfer.sweep import rules_for
+
+    onsets = []
+    for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
+        scaling = instability_scaling(rules_for(scheme, "adam"))
+        onsets.append(
+            {
+                "variant": variant,
+                "scheme": scheme,
+                "width": width,
+                "measured_onset_log2_lr": measured_onset(curve),
+                "onset_exponent": str(scaling.onset_lr),
+                "logit_growth_exponent": str(scaling.attention_logit_growth),
+                "log_z_exponent": str(scaling.log_z_drift),
+                "curve": {str(lr): v for lr, v in curve.items()},
+            }
+        )
+    return onsets
+
+
 def analyse(out: Path, bootstrap: int = 1000) -> dict:
     """Everything the book and the note quote, from the saved runs: the held-out loss forecast
     per scheme, loss-curve collapse, the LR sensitivity table and the attention-logit onsets
     beside the engine's prediction; written to ``out/summary.json``."""
     import abcparam
 
-    from ..engine.instability import instability_scaling
-    from ..forecasts import (
-        collapse_spread,
-        load_runs,
-        logit_table,
-        measured_onset,
-        predict_loss,
-        sensitivity_table,
-    )
+    from ..forecasts import load_runs, logit_table, sensitivity_table
     from ..forecasts.onsets import LOGIT_THRESHOLD
-    from ..transfer.sweep import rules_for
 
     summary: dict = {}
     if (out / "tune" / "runs.jsonl").exists():
         summary["tuned_log2_lr"] = tuned_log2_lr(load_runs(out / "tune"), TUNE_SCHEME)
     if (out / "scale" / "runs.jsonl").exists():
-        rows = load_runs(out / "scale")
-        forecast, collapse = {}, {}
-        for scheme in sorted({r["scheme"] for r in rows}):
-            mine = [r for r in rows if r["scheme"] == scheme]
-            widths = sorted({r["width"] for r in mine})
-            target = widths[-1]
-            p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
-            measured = [r["val_loss"] for r in mine if r["width"] == target]
-            forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
-            collapse[scheme] = collapse_spread(mine)
-        summary["forecast"] = forecast
-        summary["collapse"] = collapse
+        summary["forecast"], summary["collapse"] = _scale_summary(out / "scale", bootstrap)
     if (out / "sensitivity" / "runs.jsonl").exists():
         rows = load_runs(out / "sensitivity")
         for row in rows:
@@ -348,21 +382,7 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
             {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
         ]
         logits = logit_table(rows, group)
-        onsets = []
-        for (variant, scheme, width), curve in sorted(logits.items(), key=lambda kv: str(kv[0])):
-            scaling = instability_scaling(rules_for(scheme, "adam"))
-            onsets.append(
-                {
-                    "variant": variant,
-                    "scheme": scheme,
-                    "width": width,
-                    "measured_onset_log2_lr": measured_onset(curve),
-                    "onset_exponent": str(scaling.onset_lr),
-                    "logit_growth_exponent": str(scaling.attention_logit_growth),
-                    "log_z_exponent": str(scaling.log_z_drift),
-                    "curve": {str(lr): v for lr, v in curve.items()},
-                }
-            )
+        onsets = _onset_rows(logits)
         _predict_onsets(onsets)
         summary["onsets"] = onsets
         summary["onset_threshold"] = LOGIT_THRESHOLD

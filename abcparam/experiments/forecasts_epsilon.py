@@ -150,13 +150,73 @@ def _mean_se(values: list[float]) -> tuple[float, float | None]:
     return float(v.mean()), se
 
 
+def _width_curve(control: list[dict], large: list[dict], kinds: list[str], eps: float):
+    """(training gradient RMS, LR curves and the large-eps effect) at one width, from its control
+    runs (at the control's best LR) and its large-eps runs."""
+    from ..engine.epsilon import step_fraction
+
+    ctrl, big = _curve(control), _curve(large)
+    best = min(ctrl, key=lambda lr: np.mean(list(ctrl[lr].values())))
+    best_large = min(big, key=lambda lr: np.mean(list(big[lr].values())))
+    g = training_gradient_rms([r for r in control if r["log2_lr"] == best], kinds)
+    seeds = sorted(ctrl[best])
+    gap_at_best = [big[best][s] - ctrl[best][s] for s in seeds]
+    per_lr = {}
+    for lr in ctrl:
+        m_c, se_c = _mean_se(list(ctrl[lr].values()))
+        m_l, se_l = _mean_se(list(big.get(lr, {}).values()))
+        per_lr[str(lr)] = {
+            "control": m_c,
+            "control_se": se_c,
+            "large_eps": m_l,
+            "large_eps_se": se_l,
+        }
+    gm, gse = _mean_se(gap_at_best)
+    return g, {
+        "per_lr": per_lr,
+        "control_best_log2_lr": best,
+        "large_eps_best_log2_lr": best_large,
+        "optimum_shift_log2": best_large - best,
+        "gap_at_control_best": gm,
+        "gap_at_control_best_se": gse,
+        "gap_of_minima": _mean_se(list(big[best_large].values()))[0]
+        - _mean_se(list(ctrl[best].values()))[0],
+        "training_grad_rms": g,
+        "hidden_step_fraction": step_fraction(g["hidden"], eps),
+    }
+
+
+def _forecast(preset, rules, kinds: list[str], control_base: list[dict]) -> dict:
+    """The engine's crossovers from the base width only: from the init gradient RMS and from the
+    training gradient RMS at the control's best LR, each with its ``abcparam epsilon`` command."""
+    from ..engine.epsilon import crossovers
+
+    base = preset.base_width
+    ctrl_base = _curve(control_base)
+    best_base = min(ctrl_base, key=lambda lr: np.mean(list(ctrl_base[lr].values())))
+    g_init = init_gradient_rms(preset, preset.seeds)
+    g_train = training_gradient_rms([r for r in control_base if r["log2_lr"] == best_base], kinds)
+    forecast = {}
+    for name, grads in (("from_init_gradient", g_init), ("from_training_gradient", g_train)):
+        used = {k: grads[k] for k in kinds if k in grads}
+        forecast[name] = {
+            "grad_rms_base": used,
+            "crossovers": [c.to_dict() for c in crossovers(rules, preset.eps, base, used)],
+            "command": (
+                f"abcparam epsilon --scheme {preset.scheme} --base-width {base} --eps "
+                f"{preset.eps:g} --grad-rms " + ",".join(f"{k}={v:.3g}" for k, v in used.items())
+            ),
+        }
+    return forecast
+
+
 def analyse(out: Path, preset_name: str) -> dict:
     """The forecast from the base width (the engine's crossovers from init and from training
     gradients), the measured crossover and the LR-curve effect at every width; writes
     ``out/summary.json``."""
     import abcparam
 
-    from ..engine.epsilon import crossing, crossovers, step_fraction
+    from ..engine.epsilon import crossing
     from ..forecasts import load_runs
     from ..transfer.sweep import rules_for
 
@@ -171,24 +231,7 @@ def analyse(out: Path, preset_name: str) -> dict:
     def at(rs: list[dict], width: int) -> list[dict]:
         return [r for r in rs if r["width"] == width]
 
-    # forecast: width `base` only
-    ctrl_base = _curve(at(control, base))
-    best_base = min(ctrl_base, key=lambda lr: np.mean(list(ctrl_base[lr].values())))
-    g_init = init_gradient_rms(preset, preset.seeds)
-    g_train = training_gradient_rms(
-        [r for r in at(control, base) if r["log2_lr"] == best_base], kinds
-    )
-    forecast = {}
-    for name, grads in (("from_init_gradient", g_init), ("from_training_gradient", g_train)):
-        used = {k: grads[k] for k in kinds if k in grads}
-        forecast[name] = {
-            "grad_rms_base": used,
-            "crossovers": [c.to_dict() for c in crossovers(rules, preset.eps, base, used)],
-            "command": (
-                f"abcparam epsilon --scheme {preset.scheme} --base-width {base} --eps "
-                f"{preset.eps:g} --grad-rms " + ",".join(f"{k}={v:.3g}" for k, v in used.items())
-            ),
-        }
+    forecast = _forecast(preset, rules, kinds, at(control, base))
     # measured: training gradient RMS at each width (control runs at each width's best LR);
     # a width whose two curves are not complete (an interrupted sweep) is left out
     grid = set(preset.log2_lrs)
@@ -201,37 +244,11 @@ def analyse(out: Path, preset_name: str) -> dict:
     measured_grad: dict[str, list[float]] = {k: [] for k in kinds}
     curves = {}
     for width in widths:
-        ctrl, big = _curve(at(control, width)), _curve(at(large, width))
-        best = min(ctrl, key=lambda lr: np.mean(list(ctrl[lr].values())))
-        best_large = min(big, key=lambda lr: np.mean(list(big[lr].values())))
-        g = training_gradient_rms([r for r in at(control, width) if r["log2_lr"] == best], kinds)
+        g, curves[str(width)] = _width_curve(
+            at(control, width), at(large, width), kinds, preset.eps
+        )
         for k in kinds:
             measured_grad[k].append(g[k])
-        seeds = sorted(ctrl[best])
-        gap_at_best = [big[best][s] - ctrl[best][s] for s in seeds]
-        per_lr = {}
-        for lr in ctrl:
-            m_c, se_c = _mean_se(list(ctrl[lr].values()))
-            m_l, se_l = _mean_se(list(big.get(lr, {}).values()))
-            per_lr[str(lr)] = {
-                "control": m_c,
-                "control_se": se_c,
-                "large_eps": m_l,
-                "large_eps_se": se_l,
-            }
-        gm, gse = _mean_se(gap_at_best)
-        curves[str(width)] = {
-            "per_lr": per_lr,
-            "control_best_log2_lr": best,
-            "large_eps_best_log2_lr": best_large,
-            "optimum_shift_log2": best_large - best,
-            "gap_at_control_best": gm,
-            "gap_at_control_best_se": gse,
-            "gap_of_minima": _mean_se(list(big[best_large].values()))[0]
-            - _mean_se(list(ctrl[best].values()))[0],
-            "training_grad_rms": g,
-            "hidden_step_fraction": step_fraction(g["hidden"], preset.eps),
-        }
     measured = {
         k: {
             "grad_rms": measured_grad[k],

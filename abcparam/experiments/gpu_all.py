@@ -45,7 +45,8 @@ TINY = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny widths (a CPU test)")
@@ -55,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-check", action="store_true", help="the sweep only")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     import torch
 
     from abcparam.cli import main as cli

@@ -228,6 +228,37 @@ def rejudge(out: Path) -> int:
     return done
 
 
+def _with_mu_readout(model):
+    """mup's readout layer in place of lm_head (set_base_shapes insists on it)."""
+    import torch
+    from mup import MuReadout
+
+    head = model.lm_head
+    with torch.device(head.weight.device):
+        model.lm_head = MuReadout(head.in_features, head.out_features, bias=False)
+    return model
+
+
+def _last_step_slopes(df) -> dict[str, float]:
+    """Per module of mup's coordinate data: the width slope of the mean l1 at the last step."""
+    import numpy as np
+
+    out = {}
+    last = df[df.t == df.t.max()]
+    for module, rows in last.groupby("module"):
+        rows = rows.groupby("width").l1.mean()
+        if len(rows) >= 2 and (rows > 0).all():
+            out[module.removeprefix("model.")] = float(
+                np.polyfit(np.log(rows.index.values), np.log(rows.values), 1)[0]
+            )
+    return out
+
+
+def _is_hidden(name: str) -> bool:
+    """The Llama modules whose outputs the muP cross-check compares."""
+    return name.endswith(("mlp.down_proj", "mlp.up_proj", "self_attn.o_proj"))
+
+
 def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
     """Hugging Face Llama (untied) under muP two ways, both recorded by mup's own
     ``get_coord_data`` loop (the l1 of each hidden module's output at the last step): mup's
@@ -236,9 +267,7 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
     and abcparam's ``parametrize`` + per-layer Adam.  Returns the width slope of each."""
     import math
 
-    import numpy as np
-    import torch
-    from mup import MuAdam, MuReadout, set_base_shapes
+    from mup import MuAdam, set_base_shapes
     from mup import init as mup_init
     from mup.coord_check import _get_coord_data
 
@@ -266,20 +295,13 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
 
         return make
 
-    def with_mu_readout(model):
-        """mup's readout layer in place of lm_head (set_base_shapes insists on it)."""
-        head = model.lm_head
-        with torch.device(head.weight.device):
-            model.lm_head = MuReadout(head.in_features, head.out_features, bias=False)
-        return model
-
     def theirs(width):
         def make():
-            model = with_mu_readout(hf_llama(width))
+            model = _with_mu_readout(hf_llama(width))
             set_base_shapes(
                 model,
-                with_mu_readout(hf_llama(base_w, device="meta")),
-                delta=with_mu_readout(hf_llama(2 * base_w, device="meta")),
+                _with_mu_readout(hf_llama(base_w, device="meta")),
+                delta=_with_mu_readout(hf_llama(2 * base_w, device="meta")),
             )
             for name, p in model.named_parameters():
                 if p.dim() >= 2 and "embed" not in name and "lm_head" not in name:
@@ -292,25 +314,11 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
 
         return make
 
-    def slopes(df):
-        out = {}
-        last = df[df.t == df.t.max()]
-        for module, rows in last.groupby("module"):
-            rows = rows.groupby("width").l1.mean()
-            if len(rows) >= 2 and (rows > 0).all():
-                out[module.removeprefix("model.")] = float(
-                    np.polyfit(np.log(rows.index.values), np.log(rows.values), 1)[0]
-                )
-        return out
-
-    def hidden(name):
-        return name.endswith(("mlp.down_proj", "mlp.up_proj", "self_attn.o_proj"))
-
     common = dict(
         nsteps=steps,
         flatten_output=True,
         cuda=False,
-        filter_module_by_name=hidden,
+        filter_module_by_name=_is_hidden,
         show_progress=False,
     )
     df_ours = _get_coord_data(
@@ -326,8 +334,8 @@ def mup_crosscheck(widths: Sequence[int], steps: int) -> dict:
         "model": "hf:llama (untied)",
         "widths": list(widths),
         "steps": steps,
-        "abcparam": slopes(df_ours),
-        "mup": slopes(df_theirs),
+        "abcparam": _last_step_slopes(df_ours),
+        "mup": _last_step_slopes(df_theirs),
     }
 
 
@@ -348,7 +356,8 @@ class _Logits:
         return Wrapped(model)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny widths (a test of the script)")
     parser.add_argument("--widths", default="128,256,512")
@@ -385,7 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="rebuild summary.json from the saved per-configuration rows (after parallel runs)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     from abcparam.records import merged_device, save_json
 

@@ -210,6 +210,39 @@ def summary_table(rows: list[dict], roles=None) -> str:
     return "\n".join(lines)
 
 
+def _save_ranges(
+    out: Path, config: dict, runs: list[dict], rows: list[dict], started: float
+) -> None:
+    """One model's ranges saved (JSON with provenance, a markdown table); its worst rows printed."""
+    from ..records import save_json
+
+    model_name = config["model"]
+    worst_rows = {
+        which: worst([r for r in rows if r["role"] != "adam_v"], which)
+        for which in ("underflow", "overflow")
+    }
+    payload = {
+        "config": config,
+        "rows": rows,
+        "losses": [
+            {k: run[k] for k in ("scheme", "width", "seed", "loss_init", "loss_trained")}
+            for run in runs
+        ],
+        "worst": worst_rows,
+    }
+    save_json(out / f"ranges_{model_name}.json", payload, started=started)
+    (out / f"ranges_{model_name}.md").write_text(summary_table(rows) + "\n")
+    for which, row in worst_rows.items():
+        if row is not None:
+            print(
+                f"worst {which}: {row['model']} {row['scheme']} {row['phase']} "
+                f"{row['layer']} {row['role']} n={row['width']}: measured "
+                f"{100 * row[f'{which}_measured']:.3g}% predicted "
+                f"{100 * row[f'{which}_predicted']:.3g}%"
+            )
+    print(f"saved {out / f'ranges_{model_name}.json'} ({time.time() - started:.0f} s)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny CPU version (tests)")
@@ -219,8 +252,6 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="mlp,transformer")
     args = parser.parse_args(argv)
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
-
-    from ..records import save_json
 
     grid: dict[str, tuple[int, ...]]
     schemes: tuple[str, ...]
@@ -264,30 +295,7 @@ def main(argv=None) -> int:
             "assumption": "zero-mean Gaussian entries; exact zeros (ReLU) left out of RMS and "
             "counts; tensors above 2^20 entries judged on 2^20 entries drawn with a fixed seed",
         }
-        worst_rows = {
-            which: worst([r for r in rows if r["role"] != "adam_v"], which)
-            for which in ("underflow", "overflow")
-        }
-        payload = {
-            "config": config,
-            "rows": rows,
-            "losses": [
-                {k: run[k] for k in ("scheme", "width", "seed", "loss_init", "loss_trained")}
-                for run in runs
-            ],
-            "worst": worst_rows,
-        }
-        save_json(out / f"ranges_{model_name}.json", payload, started=started)
-        (out / f"ranges_{model_name}.md").write_text(summary_table(rows) + "\n")
-        for which, row in worst_rows.items():
-            if row is not None:
-                print(
-                    f"worst {which}: {row['model']} {row['scheme']} {row['phase']} "
-                    f"{row['layer']} {row['role']} n={row['width']}: measured "
-                    f"{100 * row[f'{which}_measured']:.3g}% predicted "
-                    f"{100 * row[f'{which}_predicted']:.3g}%"
-                )
-        print(f"saved {out / f'ranges_{model_name}.json'} ({time.time() - started:.0f} s)")
+        _save_ranges(out, config, runs, rows, started)
         if not all(math.isfinite(r["rms_measured"]) for r in rows):
             status = 1
     return status

@@ -218,6 +218,29 @@ def gap_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _names(text: str, accepted: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    """The comma-separated names in ``text``, each one of ``accepted``."""
+    names = tuple(x.strip() for x in text.split(","))
+    bad = [x for x in names if x not in accepted]
+    if bad:
+        raise ValueError(f"{flag} {bad}; accepted: {', '.join(accepted)}")
+    return names
+
+
+def _kept_runs(path: Path, todo: list[tuple]) -> list[dict]:
+    """The runs saved in ``path`` (if any) that this invocation does not redo (``--merge``)."""
+    if not path.exists():
+        return []
+    from ..records import load_json
+
+    redo = set(todo)
+    return [
+        r
+        for r in load_json(path)["runs"]
+        if (r["scheme"], r["variant"], r["width"], r["seed"]) not in redo
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny CPU version (tests)")
@@ -231,14 +254,8 @@ def main(argv=None) -> int:
         "--merge", action="store_true", help="keep the saved runs this invocation does not redo"
     )
     args = parser.parse_args(argv)
-    variants = [v.strip() for v in args.variants.split(",")]
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad:
-        raise ValueError(f"--variants {bad}; accepted: {', '.join(VARIANTS)}")
-    chosen = tuple(s.strip() for s in args.schemes.split(","))
-    bad = [s for s in chosen if s not in SCHEMES]
-    if bad:
-        raise ValueError(f"--schemes {bad}; accepted: {', '.join(SCHEMES)}")
+    variants = list(_names(args.variants, VARIANTS, "--variants"))
+    chosen = _names(args.schemes, SCHEMES, "--schemes")
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     from ..records import save_json
@@ -260,16 +277,7 @@ def main(argv=None) -> int:
         for seed in range(args.seeds)
         for v in variants
     ]
-    runs = []
-    if args.merge and (out / "training.json").exists():
-        from ..records import load_json
-
-        redo = {(s, v, w, seed) for s, v, w, seed in todo}
-        runs = [
-            r
-            for r in load_json(out / "training.json")["runs"]
-            if (r["scheme"], r["variant"], r["width"], r["seed"]) not in redo
-        ]
+    runs = _kept_runs(out / "training.json", todo) if args.merge else []
     for scheme, variant, width, seed in tqdm(todo, desc="fp8 / bf16 training"):
         r = train(scheme, variant, width, base, steps, seed, lr, batch)
         runs.append({"scheme": scheme, "variant": variant, "width": width, "seed": seed, **r})

@@ -47,6 +47,17 @@ def _grid(lo: int, hi: int) -> tuple[float, ...]:
     return tuple(float(x) for x in range(lo, hi + 1))
 
 
+def _adam_arms(grids: dict[str, tuple[int, int]]) -> dict:
+    """Adam arms under the spectral view: scheme -> (lo, hi) of its coarse log2 LR grid."""
+    return {s: (s, "adam", "spectral", _grid(lo, hi)) for s, (lo, hi) in grids.items()}
+
+
+def _mup_vs_sp(model: str, sizes: tuple[int, ...], steps: int, lo: int, hi: int) -> Sweep:
+    """μP against SP with one width-independent LR (its grid one octave lower), over width."""
+    arms = _adam_arms({"mup": (lo, hi), "sp-constant-lr": (lo - 1, hi - 1)})
+    return Sweep(model, "width", sizes, steps, arms)
+
+
 def _muon_lion_arms(model: str) -> dict:
     from .muon_lion_transfer import ARMS
 
@@ -57,36 +68,14 @@ def _muon_lion_arms(model: str) -> dict:
 
 
 SWEEPS = {
-    "width-mlp": Sweep(
-        "mlp",
-        "width",
-        (64, 128, 256, 512),
-        100,
-        {
-            "mup": ("mup", "adam", "spectral", _grid(-11, -4)),
-            "sp-constant-lr": ("sp-constant-lr", "adam", "spectral", _grid(-12, -5)),
-        },
-    ),
-    "width-gpt": Sweep(
-        "transformer",
-        "width",
-        (64, 128, 256),
-        50,
-        {
-            "mup": ("mup", "adam", "spectral", _grid(-9, -4)),
-            "sp-constant-lr": ("sp-constant-lr", "adam", "spectral", _grid(-10, -5)),
-        },
-    ),
+    "width-mlp": _mup_vs_sp("mlp", (64, 128, 256, 512), 100, -11, -4),
+    "width-gpt": _mup_vs_sp("transformer", (64, 128, 256), 50, -9, -4),
     "depth-gpt": Sweep(
         "transformer",
         "depth",
         (2, 4, 8, 16),
         40,
-        {
-            "mup": ("mup", "adam", "spectral", _grid(-9, -4)),
-            "depth-mup": ("depth-mup", "adam", "spectral", _grid(-9, -4)),
-            "completep": ("completep", "adam", "spectral", _grid(-9, -4)),
-        },
+        _adam_arms({s: (-9, -4) for s in ("mup", "depth-mup", "completep")}),
         width=32,
         base_width=32,
     ),
@@ -129,6 +118,48 @@ def _maker(sweep: Sweep, steps: int, depth_base: int):
     return make
 
 
+def _saved_runs(
+    name: str, out: Path, arms: list[str], sizes: tuple[int, ...], steps: int, seeds: int
+) -> list[dict]:
+    """Every saved run of this sweep's arms, sizes, steps and seeds (an interrupted last round
+    too), its scheme replaced by its arm's label."""
+    sweep = SWEEPS[name]
+    label = {(s, o, v): a for a, (s, o, v, _) in sweep.arms.items() if a in arms}
+    rows = [
+        r
+        for r in finished(out / "runs.jsonl").values()
+        if (r["scheme"], r["optimizer"], r["update_view"]) in label
+        and r["steps"] == steps
+        and r["seed"] < seeds
+        and r[sweep.vary] in sizes
+        and r["model"] == sweep.model
+        and (sweep.vary == "width" or r["width"] == sweep.width)
+    ]
+    if not rows:
+        raise ValueError(f"no saved run of sweep {name!r} in {out / 'runs.jsonl'}")
+    return [{**r, "scheme": label[(r["scheme"], r["optimizer"], r["update_view"])]} for r in rows]
+
+
+def _config(
+    sweep: Sweep, arms: list[str], sizes: tuple[int, ...], steps: int, seeds: int, rounds: int
+) -> dict:
+    """The sweep's configuration as summary.json records it."""
+    return {
+        "model": sweep.model,
+        "vary": sweep.vary,
+        "sizes": list(sizes),
+        "steps": steps,
+        "seeds": seeds,
+        "rounds": rounds,
+        "width": sweep.width if sweep.vary == "depth" else None,
+        "base_width": sweep.base_width,
+        "arms": {a: list(sweep.arms[a][:3]) + [list(sweep.arms[a][3])] for a in arms},
+        "trainer": "abcparam.transfer.batched (losses equal separate runs to 1e-5)",
+        "estimator": "parabola over the seed-mean loss within 1 log2 of its argmin",
+        "interval": "95 % percentile bootstrap over seeds, 2000 replicates",
+    }
+
+
 def run(
     name: str,
     out: Path,
@@ -168,21 +199,7 @@ def run(
             rounds=rounds,
             max_models=max_models,
         )
-    # every saved run of this sweep's arms, sizes, steps and seeds (an interrupted last round too)
-    label = {(s, o, v): a for a, (s, o, v, _) in sweep.arms.items() if a in arms}
-    rows = [
-        r
-        for r in finished(out / "runs.jsonl").values()
-        if (r["scheme"], r["optimizer"], r["update_view"]) in label
-        and r["steps"] == steps
-        and r["seed"] < seeds
-        and r[sweep.vary] in sizes
-        and r["model"] == sweep.model
-        and (sweep.vary == "width" or r["width"] == sweep.width)
-    ]
-    if not rows:
-        raise ValueError(f"no saved run of sweep {name!r} in {out / 'runs.jsonl'}")
-    tagged = [{**r, "scheme": label[(r["scheme"], r["optimizer"], r["update_view"])]} for r in rows]
+    tagged = _saved_runs(name, out, arms, sizes, steps, seeds)
     result = analyse(tagged, vary=sweep.vary)
     text = table(result)
     (out / "summary.md").write_text(text + "\n")
@@ -192,19 +209,8 @@ def run(
         {
             "sweep": name,
             "config": {
-                "model": sweep.model,
-                "vary": sweep.vary,
-                "sizes": list(sizes),
-                "steps": steps,
-                "seeds": seeds,
-                "rounds": rounds,
-                "width": sweep.width if sweep.vary == "depth" else None,
-                "base_width": sweep.base_width,
-                "arms": {a: list(sweep.arms[a][:3]) + [list(sweep.arms[a][3])] for a in arms},
-                "trainer": "abcparam.transfer.batched (losses equal separate runs to 1e-5)",
-                "estimator": "parabola over the seed-mean loss within 1 log2 of its argmin",
-                "interval": "95 % percentile bootstrap over seeds, 2000 replicates",
-                "runs": len(rows),
+                **_config(sweep, arms, sizes, steps, seeds, rounds),
+                "runs": len(tagged),
                 "analysed_only": analyse_only,
             },
             "analysis": result,

@@ -302,6 +302,47 @@ def parametrize(
     ``init=False`` leaves the tensors as they are (a model loaded from a checkpoint, to get its
     spec and optimizer groups back) and sets only the multipliers and scales.
     """
+    base = _checked_arguments(rules, fold, base, base_width)
+    refuse_recurrent(model)
+    model_width = _checked_width(model, width)
+    base_model, delta, base_w = _resolve_base(model, base, width, delta)
+    width = width or model_width
+    if base_model is None and width is None:
+        raise ValueError(f"this {type(model).__name__} has no .width attribute: pass width=")
+    mapped, dims = _mapped_kinds(model, base_model, delta, layer_map, example_batch)
+    ratio, width, base_w = _widths(dims, mapped, width, base_w)
+    depth = _depth_plan(model, rules, base_depth)
+    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
+    attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
+    attention, views = _fold_scales(model, rules, plans, attention, fold, example_batch)
+    constants = plan_constants(model, base_model)
+    if example_batch is not None:  # attention calls the module scan cannot see
+        check_observed(observe_attention(model, example_batch), attention, rules)
+    # -- every check passed: change the model -------------------------------------------------
+    _apply(model, plans, attention, seed, init)
+    clear_views(model, views)
+    apply_constants(model, constants)
+    surviving = _set_depth_and_surviving(model, plans, attention, depth, fold)
+    frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
+    tensors = {p.spec.name: p.param for p in plans}
+    kinds = {name: m.kind for name, m in mapped.items()}
+    params = [p.spec for p in plans]
+    return Spec(rules, width, base_w, params, tensors, kinds, ratio, attention, frozen, surviving,
+                constants)  # fmt: skip
+
+
+def _fold_scales(model, rules, plans, attention, fold, example_batch):
+    """(attention plans, weight views): the attention and tied-readout scales that one tensor
+    can carry moved into it (``fold`` not False, engine rules)."""
+    views: dict[str, tuple[float, float]] = {}
+    if fold is not False and isinstance(rules, Rules):
+        attention = _fold_attention(model, rules, plans, attention, views)
+        _fold_readout(model, rules, plans, views, example_batch)
+    return attention, views
+
+
+def _checked_arguments(rules, fold, base, base_width):
+    """``base`` (``base_width=`` folded in) once ``fold`` and ``rules`` are of the accepted kinds."""
     if fold is not None and not isinstance(fold, bool):
         raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
     if base_width is not None:
@@ -313,7 +354,11 @@ def parametrize(
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )
         raise TypeError(f"rules must be abcparam.rules(...) or derive(...); got {rules!r}{hint}")
-    refuse_recurrent(model)
+    return base
+
+
+def _checked_width(model: nn.Module, width: int | None) -> int | None:
+    """The model's own width, once a given ``width`` is a positive int that agrees with it."""
     model_width = _width_of(model)
     if width is not None:
         if not isinstance(width, int) or isinstance(width, bool) or width < 1:
@@ -323,10 +368,11 @@ def parametrize(
                 f"width = {width} given, but this {type(model).__name__} is built at width "
                 f"{model_width}: pass the model built at {width}, or drop width="
             )
-    base_model, delta, base_w = _resolve_base(model, base, width, delta)
-    width = width or model_width
-    if base_model is None and width is None:
-        raise ValueError(f"this {type(model).__name__} has no .width attribute: pass width=")
+    return model_width
+
+
+def _mapped_kinds(model, base_model, delta, layer_map, example_batch):
+    """(parameter name -> Mapped kind, the width-growing dimensions against the base)."""
     dims = infinite_dims(model, base_model, delta) if base_model is not None else {}
     if dims and not any(inf for _, _, inf in dims.values()) and not layer_map:
         raise ValueError(
@@ -341,6 +387,11 @@ def parametrize(
             f"{type(model).__name__} has no trainable parameters (all requires_grad=False): "
             f"nothing to parametrize; unfreeze the parameters to train"
         )
+    return mapped, dims
+
+
+def _widths(dims, mapped, width, base_w) -> tuple[float, int | None, int | None]:
+    """(width ratio, width, base width), each filled in from the others and checked to agree."""
     ratio = _ratio({n: dims[n] for n in mapped if n in dims}, width, base_w)
     if width and base_w and not math.isclose(width / base_w, ratio, rel_tol=1e-6):
         raise ValueError(
@@ -352,22 +403,14 @@ def parametrize(
         width = round(base_w * ratio)
     if base_w is None and width is not None:
         base_w = round(width / ratio)
-    depth = _depth_plan(model, rules, base_depth)
-    plans = _plan(model, rules, mapped, ratio, zero_readout, base_model is not None, depth, fold)
-    attention = plan_attention(model, base_model, rules, ratio, ignore_attention)
-    views: dict[str, tuple[float, float]] = {}
-    if fold is not False and isinstance(rules, Rules):  # scales that one tensor can carry
-        attention = _fold_attention(model, rules, plans, attention, views)
-        _fold_readout(model, rules, plans, views, example_batch)
-    constants = plan_constants(model, base_model)
-    if example_batch is not None:  # attention calls the module scan cannot see
-        check_observed(observe_attention(model, example_batch), attention, rules)
-    # -- every check passed: change the model -------------------------------------------------
+    return ratio, width, base_w
+
+
+def _set_depth_and_surviving(model, plans, attention, depth, fold) -> dict:
+    """Each residual block's branch multiplier set; the multipliers no tensor carries (``fold``)
+    written into the config and attached to the model; returns them."""
     from .checkpoint import attach, into_config, surviving_of
 
-    _apply(model, plans, attention, seed, init)
-    clear_views(model, views)
-    apply_constants(model, constants)
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -377,21 +420,7 @@ def parametrize(
         else {}
     )
     attach(model, surviving)
-    params = [p.spec for p in plans]
-    frozen = [n for n, p in named_parameters(model) if not p.requires_grad]
-    return Spec(
-        rules,
-        width,
-        base_w,
-        params,
-        {p.spec.name: p.param for p in plans},
-        {name: m.kind for name, m in mapped.items()},
-        ratio,
-        attention,
-        frozen,
-        surviving,
-        constants,
-    )
+    return surviving
 
 
 @dataclass(frozen=True)
@@ -430,6 +459,117 @@ def _depth_plan(model: nn.Module, rules, base_depth: int | None) -> _Depth:
     return _Depth(ratio, blocks, ratio ** (-alpha))
 
 
+@dataclass
+class _Uses:
+    """One tensor's uses (the reference first) with their multipliers and base-width constants,
+    its base init (mode, sigma), its exponents (b, c, eps, wd) and the reason."""
+
+    names: list[str]
+    kinds: list[str]
+    mults: list[float]
+    consts: list[float]
+    mode: str
+    sigma: float
+    exponents: tuple[Any, Any, Any, Any]
+    why: str
+    first: Mapped
+
+
+def _shared_tensors(
+    model: nn.Module, mapped: dict[str, Mapped]
+) -> list[tuple[nn.Parameter, list[str]]]:
+    """Each mapped tensor once, with every name it is used under (tied weights: several)."""
+    groups: dict[int, list[str]] = {}
+    tensors: dict[int, nn.Parameter] = {}
+    for name, param in named_parameters(model):
+        if name in mapped:
+            groups.setdefault(id(param), []).append(name)
+            tensors[id(param)] = param
+    return [(tensors[key], names) for key, names in groups.items()]
+
+
+def _std_at(
+    name: str, mapped: dict[str, Mapped], modules: dict, no_base: float
+) -> tuple[str, float]:
+    """:func:`_base_std` of the use ``name`` (``module.attr``)."""
+    module_name, _, attr = name.rpartition(".")
+    return _base_std(mapped[name], modules[module_name], attr, no_base)
+
+
+def _single_use(own, names, mapped, modules, ratio, zero_readout, no_base) -> _Uses:
+    """A tensor whose uses share one kind: that kind's exponents, multiplier ratio^-a each."""
+    first = mapped[names[0]]
+    kind = first.kind
+    mode, sigma = _std_at(names[0], mapped, modules, no_base)
+    a, b, c, eps, wd = (
+        _num(v, kind, x) for v, x in zip(_rule(own, kind), ("a", "b", "c", "eps", "wd"))
+    )
+    if zero_readout and kind == "readout" and mode == "normal":
+        mode, sigma = "zero", 0.0
+    n = len(names)
+    return _Uses(names, [kind] * n, [ratio ** (-a)] * n, [1.0] * n, mode, sigma, (b, c, eps, wd),
+                 first.why, first)  # fmt: skip
+
+
+def _tied_uses(own, names, mapped, modules, ratio, no_base) -> _Uses:
+    """A tensor tied across kinds: the reference use's exponents, each other use's multiplier
+    carrying its own base-width init over the tensor's."""
+    kinds = [mapped[n].kind for n in names]
+    tie = tied_rule(own, kinds, names)
+    at = kinds.index(tie.reference)  # the reference use names the tensor
+    names = [names[at]] + names[:at] + names[at + 1 :]
+    kinds = [kinds[at]] + kinds[:at] + kinds[at + 1 :]
+    mode, sigma = _std_at(names[0], mapped, modules, no_base)
+    b, c, eps, wd = (_num(tie.shared[x], tie.reference, x) for x in ("b", "c", "eps", "wd"))
+    mults, consts = [], []
+    for n, k in zip(names, kinds):
+        const = 1.0
+        if k != tie.reference and sigma:  # base-width constant: this use's own init / the tensor's
+            const = _std_at(n, mapped, modules, no_base)[1] / sigma
+        consts.append(const)
+        mults.append(const * ratio ** (-_num(tie.a[k], k, "a")))
+    ref = mapped[names[0]]
+    return _Uses(names, kinds, mults, consts, mode, sigma, (b, c, eps, wd), f"{ref.why}; {tie.why}",
+                 ref)  # fmt: skip
+
+
+def _param_spec(uses: _Uses, rules, ratio: float, depth: _Depth) -> ParamSpec:
+    """The tensor's :class:`ParamSpec`: init std and LR / eps / wd factors at this width."""
+    b, c, eps, wd = uses.exponents
+    kind, name = uses.first.kind, uses.names[0]
+
+    def factor(exponent, which: str) -> float:
+        return ratio ** (-exponent) * depth.scale(rules, kind, name, which)
+
+    normal = uses.mode in ("normal", "fill")
+    std = uses.sigma * ratio ** (-b) if normal else (0.0 if uses.mode == "zero" else None)
+    return ParamSpec(
+        name,
+        kind,
+        uses.mults[0],
+        std,
+        factor(c, "c"),
+        factor(eps, "eps") if eps is not None else 1.0,
+        factor(wd, "wd") if wd is not None else 1.0,
+        uses.why,
+        tuple(Use(*u) for u in zip(uses.names, uses.kinds, uses.mults, uses.consts)),
+        eps is not None,
+        wd is not None,
+    )
+
+
+def _fold_choice(rules, fold: bool | None):
+    """(fold, the rules in no-multiplier coordinates): a duck-typed rules object cannot fold."""
+    if fold is True and not isinstance(rules, Rules):
+        raise TypeError(f"fold=True needs abcparam.rules(...) or derive(...); got {rules!r}")
+    if not isinstance(rules, Rules):  # a duck-typed rules object: the engine cannot shift it
+        fold = False
+    folded_rules = (
+        reparametrize(rules, coordinates="no-multipliers") if fold is not False else rules
+    )
+    return fold, folded_rules
+
+
 def _plan(
     model,
     rules,
@@ -441,95 +581,29 @@ def _plan(
     fold: bool | None = False,
 ):
     modules = dict(model.named_modules(remove_duplicate=False))
-    if fold is True and not isinstance(rules, Rules):
-        raise TypeError(f"fold=True needs abcparam.rules(...) or derive(...); got {rules!r}")
-    if not isinstance(rules, Rules):  # a duck-typed rules object: the engine cannot shift it
-        fold = False
-    folded_rules = (
-        reparametrize(rules, coordinates="no-multipliers") if fold is not False else rules
-    )
-    groups: dict[int, list[str]] = {}
-    tensors: dict[int, nn.Parameter] = {}
-    for name, param in named_parameters(model):
-        if name in mapped:
-            groups.setdefault(id(param), []).append(name)
-            tensors[id(param)] = param
+    fold, folded_rules = _fold_choice(rules, fold)
     no_base = 0.0 if has_base else ratio
     plans = []
-    for key, names in groups.items():
-        kinds = [mapped[n].kind for n in names]
-        first = mapped[names[0]]
-        module_name, _, attr = names[0].rpartition(".")
-        mode, sigma = _base_std(first, modules[module_name], attr, no_base)
+    for param, names in _shared_tensors(model, mapped):
         folded = fold is True or (
             fold is None
             and any(not isinstance(modules[n.rpartition(".")[0]], _SCALED) for n in names)
         )
         own = folded_rules if folded else rules  # the exponents in the coordinates applied
-        if len(set(kinds)) == 1:
-            a, b, c, eps, wd = (
-                _num(v, kinds[0], x)
-                for v, x in zip(_rule(own, kinds[0]), ("a", "b", "c", "eps", "wd"))
-            )
-            why = first.why
-            mults = [ratio ** (-a)] * len(names)
-            consts = [1.0] * len(names)
-            if zero_readout and kinds[0] == "readout" and mode == "normal":
-                mode, sigma = "zero", 0.0
+        if len({mapped[n].kind for n in names}) == 1:
+            uses = _single_use(own, names, mapped, modules, ratio, zero_readout, no_base)
         else:
-            tie = tied_rule(own, kinds, names)
-            at = kinds.index(tie.reference)  # the reference use names the tensor
-            names = [names[at]] + names[:at] + names[at + 1 :]
-            kinds = [kinds[at]] + kinds[:at] + kinds[at + 1 :]
-            ref = names[0]
-            m_ref = mapped[ref]
-            r_module, _, r_attr = ref.rpartition(".")
-            mode, sigma = _base_std(m_ref, modules[r_module], r_attr, no_base)
-            b, c, eps, wd = (_num(tie.shared[x], tie.reference, x) for x in ("b", "c", "eps", "wd"))
-            mults, consts = [], []
-            for n, k in zip(names, kinds):
-                const = 1.0
-                if k != tie.reference:  # base-width constant: this use's own init / the tensor's
-                    mod, _, use_attr = n.rpartition(".")
-                    const = (
-                        _base_std(mapped[n], modules[mod], use_attr, no_base)[1] / sigma
-                        if sigma
-                        else 1.0
-                    )
-                consts.append(const)
-                mults.append(const * ratio ** (-_num(tie.a[k], k, "a")))
-            why = f"{m_ref.why}; {tie.why}"
-            first = m_ref
-        std = (
-            sigma * ratio ** (-b)
-            if mode in ("normal", "fill")
-            else (0.0 if mode == "zero" else None)
-        )
-        uses = tuple(Use(n, k, m, q) for n, k, m, q in zip(names, kinds, mults, consts))
-        spec = ParamSpec(
-            names[0],
-            first.kind,
-            mults[0],
-            std,
-            ratio ** (-c) * depth.scale(rules, first.kind, names[0], "c"),
-            ratio ** (-eps) * depth.scale(rules, first.kind, names[0], "eps")
-            if eps is not None
-            else 1.0,
-            ratio ** (-wd) * depth.scale(rules, first.kind, names[0], "wd")
-            if wd is not None
-            else 1.0,
-            why,
-            uses,
-            eps is not None,
-            wd is not None,
-        )
-        targets = [(n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(names, mults)]
+            uses = _tied_uses(own, names, mapped, modules, ratio, no_base)
+        spec = _param_spec(uses, rules, ratio, depth)
+        targets = [
+            (n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(uses.names, uses.mults)
+        ]
         if folded:  # a multiplier left after folding must be one a hook can carry
             from .checkpoint import check_use
 
             for module_name, attr, m in targets:
                 check_use(modules[module_name], attr, m)
-        plans.append(_Plan(tensors[key], spec, mode, std or 0.0, targets, folded))
+        plans.append(_Plan(param, spec, uses.mode, spec.init_std or 0.0, targets, folded))
     return plans
 
 

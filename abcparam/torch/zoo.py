@@ -13,6 +13,8 @@ shapes only (a base model for :func:`abcparam.torch.parametrize`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +25,40 @@ def _check(width: int, heads: int | None = None) -> None:
         raise ValueError(f"width = {width!r}: need a positive int")
     if heads is not None and width % heads:
         raise ValueError(f"width {width} is not a multiple of heads = {heads}")
+
+
+def gpt2_config(width: int, layers: int, heads: int, vocab: int, context: int) -> dict[str, Any]:
+    """GPT-2-style config keywords (``n_embd``, ``n_layer``, ...) of a small model at ``width``."""
+    return dict(
+        n_embd=width,
+        n_layer=layers,
+        n_head=heads,
+        vocab_size=vocab,
+        n_positions=context,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+
+
+def decoder_config(width: int, layers: int, heads: int, vocab: int) -> dict[str, Any]:
+    """Llama-style config keywords (``hidden_size``, gated MLP of 4 x width, as many key-value
+    heads as heads) of a small decoder at ``width``, the form most decoder families share."""
+    return dict(
+        hidden_size=width,
+        intermediate_size=4 * width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        vocab_size=vocab,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+
+
+def from_config(model_class: Any, config: Any, device: str | torch.device = "cpu") -> nn.Module:
+    """``model_class(config)`` built on ``device`` (``"meta"``: shapes only)."""
+    with torch.device(device):
+        return model_class(config)
 
 
 def hf_gpt2(
@@ -39,21 +75,14 @@ def hf_gpt2(
 
     _check(width, heads)
     config = GPT2Config(
-        n_embd=width,
-        n_layer=layers,
-        n_head=heads,
-        vocab_size=vocab,
-        n_positions=context,
+        **gpt2_config(width, layers, heads, vocab, context),
         tie_word_embeddings=tie,
-        bos_token_id=0,
-        eos_token_id=0,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
         use_cache=False,
     )
-    with torch.device(device):
-        return GPT2LMHeadModel(config)
+    return from_config(GPT2LMHeadModel, config, device)
 
 
 def hf_llama(
@@ -69,20 +98,12 @@ def hf_llama(
 
     _check(width, heads)
     config = LlamaConfig(
-        hidden_size=width,
-        intermediate_size=4 * width,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        vocab_size=vocab,
+        **decoder_config(width, layers, heads, vocab),
         tie_word_embeddings=tie,
-        bos_token_id=0,
-        eos_token_id=0,
         pad_token_id=None,
         use_cache=False,
     )
-    with torch.device(device):
-        return LlamaForCausalLM(config)
+    return from_config(LlamaForCausalLM, config, device)
 
 
 class CNN(nn.Module):
