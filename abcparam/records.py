@@ -39,17 +39,11 @@ __all__ = [
     "provenance",
     "relative",
     "repo_root",
-    "results_dir",
-    "saved_results",
     "save_json",
     "strict",
 ]
 
 NULLS_KEY = "nulls"
-#: environment variable naming the folder experiments write into (see :func:`results_dir`)
-RESULTS_ENV = "ABCPARAM_RESULTS"
-#: the ignored folder a main-job run writes (experiments/results/_latest)
-LATEST = "_latest"
 
 
 def repo_root() -> Path:
@@ -58,23 +52,6 @@ def repo_root() -> Path:
     if (here / ".git").exists() or (here / "pyproject.toml").exists():
         return here
     return Path.cwd().resolve()
-
-
-def results_dir(*parts: str) -> Path:
-    """Where an experiment WRITES: ``experiments/results/<parts>`` in the repository, or under
-    ``$ABCPARAM_RESULTS`` when set (the main job sets ``experiments/results/_latest`` so that a
-    run never rewrites the committed results)."""
-    base = os.environ.get(RESULTS_ENV)
-    root = Path(base) if base else repo_root() / "experiments" / "results"
-    return root.joinpath(*parts)
-
-
-def saved_results(*parts: str) -> Path:
-    """Where to READ a result: ``experiments/results/_latest/<parts>`` when a main-job run wrote
-    it, else the committed ``experiments/results/<parts>`` (what the book shows)."""
-    committed = repo_root() / "experiments" / "results"
-    latest = committed / LATEST / Path(*parts) if parts else committed / LATEST
-    return latest if latest.exists() else committed.joinpath(*parts)
 
 
 def relative(path: str | os.PathLike[str], root: Path | None = None) -> str:

@@ -1,10 +1,15 @@
 """η* against horizon and batch size on the character-level GPT (logic:
-abcparam.experiments.horizon_grid).
+experiments.lab.horizon_grid).
 
 Run: ``python experiments/horizon_grid.py [--quick]``.
 """
 
-from abcparam.experiments.horizon_grid import main
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the lab
+
+from experiments.lab.horizon_grid import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,10 +1,15 @@
 """LoRA on real text: coordinate check in width and rank, LR transfer across rank and width
-(logic: abcparam.experiments.lora_transfer).
+(logic: experiments.lab.lora_transfer).
 
 Run: ``python experiments/lora_transfer.py [--part check|sweep|all] [--quick]``.
 """
 
-from abcparam.experiments.lora_transfer import main
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the lab
+
+from experiments.lab.lora_transfer import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,11 +1,14 @@
-"""CPU muTransfer sweep: MLP on sklearn digits, Adam, widths 64..512, log2 LR -12..-2, 2 seeds. (logic: abcparam.experiments.transfer_cpu).
+"""CPU muTransfer sweep: MLP on sklearn digits, Adam, widths 64..512, log2 LR -12..-2, 2 seeds. (logic: experiments.lab.transfer_cpu).
 
 Run: ``python experiments/transfer_cpu.py [--help]``.
 """
 
 import sys
+from pathlib import Path
 
-from abcparam.experiments.transfer_cpu import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the lab
+
+from experiments.lab.transfer_cpu import main
 
 if __name__ == "__main__":
     if {"-h", "--help"} & set(sys.argv[1:]):  # help, never a sweep

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from abcparam.tooling.book import build, repo_root
+from experiments.lab.book import build, repo_root
 
 pytestmark = pytest.mark.book
 

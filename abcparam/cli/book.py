@@ -1,4 +1,4 @@
-"""``abcparam book build``: rebuild the Jupyter Book (the work is in :mod:`abcparam.tooling.book`)."""
+"""``abcparam book build``: rebuild the Jupyter Book (the work is in :mod:`experiments.lab.book`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tooling.book import build
+    from .checkout import lab_module
 
-    return build()
+    return lab_module("book", "book build").build()

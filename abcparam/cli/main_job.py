@@ -1,4 +1,4 @@
-"""``abcparam main``: the README's main job (the work is in :mod:`abcparam.tooling.main_job`)."""
+"""``abcparam main``: the README's main job (the work is in :mod:`experiments.lab.main_job`)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tooling.main_job import main_job
+    from .checkout import lab_module
 
-    return main_job(
+    return lab_module("main_job", "main").main_job(
         skip_coordcheck=args.skip_coordcheck,
         skip_book=args.skip_book,
         refresh_committed=args.refresh_committed,

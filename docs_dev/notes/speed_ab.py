@@ -11,7 +11,7 @@ import sys
 
 CHILD = """
 import sys, time
-from abcparam.experiments.bench_batched_sweep import _configs
+from experiments.lab.bench_batched_sweep import _configs
 from abcparam.transfer.batched import train_batched
 cfgs = _configs(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 16)
 train_batched(cfgs[:2])

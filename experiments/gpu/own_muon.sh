@@ -23,28 +23,28 @@ else
   OWN_GROUPS=("hf:gpt2,hf:gpt2-untied" "hf:llama" "hf:llama-tied" "cnn,mha"); MERGE=(--size issue --seeds 3)
 fi
 for g in "${OWN_GROUPS[@]}"; do
-  py abcparam.experiments.own_models "${OWN[@]}" --models "$g" --no-mup --device "$DEVICE" \
+  py experiments.lab.own_models "${OWN[@]}" --models "$g" --no-mup --device "$DEVICE" \
     --out "$OUT/own_models" >"$OUT/logs/own_${g//[:,]/_}.log" 2>&1 &
 done
 if [ -n "$TINY" ]; then
-  py abcparam.experiments.muon_lion_coordcheck "${MUON[@]}" --device "$DEVICE" \
+  py experiments.lab.muon_lion_coordcheck "${MUON[@]}" --device "$DEVICE" \
     --out "$OUT/muon_lion" >"$OUT/logs/muon.log" 2>&1 &
 else
   for pair in "mlp_muon_fullrank mlp_muon_lowrank" "mlp_muon_rms_fullrank mlp_lion" "gpt_muon" \
       "gpt_lion" "mlp_muon_fresh100" "mlp_lion_fresh100" "gpt_muon_fresh100" "gpt_lion_fresh100"; do
     # shellcheck disable=SC2086
-    py abcparam.experiments.muon_lion_coordcheck "${MUON[@]}" --only $pair --device "$DEVICE" \
+    py experiments.lab.muon_lion_coordcheck "${MUON[@]}" --only $pair --device "$DEVICE" \
       --out "$OUT/muon_lion" >"$OUT/logs/muon_${pair// /_}.log" 2>&1 &
   done
 fi
-py abcparam.experiments.muon_lion_transfer "${SWEEP[@]}" --device "$DEVICE" \
+py experiments.lab.muon_lion_transfer "${SWEEP[@]}" --device "$DEVICE" \
   --out "$OUT/muon_lion_transfer" >"$OUT/logs/sweep.log" 2>&1 &
-py abcparam.experiments.gpu_all "${GPUALL[@]}" --device "$DEVICE" --out "$OUT/gpu" \
+py experiments.lab.gpu_all "${GPUALL[@]}" --device "$DEVICE" --out "$OUT/gpu" \
   >"$OUT/logs/gpu_all.log" 2>&1 &
 wait
-python -m abcparam.experiments.own_models "${OWN[@]}" --merge-only --device "$DEVICE" \
+python -m experiments.lab.own_models "${OWN[@]}" --merge-only --device "$DEVICE" \
   --out "$OUT/own_models" >>"$OUT/logs/merge.log" 2>&1
-python -m abcparam.experiments.muon_lion_coordcheck --merge-only --device "$DEVICE" \
+python -m experiments.lab.muon_lion_coordcheck --merge-only --device "$DEVICE" \
   "${MERGE[@]}" --out "$OUT/muon_lion" >>"$OUT/logs/merge.log" 2>&1
 (command -v nvidia-smi >/dev/null && nvidia-smi) >"$OUT/logs/device.txt" 2>&1
 python -c "import sys, torch; print(sys.version); print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())" >>"$OUT/logs/device.txt" 2>&1

@@ -5,4 +5,4 @@
 #   experiments/gpu/run_all.sh --device cuda:1      or      experiments/gpu/run_all.sh --tiny --device cpu
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec python -m abcparam.experiments.gpu_all "$@"
+exec python -m experiments.lab.gpu_all "$@"

@@ -170,7 +170,7 @@ def test_no_torch_names_the_pinned_cpu_install():
 
 
 def test_main_job_ends_with_a_summary_table_and_logs(tmp_path, monkeypatch, capsys):
-    from abcparam.tooling import main_job
+    from experiments.lab import main_job
 
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "_toc.yml").write_text("")
@@ -189,7 +189,7 @@ def test_main_job_ends_with_a_summary_table_and_logs(tmp_path, monkeypatch, caps
 
 
 def test_book_build_output_goes_to_a_log(tmp_path, monkeypatch, capsys):
-    from abcparam.tooling import book
+    from experiments.lab import book
 
     fake = tmp_path / "jupyter-book"
     fake.write_text(
@@ -211,7 +211,7 @@ def test_book_build_output_goes_to_a_log(tmp_path, monkeypatch, capsys):
 def test_main_job_outcomes_are_phrases_not_dicts(tmp_path, monkeypatch):
     import json
 
-    from abcparam.tooling import main_job
+    from experiments.lab import main_job
 
     monkeypatch.setenv("ABCPARAM_RESULTS", str(tmp_path))
     scatter = tmp_path / "alignment_cpu"

@@ -121,7 +121,7 @@ def test_width_check_over_two_widths_is_not_judged():
 
 
 def test_own_model_totals_count_adamw_without_decay_once():
-    from abcparam.experiments.own_models import _optimizers, totals
+    from experiments.lab.own_models import _optimizers, totals
 
     rows = [
         {
@@ -162,7 +162,7 @@ def test_check_refuses_adamw_without_decay():
 def test_cpu_grid_reports_symmetric_configurations_as_symmetry_checks():
     """SP = NTP and MFP = muP on the MLP (abc-symmetry, TP-V Lemma J.1), with SGD and Adam: 4 of
     the grid's 15 configurations repeat others; nothing else is declared a repeat."""
-    from abcparam.experiments.coordcheck_cpu_grid import grid, repeats
+    from experiments.lab.coordcheck_cpu_grid import grid, repeats
 
     configs = list(grid(quick=True))
     for cfg in configs:

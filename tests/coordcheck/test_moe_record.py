@@ -15,9 +15,9 @@ import abcparam  # noqa: E402
 from abcparam.coordcheck.batches import tokens  # noqa: E402
 from abcparam.coordcheck.raw import raw_use  # noqa: E402
 from abcparam.coordcheck.record import Recorder  # noqa: E402
-from abcparam.experiments.families import build  # noqa: E402
 from abcparam.torch import parametrize  # noqa: E402
 from abcparam.torch.usage import raw_layouts  # noqa: E402
+from experiments.lab.families import build  # noqa: E402
 
 MLP = "model.layers.0.mlp"
 
@@ -154,7 +154,7 @@ def test_moe_family_passes_with_router_and_experts_judged(family):
     """The families loop's setting (muP + Adam, widths 64-256, 4 seeds, one step, pydoc text):
     the router and the experts are recorded, every one of their rows is judged, and all pass."""
     from abcparam.coordcheck.check import check
-    from abcparam.experiments.families import factory
+    from experiments.lab.families import factory
 
     rules = abcparam.rules("mup", optimizer="adam")
     result = check(

@@ -49,7 +49,7 @@ def test_a_grid_onset_bounds_the_shift_by_a_grid_step_either_side():
 def test_the_saved_coarse_sp_onset_cannot_test_the_forecast():
     """The coarse sweep's SP onsets (one grid step apart) allow any shift in (-4.98, 0): the
     forecast -5/4 lies inside, and the interval is wider than the shift (not resolved)."""
-    from abcparam.experiments.forecasts import _predict_onsets
+    from experiments.lab.forecasts import _predict_onsets
 
     summary = json.loads((ROOT / "experiments/results/forecasts/cpu/summary.json").read_text())
     onsets = [
@@ -119,7 +119,7 @@ def test_warmup_slows_the_first_steps_and_the_trace_records_gradient_rms():
 
 
 def test_epsilon_forecast_end_to_end_at_tiny_size(tmp_path):
-    from abcparam.experiments.forecasts_epsilon import main
+    from experiments.lab.forecasts_epsilon import main
 
     assert main(["--preset", "quick", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -6,7 +6,7 @@ import pytest
 import sympy
 
 import abcparam
-from abcparam.experiments import alignment_real as ar
+from experiments.lab import alignment_real as ar
 
 
 def test_log_steps_are_log_spaced_and_end_at_the_last_step():

@@ -2,7 +2,7 @@
 
 import json
 
-from abcparam.experiments import bench_engine
+from experiments.lab import bench_engine
 
 
 def test_bench_engine_saves_every_run_with_provenance(tmp_path):

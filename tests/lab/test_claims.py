@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from abcparam.ledger import Claim, check_text, load_ledger, measured_numbers, recompute
+from experiments.lab.ledger import Claim, check_text, load_ledger, measured_numbers, recompute
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIMS = load_ledger()

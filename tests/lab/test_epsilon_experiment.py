@@ -1,12 +1,12 @@
-"""Fast CPU version of abcparam.experiments.epsilon_underflow (Everett et al. 2024, Adam eps)."""
+"""Fast CPU version of experiments.lab.epsilon_underflow (Everett et al. 2024, Adam eps)."""
 
 import math
 
 import pytest
 
 import abcparam
-from abcparam.experiments import epsilon_underflow as experiment
 from abcparam.torch.gradient_rms import base_gradient_rms
+from experiments.lab import epsilon_underflow as experiment
 
 
 @pytest.fixture(scope="module")

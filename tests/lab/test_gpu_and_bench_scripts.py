@@ -4,7 +4,7 @@ import json
 
 
 def test_gpu_script_runs_end_to_end_on_cpu_at_tiny_widths(tmp_path):
-    from abcparam.experiments.gpu_all import main
+    from experiments.lab.gpu_all import main
 
     assert main(["--tiny", "--device", "cpu", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -14,7 +14,7 @@ def test_gpu_script_runs_end_to_end_on_cpu_at_tiny_widths(tmp_path):
 
 
 def test_benchmark_script_quick(tmp_path):
-    from abcparam.experiments.bench_coordcheck import main
+    from experiments.lab.bench_coordcheck import main
 
     assert main(["--quick", "--repeats", "1", "--models", "mlp", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -27,7 +27,7 @@ def test_muon_lion_check_script_quick(tmp_path):
     """The Muon/Lion check at tiny sizes: a batch of 16 rows makes Muon's hidden update low rank,
     so its measured alignment is near 1, and the spectral view (entries follow alpha, the product
     stays) still predicts every judged fit."""
-    from abcparam.experiments.muon_lion_coordcheck import main
+    from experiments.lab.muon_lion_coordcheck import main
 
     assert main(["--size", "quick", "--seeds", "1", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -41,7 +41,7 @@ def test_muon_lion_check_script_quick(tmp_path):
 def test_tied_readout_script_quick(tmp_path):
     """At init a tied readout's own-token logit is an aligned sum (muP: slope 0) while the other
     logits are CLT sums (slope -1/2); untied, both are CLT sums."""
-    from abcparam.experiments.tied_readout import main
+    from experiments.lab.tied_readout import main
 
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     models = json.loads((tmp_path / "results.json").read_text())["models"]
@@ -54,7 +54,7 @@ def test_tied_readout_script_quick(tmp_path):
 def test_lion_real_data_script_quick(tmp_path):
     """Fresh-batch checks of a user factory on real text and on random tokens: each step's Lion
     and Adam update entries at step 1 follow the derived n^-1 (muP hidden c = 1)."""
-    from abcparam.experiments.lion_real_data import main
+    from experiments.lab.lion_real_data import main
 
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     runs = json.loads((tmp_path / "summary.json").read_text())["runs"]

@@ -7,7 +7,7 @@ from abcparam.records import load_json
 
 
 def test_muon_lion_merge_keeps_the_checks_device(tmp_path):
-    from abcparam.experiments.muon_lion_coordcheck import _merge
+    from experiments.lab.muon_lion_coordcheck import _merge
 
     (tmp_path / "checks").mkdir()
     part = {"v": 1, "provenance": {"git_commit": "a" * 40, "device": "cuda (NVIDIA H200)"}}
@@ -17,7 +17,7 @@ def test_muon_lion_merge_keeps_the_checks_device(tmp_path):
 
 
 def test_own_models_merge_keeps_the_rows_device(tmp_path):
-    from abcparam.experiments import own_models
+    from experiments.lab import own_models
 
     row = {
         "model": "mha",

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from abcparam.experiments import precision_ranges, precision_training
 from abcparam.torch.precision import histogram_fraction
+from experiments.lab import precision_ranges, precision_training
 
 
 def test_ranges_quick(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from abcparam.experiments import precision_training
+from experiments.lab import precision_training
 
 
 def test_gap_interval_over_seeds(tmp_path):

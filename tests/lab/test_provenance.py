@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from abcparam.audit import audit, blocks, is_legacy, load_legacy, problems
-from abcparam.ledger import load_ledger, raw_paths
+from experiments.lab.audit import audit, blocks, is_legacy, load_legacy, problems
+from experiments.lab.ledger import load_ledger, raw_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "experiments" / "results"
@@ -39,13 +39,13 @@ def test_every_unverified_result_is_marked_legacy():
     unmarked = {k: v for k, v in audit().items() if k not in legacy}
     assert not unmarked, (
         "results from a commit outside this history or a modified tree: rerun them from a clean "
-        f"commit, or mark them (python -m abcparam.audit --mark) and quote them nowhere: {unmarked}"
+        f"commit, or mark them (python -m experiments.lab.audit --mark) and quote them nowhere: {unmarked}"
     )
 
 
 @needs_history
 def test_every_legacy_entry_still_fails_the_audit():
-    """A result rerun from a clean commit leaves the list (python -m abcparam.audit --mark)."""
+    """A result rerun from a clean commit leaves the list (python -m experiments.lab.audit --mark)."""
     failing = audit()
     retired = [rel for rel in load_legacy() if rel not in failing]
     assert not retired, f"verified now, remove from legacy.json: {retired}"

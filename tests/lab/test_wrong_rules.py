@@ -1,4 +1,4 @@
-"""Fast CPU version of abcparam.experiments.wrong_rules_cpu: wrong tables must fail the check."""
+"""Fast CPU version of experiments.lab.wrong_rules_cpu: wrong tables must fail the check."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import sympy
 
-from abcparam.experiments import wrong_rules_cpu as experiment
+from experiments.lab import wrong_rules_cpu as experiment
 
 ROOT = Path(__file__).parents[2]
 HALF = sympy.Rational(1, 2)

@@ -12,9 +12,9 @@ pytest.importorskip("transformers")
 
 import abcparam  # noqa: E402
 from abcparam.coordcheck.batches import tokens  # noqa: E402
-from abcparam.experiments.families import FAMILIES, build, try_family  # noqa: E402
 from abcparam.torch import param_groups, parametrize  # noqa: E402
 from abcparam.torch.shapes import UnsupportedLayerError  # noqa: E402
+from experiments.lab.families import FAMILIES, build, try_family  # noqa: E402
 
 #: Falcon's rotary attention calls SDPA at its default scale, its query fused with k and v:
 #: refused under muP (BLOOM's inv_norm_factor reaches its logits: handled)

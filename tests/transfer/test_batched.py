@@ -148,7 +148,7 @@ def test_cohorts_split_by_everything_but_lr_and_seed():
 def test_benchmark_script_quick(tmp_path):
     import json
 
-    from abcparam.experiments.bench_batched_sweep import main
+    from experiments.lab.bench_batched_sweep import main
 
     args = ["--quick", "--repeats", "1", "--models", "mlp", "--threads", "1", "--lrs", "3"]
     assert main([*args, "--out", str(tmp_path)]) == 0
@@ -162,7 +162,7 @@ def test_regret_sweep_quick(tmp_path):
     """The rerun driver end to end at toy size: adaptive rounds, raw runs with curves, summary."""
     import json
 
-    from abcparam.experiments.regret_sweeps import run
+    from experiments.lab.regret_sweeps import run
 
     result = run("width-mlp", tmp_path, seeds=3, steps=2, sizes=(32, 64), arms=["mup"], rounds=1)
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]

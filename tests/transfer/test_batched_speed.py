@@ -133,7 +133,7 @@ def test_muon_on_transposed_weights_equals_muon_on_plain_ones():
 def test_benchmark_profile_quick(tmp_path):
     import json
 
-    from abcparam.experiments.bench_batched_sweep import main
+    from experiments.lab.bench_batched_sweep import main
 
     args = ["--quick", "--repeats", "1", "--models", "mlp", "--threads", "1", "--lrs", "2"]
     assert main([*args, "--profile", "--out", str(tmp_path)]) == 0

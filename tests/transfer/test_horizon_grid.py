@@ -127,8 +127,8 @@ def test_slope_interval_needs_two_cells():
 
 
 def test_quick_experiment_end_to_end(tmp_path):
-    from abcparam.experiments.horizon_grid import main
     from abcparam.records import load_json
+    from experiments.lab.horizon_grid import main
 
     assert main(["--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
@@ -142,8 +142,8 @@ def test_quick_experiment_end_to_end(tmp_path):
 
 def test_late_training_check_quick(tmp_path):
     """The late-training check's pipeline at tiny size: both conventions, judged per layer."""
-    from abcparam.experiments.horizon_grid import main
     from abcparam.records import load_json
+    from experiments.lab.horizon_grid import main
 
     assert main(["--late", "--quick", "--out", str(tmp_path), "--workers", "1"]) == 0
     checks = load_json(tmp_path / "summary.json")["checks"]
@@ -157,8 +157,8 @@ def test_late_training_check_quick(tmp_path):
 
 def test_gpu_grid_is_the_same_pipeline():
     """The GPU preset builds valid runs (widths 256..2048, horizons to 20k) without training."""
-    from abcparam.experiments.horizon_grid import GPU, _ints, lr_grid
     from abcparam.transfer.horizon import grid
+    from experiments.lab.horizon_grid import GPU, _ints, lr_grid
 
     configs = grid(
         _ints(GPU["widths"]),

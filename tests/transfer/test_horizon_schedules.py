@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from abcparam.experiments.horizon_grid import schedule_runs
 from abcparam.transfer.critical_batch import critical_batch, fit_critical, steps_to
 from abcparam.transfer.horizon import decay_start, lr_factor
+from experiments.lab.horizon_grid import schedule_runs
 
 
 def test_linear_decay_starts_when_warmup_ends_and_reaches_zero():
@@ -29,7 +29,7 @@ def test_linear_decay_starts_when_warmup_ends_and_reaches_zero():
 
 
 def test_linear_schedule_end_to_end(tmp_path):
-    from abcparam.experiments.horizon_grid import main
+    from experiments.lab.horizon_grid import main
 
     argv = ["--quick", "--schedule", "linear", "--seeds", "1", "--workers", "1", "--batches", "2"]
     argv += ["--lrs=-7:-6:1"]

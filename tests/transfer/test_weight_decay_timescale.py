@@ -45,7 +45,7 @@ def test_constant_timescale_is_recovered():
 
 
 def test_prediction_is_compared_with_the_interval():
-    from abcparam.experiments.weight_decay_timescale import calculator_ratio
+    from experiments.lab.weight_decay_timescale import calculator_ratio
 
     summary = timescale_summary(_rows(-1.5, noise=0.2), predict=calculator_ratio, bootstrap=200)
     assert all(c["predicted_inside"] for c in summary["cells"])
@@ -54,7 +54,7 @@ def test_prediction_is_compared_with_the_interval():
 
 
 def test_calculator_ratio_is_the_timescale_rule():
-    from abcparam.experiments.weight_decay_timescale import calculator_ratio
+    from experiments.lab.weight_decay_timescale import calculator_ratio
 
     base = {"batch": 4, "steps": 125, "log2_lr": -7.0}
     assert calculator_ratio(base, {"batch": 16, "steps": 500, "log2_lr": -6.0}) == pytest.approx(
@@ -72,7 +72,7 @@ def test_edges_are_left_out():
 
 
 def test_quick_sweep_end_to_end(tmp_path):
-    from abcparam.experiments.weight_decay_timescale import main
+    from experiments.lab.weight_decay_timescale import main
 
     assert main(["--quick", "--workers", "1", "--out", str(tmp_path), "--seeds", "1"]) == 0
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
@@ -84,9 +84,9 @@ def test_quick_sweep_end_to_end(tmp_path):
 def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
     """The GPU preset's runs are valid (warmup before every decay) and its LRs are the SDE rule's,
     so the calculator's prediction applies; nothing is trained."""
-    from abcparam.experiments.horizon_grid import _ints, lr_grid
-    from abcparam.experiments.weight_decay_timescale import GPU, calculator_ratio
     from abcparam.transfer.horizon import HorizonRun
+    from experiments.lab.horizon_grid import _ints, lr_grid
+    from experiments.lab.weight_decay_timescale import GPU, calculator_ratio
 
     batches, lrs = _ints(GPU["batches"]), [float(x) for x in GPU["log2_lrs"].split(",")]
     horizons = tuple(_ints(GPU["horizons"]))

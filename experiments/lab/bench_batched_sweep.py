@@ -1,0 +1,194 @@
+"""Benchmark (issue 28, item 4): 16 learning rates of one sweep run trained one by one (the
+sweep's :func:`~abcparam.transfer.sweep.train`) vs as one batched model
+(:func:`~abcparam.transfer.batched.train_batched`): the width-128 MLP on digits and a small GPT
+on the pydoc text, 100 Adam steps, at 1 and 2 threads, interleaved, median of the repeats.
+
+Both timings include building every run (init, parametrize, optimizer).  The machine's load
+average is recorded with every repeat: on a shared CPU the ratio, not the seconds, is the result; the process CPU time of each
+path is saved too (steadier under load; at 2 threads it sums both).
+The one-by-one path is the sweep's normal single run (``torch.optim.Adam`` with its default
+settings; on the CPU its foreach switch defaults off and setting it on changes nothing here).
+``--profile`` adds, per model, the share of CPU time each path spends in matrix products
+(torch.profiler): at one thread that share bounds the batched speed-up, since a batched matmul
+does the same flops at the same rate.  The script sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (a
+spinning OpenMP thread on a loaded 2-core machine stalls both paths ~10x at 2 threads).
+Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
+experiments/results/bench_batched_sweep/timings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import time
+from unittest import mock
+
+from abcparam.records import save_json
+from experiments.lab.paths import results_dir
+
+OUT = "bench_batched_sweep"
+#: model -> (width, steps); 16 LRs, one seed each
+FULL = {"mlp": (128, 100), "transformer": (64, 100)}
+QUICK = {"mlp": (32, 5), "transformer": (32, 3)}
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run with ``n`` torch threads, also where the sweep's train() would set its own 1."""
+    import torch
+
+    torch.set_num_threads(n)
+    with mock.patch.object(torch, "set_num_threads", lambda _n: None):
+        yield
+
+
+def _configs(model: str, width: int, steps: int, lrs: int):
+    from abcparam.transfer.sweep import RunConfig
+
+    return [
+        RunConfig(model, "mup", "adam", width, float(lr), 0, steps=steps, base_width=64)
+        for lr in range(-12, -12 + lrs)
+    ]
+
+
+def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs: int) -> dict:
+    """Interleaved wall times (s) of the one-by-one and the batched sweep, ``repeats`` each."""
+    from abcparam.transfer.batched import train_batched
+    from abcparam.transfer.sweep import train
+
+    configs = _configs(model, width, steps, lrs)
+    with _threads(threads):
+        train(configs[0])  # warm: the rules' derivation and the data load are cached
+        train_batched(configs[:2], threads=threads)
+        separate, batched, load, cpu_sep, cpu_bat = [], [], [], [], []
+        for _ in range(repeats):
+            load.append(os.getloadavg()[0])
+            t, c0 = time.perf_counter(), time.process_time()
+            for c in configs:
+                train(c)
+            separate.append(time.perf_counter() - t)
+            cpu_sep.append(time.process_time() - c0)
+            t, c0 = time.perf_counter(), time.process_time()
+            train_batched(configs, threads=threads, curves=False)
+            batched.append(time.perf_counter() - t)
+            cpu_bat.append(time.process_time() - c0)
+    ratios = [s / b for s, b in zip(separate, batched)]
+    return {
+        "model": model,
+        "width": width,
+        "steps": steps,
+        "lrs": lrs,
+        "threads": threads,
+        "separate_s": separate,
+        "batched_s": batched,
+        "ratio_per_repeat": ratios,
+        "separate_cpu_s": cpu_sep,
+        "batched_cpu_s": cpu_bat,
+        "cpu_speedup_of_medians": statistics.median(cpu_sep) / statistics.median(cpu_bat),
+        "median_separate_s": statistics.median(separate),
+        "median_batched_s": statistics.median(batched),
+        "speedup_of_medians": statistics.median(separate) / statistics.median(batched),
+        "load_avg_1min": load,
+    }
+
+
+#: the profiler's names for matrix products (the part a batched model cannot make cheaper per flop)
+MATMUL_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+
+
+def profile(model: str, width: int, steps: int, lrs: int, top: int = 12) -> dict:
+    """Self CPU time (s) by op of one batched sweep and of ``lrs`` separate runs, one thread."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from abcparam.transfer.batched import train_batched
+    from abcparam.transfer.sweep import train
+
+    configs = _configs(model, width, steps, lrs)
+    out: dict = {}
+    with _threads(1):
+        train(configs[0])
+        for path, run in (
+            ("separate", lambda: [train(c) for c in configs]),
+            ("batched", lambda: train_batched(configs, threads=1, curves=False)),
+        ):
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                run()
+            ops = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+            total = sum(ops.values())
+            matmul = sum(v for k, v in ops.items() if k in MATMUL_OPS)
+            out[path] = {
+                "self_cpu_s": total,
+                "matmul_s": matmul,
+                "matmul_share": matmul / total,
+                "top_ops_s": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:top]),
+            }
+    # at one thread: batched time >= its matmul time ~ the separate runs' matmul time
+    out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["separate"]["matmul_s"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--models", default="mlp,transformer")
+    parser.add_argument("--lrs", type=int, default=16, help="learning rates per sweep")
+    parser.add_argument("--gpt-steps", type=int, default=None, help="the GPT's steps (default 100)")
+    parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile both paths per model (one thread)"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.time()
+    out = results_dir(OUT) if args.out is None else args.out
+    rows: list[dict] = []
+    for n in (int(t) for t in args.threads.split(",")):
+        for model in args.models.split(","):
+            width, steps = sizes[model]
+            if model == "transformer" and args.gpt_steps:
+                steps = args.gpt_steps
+            row = measure(model, width, steps, n, args.repeats, args.lrs)
+            rows.append(row)
+            print(
+                f"{model} width {width}, {args.lrs} LRs x {steps} Adam steps, {n} thread(s): "
+                f"one by one {row['median_separate_s']:.2f} s, batched "
+                f"{row['median_batched_s']:.2f} s (medians of {args.repeats}): "
+                f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); "
+                f"load {min(row['load_avg_1min']):.1f}-{max(row['load_avg_1min']):.1f} on "
+                f"{os.cpu_count()} cores",
+                flush=True,
+            )
+            # saved after every benchmark: an interrupted run keeps what it measured
+            path = save_json(f"{out}/timings.json", _saved(args, rows, {}), started=started)
+    profiles = {}
+    if args.profile:
+        for model in args.models.split(","):
+            width, steps = sizes[model]
+            if model == "transformer" and args.gpt_steps:
+                steps = args.gpt_steps
+            profiles[model] = p = profile(model, width, steps, args.lrs)
+            print(
+                f"{model}: matmul share of CPU time, separate {p['separate']['matmul_share']:.2f}"
+                f", batched {p['batched']['matmul_share']:.2f}; one-thread bound "
+                f"{p['bound_one_thread']:.2f}x",
+                flush=True,
+            )
+        path = save_json(f"{out}/timings.json", _saved(args, rows, profiles), started=started)
+    print(f"saved {path}")
+    return 0
+
+
+def _saved(args, rows: list[dict], profiles: dict) -> dict:
+    return {
+        "cpu_count": os.cpu_count(),
+        "quick": args.quick,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_avg_at_save": list(os.getloadavg()),
+        "benchmarks": rows,
+        "profiles": profiles,
+    }

@@ -1,0 +1,461 @@
+"""Recompute every claim of the ledger (experiments/claims.toml) from the saved raw files.
+
+Each function here takes the claim's raw files (paths under experiments/results, globs already
+expanded) and its ``args``, and returns named numbers that the claim's ``format`` turns into the
+text the README and the book quote.  Plain numpy and json only: a claim is recomputed from the
+raw measurements (per-seed log-log slopes refitted from the records where the file keeps them),
+not read back from a summary the experiment wrote.
+Run: ``python experiments/claims.py`` (every claim, recomputed; exit 1 if one differs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Values = dict[str, Any]
+QUANTITIES = ("output", "delta", "update")
+
+
+def _load(path: Path) -> Any:
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+@cache
+def _load_cached(path: str, mtime_ns: int) -> Any:  # several claims read the same files
+    return json.loads(Path(path).read_text())
+
+
+def _slopes_from_records(records: list[dict]) -> dict[tuple[str, str, int], float]:
+    """{(layer, quantity, step): mean over seeds of the least-squares slope of log(RMS) against
+    log(width)} from a coordinate check's raw records (positive finite values, >= 2 widths)."""
+    points: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        for q in QUANTITIES:
+            value = rec.get(q)
+            if value is not None and value > 0 and np.isfinite(value):
+                points[(rec["layer"], q, rec["step"])][rec["seed"]].append((rec["width"], value))
+    slopes = {}
+    for key, by_seed in points.items():
+        per_seed = [
+            np.polyfit(np.log([w for w, _ in pts]), np.log([v for _, v in pts]), 1)[0]
+            for pts in by_seed.values()
+            if len({w for w, _ in pts}) >= 2
+        ]
+        if per_seed:
+            slopes[key] = float(np.mean(per_seed))
+    return slopes
+
+
+def _judged_errors(check: dict, prediction: str, refit: bool) -> list[float]:
+    """|measured - predicted| of every judged fit of one check (refitted from records if asked)."""
+    slopes = _slopes_from_records(check["records"]) if refit else {}
+    errors = []
+    for fit in check["fits"]:
+        if not fit.get("judged", True) or fit.get(prediction) is None:
+            continue
+        key = (fit["layer"], fit["quantity"], fit["step"])
+        measured = slopes.get(key) if refit else fit.get("measured_slope")
+        errors.append(np.inf if measured is None else abs(measured - fit[prediction]))
+    return errors
+
+
+def fits_within(
+    paths: Sequence[Path],
+    prediction: str = "predicted_slope",
+    tolerance: float = 0.15,
+    key: str | None = None,
+) -> Values:
+    """Judged fits whose measured slope is within ``tolerance`` of ``prediction``, over every
+    check in ``paths`` (slopes refitted from the records when the file keeps them; ``key``
+    picks one check of a file holding several by name, default all of them)."""
+    passed = total = 0
+    worst = 0.0
+    for path in paths:
+        data = _load(path)
+        if isinstance(data["fits"], dict):  # several checks in one file, by name
+            names = list(data["fits"]) if key is None else [key]
+            checks = [{"fits": data["fits"][name]} for name in names]
+        else:
+            checks = [data]
+        for check in checks:
+            errors = _judged_errors(check, prediction, refit="records" in check)
+            passed += sum(e <= tolerance for e in errors)
+            total += len(errors)
+            worst = max([worst, *[e for e in errors if np.isfinite(e)]])
+    return {"passed": passed, "total": total, "worst": worst, "configs": len(paths)}
+
+
+def run_summary(paths: Sequence[Path], run: str, field: str = "passed") -> Values:
+    """One run's fit counts from a summary holding several coordinate checks
+    (``runs/<run>/summary``), e.g. the Lion checks on text and on random tokens."""
+    (path,) = paths
+    summary = _load(path)["runs"][run]["summary"]
+    return {"passed": summary[field], "total": summary["fits"]}
+
+
+def slope_range(paths: Sequence[Path], run: str, series: str) -> Values:
+    """Smallest and largest value of a per-step series of one run (e.g. the hidden update's
+    width slope at every measured step) and the largest distance from ``target`` -1."""
+    (path,) = paths
+    values = np.array(
+        [v for v in _load(path)["runs"][run][series].values() if v is not None], dtype=float
+    )
+    return {"low": values.min(), "high": values.max(), "off": np.abs(values + 1).max()}
+
+
+def wrong_rules_caught(paths: Sequence[Path]) -> Values:
+    """Cases of a moved exponent the measured-alignment check caught (a judged fit missed),
+    counted from the per-case rows."""
+    (path,) = paths
+    rows = _load(path)["rows"]
+    return {"caught": sum(bool(r["misses"]) for r in rows), "cases": len(rows)}
+
+
+def table_count(paths: Sequence[Path]) -> Values:
+    """How many scheme x optimizer x alignment tables the engine derived."""
+    (path,) = paths
+    return {"tables": len(_load(path)["tables"])}
+
+
+def engine_benchmark(paths: Sequence[Path]) -> Values:
+    """The engine benchmark's saved timings: derivations counted, best-of-runs CPU time."""
+    (path,) = paths
+    runs = _load(path)["runs"]
+    return {
+        "count": runs[0]["count"],
+        "cpu_total_s": min(r["cpu_total_s"] for r in runs),
+        "repeat_us": min(r["repeat_query_ms"] for r in runs) * 1e3,
+        "runs": len(runs),
+    }
+
+
+def mup_crosscheck(paths: Sequence[Path]) -> Values:
+    """Largest |width slope| of mup's get_coord_data on the hidden layers, the model
+    parametrized by mup and by abcparam."""
+    (path,) = paths
+    check = _load(path)["mup_crosscheck"]
+    slopes = [abs(s) for who in ("abcparam", "mup") for s in check[who].values()]
+    return {"max_abs": max(slopes)}
+
+
+def series_value(paths: Sequence[Path], series: str, step: str, check: str | None = None) -> Values:
+    """One step's value of a per-step series a check saved (e.g. the hidden updates' α)."""
+    (path,) = paths
+    data = _load(path)
+    data = data if check is None else data["checks"][check]
+    return {"value": data[series][step]}
+
+
+def tied_logit_slope(paths: Sequence[Path], model: str, part: str) -> Values:
+    """Width slope of one part of the readout's logits at init (own token, other tokens, all),
+    refitted by least squares from the saved RMS at each width (mean over seeds)."""
+    (path,) = paths
+    data = _load(path)
+    rms = data["models"][model]["rms"][part]
+    slope = np.polyfit(np.log(data["widths"]), np.log(rms), 1)[0]
+    return {"slope": round(float(slope), 2) + 0.0}  # rounded first: no "-0.00"
+
+
+# --- horizon ---
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
+    """The weight-decay timescale sweep refitted from its runs: a slope of log2 τ_epoch* or
+    log2 λ* (``quantity``) with its interval, ``inside`` (cells whose λ* interval holds the
+    calculator's prediction from the first cell), ``tau_spread`` (largest − smallest log2 τ*),
+    or ``edges`` ((batch, horizon, seed) minima on the λ grid's low edge, of all)."""
+    from abcparam.transfer.timescale_fit import timescale_summary
+    from experiments.lab.weight_decay_timescale import calculator_ratio
+
+    (path,) = paths
+    summary = timescale_summary(_jsonl(path), predict=calculator_ratio)
+    cells = summary["cells"]
+    if quantity == "inside":
+        judged = [c for c in cells[1:] if c["predicted_inside"] is not None]
+        return {"inside": sum(c["predicted_inside"] for c in judged), "total": len(judged)}
+    if quantity == "edges":
+        low = sum(1 for e in summary["edges"] if e[3] == "low")
+        return {"low": low, "total": low + sum(c["seeds"] for c in cells)}
+    if quantity == "tau_spread":
+        taus = [c["log2_tau_epoch"] for c in cells]
+        return {"spread": max(taus) - min(taus), "cells": len(taus)}
+    return dict(summary["slopes"][quantity])
+
+
+def horizon_lr_slope(
+    paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
+) -> Values:
+    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (only
+    the ``horizons`` given as "125,250", when given: two schedules on the same horizons)."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    (path,) = paths
+    rows = _jsonl(path)
+    if horizons is not None:
+        keep = {t.strip() for t in horizons.split(",")}
+        rows = [
+            {**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows
+        ]
+        rows = [r for r in rows if r["results"]]
+    fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
+def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
+    """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
+    its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
+    from abcparam.transfer.critical_batch import critical_batch
+
+    (path,) = paths
+    losses = [float(x) for x in targets.split(",")]
+    entry = critical_batch(_jsonl(path), losses)[str(width)]
+    fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
+    slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}
+    low, high = slope["interval"] or (float("nan"), float("nan"))
+    return {
+        "slope": slope["slope"],
+        "low": low,
+        "high": high,
+        "b_min": min(fits),
+        "b_max": max(fits),
+        "fitted": len(fits),
+        "targets": len(losses),
+    }
+
+
+def sensitivity_horizon_slope(paths: Sequence[Path], width: int, batch: int, window: str) -> Values:
+    """Wortsman's LR sensitivity: its slope in log2 T at one (width, batch) over the LR window
+    ``lo:hi:step`` (log2), refitted from the grid's runs."""
+    from abcparam.transfer.horizon_sensitivity import sensitivity_summary
+
+    lo, hi, step = (float(x) for x in window.split(":"))
+    grid = [lo + i * step for i in range(round((hi - lo) / step) + 1)]
+    (path,) = paths
+    summary = sensitivity_summary(_jsonl(path), {batch: grid})
+    (fit,) = [s for s in summary["slopes_in_horizon"] if (s["width"], s["batch"]) == (width, batch)]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
+RECOMPUTE: dict[str, Callable[..., Values]] = {
+    f.__name__: f
+    for f in (
+        fits_within,
+        run_summary,
+        slope_range,
+        wrong_rules_caught,
+        table_count,
+        engine_benchmark,
+        mup_crosscheck,
+        series_value,
+        tied_logit_slope,
+        wd_timescale,
+        horizon_lr_slope,
+        critical_batch_fit,
+        sensitivity_horizon_slope,
+    )
+}
+
+
+# --- evidence ---
+
+
+@cache
+def _sweep_analysis(folder: str, mtime_ns: int) -> dict:
+    """The regret analysis (:func:`abcparam.transfer.regret.analyse`: one optimum estimator,
+    bootstrap over seeds, fixed seed) of every run a sweep saved, labelled by the sweep's arms."""
+    from abcparam.transfer.regret import analyse
+
+    root = Path(folder)
+    cfg = json.loads((root / "summary.json").read_text())["config"]
+    label = {(s, o, v): a for a, (s, o, v, _) in cfg["arms"].items()}
+    rows = []
+    for line in (root / "runs.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        arm = label.get((r["scheme"], r["optimizer"], r["update_view"]))
+        size = r["depth"] if cfg["vary"] == "depth" else r["width"]
+        if arm and size in cfg["sizes"] and r["steps"] == cfg["steps"] and r["seed"] < cfg["seeds"]:
+            loss = r["val_loss"] if r["val_loss"] is not None else float("inf")
+            rows.append({**r, "scheme": arm, "val_loss": loss})
+    return analyse(rows, vary=cfg["vary"])
+
+
+def sweep_statistic(
+    paths: Sequence[Path], arm: str, quantity: str, size: int | None = None
+) -> Values:
+    """One arm of a regret sweep, recomputed from its runs.jsonl: the drift of log2 lr* per
+    doubling (``quantity="drift"``), the transfer regret at ``size`` (default: the largest) or
+    the optimum at ``size``, each with its 95 % bootstrap interval over seeds."""
+    runs = next(p for p in paths if p.name == "runs.jsonl")
+    result = _sweep_analysis(str(runs.parent), runs.stat().st_mtime_ns)[arm]
+    at = str(size if size is not None else max(result["sizes"]))
+    if quantity == "drift":
+        stat = result["drift"]
+    else:  # keyed by int when just computed
+        table = result[quantity]
+        stat = table[int(at)] if int(at) in table else table[at]
+    lo, hi = stat["interval"]
+    return {"value": stat["value"] + 0.0, "lo": lo + 0.0, "hi": hi + 0.0}
+
+
+RECOMPUTE[sweep_statistic.__name__] = sweep_statistic
+
+
+def precision_gap(paths: Sequence[Path], scheme: str, variant: str, width: int) -> Values:
+    """Simulated low-precision training: the validation-loss gap to fp32 (paired by seed) of one
+    scheme, variant and width, recomputed from the saved runs — its seed mean, 95 % Student-t
+    interval and the largest |gap| of any seed."""
+    from scipy import stats
+
+    (path,) = paths
+    runs = _load(path)["runs"]
+    ref = {
+        r["seed"]: r["val_loss"]
+        for r in runs
+        if (r["scheme"], r["variant"], r["width"]) == (scheme, "fp32", width)
+    }
+    gaps = np.array(
+        [
+            r["val_loss"] - ref[r["seed"]]
+            for r in runs
+            if (r["scheme"], r["variant"], r["width"]) == (scheme, variant, width)
+        ],
+        dtype=float,
+    )
+    half = stats.t.ppf(0.975, len(gaps) - 1) * gaps.std(ddof=1) / np.sqrt(len(gaps))
+    mean = float(gaps.mean())
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half": half, "seeds": len(gaps)}
+
+
+def precision_gap_range(paths: Sequence[Path], variant: str) -> Values:
+    """Smallest and largest seed-mean gap, and the largest |interval end|, of one variant over
+    every scheme and width of a precision-training file."""
+    (path,) = paths
+    runs = _load(path)["runs"]
+    cells = sorted({(r["scheme"], r["width"]) for r in runs if r["variant"] == variant})
+    got = [precision_gap(paths, s, variant, w) for s, w in cells]
+    return {
+        "low": min(g["mean"] for g in got),
+        "high": max(g["mean"] for g in got),
+        "bound": max(max(abs(g["lo"]), abs(g["hi"])) for g in got),
+        "cells": len(got),
+        "zero_in": sum(g["lo"] <= 0 <= g["hi"] for g in got),
+    }
+
+
+RECOMPUTE.update({f.__name__: f for f in (precision_gap, precision_gap_range)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print every claim with its recomputed text; exit 1 if one differs from the ledger."""
+    from experiments.lab.ledger import load_ledger, recompute
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ids", nargs="*", help="only these claims")
+    args = parser.parse_args(argv)
+    status = 0
+    for claim in load_ledger():
+        if args.ids and claim.id not in args.ids:
+            continue
+        got = recompute(claim)
+        ok = got == claim.text
+        status = status or int(not ok)
+        print(
+            f"{'ok ' if ok else 'DIFF'} {claim.id}: {claim.text!r}" + ("" if ok else f" -> {got!r}")
+        )
+    return status
+
+
+# --- forecasts ---
+
+
+def _runs(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def onset_width_exponent(
+    paths: Sequence[Path], scheme: str, rise: float = 20.0, bootstrap: int = 1000
+) -> Values:
+    """Width exponent of the attention-logit onset LR, refitted from the traced runs: each seed's
+    onset (the log2 LR where the largest logit has risen by ``rise``), least squares against log2
+    width, a 90 % seed-bootstrap interval (abcparam.forecasts.onsets)."""
+    from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
+
+    (path,) = paths
+    curves = seed_curves(_runs(path))
+    widths = sorted(w for sch, w in curves if sch == scheme)
+    per = {
+        w: {s: interpolated_onset(c, rise) for s, c in curves[(scheme, w)].items()} for w in widths
+    }
+    fit = onset_exponent(per, bootstrap=bootstrap)
+    return {"exponent": fit["exponent"], "lo": fit["interval"][0], "hi": fit["interval"][1]}
+
+
+def epsilon_gap(paths: Sequence[Path], width: int, eps: float, control: float = 1e-8) -> Values:
+    """Large-eps minus control validation loss at the control's best grid LR (mean over seeds),
+    paired by seed: mean and standard error."""
+    (path,) = paths
+    rows = [r for r in _runs(path) if r["width"] == width]
+
+    def curve(e: float) -> dict[float, dict[int, float]]:
+        out: dict[float, dict[int, float]] = defaultdict(dict)
+        for r in rows:
+            if r["eps"] == e:
+                loss = r["val_loss"]
+                out[r["log2_lr"]][r["seed"]] = np.inf if loss is None or r["diverged"] else loss
+        return out
+
+    ctrl, big = curve(control), curve(eps)
+    best = min(ctrl, key=lambda lr: np.mean(list(ctrl[lr].values())))
+    gaps = np.array([big[best][s] - ctrl[best][s] for s in sorted(ctrl[best])])
+    return {"gap": float(gaps.mean()), "se": float(gaps.std(ddof=1) / np.sqrt(len(gaps)))}
+
+
+def json_value(paths: Sequence[Path], keys: str) -> Values:
+    """One value of a saved JSON summary, by its key path ``a/b/0/c`` (a number indexes a list;
+    for numbers the engine derived from measurements, e.g. a forecast crossover width)."""
+    (path,) = paths
+    value: Any = _load(path)
+    for key in keys.split("/"):
+        value = value[int(key)] if key.isdigit() else value[key]
+    return {"value": value}
+
+
+def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width: int) -> Values:
+    """Wortsman et al.'s LR sensitivity of one recipe (plain / independent-decay / warmup, read
+    from each run's settings), scheme and width: mean ± standard error over seeds."""
+    from abcparam.forecasts import sensitivity_table
+
+    def name(row: dict) -> str:
+        if row.get("weight_decay"):
+            return "independent-decay"
+        return "warmup" if row.get("warmup") else "plain"
+
+    (path,) = paths
+    rows = []
+    for row in _runs(path):
+        if name(row) == variant and row["scheme"] == scheme and row["width"] == width:
+            row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
+            rows.append(row)
+    ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
+    return {"mean": entry["mean"], "se": entry["stderr"]}
+
+
+RECOMPUTE.update(
+    {f.__name__: f for f in (onset_width_exponent, epsilon_gap, json_value, variant_sensitivity)}
+)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
