@@ -115,7 +115,7 @@ def train_wsd(cfg: HorizonRun) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..experiments import reproducible
+    from ..reproducible import reproducible
     from . import data
 
     reproducible()

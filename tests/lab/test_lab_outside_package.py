@@ -80,3 +80,19 @@ def test_a_thin_script_runs_from_any_folder(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "claims" in done.stdout
+
+
+def test_every_relative_import_in_the_package_resolves_inside_it():
+    """A relative import (``from ..experiments import ...``) must name a module of the package
+    itself; an editable install can otherwise hide a lab import that a fresh clone lacks."""
+    missing = []
+    for p in (ROOT / "abcparam").rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                base = p.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                target = base.joinpath(*node.module.split("."))
+                if not (target.with_suffix(".py").exists() or (target / "__init__.py").exists()):
+                    missing.append(f"{p.relative_to(ROOT)}: {'.' * node.level}{node.module}")
+    assert not missing, f"relative imports outside the package: {missing}"
