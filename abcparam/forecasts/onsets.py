@@ -19,6 +19,13 @@ def _final(trace: dict, name: str) -> float:
     return float(max(np.abs(values))) if values else math.inf
 
 
+def _run_logit(row: dict) -> float:
+    """A traced run's largest attention logit; a run that stopped non-finite counts as unbounded."""
+    if row.get("diverged_reason") == "non-finite training loss":
+        return math.inf
+    return _final(row["trace"], "max_attention_logit")
+
+
 def logit_table(rows: Iterable[dict], group: Sequence[str] = ("scheme", "width")) -> dict:
     """{group key: {log2_lr: {"max_attention_logit": mean over seeds of the run's largest,
     "log_z": mean of the final mean log Z, "seeds": n}}}; a run that stopped non-finite counts as
@@ -30,9 +37,7 @@ def logit_table(rows: Iterable[dict], group: Sequence[str] = ("scheme", "width")
         trace = row.get("trace")
         if not trace:
             continue
-        logit = _final(trace, "max_attention_logit")
-        if row.get("diverged_reason") == "non-finite training loss":
-            logit = math.inf
+        logit = _run_logit(row)
         zs = [v for v in trace.get("log_z", []) if v is not None and math.isfinite(v)]
         acc[tuple(row.get(g) for g in group)][row["log2_lr"]].append(
             (logit, zs[-1] if zs else math.nan)
@@ -64,12 +69,9 @@ def seed_curves(rows: Iterable[dict], group: Sequence[str] = ("scheme", "width")
     non-finite counts as an unbounded logit)."""
     out: dict[tuple, dict[int, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
-        trace = row.get("trace")
-        if not trace:
+        if not row.get("trace"):
             continue
-        logit = _final(trace, "max_attention_logit")
-        if row.get("diverged_reason") == "non-finite training loss":
-            logit = math.inf
+        logit = _run_logit(row)
         out[tuple(row.get(g) for g in group)][row["seed"]][row["log2_lr"]] = logit
     return {k: {s: dict(sorted(c.items())) for s, c in v.items()} for k, v in out.items()}
 
