@@ -10,7 +10,8 @@ z-loss.  Three phases, each a resumable sweep (``abcparam.transfer.sweep``) in i
 - ``sensitivity``: SP, μP, u-μP over a coarse LR grid up to 3e-1, with and without
   qk-layernorm + z-loss 1e-4, attention logits and log Z traced.
 
-Presets: ``cpu`` (the committed CPU-scale run), ``quick`` (seconds; the fast test), ``gpu``
+Presets: ``cpu`` (the committed CPU-scale run), ``cpu-long`` (widths 64..256 predict 512 after
+1,000 steps; phases tune and scale), ``quick`` (seconds; the fast test), ``gpu``
 (widths 256..2048, ``--device cuda``).  Run: ``python experiments/forecasts.py [--preset cpu]
 [--phase tune,scale,sensitivity]``; results in experiments/results/forecasts/<preset>/.
 """
@@ -71,6 +72,18 @@ PRESETS = {
         onset_widths=(32, 64, 128),
         onset_log2_lrs=tuple(x / 2 for x in range(-20, -5)),
         variant_widths=(64, 128),
+    ),
+    # item 1 at the issue's sizes: widths 64..256 predict 512, 1,000 steps, LR tuned at 64 on a
+    # 0.5-log2 grid around the cpu preset's optimum (2^-7 at 300 steps); phases tune and scale
+    "cpu-long": Preset(
+        64,
+        (64, 128, 256, 512),
+        tuple(x / 2 for x in range(-18, -11)),
+        1000,
+        (64,),
+        5,
+        100,
+        trace_every=20,
     ),
     "quick": Preset(
         16,
