@@ -44,6 +44,24 @@ FULL: dict[str, Any] = {
     #: training losses (stable phase) whose steps-to-target give B_crit: every batch reaches them
     "targets": "3.0,2.9,2.8,2.7,2.6,2.5",
 }
+#: the issue's grid cut to the CPU: widths 64 and 128, batches 8..64 sequences, horizons 250..2000
+#: (each run one WSD trajectory with a decay branch per horizon); the LR windows moved one log2
+#: step below FULL's for the 4x longer horizons (eta* falls with T)
+LONG: dict[str, Any] = {
+    "widths": "64,128",
+    "batches": "8,16,32,64",
+    "horizons": "250,500,1000,2000",
+    "lrs": "-8.5:-4:0.5",
+    "lr_windows": {
+        "8": "-8.5:-5.5:0.5",
+        "16": "-8:-5:0.5",
+        "32": "-7.5:-4.5:0.5",
+        "64": "-7:-4:0.5",
+    },
+    "seeds": 3,
+    "warmup": 50,
+    "targets": "2.9,2.8,2.7,2.6,2.5,2.4",
+}
 #: the full grid for one GPU (``experiments/gpu/horizon_grid.sh``): widths 256..2048, horizons
 #: to 20k steps, batches 16..128 sequences; not yet run
 GPU: dict[str, Any] = {
@@ -105,7 +123,7 @@ def lr_grid(text: str) -> list[float]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
-    p.add_argument("--size", choices=("quick", "cpu", "gpu"), default=None)
+    p.add_argument("--size", choices=("quick", "cpu", "cpu-long", "gpu"), default=None)
     p.add_argument(
         "--late",
         action="store_true",
@@ -152,11 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or ("quick" if args.quick else "cpu")
     if args.late:
         return late(args, size, argv)
-    sizes = dict({"quick": QUICK, "cpu": FULL, "gpu": GPU}[size])
+    sizes = dict({"quick": QUICK, "cpu": FULL, "cpu-long": LONG, "gpu": GPU}[size])
     for name in ("widths", "batches", "horizons", "lrs", "seeds", "warmup"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
-    default = {"quick": "horizon_grid_quick", "cpu": "horizon_grid", "gpu": "horizon_grid_gpu"}
+    default = {
+        "quick": "horizon_grid_quick",
+        "cpu": "horizon_grid",
+        "cpu-long": "horizon_grid_long",
+        "gpu": "horizon_grid_gpu",
+    }
     suffix = "" if args.schedule == "wsd" else f"_{args.schedule}"
     out = Path(args.out or results_dir(default[size] + suffix))
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +248,10 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     from abcparam.transfer.horizon import HorizonRun, finished, run_grid
     from abcparam.transfer.horizon_fit import late_training_check
 
-    plan: dict[str, Any] = {"quick": {"widths": "16,32", "steps": 20}, **LATE}[size]
+    plans: dict[str, Any] = {"quick": {"widths": "16,32", "steps": 20}, **LATE}
+    if size not in plans:
+        raise SystemExit(f"--late --size {size}: accepted sizes {', '.join(plans)}")
+    plan = plans[size]
     widths = _ints(args.widths or plan["widths"])
     seeds = args.seeds or (1 if size == "quick" else 3)
     out = Path(args.out or results_dir(f"horizon_late_{size}"))
