@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..engine.rules import Rules, reparametrize
+from .calling import call_model, evaluating, tensors
 
 if TYPE_CHECKING:
     from .plan import TensorPlan
@@ -190,22 +191,9 @@ def clear_views(model: nn.Module, keep: Mapping[str, tuple[float, float]]) -> No
 
 def _run(model: nn.Module, batch) -> list[torch.Tensor]:
     """The floating-point tensors of the model's output on ``batch`` (eval mode, no gradients)."""
-    from .topology import _tensors
-
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            if isinstance(batch, Mapping):
-                out = model(**batch)
-            elif isinstance(batch, tuple):
-                out = model(*batch)
-            else:
-                out = model(batch)
-    finally:
-        for m, mode in modes.items():
-            m.train(mode)
-    return [t.detach().clone() for t in _tensors(out) if t.is_floating_point()]
+    with evaluating(model), torch.no_grad():
+        out = call_model(model, batch)
+    return [t.detach().clone() for t in tensors(out) if t.is_floating_point()]
 
 
 def _scaled(module: nn.Module, factor: float):
