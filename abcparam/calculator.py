@@ -236,6 +236,35 @@ def transfer(
     batch), params, decay_fraction.  ``target``: width, depth, batch, steps, sequence, data,
     params (unset ones keep the base's).  ``weight_decay``: the convention (coupled: torch's
     AdamW, per-step decay lr·λ; independent: per-step decay λ)."""
+    b, t = _runs(base, target)
+    chosen = _choose_rules(rules)
+    table = derive_rules(scheme, optimizer=optimizer, weight_decay=weight_decay)
+    case = _Case(b, t, table, chosen, weight_decay)
+    lr_moves = _lr_moves(case)
+    values = _lr_values(case, lr_moves)
+    if table[table.kinds[0]].eps is not None or any(table[k].eps is not None for k in table.kinds):
+        values += _eps_values(case) + _beta_values(case)
+    values += _decay_values(case, math.prod(m.factor for m in lr_moves))
+    warmup = _warmup_value(b, t)
+    values.append(warmup)
+    for line, category in zip(case.caught, case.categories):  # at the caller, in order
+        warnings.warn(line, category, stacklevel=2)
+    return Transfer(
+        base=b,
+        target=t,
+        scheme=table.scheme or str(scheme),
+        optimizer=table.optimizer,
+        rules=chosen,
+        convention=weight_decay,
+        values=tuple(values),
+        schedule=_schedule(b, t, round(warmup.target)),
+        warnings=tuple(case.caught),
+        notes=tuple(case.notes),
+    )
+
+
+def _runs(base: Mapping[str, Any], target: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(base, target) checked, the target's unset keys from the base, the base's defaults."""
     b = _normalise(base, BASE_KEYS, "base")
     missing = [k for k in REQUIRED if k not in b]
     if missing:
@@ -259,175 +288,204 @@ def transfer(
         raise ValueError(
             f"base warmup = {b['warmup']:g} ≥ steps = {b['steps']:g}; accepted: warmup < steps"
         )
-    chosen = _choose_rules(rules)
-    table = derive_rules(scheme, optimizer=optimizer, weight_decay=weight_decay)
-    notes: list[str] = []
-    caught: list[str] = []
+    return b, t
 
-    n_at = {N: b["width"]}, {N: t["width"]}
-    if "depth" in b:
-        n_at[0][L] = b["depth"]
-        n_at[1][L] = t["depth"]
-    else:
-        n_at[0][L] = n_at[1][L] = 1.0
 
-    def ratio(expr) -> float:
-        return float(expr.subs(n_at[1]) / expr.subs(n_at[0]))
+@dataclass
+class _Case:
+    """One transfer being worked out: the runs, the scheme's rules, the chosen batch/horizon
+    rules, and the notes and warnings gathered on the way."""
 
-    kappa = t["batch"] / b["batch"]
-    data_b = b.get("data", b["steps"] * b["batch"])
-    data_t = t.get("data", t["steps"] * t["batch"])
-    sde = sde_batch(table.optimizer) if "sde-batch" in chosen else None
-    batch_sym = ({B: b["batch"]}, {B: t["batch"]})
-    lr_batch = sde.factor("lr", *batch_sym) if sde else 1.0
-    lr_moves: list[Move] = []
+    b: dict[str, Any]
+    t: dict[str, Any]
+    table: Any
+    chosen: tuple[str, ...]
+    convention: str
+    notes: list[str] = field(default_factory=list)
+    caught: list[str] = field(default_factory=list)
+    categories: list[type[Warning]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.at = {N: self.b["width"]}, {N: self.t["width"]}
+        depths = (self.b["depth"], self.t["depth"]) if "depth" in self.b else (1.0, 1.0)
+        self.at[0][L], self.at[1][L] = depths
+        self.kappa = self.t["batch"] / self.b["batch"]
+        self.sde = sde_batch(self.table.optimizer) if "sde-batch" in self.chosen else None
+        self.batches = ({B: self.b["batch"]}, {B: self.t["batch"]})
+
+    def ratio(self, expr) -> float:
+        """A width/depth factor's value at the target over its value at the base."""
+        return float(expr.subs(self.at[1]) / expr.subs(self.at[0]))
+
+    def warn(self, line: str, category: type[Warning]) -> None:
+        """Kept in the answer, and raised as a warning once the values are worked out."""
+        self.caught.append(line)
+        self.categories.append(category)
+
+
+def _lr_moves(case: _Case) -> list[Move]:
+    """The batch/horizon rules' moves of every layer's learning rate (SDE batch, Step Law)."""
+    b, t, sde, kappa = case.b, case.t, case.sde, case.kappa
+    moves: list[Move] = []
     if sde:
-        lr_moves.append(Move("sde-batch", "derived", lr_batch, sde.why["lr"]))
+        moves.append(Move("sde-batch", "derived", sde.factor("lr", *case.batches), sde.why["lr"]))
         if t["steps"] != b["steps"] / kappa:
-            notes.append(
+            case.notes.append(
                 f"the SDE rule is exact for steps ÷ {kappa:g} (the same data); the target's "
                 f"steps × {t['steps'] / b['steps']:g} is a change of horizon, which no derived "
                 "rule here moves (Time Transfer, arXiv 2410.05838, measures η* ∝ √T, 1 or 1/√T "
                 "by regime): re-tune, or measure the exponent (experiments/horizon_grid.py)"
             )
     elif t["steps"] != b["steps"] or kappa != 1:
-        notes.append("no batch/horizon rule moves the learning rate (rules without sde-batch)")
-    if "step-law" in chosen:
-        if "sequence" not in b:
-            raise ValueError("rule 'step-law' needs sequence (tokens per sample) in base")
-        tokens_b = b["steps"] * b["batch"] * b["sequence"]
-        tokens_t = t["steps"] * t["batch"] * t["sequence"]
-        params_t = t.get("params", 12 * t.get("depth", 1) * t["width"] ** 2)
-        factor = (tokens_t / tokens_b) ** STEP_LAW_LR.exponents["D"]
-        lr_moves.append(
-            Move(
-                "step-law",
-                "fitted",
-                factor,
-                "fitted η* = 1.79 N^-0.713 D^0.307 (Li et al. 2025, arXiv 2503.04715): the ratio "
-                "of its D factor for tokens "
-                f"{tokens_b:.3g} → {tokens_t:.3g}; N is the width/depth rules' job",
-            )
-        )
-        for line in STEP_LAW_LR.outside(N=params_t, D=tokens_t):
-            caught.append(line)
-            warnings.warn(line, OutsideFittedRange, stacklevel=2)
-        best = STEP_LAW_BATCH.value(D=tokens_t)
-        notes.append(
-            f"Step Law's optimal batch at {tokens_t:.3g} tokens: {best:.3g} tokens "
-            f"= {best / t['sequence']:.3g} samples (target: {t['batch']:g})"
-        )
-        if "params" not in t:
-            notes.append(
-                f"N estimated as 12·depth·width² = {params_t:.3g} non-embedding parameters"
-            )
-    lr_other = math.prod(m.factor for m in lr_moves)
+        case.notes.append("no batch/horizon rule moves the learning rate (rules without sde-batch)")
+    if "step-law" in case.chosen:
+        moves.append(_step_law_move(case))
+    return moves
 
-    values: list[Value] = []
+
+def _step_law_move(case: _Case) -> Move:
+    """Step Law's fitted data factor of the learning rate, with its range and batch notes."""
+    b, t = case.b, case.t
+    if "sequence" not in b:
+        raise ValueError("rule 'step-law' needs sequence (tokens per sample) in base")
+    tokens_b = b["steps"] * b["batch"] * b["sequence"]
+    tokens_t = t["steps"] * t["batch"] * t["sequence"]
+    params_t = t.get("params", 12 * t.get("depth", 1) * t["width"] ** 2)
+    move = Move(
+        "step-law",
+        "fitted",
+        (tokens_t / tokens_b) ** STEP_LAW_LR.exponents["D"],
+        "fitted η* = 1.79 N^-0.713 D^0.307 (Li et al. 2025, arXiv 2503.04715): the ratio "
+        "of its D factor for tokens "
+        f"{tokens_b:.3g} → {tokens_t:.3g}; N is the width/depth rules' job",
+    )
+    for line in STEP_LAW_LR.outside(N=params_t, D=tokens_t):
+        case.warn(line, OutsideFittedRange)
+    best = STEP_LAW_BATCH.value(D=tokens_t)
+    case.notes.append(
+        f"Step Law's optimal batch at {tokens_t:.3g} tokens: {best:.3g} tokens "
+        f"= {best / t['sequence']:.3g} samples (target: {t['batch']:g})"
+    )
+    if "params" not in t:
+        case.notes.append(
+            f"N estimated as 12·depth·width² = {params_t:.3g} non-embedding parameters"
+        )
+    return move
+
+
+def _lr_values(case: _Case, lr_moves: list[Move]) -> list[Value]:
+    """Each layer's learning rate: the scheme's width/depth factor, then the batch/horizon's."""
+    table, lr = case.table, case.b["lr"]
+    lr_other = math.prod(m.factor for m in lr_moves)
+    values = []
     for kind in table.kinds:
         rule = table[kind]
         scheme_why = rule.why["c"] + (f"; depth: {rule.why['c_L']}" if "c_L" in rule.why else "")
-        width_lr = ratio(rule.lr_factor)
+        width_lr = case.ratio(rule.lr_factor)
         moves = (Move(f"{table.scheme} width/depth", "derived", width_lr, scheme_why), *lr_moves)
-        values.append(Value("lr", kind, b["lr"], b["lr"] * width_lr * lr_other, moves))
-    if table[table.kinds[0]].eps is not None or any(table[k].eps is not None for k in table.kinds):
-        eps_batch = sde.factor("eps", *batch_sym) if sde else 1.0
-        for kind in table.kinds:
-            rule = table[kind]
-            if rule.eps_factor is None:
-                continue
-            moves = (
-                Move(
-                    f"{table.scheme} width/depth",
-                    "derived",
-                    ratio(rule.eps_factor),
-                    rule.why["eps"],
-                ),
-            )
-            if sde:
-                moves += (Move("sde-batch", "derived", eps_batch, sde.why["eps"]),)
-            values.append(
-                Value("eps", kind, b["eps"], b["eps"] * math.prod(m.factor for m in moves), moves)
-            )
-        for name in ("beta1", "beta2"):
-            one_minus = 1 - b[name]
-            new = one_minus * (kappa if sde else 1.0)
-            if new >= 1:
-                line = (
-                    f"sde-batch: 1 − {name} × {kappa:g} = {new:.3g} ≥ 1: the square-root rule is "
-                    "outside its range (batch grown too far); β kept at 0"
-                )
-                caught.append(line)
-                warnings.warn(line, UserWarning, stacklevel=2)
-                new = 1.0
-            moves = ()
-            if sde:
-                moves = (
-                    Move("sde-batch", "derived", (1 - new) / b[name], sde.why["one_minus_beta"]),
-                )
-            values.append(Value(name, None, b[name], 1 - new, moves))
-    decays = [k for k in table.kinds if table[k].wd is not None]
-    if b["weight_decay"] > 0 and decays:
-        ema = ema_timescale(weight_decay) if "ema-timescale" in chosen else None
-        for kind in decays:
-            rule = table[kind]
-            moves = (
-                Move(
-                    f"{table.scheme} width/depth",
-                    "derived",
-                    ratio(rule.factor("wd")),
-                    rule.why["wd"],
-                ),
-            )
-            if ema:
-                law = ema.laws["weight_decay"]
-                at_b = {B: b["batch"], D: data_b, ETA: 1.0}
-                at_t = {B: t["batch"], D: data_t, ETA: lr_other}
-                factor = float(law.subs(at_t) / law.subs(at_b))
-                why = ema.why["weight_decay"] + (
-                    f"; τ_epoch kept at the base's (data {data_b:.3g} → {data_t:.3g} samples"
-                    + (
-                        f", η × {lr_other:.4g} from the batch/horizon rules)"
-                        if weight_decay == "coupled"
-                        else ")"
-                    )
-                )
-                moves += (Move("ema-timescale", "derived", factor, why),)
-            values.append(
-                Value(
-                    "weight_decay",
-                    kind,
-                    b["weight_decay"],
-                    b["weight_decay"] * math.prod(m.factor for m in moves),
-                    moves,
-                )
-            )
-    elif b["weight_decay"] > 0:
-        notes.append(f"{table.optimizer}'s decay is an L2 term in the gradient: not moved")
-    warm_factor = t["steps"] / b["steps"]
-    warmup_t = round(b["warmup"] * warm_factor)
-    values.append(
-        Value(
-            "warmup",
-            None,
-            b["warmup"],
-            float(warmup_t),
-            (
-                Move(
-                    "horizon fraction",
-                    "convention",
-                    warm_factor,
-                    "kept the same fraction of the horizon (the schedule's shape fixed across "
-                    "horizons); a convention, not derived",
-                ),
-            ),
+        values.append(Value("lr", kind, lr, lr * width_lr * lr_other, moves))
+    return values
+
+
+def _eps_values(case: _Case) -> list[Value]:
+    """Each layer's Adam ε: the scheme's width/depth factor, then the SDE batch rule's."""
+    table, sde = case.table, case.sde
+    eps_batch = sde.factor("eps", *case.batches) if sde else 1.0
+    values = []
+    for kind in table.kinds:
+        rule = table[kind]
+        if rule.eps_factor is None:
+            continue
+        width = case.ratio(rule.eps_factor)
+        moves: tuple[Move, ...] = (
+            Move(f"{table.scheme} width/depth", "derived", width, rule.why["eps"]),
         )
+        if sde:
+            moves += (Move("sde-batch", "derived", eps_batch, sde.why["eps"]),)
+        eps = case.b["eps"]
+        values.append(Value("eps", kind, eps, eps * math.prod(m.factor for m in moves), moves))
+    return values
+
+
+def _beta_values(case: _Case) -> list[Value]:
+    """β1, β2: the SDE rule scales 1 − β with the batch (capped at β = 0)."""
+    b, kappa, sde = case.b, case.kappa, case.sde
+    values = []
+    for name in ("beta1", "beta2"):
+        one_minus = 1 - b[name]
+        new = one_minus * (kappa if sde else 1.0)
+        if new >= 1:
+            case.warn(
+                f"sde-batch: 1 − {name} × {kappa:g} = {new:.3g} ≥ 1: the square-root rule is "
+                "outside its range (batch grown too far); β kept at 0",
+                UserWarning,
+            )
+            new = 1.0
+        moves: tuple[Move, ...] = ()
+        if sde:
+            moves = (Move("sde-batch", "derived", (1 - new) / b[name], sde.why["one_minus_beta"]),)
+        values.append(Value(name, None, b[name], 1 - new, moves))
+    return values
+
+
+def _decay_values(case: _Case, lr_other: float) -> list[Value]:
+    """Each decayed layer's weight decay: the scheme's width/depth factor, then the EMA timescale
+    rule's (τ_epoch kept); an optimizer whose decay is an L2 term: a note, no value."""
+    b, t, table = case.b, case.t, case.table
+    decays = [k for k in table.kinds if table[k].wd is not None]
+    if not (b["weight_decay"] > 0 and decays):
+        if b["weight_decay"] > 0:
+            case.notes.append(f"{table.optimizer}'s decay is an L2 term in the gradient: not moved")
+        return []
+    ema = ema_timescale(case.convention) if "ema-timescale" in case.chosen else None
+    data_b = b.get("data", b["steps"] * b["batch"])
+    data_t = t.get("data", t["steps"] * t["batch"])
+    values = []
+    for kind in decays:
+        rule = table[kind]
+        width = case.ratio(rule.factor("wd"))
+        moves: tuple[Move, ...] = (
+            Move(f"{table.scheme} width/depth", "derived", width, rule.why["wd"]),
+        )
+        if ema:
+            law = ema.laws["weight_decay"]
+            at_b = {B: b["batch"], D: data_b, ETA: 1.0}
+            at_t = {B: t["batch"], D: data_t, ETA: lr_other}
+            factor = float(law.subs(at_t) / law.subs(at_b))
+            why = ema.why["weight_decay"] + (
+                f"; τ_epoch kept at the base's (data {data_b:.3g} → {data_t:.3g} samples"
+                + (
+                    f", η × {lr_other:.4g} from the batch/horizon rules)"
+                    if case.convention == "coupled"
+                    else ")"
+                )
+            )
+            moves += (Move("ema-timescale", "derived", factor, why),)
+        wd = b["weight_decay"]
+        values.append(
+            Value("weight_decay", kind, wd, wd * math.prod(m.factor for m in moves), moves)
+        )
+    return values
+
+
+def _warmup_value(b: Mapping[str, Any], t: Mapping[str, Any]) -> Value:
+    """The warmup, kept the same fraction of the horizon (a convention)."""
+    warm_factor = t["steps"] / b["steps"]
+    why = (
+        "kept the same fraction of the horizon (the schedule's shape fixed across "
+        "horizons); a convention, not derived"
     )
+    moves = (Move("horizon fraction", "convention", warm_factor, why),)
+    return Value("warmup", None, b["warmup"], float(round(b["warmup"] * warm_factor)), moves)
+
+
+def _schedule(b: Mapping[str, Any], t: Mapping[str, Any], warmup: int) -> dict[str, Any]:
+    """Warmup-stable-decay: warmup, a constant phase, a linear decay to 0 (MiniCPM)."""
     decay_steps = max(1, round(b["decay_fraction"] * t["steps"]))
-    schedule = {
+    return {
         "type": "warmup-stable-decay",
         "steps": int(t["steps"]),
-        "warmup": warmup_t,
+        "warmup": warmup,
         "decay_start": int(t["steps"]) - decay_steps,
         "decay_steps": decay_steps,
         "decay_to": 0.0,
@@ -437,15 +495,3 @@ def transfer(
             "Zero, arXiv 2502.15938)"
         ),
     }
-    return Transfer(
-        base=b,
-        target=t,
-        scheme=table.scheme or str(scheme),
-        optimizer=table.optimizer,
-        rules=chosen,
-        convention=weight_decay,
-        values=tuple(values),
-        schedule=schedule,
-        warnings=tuple(caught),
-        notes=tuple(notes),
-    )

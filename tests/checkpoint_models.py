@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -19,20 +20,26 @@ from abcparam.torch import load, param_groups, parametrize
 VOCAB, WIDTH, BASE = 61, 64, 32
 
 
-def llama(width: int, tie: bool = False):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
+def decoder(config_class, model_class, width: int, **overrides) -> nn.Module:
+    """A small Llama-family decoder (two layers, two heads, an MLP of 2 x width, VOCAB tokens);
+    ``overrides`` change or add config fields."""
+    keywords = dict(
         vocab_size=VOCAB,
         hidden_size=width,
         intermediate_size=2 * width,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=32,
-        tie_word_embeddings=tie,
     )
-    return LlamaForCausalLM(config)
+    return model_class(config_class(**{**keywords, **overrides}))
+
+
+def llama(width: int, tie: bool = False):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return decoder(
+        LlamaConfig, LlamaForCausalLM, width, max_position_embeddings=32, tie_word_embeddings=tie
+    )
 
 
 def gpt2(width: int, tie: bool = True):
@@ -98,16 +105,30 @@ def loss_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
 
 
-def build(name: str, width: int = WIDTH, seed: int = 0, **kw):
-    """(model, spec) parametrized with muP for AdamW at ``width`` over base width BASE."""
+def build(name, width: int = WIDTH, seed: int = 0, rules=None, **kw):
+    """(model, spec): ``name`` (a key of MODELS, or a factory of width) seeded at ``width`` and
+    parametrized over the base width BASE with ``rules`` (default muP for AdamW)."""
+    make = MODELS[name] if isinstance(name, str) else name
     torch.manual_seed(seed)
-    model = MODELS[name](width)
+    model = make(width)
     with torch.device("meta"):
-        base = MODELS[name](BASE)
+        base = make(BASE)
         if width == BASE:  # a third width tells the growing dimensions apart
-            kw.setdefault("delta", MODELS[name](2 * BASE))
-    spec = parametrize(model, abcparam.rules("mup", optimizer="adamw"), base=base, seed=seed, **kw)
+            kw.setdefault("delta", make(2 * BASE))
+    rules = rules or abcparam.rules("mup", optimizer="adamw")
+    spec = parametrize(model, rules, base=base, seed=seed, **kw)
     return model, spec
+
+
+@pytest.fixture(autouse=True)
+def quiet_transformers():
+    """One thread, and no transformers warnings or progress bars: autouse in every test module
+    that imports it."""
+    import transformers
+
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
 
 
 def optimizer(model, spec, lr: float = 1e-2) -> torch.optim.Optimizer:
@@ -169,3 +190,37 @@ def spec_of(model: nn.Module, name: str):
     with torch.device("meta"):
         base = MODELS[name](BASE)
     return parametrize(model, abcparam.rules("mup", optimizer="adamw"), base=base, init=False)
+
+
+def fold_records(name: str, layers: list[tuple[str, str]]) -> dict:
+    """The coordinate check's records of ``layers`` over two Adam steps of model ``name`` (muP),
+    parametrized with fold=None and with fold=False: {fold: records}."""
+    from abcparam.coordcheck.record import Recorder
+    from abcparam.coordcheck.run import train as check_train
+
+    def loss(out, y):
+        out = getattr(out, "logits", out)
+        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    rules = abcparam.rules("mup", optimizer="adam")
+    found = {}
+    for fold in (None, False):
+        model, spec = build(name, rules=rules, fold=fold)
+        opt = torch.optim.Adam(param_groups(model, spec, lr=1e-2))
+        recorder = Recorder(model, layers, True, width=WIDTH, seed=0)
+        records: list = []
+        check_train(model, opt, loss, [batch(0)] * 2, recorder, records, [])
+        found[fold] = records
+    return found
+
+
+def assert_records_agree(found: dict, layers: list, keys: tuple[str, ...]) -> None:
+    """Both folds recorded every layer at init and after each step, and agree on ``keys``."""
+    assert len(found[None]) == len(found[False]) == 3 * len(layers)
+    for a, b in zip(found[None], found[False]):
+        for key in keys:
+            x, y = getattr(a, key, None), getattr(b, key, None)
+            if x is None or y is None:
+                assert x is None and y is None
+                continue
+            assert x == pytest.approx(y, rel=1e-3, abs=1e-7), (a.layer, a.step, key)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..torch.calling import call_model  # noqa: F401 -- re-exported: check, run import it here
 from ..torch.checkpoint import multiplier_of
 from ..torch.fold import view_of
 from ..torch.shapes import Layout
@@ -138,16 +139,6 @@ def _apply(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if _is_hf_conv1d(module):
         return x @ w
     return F.linear(x, w)
-
-
-def call_model(model: nn.Module, inputs):
-    """The model's forward on a batch's inputs: a tensor, a tuple of positional arguments or a
-    dict of keyword arguments (a Hugging Face batch)."""
-    if isinstance(inputs, Mapping):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
 
 
 @dataclass(frozen=True)

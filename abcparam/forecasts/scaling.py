@@ -222,32 +222,9 @@ def predict_loss(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence = {confidence}; accepted: a number in (0, 1), e.g. 0.9")
     data = losses_by_width(runs, scheme, log2_lr)
-    if widths is None:
-        chosen = sorted(w for w in data if w < width)
-    else:
-        chosen = sorted({validate.positive_int(w, "widths") for w in widths})
-        absent = [w for w in chosen if w not in data]
-        if absent:
-            raise ValueError(f"widths {absent} were not trained; accepted: {sorted(data)}")
-    if width in chosen:
-        raise ValueError(
-            f"width = {width} is among the fitted widths {chosen}; a forecast is for a width "
-            "that was not trained (pass widths= without it)"
-        )
-    notes = []
-    kept, seed_ids = {}, {}
-    for w in chosen:
-        good = [(seed, v) for seed, v in data[w] if finite(v)]
-        if len(good) < len(data[w]):
-            notes.append(f"width {w}: {len(data[w]) - len(good)} diverged run(s) left out")
-        if good:
-            kept[w] = [v for _, v in good]
-            seed_ids[w] = [seed for seed, _ in good]
-    if len(kept) < MIN_WIDTHS:
-        raise ValueError(
-            f"{len(kept)} trained width(s) with a finite loss ({sorted(kept)}); accepted: at least "
-            f"{MIN_WIDTHS} (the law L_inf + A n^-alpha has three parameters)"
-        )
+    chosen = _chosen_widths(data, width, widths)
+    notes: list[str] = []
+    kept, seed_ids = _finite_losses(data, chosen, notes)
     ws = sorted(kept)
     means = {w: float(np.mean(kept[w])) for w in ws}
     reference = float(ws[0])
@@ -255,28 +232,9 @@ def predict_loss(
     point = float(_law(width / reference, l_inf, amplitude, exponent))
     rng = np.random.default_rng(seed)
     if paired:  # the same seeds at every width, in one order
-        order = {w: sorted(range(len(seed_ids[w])), key=lambda i: str(seed_ids[w][i])) for w in ws}
-        ids = {w: [seed_ids[w][i] for i in order[w]] for w in ws}
-        if None in ids[ws[0]] or any(ids[w] != ids[ws[0]] for w in ws):
-            raise ValueError(
-                f"paired = True needs the same seeds at every width; got "
-                f"{ {w: ids[w] for w in ws} }"
-            )
-        kept = {w: [kept[w][i] for i in order[w]] for w in ws}
-    draws, failed = [], 0
-    for _ in range(bootstrap):
-        if paired:  # the same seeds drawn at every width (a seed fixes data order and init)
-            pick = rng.integers(0, len(seed_ids[ws[0]]), size=len(seed_ids[ws[0]]))
-            sample = [float(np.mean(np.asarray(kept[w])[pick])) for w in ws]
-        else:
-            sample = [float(np.mean(rng.choice(kept[w], size=len(kept[w])))) for w in ws]
-        params = fit_law(ws, sample, reference)
-        if not np.all(np.isfinite(params)):
-            failed += 1
-            continue
-        draws.append(float(_law(width / reference, *params)))
-    if not draws:
-        raise ValueError("every bootstrap fit failed; the losses follow no L_inf + A n^-alpha law")
+        kept = _paired(kept, seed_ids, ws)
+    draws, failed = _bootstrap(kept, ws, len(seed_ids[ws[0]]), width, reference, bootstrap,
+                               rng, paired)  # fmt: skip
     tail = (1 - confidence) / 2 * 100
     lo, hi = np.percentile(draws, [tail, 100 - tail])
     if not EXPONENT_RANGE[0] * 1.01 < exponent < EXPONENT_RANGE[1] * 0.99:
@@ -302,3 +260,73 @@ def predict_loss(
         notes=tuple(notes),
         paired=paired,
     )
+
+
+def _chosen_widths(data: SeedLosses, width: int, widths: Sequence[int] | None) -> list[int]:
+    """The trained widths to fit: ``widths`` (each trained), default every one below ``width``;
+    never ``width`` itself."""
+    from .. import validate
+
+    if widths is None:
+        chosen = sorted(w for w in data if w < width)
+    else:
+        chosen = sorted({validate.positive_int(w, "widths") for w in widths})
+        absent = [w for w in chosen if w not in data]
+        if absent:
+            raise ValueError(f"widths {absent} were not trained; accepted: {sorted(data)}")
+    if width in chosen:
+        raise ValueError(
+            f"width = {width} is among the fitted widths {chosen}; a forecast is for a width "
+            "that was not trained (pass widths= without it)"
+        )
+    return chosen
+
+
+def _finite_losses(data: SeedLosses, chosen: list[int], notes: list[str]):
+    """({width: finite losses}, {width: their seeds}); diverged runs left out with a note; fewer
+    than :data:`MIN_WIDTHS` widths left: a clear error."""
+    kept, seed_ids = {}, {}
+    for w in chosen:
+        good = [(seed, v) for seed, v in data[w] if finite(v)]
+        if len(good) < len(data[w]):
+            notes.append(f"width {w}: {len(data[w]) - len(good)} diverged run(s) left out")
+        if good:
+            kept[w] = [v for _, v in good]
+            seed_ids[w] = [seed for seed, _ in good]
+    if len(kept) < MIN_WIDTHS:
+        raise ValueError(
+            f"{len(kept)} trained width(s) with a finite loss ({sorted(kept)}); accepted: at least "
+            f"{MIN_WIDTHS} (the law L_inf + A n^-alpha has three parameters)"
+        )
+    return kept, seed_ids
+
+
+def _paired(kept: dict, seed_ids: dict, ws: list[int]) -> dict:
+    """Each width's losses in one seed order, checked to come from the same seeds."""
+    order = {w: sorted(range(len(seed_ids[w])), key=lambda i: str(seed_ids[w][i])) for w in ws}
+    ids = {w: [seed_ids[w][i] for i in order[w]] for w in ws}
+    if None in ids[ws[0]] or any(ids[w] != ids[ws[0]] for w in ws):
+        raise ValueError(
+            f"paired = True needs the same seeds at every width; got { {w: ids[w] for w in ws} }"
+        )
+    return {w: [kept[w][i] for i in order[w]] for w in ws}
+
+
+def _bootstrap(kept, ws, n_paired, width, reference, bootstrap, rng, paired):
+    """(predictions at ``width`` from ``bootstrap`` refits on resampled seeds, failed fits);
+    every fit failing: a clear error."""
+    draws, failed = [], 0
+    for _ in range(bootstrap):
+        if paired:  # the same seeds drawn at every width (a seed fixes data order and init)
+            pick = rng.integers(0, n_paired, size=n_paired)
+            sample = [float(np.mean(np.asarray(kept[w])[pick])) for w in ws]
+        else:
+            sample = [float(np.mean(rng.choice(kept[w], size=len(kept[w])))) for w in ws]
+        params = fit_law(ws, sample, reference)
+        if not np.all(np.isfinite(params)):
+            failed += 1
+            continue
+        draws.append(float(_law(width / reference, *params)))
+    if not draws:
+        raise ValueError("every bootstrap fit failed; the losses follow no L_inf + A n^-alpha law")
+    return draws, failed

@@ -23,11 +23,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeGuard
 
 import torch
 from torch import nn
 
 from ..engine.rules import Rules, reparametrize
+from .calling import call_model, evaluating, tensors
+
+if TYPE_CHECKING:
+    from .plan import TensorPlan
 
 #: names a query projection / a q-norm / a k-norm goes by inside an attention module
 Q_PROJ = ("q_proj", "query")
@@ -186,22 +191,9 @@ def clear_views(model: nn.Module, keep: Mapping[str, tuple[float, float]]) -> No
 
 def _run(model: nn.Module, batch) -> list[torch.Tensor]:
     """The floating-point tensors of the model's output on ``batch`` (eval mode, no gradients)."""
-    from .topology import _tensors
-
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            if isinstance(batch, Mapping):
-                out = model(**batch)
-            elif isinstance(batch, tuple):
-                out = model(*batch)
-            else:
-                out = model(batch)
-    finally:
-        for m, mode in modes.items():
-            m.train(mode)
-    return [t.detach().clone() for t in _tensors(out) if t.is_floating_point()]
+    with evaluating(model), torch.no_grad():
+        out = call_model(model, batch)
+    return [t.detach().clone() for t in tensors(out) if t.is_floating_point()]
 
 
 def _scaled(module: nn.Module, factor: float):
@@ -270,3 +262,113 @@ def same_outputs(model: nn.Module, head_name: str, norm_name: str, factor: float
     return len(a) == len(b) > 0 and all(
         x.shape == y.shape and torch.allclose(x, y, rtol=1e-4, atol=1e-6) for x, y in zip(a, b)
     )
+
+
+# -- the plan's scales folded into its tensors (parametrize, before any tensor changes) --------
+
+
+def fold_scales(model, rules, plans, attention, fold, example_batch):
+    """(attention plans, weight views): the attention and tied-readout scales that one tensor
+    can carry moved into it (``fold`` not False, engine rules)."""
+    views: dict[str, tuple[float, float]] = {}
+    if fold is not False and isinstance(rules, Rules):
+        attention = _fold_attention(model, rules, plans, attention, views)
+        _fold_readout(model, rules, plans, views, example_batch)
+    return attention, views
+
+
+def _own_fields(model: nn.Module) -> bool:
+    """The architecture's config has fields for these multipliers (Granite): keep them there."""
+    from .checkpoint import CONFIG_FIELDS
+
+    return getattr(getattr(model, "config", None), "model_type", None) in CONFIG_FIELDS
+
+
+def _shift(plan: TensorPlan, rules: Rules, factor: float, why: str) -> None:
+    """Move ``factor`` into the plan's tensor along the abc-symmetry (init, LR, eps, decay)."""
+    plan.spec = symmetry_shift(plan.spec, rules, factor, why)
+    plan.value = plan.spec.init_std or 0.0
+
+
+def _foldable(plans: list[TensorPlan | None]) -> TypeGuard[list[TensorPlan]]:
+    """Tensors that can take a factor: planned, folded, read once, initialised by the plan."""
+    return all(
+        p is not None and p.folded and len(p.targets) == 1 and p.mode in ("normal", "fill", "zero")
+        for p in plans
+    )
+
+
+def _fold_attention(model, rules: Rules, plans: list[TensorPlan], attention, views) -> list:
+    """Each attention scale the module's own cannot give, moved into its query projection or
+    q-norm (``abcparam.torch.fold``) where one tensor can carry it; the others are kept."""
+    if _own_fields(model):
+        return attention
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    out = []
+    for a in attention:
+        module = modules[a.name]
+        own = module.__dict__.get("_abcparam_own", {}).get(a.attr, getattr(module, a.attr, None))
+        if a.attr == "q_rows" or not isinstance(own, (int, float)) or not own:
+            out.append(a)
+            continue
+        factor = a.value / float(own)
+        target, attrs = query_target(a.name, module, a.head_dim)
+        chosen = [by_target.get((target, at)) for at in attrs]
+        if math.isclose(factor, 1.0, rel_tol=1e-12) or not target or not _foldable(chosen):
+            out.append(a)
+            continue
+        why = (
+            f"the attention scale {a.value:.4g} (d_head^-{rules.attention_logit_exponent}) over "
+            f"the module's own {float(own):.4g} folded in: x {factor:.4g}"
+        )
+        for plan in chosen:
+            _shift(plan, rules, factor, why)
+        if not is_norm(modules[target]):
+            views[target] = (1.0 / factor, 1.0)  # the recorder reads q_proj before the factor
+        out.append(dataclasses.replace(a, folded_into=target, factor=factor))
+    return out
+
+
+def _fold_readout(model, rules: Rules, plans: list[TensorPlan], views, example_batch=None) -> None:
+    """A tied readout use's multiplier moved into the final norm's gain (and bias) when that norm
+    feeds nothing but the readout (``abcparam.torch.fold.final_norm`` for a Hugging Face LM head
+    model; any model with ``example_batch``: found and checked in a forward pass)."""
+    if _own_fields(model):
+        return
+    modules = dict(model.named_modules())
+    by_target = {(mn, at): pl for pl in plans for mn, at, _ in pl.targets}
+    for plan in plans:
+        if not plan.folded or len(plan.targets) < 2:
+            continue
+        scaled = [i for i, (_, _, m) in enumerate(plan.targets) if not math.isclose(m, 1.0)]
+        if len(scaled) != 1 or plan.targets[scaled[0]][1] != "weight":
+            continue
+        i = scaled[0]
+        head, attr, m = plan.targets[i]
+        norm = final_norm(model, head)
+        if example_batch is not None:
+            if not norm:
+                norm = traced_final_norm(model, head, m, example_batch)
+            elif not same_outputs(model, head, norm, m, example_batch):
+                norm = ""
+        if not norm:
+            continue
+        attrs = [
+            a
+            for a in ("weight", "bias")
+            if isinstance(getattr(modules[norm], a, None), nn.Parameter)
+        ]
+        chosen = [by_target.get((norm, a)) for a in attrs]
+        if not _foldable(chosen):
+            continue
+        why = f"the tied readout use's multiplier {m:.4g} folded in ({head} reads only this norm)"
+        for target in chosen:
+            _shift(target, rules, m, why)
+        plan.targets[i] = (head, attr, 1.0)
+        uses = list(plan.spec.uses)
+        uses[i] = dataclasses.replace(uses[i], multiplier=1.0, constant=1.0)
+        plan.spec = dataclasses.replace(
+            plan.spec, uses=tuple(uses), why=f"{plan.spec.why}; readout multiplier in {norm}"
+        )
+        views[head] = (m, 1.0 / m)  # the recorder reads the readout with its multiplier

@@ -16,7 +16,7 @@ parents=topology.parents)``) and the coordinate-check recorder read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..engine.exponents import CORE_KINDS
+from .calling import call_model, tensors
 from .layers import ScaledEmbedding, ScaledLinear
 from .mapping import named_parameters
 from .shapes import is_hf_conv1d
@@ -95,17 +96,6 @@ class Topology:
         )
 
 
-def _tensors(obj: Any) -> Iterable[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            yield from _tensors(item)
-    elif isinstance(obj, Mapping):
-        for item in obj.values():
-            yield from _tensors(item)
-
-
 def _kinds_of(kinds: Any) -> Mapping[str, str]:
     if hasattr(kinds, "kinds") and isinstance(kinds.kinds, Mapping):
         return kinds.kinds
@@ -128,14 +118,6 @@ def _is_layer(module: nn.Module, owners: set[str], name: str) -> bool:
     return name != "" and not any(o != name and o.startswith(prefix) for o in owners)
 
 
-def _run(model: nn.Module, batch: Any):
-    if isinstance(batch, Mapping):
-        return model(**batch)
-    if isinstance(batch, tuple):
-        return model(*batch)
-    return model(batch)
-
-
 def discover_topology(
     model: nn.Module,
     example_batch: Any,
@@ -153,6 +135,25 @@ def discover_topology(
     params = {n: p for n, p in named_parameters(model) if p.requires_grad}
     if not params:
         raise ValueError("the model has no trainable parameters: nothing to discover")
+    owned = _owned(params, kind_of, include)
+    modules = dict(model.named_modules(remove_duplicate=False))
+    layer_names = [h for h in owned if _is_layer(modules[h], set(owned), h)]
+    raw = [n for h, names in owned.items() if h not in layer_names for n in names]
+    calls, outputs = _record_calls(model, modules, layer_names, example_batch)
+    ran = [n for n in layer_names if calls[n]["out"]]
+    graph = _Graph.below(outputs, [calls[n]["in"] + calls[n]["out"] for n in ran])
+    nodes = _Nodes()
+    for name in ran:
+        nodes.add_layer(name, owned[name], calls[name]["out"])
+    for pname in raw:
+        nodes.add_raw(pname, params[pname], graph)
+    parents = _parents(nodes, graph, [calls[n]["in"] for n in ran])
+    return _sorted_topology(nodes, parents, kind_of, include, kinds, modules, calls,
+                            unused=tuple(n for n in layer_names if not calls[n]["out"]))  # fmt: skip
+
+
+def _owned(params: Mapping[str, Any], kind_of: Mapping[str, str], include) -> dict[str, list]:
+    """Module name -> its parameters whose kind is in ``include``; none: a clear error."""
     owned: dict[str, list[str]] = {}
     for name in params:
         if kind_of.get(name) in include:
@@ -162,38 +163,34 @@ def discover_topology(
             f"no parameter has a kind in {include}: pass the kinds of this model's parameters "
             f"(map_parameters(model, base) or the Spec parametrize returned)"
         )
-    modules = dict(model.named_modules(remove_duplicate=False))
-    layer_names, raw = [], []
-    for holder, names in owned.items():
-        if _is_layer(modules[holder], set(owned), holder):
-            layer_names.append(holder)
-        else:
-            raw.extend(names)
+    return owned
+
+
+def _record_calls(model: nn.Module, modules: Mapping[str, nn.Module], layer_names, batch):
+    """(per layer the tensors it read and wrote, the model's output tensors) from one forward
+    pass with gradients on; the pass leaves no trace: buffers (batch-norm statistics) and the
+    random state are restored."""
     calls: dict[str, dict[str, list]] = {n: {"in": [], "out": []} for n in layer_names}
     handles = []
-
-    def pre(name):
-        def hook(module, args, kwargs):
-            calls[name]["in"].extend(_tensors((args, kwargs)))
-
-        return hook
-
-    def post(name):
-        def hook(module, args, output):
-            calls[name]["out"].extend(_tensors(output))
-
-        return hook
-
     for name in layer_names:
-        handles.append(modules[name].register_forward_pre_hook(pre(name), with_kwargs=True))
-        handles.append(modules[name].register_forward_hook(post(name)))
-    # the pass leaves no trace: buffers (batch-norm statistics) and the random state are restored
+        reads, writes = calls[name]["in"], calls[name]["out"]
+        handles.append(
+            modules[name].register_forward_pre_hook(
+                lambda module, args, kwargs, reads=reads: reads.extend(tensors((args, kwargs))),
+                with_kwargs=True,
+            )
+        )
+        handles.append(
+            modules[name].register_forward_hook(
+                lambda module, args, output, writes=writes: writes.extend(tensors(output))
+            )
+        )
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     rng = torch.random.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     try:
         with torch.enable_grad():
-            outputs = list(_tensors(_run(model, example_batch)))
+            outputs = list(tensors(call_model(model, batch)))
     finally:
         for h in handles:
             h.remove()
@@ -203,79 +200,128 @@ def discover_topology(
         torch.random.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
-    ran = [n for n in layer_names if calls[n]["out"]]
-    unused = tuple(n for n in layer_names if not calls[n]["out"])
-    # the autograd graph below every recorded tensor
-    roots = [t.grad_fn for t in outputs if t.grad_fn is not None]
-    for n in ran:
-        roots += [t.grad_fn for t in calls[n]["in"] + calls[n]["out"] if t.grad_fn is not None]
-    children: dict[int, list] = {}
-    fns: dict[int, Any] = {}
-    stack = list(roots)
-    while stack:
-        fn = stack.pop()
-        if id(fn) in fns:
-            continue
-        fns[id(fn)] = fn
-        kids = [c for c, _ in fn.next_functions if c is not None]
-        children[id(fn)] = kids
-        stack.extend(kids)
-    consumers: dict[int, list] = {}
-    for key, kids in children.items():
-        for c in kids:
-            consumers.setdefault(id(c), []).append(fns[key])
-    # nodes: layers that ran, and raw parameters reached by the graph
-    node_names: list[str] = []
-    node_params: list[tuple[str, ...]] = []
-    owner: dict[int, int] = {}
-    order: list[float] = []
-    for name in ran:
-        idx = len(node_names)
-        node_names.append(name)
-        node_params.append(tuple(owned[name]))
-        outs = [t.grad_fn for t in calls[name]["out"] if t.grad_fn is not None]
+    return calls, outputs
+
+
+def _sequence(fn) -> int:
+    """The autograd node's creation number: the order in which the forward pass ran its op.
+
+    torch has no public equivalent (``torch.autograd.graph.Node`` exposes the graph's edges, not
+    its creation order): a topological order of the graph leaves parallel branches (q, k, v)
+    unordered, and forward hooks see modules but not the op that first reads a raw parameter, so
+    either would change the node order this private number gives."""
+    return fn._sequence_nr()
+
+
+@dataclass
+class _Graph:
+    """The autograd graph below a set of tensors: ``fns`` by id, each node's inputs
+    (``children``), the nodes reading its output (``consumers``) and the parameters' gradient
+    accumulators."""
+
+    fns: dict[int, Any]
+    children: dict[int, list]
+    consumers: dict[int, list]
+    #: a leaf tensor's id -> the id of the node accumulating its gradient
+    accumulators: dict[int, int]
+
+    @classmethod
+    def below(cls, outputs: list, recorded: list[list]) -> _Graph:
+        """The graph below the model's outputs and every tensor a layer read or wrote."""
+        roots = [t.grad_fn for t in outputs if t.grad_fn is not None]
+        for ts in recorded:
+            roots += [t.grad_fn for t in ts if t.grad_fn is not None]
+        children: dict[int, list] = {}
+        fns: dict[int, Any] = {}
+        stack = list(roots)
+        while stack:
+            fn = stack.pop()
+            if id(fn) in fns:
+                continue
+            fns[id(fn)] = fn
+            kids = [c for c, _ in fn.next_functions if c is not None]
+            children[id(fn)] = kids
+            stack.extend(kids)
+        consumers: dict[int, list] = {}
+        for key, kids in children.items():
+            for c in kids:
+                consumers.setdefault(id(c), []).append(fns[key])
+        accumulators = {
+            id(fn.variable): key
+            for key, fn in fns.items()
+            if type(fn).__name__ == "AccumulateGrad" and hasattr(fn, "variable")
+        }
+        return cls(fns, children, consumers, accumulators)
+
+    def accumulator(self, param: torch.Tensor) -> int | None:
+        """The id of the node accumulating ``param``'s gradient (None: the pass never read it)."""
+        return self.accumulators.get(id(param))
+
+
+@dataclass
+class _Nodes:
+    """The topology's nodes in discovery order: layers that ran, then raw parameters the graph
+    reaches; ``owner`` maps an autograd node to the topology node whose output it is, ``order``
+    the forward position of each node, ``raw`` the (node, accumulator) of each raw parameter."""
+
+    names: list[str] = field(default_factory=list)
+    params: list[tuple[str, ...]] = field(default_factory=list)
+    owner: dict[int, int] = field(default_factory=dict)
+    order: list[float] = field(default_factory=list)
+    raw: list[tuple[int, int]] = field(default_factory=list)
+
+    def add_layer(self, name: str, owned: list[str], outputs: list[torch.Tensor]) -> None:
+        idx = len(self.names)
+        self.names.append(name)
+        self.params.append(tuple(owned))
+        outs = [t.grad_fn for t in outputs if t.grad_fn is not None]
         for fn in outs:
-            owner[id(fn)] = idx
-        order.append(min((fn._sequence_nr() for fn in outs), default=float("inf")))
-    accum = {
-        id(fn.variable): key
-        for key, fn in fns.items()
-        if type(fn).__name__ == "AccumulateGrad" and hasattr(fn, "variable")
-    }
-    raw_nodes = []
-    for pname in raw:
-        found = accum.get(id(params[pname]))
-        if found is None:
-            continue
-        key = found
-        idx = len(node_names)
-        node_names.append(pname)
-        node_params.append((pname,))
-        owner[key] = idx
-        first = min(c._sequence_nr() for c in consumers.get(key, [])) if key in consumers else 0
-        order.append(first)
-        raw_nodes.append((idx, key))
-    reach = _reach(fns, children, owner)
-    parents: list[set[int]] = [set() for _ in node_names]
-    for idx, name in enumerate(ran):
-        for t in calls[name]["in"]:
+            self.owner[id(fn)] = idx
+        self.order.append(min((_sequence(fn) for fn in outs), default=float("inf")))
+
+    def add_raw(self, name: str, param: torch.Tensor, graph: _Graph) -> None:
+        """A raw parameter, placed where the op first reading it ran (left out if none did)."""
+        key = graph.accumulator(param)
+        if key is None:
+            return
+        idx = len(self.names)
+        self.names.append(name)
+        self.params.append((name,))
+        self.owner[key] = idx
+        readers = graph.consumers.get(key)
+        self.order.append(min(_sequence(c) for c in readers) if readers else 0)
+        self.raw.append((idx, key))
+
+
+def _parents(nodes: _Nodes, graph: _Graph, inputs: list[list]) -> list[set[int]]:
+    """Per node, the nodes whose outputs reach its input: a layer's recorded inputs; a raw
+    parameter's fellow operands in the ops that use it (not through a sum)."""
+    reach = _reach(graph.fns, graph.children, nodes.owner)
+    parents: list[set[int]] = [set() for _ in nodes.names]
+    for idx, read in enumerate(inputs):
+        for t in read:
             if t.grad_fn is not None:
                 parents[idx] |= reach[id(t.grad_fn)]
-    for idx, key in raw_nodes:  # a raw parameter reads the other operands of the op using it
-        for op in _first_joins(key, consumers, children):
+    for idx, key in nodes.raw:  # a raw parameter reads the other operands of the op using it
+        for op in _first_joins(key, graph.consumers, graph.children):
             if type(op).__name__ in _SUMS:
                 continue
-            for c in children[id(op)]:
-                if not _leads_to(c, key, children):
+            for c in graph.children[id(op)]:
+                if not _leads_to(c, key, graph.children):
                     parents[idx] |= reach[id(c)]
     for idx in range(len(parents)):
         parents[idx].discard(idx)
-    perm = sorted(range(len(node_names)), key=lambda i: (order[i], i))
+    return parents
+
+
+def _sorted_topology(nodes, parents, kind_of, include, kinds, modules, calls, unused) -> Topology:
+    """The nodes in forward order, each with its kind, parents, module and tied flag."""
+    perm = sorted(range(len(nodes.names)), key=lambda i: (nodes.order[i], i))
     where = {old: new for new, old in enumerate(perm)}
-    kinds_out = []
-    for i in perm:
-        kinds_out.append(next(kind_of[p] for p in node_params[i] if kind_of.get(p) in include))
-    module_of = {n: modules[n if n in calls else n.rpartition(".")[0]] for n in node_names}
+    kinds_out = [
+        next(kind_of[p] for p in nodes.params[i] if kind_of.get(p) in include) for i in perm
+    ]
+    module_of = {n: modules[n if n in calls else n.rpartition(".")[0]] for n in nodes.names}
     shared = {
         use.name.rpartition(".")[0]
         for spec in getattr(kinds, "params", ())
@@ -283,13 +329,13 @@ def discover_topology(
         for use in spec.uses
     }
     return Topology(
-        names=tuple(node_names[i] for i in perm),
+        names=tuple(nodes.names[i] for i in perm),
         kinds=tuple(kinds_out),
         parents=tuple(tuple(sorted(where[j] for j in parents[i])) for i in perm),
-        params=tuple(node_params[i] for i in perm),
+        params=tuple(nodes.params[i] for i in perm),
         modules=MappingProxyType(module_of),
         unused=unused,
-        tied=tuple(node_names[i] for i in perm if node_names[i] in shared),
+        tied=tuple(nodes.names[i] for i in perm if nodes.names[i] in shared),
     )
 
 

@@ -119,18 +119,14 @@ def observe_layouts(
     """Layout of each parameter in ``names`` from how one forward pass on ``example_batch`` (a
     tensor, tuple of arguments or dict of keyword arguments) reads it; a parameter read only
     elementwise gets the table layout (features last); one never read is left out."""
-    from .topology import _run
+    from .calling import call_model, evaluating
 
     watch = _Watch(names)
-    modes = {m: m.training for m in model.modules()}
     rng = torch.random.get_rng_state()
-    model.eval()
     try:
-        with torch.no_grad(), watch:
-            _run(model, example_batch)
+        with evaluating(model), torch.no_grad(), watch:
+            call_model(model, example_batch)
     finally:
-        for m, mode in modes.items():
-            m.train(mode)
         torch.random.set_rng_state(rng)
     out = dict(watch.found)
     for name in watch.read - set(out):

@@ -27,38 +27,39 @@ def _check(width: int, heads: int | None = None) -> None:
         raise ValueError(f"width {width} is not a multiple of heads = {heads}")
 
 
+#: token ids the small configs set (no tokenizer: any id in the vocabulary would do)
+_TOKEN_IDS = {"bos_token_id": 0, "eos_token_id": 0}
+
+
 def gpt2_config(width: int, layers: int, heads: int, vocab: int, context: int) -> dict[str, Any]:
     """GPT-2-style config keywords (``n_embd``, ``n_layer``, ...) of a small model at ``width``."""
     return dict(
-        n_embd=width,
-        n_layer=layers,
-        n_head=heads,
-        vocab_size=vocab,
-        n_positions=context,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+        n_embd=width, n_layer=layers, n_head=heads, vocab_size=vocab, n_positions=context,
+        **_TOKEN_IDS,
+    )  # fmt: skip
 
 
 def decoder_config(width: int, layers: int, heads: int, vocab: int) -> dict[str, Any]:
     """Llama-style config keywords (``hidden_size``, gated MLP of 4 x width, as many key-value
     heads as heads) of a small decoder at ``width``, the form most decoder families share."""
     return dict(
-        hidden_size=width,
-        intermediate_size=4 * width,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        vocab_size=vocab,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+        hidden_size=width, intermediate_size=4 * width, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, vocab_size=vocab, **_TOKEN_IDS,
+    )  # fmt: skip
 
 
 def from_config(model_class: Any, config: Any, device: str | torch.device = "cpu") -> nn.Module:
     """``model_class(config)`` built on ``device`` (``"meta"``: shapes only)."""
     with torch.device(device):
         return model_class(config)
+
+
+def _hf(config_class, model_class, width: int, heads: int, keywords: dict, tie: bool, device,
+        **extra) -> nn.Module:  # fmt: skip
+    """A Hugging Face model from config ``keywords`` (no cache, embeddings tied or not)."""
+    _check(width, heads)
+    config = config_class(**keywords, tie_word_embeddings=tie, use_cache=False, **extra)
+    return from_config(model_class, config, device)
 
 
 def hf_gpt2(
@@ -73,16 +74,9 @@ def hf_gpt2(
     """Hugging Face GPT-2 (``Conv1D`` layers, learned positions, LayerNorm) at ``width``."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    _check(width, heads)
-    config = GPT2Config(
-        **gpt2_config(width, layers, heads, vocab, context),
-        tie_word_embeddings=tie,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        use_cache=False,
-    )
-    return from_config(GPT2LMHeadModel, config, device)
+    keywords = gpt2_config(width, layers, heads, vocab, context)
+    no_dropout = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+    return _hf(GPT2Config, GPT2LMHeadModel, width, heads, keywords, tie, device, **no_dropout)
 
 
 def hf_llama(
@@ -96,14 +90,10 @@ def hf_llama(
     """Hugging Face Llama (RMSNorm, rotary positions, gated MLP of 4 x width) at ``width``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    _check(width, heads)
-    config = LlamaConfig(
-        **decoder_config(width, layers, heads, vocab),
-        tie_word_embeddings=tie,
-        pad_token_id=None,
-        use_cache=False,
+    keywords = decoder_config(width, layers, heads, vocab)
+    return _hf(
+        LlamaConfig, LlamaForCausalLM, width, heads, keywords, tie, device, pad_token_id=None
     )
-    return from_config(LlamaForCausalLM, config, device)
 
 
 class CNN(nn.Module):

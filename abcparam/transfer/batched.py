@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -416,52 +416,98 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
     """Train one cohort as one batched model; one result row per run, as
     :func:`~abcparam.transfer.sweep.train` returns it (same keys, losses and divergence rules),
     plus ``curve`` (the training loss at every step) when ``curves``."""
-    from . import data
-
     torch.set_num_threads(threads)
     batched = build(configs)
-    cfg0 = configs[0]
+    task = _Cohort.load(configs)
     model = batched.model
-    M = len(configs)
-    seeds = sorted({c.seed for c in configs})
-    which = torch.tensor([seeds.index(c.seed) for c in configs])  # each model's seed slot
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    if cfg0.model == "mlp":
-        split = data.digits()
-        n_classes = 10
-
-        def draw(val: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-            xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
-            idx = torch.stack([torch.randint(0, len(xs), (cfg0.batch,), generator=g) for g in gens])
-            return xs[idx][which], ys[idx][which]
-
-    else:
-        train_ids, val_ids, vocab = data.pydoc_text()
-        n_classes = len(vocab)
-
-        def lm(gs: list[torch.Generator], ids: torch.Tensor):
-            got = [data.lm_batch(ids, cfg0.batch // 8, 32, g) for g in gs]
-            return torch.stack([a for a, _ in got])[which], torch.stack([b for _, b in got])[which]
-
-        def draw(val: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-            return lm(gens, val_ids if val else train_ids)
-
-    chance = math.log(n_classes)
+    chance = math.log(task.n_classes)
     with torch.no_grad():
-        if cfg0.model == "mlp":
-            initial = _losses(
-                model(split.x_val.expand(M, *split.x_val.shape)), split.y_val.expand(M, -1)
-            )
+        initial = task.initial_losses(model)
+    alive, history = _train_cohort(batched, task, configs[0].steps)
+    with torch.no_grad():
+        val = task.final_losses(model)
+    return [
+        _row(cfg, float(initial[i]), chance, bool(alive[i]), float(val[i]), history[:, i], curves)
+        for i, cfg in enumerate(configs)
+    ]
+
+
+@dataclass
+class _Cohort:
+    """A cohort's data: each model's batches drawn from its seed's generator (the runs of one
+    seed see the same batches, as :func:`~abcparam.transfer.sweep.train` would draw them)."""
+
+    cfg0: RunConfig
+    n_models: int
+    seeds: list[int]
+    which: torch.Tensor  # each model's seed slot
+    gens: list[torch.Generator]
+    split: Any = None
+    train_ids: Any = None
+    val_ids: Any = None
+    vocab: Any = None
+
+    @classmethod
+    def load(cls, configs: list[RunConfig]) -> _Cohort:
+        from . import data
+
+        seeds = sorted({c.seed for c in configs})
+        which = torch.tensor([seeds.index(c.seed) for c in configs])
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        cohort = cls(configs[0], len(configs), seeds, which, gens)
+        if cohort.cfg0.model == "mlp":
+            cohort.split = data.digits()
         else:
-            g_init = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
-            initial = _mean(
-                (_losses(model(x), y) for x, y in (lm(g_init, val_ids) for _ in range(8))), 8
-            )
+            cohort.train_ids, cohort.val_ids, cohort.vocab = data.pydoc_text()
+        return cohort
+
+    @property
+    def n_classes(self) -> int:
+        return 10 if self.cfg0.model == "mlp" else len(self.vocab)
+
+    def lm(self, gs: list[torch.Generator], ids: torch.Tensor):
+        from . import data
+
+        got = [data.lm_batch(ids, self.cfg0.batch // 8, 32, g) for g in gs]
+        which = self.which
+        return torch.stack([a for a, _ in got])[which], torch.stack([b for _, b in got])[which]
+
+    def draw(self, val: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cfg0.model != "mlp":
+            return self.lm(self.gens, self.val_ids if val else self.train_ids)
+        split, batch = self.split, self.cfg0.batch
+        xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
+        idx = torch.stack([torch.randint(0, len(xs), (batch,), generator=g) for g in self.gens])
+        return xs[idx][self.which], ys[idx][self.which]
+
+    def _digits_val(self, model) -> torch.Tensor:
+        x, y, M = self.split.x_val, self.split.y_val, self.n_models
+        return _losses(model(x.expand(M, *x.shape)), y.expand(M, -1))
+
+    def initial_losses(self, model) -> torch.Tensor:
+        """Each model's loss before training (its own generators: training unchanged)."""
+        if self.cfg0.model == "mlp":
+            return self._digits_val(model)
+        g_init = [torch.Generator().manual_seed(10_000 + s) for s in self.seeds]
+        batches = (self.lm(g_init, self.val_ids) for _ in range(8))
+        return _mean((_losses(model(x), y) for x, y in batches), 8)
+
+    def final_losses(self, model) -> torch.Tensor:
+        """Each model's validation loss after training."""
+        if self.cfg0.model == "mlp":
+            return self._digits_val(model)
+        return _mean((_losses(model(x), y) for x, y in (self.draw(val=True) for _ in range(8))), 8)
+
+
+def _train_cohort(batched: Batched, task: _Cohort, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(which models are alive, the training loss per step and model); a non-finite training
+    loss ends that run there, as in :func:`~abcparam.transfer.sweep.train`."""
+    M = task.n_models
     alive = torch.ones(M, dtype=torch.bool)
-    history = torch.full((cfg0.steps, M), float("nan"))
-    for t in range(1, cfg0.steps + 1):
-        x, y = draw()
-        losses = _losses(model(x), y)
+    history = torch.full((steps, M), float("nan"))
+    for t in range(1, steps + 1):
+        x, y = task.draw()
+        losses = _losses(batched.model(x), y)
         history[t - 1] = torch.where(alive, losses.detach(), math.nan)
         dead = alive & ~torch.isfinite(losses.detach())
         if bool(dead.any()):  # as train(): a non-finite training loss ends that run here
@@ -470,36 +516,25 @@ def train_batched(configs: list[RunConfig], threads: int = 1, curves: bool = Tru
         batched.zero_grad()
         (losses.sum() if bool(alive.all()) else losses[alive].sum()).backward()
         batched.step(t)
-    with torch.no_grad():
-        if cfg0.model == "mlp":
-            val = _losses(
-                model(split.x_val.expand(M, *split.x_val.shape)), split.y_val.expand(M, -1)
-            )
-        else:
-            val = _mean((_losses(model(x), y) for x, y in (draw(val=True) for _ in range(8))), 8)
-    rows = []
-    for i, cfg in enumerate(configs):
-        row = {
-            "key": cfg.key,
-            **asdict(cfg),
-            "initial_loss": float(initial[i]),
-            "chance_loss": chance,
-        }
-        if not alive[i]:
-            row.update(val_loss=math.inf, diverged=True, diverged_reason="non-finite training loss")
-        else:
-            v = float(val[i])
-            reason = divergence(v, row["initial_loss"], chance)
-            row.update(
-                val_loss=v if math.isfinite(v) else math.inf,
-                diverged=reason is not None,
-                diverged_reason=reason,
-            )
-        if curves:
-            row["curve"] = [float(c) for c in history[:, i]]
-        row["trainer"] = "batched"
-        rows.append(row)
-    return rows
+    return alive, history
+
+
+def _row(cfg, initial: float, chance: float, alive: bool, v: float, history, curves: bool) -> dict:
+    """One run's row, as :func:`~abcparam.transfer.sweep.train` gives it, marked batched."""
+    row = {"key": cfg.key, **asdict(cfg), "initial_loss": initial, "chance_loss": chance}
+    if not alive:
+        row.update(val_loss=math.inf, diverged=True, diverged_reason="non-finite training loss")
+    else:
+        reason = divergence(v, row["initial_loss"], chance)
+        row.update(
+            val_loss=v if math.isfinite(v) else math.inf,
+            diverged=reason is not None,
+            diverged_reason=reason,
+        )
+    if curves:
+        row["curve"] = [float(c) for c in history]
+    row["trainer"] = "batched"
+    return row
 
 
 def run_batched_sweep(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..records import dumps_strict
 
@@ -112,52 +113,113 @@ def _build(cfg: HorizonRun):
 
 def train_wsd(cfg: HorizonRun) -> dict:
     """Train one stable run with a decay branch per horizon; the validation loss at each."""
-    import torch
-    import torch.nn.functional as F
+    run = _WSDRun.start(cfg)
+    peak_decay = run.peak_decay()
+    initial = run.validate()
+    chance = math.log(len(run.vocab))
+    horizons = sorted(int(t) for t in cfg.horizons)
+    results: dict[str, dict] = {}
+    stable_curve: list = []
+    updates: list = []
+    step, alive = 0, True
+    for horizon in horizons:
+        start = decay_start(horizon, cfg.decay_fraction)
+        if alive:
+            alive = run.steps(step, start, None, stable_curve, updates)
+            step = start
+        last = horizon == horizons[-1]
+        results[str(horizon)] = run.branch(start, horizon, alive, last, updates, initial, chance)
+    row = {
+        "key": cfg.key,
+        **{k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "horizons": horizons,
+        "initial_loss": initial,
+        "chance_loss": chance,
+        "results": results,
+        "stable_curve": stable_curve,
+        "hidden_layers": [name for name, _ in run.hidden],
+    }
+    if cfg.record_updates:
+        row["relative_updates"] = updates
+        row["per_step_decay"] = peak_decay
+    return row
 
-    from ..reproducible import reproducible
-    from . import data
 
-    reproducible()
-    torch.manual_seed(cfg.seed)
-    model, opt, spec, train_ids, val_ids, vocab = _build(cfg)
-    base_lrs = [group["lr"] for group in opt.param_groups]
-    stream = torch.Generator().manual_seed(cfg.seed)
-    held_out = torch.Generator().manual_seed(12_345)  # the same validation windows in every run
-    val_x, val_y = data.lm_batch(val_ids, cfg.val_windows, cfg.context, held_out)
+@dataclass
+class _WSDRun:
+    """One warmup-stable-decay run in training: the model, its optimizer with each group's peak
+    LR, the training stream, the held-out windows and the hidden layers watched."""
 
-    def loss_of(x, y):
-        out = model(x.to(cfg.device))
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(cfg.device).reshape(-1))
+    cfg: HorizonRun
+    model: Any
+    opt: Any
+    spec: Any
+    train_ids: Any
+    vocab: Any
+    base_lrs: list[float]
+    stream: Any
+    val: tuple[Any, Any]
+    hidden: list[tuple[str, Any]]
 
-    def validate() -> float:
+    @classmethod
+    def start(cls, cfg: HorizonRun) -> _WSDRun:
+        """Seeded: the model built and parametrized, the data stream and validation windows."""
+        import torch
+
+        from ..reproducible import reproducible
+        from . import data
+
+        reproducible()
+        torch.manual_seed(cfg.seed)
+        model, opt, spec, train_ids, val_ids, vocab = _build(cfg)
+        base_lrs = [group["lr"] for group in opt.param_groups]
+        stream = torch.Generator().manual_seed(cfg.seed)
+        held_out = torch.Generator().manual_seed(12_345)  # the same validation windows every run
+        val = data.lm_batch(val_ids, cfg.val_windows, cfg.context, held_out)
+        hidden = [(n, p) for n, p in model.named_parameters() if spec.kinds.get(n) == "hidden"]
+        return cls(cfg, model, opt, spec, train_ids, vocab, base_lrs, stream, val, hidden)
+
+    def peak_decay(self) -> dict[str, float]:
+        """Each hidden layer's per-step decay at the peak LR: torch decays p by lr·weight_decay
+        (coupled: λ's group value; independent: the group holds λ/lr, so the product is λ)."""
+        return {
+            name: group["lr"] * group["weight_decay"]
+            for group in self.opt.param_groups
+            for name in group.get("param_names", [])
+            if self.spec.kinds.get(name) == "hidden"
+        }
+
+    def loss_of(self, x, y):
+        import torch.nn.functional as F
+
+        out = self.model(x.to(self.cfg.device))
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(self.cfg.device).reshape(-1))
+
+    def validate(self) -> float:
+        """The mean loss on the held-out windows (in chunks of 64)."""
+        import torch
+
+        val_x, val_y = self.val
         with torch.no_grad():
             parts = [
-                loss_of(val_x[i : i + 64], val_y[i : i + 64]).item() * len(val_x[i : i + 64])
+                self.loss_of(val_x[i : i + 64], val_y[i : i + 64]).item() * len(val_x[i : i + 64])
                 for i in range(0, len(val_x), 64)
             ]
         return sum(parts) / len(val_x)
 
-    hidden = [(name, p) for name, p in model.named_parameters() if spec.kinds.get(name) == "hidden"]
-    # each hidden layer's per-step decay at the peak LR: torch decays p by lr·weight_decay
-    # (coupled: λ's group value; independent: the group holds λ/lr, so the product is λ)
-    peak_decay = {
-        name: group["lr"] * group["weight_decay"]
-        for group in opt.param_groups
-        for name in group.get("param_names", [])
-        if spec.kinds.get(name) == "hidden"
-    }
-    initial = validate()
-    chance = math.log(len(vocab))
-
-    def steps(first: int, last: int, horizon: int | None, curve: list, updates: list) -> bool:
+    def steps(self, first: int, last: int, horizon: int | None, curve: list, updates: list) -> bool:
         """Train steps first..last-1; False if the training loss became non-finite."""
+        import torch
+
+        from . import data
+
+        cfg, opt, hidden = self.cfg, self.opt, self.hidden
         window: list[float] = []
         for step in range(first, last):
             factor = lr_factor(step, cfg.warmup, horizon, cfg.decay_fraction)
-            for group, lr in zip(opt.param_groups, base_lrs, strict=True):
+            for group, lr in zip(opt.param_groups, self.base_lrs, strict=True):
                 group["lr"] = lr * factor
-            loss = loss_of(*data.lm_batch(train_ids, cfg.batch, cfg.context, stream))
+            loss = self.loss_of(*data.lm_batch(self.train_ids, cfg.batch, cfg.context, self.stream))
             if not torch.isfinite(loss):
                 return False
             opt.zero_grad(set_to_none=True)
@@ -179,52 +241,30 @@ def train_wsd(cfg: HorizonRun) -> dict:
                 )
         return True
 
-    horizons = sorted(int(t) for t in cfg.horizons)
-    results: dict[str, dict] = {}
-    stable_curve: list = []
-    updates: list = []
-    step, alive = 0, True
-    for horizon in horizons:
-        start = decay_start(horizon, cfg.decay_fraction)
-        if alive:
-            alive = steps(step, start, None, stable_curve, updates)
-            step = start
-        branch_curve: list = []
-        last = horizon == horizons[-1]
+    def branch(self, start, horizon, alive, last, updates, initial, chance) -> dict:
+        """The decay branch from ``start`` to ``horizon`` and its result; unless it is the
+        ``last`` horizon, model, optimizer and stream are restored for the stable run."""
+        curve: list = []
         saved = None
         if alive and not last:
             saved = (
-                copy.deepcopy(model.state_dict()),
-                copy.deepcopy(opt.state_dict()),
-                stream.get_state(),
+                copy.deepcopy(self.model.state_dict()),
+                copy.deepcopy(self.opt.state_dict()),
+                self.stream.get_state(),
             )
-        ok = alive and steps(start, horizon, horizon, branch_curve, updates if last else [])
-        val = validate() if ok else math.inf
+        ok = alive and self.steps(start, horizon, horizon, curve, updates if last else [])
+        val = self.validate() if ok else math.inf
         reason = _divergence(val, initial, chance) if ok else "non-finite training loss"
-        results[str(horizon)] = {
+        if saved is not None:
+            self.model.load_state_dict(saved[0])
+            self.opt.load_state_dict(saved[1])
+            self.stream.set_state(saved[2])
+        return {
             "val_loss": val if math.isfinite(val) else math.inf,
             "diverged": reason is not None,
             "diverged_reason": reason,
-            "curve": branch_curve,
+            "curve": curve,
         }
-        if saved is not None:
-            model.load_state_dict(saved[0])
-            opt.load_state_dict(saved[1])
-            stream.set_state(saved[2])
-    row = {
-        "key": cfg.key,
-        **{k: v for k, v in asdict(cfg).items() if k != "extra"},
-        "horizons": horizons,
-        "initial_loss": initial,
-        "chance_loss": chance,
-        "results": results,
-        "stable_curve": stable_curve,
-        "hidden_layers": [name for name, _ in hidden],
-    }
-    if cfg.record_updates:
-        row["relative_updates"] = updates
-        row["per_step_decay"] = peak_decay
-    return row
 
 
 def _divergence(val: float, initial: float, chance: float) -> str | None:

@@ -133,10 +133,8 @@ def sweep_scheme(name: str) -> str:
 def train(cfg: RunConfig) -> dict:
     """Train one model and return its final validation loss (inf if it diverged)."""
     import torch
-    import torch.nn.functional as F
 
     from ..torch import with_z_loss
-    from . import data
     from .trace import Trace
 
     torch.set_num_threads(1)
@@ -145,74 +143,118 @@ def train(cfg: RunConfig) -> dict:
 
         torch.manual_seed(cfg.seed)
         return train_user(cfg)
-    g = torch.Generator().manual_seed(cfg.seed)
-    if cfg.model == "mlp":
-        split = data.digits()
-    else:
-        train_ids, val_ids, vocab = data.pydoc_text()
+    task = _Task.load(cfg, torch.Generator().manual_seed(cfg.seed))
     model, spec, opt = build_run(cfg)
-
-    def batch(val: bool = False):
-        if cfg.model == "mlp":
-            xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
-            idx = torch.randint(0, len(xs), (cfg.batch,), generator=g)
-            return xs[idx], ys[idx]
-        return data.lm_batch(val_ids if val else train_ids, cfg.batch // 8, 32, g)
-
-    def loss_of(x, y):
-        out = model(x.to(cfg.device))
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(cfg.device).reshape(-1))
-
     # the training objective: cross-entropy plus the z-loss (evaluation reports cross-entropy)
     objective = with_z_loss(None, cfg.z_loss)
     trace = Trace(model, cfg.trace_every)
+    chance = math.log(task.n_classes)  # cross-entropy of the uniform prediction
+    initial = task.initial_loss(model)
+    if not _train_steps(cfg, task, model, spec, opt, objective, trace):
+        return _row(cfg, math.inf, initial, chance, "non-finite training loss", trace)
+    val = task.final_loss(model)
+    return _row(cfg, val, initial, chance, divergence(val, initial, chance), trace)
 
-    n_classes = 10 if cfg.model == "mlp" else len(vocab)
-    chance = math.log(n_classes)  # cross-entropy of the uniform prediction
-    with torch.no_grad():  # the loss before training (its own generator: training unchanged)
+
+@dataclass
+class _Task:
+    """A built-in model's data (digits for the MLP, pydoc text for the transformer), its batches
+    drawn from the run's generator ``g``, and its cross-entropy."""
+
+    cfg: RunConfig
+    g: Any
+    split: Any = None
+    train_ids: Any = None
+    val_ids: Any = None
+    vocab: Any = None
+
+    @classmethod
+    def load(cls, cfg: RunConfig, g) -> _Task:
+        from . import data
+
         if cfg.model == "mlp":
-            initial = loss_of(split.x_val, split.y_val).item()
-        else:
-            g_init = torch.Generator().manual_seed(10_000 + cfg.seed)
-            initial = (
+            return cls(cfg, g, split=data.digits())
+        train_ids, val_ids, vocab = data.pydoc_text()
+        return cls(cfg, g, train_ids=train_ids, val_ids=val_ids, vocab=vocab)
+
+    @property
+    def n_classes(self) -> int:
+        return 10 if self.cfg.model == "mlp" else len(self.vocab)
+
+    def batch(self, val: bool = False):
+        import torch
+
+        from . import data
+
+        cfg, split = self.cfg, self.split
+        if cfg.model == "mlp":
+            xs, ys = (split.x_val, split.y_val) if val else (split.x_train, split.y_train)
+            idx = torch.randint(0, len(xs), (cfg.batch,), generator=self.g)
+            return xs[idx], ys[idx]
+        return data.lm_batch(self.val_ids if val else self.train_ids, cfg.batch // 8, 32, self.g)
+
+    def loss_of(self, model, x, y):
+        import torch.nn.functional as F
+
+        out = model(x.to(self.cfg.device))
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.to(self.cfg.device).reshape(-1))
+
+    def initial_loss(self, model) -> float:
+        """The loss before training (its own generator: training unchanged)."""
+        import torch
+
+        from . import data
+
+        with torch.no_grad():
+            if self.cfg.model == "mlp":
+                return self.loss_of(model, self.split.x_val, self.split.y_val).item()
+            g_init = torch.Generator().manual_seed(10_000 + self.cfg.seed)
+            batch = self.cfg.batch // 8
+            return (
                 sum(
-                    loss_of(*data.lm_batch(val_ids, cfg.batch // 8, 32, g_init)).item()
+                    self.loss_of(model, *data.lm_batch(self.val_ids, batch, 32, g_init)).item()
                     for _ in range(8)
                 )
                 / 8
             )
+
+    def final_loss(self, model) -> float:
+        """The validation loss after training (all of the digits' split; 8 text batches)."""
+        import torch
+
+        with torch.no_grad():
+            if self.cfg.model == "mlp":
+                return self.loss_of(model, self.split.x_val, self.split.y_val).item()
+            return sum(self.loss_of(model, *self.batch(val=True)).item() for _ in range(8)) / 8
+
+
+def _train_steps(cfg: RunConfig, task: _Task, model, spec, opt, objective, trace) -> bool:
+    """``cfg.steps`` optimizer steps (linear warmup of every group's LR); False as soon as the
+    training loss is not finite."""
+    import torch
+
     peak = [group["lr"] for group in opt.param_groups]
     for step in range(cfg.steps):
         if cfg.warmup:  # linear warmup: s(t) scales every group's LR (and so independent decay)
             factor = min(1.0, (step + 1) / cfg.warmup)
             for group, lr in zip(opt.param_groups, peak, strict=True):
                 group["lr"] = lr * factor
-        x, y = batch()
+        x, y = task.batch()
         with trace.watch(step):
             out = model(x.to(cfg.device))
         loss = objective(out, y.to(cfg.device))
         trace.record(step, out, loss)
         if not torch.isfinite(loss):
-            return {
-                "key": cfg.key,
-                **asdict(cfg),
-                "val_loss": math.inf,
-                "initial_loss": initial,
-                "chance_loss": chance,
-                "diverged": True,
-                "diverged_reason": "non-finite training loss",
-                **trace.row(),
-            }
+            return False
         opt.zero_grad(set_to_none=True)
         loss.backward()
         trace.record_gradients(step, spec)
         opt.step()
-    with torch.no_grad():
-        if cfg.model == "mlp":
-            val = loss_of(split.x_val, split.y_val).item()
-        else:
-            val = sum(loss_of(*batch(val=True)).item() for _ in range(8)) / 8
-    reason = divergence(val, initial, chance)
+    return True
+
+
+def _row(cfg: RunConfig, val: float, initial: float, chance: float, reason, trace) -> dict:
+    """A run's result row: its settings, losses, divergence and trace."""
     return {
         "key": cfg.key,
         **asdict(cfg),
@@ -327,6 +369,50 @@ def grid(
     schemes = [sweep_scheme(s) for s in schemes]
     if not schemes:
         raise ValueError(f"no sweep scheme given; accepted: {', '.join(SCHEMES)}")
+    _check_model(model, fixed)
+    get_optimizer(optimizer)
+    widths = [validate.positive_int(w, "width") for w in widths]
+    if not widths or len(set(widths)) != len(widths):
+        raise ValueError(f"widths = {widths}; accepted: one or more distinct positive integers")
+    log2_lrs = [float(x) for x in log2_lrs]
+    limit = validate.LOG2_LR_LIMIT
+    if not log2_lrs or not all(math.isfinite(x) and abs(x) <= limit for x in log2_lrs):
+        raise ValueError(
+            f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates in "
+            f"[-{limit}, {limit}]"
+        )
+    seeds = validate.positive_int(seeds, "seeds")
+    _check_settings(fixed, model, optimizer)
+    depth_list: list[int | None] = (
+        [None] if depths is None else list(validate.widths(depths, "depths"))
+    )
+    deepest = [d for d in depth_list if d is not None]
+    if deepest and max(deepest) > validate.MAX_DEPTH:
+        raise ValueError(f"depths = {deepest}; accepted: at most {validate.MAX_DEPTH:,} blocks")
+    count = len(schemes) * len(widths) * len(depth_list) * len(log2_lrs) * seeds
+    if count > validate.MAX_RUNS:  # checked before a single RunConfig is built
+        raise ValueError(
+            f"the sweep grid has {count:,} runs ({len(schemes)} schemes x {len(widths)} widths x "
+            f"{len(depth_list)} depths x {len(log2_lrs)} learning rates x {seeds} seeds); "
+            f"accepted: at most {validate.MAX_RUNS:,}"
+        )
+    if depths is not None:
+        fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
+    _check_sizes(model, widths, max(deepest, default=None), fixed.get("device", "cpu"))
+    return [
+        RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
+        for s in schemes
+        for w in widths
+        for d in depth_list
+        for lr in log2_lrs
+        for seed in range(seeds)
+    ]
+
+
+def _check_model(model: str, fixed: dict) -> None:
+    """A built-in model name, or a user model whose factory, batches and loss load."""
+    from .. import validate
+
     if is_user_model(model):
         from ..loading import load_object
 
@@ -343,18 +429,13 @@ def grid(
                 raise ValueError(
                     f"{name} is for a user model (package.module:factory), not {model!r}"
                 )
-    get_optimizer(optimizer)
-    widths = [validate.positive_int(w, "width") for w in widths]
-    if not widths or len(set(widths)) != len(widths):
-        raise ValueError(f"widths = {widths}; accepted: one or more distinct positive integers")
-    log2_lrs = [float(x) for x in log2_lrs]
-    limit = validate.LOG2_LR_LIMIT
-    if not log2_lrs or not all(math.isfinite(x) and abs(x) <= limit for x in log2_lrs):
-        raise ValueError(
-            f"log2_lrs = {log2_lrs}; accepted: one or more finite log2 learning rates in "
-            f"[-{limit}, {limit}]"
-        )
-    seeds = validate.positive_int(seeds, "seeds")
+
+
+def _check_settings(fixed: dict, model: str, optimizer: str) -> None:
+    """The other RunConfig fields: known names, valid values (normalised in place), and the ones
+    that need a given optimizer or model."""
+    from .. import validate
+
     settable = [f.name for f in fields(RunConfig)][6:]  # after model .. seed
     unknown = set(fixed) - set(settable)
     if unknown:
@@ -383,30 +464,6 @@ def grid(
         raise ValueError(
             f"qk_layernorm = True needs model 'transformer' (attention); got {model!r}"
         )
-    depth_list: list[int | None] = (
-        [None] if depths is None else list(validate.widths(depths, "depths"))
-    )
-    deepest = [d for d in depth_list if d is not None]
-    if deepest and max(deepest) > validate.MAX_DEPTH:
-        raise ValueError(f"depths = {deepest}; accepted: at most {validate.MAX_DEPTH:,} blocks")
-    count = len(schemes) * len(widths) * len(depth_list) * len(log2_lrs) * seeds
-    if count > validate.MAX_RUNS:  # checked before a single RunConfig is built
-        raise ValueError(
-            f"the sweep grid has {count:,} runs ({len(schemes)} schemes x {len(widths)} widths x "
-            f"{len(depth_list)} depths x {len(log2_lrs)} learning rates x {seeds} seeds); "
-            f"accepted: at most {validate.MAX_RUNS:,}"
-        )
-    if depths is not None:
-        fixed.setdefault("base_depth", min(d for d in depth_list if d is not None))
-    _check_sizes(model, widths, max(deepest, default=None), fixed.get("device", "cpu"))
-    return [
-        RunConfig(model, s, optimizer, w, float(lr), seed, depth=d, **fixed)
-        for s in schemes
-        for w in widths
-        for d in depth_list
-        for lr in log2_lrs
-        for seed in range(seeds)
-    ]
 
 
 def _check_sizes(model: str, widths: list[int], depth: int | None, device: str) -> None:

@@ -26,9 +26,9 @@ def train_user(cfg: Any) -> dict:
     import torch
 
     from ..coordcheck.check import _base_model, _check_output, _to_device, default_loss
-    from ..coordcheck.record import call_model
     from ..loading import load_object
     from ..torch import build_optimizer, parametrize
+    from ..torch.calling import call_model
     from .sweep import _kind_lrs, divergence, rules_for
 
     factory = load_object(cfg.model, "model")

@@ -14,11 +14,15 @@ from checkpoint_models import (  # noqa: E402
     BASE,
     MODELS,
     WIDTH,
+    assert_records_agree,
     batch,
     build,
+    decoder,
+    fold_records,
     logits,
     loss_of,
     optimizer,
+    quiet_transformers,  # noqa: F401 -- autouse
     roundtrip,
     spec_of,
     train,
@@ -30,14 +34,6 @@ from abcparam.torch.checkpoint import KEY, decode  # noqa: E402
 
 pytest.importorskip("transformers")
 TOL = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    import transformers
-
-    torch.set_num_threads(1)
-    transformers.logging.set_verbosity_error()
 
 
 @pytest.mark.parametrize(
@@ -120,11 +116,7 @@ def test_folded_trains_like_the_multiplier_form(name, optimizer_name):
     rules = abcparam.rules("mup", optimizer=optimizer_name)
     losses = {}
     for fold in (None, False):
-        torch.manual_seed(0)
-        model = MODELS[name](WIDTH)
-        with torch.device("meta"):
-            base = MODELS[name](BASE)
-        spec = parametrize(model, rules, base=base, seed=0, fold=fold)
+        model, spec = build(name, rules=rules, fold=fold)
         groups = param_groups(model, spec, lr=3e-2 if optimizer_name == "sgd" else 1e-2)
         opt = (torch.optim.SGD if optimizer_name == "sgd" else torch.optim.AdamW)(groups)
         losses[fold] = train(model, opt, 3)
@@ -176,20 +168,16 @@ def test_loss_is_finite_after_reload(tmp_path):
 def _granite(width: int):
     from transformers import GraniteConfig, GraniteForCausalLM
 
-    config = GraniteConfig(
-        vocab_size=61,
-        hidden_size=width,
-        intermediate_size=2 * width,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
+    return decoder(
+        GraniteConfig,
+        GraniteForCausalLM,
+        width,
         tie_word_embeddings=True,
         embedding_multiplier=12.0,
         residual_multiplier=0.22,
         attention_multiplier=0.05,
         logits_scaling=4.0,
     )
-    return GraniteForCausalLM(config)
 
 
 def test_granite_keeps_its_multipliers_in_its_own_config(tmp_path):
@@ -256,37 +244,9 @@ def test_recorder_measures_a_folded_model_like_the_multiplier_form():
     """The coordinate check's statistics (outputs, changes, effective weight updates, alignment
     terms) of the tied user model agree between fold=None and fold=False: the recorder reads a
     tied use's hook as the layer's multiplier."""
-    import torch.nn.functional as F
-
-    from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train as check_train
-
     layers = [("embed", "embedding"), ("blocks.0", "hidden"), ("head", "readout")]
-    rules = abcparam.rules("mup", optimizer="adam")
-    found = {}
-    for fold in (None, False):
-        torch.manual_seed(0)
-        model = MODELS["user"](WIDTH)
-        with torch.device("meta"):
-            base = MODELS["user"](BASE)
-        spec = parametrize(model, rules, base=base, seed=0, fold=fold)
-        opt = torch.optim.Adam(param_groups(model, spec, lr=1e-2))
-        recorder = Recorder(model, layers, True, width=WIDTH, seed=0)
-        records: list = []
-
-        def loss(out, y):
-            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-
-        check_train(model, opt, loss, [batch(0)] * 2, recorder, records, [])
-        found[fold] = records
-    assert len(found[None]) == len(found[False]) == 3 * len(layers)
-    for a, b in zip(found[None], found[False]):
-        for key in ("output", "delta", "update", "term_alpha", "term_omega"):
-            x, y = getattr(a, key), getattr(b, key)
-            if x is None or y is None:
-                assert x is None and y is None
-                continue
-            assert x == pytest.approx(y, rel=1e-3, abs=1e-7), (a.layer, a.step, key)
+    found = fold_records("user", layers)
+    assert_records_agree(found, layers, ("output", "delta", "update", "term_alpha", "term_omega"))
 
 
 def test_load_refuses_weights_whose_config_lost_the_abcparam_section(tmp_path):

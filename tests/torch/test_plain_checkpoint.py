@@ -17,12 +17,15 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from checkpoint_models import (  # noqa: E402
     BASE,
     MODELS,
-    VOCAB,
     WIDTH,
+    assert_records_agree,
     batch,
     build,
+    decoder,
+    fold_records,
     logits,
     optimizer,
+    quiet_transformers,  # noqa: F401 -- autouse
     spec_of,
     train,
 )
@@ -34,57 +37,34 @@ pytest.importorskip("transformers")
 TOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    import transformers
-
-    torch.set_num_threads(1)
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-
-
 def qwen3(width: int, kv_heads: int = 1):
     """RoPE, grouped keys/values (2 query heads, 1 kv head) and a q-norm after q_proj."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    config = Qwen3Config(
-        vocab_size=VOCAB,
-        hidden_size=width,
-        intermediate_size=2 * width,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+    return decoder(
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        width,
         num_key_value_heads=kv_heads,
         head_dim=width // 2,
         tie_word_embeddings=False,
     )
-    return Qwen3ForCausalLM(config)
 
 
 def llama_gqa(width: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=width,
-        intermediate_size=2 * width,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
+    return decoder(
+        LlamaConfig, LlamaForCausalLM, width, num_attention_heads=4, tie_word_embeddings=True
     )
-    return LlamaForCausalLM(config)
 
 
 FACTORIES = {**MODELS, "qwen3": qwen3, "llama-gqa": llama_gqa}
 
 
 def _build(name: str, seed: int = 0, fold=None, optimizer_name: str = "adamw"):
-    torch.manual_seed(seed)
-    model = FACTORIES[name](WIDTH)
-    with torch.device("meta"):
-        base = FACTORIES[name](BASE)
     rules = abcparam.rules("mup", optimizer=optimizer_name)
-    return model, parametrize(model, rules, base=base, seed=seed, fold=fold)
+    return build(FACTORIES[name], seed=seed, rules=rules, fold=fold)
 
 
 def _plain_load(name: str, model, tmp_path) -> torch.nn.Module:
@@ -223,38 +203,15 @@ def test_plainly_loaded_model_resumes_with_its_optimizer_state(tmp_path):
 def test_recorder_reads_folded_layers_in_the_rules_coordinates():
     """The coordinate check's statistics of q_proj (its factor folded in) and lm_head (its
     multiplier moved to model.norm) agree between fold=None and fold=False."""
-    import torch.nn.functional as F
-
-    from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train as check_train
-
     layers = [
         ("model.embed_tokens", "embedding"),
         ("model.layers.0.self_attn.q_proj", "hidden"),
         ("model.layers.0.self_attn.o_proj", "hidden"),
         ("lm_head", "readout"),
     ]
-    found = {}
-    for fold in (None, False):
-        model, spec = _build("llama-tied", fold=fold, optimizer_name="adam")
-        opt = torch.optim.Adam(param_groups(model, spec, lr=1e-2))
-        recorder = Recorder(model, layers, True, width=WIDTH, seed=0)
-        records: list = []
-
-        def loss(out, y):
-            out = getattr(out, "logits", out)
-            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-
-        check_train(model, opt, loss, [batch(0)] * 2, recorder, records, [])
-        found[fold] = records
-    assert len(found[None]) == len(found[False]) == 3 * len(layers)
-    for a, b in zip(found[None], found[False]):
-        for key in ("output", "delta", "update", "input", "term_alpha", "term_omega"):
-            x, y = getattr(a, key, None), getattr(b, key, None)
-            if x is None or y is None:
-                assert x is None and y is None
-                continue
-            assert x == pytest.approx(y, rel=1e-3, abs=1e-7), (a.layer, a.step, key)
+    found = fold_records("llama-tied", layers)
+    keys = ("output", "delta", "update", "input", "term_alpha", "term_omega")
+    assert_records_agree(found, layers, keys)
 
 
 def test_save_pretrained_refuses_push_to_hub(tmp_path):
