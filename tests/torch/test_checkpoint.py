@@ -259,7 +259,7 @@ def test_recorder_measures_a_folded_model_like_the_multiplier_form():
     import torch.nn.functional as F
 
     from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train as check_train
+    from abcparam.coordcheck.train import train as check_train
 
     layers = [("embed", "embedding"), ("blocks.0", "hidden"), ("head", "readout")]
     rules = abcparam.rules("mup", optimizer="adam")

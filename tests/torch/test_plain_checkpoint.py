@@ -226,7 +226,7 @@ def test_recorder_reads_folded_layers_in_the_rules_coordinates():
     import torch.nn.functional as F
 
     from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train as check_train
+    from abcparam.coordcheck.train import train as check_train
 
     layers = [
         ("model.embed_tokens", "embedding"),
