@@ -262,7 +262,7 @@ def _plan(factory, rules, batch, options: CheckOptions, loss, layer_map, out, na
         fixed_batch=not options.fresh_batches,
         autocast=options.autocast,
     )
-    config = dataclasses.replace(config, **dict(describe or {}))
+    config = _described(config, describe)
     key = config_hash(
         {
             **config.to_dict(),
@@ -279,6 +279,15 @@ def _plan(factory, rules, batch, options: CheckOptions, loss, layer_map, out, na
     return _Plan(
         factory, rules, get_batch, stream, loss_fn, options, layer_map, base, delta, config, key
     )
+
+
+def _described(config: CoordCheckConfig, describe: Mapping[str, Any] | None) -> CoordCheckConfig:
+    """``config`` with the fields ``describe`` names (the built-in models' name, depth, batch)."""
+    names = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(describe or {}) - set(names))
+    if unknown:
+        raise TypeError(f"describe names {unknown[0]!r}; accepted: {', '.join(names)}")
+    return dataclasses.replace(config, **dict(describe or {}))
 
 
 def _setup_run(plan: _Plan, state: _Runs, width: int, seed: int):

@@ -77,3 +77,5 @@ def test_options_are_checked_once_with_one_line_errors():
     with pytest.raises(TypeError, match="unknown check option 'width'; accepted: widths"):
         CheckOptions.of(width=(8, 16))
     assert CheckOptions.of(CheckOptions(widths=(8, 16)), steps=5).widths == (8, 16)
+    with pytest.raises(TypeError, match="describe names 'modle'; accepted: model"):
+        check(builtin_factory(), "mup", builtin_batch(), widths=(8, 16), describe={"modle": "x"})
