@@ -196,7 +196,7 @@ def fold_records(name: str, layers: list[tuple[str, str]]) -> dict:
     """The coordinate check's records of ``layers`` over two Adam steps of model ``name`` (muP),
     parametrized with fold=None and with fold=False: {fold: records}."""
     from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train as check_train
+    from abcparam.coordcheck.train import train as check_train
 
     def loss(out, y):
         out = getattr(out, "logits", out)

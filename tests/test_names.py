@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 import abcparam
-from abcparam.coordcheck.run import _rules_for
+from abcparam.coordcheck.builtin import builtin_rules as _rules_for
 from abcparam.transfer.sweep import grid, sweep_scheme
 
 

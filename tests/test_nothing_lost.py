@@ -35,7 +35,7 @@ from abcparam.transfer.sweep import finished
 
 # the modules (the package exports functions of the same names)
 cc_check = importlib.import_module("abcparam.coordcheck.check")
-cc_run = importlib.import_module("abcparam.coordcheck.run")
+cc_run = importlib.import_module("abcparam.coordcheck.builtin")
 TINY = ["coord-check", "--widths", "16,32", "--steps", "1", "--seeds", "1"]
 USER = [
     "coord-check",
@@ -99,7 +99,6 @@ def _no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(cc_run, "_train_one", refuse)
     monkeypatch.setattr(cc_check, "train", refuse)
 
 
@@ -133,13 +132,13 @@ def test_user_and_shortcut_checks_keep_partial_and_resume(capsys, monkeypatch, t
 
 def test_builtin_rerun_resumes_instead_of_overwriting(monkeypatch, tmp_path):
     kw = dict(widths=(16, 32), steps=1, seeds=2, out=tmp_path, progress=False)
-    _interrupt_at(monkeypatch, cc_run, "_train_one", 3)
+    _interrupt_at(monkeypatch, cc_check, "train", 3)
     with pytest.raises(KeyboardInterrupt):
         cc_run.run_coord_check(**kw)
     kept = _load(tmp_path / "partial.json")
     assert _runs(kept) == {(16, 0), (16, 1)} and len(kept["finished_runs"]) == 2
     monkeypatch.undo()
-    calls = _interrupt_at(monkeypatch, cc_run, "_train_one", 99)
+    calls = _interrupt_at(monkeypatch, cc_check, "train", 99)
     result = cc_run.run_coord_check(**kw)
     assert len(calls) == 2  # 2 of 4 runs were kept, not redone
     assert {(r["width"], r["seed"]) for r in result.records} == {(16, 0), (16, 1), (32, 0), (32, 1)}
@@ -153,14 +152,14 @@ def test_sigterm_to_a_check_says_interrupted_exits_130_and_keeps_partial(
     capsys, monkeypatch, tmp_path
 ):
     before = signal.getsignal(signal.SIGTERM)
-    _interrupt_at(monkeypatch, cc_run, "_train_one", 2, sig=signal.SIGTERM)
+    _interrupt_at(monkeypatch, cc_check, "train", 2, sig=signal.SIGTERM)
     _line(capsys, EXIT_INTERRUPTED, [*TINY, "--out", str(tmp_path)], "interrupted", "kept in")
     assert _load(tmp_path / "partial.json")["finished_runs"] == [{"width": 16, "seed": 0}]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
 
 def test_interrupt_without_out_does_not_claim_results_were_kept(capsys, monkeypatch):
-    _interrupt_at(monkeypatch, cc_run, "_train_one", 1)
+    _interrupt_at(monkeypatch, cc_check, "train", 1)
     _line(capsys, EXIT_INTERRUPTED, TINY, "interrupted; nothing was saved (no --out)")
 
 
@@ -316,8 +315,7 @@ def test_sweep_grid_counted_before_it_is_built():
 
 
 def test_batches_are_drawn_one_step_at_a_time():
-    config = cc_run.CoordCheckConfig(steps=10_000_000, batch=4)
-    stream = cc_run._batches(config, 0)
+    stream = cc_run.builtin_batch("mlp", 4).stream(0)
     first = next(stream)  # instant: nothing is built up front
     assert first[0].shape == (4, 32)
     assert not isinstance(stream, list)

@@ -238,6 +238,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
     from ..coordcheck.batches import BATCHES
     from ..coordcheck.check import check
+    from ..coordcheck.options import CheckOptions
 
     if ":" in args.model and not args.model.startswith("hf:"):
         factory = load_object(args.model, "--model")
@@ -259,32 +260,28 @@ def _user_model(args: argparse.Namespace, widths) -> int:
         abcparam.rules(args.scheme, optimizer=args.optimizer, alignment=args.alignment),
         args.lr_exponents,
     )
-    result = check(
-        factory,
-        rules,
-        batch,
-        loss=loss,
-        name=args.model,
-        fresh_batches=args.fresh_batches,
-        layer_map=args.layer_map,
-        **_shared_options(args, widths),
-    )
-    return _report(result, args)
-
-
-def _shared_options(args: argparse.Namespace, widths) -> dict:
-    """The options both check paths (built-in and user models) take as they are given."""
-    return dict(
+    options = CheckOptions(
         widths=widths,
         steps=args.steps,
         seeds=args.seeds,
         lr=args.lr,
         base_width=args.base_width,
         tolerance=args.tolerance,
-        out=args.out,
         device=args.device,
+        fresh_batches=args.fresh_batches,
+    )
+    result = check(
+        factory,
+        rules,
+        batch,
+        options,
+        loss=loss,
+        name=args.model,
+        layer_map=args.layer_map,
+        out=args.out,
         overwrite=args.overwrite,
     )
+    return _report(result, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -312,7 +309,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.vary == "depth":
         with claim(args.out, name="--out") if args.out else contextlib.nullcontext():
             return run_depth(args)  # one process at a time writes into --out
-    from ..coordcheck.run import run_coord_check
+    from ..coordcheck.builtin import run_coord_check
 
     widths = args.widths
     if args.model not in ("mlp", "transformer"):
@@ -330,7 +327,15 @@ def _run(args: argparse.Namespace) -> int:
         lr_exponents=args.lr_exponents,
         depth=args.depth,
         fixed_batch=not args.fresh_batches,
-        **_shared_options(args, widths),
+        widths=widths,
+        steps=args.steps,
+        seeds=args.seeds,
+        lr=args.lr,
+        base_width=args.base_width,
+        tolerance=args.tolerance,
+        out=args.out,
+        device=args.device,
+        overwrite=args.overwrite,
     )
     return _report(result, args)
 

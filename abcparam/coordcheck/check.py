@@ -7,16 +7,19 @@ width, as mup's base shapes do); the model's graph is discovered once from one f
 and what the engine's slope predictions (``predict_slopes``) read.  Everything else is the
 built-in check's: the same training loop, records, fits, preset and measured-alignment
 predictions, flags, results.json schema and plots (Everett et al. 2024; TP-V App. D for the
-fixed-batch convention).
+fixed-batch convention).  The built-in models are factories like any other (builtin.py): this
+is the one training path of every width check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +28,20 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
+from .. import validate
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
 from ..torch.losses import with_z_loss
 from ..torch.usage import raw_layouts
+from .compare import compare
 from .inputs import PartialRuns, claim_out
 from .judge import require_decay
+from .options import CheckOptions
 from .raw import raw_use
 from .record import Recorder, call_model, recordable
 from .resources import FactoryError, check_resources
-from .run import DEFAULT_LR, NORMALISED_LR, CoordCheckConfig, CoordCheckResult, compare, save, train
+from .result import CoordCheckConfig, CoordCheckResult, save
+from .train import train
 
 Batch = tuple[Any, Any]
 
@@ -111,220 +118,283 @@ def check(
     factory: Callable[[int], nn.Module],
     rules: Any,
     batch: Any,
+    options: CheckOptions | None = None,
+    *,
     loss: Callable[[Any, Any], torch.Tensor] | None = None,
-    widths: Sequence[int] = (128, 256, 512),
-    steps: int = 3,
-    seeds: int = 2,
-    lr: float | None = None,
-    base_width: int | None = None,
-    tolerance: float = 0.15,
-    alignment_measured: bool = True,
     layer_map: dict[str, str] | None = None,
-    weight_decay: float = 0.0,
     out: str | Path | None = None,
     progress: bool = True,
     name: str = "custom",
-    device: str = "cpu",
-    fresh_batches: bool = False,
-    zero_readout: bool = False,
     distributed: bool = False,
     overwrite: bool = False,
-    z_loss: float = 0.0,
+    describe: Mapping[str, Any] | None = None,
+    **option_fields: Any,
 ) -> CoordCheckResult:
     """Train ``factory(width)`` for ``steps`` steps at each width and seed on the fixed batch,
     record every layer of the discovered topology, fit width slopes and compare them with the
     engine's predictions from ``rules``; write results.json and plots to ``out`` if given.
 
-    ``batch``: (inputs, targets) or ``fn(seed) -> (inputs, targets)``; inputs a tensor, a tuple
-    of positional arguments or a dict of keyword arguments.  ``z_loss``: add ``z_loss * log^2 Z``
-    of the logits to the loss (Wortsman et al. 2023).  ``loss(output, targets)`` defaults to
+    ``options``: a :class:`CheckOptions` (widths, steps, seeds, lr, ...); its fields may also be
+    given as keywords (``check(make, rules, batch, widths=(128, 256, 512))``).  ``batch``:
+    (inputs, targets) or ``fn(seed) -> (inputs, targets)``; inputs a tensor, a tuple of
+    positional arguments or a dict of keyword arguments.  ``loss(output, targets)`` defaults to
     cross-entropy on the logits (or ``output.logits``).  The optimizer is the one the rules were
-    derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`).  ``device``:
-    where to train (the model is built and parametrized on the CPU, then moved).
-    ``fresh_batches``: step t trains on ``batch(seed * 100_003 + t)`` (a function is needed) and
-    every step is measured on the first batch, as the built-in check's fresh-batch mode does.
-    ``zero_readout``: start the readout at zero (TP-V's suggestion; :func:`parametrize`).
-    ``rules`` may be a scheme's name (``"mup"``).  With ``out``, each finished (width, seed) run
-    is kept in ``partial.json`` and a rerun of the same configuration resumes from it; another
-    configuration's results there are refused unless ``overwrite``; the factory's and the batch's
-    failures are reported as theirs before training (exit 2 on the command line).
-    ``distributed``: under ``torchrun`` (an initialised ``torch.distributed``), the (width, seed)
-    runs are shared among the ranks and every rank's records are gathered, so each statistic
-    comes from one whole run, as in one process; rank 0 writes ``out`` (and keeps the partial
-    file of its own runs).  On CUDA each rank trains on its ``LOCAL_RANK`` device."""
-    from .. import validate
-    from ..torch import build_optimizer, parametrize
-
+    derived for, with per-layer groups (:func:`abcparam.torch.build_optimizer`); the model is
+    built and parametrized on the CPU, then moved to ``options.device``.  With
+    ``options.fresh_batches`` step t trains on ``batch(seed * 100_003 + t)`` (a function is
+    needed; one with a ``stream(seed)`` method, as the built-in models' batches, gives its
+    stream's t-th batch instead) and every step is measured on the first batch.  ``rules`` may
+    be a scheme's name (``"mup"``).  ``describe``: CoordCheckConfig fields saved in the results
+    (the built-in models' name, depth, batch size).  With ``out``, each finished (width, seed)
+    run is kept in ``partial.json`` and a rerun of the same configuration resumes from it;
+    another configuration's results there are refused unless ``overwrite``; the factory's and
+    the batch's failures are reported as theirs before training (exit 2 on the command line).
+    ``distributed``: under ``torchrun`` the (width, seed) runs are shared among the ranks and
+    their records gathered (:func:`_ranks`); rank 0 writes ``out``."""
     started = time.time()
-    if not callable(factory):
-        raise TypeError(f"factory must be a function width -> nn.Module; got {factory!r}")
-    rules = _rules(rules)
-    widths = validate.widths(widths)
-    steps = validate.positive_int(steps, "steps")
-    seeds = validate.positive_int(seeds, "seeds")
-    tolerance = validate.positive_float(tolerance, "tolerance")
-    weight_decay = validate.positive_float(weight_decay, "weight_decay", allow_zero=True)
-    if lr is not None:
-        lr = validate.positive_float(lr, "lr")
-    if base_width is not None:
-        base_width = validate.positive_int(base_width, "base_width")
-    for flag, what in (
-        (alignment_measured, "alignment_measured"),
-        (fresh_batches, "fresh_batches"),
-    ):
-        validate.boolean(flag, what)
-    validate.boolean(zero_readout, "zero_readout")
-    if out is not None:
-        validate.writable_dir(out, "out")  # before any training, not at save time
-    if fresh_batches and not callable(batch):
-        raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
-    require_decay(rules.optimizer, weight_decay)
-    check_resources(factory, widths, steps, device, yours=True)  # every width, before any trains
-    get_batch = _batch_fn(batch)
-    # z_loss > 0 adds z_loss * log^2 Z of the logits (Wortsman et al. 2023): any model
-    loss_fn = with_z_loss(loss or default_loss, z_loss)
-    base_width = base_width or min(widths)
-    base = _base_model(factory, base_width)
-    other = next(w for w in sorted(widths) if w != base_width)
-    delta = _base_model(factory, other)  # tells width-growing dims apart at the base width
-    base_lr = lr if lr is not None else DEFAULT_LR.get(rules.optimizer, NORMALISED_LR)
-    config = CoordCheckConfig(
-        model=name,
-        scheme=getattr(rules, "scheme", None) or "custom",
-        optimizer=rules.optimizer,
-        alignment=getattr(rules, "alignment", "custom"),
-        widths=widths,
-        steps=steps,
-        seeds=seeds,
-        lr=base_lr,
-        base_width=base_width,
-        tolerance=tolerance,
-        alignment_measured=alignment_measured,
-        device=device,
-        fixed_batch=not fresh_batches,
-    )
-    key = config_hash(
-        {
-            **config.to_dict(),
-            "rules": rules.to_dict(),
-            "layer_map": layer_map,
-            "weight_decay": weight_decay,
-            "zero_readout": zero_readout,
-            "batch": getattr(batch, "__qualname__", None),
-            "loss": getattr(loss, "__qualname__", None),
-        }
-    )
+    options = CheckOptions.of(options, **option_fields)
+    plan = _plan(factory, rules, batch, options, loss, layer_map, out, name, describe)
     rank, world = _ranks(distributed)
-    all_runs = [(w, s) for w in widths for s in range(seeds)]
+    all_runs = [(w, s) for w in options.widths for s in range(options.seeds)]
     if world > len(all_runs):
         raise ValueError(
             f"a distributed check shares its {len(all_runs)} (width, seed) runs among the ranks: "
             f"{world} ranks need at least {world} runs (more widths or seeds)"
         )
+    device = options.device
     if world > 1 and device.startswith("cuda") and ":" not in device:
         device = f"cuda:{os.environ.get('LOCAL_RANK', rank)}"
     own_out = out if rank == 0 else None  # one writer: rank 0
-    with claim_out(own_out, key, overwrite):
-        partial = PartialRuns(own_out, config, key, started)
-        topology = None
-        layouts: dict | None = None  # raw parameters' layouts: their modules become recordable
-        layers: list[tuple[str, str]] = []
-        unrecorded: list[dict] | None = None
-        per_run: dict[int, tuple[list, list]] = {}
-        runs = [
-            run
-            for i, run in enumerate(all_runs)
-            if i % world == rank and not partial.finished(*run)
-        ]
-        if not runs:  # all resumed: the first width again, for the graph only (no training)
-            runs_to_train: list = []
-            runs = [(base_width, 0)]
-        else:
-            runs_to_train = runs
+    with claim_out(own_out, plan.key, overwrite):
+        partial = PartialRuns(own_out, plan.config, plan.key, started)
+        state = _Runs(device=device)
+        mine = [run for i, run in enumerate(all_runs) if i % world == rank]
+        todo = [run for run in mine if not partial.finished(*run)]
         with interrupt_on_sigterm():  # SIGTERM as Ctrl-C: finished runs stay in partial.json
-            bar = tqdm(runs, desc=f"coord-check {name}", disable=not progress or rank != 0)
+            bar = tqdm(todo, desc=f"coord-check {name}", disable=not progress or rank != 0)
             for width, seed in bar:
-                torch.manual_seed(seed)
-                model = _call_factory(factory, width)
-                first = _first_batch(get_batch, seed)
-                _try_forward(model, first[0])  # the batch's and the forward's faults, named
-                spec = parametrize(
-                    model,
-                    rules,
-                    base=base,
-                    layer_map=layer_map,
-                    seed=seed,
-                    delta=delta if width == base_width else None,
-                    zero_readout=zero_readout,
-                    example_batch=first[0],  # raw parameters' layouts, attention calls
-                )
-                model.to(device)
-                opt = build_optimizer(model, spec, lr=base_lr, weight_decay=weight_decay)
-                inputs, targets = (_to_device(t, device) for t in first)
-                if topology is None:
-                    topology = _first_forward(model, inputs, targets, loss_fn, spec)
-                    layouts = raw_layouts(model, inputs)
-                layers = [
-                    (n, k) for n, k in topology.chain() if recordable(_module(model, n), n, layouts)
-                ]
-                if unrecorded is None:
-                    unrecorded = _unrecorded(model, topology, {n for n, _ in layers}, spec.kinds)
-                if (width, seed) not in runs_to_train:
-                    break
-                if not layers:
-                    raise ValueError(
-                        "no layer of this model can be recorded (nn.Linear, nn.Embedding, "
-                        "convolutions, Hugging Face Conv1D or nn.MultiheadAttention)"
-                    )
-                recorder = Recorder(
-                    model, layers, alignment_measured, width=width, seed=seed, layouts=layouts
-                )
-                first_record, first_nonfinite = len(partial.records), len(partial.nonfinite)
-                if fresh_batches:  # drawn one step at a time, never all at once
-                    batches: Iterable = itertools.chain(
-                        [(inputs, targets)],
-                        (
-                            tuple(_to_device(t, device) for t in get_batch(seed * 100_003 + step))
-                            for step in range(1, steps)
-                        ),
-                    )
-                else:
-                    batches = itertools.repeat((inputs, targets), steps)
-                train(
-                    model,
-                    opt,
-                    loss_fn,
-                    batches,
-                    recorder,
-                    partial.records,
-                    partial.nonfinite,
-                    fixed_batch=not fresh_batches,
-                )
-                recorder.remove()
+                first = len(partial.records), len(partial.nonfinite)
+                _train_run(plan, state, width, seed, partial)
                 partial.add(width, seed)  # nothing lost: every finished run is on disk
-                per_run[all_runs.index((width, seed))] = (
-                    partial.records[first_record:],
-                    partial.nonfinite[first_nonfinite:],
+                state.per_run[all_runs.index((width, seed))] = (
+                    partial.records[first[0] :],
+                    partial.nonfinite[first[1] :],
                 )
+        if not todo:  # all resumed: the first width again, for the graph only (no training)
+            _setup_run(plan, state, options.base, 0)
         records, nonfinite = partial.records, partial.nonfinite
         if world > 1:
-            records, nonfinite = _gather(per_run, world)
+            records, nonfinite = _gather(state.per_run, world)
         try:
-            result = compare(config, rules, records, nonfinite, topology=topology)
-            result.config["unrecorded"] = unrecorded or []
-            # modules of raw parameters measured through their observed layouts (raw.py)
-            result.config["raw_recorded"] = [
-                {"name": n, "kind": k, "form": use.form}
-                for n, k in (layers or [])
-                if (use := raw_use(_module(model, n), n, layouts)) is not None
-            ]
+            result = _compare(plan, state, records, nonfinite)
         except Exception as err:
             partial.save(error=f"{type(err).__name__}: {err}")
             raise
         if own_out is not None:
-            save(result, own_out, started=started, config_hash=key)
+            save(result, own_out, started=started, config_hash=plan.key)
             partial.finish()
     return result
+
+
+@dataclass
+class _Plan:
+    """One check's validated inputs: what to build, train on and compare, and its identity."""
+
+    factory: Callable[[int], nn.Module]
+    rules: Any
+    get_batch: Callable[[int], Batch]
+    stream: Callable[[int], Iterator[Batch]] | None
+    loss_fn: Callable[[Any, Any], torch.Tensor]
+    options: CheckOptions
+    layer_map: dict[str, str] | None
+    base: nn.Module
+    delta: nn.Module
+    config: CoordCheckConfig
+    key: str
+
+
+@dataclass
+class _Runs:
+    """What the runs of one check share: the graph (discovered once), the recorded layers, the
+    model of the last run and each run's records (gathered across ranks)."""
+
+    device: str
+    topology: Any = None
+    layouts: dict | None = None  # raw parameters' layouts: their modules become recordable
+    layers: list[tuple[str, str]] = field(default_factory=list)
+    unrecorded: list[dict] | None = None
+    model: nn.Module | None = None
+    per_run: dict[int, tuple[list, list]] = field(default_factory=dict)
+
+
+def _plan(factory, rules, batch, options: CheckOptions, loss, layer_map, out, name, describe):
+    """Check every input before any training and fix the check's configuration and hash."""
+    if not callable(factory):
+        raise TypeError(f"factory must be a function width -> nn.Module; got {factory!r}")
+    rules = _rules(rules)
+    if out is not None:
+        validate.writable_dir(out, "out")  # before any training, not at save time
+    if options.fresh_batches and not callable(batch):
+        raise TypeError("fresh_batches=True needs batch to be a function seed -> (inputs, targets)")
+    require_decay(rules.optimizer, options.weight_decay)
+    builtin = getattr(factory, "builtin", False)  # the built-in models' errors are not "yours"
+    check_resources(factory, options.widths, options.steps, options.device, yours=not builtin)
+    get_batch = _batch_fn(batch)
+    # z_loss > 0 adds z_loss * log^2 Z of the logits (Wortsman et al. 2023): any model
+    loss_fn = with_z_loss(loss or default_loss, options.z_loss)
+    base_width = options.base
+    base = _base_model(factory, base_width)
+    other = next(w for w in sorted(options.widths) if w != base_width)
+    delta = _base_model(factory, other)  # tells width-growing dims apart at the base width
+    config = CoordCheckConfig(
+        model=name,
+        scheme=getattr(rules, "scheme", None) or "custom",
+        optimizer=rules.optimizer,
+        alignment=getattr(rules, "alignment", "custom"),
+        widths=options.widths,
+        steps=options.steps,
+        seeds=options.seeds,
+        lr=options.base_lr(rules.optimizer),
+        base_width=base_width,
+        tolerance=options.tolerance,
+        alignment_measured=options.alignment_measured,
+        device=options.device,
+        fixed_batch=not options.fresh_batches,
+        autocast=options.autocast,
+    )
+    config = _described(config, describe)
+    key = config_hash(
+        {
+            **config.to_dict(),
+            "rules": rules.to_dict(),
+            "layer_map": layer_map,
+            "weight_decay": options.weight_decay,
+            "zero_readout": options.zero_readout,
+            "z_loss": options.z_loss,
+            "batch": getattr(batch, "__qualname__", None),
+            "loss": getattr(loss, "__qualname__", None),
+        }
+    )
+    stream = getattr(batch, "stream", None)
+    return _Plan(
+        factory, rules, get_batch, stream, loss_fn, options, layer_map, base, delta, config, key
+    )
+
+
+def _described(config: CoordCheckConfig, describe: Mapping[str, Any] | None) -> CoordCheckConfig:
+    """``config`` with the fields ``describe`` names (the built-in models' name, depth, batch)."""
+    names = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(describe or {}) - set(names))
+    if unknown:
+        raise TypeError(f"describe names {unknown[0]!r}; accepted: {', '.join(names)}")
+    return dataclasses.replace(config, **dict(describe or {}))
+
+
+def _setup_run(plan: _Plan, state: _Runs, width: int, seed: int):
+    """Build, parametrize and move one run's model; the first run discovers the graph and
+    which of its layers the recorder measures.  Returns (model, optimizer, probe batch)."""
+    from ..torch import build_optimizer, parametrize
+
+    torch.manual_seed(seed)
+    model = _call_factory(plan.factory, width)
+    first = _first_batch(plan.get_batch, seed)
+    _try_forward(model, first[0])  # the batch's and the forward's faults, named
+    spec = parametrize(
+        model,
+        plan.rules,
+        base=plan.base,
+        layer_map=plan.layer_map,
+        seed=seed,
+        delta=plan.delta if width == plan.options.base else None,
+        zero_readout=plan.options.zero_readout,
+        example_batch=first[0],  # raw parameters' layouts, attention calls
+    )
+    model.to(state.device)
+    lr = plan.options.base_lr(plan.rules.optimizer)
+    opt = build_optimizer(model, spec, lr=lr, weight_decay=plan.options.weight_decay)
+    inputs, targets = (_to_device(t, state.device) for t in first)
+    if state.topology is None:
+        state.topology = _first_forward(model, inputs, targets, plan.loss_fn, spec)
+        state.layouts = raw_layouts(model, inputs)
+    state.layers = [
+        (n, k) for n, k in state.topology.chain() if recordable(_module(model, n), n, state.layouts)
+    ]
+    if state.unrecorded is None:
+        names = {n for n, _ in state.layers}
+        state.unrecorded = _unrecorded(model, state.topology, names, spec.kinds)
+    state.model = model
+    return model, opt, (inputs, targets)
+
+
+def _train_run(plan: _Plan, state: _Runs, width: int, seed: int, partial: PartialRuns) -> None:
+    """Train and record one (width, seed) run into ``partial``."""
+    model, opt, probe = _setup_run(plan, state, width, seed)
+    if not state.layers:
+        raise ValueError(
+            "no layer of this model can be recorded (nn.Linear, nn.Embedding, "
+            "convolutions, Hugging Face Conv1D or nn.MultiheadAttention)"
+        )
+    options = plan.options
+    recorder = Recorder(
+        model,
+        state.layers,
+        options.alignment_measured,
+        width=width,
+        seed=seed,
+        layouts=state.layouts,
+    )
+    loss_fn = plan.loss_fn
+    if options.autocast:
+        model.forward = _autocast(model.forward, state.device, getattr(torch, options.autocast))
+        loss_fn = _float_loss(plan.loss_fn)
+    batches: Iterable
+    rest: Iterable[Batch]
+    if not options.fresh_batches:
+        batches = itertools.repeat(probe, options.steps)
+    else:  # drawn one step at a time, never all at once
+        if plan.stream is not None:  # the batch's own stream: step t trains on its t-th batch
+            rest = itertools.islice(plan.stream(seed), 1, options.steps)
+        else:
+            rest = (plan.get_batch(seed * 100_003 + step) for step in range(1, options.steps))
+        batches = itertools.chain([probe], (_to_device(b, state.device) for b in rest))
+    fixed = not options.fresh_batches
+    train(model, opt, loss_fn, batches, recorder, partial.records, partial.nonfinite, fixed)
+    recorder.remove()
+
+
+def _compare(plan: _Plan, state: _Runs, records, nonfinite) -> CoordCheckResult:
+    """Fit and predict (compare.py), then note what the recorder could not measure and which
+    raw parameters' modules it measured through their observed layouts (raw.py)."""
+    result = compare(plan.config, plan.rules, records, nonfinite, topology=state.topology)
+    result.config["unrecorded"] = state.unrecorded or []
+    model = state.model
+    result.config["raw_recorded"] = [
+        {"name": n, "kind": k, "form": use.form}
+        for n, k in state.layers
+        if model is not None and (use := raw_use(_module(model, n), n, state.layouts)) is not None
+    ]
+    return result
+
+
+def _autocast(forward, device: str, dtype):
+    """``forward`` run under ``torch.autocast`` (mixed precision: matmuls in ``dtype``)."""
+
+    def run(*args, **kwargs):
+        with torch.autocast(torch.device(device).type, dtype=dtype):
+            return forward(*args, **kwargs)
+
+    return run
+
+
+def _float_loss(loss_fn):
+    """``loss_fn`` on float32 logits: the forward ran under autocast, the loss does not."""
+
+    def loss(output, target):
+        if torch.is_tensor(output) and output.is_floating_point():
+            output = output.float()
+        return loss_fn(output, target)
+
+    return loss
 
 
 def _rules(rules: Any) -> Any:
@@ -465,7 +535,9 @@ def _unrecorded(
 
 
 def _ranks(distributed: bool) -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless ``distributed`` under an initialised process group."""
+    """(rank, world size): (0, 1) unless ``distributed`` under an initialised process group.
+    Each statistic still comes from one whole run, as in one process; rank 0 keeps the partial
+    file of its own runs; on CUDA each rank trains on its ``LOCAL_RANK`` device."""
     if not distributed:
         return 0, 1
     import torch.distributed as dist

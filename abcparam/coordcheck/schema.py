@@ -19,6 +19,11 @@ from typing import Any, ClassVar, Union
 
 Number = Union[float, None]  # noqa: UP007 (runtime alias for python 3.10)
 
+#: the record fields a width slope is fitted on
+QUANTITIES = ("output", "delta", "update")
+#: each alignment variable's ratio field in a Record (Everett et al. 2024's alpha, omega, u)
+ALIGN = {"alpha": "align_alpha", "omega": "align_omega", "u": "align_u"}
+
 
 def _doc(text: str, key: str | None = None) -> Any:
     return field(metadata={"doc": text, **({"key": key} if key else {})})
@@ -106,7 +111,7 @@ class Record(_Row):
 
 @dataclass(frozen=True)
 class Fit(_Row):
-    """One fitted width slope and its predictions (run.compare)."""
+    """One fitted width slope and its predictions (compare.py)."""
 
     layer: str = _doc("module name")
     kind: str = _doc("layer kind")

@@ -193,7 +193,7 @@ def _bare(case: Case) -> np.ndarray:
 
 def _recorded(case: Case, alignment: bool) -> np.ndarray:
     from abcparam.coordcheck.record import Recorder
-    from abcparam.coordcheck.run import train
+    from abcparam.coordcheck.train import train
 
     def steps(model, opt, x, y, width, seed) -> None:
         recorder = Recorder(model, case.layers(model), alignment, width=width, seed=seed)

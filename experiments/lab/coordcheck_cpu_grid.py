@@ -125,7 +125,7 @@ def _row(cfg: dict, result, wall: float, repeat: str | None, diff: float | None)
 
 def _rejudged(folder: Path):
     """A saved configuration re-judged from its own records by the current code."""
-    from abcparam.coordcheck.run import CoordCheckConfig, compare
+    from abcparam.coordcheck import CoordCheckConfig, compare
     from abcparam.records import load_json
 
     data = load_json(folder / "results.json")

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from abcparam.coordcheck import run_coord_check
-from abcparam.coordcheck.run import NULL_REASONS
+from abcparam.coordcheck.result import NULL_REASONS
 from abcparam.records import save_json
 from experiments.lab.paths import results_dir
 

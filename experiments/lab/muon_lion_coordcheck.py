@@ -22,7 +22,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from abcparam.coordcheck import run_coord_check
-from abcparam.coordcheck.run import NULL_REASONS
+from abcparam.coordcheck.result import NULL_REASONS
 from abcparam.records import merged_device, save_json
 from experiments.lab.paths import results_dir
 

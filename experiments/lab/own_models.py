@@ -203,7 +203,7 @@ def rejudge(out: Path) -> int:
     measurements unchanged; the judgement as the current code makes it), rewriting its
     results.json and row.json.  Returns how many were rejudged."""
     import abcparam
-    from abcparam.coordcheck.run import CoordCheckConfig, compare, save
+    from abcparam.coordcheck import CoordCheckConfig, compare, save
 
     done = 0
     for path in sorted(out.glob("*/results.json")):

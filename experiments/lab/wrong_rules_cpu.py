@@ -19,8 +19,7 @@ import sympy
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 import abcparam
-from abcparam.coordcheck import compare, run_coord_check
-from abcparam.coordcheck.run import CoordCheckConfig
+from abcparam.coordcheck import CoordCheckConfig, compare, run_coord_check
 from abcparam.records import load_json, save_json
 from experiments.lab.paths import results_dir
 

@@ -327,11 +327,14 @@ def test_diverged_coord_check_says_so_and_fails(capsys):
 
 
 def test_interrupted_or_failing_check_keeps_finished_runs(tmp_path, monkeypatch):
+    import importlib
     import json
 
-    from abcparam.coordcheck import run as cc_run
+    from abcparam.coordcheck import run_coord_check
 
-    real = cc_run._train_one
+    cc_check = importlib.import_module("abcparam.coordcheck.check")
+
+    real = cc_check.train
     calls = []
 
     def stop_on_second(*args, **kwargs):
@@ -340,22 +343,22 @@ def test_interrupted_or_failing_check_keeps_finished_runs(tmp_path, monkeypatch)
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cc_run, "_train_one", stop_on_second)
+    monkeypatch.setattr(cc_check, "train", stop_on_second)
     with pytest.raises(KeyboardInterrupt):
-        cc_run.run_coord_check(widths=(16, 32), steps=1, seeds=1, out=tmp_path, progress=False)
+        run_coord_check(widths=(16, 32), steps=1, seeds=1, out=tmp_path, progress=False)
     saved = json.loads((tmp_path / "partial.json").read_text())
     assert saved["status"] == "partial"
     assert saved["finished_runs"] == [{"width": 16, "seed": 0}]
     assert {r["width"] for r in saved["records"]} == {16}
 
-    monkeypatch.setattr(cc_run, "_train_one", real)
+    monkeypatch.setattr(cc_check, "train", real)
 
     def broken(*args, **kwargs):
         raise RuntimeError("fit exploded")
 
-    monkeypatch.setattr(cc_run, "compare", broken)
+    monkeypatch.setattr(cc_check, "compare", broken)
     with pytest.raises(RuntimeError):
-        cc_run.run_coord_check(widths=(16, 32), steps=1, seeds=1, out=tmp_path, progress=False)
+        run_coord_check(widths=(16, 32), steps=1, seeds=1, out=tmp_path, progress=False)
     saved = json.loads((tmp_path / "partial.json").read_text())
     assert saved["status"] == "failed" and "fit exploded" in saved["error"]
     assert {r["width"] for r in saved["records"]} == {16, 32}

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from checkpoint_models import batch, build, optimizer, train  # noqa: E402
 
 from abcparam.coordcheck.record import Recorder  # noqa: E402
-from abcparam.coordcheck.run import train as check_train  # noqa: E402
+from abcparam.coordcheck.train import train as check_train  # noqa: E402
 
 TOL = 1e-5
 LAYERS = [
