@@ -343,6 +343,11 @@ def _scale_summary(folder: Path, bootstrap: int) -> tuple[dict, dict]:
         p = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap)
         measured = [r["val_loss"] for r in mine if r["width"] == target]
         forecast[scheme] = {**p.to_dict(), "held_out": p.evaluate(measured)}
+        # a seed fixes the data order and the validation windows at every width: its effect is
+        # shared, so the seeds are also resampled jointly across widths
+        paired = predict_loss(mine, width=target, widths=widths[:-1], bootstrap=bootstrap,
+                              paired=True)  # fmt: skip
+        forecast[scheme]["paired"] = {**paired.to_dict(), "held_out": paired.evaluate(measured)}
         collapse[scheme] = collapse_spread(mine)
     return forecast, collapse
 
