@@ -459,3 +459,26 @@ RECOMPUTE.update(
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def held_out_forecast(
+    paths: Sequence[Path], scheme: str, paired: bool = False, bootstrap: int = 1000
+) -> Values:
+    """The largest trained width's final loss forecast from the smaller widths (Mu-scaling's
+    law, bootstrap over seeds, 90 % interval), beside the mean measured there."""
+    from abcparam.forecasts import predict_loss
+
+    (path,) = paths
+    rows = [r for r in _runs(path) if r["scheme"] == scheme]
+    widths = sorted({r["width"] for r in rows})
+    p = predict_loss(rows, width=widths[-1], widths=widths[:-1], bootstrap=bootstrap, paired=paired)
+    held = p.evaluate([r["val_loss"] for r in rows if r["width"] == widths[-1]])
+    return {
+        "forecast": p.loss,
+        "lo": p.interval[0],
+        "hi": p.interval[1],
+        "measured": held["measured"],
+        "se": held["measured_stderr"],
+        "error": held["error"],
+        "gap": held["last_gap"],
+    }
