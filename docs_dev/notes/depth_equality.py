@@ -25,7 +25,9 @@ CONFIGS = [
 RUN = """
 import json, sys, torch
 torch.set_num_threads(1)
+from abcparam.coordcheck import depth
 from abcparam.coordcheck.depth import DepthCheckConfig, run_depth_check
+print(depth.__file__, "train_one" in vars(depth), file=sys.stderr)
 out = []
 for c in json.loads(sys.argv[1]):
     c = {k: tuple(v) if isinstance(v, list) else v for k, v in c.items()}
@@ -39,7 +41,10 @@ json.dump(out, open(sys.argv[2], "w"))
 def run(package_root: Path, out: Path) -> list:
     env = {"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(CONFIGS), str(out)], check=True, env=env
+        [sys.executable, "-c", RUN, json.dumps(CONFIGS), str(out)],
+        check=True,
+        env=env,
+        cwd=out.parent,  # python -c puts its working folder first on the path
     )
     return json.loads(out.read_text())
 
@@ -55,7 +60,9 @@ def worst(a, b, where="") -> float:
         if len(a) != len(b):
             print(f"lengths differ at {where}: {len(a)} vs {len(b)}")
             return math.inf
-        return max((worst(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b))), default=0.0)
+        return max(
+            (worst(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b))), default=0.0
+        )
     if isinstance(a, float) and isinstance(b, float):
         if a == b or (math.isnan(a) and math.isnan(b)):
             return 0.0
