@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -102,9 +102,18 @@ def _data(config: DepthCheckConfig, seed: int):
     return _batch(config.model, config.batch, seed)
 
 
-def _data_pair(config: DepthCheckConfig, seed: int):
-    """The fixed batch as (inputs, targets): the check's batch function."""
-    return _data(config, seed)[:2]
+def depth_factory(model: str) -> Callable[[int, int], nn.Module]:
+    """The built-in residual model ``model`` (mlp or transformer) as a factory (width, depth) ->
+    model, for ``check(..., vary="depth")`` (the GPT's vocabulary: the pydoc text's)."""
+    config = DepthCheckConfig(model=model)
+    return functools.partial(_build, config, vocab=_data(config, 0)[2])
+
+
+def depth_batch(model: str, batch: int = 64) -> Callable[[int], tuple]:
+    """The depth check's fixed real batch, seed -> (inputs, targets): ``batch`` sklearn digits
+    (mlp) or ``batch // 8`` pydoc-text windows of 32 tokens (transformer)."""
+    config = DepthCheckConfig(model=model, batch=batch)
+    return lambda seed: _data(config, seed)[:2]
 
 
 @functools.lru_cache(maxsize=16)
@@ -350,14 +359,13 @@ def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthChe
         base_depth=config.base_depth,
         tolerance=config.tolerance,
     )
-    vocab = _data(config, 0)[2]
-    factory = functools.partial(_build, config, vocab=vocab)
+    factory = depth_factory(config.model)
     for scheme in config.schemes:
         rules = rules_for(scheme, config.optimizer, config.depth_alignment)
         result.records += depth_records(
             factory,
             rules,
-            functools.partial(_data_pair, config),
+            depth_batch(config.model, config.batch),
             options,
             scheme=scheme,
             progress=progress,

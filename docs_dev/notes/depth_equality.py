@@ -1,7 +1,9 @@
 """The depth check's records and judgements before and after it joined the one pipeline.
 
 Usage: ``python docs_dev/notes/depth_equality.py [COMMIT]`` (default: main's commit before the
-change, c877a5d).  The old package is extracted with ``git archive`` into a temporary folder;
+change, c877a5d); ``--reference PATH`` writes the old code's results of the two small
+REFERENCE configurations instead (tests/coordcheck/depth_main_records.json, which
+tests/coordcheck/test_depth_pipeline.py reproduces).  The old package is extracted with ``git archive`` into a temporary folder;
 each side runs in its own process on one thread, on tiny configurations (MLP and GPT; mup,
 depth-mup, completep; depths 2, 4, 8; 2 steps; 2 seeds; one width and two widths), and every
 record value, fit, width fit, stream prediction and summary is compared.
@@ -22,6 +24,27 @@ CONFIGS = [
     for m in ("mlp", "transformer")
     for w in ((16,), (16, 32))
 ]
+#: the fast test's configurations (small enough to keep their records in the repository)
+REFERENCE = [
+    {
+        "model": "mlp",
+        "schemes": ("mup", "completep"),
+        "widths": (16,),
+        "depths": (2, 4, 8),
+        "steps": 2,
+        "seeds": 2,
+        "batch": 16,
+    },
+    {
+        "model": "transformer",
+        "schemes": ("depth-mup",),
+        "widths": (16, 32),
+        "depths": (2, 4, 8),
+        "steps": 1,
+        "seeds": 1,
+        "batch": 16,
+    },
+]
 RUN = """
 import json, sys, torch
 torch.set_num_threads(1)
@@ -38,10 +61,10 @@ json.dump(out, open(sys.argv[2], "w"))
 """
 
 
-def run(package_root: Path, out: Path) -> list:
+def run(package_root: Path, out: Path, configs: list = CONFIGS) -> list:
     env = {"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(CONFIGS), str(out)],
+        [sys.executable, "-c", RUN, json.dumps(configs), str(out)],
         check=True,
         env=env,
         cwd=out.parent,  # python -c puts its working folder first on the path
@@ -74,7 +97,13 @@ def worst(a, b, where="") -> float:
 
 
 def main() -> int:
-    commit = sys.argv[1] if len(sys.argv) > 1 else "c877a5d"
+    args = sys.argv[1:]
+    reference = None
+    if "--reference" in args:
+        at = args.index("--reference")
+        reference = Path(args[at + 1])
+        del args[at : at + 2]
+    commit = args[0] if args else "c877a5d"
     with tempfile.TemporaryDirectory() as tmp:
         old_root = Path(tmp) / "old"
         old_root.mkdir()
@@ -82,6 +111,12 @@ def main() -> int:
             ["git", "-C", str(ROOT), "archive", commit, "abcparam"], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive, check=True)
+        if reference is not None:
+            old = run(old_root, Path(tmp) / "old.json", REFERENCE)
+            cases = [{"config": c, **o} for c, o in zip(REFERENCE, old)]
+            reference.write_text(json.dumps({"commit": commit, "cases": cases}) + "\n")
+            print(f"wrote {reference}: {sum(len(o['records']) for o in old)} records")
+            return 0
         old = run(old_root, Path(tmp) / "old.json")
         new = run(ROOT, Path(tmp) / "new.json")
     diff = worst(old, new)
