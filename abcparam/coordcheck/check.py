@@ -160,18 +160,14 @@ def check(
     if options.vary == "depth":
         from .depth_axis import check_depth
 
-        return check_depth(  # type: ignore[return-value]
-            factory,
-            rules,
-            batch,
-            options,
-            loss=loss,
-            out=out,
-            progress=progress,
-            name=name,
-            describe=describe,
-        )
+        kept = {"loss": loss, "out": out, "progress": progress, "name": name, "describe": describe}
+        return check_depth(factory, rules, batch, options, **kept)  # type: ignore[return-value]
     plan = _plan(factory, rules, batch, options, loss, layer_map, out, name, describe)
+    return _check_width(plan, options, out, progress, name, distributed, overwrite, started)
+
+
+def _check_width(plan, options, out, progress, name, distributed, overwrite, started):
+    """The width check's runs (shared among ranks, resumable from ``out``), compared and saved."""
     rank, world = _ranks(distributed)
     all_runs = [(w, s) for w in options.widths for s in range(options.seeds)]
     if world > len(all_runs):
