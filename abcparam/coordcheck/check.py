@@ -160,8 +160,17 @@ def check(
     if options.vary == "depth":
         from .depth_axis import check_depth
 
-        kept = {"loss": loss, "out": out, "progress": progress, "name": name, "describe": describe}
-        return check_depth(factory, rules, batch, options, **kept)  # type: ignore[return-value]
+        return check_depth(  # type: ignore[return-value]
+            factory,
+            rules,
+            batch,
+            options,
+            loss=loss,
+            out=out,
+            progress=progress,
+            name=name,
+            describe=describe,
+        )
     plan = _plan(factory, rules, batch, options, loss, layer_map, out, name, describe)
     return _check_width(plan, options, out, progress, name, distributed, overwrite, started)
 

@@ -25,7 +25,7 @@ from .train import train
 
 
 def depth_records(
-    factory: Callable[[int, int], nn.Module],
+    factory: Callable[..., nn.Module],
     rules: Any,
     batch: Any,
     options: CheckOptions,
@@ -76,7 +76,7 @@ def _depth_run(factory, rules, get_batch, loss_fn, options, width, depth, seed) 
 
 
 def check_depth(
-    factory: Callable[[int, int], nn.Module],
+    factory: Callable[..., nn.Module],
     rules: Any,
     batch: Any,
     options: CheckOptions,

@@ -71,7 +71,12 @@ class CheckOptions:
         }
         if self.lr is not None:
             checked["lr"] = validate.positive_float(self.lr, "lr")
-        if self.depths is not None or self.vary == "depth":
+        if self.vary == "depth" and not self.depths:
+            raise ValueError(
+                f"vary = 'depth' with depths = {self.depths!r}; accepted: at least two distinct "
+                f"numbers of residual blocks (e.g. 2,4,8)"
+            )
+        if self.depths is not None:
             checked["depths"] = validate.widths(self.depths or (), "depths")
         if self.base_depth is not None:
             checked["base_depth"] = validate.positive_int(self.base_depth, "base_depth")

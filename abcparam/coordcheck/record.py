@@ -455,7 +455,7 @@ class Recorder:
         if batch is not None:
             self._probe(batch)
         if self.exact is not None:
-            return list(self.exact.measure(step))
+            return self.exact.measure(step)
         self._check_captured()
         layers = self.layers
         outputs = [self._out[layer.name] for layer in layers]

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .schema import DepthRecord
+from .schema import DepthRecord, Record
 
 #: the record of the stream's two parts (finite-depth prediction of the stream)
 PARTS = "stream parts"
@@ -67,7 +67,7 @@ class WholeTensors:
         seed: int = 0,
     ) -> None:
         self.layers, self.blocks = dict(layers), list(blocks)
-        self.tag = {"width": width, "depth": depth, "seed": seed}
+        self.width, self.depth, self.seed = width, depth, seed
         self.recorder: object | None = None
         self._now: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._blocks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -110,7 +110,7 @@ class WholeTensors:
         self._now, self._blocks = {}, {}
         return now, blocks
 
-    def start(self) -> list[DepthRecord]:
+    def start(self) -> list[Record]:
         """Step 0; keeps the init outputs, inputs, weights and block contributions."""
         first = self._blocks.get(0)
         now, blocks = self._captured()
@@ -123,32 +123,33 @@ class WholeTensors:
         self._stream0 = self._last if self.blocks else None
         return self._records(0, now, blocks, self._embedding0)
 
-    def measure(self, step: int) -> list[DepthRecord]:
+    def measure(self, step: int) -> list[Record]:
         """Step ``step``: the probed layers' and the stream's records."""
         first = self._blocks.get(0)
         now, blocks = self._captured()
         return self._records(step, now, blocks, first[0] if first is not None else None)
 
-    def _records(self, step, now, blocks, embedding) -> list[DepthRecord]:
-        out = [self._layer_record(step, label, now[label]) for label in self.layers]
+    def _records(self, step, now, blocks, embedding) -> list[Record]:
+        out: list[Record] = [self._layer_record(step, label, now[label]) for label in self.layers]
         if self.blocks:
-            stream = self._last
-            delta = rms64(stream - self._stream0) if step else None
+            stream, stream0 = self._last, self._stream0
+            assert stream is not None and stream0 is not None  # the last block's hook ran
+            delta = rms64(stream - stream0) if step else None
             out.append(self._row(step, STREAM, output=rms64(stream), delta=delta))
             out.append(self._parts(step, embedding, blocks))
         return out
 
     def _row(self, step: int, label: str, **values) -> DepthRecord:
         return DepthRecord(
-            self.tag["width"],
-            self.tag["seed"],
+            self.width,
+            self.seed,
             step,
             label,
             kind_of(label),
             values.pop("output", None),
             values.pop("delta", None),
             values.pop("update", None),
-            depth=self.tag["depth"],
+            depth=self.depth,
             **values,
         )
 

@@ -94,6 +94,8 @@ def test_depth_options_are_checked():
         CheckOptions(vary="height")
     with pytest.raises(ValueError, match="depths"):
         CheckOptions(vary="depth", widths=(16,), depths=(4,))
+    with pytest.raises(ValueError, match="vary = 'depth' with depths = None"):
+        CheckOptions(vary="depth", widths=(16,))
     with pytest.raises(ValueError, match="at least two widths"):
         CheckOptions(widths=(16,))  # one width is enough only along depth
     options = CheckOptions(vary="depth", widths=(16,), depths=(4, 2, 8))
