@@ -150,10 +150,33 @@ def check(
     another configuration's results there are refused unless ``overwrite``; the factory's and
     the batch's failures are reported as theirs before training (exit 2 on the command line).
     ``distributed``: under ``torchrun`` the (width, seed) runs are shared among the ranks and
-    their records gathered (:func:`_ranks`); rank 0 writes ``out``."""
+    their records gathered (:func:`_ranks`); rank 0 writes ``out``.
+
+    ``options.vary == "depth"``: the depth check of a built-in residual model (depth_axis.py):
+    ``factory(width, depth)``, ``name`` the model's (mlp or transformer); returns a
+    :class:`~abcparam.coordcheck.depth.DepthCheckResult`."""
     started = time.time()
     options = CheckOptions.of(options, **option_fields)
+    if options.vary == "depth":
+        from .depth_axis import check_depth
+
+        return check_depth(  # type: ignore[return-value]
+            factory,
+            rules,
+            batch,
+            options,
+            loss=loss,
+            out=out,
+            progress=progress,
+            name=name,
+            describe=describe,
+        )
     plan = _plan(factory, rules, batch, options, loss, layer_map, out, name, describe)
+    return _check_width(plan, options, out, progress, name, distributed, overwrite, started)
+
+
+def _check_width(plan, options, out, progress, name, distributed, overwrite, started):
+    """The width check's runs (shared among ranks, resumable from ``out``), compared and saved."""
     rank, world = _ranks(distributed)
     all_runs = [(w, s) for w in options.widths for s in range(options.seeds)]
     if world > len(all_runs):

@@ -23,13 +23,12 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import abcparam
@@ -41,7 +40,6 @@ from ..torch.models import GPT, ResidualMLP
 from .finite_width import blended_slope
 from .fit import slope_with_error
 from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
-from .record import weight_of
 
 QUANTITIES = ("out", "delta", "update")
 MODELS = ("mlp", "transformer")
@@ -104,6 +102,20 @@ def _data(config: DepthCheckConfig, seed: int):
     return _batch(config.model, config.batch, seed)
 
 
+def depth_factory(model: str) -> Callable[[int, int], nn.Module]:
+    """The built-in residual model ``model`` (mlp or transformer) as a factory (width, depth) ->
+    model, for ``check(..., vary="depth")`` (the GPT's vocabulary: the pydoc text's)."""
+    config = DepthCheckConfig(model=model)
+    return functools.partial(_build, config, vocab=_data(config, 0)[2])
+
+
+def depth_batch(model: str, batch: int = 64) -> Callable[[int], tuple]:
+    """The depth check's fixed real batch, seed -> (inputs, targets): ``batch`` sklearn digits
+    (mlp) or ``batch // 8`` pydoc-text windows of 32 tokens (transformer)."""
+    config = DepthCheckConfig(model=model, batch=batch)
+    return lambda seed: _data(config, seed)[:2]
+
+
 @functools.lru_cache(maxsize=16)
 def _batch(model: str, batch: int, seed: int):
     from ..transfer import data
@@ -131,152 +143,6 @@ def probes(model: ResidualMLP | GPT) -> dict[str, tuple[str, nn.Module]]:
     out["readout"] = ("readout", model.readout)
     out["stream"] = (f"blocks.{n - 1}", model.blocks[n - 1])
     return out
-
-
-class _Hooks:
-    """Forward hooks: probed outputs and every block's contribution (output - input)."""
-
-    def __init__(self, model: ResidualMLP | GPT, probed: dict[str, tuple[str, nn.Module]]) -> None:
-        self.captured: dict[str, torch.Tensor] = {}
-        self.blocks: list[torch.Tensor | None] = [None] * len(model.blocks)
-        self.active = False
-        for label, (_, module) in probed.items():
-            module.register_forward_hook(self._capture(label))
-        for i, block in enumerate(model.blocks):
-            block.register_forward_hook(self._block(i))
-
-    def _capture(self, label):
-        def hook(module, inputs, output):
-            if self.active:
-                self.captured[label] = output.detach().clone()
-                self.captured[label + " input"] = inputs[0].detach().clone()
-
-        return hook
-
-    def _block(self, i):
-        def hook(module, inputs, output):
-            if self.active:
-                self.blocks[i] = (output - inputs[0]).detach().clone()
-
-        return hook
-
-    def contributions(self) -> list[torch.Tensor]:
-        """Every block's contribution in the last active forward (each block's hook ran)."""
-        missing = [i for i, b in enumerate(self.blocks) if b is None]
-        if missing:
-            raise RuntimeError(f"the forward pass skipped blocks {missing}")
-        return [b.clone() for b in self.blocks if b is not None]
-
-
-def _rms(t: torch.Tensor) -> float:
-    return float(t.detach().double().pow(2).mean().sqrt())
-
-
-def _cos(u: torch.Tensor, v: torch.Tensor) -> float:
-    u, v = u.reshape(-1).double(), v.reshape(-1).double()
-    den = float(u.norm() * v.norm())
-    return float(u @ v) / den if den > 0 else float("nan")
-
-
-def train_one(
-    config: DepthCheckConfig, scheme: str, width: int, depth: int, seed: int
-) -> list[dict[str, Any]]:
-    """Train one model ``steps`` Adam/SGD steps on a fixed real batch; one record per probe and
-    step (steps 0..steps), plus "stream parts" records for the finite-depth prediction."""
-    from ..torch import build_optimizer, parametrize
-
-    torch.manual_seed(seed)
-    x, y, vocab = _data(config, seed)
-    rules = rules_for(scheme, config.optimizer, config.depth_alignment)
-    model = _build(config, width, depth, vocab)
-    spec = parametrize(model, rules, base_width=config.width0, seed=seed, base_depth=config.depth0)
-    opt = build_optimizer(model, spec, lr=config.lr)
-    probed = probes(model)
-    hooks = _Hooks(model, probed)
-    weights0 = {
-        label: weight_of(m).detach().clone()
-        for label, (_, m) in probed.items()
-        if label != "stream"
-    }
-
-    @torch.no_grad()
-    def measure():
-        hooks.active = True
-        try:
-            model(x)
-        finally:
-            hooks.active = False
-        return dict(hooks.captured), hooks.contributions()
-
-    init, blocks0 = measure()
-    tag = {"scheme": scheme, "width": width, "depth": depth, "seed": seed}
-    records: list[dict[str, Any]] = []
-
-    def record(step: int, now: dict, blocks: list) -> None:
-        for label, (_, module) in probed.items():
-            rec = {**tag, "step": step, "layer": label, "out": _rms(now[label])}
-            rec["delta"] = _rms(now[label] - init[label]) if step else None
-            if label != "stream" and step:
-                mult = float(getattr(module, "multiplier", 1.0))
-                rec["update"] = _rms(mult * (weight_of(module).detach() - weights0[label]))
-                if label != "embedding":  # dz = own (dW x_t) + input (W0 dx) terms
-                    x_t, x_0 = now[label + " input"], init[label + " input"]
-                    inp = mult * F.linear(x_t - x_0, weights0[label])
-                    own = now[label] - init[label] - inp
-                    rec.update(
-                        in_delta=_rms(x_t - x_0), own=_rms(own), inp=_rms(inp), cos=_cos(own, inp)
-                    )
-            else:
-                rec["update"] = None
-            records.append(rec)
-        # the stream's two parts: embedding (depth-free) and the blocks' sum
-        emb, emb0 = now["embedding"], init["embedding"]
-        pos = _pos(model, x)
-        if pos is not None and _pos0 is not None:  # the transformer's position embedding
-            emb, emb0 = emb + pos, emb0 + _pos0
-        sum_blocks = sum(blocks)
-        d_blocks = [b - b0 for b, b0 in zip(blocks, blocks0)]
-        part = {
-            **tag,
-            "step": step,
-            "layer": "stream parts",
-            "embedding_out": _rms(emb),
-            "blocks_out": _rms(sum_blocks),
-            "cos_out": _cos(emb, sum_blocks),
-        }
-        if step:
-            d_sum = sum(d_blocks)
-            part.update(
-                embedding_delta=_rms(emb - emb0),
-                blocks_delta=_rms(d_sum),
-                cos_delta=_cos(emb - emb0, d_sum),
-                # rms(sum) / sqrt(sum of rms^2): ~ L^(beta - 1/2)
-                depth_alignment_ratio=_rms(d_sum)
-                / math.sqrt(max(sum(_rms(d) ** 2 for d in d_blocks), 1e-300)),
-            )
-        records.append(part)
-
-    _pos0 = _pos(model, x)
-    record(0, init, blocks0)
-    for step in range(1, config.steps + 1):
-        logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        if not torch.isfinite(loss):
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        now, blocks = measure()
-        record(step, now, blocks)
-    return records
-
-
-def _pos(model: ResidualMLP | GPT, x: torch.Tensor) -> torch.Tensor | None:
-    """The GPT's position embedding of ``x``'s positions (None: the MLP has none)."""
-    if not isinstance(model, GPT):
-        return None
-    with torch.no_grad():
-        return model.pos_embedding(torch.arange(x.shape[1]))
 
 
 # -- predictions -----------------------------------------------------------------------------------
@@ -477,19 +343,33 @@ class DepthCheckResult:
 def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthCheckResult:
     """Train every (scheme, width, depth, seed), fit depth slopes (and width slopes when several
     widths are given: the joint grid), and judge them against the engine's predictions."""
-    from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
+    from .depth_axis import depth_records
+    from .options import CheckOptions
 
     torch.set_num_threads(1)
     result = DepthCheckResult(config)
-    jobs = [
-        (s, w, d, seed)
-        for s in config.schemes
-        for w in config.widths
-        for d in config.depths
-        for seed in range(config.seeds)
-    ]
-    for scheme, width, depth, seed in tqdm(jobs, desc="depth check", disable=not progress):
-        result.records += train_one(config, scheme, width, depth, seed)
+    options = CheckOptions(
+        vary="depth",
+        widths=config.widths,
+        depths=config.depths,
+        steps=config.steps,
+        seeds=config.seeds,
+        lr=config.lr,
+        base_width=config.base_width,
+        base_depth=config.base_depth,
+        tolerance=config.tolerance,
+    )
+    factory = depth_factory(config.model)
+    for scheme in config.schemes:
+        rules = rules_for(scheme, config.optimizer, config.depth_alignment)
+        result.records += depth_records(
+            factory,
+            rules,
+            depth_batch(config.model, config.batch),
+            options,
+            scheme=scheme,
+            progress=progress,
+        )
     judge(result)
     return result
 

@@ -20,6 +20,8 @@ DEFAULT_LR = {"sgd": 0.1}
 NORMALISED_LR = 1e-2
 #: mixed-precision dtypes a check's forward may run under
 AUTOCAST = (None, "bfloat16", "float16")
+#: the size a check varies: the width n, or the number of residual blocks L
+VARY = ("width", "depth")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class CheckOptions:
     ``fresh_batches``: step t trains on a new batch (the probe batch is still the first);
     ``zero_readout``: start the readout at zero (TP-V's suggestion); ``z_loss``: add
     ``z_loss * log^2 Z`` of the logits (Wortsman et al. 2023); ``autocast``: the training
-    forward in mixed precision ("bfloat16" or "float16"), the loss in float32."""
+    forward in mixed precision ("bfloat16" or "float16"), the loss in float32.
+
+    ``vary="depth"``: the depth check, ``depths`` (at least two) at each of ``widths`` (one is
+    enough), the rules' depth factors relative to ``base_depth`` (None: the smallest depth)."""
 
     widths: Sequence[int] = (128, 256, 512)
     steps: int = 3
@@ -47,10 +52,15 @@ class CheckOptions:
     z_loss: float = 0.0
     device: str = "cpu"
     autocast: str | None = None
+    vary: str = "width"
+    depths: Sequence[int] | None = None
+    base_depth: int | None = None
 
     def __post_init__(self) -> None:
+        if self.vary not in VARY:
+            raise ValueError(f"vary = {self.vary!r}; accepted: {', '.join(VARY)}")
         checked: dict[str, Any] = {
-            "widths": validate.widths(self.widths),
+            "widths": self._widths(),
             "steps": validate.positive_int(self.steps, "steps"),
             "seeds": validate.positive_int(self.seeds, "seeds"),
             "tolerance": validate.positive_float(self.tolerance, "tolerance"),
@@ -61,6 +71,15 @@ class CheckOptions:
         }
         if self.lr is not None:
             checked["lr"] = validate.positive_float(self.lr, "lr")
+        if self.vary == "depth" and not self.depths:
+            raise ValueError(
+                f"vary = 'depth' with depths = {self.depths!r}; accepted: at least two distinct "
+                f"numbers of residual blocks (e.g. 2,4,8)"
+            )
+        if self.depths is not None:
+            checked["depths"] = validate.widths(self.depths or (), "depths")
+        if self.base_depth is not None:
+            checked["base_depth"] = validate.positive_int(self.base_depth, "base_depth")
         if self.base_width is not None:
             checked["base_width"] = validate.positive_int(self.base_width, "base_width")
         for flag in ("alignment_measured", "fresh_batches", "zero_readout"):
@@ -69,6 +88,17 @@ class CheckOptions:
             raise ValueError(f"autocast = {self.autocast!r}; accepted: None, bfloat16, float16")
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+
+    def _widths(self) -> tuple[int, ...]:
+        """At least two widths for a width check; one is enough for a depth check."""
+        if self.vary == "depth" and not isinstance(self.widths, str) and len(self.widths) == 1:
+            return (validate.positive_int(next(iter(self.widths)), "widths"),)
+        return validate.widths(self.widths)
+
+    @property
+    def depth0(self) -> int:
+        """The depth the rules' depth factors are relative to."""
+        return self.base_depth or min(self.depths or (1,))
 
     @property
     def base(self) -> int:

@@ -24,6 +24,7 @@ import contextlib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,9 @@ from ..torch.fold import view_of
 from ..torch.shapes import Layout
 from .raw import RawUse, expert_outputs, raw_use
 from .schema import Record
+
+if TYPE_CHECKING:
+    from .stream import WholeTensors
 
 #: probe rows (token positions, or images for a convolution) used for the alignment terms
 ALIGN_ROWS = 32
@@ -215,7 +219,8 @@ class Recorder:
     ``layers``: (module name, kind) in forward order; ``layouts``: the raw parameters' layouts
     the forward showed (``abcparam.torch.usage.raw_layouts``), which make modules of raw
     parameters recordable.  Outside a capture the hooks do nothing, so the training steps in
-    between pay nothing."""
+    between pay nothing.  ``exact``: measure through it instead (whole tensors in float64, the
+    depth check's probes and residual stream: stream.py); ``layers`` is then not used."""
 
     def __init__(
         self,
@@ -226,6 +231,7 @@ class Recorder:
         width: int = 0,
         seed: int = 0,
         layouts: Mapping[str, Layout] | None = None,
+        exact: WholeTensors | None = None,
     ) -> None:
         modules = dict(model.named_modules())
         self.model, self.alignment, self.active = model, alignment, False
@@ -236,6 +242,9 @@ class Recorder:
         self._routes: dict[str, list] = {}  # an expert bank's routing at init, held
         self._rerun = False
         self._handles = []
+        self.exact = exact
+        if exact is not None:  # the hook point of the whole-tensor measurements
+            exact.recorder, layers = self, ()
         for name, kind in layers:
             if name not in modules:
                 raise ValueError(f"no module named {name!r} in the model")
@@ -289,6 +298,8 @@ class Recorder:
         """Detach the hooks from the model."""
         for handle in self._handles:
             handle.remove()
+        if self.exact is not None:
+            self.exact.remove()
 
     def _rows(self, x: torch.Tensor, conv: bool, sequence: bool = False) -> torch.Tensor:
         """Fixed probe rows: the first images of a convolution's batch, else rows of the
@@ -384,6 +395,8 @@ class Recorder:
         the probe ``batch``, or uses what the last :meth:`capture` saw."""
         if batch is not None:
             self._probe(batch)
+        if self.exact is not None:
+            return self.exact.start()
         self._check_captured()
         for layer in self.layers:
             layer.m = multiplier_of(layer.module) * view_of(layer.module)[0]
@@ -441,6 +454,8 @@ class Recorder:
         the last :meth:`capture` saw (which must have been the probe batch)."""
         if batch is not None:
             self._probe(batch)
+        if self.exact is not None:
+            return self.exact.measure(step)
         self._check_captured()
         layers = self.layers
         outputs = [self._out[layer.name] for layer in layers]

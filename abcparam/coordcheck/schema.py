@@ -110,6 +110,67 @@ class Record(_Row):
 
 
 @dataclass(frozen=True)
+class DepthRecord(Record):
+    """A record of the depth check (stream.py): whole tensors in float64, at one depth; the
+    probed layer's change split into ``own`` (``term_own``) and ``inp`` (``term_omega``), and
+    the "stream parts" row's fields.  Saved in the depth check's results.json by
+    :func:`depth_row` under the keys that file has always used."""
+
+    depth: int | None = _opt("number of residual blocks L")
+    term_own: Number = _opt("RMS of own = m dW x_t plus the bias change (the layer's own term)")
+    cos_own_omega: Number = _opt("cosine between own and W0 dx")
+    embedding_out: Number = _opt("stream parts: RMS of the embedding (the first block's input)")
+    blocks_out: Number = _opt("stream parts: RMS of the blocks' summed contributions")
+    cos_out: Number = _opt("stream parts: cosine between the embedding and the blocks' sum")
+    embedding_delta: Number = _opt("stream parts: RMS of the embedding's change")
+    blocks_delta: Number = _opt("stream parts: RMS of the change of the blocks' sum")
+    cos_delta: Number = _opt("stream parts: cosine between those two changes")
+    depth_alignment_ratio: Number = _opt("stream parts: rms(sum d_l) / sqrt(sum rms(d_l)^2)")
+
+
+#: the depth check's results.json keys of a DepthRecord's fields (the rest keep their names)
+DEPTH_KEYS = {
+    "output": "out",
+    "input_delta": "in_delta",
+    "term_own": "own",
+    "term_omega": "inp",
+    "cos_own_omega": "cos",
+}
+#: the order of a probed layer's and of the stream parts' keys in that file
+_LAYER_ROW = ("out", "delta", "update", "in_delta", "own", "inp", "cos")
+_PARTS_ROW = (
+    "embedding_out",
+    "blocks_out",
+    "cos_out",
+    "embedding_delta",
+    "blocks_delta",
+    "cos_delta",
+    "depth_alignment_ratio",
+)
+
+
+def depth_row(record: DepthRecord, scheme: str) -> dict[str, Any]:
+    """The depth check's results.json row of ``record`` (its keys and order since it began):
+    scheme, width, depth, seed, step, layer, then the measured values (delta and update None
+    where undefined, the own / input split only where measured)."""
+    row: dict[str, Any] = {
+        "scheme": scheme,
+        "width": record.width,
+        "depth": record.depth,
+        "seed": record.seed,
+        "step": record.step,
+        "layer": record.layer,
+    }
+    values = {DEPTH_KEYS.get(f.name, f.name): getattr(record, f.name) for f in fields(record)}
+    if record.layer == "stream parts":
+        keys = _PARTS_ROW if record.step else _PARTS_ROW[:3]
+        return {**row, **{k: values[k] for k in keys}}
+    row.update({k: values[k] for k in _LAYER_ROW[:3]})
+    row.update({k: values[k] for k in _LAYER_ROW[3:] if values[k] is not None})
+    return row
+
+
+@dataclass(frozen=True)
 class Fit(_Row):
     """One fitted width slope and its predictions (compare.py)."""
 
