@@ -245,6 +245,7 @@ class Recorder:
         self._routes: dict[str, list] = {}  # an expert bank's routing at init, held
         self._rerun = False
         self._handles = []
+        self._row_index: dict[tuple, torch.Tensor] = {}  # (rows, sequence, device) -> indices
         for name, kind in layers:
             if name not in modules:
                 raise ValueError(f"no module named {name!r} in the model")
@@ -306,8 +307,12 @@ class Recorder:
         if conv:
             return x[: self.align_rows]
         flat = x.reshape(-1, x.shape[-1])
-        sequence = sequence or x.dim() >= 3
-        return flat[probe_rows(flat.shape[0], self.align_rows, sequence).to(flat.device)]
+        key = (flat.shape[0], sequence or x.dim() >= 3, flat.device)
+        index = self._row_index.get(key)
+        if index is None:  # made once per shape: every captured forward asks again
+            index = probe_rows(key[0], self.align_rows, key[1]).to(key[2])
+            self._row_index[key] = index
+        return flat[index]
 
     def _raw_hook(self, name: str, aligned: bool, raw: RawUse):
         """The capture hook of a raw-parameter module: its output and input picked by size."""
@@ -456,20 +461,22 @@ class Recorder:
         starts = [layer.start() for layer in layers]
         # the weights as stored: the multiplier m is a constant applied to the statistics
         weights = [layer.weight(layer.matrix().detach()) for layer in layers]
-        dz = torch._foreach_sub(outputs, [start.z0 for start in starts])
-        dw = torch._foreach_sub(weights, [start.w0 for start in starts])
-        stats = [
-            torch.stack(torch._foreach_norm(outputs)),
-            torch.stack(torch._foreach_norm(dz)),
-            torch.stack(torch._foreach_norm(dw)),
-        ]
+        # each layer's changes are made and reduced in turn, so that each difference is freed
+        # (and its memory reused, still in cache) before the next: a batched subtraction holds a
+        # second copy of every output at once, and on the CPU its fresh pages cost more than the
+        # arithmetic (6 ms against 1 ms for the GPT's 14 layers at width 512)
+        delta, update, terms = [], [], []
         sizes = []
-        for i, layer in enumerate(layers):
+        for layer, out, start, weight in zip(layers, outputs, starts, weights):
+            delta.append(torch.linalg.vector_norm(out - start.z0))
+            dw = weight - start.w0
+            update.append(torch.linalg.vector_norm(dw))
             if layer.aligned:
-                numbers, entries = self._terms(layer, dw[i], self._in[layer.name], outputs[i])
-                stats += numbers
+                numbers, entries = self._terms(layer, dw, self._in[layer.name], out)
+                terms += numbers
                 sizes.append(entries)
-        values = torch.cat([s.float() for s in stats]).tolist()
+        stats = [torch.stack(torch._foreach_norm(outputs)), torch.stack(delta), torch.stack(update)]
+        values = torch.cat([s.float() for s in stats + terms]).tolist()
         n = len(layers)
         records = []
         extra = iter(zip(range(3 * n, len(values), 10), sizes))
