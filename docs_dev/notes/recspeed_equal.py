@@ -16,7 +16,12 @@ CASES = {  # name: run_coord_check arguments (widths above 128: the sketch strid
     "mlp": {"model": "mlp", "widths": (64, 256, 512), "steps": 3},
     "transformer": {"model": "transformer", "widths": (64, 256), "steps": 3},
     "mlp_fresh_batches": {"model": "mlp", "widths": (64, 256), "steps": 3, "fixed_batch": False},
-    "transformer_sgd": {"model": "transformer", "widths": (64, 256), "steps": 2, "optimizer": "sgd"},
+    "transformer_sgd": {
+        "model": "transformer",
+        "widths": (64, 256),
+        "steps": 2,
+        "optimizer": "sgd",
+    },
 }
 
 
