@@ -9,7 +9,7 @@ revision's record.py is loaded from git as a module of the package.  Runs are in
 width: bare, then every (revision, alignment) variant.
 
 Run: ``PYTHONPATH=$PWD python docs_dev/notes/recspeed_own.py gpt 6 51e605c HEAD``
-(model ``gpt`` or ``mlp``, repeats, then revisions).
+(model ``gpt`` or ``mlp``, repeats, then distinct revisions; ``worktree``: the file on disk).
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ SPENT = [0.0]
 
 def _load(rev: str) -> types.ModuleType:
     """record.py at ``rev``, as the module abcparam.coordcheck._record_<rev> (same package)."""
-    source = subprocess.check_output(
-        ["git", "show", f"{rev}:abcparam/coordcheck/record.py"], cwd=ROOT, text=True
-    )
+    if rev == "worktree":  # the file as it is on disk
+        source = (ROOT / "abcparam" / "coordcheck" / "record.py").read_text()
+    else:
+        source = subprocess.check_output(
+            ["git", "show", f"{rev}:abcparam/coordcheck/record.py"], cwd=ROOT, text=True
+        )
     name = f"abcparam.coordcheck._record_{rev.replace('~', '_').replace('^', '_')}"
     module = types.ModuleType(name)
     module.__package__ = "abcparam.coordcheck"
