@@ -6,7 +6,8 @@ script times only the recorder's own work and divides it by the bare steps' CPU 
 recorder's work is its forward hooks, ``start`` and ``measure``; the probe forward that
 ``measure(batch)`` runs is not counted, since the bare run makes the same final forward. Each
 revision's record.py is loaded from git as a module of the package.  Runs are interleaved per
-width: bare, then every (revision, alignment) variant.
+width (bare and every (revision, alignment) variant, in a rotating order); the whole recorded
+run's CPU time over the bare run's (what the benchmark reports) is printed beside.
 
 Run: ``PYTHONPATH=$PWD python docs_dev/notes/recspeed_own.py gpt 6 51e605c HEAD``
 (model ``gpt`` or ``mlp``, repeats, then distinct revisions; ``worktree``: the file on disk).
@@ -82,35 +83,47 @@ def main(name: str, repeats: int, revs: list[str]) -> None:
     case = bench._builtin(name, widths, 1, 5)
     modules = {rev: _load(rev) for rev in revs}
 
-    def recorded(module, alignment: bool, width: int) -> float:
+    def recorded(module, alignment: bool, width: int) -> tuple[float, float]:
         def steps(model, opt, x, y, width, seed) -> None:
             layers = case.layers(model)
             recorder = module.Recorder(model, layers, alignment, width=width, seed=seed)
             train(model, opt, bench._loss, [(x, y)] * case.steps, recorder, [], [])
 
         SPENT[0] = 0.0
-        bench._timed(case, 0, width, steps)
-        return SPENT[0]
+        total = float(bench._timed(case, 0, width, steps)[1])
+        return SPENT[0], total
 
     variants = [(rev, a) for rev in revs for a in (False, True)]
     for rev, a in variants:  # warm-up
         recorded(modules[rev], a, widths[0])
     own: dict = {v: [] for v in variants}
+    whole: dict = {v: [] for v in variants}
     loads = []
-    for _ in range(repeats):
-        bare, spent = 0.0, dict.fromkeys(variants, 0.0)
-        for width in widths:
-            bare += float(bench._bare(case, 0, width)[1])
-            for rev, a in variants:
-                spent[(rev, a)] += recorded(modules[rev], a, width)
+    for r in range(repeats):
+        bare, spent, total = 0.0, dict.fromkeys(variants, 0.0), dict.fromkeys(variants, 0.0)
+        for u, width in enumerate(widths):
+            shift = (r + u) % (len(variants) + 1)  # the order rotates, bare included
+            order = [None, *variants]
+            for v in order[shift:] + order[:shift]:
+                if v is None:
+                    bare += float(bench._bare(case, 0, width)[1])
+                else:
+                    mine, run = recorded(modules[v[0]], v[1], width)
+                    spent[v] += mine
+                    total[v] += run
         for v in variants:
             own[v].append(spent[v] / bare)
+            whole[v].append(total[v] / bare)
         loads.append(os.getloadavg()[0])
     print(f"{name} widths {widths}, {repeats} repeats, load {min(loads):.1f}-{max(loads):.1f}")
     for (rev, a), values in own.items():
         q = statistics.quantiles(values, n=4, method="inclusive")
+        w = statistics.quantiles(whole[(rev, a)], n=4, method="inclusive")
         what = "record + alignment" if a else "record"
-        print(f"  {rev:>10} {what:>18}: own time / bare {q[1]:.4f} (IQR {q[0]:.4f}-{q[2]:.4f})")
+        print(
+            f"  {rev:>10} {what:>18}: own time / bare {q[1]:.4f} (IQR {q[0]:.4f}-{q[2]:.4f}); "
+            f"whole run / bare {w[1]:.3f} (IQR {w[0]:.3f}-{w[2]:.3f})"
+        )
 
 
 if __name__ == "__main__":
