@@ -597,12 +597,12 @@ class Recorder:
                 terms_at[i], size = size, size + 10
                 pieces += numbers
         for group in self._groups:
-            update, numbers = self._group_terms(group, outputs)
+            norms, group_terms = self._group_terms(group, outputs)
             for j, i in enumerate(group.at):
                 update_at[i] = size + j
                 terms_at[i] = size + len(group.at) + 10 * j
             size += 11 * len(group.at)
-            pieces += [update, numbers.reshape(-1)]
+            pieces += [norms, group_terms.reshape(-1)]
         values = torch.cat([p.float() for p in pieces]).tolist()
         n = len(layers)
         records = []
