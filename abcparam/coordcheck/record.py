@@ -7,9 +7,11 @@ of the same forward's inputs, the three terms of the change ``dz = dW x0 + W0 dx
 their alignment ratios ``rms(A v) / (rms(A) rms(v))`` (Everett et al.'s alpha, omega, u: they
 grow as ``fan_in^x``, x = 1 aligned, 1/2 independent) and the cosines between them.
 
-Speed: the hooks only keep references to the forward's tensors; a measurement runs a handful of
-batched (``torch._foreach_*``) reductions over all layers; weight changes and the alignment terms
-are measured on a sketch, ``SKETCH`` evenly spaced output features of each layer and
+Speed: the hooks only keep references to the forward's tensors (and an aligned layer's probe rows
+of its input); aligned layers of one shape are measured together, their alignment terms by batched
+products over (layer, probe row, feature) (:class:`_Group`), so that a measurement costs a few
+operations per shape rather than tens per layer; weight changes and the alignment terms are
+measured on a sketch, ``SKETCH`` evenly spaced output features of each layer and
 ``ALIGN_ROWS`` probe rows of the forward's own inputs (small products whose cost does not grow
 with the output width); every statistic stays a tensor on the model's device and one ``tolist``
 per step reads them all.  Recorded modules: ``nn.Linear`` (abcparam's ``ScaledLinear`` included),
@@ -343,7 +345,7 @@ class Recorder:
         if index is None:  # made once per shape: every captured forward asks again
             index = probe_rows(key[0], self.align_rows, key[1]).to(key[2])
             self._row_index[key] = index
-        return flat.index_select(0, index)  # a plain gather: 2-5x faster than flat[index]
+        return flat.index_select(0, index)  # a plain gather, faster than flat[index]
 
     def _raw_hook(self, name: str, aligned: bool, raw: RawUse):
         """The capture hook of a raw-parameter module: its output and input picked by size."""
@@ -575,9 +577,8 @@ class Recorder:
         outputs = [self._out[layer.name] for layer in layers]
         starts = [layer.start() for layer in layers]
         # each layer's output change is made and reduced in turn, so that each difference is
-        # freed (its memory reused, still in cache) before the next: a batched subtraction holds
-        # a second copy of every output at once, and on the CPU its fresh pages cost more than
-        # the arithmetic (6 ms against 1 ms for the GPT's 14 layers at width 512)
+        # freed (its memory reused) before the next: a batched subtraction would hold a second
+        # copy of every output at once
         delta = [torch.linalg.vector_norm(out - s.z0) for out, s in zip(outputs, starts)]
         pieces = [torch.stack(torch._foreach_norm(outputs)), torch.stack(delta)]
         # the weight changes (as stored: the multiplier m is a constant applied to the
