@@ -7,9 +7,11 @@ of the same forward's inputs, the three terms of the change ``dz = dW x0 + W0 dx
 their alignment ratios ``rms(A v) / (rms(A) rms(v))`` (Everett et al.'s alpha, omega, u: they
 grow as ``fan_in^x``, x = 1 aligned, 1/2 independent) and the cosines between them.
 
-Speed: the hooks only keep references to the forward's tensors; a measurement runs a handful of
-batched (``torch._foreach_*``) reductions over all layers; weight changes and the alignment terms
-are measured on a sketch, ``SKETCH`` evenly spaced output features of each layer and
+Speed: the hooks only keep references to the forward's tensors (and an aligned layer's probe rows
+of its input); aligned layers of one shape are measured together, their alignment terms by batched
+products over (layer, probe row, feature) (:class:`_Group`), so that a measurement costs a few
+operations per shape rather than tens per layer; weight changes and the alignment terms are
+measured on a sketch, ``SKETCH`` evenly spaced output features of each layer and
 ``ALIGN_ROWS`` probe rows of the forward's own inputs (small products whose cost does not grow
 with the output width); every statistic stays a tensor on the model's device and one ``tolist``
 per step reads them all.  Recorded modules: ``nn.Linear`` (abcparam's ``ScaledLinear`` included),
@@ -211,6 +213,36 @@ class _Layer:
         """The sketched features of an output (channels of a convolution's)."""
         return z[:, :: self.stride] if conv else z[..., :: self.stride]
 
+    def batched(self) -> bool:
+        """An aligned layer whose product is ``x @ W^T`` (every aligned one but a convolution):
+        its alignment terms are computed with the others of its shape (:class:`_Group`)."""
+        return self.aligned and not isinstance(self.module, _CONV)
+
+    def sketch(self) -> torch.Tensor:
+        """The current sketched weight as (features, fan-in), whichever axis stores features."""
+        w = self.weight(self.matrix().detach())
+        return w if self.axis == 0 else w.T
+
+    def stored(self, w: torch.Tensor) -> torch.Tensor:
+        """A (features, fan-in) sketch back in the weight's stored orientation (a view)."""
+        return w if self.axis == 0 else w.T
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Aligned layers of one shape whose product is ``x @ W^T`` (linear layers, Hugging Face's
+    Conv1D, raw linear matrices): their alignment terms are computed together, by batched products
+    over (layer, probe row, sketched feature), in a few operations for all of them instead of a
+    few tens per layer.  Stacked references at init; each layer's are views of them."""
+
+    at: tuple[int, ...]  # the layers' positions in Recorder.layers
+    x0: torch.Tensor  # (G, R, K): the probe rows of the inputs at init
+    x0m: torch.Tensor  # m * x0 and m * W0 (G, F, K): the multipliers folded in once
+    w0: torch.Tensor  # (G, F, K): the sketched weights at init, features first
+    w0m: torch.Tensor
+    z0_rows: torch.Tensor  # (G, R, F): the outputs' sketched features on the probe rows
+    b0: torch.Tensor | None  # (G, F): the sketched biases (zero for a layer without); None: none
+
 
 class Recorder:
     """Forward hooks on the recorded layers: inside :meth:`capture` they keep each layer's input
@@ -242,6 +274,8 @@ class Recorder:
         self._routes: dict[str, list] = {}  # an expert bank's routing at init, held
         self._rerun = False
         self._handles = []
+        self._row_index: dict[tuple, torch.Tensor] = {}  # (rows, sequence, device) -> indices
+        self._groups: list[_Group] = []  # set by start(): the batched aligned layers
         self.exact = exact
         if exact is not None:  # the hook point of the whole-tensor measurements
             exact.recorder, layers = self, ()
@@ -308,8 +342,12 @@ class Recorder:
         if conv:
             return x[: self.align_rows]
         flat = x.reshape(-1, x.shape[-1])
-        sequence = sequence or x.dim() >= 3
-        return flat[probe_rows(flat.shape[0], self.align_rows, sequence).to(flat.device)]
+        key = (flat.shape[0], sequence or x.dim() >= 3, flat.device)
+        index = self._row_index.get(key)
+        if index is None:  # made once per shape: every captured forward asks again
+            index = probe_rows(key[0], self.align_rows, key[1]).to(key[2])
+            self._row_index[key] = index
+        return flat.index_select(0, index)  # a plain gather, faster than flat[index]
 
     def _raw_hook(self, name: str, aligned: bool, raw: RawUse):
         """The capture hook of a raw-parameter module: its output and input picked by size."""
@@ -400,31 +438,29 @@ class Recorder:
         self._check_captured()
         for layer in self.layers:
             layer.m = multiplier_of(layer.module) * view_of(layer.module)[0]
-            w0 = layer.weight(layer.matrix().detach()).clone()
-            z0 = self._out[layer.name]
-            layer.started = _Start(w0, z0)
-            if layer.aligned:
-                x0 = self._in[layer.name]
-                w0m = w0 * layer.m
-                conv = isinstance(layer.module, _CONV)
-                seq = layer.raw is not None
-                b0 = layer.bias()
-                layer.align_started = _AlignStart(
-                    x0=x0,
-                    x0m=x0 * layer.m,
-                    w0m=w0m,
-                    # the constant norms, read once
-                    x0_rms=rms(x0.float()),
-                    w0_rms=rms(w0m.float()),
-                    z0_rows=layer.features(self._rows(z0, conv, seq), conv),
-                    b0=None if b0 is None else b0[:: layer.stride].clone(),
-                )
+        self._groups = self._group_starts()
+        grouped = {i for group in self._groups for i in group.at}
+        for i, layer in enumerate(self.layers):
+            if i not in grouped:
+                w0 = layer.weight(layer.matrix().detach()).clone()
+                layer.started = _Start(w0, self._out[layer.name])
+        singles = [i for i, layer in enumerate(self.layers) if layer.aligned and i not in grouped]
+        refs = {i: self._single_start(self.layers[i]) for i in singles}
         outputs = [self._out[layer.name].float() for layer in self.layers]
         inputs = [self._in.get(layer.name) for layer in self.layers]
-        floating = [x for x in inputs if x is not None and x.is_floating_point()]
-        values = torch.stack(
-            torch._foreach_norm(outputs) + torch._foreach_norm([x.float() for x in floating])
-        ).tolist()
+        floating = [x.float() for x in inputs if x is not None and x.is_floating_point()]
+        # every norm read in one copy: outputs, inputs, then (|x0|, |m W0|) of each aligned layer
+        norms = [torch.stack(torch._foreach_norm(outputs + floating))]
+        norms += [torch.stack([x0, w0m]) for _, x0, w0m in refs.values()]
+        norms += [torch.stack([_norms(g.x0), _norms(g.w0m)], 1) for g in self._groups]
+        values = torch.cat([v.reshape(-1).float() for v in norms]).tolist()
+        pairs = iter(values[len(outputs) + len(floating) :: 2])
+        scales = iter(values[len(outputs) + len(floating) + 1 :: 2])
+        for i in singles + [i for g in self._groups for i in g.at]:
+            layer = self.layers[i]
+            x0_rms = next(pairs) / math.sqrt(max(self._in[layer.name].numel(), 1))
+            w0_rms = next(scales) / math.sqrt(max(layer.start().w0.numel(), 1))
+            self._set_references(i, x0_rms, w0_rms, refs.get(i))
         in_norms = iter(values[len(outputs) :])
         records = []
         for layer, out, out_norm, x in zip(self.layers, outputs, values, inputs):
@@ -448,6 +484,92 @@ class Recorder:
         self._in = {}
         return records
 
+    def _group_starts(self) -> list[_Group]:
+        """The batched aligned layers, grouped by shape, with their stacked references at init
+        (each layer's :class:`_Start` a view of them)."""
+        shapes: dict[tuple, list[int]] = {}
+        for i, layer in enumerate(self.layers):
+            if layer.batched():
+                w, x = layer.sketch(), self._in[layer.name]
+                key = (tuple(w.shape), w.dtype, tuple(x.shape), x.dtype, x.device)
+                shapes.setdefault(key, []).append(i)
+        groups = []
+        for at in shapes.values():
+            layers = [self.layers[i] for i in at]
+            w0 = torch.stack([layer.sketch() for layer in layers])
+            x0 = torch.stack([self._in[layer.name] for layer in layers])
+            m = torch.tensor([layer.m for layer in layers], dtype=w0.dtype, device=w0.device)
+            rows = [self._out_rows(i) for i in at]
+            biases = [layer.bias() for layer in layers]
+            b0 = None
+            if any(b is not None for b in biases):
+                b0 = torch.stack([self._bias_sketch(i, b, w0) for i, b in zip(at, biases)])
+            groups.append(
+                _Group(
+                    tuple(at),
+                    x0,
+                    x0 * m.to(x0.dtype).reshape(-1, 1, 1),
+                    w0,
+                    w0 * m.reshape(-1, 1, 1),
+                    torch.stack(rows),
+                    b0,
+                )
+            )
+            for j, layer in enumerate(layers):
+                layer.started = _Start(layer.stored(w0[j]), self._out[layer.name])
+        return groups
+
+    def _single_start(self, layer: _Layer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(m W0, |x0|, |m W0|) of an aligned layer measured on its own (a convolution)."""
+        w0m = layer.start().w0 * layer.m
+        x0 = self._in[layer.name]
+        return w0m, torch.linalg.vector_norm(x0.float()), torch.linalg.vector_norm(w0m.float())
+
+    def _out_rows(self, i: int) -> torch.Tensor:
+        """The sketched features of a batched layer's output on the probe rows (R, F)."""
+        layer = self.layers[i]
+        return layer.features(
+            self._rows(self._out[layer.name], False, layer.raw is not None), False
+        )
+
+    def _bias_sketch(self, i: int, bias: torch.Tensor | None, w0: torch.Tensor) -> torch.Tensor:
+        """A batched layer's sketched bias, zeros for a layer without one (``w0``: its group's
+        stacked weights, (G, F, K))."""
+        if bias is not None:
+            return bias[:: self.layers[i].stride]
+        return w0.new_zeros(w0.shape[1])
+
+    def _set_references(self, i: int, x0_rms: float, w0_rms: float, single) -> None:
+        """Layer ``i``'s :class:`_AlignStart`: views of its group's stacks, or its own tensors."""
+        layer = self.layers[i]
+        if single is not None:
+            x0 = self._in[layer.name]
+            conv = isinstance(layer.module, _CONV)
+            b0 = layer.bias()
+            layer.align_started = _AlignStart(
+                x0=x0,
+                x0m=x0 * layer.m,
+                w0m=single[0],
+                x0_rms=x0_rms,
+                w0_rms=w0_rms,
+                z0_rows=layer.features(
+                    self._rows(layer.start().z0, conv, layer.raw is not None), conv
+                ),
+                b0=None if b0 is None else b0[:: layer.stride].clone(),
+            )
+            return
+        group = next(g for g in self._groups if i in g.at)
+        j = group.at.index(i)
+        layer.align_started = _AlignStart(
+            x0=group.x0[j],
+            x0m=group.x0m[j],
+            w0m=layer.stored(group.w0m[j]),
+            x0_rms=x0_rms,
+            w0_rms=w0_rms,
+            z0_rows=group.z0_rows[j],
+            b0=None if group.b0 is None or layer.bias() is None else group.b0[j],
+        )
+
     @torch.no_grad()
     def measure(self, batch=None, *, step: int = 0) -> list[Record]:
         """One record per layer for the current weights: runs the probe ``batch``, or uses what
@@ -460,32 +582,45 @@ class Recorder:
         layers = self.layers
         outputs = [self._out[layer.name] for layer in layers]
         starts = [layer.start() for layer in layers]
-        # the weights as stored: the multiplier m is a constant applied to the statistics
-        weights = [layer.weight(layer.matrix().detach()) for layer in layers]
-        dz = torch._foreach_sub(outputs, [start.z0 for start in starts])
-        dw = torch._foreach_sub(weights, [start.w0 for start in starts])
-        stats = [
-            torch.stack(torch._foreach_norm(outputs)),
-            torch.stack(torch._foreach_norm(dz)),
-            torch.stack(torch._foreach_norm(dw)),
-        ]
-        sizes = []
+        # each layer's output change is made and reduced in turn, so that each difference is
+        # freed (its memory reused) before the next: a batched subtraction would hold a second
+        # copy of every output at once
+        delta = [torch.linalg.vector_norm(out - s.z0) for out, s in zip(outputs, starts)]
+        pieces = [torch.stack(torch._foreach_norm(outputs)), torch.stack(delta)]
+        # the weight changes (as stored: the multiplier m is a constant applied to the
+        # statistics) and alignment terms: where each layer's numbers lie in ``values``
+        size = 2 * len(layers)
+        update_at, terms_at = [0] * len(layers), [0] * len(layers)
+        entries = [layer.align_start().z0_rows.numel() if layer.aligned else 0 for layer in layers]
+        grouped = {i for group in self._groups for i in group.at}
         for i, layer in enumerate(layers):
+            if i in grouped:
+                continue
+            dw = layer.weight(layer.matrix().detach()) - starts[i].w0
+            update_at[i], size = size, size + 1
+            pieces.append(torch.linalg.vector_norm(dw).reshape(1))
             if layer.aligned:
-                numbers, entries = self._terms(layer, dw[i], self._in[layer.name], outputs[i])
-                stats += numbers
-                sizes.append(entries)
-        values = torch.cat([s.float() for s in stats]).tolist()
+                numbers, entries[i] = self._terms(layer, dw, self._in[layer.name], outputs[i])
+                terms_at[i], size = size, size + 10
+                pieces += numbers
+        for group in self._groups:
+            norms, group_terms = self._group_terms(group, outputs)
+            for j, i in enumerate(group.at):
+                update_at[i] = size + j
+                terms_at[i] = size + len(group.at) + 10 * j
+            size += 11 * len(group.at)
+            pieces += [norms, group_terms.reshape(-1)]
+        values = torch.cat([p.float() for p in pieces]).tolist()
         n = len(layers)
         records = []
-        extra = iter(zip(range(3 * n, len(values), 10), sizes))
         for i, layer in enumerate(layers):
-            size = math.sqrt(max(outputs[i].numel(), 1))
-            update = abs(layer.m) * values[2 * n + i] / math.sqrt(max(weights[i].numel(), 1))
+            size_z = math.sqrt(max(outputs[i].numel(), 1))
+            w_size = math.sqrt(max(starts[i].w0.numel(), 1))
+            update = abs(layer.m) * values[update_at[i]] / w_size
             fields: dict = {}
             if layer.aligned:
-                at, entries = next(extra)
-                fields = _alignment_fields(values[at : at + 10], layer, entries, update)
+                at = terms_at[i]
+                fields = _alignment_fields(values[at : at + 10], layer, entries[i], update)
             records.append(
                 Record(
                     self.width,
@@ -493,14 +628,39 @@ class Recorder:
                     step,
                     layer.name,
                     layer.kind,
-                    values[i] / size,
-                    values[n + i] / size,
+                    values[i] / size_z,
+                    values[n + i] / size_z,
                     update,
                     **fields,
                 )
             )
         self._in = {}
         return records
+
+    def _group_terms(
+        self, group: _Group, outputs: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(|dW| of each layer, its 10 numbers as :meth:`_terms`'s) for a group of batched layers:
+        ``dW x0`` and ``W0 dx`` as two batched products, ``dW dx`` what remains of the change."""
+        layers = [self.layers[i] for i in group.at]
+        dw = torch.stack([layer.sketch() for layer in layers]).sub_(group.w0)
+        dx = torch.stack([self._in[layer.name] for layer in layers]).sub_(group.x0)
+        alpha = torch.bmm(group.x0m, dw.transpose(1, 2))
+        omega = torch.bmm(dx, group.w0m.transpose(1, 2))
+        rows = [
+            layer.features(self._rows(outputs[i], False, layer.raw is not None), False)
+            for i, layer in zip(group.at, layers)
+        ]
+        u = torch.stack(rows).sub_(group.z0_rows).sub_(alpha).sub_(omega)
+        if group.b0 is not None:
+            bias = [
+                self._bias_sketch(i, layer.bias(), group.w0) for i, layer in zip(group.at, layers)
+            ]
+            u = u.sub_((torch.stack(bias) - group.b0).unsqueeze(1))
+        terms = torch.stack([alpha.flatten(1), omega.flatten(1), u.flatten(1)], 1).float()
+        gram = torch.bmm(terms, terms.transpose(1, 2)).flatten(1)
+        dx_norm = torch.linalg.vector_norm(dx.float(), dim=(1, 2)).unsqueeze(1)
+        return torch.linalg.vector_norm(dw, dim=(1, 2)), torch.cat([gram, dx_norm], 1)
 
     def _terms(
         self, layer: _Layer, dw: torch.Tensor, xt: torch.Tensor, zt: torch.Tensor
@@ -523,6 +683,11 @@ class Recorder:
         terms = torch.stack([alpha.reshape(-1), omega.reshape(-1), u.reshape(-1)])
         gram = terms.float() @ terms.float().T
         return [gram.reshape(-1), torch.linalg.vector_norm(dx.float()).reshape(1)], alpha.numel()
+
+
+def _norms(stacked: torch.Tensor) -> torch.Tensor:
+    """The 2-norm of each layer's slice of a stacked (layer, ...) tensor."""
+    return torch.linalg.vector_norm(stacked.float(), dim=tuple(range(1, stacked.dim())))
 
 
 def _div(p: float, q: float) -> float | None:

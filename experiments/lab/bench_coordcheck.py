@@ -1,15 +1,16 @@
 """Benchmark: what a coordinate check costs next to the training steps it observes, and next to
 mup's ``get_coord_data`` (Yang et al. 2021, TP-V App. D) on the same model, widths and seeds.
 
-Four variants run interleaved in one process, ``repeats`` times (the order rotates each repeat so
-that no variant always follows another): A bare training steps (``steps`` optimizer steps, plus
-the one forward that evaluates the final weights), B the same steps with abcparam's recorder,
-C recorder + alignment terms, D mup's coordinate-data loop (its ``_get_coord_data`` with the same
-model builder and the same per-layer optimizer; it records the states after 0..steps-1 updates,
-one fewer than B and C).  Each repeat gives the ratios B/A, C/A, D/A; the median and interquartile
-range over repeats are reported (drift in machine load cancels within a repeat), from the
-process's CPU time (one thread; steadier than wall time on a shared machine) and from wall time.  The fitting and
-engine predictions of a full check (``compare``) are timed once per repeat and reported alongside.
+Four variants run interleaved in one process, ``repeats`` times: for each (seed, width) the four
+run back to back, in an order that rotates so that no variant always follows another.  A bare
+training steps (``steps`` optimizer steps, plus the one forward that evaluates the final weights),
+B the same steps with abcparam's recorder, C recorder + alignment terms, D mup's coordinate-data
+loop (its ``_get_coord_data`` with the same model builder and the same per-layer optimizer; it
+records the states after 0..steps-1 updates, one fewer than B and C).  Each repeat gives the ratios B/A, C/A, D/A; the median and
+interquartile range over repeats are reported (drift in machine load cancels within a repeat),
+from the process's CPU time (one thread; steadier than wall time on a shared machine) and from
+wall time, with the 1-minute load average after each repeat.  The fitting and engine predictions
+of a full check (``compare``) are timed once and reported alongside.
 
 Run: ``python experiments/bench_coordcheck_overhead.py [--quick]``; results under
 ``experiments/results/bench_coordcheck/``.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -163,22 +165,18 @@ def _clock() -> np.ndarray:
     return np.array([time.perf_counter(), time.process_time()])
 
 
-def _timed(case: Case, one_run) -> np.ndarray:
-    """(wall, CPU) seconds summed over every (seed, width) of ``case``: the clock runs from the
-    model's build through ``one_run(model, optimizer, x, y, width, seed)``."""
-    total = np.zeros(2)
-    for seed in range(case.seeds):
-        for width in case.widths:
-            torch.manual_seed(seed)
-            x, y = case.batch(seed)
-            t0 = _clock()
-            model = case.make(width)
-            one_run(model, _optimizer(model, case.lr), x, y, width, seed)
-            total += _clock() - t0
-    return total
+def _timed(case: Case, seed: int, width: int, one_run) -> np.ndarray:
+    """(wall, CPU) seconds of one (seed, width) run of ``case``: the clock runs from the model's
+    build through ``one_run(model, optimizer, x, y, width, seed)``."""
+    torch.manual_seed(seed)
+    x, y = case.batch(seed)
+    t0 = _clock()
+    model = case.make(width)
+    one_run(model, _optimizer(model, case.lr), x, y, width, seed)
+    return _clock() - t0
 
 
-def _bare(case: Case) -> np.ndarray:
+def _bare(case: Case, seed: int, width: int) -> np.ndarray:
     def steps(model, opt, x, y, width, seed) -> None:
         for _ in range(case.steps):
             loss = _loss(_forward(model, x), y)
@@ -188,10 +186,10 @@ def _bare(case: Case) -> np.ndarray:
         with torch.no_grad():  # the final weights are observed once, as the check does
             _loss(_forward(model, x), y).item()
 
-    return _timed(case, steps)
+    return _timed(case, seed, width, steps)
 
 
-def _recorded(case: Case, alignment: bool) -> np.ndarray:
+def _recorded(case: Case, seed: int, width: int, alignment: bool) -> np.ndarray:
     from abcparam.coordcheck.record import Recorder
     from abcparam.coordcheck.train import train
 
@@ -199,30 +197,27 @@ def _recorded(case: Case, alignment: bool) -> np.ndarray:
         recorder = Recorder(model, case.layers(model), alignment, width=width, seed=seed)
         train(model, opt, _loss, [(x, y)] * case.steps, recorder, [], [])
 
-    return _timed(case, steps)
+    return _timed(case, seed, width, steps)
 
 
-def _mup(case: Case) -> np.ndarray:
+def _mup(case: Case, seed: int, width: int) -> np.ndarray:
     from mup.coord_check import _get_coord_data
 
-    total = np.zeros(2)
-    for seed in range(case.seeds):
-        torch.manual_seed(seed)
-        x, y = case.batch(seed)
-        t0 = _clock()
-        _get_coord_data(
-            {w: (lambda w=w: case.make(w)) for w in case.widths},
-            [(x, y.reshape(-1))],
-            lambda model: _optimizer(model, case.lr),
-            nsteps=case.steps,
-            flatten_output=True,
-            cuda=False,
-            nseeds=1,
-            show_progress=False,
-            filter_module_by_name=case.mup_filter,
-        )
-        total += _clock() - t0
-    return total
+    torch.manual_seed(seed)
+    x, y = case.batch(seed)
+    t0 = _clock()
+    _get_coord_data(
+        {width: lambda: case.make(width)},
+        [(x, y.reshape(-1))],
+        lambda model: _optimizer(model, case.lr),
+        nsteps=case.steps,
+        flatten_output=True,
+        cuda=False,
+        nseeds=1,
+        show_progress=False,
+        filter_module_by_name=case.mup_filter,
+    )
+    return _clock() - t0
 
 
 def _compare_time(case: Case) -> float | None:
@@ -254,21 +249,29 @@ def _quantiles(values: Sequence[float]) -> dict:
 def bench(case: Case, repeats: int, progress: bool = True) -> dict:
     """Interleaved timings of the four variants; ratios to bare per repeat, then quantiles."""
     run = {
-        "bare": lambda: _bare(case),
-        "record": lambda: _recorded(case, False),
-        "align": lambda: _recorded(case, True),
-        "mup": lambda: _mup(case),
+        "bare": lambda seed, width: _bare(case, seed, width),
+        "record": lambda seed, width: _recorded(case, seed, width, False),
+        "align": lambda seed, width: _recorded(case, seed, width, True),
+        "mup": lambda seed, width: _mup(case, seed, width),
     }
-    run["bare"]()  # warm-up (allocator, kernels, imports)
-    run["mup"]()
+    units = [(seed, width) for seed in range(case.seeds) for width in case.widths]
+    for variant in VARIANTS:  # warm-up (allocator, kernels, imports)
+        run[variant](*units[0])
     wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
     cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    load: list[float] = []  # the 1-minute load average after each repeat
     for r in range(repeats):
-        order = VARIANTS[r % 4 :] + VARIANTS[: r % 4]
-        for variant in order:
-            w, c = run[variant]()
-            wall[variant].append(float(w))
-            cpu[variant].append(float(c))
+        total = {v: np.zeros(2) for v in VARIANTS}
+        # the four variants of one (seed, width) run back to back, their order rotating: load
+        # that drifts over seconds reaches all four alike
+        for u, unit in enumerate(units):
+            shift = (r + u) % 4
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                total[variant] += run[variant](*unit)
+        for variant in VARIANTS:
+            wall[variant].append(float(total[variant][0]))
+            cpu[variant].append(float(total[variant][1]))
+        load.append(os.getloadavg()[0])
         if progress:
             print(
                 f"  {case.name} repeat {r + 1}/{repeats} (CPU s): "
@@ -290,6 +293,7 @@ def bench(case: Case, repeats: int, progress: bool = True) -> dict:
         "repeats": repeats,
         "cpu_seconds": cpu,
         "wall_seconds": wall,
+        "load_average": load,
         "ratios": {k: _quantiles(v) for k, v in cpu_ratios.items()},
         "ratio_samples": cpu_ratios,
         "wall_ratios": {k: _quantiles(v) for k, v in wall_ratios.items()},
@@ -348,7 +352,12 @@ def summary_lines(results: list[dict]) -> list[str]:
             f"{name} {r[key]['median']:.3f} (IQR {r[key]['q1']:.3f}-{r[key]['q3']:.3f})"
             for key, name in (("record", "record"), ("align", "+align"), ("mup", "mup"))
         ]
-        lines.append(f"{res['model']}: x bare steps (CPU time): " + ", ".join(parts))
+        load = res.get("load_average") or [float("nan")]
+        lines.append(
+            f"{res['model']}: x bare steps (CPU time): "
+            + ", ".join(parts)
+            + f"; load {min(load):.1f}-{max(load):.1f}"
+        )
     return lines
 
 
