@@ -452,15 +452,6 @@ def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width:
     return {"mean": entry["mean"], "se": entry["stderr"]}
 
 
-RECOMPUTE.update(
-    {f.__name__: f for f in (onset_width_exponent, epsilon_gap, json_value, variant_sensitivity)}
-)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def held_out_forecast(
     paths: Sequence[Path], scheme: str, paired: bool = False, bootstrap: int = 1000
 ) -> Values:
@@ -482,3 +473,21 @@ def held_out_forecast(
         "error": held["error"],
         "gap": held["last_gap"],
     }
+
+
+RECOMPUTE.update(
+    {
+        f.__name__: f
+        for f in (
+            onset_width_exponent,
+            epsilon_gap,
+            json_value,
+            variant_sensitivity,
+            held_out_forecast,
+        )
+    }
+)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,13 +26,19 @@ from abcparam.coordcheck.builtin import builtin_rules  # noqa: E402
 SAVED = json.loads((Path(__file__).parent / "main_records.json").read_text())["cases"]
 
 
+#: the alignment terms of aligned layers of one shape are measured as a group (batched float32
+#: products) since the old path was saved: equal to float32 rounding, not to the last bit
+GROUPED = ("align_", "cos_", "term_")
+
+
 def _same(got: list[dict], want: list[dict], rel: float = 1e-12) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g.keys() == w.keys()
         for key, value in w.items():
             if isinstance(value, float) and g[key] is not None:
-                assert math.isclose(g[key], value, rel_tol=rel, abs_tol=0.0), (w, key)
+                tol = 1e-6 if key.startswith(GROUPED) else rel
+                assert math.isclose(g[key], value, rel_tol=tol, abs_tol=0.0), (w, key)
             else:
                 assert g[key] == value, (w, key)
 
