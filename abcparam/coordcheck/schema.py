@@ -1,7 +1,9 @@
 """The one definition of a coordinate check's results.json: the typed rows that cross modules
 (:class:`Record`, :class:`Fit`, :class:`AlignmentFit`, :class:`NonFinite`), how they are written
 (:func:`to_json`: strict JSON, non-finite numbers as ``null``), checked (:func:`validate`) and
-documented (:func:`describe`, the text the README shows).
+documented (:func:`describe`, the text the README shows).  One schema for both axes: a depth
+check's file says ``"axis": "depth"`` and its rows are the subclasses :class:`DepthRecord`,
+:class:`DepthFit` and :class:`DepthAlignmentFit` (the same keys and more; :data:`AXES`).
 
 Each field's documentation lives in its ``metadata["doc"]``; a field whose JSON key is not a valid
 Python name (``pass``) names it in ``metadata["key"]``.  Rows also answer ``row["key"]`` and
