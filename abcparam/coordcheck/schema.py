@@ -12,7 +12,6 @@ Python name (``pass``) names it in ``metadata["key"]``.  Rows also answer ``row[
 
 from __future__ import annotations
 
-import functools
 import math
 import types
 import typing
@@ -85,22 +84,18 @@ class _Row:
         return {key: _strict(getattr(self, name)) for key, name in self.keys_().items()}
 
     def compact(self) -> dict:
-        """:meth:`to_json` (not strict) without the optional fields that hold None."""
+        """:meth:`to_json` (not strict) without the optional fields (default None) that hold
+        None: a file may leave them out."""
+        optional = {f.metadata.get("key", f.name) for f in fields(self) if f.default is None}
         return {
             key: value
             for key, value in self.to_json(False).items()
-            if value is not None or key not in _optional(type(self))
+            if value is not None or key not in optional
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Any:
         return cls(**{name: data.get(key) for key, name in cls.keys_().items()})
-
-
-@functools.cache
-def _optional(kind: type[_Row]) -> frozenset[str]:
-    """JSON keys of a row type's optional fields (default None: a file may leave them out)."""
-    return frozenset(f.metadata.get("key", f.name) for f in fields(kind) if f.default is None)
 
 
 @dataclass(frozen=True)
