@@ -134,11 +134,6 @@ def test_schema_writes_validates_and_documents():
     assert "`pass` (bool)" in text and "`term_u`" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README's results.json section is pasted by the lead from docs_dev/notes/onejson.md "
-    "(the depth rows); drop this mark then",
-)
 def test_readme_schema_is_the_generated_one():
     from pathlib import Path
 
