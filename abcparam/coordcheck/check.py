@@ -29,6 +29,8 @@ from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from .. import validate
+from ..engine.rules import rules as derive_scheme
+from ..engine.rules_table import Rules
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
 from ..torch.losses import with_z_loss
@@ -116,7 +118,7 @@ def _base_model(factory: Callable[[int], nn.Module], width: int) -> nn.Module:
 
 def check(
     factory: Callable[[int], nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions | None = None,
     *,
@@ -224,7 +226,7 @@ class _Plan:
     """One check's validated inputs: what to build, train on and compare, and its identity."""
 
     factory: Callable[[int], nn.Module]
-    rules: Any
+    rules: Rules
     get_batch: Callable[[int], Batch]
     stream: Callable[[int], Iterator[Batch]] | None
     loss_fn: Callable[[Any, Any], torch.Tensor]
@@ -250,7 +252,9 @@ class _Runs:
     per_run: dict[int, tuple[list, list]] = field(default_factory=dict)
 
 
-def _plan(factory, rules, batch, options: CheckOptions, loss, layer_map, out, name, describe):
+def _plan(
+    factory, rules: Rules | str, batch, options: CheckOptions, loss, layer_map, out, name, describe
+):
     """Check every input before any training and fix the check's configuration and hash."""
     if not callable(factory):
         raise TypeError(f"factory must be a function width -> nn.Module; got {factory!r}")
@@ -420,13 +424,11 @@ def _float_loss(loss_fn):
     return loss
 
 
-def _rules(rules: Any) -> Any:
+def _rules(rules: Rules | str) -> Rules:
     """The rules to check: a Rules object, or a scheme's name (``"mup"``: its derived rules)."""
-    import abcparam
-
     if isinstance(rules, str):
-        return abcparam.rules(rules)
-    if not hasattr(rules, "optimizer") or not hasattr(rules, "layers"):
+        return derive_scheme(rules)
+    if not isinstance(rules, Rules):
         raise TypeError(
             f"rules = {rules!r} ({type(rules).__name__}); accepted: abcparam Rules "
             f"(abcparam.rules(...) or abcparam.derive(...)) or a scheme name such as 'mup'"

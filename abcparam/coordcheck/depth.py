@@ -36,6 +36,7 @@ import abcparam
 from ..atomic import write_text
 from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
+from ..engine.rules_table import Rules
 from ..torch.models import GPT, ResidualMLP
 from .finite_width import blended_slope
 from .fit import slope_with_error
@@ -146,16 +147,16 @@ def probes(model: ResidualMLP | GPT) -> dict[str, tuple[str, nn.Module]]:
 
 
 # -- predictions -----------------------------------------------------------------------------------
-def _depth_params(rules, optimizer: str) -> tuple[float, float, str]:
+def _depth_params(rules: Rules, optimizer: str) -> tuple[float, float, str]:
     """(alpha, block step exponent k_L, depth alignment name); no depth rule: alpha 0, LR depth-free."""
-    if not rules.has_depth:
+    alpha, alignment = rules.depth_alpha, rules.depth_alignment
+    if alpha is None or alignment is None:
         return 0.0, 0.0, "coherent"
-    alpha = rules.depth_alpha
     k_L = abcparam.get_optimizer(optimizer).depth_step(rules[HIDDEN].depth["c"], alpha, 0)
-    return float(alpha), float(k_L), rules.depth_alignment.name
+    return float(alpha), float(k_L), alignment.name
 
 
-def predict(rules, optimizer: str) -> dict[str, dict[str, float]]:
+def predict(rules: Rules, optimizer: str) -> dict[str, dict[str, float]]:
     """Asymptotic depth slopes of every probed quantity under ``rules`` (engine/depth.py)."""
     alpha, k, align = _depth_params(rules, optimizer)
     g = growth(sympy_exact(alpha), sympy_exact(k), align)
@@ -194,7 +195,7 @@ def _slopes(recs: list[dict], key: str, over: str = "depth") -> dict[tuple[str, 
     return {k: slope_with_error(v) for k, v in grouped.items()}
 
 
-def finite_depth(recs: list[dict], depths: Sequence[int], rules, optimizer: str) -> dict:
+def finite_depth(recs: list[dict], depths: Sequence[int], rules: Rules, optimizer: str) -> dict:
     """Measured-alignment, finite-depth predictions {(layer, quantity, step): slope}.
 
     A probed linear layer's change is ``own + input`` (``m dW x_t`` and ``m W0 dx``): the own
@@ -441,7 +442,7 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
             )
 
 
-def _width_predictions(rules, config) -> dict[str, dict[str, float]]:
+def _width_predictions(rules: Rules, config) -> dict[str, dict[str, float]]:
     """Width slopes of the probed layers from the engine (predict_slopes on the model's graph,
     discovered from one forward pass; the GPT's includes its positional table)."""
     from ..engine.predict import predict_slopes

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..engine.rules_table import Rules
 from .options import CheckOptions
 from .record import Recorder
 from .schema import depth_row
@@ -26,7 +27,7 @@ from .train import train
 
 def depth_records(
     factory: Callable[..., nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions,
     *,
@@ -55,7 +56,7 @@ def depth_records(
     return rows
 
 
-def _depth_run(factory, rules, get_batch, loss_fn, options, width, depth, seed) -> list:
+def _depth_run(factory, rules: Rules, get_batch, loss_fn, options, width, depth, seed) -> list:
     """One run: build, parametrize (depth factors relative to the base depth), train and record
     the probed layers and the stream."""
     from ..torch import build_optimizer, parametrize
@@ -77,7 +78,7 @@ def _depth_run(factory, rules, get_batch, loss_fn, options, width, depth, seed) 
 
 def check_depth(
     factory: Callable[..., nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions,
     *,
@@ -106,7 +107,9 @@ def check_depth(
         lr=options.base_lr(rules.optimizer),
         base_depth=options.base_depth,
         base_width=options.base_width,
-        depth_alignment=rules.depth_alignment.name if rules.has_depth else "coherent",
+        depth_alignment=(
+            rules.depth_alignment.name if rules.has_depth and rules.depth_alignment else "coherent"
+        ),
         tolerance=options.tolerance,
         **dict(describe or {}),
     )

@@ -13,11 +13,14 @@ from typing import Any
 
 from .. import validate
 from ..engine.optimizers import get_optimizer
+from ..engine.rules_table import Rules
 
 PARTIAL = "partial.json"
 
 
-def check_arguments(config: Any, rules: Any, out: str | Path | None, models: tuple[str, ...]):
+def check_arguments(
+    config: Any, rules: Rules | None, out: str | Path | None, models: tuple[str, ...]
+) -> Rules | None:
     """Check (and normalise in place) a CoordCheckConfig; returns the rules to train with.
 
     Refuses inconsistent inputs: ``rules`` derived for one optimizer with training asked for
@@ -34,7 +37,7 @@ def check_arguments(config: Any, rules: Any, out: str | Path | None, models: tup
         config.lr = validate.positive_float(config.lr, "lr")
     config.tolerance = validate.positive_float(config.tolerance, "tolerance")
     if rules is not None:
-        if not hasattr(rules, "optimizer") or not hasattr(rules, "layers"):
+        if not isinstance(rules, Rules):
             raise TypeError(
                 f"rules = {rules!r}: give an abcparam Rules object (abcparam.rules(...) or "
                 f"abcparam.derive(...)), or leave it out to derive the scheme's"

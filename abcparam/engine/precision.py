@@ -35,6 +35,7 @@ from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain
+from .rules_table import Rules
 from .solve import update_exponents
 
 ZERO = sympy.Integer(0)
@@ -79,7 +80,7 @@ def _check_role(role: str) -> str:
 
 
 def role_exponents(
-    rules, trained: bool = False, attention: str | None = None
+    rules: Rules, trained: bool = False, attention: str | None = None
 ) -> dict[tuple[str, str], RoleExponent]:
     """Per (layer kind, role): the width exponent of the tensor's RMS, derived from ``rules``.
 
@@ -219,7 +220,7 @@ def _rows(kind, a, b, k, trained: bool, x_in, y_out, g_out, syms) -> dict[str, t
     }
 
 
-def role_exponent(rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:
+def role_exponent(rules: Rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:
     """One entry of :func:`role_exponents`, with clear errors for an unknown kind or role."""
     _check_role(role)
     if kind not in MATRIX_KINDS:
@@ -265,7 +266,7 @@ class Prediction:
 
 
 def predict(
-    rules,
+    rules: Rules,
     measured: dict[tuple[str, str, str], float],
     base_width: float,
     widths,

@@ -21,6 +21,7 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
+from ..engine.rules_table import Rules
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
 from .constants import apply_constants, plan_constants
 from .fold import clear_views, fold_scales
@@ -51,7 +52,7 @@ class _Multiplier(nn.Module):
 
 def parametrize(
     model: nn.Module,
-    rules,
+    rules: Rules,
     base: nn.Module | int | None = None,
     width: int | None = None,
     layer_map: Mapping[str, str] | None = None,
@@ -126,7 +127,7 @@ def parametrize(
                 constants)  # fmt: skip
 
 
-def _checked_arguments(rules, fold, base, base_width):
+def _checked_arguments(rules: Rules, fold, base, base_width):
     """``base`` (``base_width=`` folded in) once ``fold`` and ``rules`` are of the accepted kinds."""
     if fold is not None and not isinstance(fold, bool):
         raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
@@ -134,7 +135,7 @@ def _checked_arguments(rules, fold, base, base_width):
         if base is not None:
             raise ValueError("give base= or base_width=, not both")
         base = base_width
-    if not hasattr(rules, "layers") or not hasattr(rules, "attention_logit_exponent"):
+    if not isinstance(rules, Rules):
         hint = (
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )

@@ -267,7 +267,7 @@ def same_outputs(model: nn.Module, head_name: str, norm_name: str, factor: float
 # -- the plan's scales folded into its tensors (parametrize, before any tensor changes) --------
 
 
-def fold_scales(model, rules, plans, attention, fold, example_batch):
+def fold_scales(model, rules: Rules, plans, attention, fold, example_batch):
     """(attention plans, weight views): the attention and tied-readout scales that one tensor
     can carry moved into it (``fold`` not False, engine rules)."""
     views: dict[str, tuple[float, float]] = {}
