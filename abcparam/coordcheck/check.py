@@ -33,6 +33,7 @@ from ..engine.rules import rules as derive_scheme
 from ..engine.rules_table import Rules
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
+from ..torch import build_optimizer, discover_topology, parametrize
 from ..torch.losses import with_z_loss
 from ..torch.usage import raw_layouts
 from .compare import compare
@@ -160,6 +161,7 @@ def check(
     started = time.time()
     options = CheckOptions.of(options, **option_fields)
     if options.vary == "depth":
+        # import cycle: depth_axis builds on this module's _rules, _batch_fn, default_loss
         from .depth_axis import check_depth
 
         return check_depth(  # type: ignore[return-value]
@@ -320,8 +322,6 @@ def _described(config: CoordCheckConfig, describe: Mapping[str, Any] | None) -> 
 def _setup_run(plan: _Plan, state: _Runs, width: int, seed: int):
     """Build, parametrize and move one run's model; the first run discovers the graph and
     which of its layers the recorder measures.  Returns (model, optimizer, probe batch)."""
-    from ..torch import build_optimizer, parametrize
-
     torch.manual_seed(seed)
     model = _call_factory(plan.factory, width)
     first = _first_batch(plan.get_batch, seed)
@@ -485,8 +485,6 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
 def _first_forward(model, inputs, targets, loss_fn, spec):
     """Discover the graph from one forward pass and check the loss on it, before training; the
     forward's failures are named with what the batch gives and the first layer expects."""
-    from ..torch import discover_topology
-
     try:
         topology = discover_topology(model, inputs, spec)
     except Exception as err:  # noqa: BLE001 - the user's model or data

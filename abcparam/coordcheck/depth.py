@@ -36,11 +36,17 @@ import abcparam
 from ..atomic import write_text
 from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
+from ..engine.predict import predict_slopes
 from ..engine.rules_table import Rules
+from ..records import load_json, save_json
+from ..torch import discover_topology, map_parameters
 from ..torch.models import GPT, ResidualMLP
+from ..transfer import data
+from .depth_plot import plot_depth_check
 from .finite_width import blended_slope
 from .fit import slope_with_error
 from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
+from .options import CheckOptions
 
 QUANTITIES = ("out", "delta", "update")
 MODELS = ("mlp", "transformer")
@@ -119,8 +125,6 @@ def depth_batch(model: str, batch: int = 64) -> Callable[[int], tuple]:
 
 @functools.lru_cache(maxsize=16)
 def _batch(model: str, batch: int, seed: int):
-    from ..transfer import data
-
     if model == "mlp":
         split = data.digits(seed)
         return split.x_train[:batch], split.y_train[:batch], 10
@@ -344,8 +348,8 @@ class DepthCheckResult:
 def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthCheckResult:
     """Train every (scheme, width, depth, seed), fit depth slopes (and width slopes when several
     widths are given: the joint grid), and judge them against the engine's predictions."""
+    # import cycle: depth_axis imports this module's probes, config, judge and save
     from .depth_axis import depth_records
-    from .options import CheckOptions
 
     torch.set_num_threads(1)
     result = DepthCheckResult(config)
@@ -445,9 +449,6 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
 def _width_predictions(rules: Rules, config) -> dict[str, dict[str, float]]:
     """Width slopes of the probed layers from the engine (predict_slopes on the model's graph,
     discovered from one forward pass; the GPT's includes its positional table)."""
-    from ..engine.predict import predict_slopes
-    from ..torch import discover_topology, map_parameters
-
     vocab = 10 if config.model == "mlp" else 65
     model = _build(config, 8, 3, vocab)
     example = (
@@ -513,8 +514,6 @@ def finite_width_out(recs: list[dict], wpred: dict, widths: Sequence[int]) -> di
 
 def load(path) -> DepthCheckResult:
     """A saved depth check (results.json), re-judged from its records with the current code."""
-    from ..records import load_json
-
     data = load_json(path)
     config: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()
@@ -529,8 +528,6 @@ def save(result: DepthCheckResult, out, command: str | None = None, started: flo
     and a plot, through abcparam.records.save_json (strict JSON + provenance)."""
     from pathlib import Path
 
-    from ..records import save_json
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -543,7 +540,6 @@ def save(result: DepthCheckResult, out, command: str | None = None, started: flo
     }
     path = save_json(out / "results.json", payload, command=command, started=started)
     write_text(out / "summary.md", result.table() + "\n")
-    from .depth_plot import plot_depth_check
 
     plot_depth_check(result.records, out / "depth_check.png", result.config)
     return path

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 from ..engine.rules_table import Rules
+from ..torch import build_optimizer, parametrize
+from .check import _batch_fn, _rules, default_loss
+from .depth import DepthCheckConfig, DepthCheckResult, judge, probes, save
 from .options import CheckOptions
 from .record import Recorder
 from .schema import depth_row
@@ -38,8 +41,6 @@ def depth_records(
     """Every (width, depth, seed) run's records, as rows of the depth check's results.json."""
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
-    from .check import _batch_fn, _rules, default_loss
-
     rules, get_batch = _rules(rules), _batch_fn(batch)
     jobs = [
         (w, d, s)
@@ -59,9 +60,6 @@ def depth_records(
 def _depth_run(factory, rules: Rules, get_batch, loss_fn, options, width, depth, seed) -> list:
     """One run: build, parametrize (depth factors relative to the base depth), train and record
     the probed layers and the stream."""
-    from ..torch import build_optimizer, parametrize
-    from .depth import probes
-
     torch.manual_seed(seed)
     x, y = get_batch(seed)
     model = factory(width, depth)
@@ -91,9 +89,6 @@ def check_depth(
     """``check(..., vary="depth")``: one scheme's depth check, judged (depth.judge), saved to
     ``out`` when given; ``name``: the built-in model's (mlp or transformer), whose layout the
     probes read; ``describe``: DepthCheckConfig fields to record (e.g. the batch size)."""
-    from .check import _rules
-    from .depth import DepthCheckConfig, DepthCheckResult, judge, save
-
     rules = _rules(rules)
     scheme = getattr(rules, "scheme", None) or "custom"
     config = DepthCheckConfig(

@@ -14,6 +14,8 @@ from typing import Any
 from .. import validate
 from ..engine.optimizers import get_optimizer
 from ..engine.rules_table import Rules
+from ..outfolder import claim
+from ..records import load_json, save_json
 
 PARTIAL = "partial.json"
 
@@ -75,8 +77,6 @@ class PartialRuns:
         self.resumed = 0
         path = None if self.out is None else self.out / PARTIAL
         if path is not None and path.exists():
-            from ..records import load_json
-
             try:
                 saved = load_json(path)
             except (OSError, ValueError):
@@ -100,7 +100,6 @@ class PartialRuns:
         left out) to ``out/partial.json``; ``error`` says why the check stopped, if it did."""
         if self.out is None:
             return None
-        from ..records import save_json
 
         done = set(self.done)
 
@@ -132,8 +131,6 @@ def claim_out(out: str | Path | None, key: str, overwrite: bool = False):
     """Hold ``out`` for this check (abcparam.outfolder.claim): a lock against a second process,
     and another configuration's results refused unless ``overwrite``.  No ``out``: nothing."""
     import contextlib
-
-    from ..outfolder import claim
 
     if out is None:
         return contextlib.nullcontext()

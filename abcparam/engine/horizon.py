@@ -28,6 +28,7 @@ from typing import Any
 import sympy
 
 from .exponents import L, N, fmt
+from .optimizers import get_optimizer
 from .rules_table import Rules
 
 #: training horizon in optimizer steps (tokens = T·B·sequence)
@@ -118,8 +119,6 @@ class HorizonRule:
 
 def sde_batch(optimizer: str = "adamw") -> HorizonRule:
     """The SDE batch rule: Adam's square-root rule (Malladi et al. 2022), SGD's linear rule."""
-    from .optimizers import get_optimizer
-
     name = get_optimizer(optimizer).name
     if name in LINEAR_SCALING:
         return HorizonRule(

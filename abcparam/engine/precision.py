@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import sympy
 
 from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
+from .formats import crossing_width, get_format, overflow_fraction, underflow_fraction
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain
@@ -283,8 +284,6 @@ def predict(
     roles use ``gradient_format`` (default: the forward one).  The fractions assume zero-mean
     Gaussian entries (:mod:`abcparam.engine.formats`).  ``qk_layers``: attention queries/keys.
     """
-    from .formats import crossing_width, get_format, overflow_fraction, underflow_fraction
-
     fwd = get_format(forward_format)
     grad = get_format(gradient_format) if gradient_format is not None else fwd
     table = role_exponents(rules, trained)

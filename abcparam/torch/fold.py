@@ -30,6 +30,7 @@ from torch import nn
 
 from ..engine.rules import Rules, reparametrize
 from .calling import call_model, evaluating, tensors
+from .checkpoint import CONFIG_FIELDS
 
 if TYPE_CHECKING:
     from .plan import TensorPlan
@@ -279,8 +280,6 @@ def fold_scales(model, rules: Rules, plans, attention, fold, example_batch):
 
 def _own_fields(model: nn.Module) -> bool:
     """The architecture's config has fields for these multipliers (Granite): keep them there."""
-    from .checkpoint import CONFIG_FIELDS
-
     return getattr(getattr(model, "config", None), "model_type", None) in CONFIG_FIELDS
 
 

@@ -21,6 +21,7 @@ import sympy
 from torch import nn
 
 from ..engine.rules import Rules, reparametrize
+from .checkpoint import check_use
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, named_parameters
 from .shapes import layout
@@ -258,8 +259,6 @@ def plan_tensors(
             (n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(uses.names, uses.mults)
         ]
         if folded:  # a multiplier left after folding must be one a hook can carry
-            from .checkpoint import check_use
-
             for module_name, attr, m in targets:
                 check_use(modules[module_name], attr, m)
         plans.append(TensorPlan(param, spec, uses.mode, spec.init_std or 0.0, targets, folded))
