@@ -42,11 +42,15 @@ from ..records import load_json, save_json
 from ..torch import discover_topology, map_parameters
 from ..torch.models import GPT, ResidualMLP
 from ..transfer import data
+from . import schema
+from .compare import _versions
 from .depth_plot import plot_depth_check
 from .finite_width import blended_slope
 from .fit import slope_with_error
 from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
 from .options import CheckOptions
+from .result import NULL_REASONS
+from .schema import DepthAlignmentFit, DepthFit, DepthRecord
 
 QUANTITIES = ("out", "delta", "update")
 MODELS = ("mlp", "transformer")
@@ -190,7 +194,7 @@ def _mean(values) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _slopes(recs: list[dict], key: str, over: str = "depth") -> dict[tuple[str, int], tuple]:
+def _slopes(recs: Sequence[Any], key: str, over: str = "depth") -> dict[tuple[str, int], tuple]:
     """{(layer, step): (slope, stderr)} of log(key) against log(over), per-seed fits."""
     grouped: dict[tuple, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for r in recs:
@@ -199,7 +203,7 @@ def _slopes(recs: list[dict], key: str, over: str = "depth") -> dict[tuple[str, 
     return {k: slope_with_error(v) for k, v in grouped.items()}
 
 
-def finite_depth(recs: list[dict], depths: Sequence[int], rules: Rules, optimizer: str) -> dict:
+def finite_depth(recs: Sequence[Any], depths: Sequence[int], rules: Rules, optimizer: str) -> dict:
     """Measured-alignment, finite-depth predictions {(layer, quantity, step): slope}.
 
     A probed linear layer's change is ``own + input`` (``m dW x_t`` and ``m W0 dx``): the own
@@ -269,18 +273,19 @@ def finite_depth(recs: list[dict], depths: Sequence[int], rules: Rules, optimize
 # -- running, fitting, judging ---------------------------------------------------------------------
 @dataclass
 class DepthCheckResult:
-    """Records, fits ({scheme, width, layer, quantity, step, slope, err, predicted, ...}) and
-    the stream's finite-depth predictions per (scheme, width)."""
+    """Records (schema.DepthRecord), depth slopes and, on the joint grid, width slopes
+    (schema.DepthFit), and the depth alignment beta per (scheme, width, step) (``stream``:
+    {scheme, width, step, beta})."""
 
     config: DepthCheckConfig
-    records: list[dict] = field(default_factory=list)
-    fits: list[dict] = field(default_factory=list)
+    records: list[DepthRecord] = field(default_factory=list)
+    fits: list[DepthFit] = field(default_factory=list)
     stream: list[dict] = field(default_factory=list)
-    width_fits: list[dict] = field(default_factory=list)
+    width_fits: list[DepthFit] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        judged = [f for f in self.fits if f["pass"] is not None]
-        wjudged = [f for f in self.width_fits if f["pass"] is not None]
+        judged = [f.legacy() for f in self.fits if f.judged]
+        wjudged = [f.legacy() for f in self.width_fits if f.judged]
         tol = self.config.tolerance
         depth = summary_counts([(f["pass"], f["err"]) for f in judged], tol)
         width = summary_counts([(f["pass"], f["err"]) for f in wjudged], tol)
@@ -331,7 +336,7 @@ class DepthCheckResult:
             f"{' ± stderr' if spread else ' (1 seed: no spread)'} | predicted | finite-L | ok |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for f in self.fits:
+        for f in map(DepthFit.legacy, self.fits):
             if f["step"] != step:
                 continue
             fin = f.get("finite")
@@ -429,21 +434,20 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
                     return None
                 return within(slope, target, config.tolerance)
 
-            out.append(
-                {
-                    "scheme": scheme,
-                    ("width" if over == "depth" else "depth"): fixed,
-                    "layer": layer,
-                    "quantity": q,
-                    "step": step,
-                    "slope": slope,
-                    "err": err,
-                    "predicted": predicted,
-                    "finite": fin,
-                    "pass": ok(fin if fin is not None else predicted),
-                    "preset_pass": ok(predicted),
-                }
-            )
+            row = {
+                "scheme": scheme,
+                ("width" if over == "depth" else "depth"): fixed,
+                "layer": layer,
+                "quantity": q,
+                "step": step,
+                "slope": slope,
+                "err": err,
+                "predicted": predicted,
+                "finite": fin,
+                "pass": ok(fin if fin is not None else predicted),
+                "preset_pass": ok(predicted),
+            }
+            out.append(DepthFit.from_legacy(row, axis=over))
 
 
 def _width_predictions(rules: Rules, config) -> dict[str, dict[str, float]]:
@@ -475,7 +479,7 @@ def _width_predictions(rules: Rules, config) -> dict[str, dict[str, float]]:
     return out
 
 
-def finite_width_out(recs: list[dict], wpred: dict, widths: Sequence[int]) -> dict:
+def finite_width_out(recs: Sequence[Any], wpred: dict, widths: Sequence[int]) -> dict:
     """Width slopes of each layer's output at finite width: at init the engine's init exponent;
     after updates the init output (init exponent) plus the change (exponent -r) blended at the
     angle the records imply, cos = (out^2 - out0^2 - delta^2) / (2 out0 delta), sizes at the
@@ -513,32 +517,55 @@ def finite_width_out(recs: list[dict], wpred: dict, widths: Sequence[int]) -> di
 
 
 def load(path) -> DepthCheckResult:
-    """A saved depth check (results.json), re-judged from its records with the current code."""
+    """A saved depth check (results.json of the one schema, or a depth file written before it),
+    re-judged from its records with the current code."""
     data = load_json(path)
     config: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()
     }
-    result = DepthCheckResult(DepthCheckConfig(**config), records=data["records"])
+    if data.get("axis") == "depth":
+        records = schema.load(data)["records"]
+    else:  # written before the one schema: {config, summary, fits, width_fits, stream, records}
+        records = [schema.depth_record(row) for row in data["records"]]
+    result = DepthCheckResult(DepthCheckConfig(**config), records=records)
     judge(result)
     return result
 
 
+def to_dict(result: DepthCheckResult) -> dict[str, Any]:
+    """results.json's payload (schema.py, ``axis`` depth): the depth and width slopes in
+    ``fits``, beta in ``alignment_fits``, the asymptotic misses in ``flags``; not strict."""
+    summary = result.summary()
+    return {
+        "axis": "depth",
+        "config": asdict(result.config),
+        "versions": _versions(),
+        "fits": [f.to_json(False) for f in [*result.fits, *result.width_fits]],
+        "alignment_fits": [
+            DepthAlignmentFit(
+                "stream", "beta", s["step"], s["beta"], None, s["scheme"], s["width"]
+            ).to_json(False)
+            for s in result.stream
+        ],
+        "flags": list(summary["preset_misses"]),
+        "nonfinite": [],
+        "records": [r.compact() for r in result.records],
+        "summary": summary,
+    }
+
+
 def save(result: DepthCheckResult, out, command: str | None = None, started: float | None = None):
-    """results.json (config, fits, stream predictions, summary; records included), summary.md
-    and a plot, through abcparam.records.save_json (strict JSON + provenance)."""
+    """results.json (schema.py's one schema, ``axis`` depth; records included), summary.md and a
+    plot, through abcparam.records.save_json (strict JSON + provenance)."""
+    import json
     from pathlib import Path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "config": asdict(result.config),
-        "summary": result.summary(),
-        "fits": result.fits,
-        "width_fits": result.width_fits,
-        "stream": result.stream,
-        "records": result.records,
-    }
-    path = save_json(out / "results.json", payload, command=command, started=started)
+    path = save_json(
+        out / "results.json", to_dict(result), command=command, started=started, why=NULL_REASONS
+    )
+    schema.validate(json.loads(path.read_text()))
     write_text(out / "summary.md", result.table() + "\n")
 
     plot_depth_check(result.records, out / "depth_check.png", result.config)

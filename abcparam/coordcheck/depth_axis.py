@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from .check import _batch_fn, _rules, default_loss
 from .depth import DepthCheckConfig, DepthCheckResult, judge, probes, save
 from .options import CheckOptions
 from .record import Recorder
-from .schema import depth_row
+from .schema import DepthRecord
 from .stream import STREAM, WholeTensors
 from .train import train
 
@@ -37,8 +38,8 @@ def depth_records(
     scheme: str,
     loss: Callable[[Any, Any], torch.Tensor] | None = None,
     progress: bool = True,
-) -> list[dict]:
-    """Every (width, depth, seed) run's records, as rows of the depth check's results.json."""
+) -> list[DepthRecord]:
+    """Every (width, depth, seed) run's records, each with its ``scheme``."""
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
     rules, get_batch = _rules(rules), _batch_fn(batch)
@@ -48,12 +49,12 @@ def depth_records(
         for d in options.depths or ()
         for s in range(options.seeds)
     ]
-    rows: list[dict] = []
+    rows: list[DepthRecord] = []
     for width, depth, seed in tqdm(jobs, desc=f"depth check {scheme}", disable=not progress):
         measured = _depth_run(
             factory, rules, get_batch, loss or default_loss, options, width, depth, seed
         )
-        rows += [depth_row(r, scheme) for r in measured]
+        rows += [replace(r, scheme=scheme) for r in measured]
     return rows
 
 

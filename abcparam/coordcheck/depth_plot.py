@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,9 +20,10 @@ PANELS = (
 )
 
 
-def plot_depth_check(records: list[dict], path: str | Path, config) -> Path:
+def plot_depth_check(records: Sequence[Any], path: str | Path, config) -> Path:
     """Mean over seeds of each panel's quantity against depth, one line per scheme (at the
-    largest width; ``None`` step = the last step)."""
+    largest width; ``None`` step = the last step); ``records``: schema.DepthRecord rows (or
+    dicts with the same keys)."""
     import matplotlib.pyplot as plt
 
     width = max(config.widths)

@@ -1,7 +1,9 @@
 """The one definition of a coordinate check's results.json: the typed rows that cross modules
 (:class:`Record`, :class:`Fit`, :class:`AlignmentFit`, :class:`NonFinite`), how they are written
 (:func:`to_json`: strict JSON, non-finite numbers as ``null``), checked (:func:`validate`) and
-documented (:func:`describe`, the text the README shows).
+documented (:func:`describe`, the text the README shows).  One schema for both axes: a depth
+check's file says ``"axis": "depth"`` and its rows are the subclasses :class:`DepthRecord`,
+:class:`DepthFit` and :class:`DepthAlignmentFit` (the same keys and more; :data:`AXES`).
 
 Each field's documentation lives in its ``metadata["doc"]``; a field whose JSON key is not a valid
 Python name (``pass``) names it in ``metadata["key"]``.  Rows also answer ``row["key"]`` and
@@ -40,6 +42,8 @@ class _Row:
     __dataclass_fields__: ClassVar[dict[str, Any]]
     #: {JSON key: attribute name}, cached per row type by :meth:`keys_`
     _keys: ClassVar[dict[str, str]]
+    #: {earlier key: attribute name}: keys a row type answers for code written before the rename
+    _aliases: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def keys_(cls) -> dict[str, str]:
@@ -50,17 +54,20 @@ class _Row:
             cls._keys = cached
         return cached
 
+    def _name(self, key: str) -> str | None:
+        return self.keys_().get(key) or self._aliases.get(key)
+
     def __getitem__(self, key: str) -> Any:
-        name = self.keys_().get(key)
+        name = self._name(key)
         if name is None:
             raise KeyError(key)
         return getattr(self, name)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in self.keys_() and self[key] is not None
+        return isinstance(key, str) and self._name(key) is not None and self[key] is not None
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = getattr(self, self.keys_().get(key, ""), None)
+        value = getattr(self, self._name(key) or "", None)
         return default if value is None else value
 
     def __iter__(self) -> Iterator[str]:
@@ -75,6 +82,16 @@ class _Row:
         if not strict:
             return {key: getattr(self, name) for key, name in self.keys_().items()}
         return {key: _strict(getattr(self, name)) for key, name in self.keys_().items()}
+
+    def compact(self) -> dict:
+        """:meth:`to_json` (not strict) without the optional fields (default None) that hold
+        None: a file may leave them out."""
+        optional = {f.metadata.get("key", f.name) for f in fields(self) if f.default is None}
+        return {
+            key: value
+            for key, value in self.to_json(False).items()
+            if value is not None or key not in optional
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Any:
@@ -109,13 +126,28 @@ class Record(_Row):
     cos_omega_u: Number = _opt("cosine between W0 dx and dW dx")
 
 
+#: the keys of a DepthRecord's fields in depth results.json files written before the one schema
+#: (:func:`depth_row` writes them, :func:`depth_record` reads them; the rest keep their names)
+DEPTH_KEYS = {
+    "output": "out",
+    "input_delta": "in_delta",
+    "term_own": "own",
+    "term_omega": "inp",
+    "cos_own_omega": "cos",
+}
+
+
 @dataclass(frozen=True)
 class DepthRecord(Record):
     """A record of the depth check (stream.py): whole tensors in float64, at one depth; the
     probed layer's change split into ``own`` (``term_own``) and ``inp`` (``term_omega``), and
-    the "stream parts" row's fields.  Saved in the depth check's results.json by
-    :func:`depth_row` under the keys that file has always used."""
+    the "stream parts" row's fields.  ``layer`` is the probe's label (``first.fc1``, ``stream``,
+    ...: relative positions, so layers match across depths).  Also answers the earlier keys
+    (``row["out"]``, ``row.get("own")``: :data:`DEPTH_KEYS`)."""
 
+    _aliases: ClassVar[dict[str, str]] = {old: new for new, old in DEPTH_KEYS.items()}
+
+    scheme: str | None = _opt("the scheme whose rules the run used")
     depth: int | None = _opt("number of residual blocks L")
     term_own: Number = _opt("RMS of own = m dW x_t plus the bias change (the layer's own term)")
     cos_own_omega: Number = _opt("cosine between own and W0 dx")
@@ -128,14 +160,6 @@ class DepthRecord(Record):
     depth_alignment_ratio: Number = _opt("stream parts: rms(sum d_l) / sqrt(sum rms(d_l)^2)")
 
 
-#: the depth check's results.json keys of a DepthRecord's fields (the rest keep their names)
-DEPTH_KEYS = {
-    "output": "out",
-    "input_delta": "in_delta",
-    "term_own": "own",
-    "term_omega": "inp",
-    "cos_own_omega": "cos",
-}
 #: the order of a probed layer's and of the stream parts' keys in that file
 _LAYER_ROW = ("out", "delta", "update", "in_delta", "own", "inp", "cos")
 _PARTS_ROW = (
@@ -149,12 +173,12 @@ _PARTS_ROW = (
 )
 
 
-def depth_row(record: DepthRecord, scheme: str) -> dict[str, Any]:
-    """The depth check's results.json row of ``record`` (its keys and order since it began):
-    scheme, width, depth, seed, step, layer, then the measured values (delta and update None
-    where undefined, the own / input split only where measured)."""
+def depth_row(record: DepthRecord, scheme: str | None = None) -> dict[str, Any]:
+    """The row of ``record`` in a depth results.json written before the one schema (its keys and
+    order): scheme, width, depth, seed, step, layer, then the measured values (delta and update
+    None where undefined, the own / input split only where measured)."""
     row: dict[str, Any] = {
-        "scheme": scheme,
+        "scheme": record.scheme if scheme is None else scheme,
         "width": record.width,
         "depth": record.depth,
         "seed": record.seed,
@@ -168,6 +192,20 @@ def depth_row(record: DepthRecord, scheme: str) -> dict[str, Any]:
     row.update({k: values[k] for k in _LAYER_ROW[:3]})
     row.update({k: values[k] for k in _LAYER_ROW[3:] if values[k] is not None})
     return row
+
+
+def probe_kind(label: str) -> str:
+    """The layer kind of a depth probe's label (embedding, readout, stream, else hidden)."""
+    return label if label in ("embedding", "readout", "stream") else "hidden"
+
+
+def depth_record(row: Mapping[str, Any]) -> DepthRecord:
+    """A DepthRecord from a row of a depth results.json written before the one schema."""
+    names = {old: new for new, old in DEPTH_KEYS.items()}
+    values = {names.get(key, key): value for key, value in row.items()}
+    return DepthRecord(
+        kind=probe_kind(row["layer"]), **{"output": None, "delta": None, "update": None, **values}
+    )
 
 
 @dataclass(frozen=True)
@@ -207,6 +245,89 @@ class AlignmentFit(_Row):
     stderr: Number = _doc("standard error across seeds")
 
 
+#: a depth fit's quantity under its earlier name (depth results.json before the one schema)
+_SHORT = {"output": "out"}
+
+
+@dataclass(frozen=True)
+class DepthFit(Fit):
+    """A slope of the depth check (depth.py): against log L at one width (``axis`` depth) or,
+    on the joint grid, against log n at one depth (``axis`` width).  ``predicted_slope_preset``
+    and ``predicted_slope_asymptotic`` hold the engine's asymptotic slope, ``predicted_slope``
+    the judged one (the finite-depth or finite-width one where there is one, else that)."""
+
+    _aliases: ClassVar[dict[str, str]] = {
+        "slope": "measured_slope",
+        "err": "slope_stderr",
+        "predicted": "predicted_slope_preset",
+        "finite": "predicted_slope_finite",
+    }
+
+    axis: str = _doc("the size the slope is against, depth or width")
+    scheme: str = _doc("the scheme whose rules the runs used")
+    width: int | None = _opt("the width held fixed (a slope against depth)")
+    depth: int | None = _opt("the depth held fixed (a slope against width)")
+    predicted_slope_finite: Number = _opt(
+        "the finite-depth (or finite-width) prediction from the measured sizes, "
+        "angles and depth alignment"
+    )
+
+    @classmethod
+    def from_legacy(cls, row: Mapping[str, Any], axis: str) -> DepthFit:
+        """From a depth fit row as written before the one schema (``pass`` None: not judged)."""
+        if (row["pass"] is None) != (row["preset_pass"] is None):
+            raise ValueError(f"depth fit {row}: pass and preset_pass must be judged together")
+        judged, fixed = row["pass"] is not None, "width" if axis == "depth" else "depth"
+        target = row["finite"] if row["finite"] is not None else row["predicted"]
+        return cls(
+            layer=row["layer"],
+            kind=probe_kind(row["layer"]),
+            quantity={v: k for k, v in _SHORT.items()}.get(row["quantity"], row["quantity"]),
+            step=row["step"],
+            measured_slope=row["slope"],
+            slope_stderr=row["err"],
+            predicted_slope=target,
+            predicted_slope_preset=row["predicted"],
+            predicted_slope_asymptotic=row["predicted"],
+            alignment_measured=None,
+            passed=bool(row["pass"]),
+            preset_pass=bool(row["preset_pass"]),
+            asymptotic_pass=bool(row["preset_pass"]),
+            judged=judged,
+            axis=axis,
+            scheme=row["scheme"],
+            **{fixed: row[fixed]},
+            predicted_slope_finite=row["finite"],
+        )
+
+    def legacy(self) -> dict[str, Any]:
+        """The row as depth results.json wrote it before the one schema (summary and table)."""
+        fixed = "width" if self.axis == "depth" else "depth"
+        return {
+            "scheme": self.scheme,
+            fixed: getattr(self, fixed),
+            "layer": self.layer,
+            "quantity": _SHORT.get(self.quantity, self.quantity),
+            "step": self.step,
+            "slope": self.measured_slope,
+            "err": self.slope_stderr,
+            "predicted": self.predicted_slope_preset,
+            "finite": self.predicted_slope_finite,
+            "pass": self.passed if self.judged else None,
+            "preset_pass": self.preset_pass if self.judged else None,
+        }
+
+
+@dataclass(frozen=True)
+class DepthAlignmentFit(AlignmentFit):
+    """The depth alignment exponent beta fitted from the stream parts' ratio
+    ``rms(sum_l d_l) / sqrt(sum_l rms(d_l)^2) ~ L^(beta - 1/2)`` (layer ``stream``, variable
+    ``beta``; CompleteP Fig. 7, TP-VI Sec. 4)."""
+
+    scheme: str = _doc("the scheme whose rules the runs used")
+    width: int = _doc("the width of the runs")
+
+
 @dataclass(frozen=True)
 class NonFinite(_Row):
     """Where a run produced a non-finite value (the run stops there; earlier data is kept)."""
@@ -234,7 +355,31 @@ EXTRA = (
     ("provenance", "command, package version, git commit, torch, device, date, wall time"),
     ("nulls", "where a value was written as null, and why"),
 )
+#: the axis key: which check wrote the file, and so which row types its lists hold
+AXIS = (
+    "axis",
+    'the size the check varies: "width" (the default when the key is absent: the width check, '
+    'coordcheck/check.py) or "depth" (coordcheck/depth.py; its rows add the fields below)',
+)
 ROWS: dict[str, type[_Row]] = {key: kind for key, kind, _ in TOP if issubclass(kind, _Row)}
+#: the row types of each axis (a depth row type extends the width one: the same keys and more)
+AXES: dict[str, dict[str, type[_Row]]] = {
+    "width": ROWS,
+    "depth": {
+        **ROWS,
+        "fits": DepthFit,
+        "alignment_fits": DepthAlignmentFit,
+        "records": DepthRecord,
+    },
+}
+
+
+def axis_of(payload: Mapping[str, Any]) -> str:
+    """The axis of a results.json payload (width when it has no ``axis`` key)."""
+    axis = payload.get("axis", "width")
+    if axis not in AXES:
+        raise ValueError(f"results.json axis = {axis!r}; accepted: {', '.join(AXES)}")
+    return axis
 
 
 def _strict(value: Any) -> Any:
@@ -295,13 +440,13 @@ def validate(payload: Mapping[str, Any]) -> None:
     missing = [key for key, _, _ in TOP if key not in payload]
     if missing:
         raise ValueError(f"results.json lacks {missing}; expected keys: {[k for k, _, _ in TOP]}")
-    unknown = set(payload) - {k for k, _, _ in TOP} - {k for k, _ in EXTRA}
+    accepted = [k for k, _, _ in TOP] + [k for k, _ in EXTRA] + [AXIS[0]]
+    unknown = set(payload) - set(accepted)
     if unknown:
-        raise ValueError(
-            f"results.json has unknown keys {sorted(unknown)}; accepted: "
-            f"{[k for k, _, _ in TOP] + [k for k, _ in EXTRA]}"
-        )
+        raise ValueError(f"results.json has unknown keys {sorted(unknown)}; accepted: {accepted}")
+    rows = AXES[axis_of(payload)]
     for key, kind, _ in TOP:
+        kind = rows.get(key, kind)
         value = payload[key]
         if kind is dict:
             if not isinstance(value, Mapping):
@@ -331,9 +476,21 @@ def load(payload: Mapping[str, Any]) -> dict:
     """Validate and turn the row lists back into typed rows (nulls stay None)."""
     validate(payload)
     out = dict(payload)
-    for key, kind in ROWS.items():
+    for key, kind in AXES[axis_of(payload)].items():
         out[key] = [kind.from_json(row) for row in payload[key]]
     return out
+
+
+def _field_lines(kind: type[_Row], skip: type[_Row] | None = None) -> list[str]:
+    """One line per field of ``kind`` (those of ``skip``, its base, left out)."""
+    known = {f.name for f in fields(skip)} if skip else set()
+    lines = []
+    for f in fields(kind):
+        if f.name not in known:
+            jkey = f.metadata.get("key", f.name)
+            opt = ", optional" if f.default is None else ""
+            lines.append(f"  - `{jkey}` ({f.type}{opt}): {f.metadata['doc']}")
+    return lines
 
 
 def describe() -> str:
@@ -343,12 +500,14 @@ def describe() -> str:
         what = "object" if kind is dict else ("list of strings" if kind is str else "list")
         lines.append(f"- `{key}` ({what}): {doc}")
         if issubclass(kind, _Row):
-            for f in fields(kind):
-                jkey = f.metadata.get("key", f.name)
-                opt = ", optional" if f.default is None else ""
-                lines.append(f"  - `{jkey}` ({f.type}{opt}): {f.metadata['doc']}")
+            lines += _field_lines(kind)
     for key, doc in EXTRA:
         lines.append(f"- `{key}` (object, added when saved): {doc}")
+    lines.append(f"- `{AXIS[0]}` (str, optional): {AXIS[1]}")
+    for key, kind in AXES["depth"].items():
+        if kind is not ROWS[key]:
+            lines.append(f"  - depth: `{key}` rows are {kind.__name__}s, adding to {key}:")
+            lines += ["  " + line for line in _field_lines(kind, ROWS[key])]
     return "\n".join(lines) + "\n"
 
 

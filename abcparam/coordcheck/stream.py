@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .schema import DepthRecord, Record
+from .schema import DepthRecord, Record, probe_kind
 
 #: the record of the stream's two parts (finite-depth prediction of the stream)
 PARTS = "stream parts"
@@ -40,9 +40,8 @@ def cos64(u: torch.Tensor, v: torch.Tensor) -> float:
     return float(u @ v) / den if den > 0 else float("nan")
 
 
-def kind_of(label: str) -> str:
-    """The layer kind of a probe label (embedding, readout, stream, else hidden)."""
-    return label if label in ("embedding", "readout", STREAM) else "hidden"
+#: the layer kind of a probe label (embedding, readout, stream, else hidden)
+kind_of = probe_kind
 
 
 @dataclass(frozen=True)

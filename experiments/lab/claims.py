@@ -213,6 +213,21 @@ def horizon_lr_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def horizon_pooled_slope(
+    paths: Sequence[Path], width: int, key: str, batches: str | None = None
+) -> Values:
+    """A pooled slope of log2 η* at one width, refitted from the grid's runs: ``key`` is
+    in_horizon (in log2 T, fixed B), in_batch (in log2 B, fixed T) or in_batch_fixed_tokens;
+    ``batches`` ("8,16,32") keeps the batches whose LR windows were run whole."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    rows = [r for path in paths for r in _jsonl(path) if r["width"] == width]
+    if batches is not None:
+        rows = [r for r in rows if r["batch"] in {int(b) for b in batches.split(",")}]
+    fit = summarise(rows)["per_width"][width]["pooled"][key]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
 def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
     """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
     its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
@@ -262,6 +277,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         tied_logit_slope,
         wd_timescale,
         horizon_lr_slope,
+        horizon_pooled_slope,
         critical_batch_fit,
         sensitivity_horizon_slope,
     )
