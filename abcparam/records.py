@@ -26,6 +26,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .atomic import write_text
+
 __all__ = [
     "NULLS_KEY",
     "code_state",
@@ -160,8 +163,6 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def _package_version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -387,7 +388,6 @@ def save_json(
             reasons.setdefault(pattern, reason)
         body[NULLS_KEY] = reasons
     body["provenance"] = block
-    from .atomic import write_text
 
     # atomic: a reader (or a disk-full error) never meets half a file
     return write_text(

@@ -13,7 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..atomic import WriteError
 from ..extras import TORCH_EXTRA, message, missing
+from ..interrupt import interrupt_on_sigterm
+from ..outfolder import FolderBusy
 
 # subcommand name -> (module that owns it, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -145,9 +148,6 @@ def _main(argv: list[str]) -> int:
     except SystemExit as stop:  # usage errors and --help: argparse has printed its message
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
     debug = bool(getattr(args, "debug", False))
-    from ..atomic import WriteError
-    from ..interrupt import interrupt_on_sigterm
-    from ..outfolder import FolderBusy
 
     try:
         with interrupt_on_sigterm():  # SIGTERM ends a command as Ctrl-C does: finished runs kept

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import validate
+from ..engine.alignment import make_alignment
+from ..engine.optimizers import OPTIMIZERS, get_optimizer
+from ..engine.schemes import SCHEMES, get_scheme
 
 #: The documented alignment forms, in the words every error message uses.
 ALIGNMENT_FORMS = (
@@ -74,8 +77,6 @@ def parse_alignment(text: str) -> Any:
     strings); or a symbol written explicitly, ``symbol:alpha``.  Anything else (a typo such as
     ``ful``) is an error, never a silent new symbol.
     """
-    from ..engine.alignment import make_alignment
-
     if not isinstance(text, str):
         raise TypeError(f"alignment = {text!r}; accepted: {ALIGNMENT_FORMS}")
     raw = text.strip()
@@ -161,8 +162,6 @@ ALIGNMENT_HELP = f"how updates align with the features: {ALIGNMENT_FORMS}"
 
 def add_scheme(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
     """``--scheme``: a scheme name (or alias), checked by the engine; help lists the schemes."""
-    from ..engine.schemes import SCHEMES, get_scheme
-
     parser.add_argument(
         "--scheme",
         type=name_in(get_scheme, "scheme"),
@@ -173,8 +172,6 @@ def add_scheme(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
 
 def add_optimizer(parser: argparse.ArgumentParser, default: str = "adam") -> None:
     """``--optimizer``: an optimizer name (or alias); help lists the optimizers."""
-    from ..engine.optimizers import OPTIMIZERS, get_optimizer
-
     parser.add_argument(
         "--optimizer",
         default=default,

@@ -10,6 +10,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # only this subcommand reads the checkout's experiments/ package
     from .checkout import lab_module
 
     return lab_module("book", "book build").build()

@@ -11,6 +11,7 @@ from ..engine.rules import LR_EXPONENTS, rules_for_exponents
 from ..loading import load_object
 from ..outfolder import claim
 from . import args as cli_args
+from .startup import first_step
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,6 +151,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 def run_depth(args: argparse.Namespace) -> int:
     """``--vary depth``: the depth coordinate check (abcparam.coordcheck.depth)."""
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..coordcheck.depth import DepthCheckConfig, run_depth_check, save
 
     if args.model not in ("mlp", "transformer"):
@@ -236,6 +238,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
     """A coordinate check on a model shortcut or the user's own factory."""
     import abcparam
 
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..coordcheck.batches import BATCHES
     from ..coordcheck.check import check
     from ..coordcheck.options import CheckOptions
@@ -246,6 +249,7 @@ def _user_model(args: argparse.Namespace, widths) -> int:
             raise ValueError(f"--model {args.model} needs --batch my_pkg.module:fn (seed -> batch)")
         batch = load_object(args.batch, "--batch")
     else:
+        # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
         from ..torch.zoo import MODELS
 
         if args.model not in MODELS:
@@ -285,8 +289,6 @@ def _user_model(args: argparse.Namespace, widths) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .startup import first_step
-
     with first_step() as started:
         status = _run(args)
     if started.seconds is not None:
@@ -295,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..coordcheck.resources import check_device
 
     check_device(args.device)  # known and available, before any work
@@ -309,6 +312,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.vary == "depth":
         with claim(args.out, name="--out") if args.out else contextlib.nullcontext():
             return run_depth(args)  # one process at a time writes into --out
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..coordcheck.builtin import run_coord_check
 
     widths = args.widths
@@ -388,6 +392,7 @@ def _report(result, args: argparse.Namespace) -> int:
         )
         return 1
     if s["verdict"] == "not judged":
+        # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
         from ..coordcheck.judge import too_few_sizes
 
         shown = [f for f in result.fits if f.judged]

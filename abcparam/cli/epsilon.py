@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         grad = args.grad_rms
         source = "given"
     else:
+        # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
         from ..torch.gradient_rms import base_gradient_rms
 
         grad = base_gradient_rms(table, model=args.model, base_width=int(args.base_width))

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # only this subcommand needs the forecasts (scipy's optimiser)
     from ..forecasts import predict_loss
 
     p = predict_loss(

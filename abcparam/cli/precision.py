@@ -8,6 +8,7 @@ import json
 import textwrap
 
 from .. import validate
+from ..engine.exponents import canonical_kind
 from ..engine.formats import FORMAT_ALIASES, get_format
 from ..engine.precision import ROLES, predict
 from ..engine.rules import rules
@@ -34,7 +35,6 @@ def _widths(text: str) -> list[int]:
 
 def _rms(text: str) -> dict[tuple[str, str, str], float]:
     """``kind.role=value,...`` (the layer is named after its kind)."""
-    from ..engine.exponents import canonical_kind
 
     def key(text: str) -> str:
         kind, dot, role = text.partition(".")
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         measured = _rms(args.rms)
         source = "given"
     else:
+        # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
         from ..torch.precision import base_rms
 
         measured = base_rms(table, model_name=args.model, base_width=args.base_width)

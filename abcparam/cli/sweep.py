@@ -8,10 +8,12 @@ import time
 
 from .. import validate
 from ..atomic import write_text
+from ..records import save_json
 from . import args as cli_args
 
 
 def _schemes(text: str) -> list[str]:
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..transfer.sweep import sweep_scheme
 
     names = [sweep_scheme(name.strip()) for name in text.split(",")]
@@ -95,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..records import save_json
+    # torch boundary: only this subcommand needs torch (`abcparam rules` stays light)
     from ..transfer.analysis import summarise, table
     from ..transfer.plot import plot_sweep
     from ..transfer.sweep import grid, run_sweep

@@ -106,7 +106,7 @@ def run_coord_check(
     depth: int = 2,
     tolerance: float = 0.15,
     out: str | Path | None = None,
-    rules=None,
+    rules: Rules | None = None,
     progress: bool = True,
     alignment_measured: bool = True,
     fixed_batch: bool = True,

@@ -29,8 +29,11 @@ from torch import nn
 from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
 
 from .. import validate
+from ..engine.rules import rules as derive_scheme
+from ..engine.rules_table import Rules
 from ..interrupt import interrupt_on_sigterm
 from ..outfolder import config_hash
+from ..torch import build_optimizer, discover_topology, parametrize
 from ..torch.losses import with_z_loss
 from ..torch.usage import raw_layouts
 from .compare import compare
@@ -116,7 +119,7 @@ def _base_model(factory: Callable[[int], nn.Module], width: int) -> nn.Module:
 
 def check(
     factory: Callable[[int], nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions | None = None,
     *,
@@ -158,6 +161,7 @@ def check(
     started = time.time()
     options = CheckOptions.of(options, **option_fields)
     if options.vary == "depth":
+        # import cycle: depth_axis builds on this module's _rules, _batch_fn, default_loss
         from .depth_axis import check_depth
 
         return check_depth(  # type: ignore[return-value]
@@ -224,7 +228,7 @@ class _Plan:
     """One check's validated inputs: what to build, train on and compare, and its identity."""
 
     factory: Callable[[int], nn.Module]
-    rules: Any
+    rules: Rules
     get_batch: Callable[[int], Batch]
     stream: Callable[[int], Iterator[Batch]] | None
     loss_fn: Callable[[Any, Any], torch.Tensor]
@@ -250,7 +254,9 @@ class _Runs:
     per_run: dict[int, tuple[list, list]] = field(default_factory=dict)
 
 
-def _plan(factory, rules, batch, options: CheckOptions, loss, layer_map, out, name, describe):
+def _plan(
+    factory, rules: Rules | str, batch, options: CheckOptions, loss, layer_map, out, name, describe
+):
     """Check every input before any training and fix the check's configuration and hash."""
     if not callable(factory):
         raise TypeError(f"factory must be a function width -> nn.Module; got {factory!r}")
@@ -316,8 +322,6 @@ def _described(config: CoordCheckConfig, describe: Mapping[str, Any] | None) -> 
 def _setup_run(plan: _Plan, state: _Runs, width: int, seed: int):
     """Build, parametrize and move one run's model; the first run discovers the graph and
     which of its layers the recorder measures.  Returns (model, optimizer, probe batch)."""
-    from ..torch import build_optimizer, parametrize
-
     torch.manual_seed(seed)
     model = _call_factory(plan.factory, width)
     first = _first_batch(plan.get_batch, seed)
@@ -420,13 +424,11 @@ def _float_loss(loss_fn):
     return loss
 
 
-def _rules(rules: Any) -> Any:
+def _rules(rules: Rules | str) -> Rules:
     """The rules to check: a Rules object, or a scheme's name (``"mup"``: its derived rules)."""
-    import abcparam
-
     if isinstance(rules, str):
-        return abcparam.rules(rules)
-    if not hasattr(rules, "optimizer") or not hasattr(rules, "layers"):
+        return derive_scheme(rules)
+    if not isinstance(rules, Rules):
         raise TypeError(
             f"rules = {rules!r} ({type(rules).__name__}); accepted: abcparam Rules "
             f"(abcparam.rules(...) or abcparam.derive(...)) or a scheme name such as 'mup'"
@@ -483,8 +485,6 @@ def _tensors(obj: Any) -> list[torch.Tensor]:
 def _first_forward(model, inputs, targets, loss_fn, spec):
     """Discover the graph from one forward pass and check the loss on it, before training; the
     forward's failures are named with what the batch gives and the first layer expects."""
-    from ..torch import discover_topology
-
     try:
         topology = discover_topology(model, inputs, spec)
     except Exception as err:  # noqa: BLE001 - the user's model or data

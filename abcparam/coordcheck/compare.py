@@ -22,6 +22,7 @@ import abcparam
 from abcparam.engine.alignment import HALF
 from abcparam.engine.exponents import fmt
 from abcparam.engine.predict import predict_slopes
+from abcparam.engine.rules_table import Rules
 
 from .finite_width import blended_slope
 from .fit import fit_slopes
@@ -36,7 +37,7 @@ class _Measured:
     """What one check measured, read by every prediction and fit of :func:`compare`."""
 
     config: CoordCheckConfig
-    rules: Any
+    rules: Rules
     rows: list[Record]
     slopes: dict
     align_fits: dict
@@ -60,7 +61,7 @@ class _Measured:
 
 def compare(
     config: CoordCheckConfig,
-    rules,
+    rules: Rules,
     records: Sequence[Record | dict],
     nonfinite: Sequence[NonFinite | dict],
     topology: Any = None,
@@ -101,7 +102,7 @@ def _versions() -> dict:
     }
 
 
-def _measure(config: CoordCheckConfig, rules, rows: list[Record], graph: dict) -> _Measured:
+def _measure(config: CoordCheckConfig, rules: Rules, rows: list[Record], graph: dict) -> _Measured:
     """Slopes, alignment fits, widths seen per slope, seeds per cell and each layer's measured
     input scale at init (a stable network has slope 0)."""
     slopes = fit_slopes(rows, QUANTITIES + ("input_delta",))
@@ -234,7 +235,7 @@ def _sizes(records: Sequence[Record], quantities: Sequence[str]) -> dict[tuple, 
     }
 
 
-def _tied_readout_flag(entry: Fit, rules) -> str:
+def _tied_readout_flag(entry: Fit, rules: Rules) -> str:
     """Why a tied readout's output at init is reported, not judged: its input still carries the
     embedding row of each position's own token, so that token's logit is an aligned sum while
     the other logits are CLT sums (experiments/tied_readout.py measures both parts)."""

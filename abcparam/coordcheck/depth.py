@@ -36,10 +36,20 @@ import abcparam
 from ..atomic import write_text
 from ..engine.depth import IN_BRANCH_KINDS, growth
 from ..engine.exponents import HIDDEN
+from ..engine.predict import predict_slopes
+from ..engine.rules_table import Rules
+from ..records import load_json, save_json
+from ..torch import discover_topology, map_parameters
 from ..torch.models import GPT, ResidualMLP
+from ..transfer import data
+from . import schema
+from .compare import _versions
+from .depth_plot import plot_depth_check
 from .finite_width import blended_slope
 from .fit import slope_with_error
 from .judge import enough_sizes, rule_text, summary_counts, too_few_sizes, within
+from .options import CheckOptions
+from .result import NULL_REASONS
 from .schema import DepthAlignmentFit, DepthFit, DepthRecord
 
 QUANTITIES = ("out", "delta", "update")
@@ -119,8 +129,6 @@ def depth_batch(model: str, batch: int = 64) -> Callable[[int], tuple]:
 
 @functools.lru_cache(maxsize=16)
 def _batch(model: str, batch: int, seed: int):
-    from ..transfer import data
-
     if model == "mlp":
         split = data.digits(seed)
         return split.x_train[:batch], split.y_train[:batch], 10
@@ -147,16 +155,16 @@ def probes(model: ResidualMLP | GPT) -> dict[str, tuple[str, nn.Module]]:
 
 
 # -- predictions -----------------------------------------------------------------------------------
-def _depth_params(rules, optimizer: str) -> tuple[float, float, str]:
+def _depth_params(rules: Rules, optimizer: str) -> tuple[float, float, str]:
     """(alpha, block step exponent k_L, depth alignment name); no depth rule: alpha 0, LR depth-free."""
-    if not rules.has_depth:
+    alpha, alignment = rules.depth_alpha, rules.depth_alignment
+    if alpha is None or alignment is None:
         return 0.0, 0.0, "coherent"
-    alpha = rules.depth_alpha
     k_L = abcparam.get_optimizer(optimizer).depth_step(rules[HIDDEN].depth["c"], alpha, 0)
-    return float(alpha), float(k_L), rules.depth_alignment.name
+    return float(alpha), float(k_L), alignment.name
 
 
-def predict(rules, optimizer: str) -> dict[str, dict[str, float]]:
+def predict(rules: Rules, optimizer: str) -> dict[str, dict[str, float]]:
     """Asymptotic depth slopes of every probed quantity under ``rules`` (engine/depth.py)."""
     alpha, k, align = _depth_params(rules, optimizer)
     g = growth(sympy_exact(alpha), sympy_exact(k), align)
@@ -195,7 +203,7 @@ def _slopes(recs: Sequence[Any], key: str, over: str = "depth") -> dict[tuple[st
     return {k: slope_with_error(v) for k, v in grouped.items()}
 
 
-def finite_depth(recs: Sequence[Any], depths: Sequence[int], rules, optimizer: str) -> dict:
+def finite_depth(recs: Sequence[Any], depths: Sequence[int], rules: Rules, optimizer: str) -> dict:
     """Measured-alignment, finite-depth predictions {(layer, quantity, step): slope}.
 
     A probed linear layer's change is ``own + input`` (``m dW x_t`` and ``m W0 dx``): the own
@@ -345,8 +353,8 @@ class DepthCheckResult:
 def run_depth_check(config: DepthCheckConfig, progress: bool = True) -> DepthCheckResult:
     """Train every (scheme, width, depth, seed), fit depth slopes (and width slopes when several
     widths are given: the joint grid), and judge them against the engine's predictions."""
+    # import cycle: depth_axis imports this module's probes, config, judge and save
     from .depth_axis import depth_records
-    from .options import CheckOptions
 
     torch.set_num_threads(1)
     result = DepthCheckResult(config)
@@ -442,12 +450,9 @@ def _fit(out, recs, asym, finite, scheme, fixed, over, config) -> None:
             out.append(DepthFit.from_legacy(row, axis=over))
 
 
-def _width_predictions(rules, config) -> dict[str, dict[str, float]]:
+def _width_predictions(rules: Rules, config) -> dict[str, dict[str, float]]:
     """Width slopes of the probed layers from the engine (predict_slopes on the model's graph,
     discovered from one forward pass; the GPT's includes its positional table)."""
-    from ..engine.predict import predict_slopes
-    from ..torch import discover_topology, map_parameters
-
     vocab = 10 if config.model == "mlp" else 65
     model = _build(config, 8, 3, vocab)
     example = (
@@ -514,9 +519,6 @@ def finite_width_out(recs: Sequence[Any], wpred: dict, widths: Sequence[int]) ->
 def load(path) -> DepthCheckResult:
     """A saved depth check (results.json of the one schema, or a depth file written before it),
     re-judged from its records with the current code."""
-    from ..records import load_json
-    from . import schema
-
     data = load_json(path)
     config: dict[str, Any] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in data["config"].items()
@@ -533,8 +535,6 @@ def load(path) -> DepthCheckResult:
 def to_dict(result: DepthCheckResult) -> dict[str, Any]:
     """results.json's payload (schema.py, ``axis`` depth): the depth and width slopes in
     ``fits``, beta in ``alignment_fits``, the asymptotic misses in ``flags``; not strict."""
-    from .compare import _versions
-
     summary = result.summary()
     return {
         "axis": "depth",
@@ -560,18 +560,13 @@ def save(result: DepthCheckResult, out, command: str | None = None, started: flo
     import json
     from pathlib import Path
 
-    from ..records import save_json
-    from .result import NULL_REASONS
-    from .schema import validate
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = save_json(
         out / "results.json", to_dict(result), command=command, started=started, why=NULL_REASONS
     )
-    validate(json.loads(path.read_text()))
+    schema.validate(json.loads(path.read_text()))
     write_text(out / "summary.md", result.table() + "\n")
-    from .depth_plot import plot_depth_check
 
     plot_depth_check(result.records, out / "depth_check.png", result.config)
     return path

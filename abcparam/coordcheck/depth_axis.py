@@ -18,6 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..engine.rules_table import Rules
+from ..torch import build_optimizer, parametrize
+from .check import _batch_fn, _rules, default_loss
+from .depth import DepthCheckConfig, DepthCheckResult, judge, probes, save
 from .options import CheckOptions
 from .record import Recorder
 from .schema import DepthRecord
@@ -27,7 +31,7 @@ from .train import train
 
 def depth_records(
     factory: Callable[..., nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions,
     *,
@@ -37,8 +41,6 @@ def depth_records(
 ) -> list[DepthRecord]:
     """Every (width, depth, seed) run's records, each with its ``scheme``."""
     from tqdm.std import tqdm  # tqdm.auto warns on book pages (no notebook widgets)
-
-    from .check import _batch_fn, _rules, default_loss
 
     rules, get_batch = _rules(rules), _batch_fn(batch)
     jobs = [
@@ -56,12 +58,9 @@ def depth_records(
     return rows
 
 
-def _depth_run(factory, rules, get_batch, loss_fn, options, width, depth, seed) -> list:
+def _depth_run(factory, rules: Rules, get_batch, loss_fn, options, width, depth, seed) -> list:
     """One run: build, parametrize (depth factors relative to the base depth), train and record
     the probed layers and the stream."""
-    from ..torch import build_optimizer, parametrize
-    from .depth import probes
-
     torch.manual_seed(seed)
     x, y = get_batch(seed)
     model = factory(width, depth)
@@ -78,7 +77,7 @@ def _depth_run(factory, rules, get_batch, loss_fn, options, width, depth, seed) 
 
 def check_depth(
     factory: Callable[..., nn.Module],
-    rules: Any,
+    rules: Rules | str,
     batch: Any,
     options: CheckOptions,
     *,
@@ -91,9 +90,6 @@ def check_depth(
     """``check(..., vary="depth")``: one scheme's depth check, judged (depth.judge), saved to
     ``out`` when given; ``name``: the built-in model's (mlp or transformer), whose layout the
     probes read; ``describe``: DepthCheckConfig fields to record (e.g. the batch size)."""
-    from .check import _rules
-    from .depth import DepthCheckConfig, DepthCheckResult, judge, save
-
     rules = _rules(rules)
     scheme = getattr(rules, "scheme", None) or "custom"
     config = DepthCheckConfig(
@@ -107,7 +103,9 @@ def check_depth(
         lr=options.base_lr(rules.optimizer),
         base_depth=options.base_depth,
         base_width=options.base_width,
-        depth_alignment=rules.depth_alignment.name if rules.has_depth else "coherent",
+        depth_alignment=(
+            rules.depth_alignment.name if rules.has_depth and rules.depth_alignment else "coherent"
+        ),
         tolerance=options.tolerance,
         **dict(describe or {}),
     )

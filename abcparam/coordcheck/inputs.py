@@ -13,11 +13,16 @@ from typing import Any
 
 from .. import validate
 from ..engine.optimizers import get_optimizer
+from ..engine.rules_table import Rules
+from ..outfolder import claim
+from ..records import load_json, save_json
 
 PARTIAL = "partial.json"
 
 
-def check_arguments(config: Any, rules: Any, out: str | Path | None, models: tuple[str, ...]):
+def check_arguments(
+    config: Any, rules: Rules | None, out: str | Path | None, models: tuple[str, ...]
+) -> Rules | None:
     """Check (and normalise in place) a CoordCheckConfig; returns the rules to train with.
 
     Refuses inconsistent inputs: ``rules`` derived for one optimizer with training asked for
@@ -34,7 +39,7 @@ def check_arguments(config: Any, rules: Any, out: str | Path | None, models: tup
         config.lr = validate.positive_float(config.lr, "lr")
     config.tolerance = validate.positive_float(config.tolerance, "tolerance")
     if rules is not None:
-        if not hasattr(rules, "optimizer") or not hasattr(rules, "layers"):
+        if not isinstance(rules, Rules):
             raise TypeError(
                 f"rules = {rules!r}: give an abcparam Rules object (abcparam.rules(...) or "
                 f"abcparam.derive(...)), or leave it out to derive the scheme's"
@@ -72,8 +77,6 @@ class PartialRuns:
         self.resumed = 0
         path = None if self.out is None else self.out / PARTIAL
         if path is not None and path.exists():
-            from ..records import load_json
-
             try:
                 saved = load_json(path)
             except (OSError, ValueError):
@@ -97,7 +100,6 @@ class PartialRuns:
         left out) to ``out/partial.json``; ``error`` says why the check stopped, if it did."""
         if self.out is None:
             return None
-        from ..records import save_json
 
         done = set(self.done)
 
@@ -129,8 +131,6 @@ def claim_out(out: str | Path | None, key: str, overwrite: bool = False):
     """Hold ``out`` for this check (abcparam.outfolder.claim): a lock against a second process,
     and another configuration's results refused unless ``overwrite``.  No ``out``: nothing."""
     import contextlib
-
-    from ..outfolder import claim
 
     if out is None:
         return contextlib.nullcontext()

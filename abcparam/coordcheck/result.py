@@ -18,6 +18,7 @@ from typing import Any
 from ..records import save_json
 from . import schema
 from .judge import NOT_JUDGED, enough_sizes, rule_text, summary_counts
+from .plot import plot_result
 from .schema import AlignmentFit, Fit, NonFinite, Record
 
 
@@ -196,7 +197,6 @@ def save(
         why=NULL_REASONS,
     )
     schema.validate(json.loads(path.read_text()))
-    from .plot import plot_result
 
     plot_result(result, out)
     return path

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .exponents import canonical_kind
+from .rules_table import Rules
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def step_fraction(grad_rms: float, eps: float) -> float:
 
 
 def crossovers(
-    rules,
+    rules: Rules,
     eps: float,
     base_width: float,
     grad_rms_base: Mapping[str, float] | float,

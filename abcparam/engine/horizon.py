@@ -28,6 +28,8 @@ from typing import Any
 import sympy
 
 from .exponents import L, N, fmt
+from .optimizers import get_optimizer
+from .rules_table import Rules
 
 #: training horizon in optimizer steps (tokens = T·B·sequence)
 T = sympy.Symbol("T", positive=True)
@@ -117,8 +119,6 @@ class HorizonRule:
 
 def sde_batch(optimizer: str = "adamw") -> HorizonRule:
     """The SDE batch rule: Adam's square-root rule (Malladi et al. 2022), SGD's linear rule."""
-    from .optimizers import get_optimizer
-
     name = get_optimizer(optimizer).name
     if name in LINEAR_SCALING:
         return HorizonRule(
@@ -198,7 +198,9 @@ def ema_timescale(convention: str = "coupled") -> HorizonRule:
     )
 
 
-def layer_weight_decay(rules, lr_law: sympy.Expr = sympy.S.One) -> dict[str, sympy.Expr | None]:
+def layer_weight_decay(
+    rules: Rules, lr_law: sympy.Expr = sympy.S.One
+) -> dict[str, sympy.Expr | None]:
     """Per layer kind, λ's scale in n, L, B, D: the width/depth factor the engine derived
     (``rules[kind].factor("wd")``) times the timescale rule with the batch/horizon LR factor
     ``lr_law`` (e.g. √B from ``sde_batch``); None where the optimizer's decay is L2 (Adam)."""
@@ -210,7 +212,7 @@ def layer_weight_decay(rules, lr_law: sympy.Expr = sympy.S.One) -> dict[str, sym
     return out
 
 
-def timescale_exponent_check(rules) -> dict[str, bool]:
+def timescale_exponent_check(rules: Rules) -> dict[str, bool]:
     """Per kind: does keeping the layer's own τ_iter fixed across widths (coupled: ηλ constant;
     independent: λ constant) give the engine's derived ``wd`` exponent?  (A consistency check
     of the two derivations, used by the tests and the book.)"""

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import sympy
 
 from .exponents import HALF, fmt
+from .rules_table import Rules
 
 ONE = sympy.Integer(1)
 
@@ -82,7 +83,7 @@ class InstabilityScaling:
         return {"scheme": self.scheme, **{k: fmt(getattr(self, k)) for k in names}}
 
 
-def instability_scaling(rules, alignment: sympy.Expr | int = 1) -> InstabilityScaling:
+def instability_scaling(rules: Rules, alignment: sympy.Expr | int = 1) -> InstabilityScaling:
     """Derive how attention logits and log Z scale with width and LR under ``rules`` (any
     :class:`~abcparam.Rules`), with ``alignment`` the exponent of the ``ΔW x`` sums (A3).
 

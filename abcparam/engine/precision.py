@@ -32,9 +32,11 @@ from dataclasses import dataclass
 import sympy
 
 from .exponents import EMBEDDING, HALF, HIDDEN, READOUT, fmt
+from .formats import crossing_width, get_format, overflow_fraction, underflow_fraction
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain
+from .rules_table import Rules
 from .solve import update_exponents
 
 ZERO = sympy.Integer(0)
@@ -79,7 +81,7 @@ def _check_role(role: str) -> str:
 
 
 def role_exponents(
-    rules, trained: bool = False, attention: str | None = None
+    rules: Rules, trained: bool = False, attention: str | None = None
 ) -> dict[tuple[str, str], RoleExponent]:
     """Per (layer kind, role): the width exponent of the tensor's RMS, derived from ``rules``.
 
@@ -219,7 +221,7 @@ def _rows(kind, a, b, k, trained: bool, x_in, y_out, g_out, syms) -> dict[str, t
     }
 
 
-def role_exponent(rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:
+def role_exponent(rules: Rules, kind: str, role: str, trained: bool = False) -> sympy.Expr:
     """One entry of :func:`role_exponents`, with clear errors for an unknown kind or role."""
     _check_role(role)
     if kind not in MATRIX_KINDS:
@@ -265,7 +267,7 @@ class Prediction:
 
 
 def predict(
-    rules,
+    rules: Rules,
     measured: dict[tuple[str, str, str], float],
     base_width: float,
     widths,
@@ -282,8 +284,6 @@ def predict(
     roles use ``gradient_format`` (default: the forward one).  The fractions assume zero-mean
     Gaussian entries (:mod:`abcparam.engine.formats`).  ``qk_layers``: attention queries/keys.
     """
-    from .formats import crossing_width, get_format, overflow_fraction, underflow_fraction
-
     fwd = get_format(forward_format)
     grad = get_format(gradient_format) if gradient_format is not None else fwd
     table = role_exponents(rules, trained)

@@ -25,6 +25,7 @@ from .exponents import EMBEDDING, HALF, VECTOR_KINDS, canonical_kind
 from .minmax import smax
 from .optimizers import get_optimizer
 from .recursion import Chain, r_terms
+from .rules_table import Rules
 from .solve import update_exponents
 
 
@@ -53,7 +54,7 @@ def _triple(given: Mapping[str, Any] | None, default: Triple | None) -> Triple |
 
 
 def predict_slopes(
-    rules,
+    rules: Rules,
     chain: Any,
     step: int = 1,
     alignment: Sequence[Mapping[str, Any] | None] | None = None,
@@ -137,7 +138,7 @@ def _kinds_and_parents(
 
 
 def _triples(
-    rules: Any,
+    rules: Rules,
     opt: Any,
     kinds: tuple[str, ...],
     alignment: Sequence[Mapping[str, Any] | None] | None,

@@ -20,6 +20,7 @@ import sympy
 
 from .alignment import Triple
 from .exponents import EMBEDDING, HIDDEN, READOUT, VECTOR_KINDS
+from .minmax import smin
 
 #: The terms a form can come from: the three width sums of a matrix layer, and the steps of the
 #: embedding and the elementwise kinds (no width sum).
@@ -176,8 +177,6 @@ def r_terms(
     several, so its change is the largest of theirs: r_in = min over parents); default i - 1.
     ``input_r[i]`` / ``input_scale[i]``, when given, replace that input's change exponent / its
     width slope at init (e.g. ones measured on the run)."""
-    from .minmax import smin
-
     out: list[tuple[sympy.Expr, dict[str, sympy.Expr] | None]] = []
     for pos, kind in enumerate(chain.kinds):
         k = ks[pos]

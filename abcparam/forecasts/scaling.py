@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import validate
 from .runs import finite, load_runs
 
 #: fewest trained widths a three-parameter law can be fitted to
@@ -215,8 +216,6 @@ def predict_loss(
     >>> round(p.loss, 2), round(truth(1024), 2)
     (1.59, 1.59)
     """
-    from .. import validate
-
     width = validate.positive_int(width, "width")
     bootstrap = validate.positive_int(bootstrap, "bootstrap")
     if not 0 < confidence < 1:
@@ -265,8 +264,6 @@ def predict_loss(
 def _chosen_widths(data: SeedLosses, width: int, widths: Sequence[int] | None) -> list[int]:
     """The trained widths to fit: ``widths`` (each trained), default every one below ``width``;
     never ``width`` itself."""
-    from .. import validate
-
     if widths is None:
         chosen = sorted(w for w in data if w < width)
     else:

@@ -21,10 +21,13 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
+from ..engine.rules_table import Rules
 from .attention import AttentionPlan, check_observed, observe_attention, plan_attention
+from .checkpoint import attach, into_config, remove_multiplier, set_use_multiplier, surviving_of
 from .constants import apply_constants, plan_constants
 from .fold import clear_views, fold_scales
 from .groups import build_optimizer, param_groups
+from .layers import WeightMultiplier as _Multiplier
 from .mapping import named_parameters
 from .plan import SCALED, TensorPlan, depth_plan, plan_tensors
 from .shapes import refuse_recurrent
@@ -35,23 +38,9 @@ from .widths import checked_width, mapped_kinds, ratio_and_widths, resolve_base
 __all__ = ["ParamSpec", "Spec", "build_optimizer", "param_groups", "parametrize"]
 
 
-class _Multiplier(nn.Module):
-    """weight -> m * weight (torch parametrize), for modules that are not abcparam's own; with
-    ``rows``/``factor`` the first ``rows`` rows get ``m * factor`` (MultiheadAttention's query)."""
-
-    def __init__(self, m: float, rows: int = 0, factor: float = 1.0) -> None:
-        super().__init__()
-        self.m, self.rows, self.factor = m, rows, factor
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        if not self.rows or self.factor == 1.0:
-            return w * self.m
-        return torch.cat([w[: self.rows] * (self.m * self.factor), w[self.rows :] * self.m])
-
-
 def parametrize(
     model: nn.Module,
-    rules,
+    rules: Rules,
     base: nn.Module | int | None = None,
     width: int | None = None,
     layer_map: Mapping[str, str] | None = None,
@@ -126,7 +115,7 @@ def parametrize(
                 constants)  # fmt: skip
 
 
-def _checked_arguments(rules, fold, base, base_width):
+def _checked_arguments(rules: Rules, fold, base, base_width):
     """``base`` (``base_width=`` folded in) once ``fold`` and ``rules`` are of the accepted kinds."""
     if fold is not None and not isinstance(fold, bool):
         raise ValueError(f"fold = {fold!r}: accepted True, False or None (fold foreign layers)")
@@ -134,7 +123,7 @@ def _checked_arguments(rules, fold, base, base_width):
         if base is not None:
             raise ValueError("give base= or base_width=, not both")
         base = base_width
-    if not hasattr(rules, "layers") or not hasattr(rules, "attention_logit_exponent"):
+    if not isinstance(rules, Rules):
         hint = (
             f"; for a scheme name use abcparam.rules({rules!r})" if isinstance(rules, str) else ""
         )
@@ -145,8 +134,6 @@ def _checked_arguments(rules, fold, base, base_width):
 def _set_depth_and_surviving(model, plans, attention, depth, fold) -> dict:
     """Each residual block's branch multiplier set; the multipliers no tensor carries (``fold``)
     written into the config and attached to the model; returns them."""
-    from .checkpoint import attach, into_config, surviving_of
-
     modules = dict(model.named_modules(remove_duplicate=False))
     for block in depth.blocks:
         modules[block].branch_multiplier = depth.branch_multiplier
@@ -170,8 +157,6 @@ def _set_multiplier(
     """Give ``module.attr`` the multiplier ``m`` (the first ``rows`` rows ``m * factor``): an
     attribute on abcparam's own layers, a use hook on a folded tensor, else a torch
     parametrization (reset, never stacked)."""
-    from .checkpoint import remove_multiplier, set_use_multiplier
-
     one_factor = not (rows and factor != 1.0)
     if isinstance(module, SCALED) and (not rows or (folded and one_factor)):
         setattr(module, "multiplier" if attr == "weight" else "bias_multiplier", m)

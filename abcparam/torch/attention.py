@@ -31,6 +31,7 @@ import sympy
 from torch import nn
 
 from ..engine.exponents import fmt
+from ..engine.rules_table import Rules
 from .shapes import UnsupportedLayerError
 
 
@@ -133,7 +134,7 @@ def _unsupported_why(module: nn.Module) -> str:
 def plan_attention(
     model: nn.Module,
     base: nn.Module | None,
-    rules,
+    rules: Rules,
     ratio: float,
     ignore: Sequence[str] = (),
 ) -> list[AttentionPlan]:
@@ -248,7 +249,9 @@ def observe_attention(model: nn.Module, example_batch: Any) -> list[AttentionCal
     return calls
 
 
-def check_observed(calls: Sequence[AttentionCall], plans: Sequence[AttentionPlan], rules) -> None:
+def check_observed(
+    calls: Sequence[AttentionCall], plans: Sequence[AttentionPlan], rules: Rules
+) -> None:
     """Error for an attention call that no plan reaches (its module and ancestors unplanned)
     when the rules ask for a logit scale other than 1/sqrt(d_head)."""
     if float(sympy.sympify(rules.attention_logit_exponent)) == 0.5:

@@ -33,7 +33,14 @@ import torch
 import torch.nn.utils.parametrize as P
 from torch import nn
 
-from .layers import ResidualBranch, ScaledEmbedding, ScaledLayerNorm, ScaledLinear
+from ..atomic import write_text
+from .layers import (
+    ResidualBranch,
+    ScaledEmbedding,
+    ScaledLayerNorm,
+    ScaledLinear,
+    WeightMultiplier,
+)
 
 _SCALED = (ScaledLinear, ScaledEmbedding, ScaledLayerNorm)
 
@@ -140,12 +147,10 @@ def set_use_multiplier(module: nn.Module, attr: str, m: float) -> None:
 def remove_multiplier(module: nn.Module, attr: str) -> None:
     """Drop a multiplier parametrization of ``attr`` that abcparam registered (fold=False),
     keeping the raw tensor (the caller re-initialises it)."""
-    from .apply import _Multiplier
-
     if P.is_parametrized(module, attr):
         chain = module.get_submodule(f"parametrizations.{attr}")
         assert isinstance(chain, P.ParametrizationList)
-        if len(chain) == 1 and isinstance(chain[0], _Multiplier):
+        if len(chain) == 1 and isinstance(chain[0], WeightMultiplier):
             P.remove_parametrizations(module, attr, leave_parametrized=False)
 
 
@@ -257,8 +262,6 @@ def save_pretrained(self: nn.Module, save_directory: str | os.PathLike, *args, *
     main = args[0] if args else kwargs.get("is_main_process", True)
     path = Path(save_directory) / "config.json"
     if main and path.is_file():
-        from ..atomic import write_text
-
         config = json.loads(path.read_text())
         config[GUARD] = guard_text(getattr(self, CHILD).surviving)
         write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..engine.rules import Rules, reparametrize
 from .calling import call_model, evaluating, tensors
+from .checkpoint import CONFIG_FIELDS
 
 if TYPE_CHECKING:
     from .plan import TensorPlan
@@ -267,7 +268,7 @@ def same_outputs(model: nn.Module, head_name: str, norm_name: str, factor: float
 # -- the plan's scales folded into its tensors (parametrize, before any tensor changes) --------
 
 
-def fold_scales(model, rules, plans, attention, fold, example_batch):
+def fold_scales(model, rules: Rules, plans, attention, fold, example_batch):
     """(attention plans, weight views): the attention and tied-readout scales that one tensor
     can carry moved into it (``fold`` not False, engine rules)."""
     views: dict[str, tuple[float, float]] = {}
@@ -279,8 +280,6 @@ def fold_scales(model, rules, plans, attention, fold, example_batch):
 
 def _own_fields(model: nn.Module) -> bool:
     """The architecture's config has fields for these multipliers (Granite): keep them there."""
-    from .checkpoint import CONFIG_FIELDS
-
     return getattr(getattr(model, "config", None), "model_type", None) in CONFIG_FIELDS
 
 

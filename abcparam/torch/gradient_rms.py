@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine.rules_table import Rules
 from .apply import parametrize
 from .models import build_model
 
@@ -68,7 +69,7 @@ def build(model_name: str, width: int):
 
 
 def base_gradient_rms(
-    rules, model: str = "mlp", base_width: int = 256, seed: int = 0
+    rules: Rules, model: str = "mlp", base_width: int = 256, seed: int = 0
 ) -> dict[str, float]:
     """Raw-gradient RMS per layer kind of the built-in ``model`` at ``base_width``, at init."""
     torch.manual_seed(seed)

@@ -65,3 +65,17 @@ class ScaledLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.layer_norm(x, x.shape[-1:], eps=self.eps)
         return y * (self.weight * self.multiplier) + self.bias * self.bias_multiplier
+
+
+class WeightMultiplier(nn.Module):
+    """weight -> m * weight (torch parametrize), for modules that are not abcparam's own; with
+    ``rows``/``factor`` the first ``rows`` rows get ``m * factor`` (MultiheadAttention's query)."""
+
+    def __init__(self, m: float, rows: int = 0, factor: float = 1.0) -> None:
+        super().__init__()
+        self.m, self.rows, self.factor = m, rows, factor
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if not self.rows or self.factor == 1.0:
+            return w * self.m
+        return torch.cat([w[: self.rows] * (self.m * self.factor), w[self.rows :] * self.m])

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.formats import get_format
+from ..engine.rules_table import Rules
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .models import GPT, Block
 
@@ -84,7 +85,7 @@ def quantize_hidden(
     return count
 
 
-def unit_scaled_constants(rules) -> bool:
+def unit_scaled_constants(rules: Rules) -> bool:
     """Whether a scheme initialises every matrix with unit variance (b = 0 for every kind), the
     defining trait of unit scaling (u-μP, μnit Scaling)."""
     return all(rules[kind].b == 0 for kind in ("embedding", "hidden", "readout"))

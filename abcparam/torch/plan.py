@@ -21,6 +21,7 @@ import sympy
 from torch import nn
 
 from ..engine.rules import Rules, reparametrize
+from .checkpoint import check_use
 from .layers import ScaledEmbedding, ScaledLayerNorm, ScaledLinear
 from .mapping import SCALAR, Mapped, named_parameters
 from .shapes import layout
@@ -55,7 +56,7 @@ class TensorPlan:
     folded: bool = False
 
 
-def _rule(rules, kind: str):
+def _rule(rules: Rules, kind: str):
     """The exponents (a, b, c, eps, wd) of ``kind``; a scalar-kind tensor scales with nothing."""
     if kind == SCALAR:
         zero = sympy.Integer(0)
@@ -94,9 +95,9 @@ class Depth:
     blocks: tuple[str, ...] = ()
     branch_multiplier: float = 1.0
 
-    def scale(self, rules, kind: str, name: str, which: str) -> float:
+    def scale(self, rules: Rules, kind: str, name: str, which: str) -> float:
         """ratio^-e for the depth exponent ``which`` ("c", "eps", "wd") of parameter ``name``."""
-        if self.ratio == 1.0 or not getattr(rules, "has_depth", False) or kind == SCALAR:
+        if self.ratio == 1.0 or not rules.has_depth or kind == SCALAR:
             return 1.0
         inside = any(name.startswith(block + ".") for block in self.blocks)
         table = getattr(rules[kind], "depth", {}) if inside else rules.outside_depth
@@ -104,11 +105,11 @@ class Depth:
         return 1.0 if value is None else self.ratio ** (-_number(value, f"depth {which}"))
 
 
-def depth_plan(model: nn.Module, rules, base_depth: int | None) -> Depth:
+def depth_plan(model: nn.Module, rules: Rules, base_depth: int | None) -> Depth:
     """Residual blocks are modules with a ``branch_multiplier``; without depth rules nothing
     changes."""
     blocks = tuple(n for n, m in model.named_modules() if hasattr(m, "branch_multiplier"))
-    if not getattr(rules, "has_depth", False):
+    if not rules.has_depth:
         return Depth()
     if not blocks:
         raise ValueError(
@@ -196,7 +197,7 @@ def _tied_uses(own, names, mapped, modules, ratio, no_base) -> _Uses:
                  ref)  # fmt: skip
 
 
-def _param_spec(uses: _Uses, rules, ratio: float, depth: Depth) -> ParamSpec:
+def _param_spec(uses: _Uses, rules: Rules, ratio: float, depth: Depth) -> ParamSpec:
     """The tensor's :class:`ParamSpec`: init std and LR / eps / wd factors at this width."""
     b, c, eps, wd = uses.exponents
     kind, name = uses.first.kind, uses.names[0]
@@ -221,12 +222,8 @@ def _param_spec(uses: _Uses, rules, ratio: float, depth: Depth) -> ParamSpec:
     )
 
 
-def _fold_choice(rules, fold: bool | None):
-    """(fold, the rules in no-multiplier coordinates): a duck-typed rules object cannot fold."""
-    if fold is True and not isinstance(rules, Rules):
-        raise TypeError(f"fold=True needs abcparam.rules(...) or derive(...); got {rules!r}")
-    if not isinstance(rules, Rules):  # a duck-typed rules object: the engine cannot shift it
-        fold = False
+def _fold_choice(rules: Rules, fold: bool | None) -> tuple[bool | None, Rules]:
+    """(fold, the rules in no-multiplier coordinates)."""
     folded_rules = (
         reparametrize(rules, coordinates="no-multipliers") if fold is not False else rules
     )
@@ -235,7 +232,7 @@ def _fold_choice(rules, fold: bool | None):
 
 def plan_tensors(
     model,
-    rules,
+    rules: Rules,
     mapped: dict[str, Mapped],
     ratio: float,
     zero_readout: bool,
@@ -262,8 +259,6 @@ def plan_tensors(
             (n.rpartition(".")[0], n.rpartition(".")[2], m) for n, m in zip(uses.names, uses.mults)
         ]
         if folded:  # a multiplier left after folding must be one a hook can carry
-            from .checkpoint import check_use
-
             for module_name, attr, m in targets:
                 check_use(modules[module_name], attr, m)
         plans.append(TensorPlan(param, spec, uses.mode, spec.init_std or 0.0, targets, folded))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine.formats import get_format
+from ..engine.rules_table import Rules
 from ..engine.schemes import get_scheme
 from .apply import build_optimizer, parametrize
 from .gradient_rms import probe_batch
@@ -148,7 +149,7 @@ def record_step(
 def build(
     model_name: str,
     width: int,
-    rules,
+    rules: Rules,
     base_width: int,
     seed: int = 0,
     unit: bool | None = None,
@@ -170,7 +171,7 @@ def build(
 
 
 def base_rms(
-    rules, model_name: str = "mlp", base_width: int = 128, seed: int = 0, lr: float = 1e-3
+    rules: Rules, model_name: str = "mlp", base_width: int = 128, seed: int = 0, lr: float = 1e-3
 ) -> dict[tuple[str, str, str], float]:
     """RMS of the nonzero entries of every (layer, kind, role) of a built-in model at
     ``base_width``, from one step on a seeded probe batch: the constant in front of the width

@@ -30,6 +30,7 @@ import sympy
 
 from ..engine.exponents import EMBEDDING, fmt
 from ..engine.rules import reparametrize
+from ..engine.rules_table import Rules
 
 #: the exponents one tensor carries whatever the number of its uses
 SHARED = ("b", "c", "eps", "wd")
@@ -75,7 +76,7 @@ def _value(rule, key: str) -> Any:
     return _wd(rule) if key == "wd" else getattr(rule, key)
 
 
-def tied_rule(rules, kinds: Sequence[str], names: Sequence[str] = ()) -> TiedRule:
+def tied_rule(rules: Rules, kinds: Sequence[str], names: Sequence[str] = ()) -> TiedRule:
     """The :class:`TiedRule` for a tensor used as layers of ``kinds`` (e.g. embedding, readout);
     raises :class:`TiedWeightsError` when no symmetry shift makes the uses agree."""
     distinct = tuple(dict.fromkeys(kinds))
@@ -117,7 +118,7 @@ def tied_rule(rules, kinds: Sequence[str], names: Sequence[str] = ()) -> TiedRul
     return TiedRule(tuple(kinds), reference, theta, a, shared, why)
 
 
-def explain_tied(rules) -> str:
+def explain_tied(rules: Rules) -> str:
     """Markdown: how an embedding tied to the readout is parametrized under ``rules`` (or why it
     cannot be), for the book and ``Spec.table()``."""
     head = f"**Tied embedding and readout under {rules.title()}.** "

@@ -20,7 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .shapes import Layout
+from .calling import call_model, evaluating
+from .mapping import named_parameters
+from .shapes import Layout, is_raw
 
 #: ops that keep a tensor's dimensions in order (dtype / device / memory changes)
 _SAME = {"contiguous", "to", "float", "half", "bfloat16", "type_as", "detach", "clone"}
@@ -119,8 +121,6 @@ def observe_layouts(
     """Layout of each parameter in ``names`` from how one forward pass on ``example_batch`` (a
     tensor, tuple of arguments or dict of keyword arguments) reads it; a parameter read only
     elementwise gets the table layout (features last); one never read is left out."""
-    from .calling import call_model, evaluating
-
     watch = _Watch(names)
     rng = torch.random.get_rng_state()
     try:
@@ -140,9 +140,6 @@ def observe_layouts(
 def raw_layouts(model: nn.Module, example_batch: Any) -> dict[str, Layout]:
     """:func:`observe_layouts` of every trainable raw parameter of two or more dimensions (those
     no layer type states the layout of), recurrent layers refused first."""
-    from .mapping import named_parameters
-    from .shapes import is_raw
-
     modules = dict(model.named_modules())
     raw: dict[str, nn.Parameter] = {}
     for name, p in named_parameters(model):

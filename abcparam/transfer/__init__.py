@@ -10,6 +10,7 @@ trains.
 import sys
 import types
 
+from ..calculator import transfer
 from .analysis import optimum_log2_lr, summarise, table
 from .sweep import RunConfig, grid, run_sweep, train
 
@@ -18,8 +19,6 @@ class _CallableModule(types.ModuleType):
     """``abcparam.transfer(...)``: the calculator (see abcparam.calculator.transfer)."""
 
     def __call__(self, *args, **kwargs):
-        from ..calculator import transfer
-
         return transfer(*args, **kwargs)
 
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..records import dumps_strict
 from ..torch.models import ACTIVATIONS, GPT, MLP, Block, ResidualBlock, ResidualMLP
 from ..torch.optim import AdamAtan2, Lion, Muon, OptimizerList, muon_lr_factor
+from . import data
 from .flat_step import FLAT_KINDS, FlatBundle
 from .sweep import RunConfig, build_run, divergence, finished
 
@@ -449,8 +450,6 @@ class _Cohort:
 
     @classmethod
     def load(cls, configs: list[RunConfig]) -> _Cohort:
-        from . import data
-
         seeds = sorted({c.seed for c in configs})
         which = torch.tensor([seeds.index(c.seed) for c in configs])
         gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -466,8 +465,6 @@ class _Cohort:
         return 10 if self.cfg0.model == "mlp" else len(self.vocab)
 
     def lm(self, gs: list[torch.Generator], ids: torch.Tensor):
-        from . import data
-
         got = [data.lm_batch(ids, self.cfg0.batch // 8, 32, g) for g in gs]
         which = self.which
         return torch.stack([a for a, _ in got])[which], torch.stack([b for _, b in got])[which]

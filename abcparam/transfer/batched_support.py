@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..engine.optimizers import get_optimizer
 from .sweep import MODELS, RunConfig, is_user_model
 
 #: the engine optimizers whose torch class the batched step reproduces (Adam, AdamW, AdamAtan2,
@@ -17,8 +18,6 @@ BATCHED_OPTIMIZERS = (
 
 def unsupported(cfg: RunConfig) -> list[str]:
     """What of one run the batched trainer does not support (empty: it can train it)."""
-    from ..engine.optimizers import get_optimizer
-
     why = []
     if is_user_model(cfg.model) or cfg.model not in MODELS:
         why.append(f"model {cfg.model!r} (batched: {', '.join(MODELS)})")

@@ -21,7 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import validate
 from ..records import dumps_strict
+from ..reproducible import reproducible
+from .sweep import divergence
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ def lr_factor(step: int, warmup: int, horizon: int | None = None, fraction: floa
 def _build(cfg: HorizonRun):
     import abcparam
 
+    # torch boundary: `import abcparam.transfer.horizon` stays light; torch loads when a run trains
     from ..torch import build_model, build_optimizer, parametrize
     from . import data
 
@@ -166,7 +170,7 @@ class _WSDRun:
         """Seeded: the model built and parametrized, the data stream and validation windows."""
         import torch
 
-        from ..reproducible import reproducible
+        # torch boundary: `import abcparam.transfer.horizon` stays light; torch loads when a run trains
         from . import data
 
         reproducible()
@@ -211,6 +215,7 @@ class _WSDRun:
         """Train steps first..last-1; False if the training loss became non-finite."""
         import torch
 
+        # torch boundary: `import abcparam.transfer.horizon` stays light; torch loads when a run trains
         from . import data
 
         cfg, opt, hidden = self.cfg, self.opt, self.hidden
@@ -268,8 +273,6 @@ class _WSDRun:
 
 
 def _divergence(val: float, initial: float, chance: float) -> str | None:
-    from .sweep import divergence
-
     return divergence(val, initial, chance)
 
 
@@ -281,8 +284,6 @@ def grid(
     **fixed,
 ) -> list[HorizonRun]:
     """The product widths × batches × log2 LRs × seeds (0..seeds−1); ``fixed`` sets the rest."""
-    from .. import validate
-
     widths = [validate.positive_int(w, "width") for w in widths]
     batches = [validate.positive_int(b, "batch") for b in batches]
     seeds = validate.positive_int(seeds, "seeds")

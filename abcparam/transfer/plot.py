@@ -12,14 +12,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..atomic import save_figure
+from .analysis import is_diverged
 
 
 def plot_sweep(rows: list[dict], path: Path, title: str = "", vary: str = "width") -> Path:
     """Save loss vs log2 LR (seed mean), one panel per scheme, one curve per width (TP-V Fig. 1)
     or per depth (``vary="depth"``): aligned minima are what transfer looks like.  Diverged runs
     are left out."""
-    from .analysis import is_diverged
-
     rows = [r for r in rows if not is_diverged(r)]  # diverged runs are not part of a curve
     schemes = list(dict.fromkeys(r["scheme"] for r in rows)) or ["(no usable run)"]
     fig = Figure(figsize=(3.4 * len(schemes), 3))

@@ -22,8 +22,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line
+from .. import validate
+from ..atomic import append_line, read_lines
+from ..engine.exponents import canonical_kind
+from ..engine.optimizers import get_optimizer
 from ..interrupt import die_with_parent, interrupt_on_sigterm
+from ..loading import load_object
 from ..outfolder import claim
 from ..records import dumps_strict
 
@@ -134,11 +138,13 @@ def train(cfg: RunConfig) -> dict:
     """Train one model and return its final validation loss (inf if it diverged)."""
     import torch
 
+    # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
     from ..torch import with_z_loss
     from .trace import Trace
 
     torch.set_num_threads(1)
     if is_user_model(cfg.model):
+        # import cycle: user.py builds on this module's rules_for, divergence, _kind_lrs
         from .user import train_user
 
         torch.manual_seed(cfg.seed)
@@ -170,6 +176,7 @@ class _Task:
 
     @classmethod
     def load(cls, cfg: RunConfig, g) -> _Task:
+        # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
         from . import data
 
         if cfg.model == "mlp":
@@ -184,6 +191,7 @@ class _Task:
     def batch(self, val: bool = False):
         import torch
 
+        # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
         from . import data
 
         cfg, split = self.cfg, self.split
@@ -203,6 +211,7 @@ class _Task:
         """The loss before training (its own generator: training unchanged)."""
         import torch
 
+        # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
         from . import data
 
         with torch.no_grad():
@@ -277,6 +286,7 @@ def build_run(cfg: RunConfig):
     place a sweep run's model is built (the batched trainer stacks these)."""
     import torch
 
+    # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
     from ..torch import ResidualMLP, build_model, build_optimizer, parametrize
     from . import data
 
@@ -324,8 +334,6 @@ def _kind_lrs(cfg: RunConfig) -> float | dict[str, float]:
     """The base learning rate, or for a per-layer sweep one per kind: the swept kind at
     ``log2_lr`` and every other kind at ``fixed_log2_lr`` (each times its own width factor in
     the optimizer groups), so that only the swept kind's learning rate varies."""
-    from ..engine.exponents import canonical_kind
-
     if cfg.sweep_kind is None:
         return 2.0**cfg.log2_lr
     if cfg.fixed_log2_lr is None:
@@ -362,9 +370,6 @@ def grid(
 ) -> list[RunConfig]:
     """The full product schemes x widths (x depths) x log2 LRs x seeds (seeds 0..seeds-1);
     ``fixed`` sets the other RunConfig fields (steps, base_width, base_depth, batch, device)."""
-    from .. import validate
-    from ..engine.optimizers import get_optimizer
-
     # every argument checked here, not inside a worker process halfway through the sweep
     schemes = [sweep_scheme(s) for s in schemes]
     if not schemes:
@@ -411,11 +416,7 @@ def grid(
 
 def _check_model(model: str, fixed: dict) -> None:
     """A built-in model name, or a user model whose factory, batches and loss load."""
-    from .. import validate
-
     if is_user_model(model):
-        from ..loading import load_object
-
         load_object(model, "model")
         if not fixed.get("batch_fn"):
             raise ValueError(f"model {model!r} needs batch_fn='package.module:fn' (index -> batch)")
@@ -434,8 +435,6 @@ def _check_model(model: str, fixed: dict) -> None:
 def _check_settings(fixed: dict, model: str, optimizer: str) -> None:
     """The other RunConfig fields: known names, valid values (normalised in place), and the ones
     that need a given optimizer or model."""
-    from .. import validate
-
     settable = [f.name for f in fields(RunConfig)][6:]  # after model .. seed
     unknown = set(fixed) - set(settable)
     if unknown:
@@ -469,9 +468,11 @@ def _check_settings(fixed: dict, model: str, optimizer: str) -> None:
 def _check_sizes(model: str, widths: list[int], depth: int | None, device: str) -> None:
     """Before any worker starts: the device exists here, and the largest model of the grid (built
     on the meta device: shapes only) fits in its free memory (abcparam.coordcheck.resources)."""
+    # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
     from ..coordcheck.resources import check_resources
 
     def build(width: int):
+        # torch boundary: `import abcparam.transfer` stays light; torch loads when a run trains
         from ..torch import ResidualMLP, build_model
 
         if model == "mlp":
@@ -507,8 +508,6 @@ def finished(path: Path) -> dict[str, dict]:
     JSON, or missing fields, or a loss that is not a number) is reported with the file and its
     line number (a warning) and skipped, so that run is redone; a torn last line (an interrupted
     write) too."""
-    from ..atomic import read_lines
-
     done: dict[str, dict] = {}
     if not path.exists():
         return done
@@ -557,6 +556,7 @@ def run_sweep(
         raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
     path = Path(results)
     if batched:
+        # import cycle: batched*.py build on this module's RunConfig, build_run, divergence
         from .batched import run_batched_sweep
         from .batched_support import check_batched
 

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from ..torch.gradient_rms import lookup_tables, seen_entries
 from ..torch.losses import log_partition
 
 
@@ -81,7 +82,6 @@ class Trace:
         whose fall to Adam's eps :mod:`abcparam.engine.epsilon` forecasts."""
         if not self._due(step) or spec is None:
             return
-        from ..torch.gradient_rms import lookup_tables, seen_entries
 
         lookups = lookup_tables(self.model)
         sums: dict[str, float] = {}

@@ -14,6 +14,12 @@ import math
 from dataclasses import asdict
 from typing import Any
 
+from ..coordcheck.check import _base_model, _check_output, _to_device, default_loss
+from ..loading import load_object
+from ..torch import build_optimizer, parametrize
+from ..torch.calling import call_model
+from .sweep import _kind_lrs, divergence, rules_for
+
 #: held-out batches the validation loss averages
 VAL_BATCHES = 4
 #: the index stride between seeds (as the coordinate check's fresh batches)
@@ -24,12 +30,6 @@ def train_user(cfg: Any) -> dict:
     """Train ``cfg.model`` (``package.module:factory``) for ``cfg.steps`` steps; the row that
     :func:`abcparam.transfer.sweep.train` returns for a built-in model."""
     import torch
-
-    from ..coordcheck.check import _base_model, _check_output, _to_device, default_loss
-    from ..loading import load_object
-    from ..torch import build_optimizer, parametrize
-    from ..torch.calling import call_model
-    from .sweep import _kind_lrs, divergence, rules_for
 
     factory = load_object(cfg.model, "model")
     batch_fn = load_object(cfg.batch_fn, "batch") if cfg.batch_fn else None

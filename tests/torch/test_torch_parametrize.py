@@ -303,32 +303,23 @@ def test_depth_rules_set_branch_multipliers_and_depth_lr():
     def net(width, depth=4):
         return nn.Sequential(nn.Linear(8, width), *(Block(width) for _ in range(depth)))
 
-    class DepthRules:  # the depth fields as the engine's depth rules carry them
-        def __init__(self, rules):
-            self._r, self.has_depth, self.depth_alpha = rules, True, sympy_half
-            self.outside_depth = {"c": 0}
+    def depth_rules(rules):  # the depth fields as the engine's depth rules carry them
+        return dataclasses.replace(
+            rules,
+            depth_alpha=sympy.Rational(1, 2),
+            outside_depth={"c": 0},
+            layers={k: dataclasses.replace(r, depth={"c": 1}) for k, r in rules.layers.items()},
+        )
 
-        def __getitem__(self, kind):
-            return _WithDepth(self._r[kind])
-
-        def __getattr__(self, name):
-            return getattr(self._r, name)
-
-    class _WithDepth:
-        def __init__(self, rule):
-            self._rule, self.depth = rule, {"c": 1}
-
-        def __getattr__(self, name):
-            return getattr(self._rule, name)
+    import dataclasses
 
     import sympy
 
-    sympy_half = sympy.Rational(1, 2)
-    rules = DepthRules(abcparam.rules("mup"))
+    rules = depth_rules(abcparam.rules("mup"))
     model = net(64)
     with pytest.raises(ValueError, match="base_depth"):
-        parametrize(model, rules, base=net(32))
-    spec = parametrize(model, rules, base=net(32), base_depth=1)
+        parametrize(model, rules, base=net(32), fold=False)
+    spec = parametrize(model, rules, base=net(32), base_depth=1, fold=False)
     assert all(model[i].branch_multiplier == pytest.approx(4**-0.5) for i in range(1, 5))
     plain = abcparam.rules("mup")["hidden"].c
     assert spec.param("1.fc.weight").lr_scale == pytest.approx(2.0 ** -float(plain) * 4**-1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ... import validate
 from ..exponents import HIDDEN, LAYER_KINDS, canonical_kind, resolve
 from .adafactor import ADAFACTOR
 from .adam import ADAM
@@ -46,8 +47,6 @@ def _single(name: str | UpdateModel) -> UpdateModel:
 
 
 def _parse_plan(text: str) -> dict[str, str]:
-    from ... import validate
-
     # a kind named twice is an error (never last-one-wins)
     return validate.key_values(text, "per-kind optimizer", "'hidden=muon,default=adamw'")
 
