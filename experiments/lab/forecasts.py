@@ -56,6 +56,8 @@ class Preset:
     #: "flat in width" compares models that differ in every scheme
     variant_base_width: int = 32
     variant_widths: tuple[int, ...] = ()
+    #: the VARIANTS the sensitivity phase runs (by name)
+    sensitivity_variants: tuple[str, ...] = ("plain", "qk-layernorm+z-loss")
 
 
 PRESETS = {
@@ -84,6 +86,20 @@ PRESETS = {
         5,
         100,
         trace_every=20,
+    ),
+    # item 3 at the issue's sizes, cut to what two shared cores finish in about 80 minutes:
+    # 1,000 steps, Wortsman et al.'s 3e-4 .. 3e-1 on a 0.5-log2 grid (21 points), widths 64 and
+    # 128, the plain recipe only (the mitigations stay at the cpu preset's 100 steps)
+    "cpu-sensitivity": Preset(
+        64,
+        (64,),
+        (-7.5,),  # cpu-long's tuned LR (this preset runs no tune phase)
+        1000,
+        (64, 128),
+        21,
+        1000,
+        trace_every=20,
+        sensitivity_variants=("plain",),
     ),
     "quick": Preset(
         16,
@@ -147,6 +163,15 @@ def variant_settings(name: str, steps: int) -> tuple[str, dict]:
     raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(EXTRA_VARIANTS)}")
 
 
+def _sensitivity_variants(preset: Preset) -> list[tuple[str, dict]]:
+    """The (name, settings) of VARIANTS that ``preset``'s sensitivity phase runs."""
+    known = dict(VARIANTS)
+    bad = [n for n in preset.sensitivity_variants if n not in known]
+    if bad:
+        raise ValueError(f"sensitivity variant {bad[0]!r}; accepted: {', '.join(known)}")
+    return [(n, known[n]) for n in preset.sensitivity_variants]
+
+
 def sensitivity_grid(points: int) -> list[float]:
     """``points`` log2 LRs evenly spread over [log2 3e-4, log2 3e-1]."""
     lo, hi = LOG2_LR_RANGE
@@ -202,7 +227,7 @@ def _phase_configs(phase: str, preset, device: str, out: Path, workers: int) -> 
     elif phase == "sensitivity":
         # width-major: an interrupted sweep leaves whole (width, variant, scheme) LR curves
         for width in preset.sensitivity_widths:
-            for _, settings in VARIANTS:
+            for _, settings in _sensitivity_variants(preset):
                 configs += grid(
                     "transformer",
                     SENSITIVITY_SCHEMES,

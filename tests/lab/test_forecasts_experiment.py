@@ -43,3 +43,19 @@ def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     assert (tmp_path / "results.tar.gz").stat().st_size > 0
     config = json.loads((out / "config.json").read_text())
     assert config["preset"] == "quick" and config["sizes"]["scale_widths"] == [16, 24, 32, 48]
+
+
+def test_sensitivity_preset_runs_wortsmans_range_on_a_half_octave_grid(tmp_path):
+    from experiments.lab.forecasts import PRESETS, Preset, _phase_configs, _sensitivity_variants
+
+    configs = _phase_configs("sensitivity", PRESETS["cpu-sensitivity"], "cpu", tmp_path, 1)
+    lrs = sorted({c.log2_lr for c in configs})
+    steps = {round(b - a, 3) for a, b in zip(lrs, lrs[1:])}
+    assert len(lrs) == 21 and steps <= {0.498, 0.499}
+    assert 2 ** lrs[0] == pytest.approx(3e-4, rel=1e-3) and 2 ** lrs[-1] == pytest.approx(
+        0.3, rel=1e-3
+    )
+    assert {c.width for c in configs} == {64, 128} and {c.steps for c in configs} == {1000}
+    assert not any(c.qk_layernorm or c.z_loss for c in configs)  # the plain recipe only
+    with pytest.raises(ValueError, match="'qk'.*accepted: plain"):
+        _sensitivity_variants(Preset(8, (8,), (-7.0,), 1, (8,), 2, 1, sensitivity_variants=("qk",)))
