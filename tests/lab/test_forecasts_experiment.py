@@ -59,3 +59,10 @@ def test_sensitivity_preset_runs_wortsmans_range_on_a_half_octave_grid(tmp_path)
     assert not any(c.qk_layernorm or c.z_loss for c in configs)  # the plain recipe only
     with pytest.raises(ValueError, match="'qk'.*accepted: plain"):
         _sensitivity_variants(Preset(8, (8,), (-7.0,), 1, (8,), 2, 1, sensitivity_variants=("qk",)))
+
+
+def test_sensitivity_preset_measures_no_width_where_the_schemes_coincide(tmp_path):
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    configs = _phase_configs("sensitivity", PRESETS["cpu-sensitivity"], "cpu", tmp_path, 1)
+    assert all(c.base_width < c.width for c in configs)
