@@ -235,3 +235,41 @@ def late_training_check(row: dict, last: float = 0.5) -> list[dict]:
             }
         )
     return out
+
+
+def late_width_slopes(checks: list[dict]) -> list[dict]:
+    """Per (convention, layer) of :func:`late_training_check` rows over widths and seeds: the slope
+    in log width of the measured late relative update and of its equilibrium √(2d), judged by the
+    coordinate checks' one rule (Kosson et al. 2025, arXiv 2510.19093: is the late update
+    width-stable under μP, with each weight-decay convention?)."""
+    # local: the checks' fit and rule live in abcparam.coordcheck, whose package imports torch
+    from ..coordcheck.fit import slope_with_error
+    from ..coordcheck.judge import enough_sizes, unresolved, within
+
+    measured: dict = defaultdict(lambda: defaultdict(list))
+    predicted: dict = defaultdict(lambda: defaultdict(list))
+    for check in checks:
+        for layer in check["layers"]:
+            key = (check["convention"], layer["layer"])
+            measured[key][check["seed"]].append((check["width"], layer["measured"]))
+            predicted[key][check["seed"]].append((check["width"], layer["predicted"]))
+    out = []
+    for key in sorted(measured):
+        widths = sorted({w for points in measured[key].values() for w, _ in points})
+        slope, stderr = slope_with_error(measured[key])
+        expected, _ = slope_with_error(predicted[key])
+        judged = enough_sizes(widths)
+        out.append(
+            {
+                "convention": key[0],
+                "layer": key[1],
+                "widths": widths,
+                "measured": slope,
+                "stderr": stderr,
+                "predicted": expected,
+                "judged": judged,
+                "passed": within(slope, expected) if judged else None,
+                "unresolved": unresolved(stderr) if judged else None,
+            }
+        )
+    return out

@@ -245,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
 def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     """The late-training check: one long warmup-stable run per (width, convention, seed) with the
     relative update of every hidden layer recorded; judged against √(2d) per layer."""
+    from abcparam.coordcheck.judge import rule_text
     from abcparam.transfer.horizon import HorizonRun, finished, run_grid
-    from abcparam.transfer.horizon_fit import late_training_check
+    from abcparam.transfer.horizon_fit import late_training_check, late_width_slopes
 
     plans: dict[str, Any] = {"quick": {"widths": "16,32", "steps": 20}, **LATE}
     if size not in plans:
@@ -293,7 +294,8 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
         for r in rows
         for c in [late_training_check(r)]
     ]
-    save_json(out / "summary.json", {"checks": checks}, command=command, started=started)
+    summary = {"checks": checks, "width_slopes": late_width_slopes(checks), "rule": rule_text()}
+    save_json(out / "summary.json", summary, command=command, started=started)
     return 0
 
 

@@ -153,6 +153,9 @@ def test_late_training_check_quick(tmp_path):
     for check in checks:
         for layer in check["layers"]:
             assert layer["measured"] > 0 and layer["predicted"] > 0
+    slopes = load_json(tmp_path / "summary.json")["width_slopes"]
+    assert {s["convention"] for s in slopes} == {"coupled", "independent"}
+    assert all(not s["judged"] and s["passed"] is None for s in slopes)  # 2 widths: not judged
 
 
 def test_gpu_grid_is_the_same_pipeline():
@@ -187,3 +190,31 @@ def test_late_check_judges_the_stable_phase_only():
     (check,) = late_training_check(row)
     assert check["measured"] == pytest.approx(0.04)
     assert check["ratio"] == pytest.approx(0.04 / math.sqrt(1.6e-3))
+
+
+def _late_checks(exponent: float, widths=(32, 64, 128), seeds=(0, 1, 2)) -> list[dict]:
+    """Synthetic late checks: the update scales as width**exponent, the equilibrium is flat."""
+    return [
+        {
+            "convention": "coupled",
+            "width": w,
+            "seed": s,
+            "layers": [{"layer": "h", "measured": 0.01 * (1 + 0.01 * s) * w**exponent,
+                        "predicted": 0.04}],
+        }
+        for w in widths
+        for s in seeds
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("exponent, passed", [(0.0, True), (0.1, True), (-0.5, False)])
+def test_late_width_slope_is_judged_by_the_checks_rule(exponent, passed):
+    """The late update's width exponent against the equilibrium's (0 here): the one rule."""
+    from abcparam.transfer.horizon_fit import late_width_slopes
+
+    (fit,) = late_width_slopes(_late_checks(exponent))
+    assert fit["measured"] == pytest.approx(exponent, abs=1e-9)
+    assert fit["predicted"] == pytest.approx(0.0, abs=1e-12)
+    assert fit["judged"] and fit["passed"] is passed and fit["unresolved"] is False
+    (two,) = late_width_slopes(_late_checks(exponent, widths=(32, 64)))
+    assert not two["judged"] and two["passed"] is None
