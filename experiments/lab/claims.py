@@ -449,19 +449,16 @@ def json_value(paths: Sequence[Path], keys: str) -> Values:
 
 
 def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width: int) -> Values:
-    """Wortsman et al.'s LR sensitivity of one recipe (plain / independent-decay / warmup, read
-    from each run's settings), scheme and width: mean ± standard error over seeds."""
+    """Wortsman et al.'s LR sensitivity of one recipe (plain / qk-layernorm+z-loss /
+    independent-decay / warmup, read from each run's settings), scheme and width: mean ±
+    standard error over seeds."""
     from abcparam.forecasts import sensitivity_table
-
-    def name(row: dict) -> str:
-        if row.get("weight_decay"):
-            return "independent-decay"
-        return "warmup" if row.get("warmup") else "plain"
+    from experiments.lab.forecasts import variant_of
 
     (path,) = paths
     rows = []
     for row in _runs(path):
-        if name(row) == variant and row["scheme"] == scheme and row["width"] == width:
+        if variant_of(row) == variant and row["scheme"] == scheme and row["width"] == width:
             row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
             rows.append(row)
     ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
