@@ -131,8 +131,26 @@ def summarise(rows: list[dict], bootstrap: int = BOOTSTRAP) -> dict:
         "edges": [list(e) for e in edges],
         "per_width": per_width,
         "across_widths": _across(per_width),
+        "in_width": _in_width(best, widths, batches, horizons, bootstrap),
         "method": (__doc__ or "").strip(),
     }
+
+
+def _in_width(best: dict, widths: list, batches: list, horizons: list, bootstrap: int) -> dict:
+    """Per batch: the slope of log2 η* in log2 width at each horizon (μP's transfer says 0; a
+    drift per width doubling otherwise), and pooled over the horizons."""
+    out: dict = {}
+    for b in batches:
+        fits = {
+            t: slope_with_interval(
+                [(w, best.get((w, b, t), {})) for w in widths], bootstrap=bootstrap
+            )
+            for t in horizons
+        }
+        found = {t: f for t, f in fits.items() if f}
+        if found:
+            out[b] = {"per_horizon": found, "pooled": _pooled(list(found.values()))}
+    return out
 
 
 def _pooled(fits: list[dict | None]) -> dict | None:

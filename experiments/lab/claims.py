@@ -228,6 +228,17 @@ def horizon_pooled_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def horizon_width_slope(paths: Sequence[Path], batch: int, horizon: int | None = None) -> Values:
+    """Slope of log2 η* in log2 width at one batch, refitted from the grids' runs (at one
+    horizon, or pooled over the horizons); μP's transfer says 0."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    rows = [r for path in paths for r in _jsonl(path) if r["batch"] == batch]
+    fits = summarise(rows)["in_width"][batch]
+    fit = fits["pooled"] if horizon is None else fits["per_horizon"][horizon]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
 def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
     """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
     its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
@@ -278,6 +289,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wd_timescale,
         horizon_lr_slope,
         horizon_pooled_slope,
+        horizon_width_slope,
         critical_batch_fit,
         sensitivity_horizon_slope,
     )

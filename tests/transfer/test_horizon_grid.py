@@ -77,17 +77,20 @@ def test_decay_dominated_update_is_the_per_step_decay():
     assert np.all(updates[updates[:, 0] > decay_start(10, 0.1), 1:] < 0.05)
 
 
-def _planted(slope_t: float, slope_b: float, noise: float = 0.02) -> list[dict]:
+def _planted(
+    slope_t: float, slope_b: float, noise: float = 0.02, slope_w: float = 0.0, widths=(32, 64)
+) -> list[dict]:
     """Rows whose loss is a parabola in log2 lr around a planted optimum."""
     rng = np.random.default_rng(0)
     rows = []
-    for width in (32, 64):
+    for width in widths:
         for batch in (4, 8, 16):
             for seed in range(3):
                 for lr in np.arange(-10, -3.9, 0.5):
                     results = {}
                     for t in (100, 200, 400):
                         best = -7 + slope_t * math.log2(t / 100) + slope_b * math.log2(batch / 4)
+                        best += slope_w * math.log2(width / 32)
                         best += rng.normal(0, noise)
                         loss = 2 + 0.1 * (lr - best) ** 2
                         results[str(t)] = {"val_loss": loss, "diverged": False}
@@ -114,6 +117,17 @@ def test_analysis_recovers_planted_slopes():
         assert pooled["in_batch_fixed_tokens"]["slope"] == pytest.approx(1.0, abs=0.05)
     assert summary["across_widths"]["in_horizon"]["overlap"]
     assert "d log2 η*/d log2 T" in markdown(summary)
+
+
+@pytest.mark.parametrize("slope_w", [0.0, -0.5])
+def test_analysis_recovers_a_planted_width_drift(slope_w):
+    """η*'s slope in log2 width per (batch, horizon), and pooled: μP's transfer plants 0."""
+    summary = summarise(_planted(-0.5, 0.5, slope_w=slope_w, widths=(32, 64, 128)), bootstrap=200)
+    for batch in (4, 8, 16):
+        fits = summary["in_width"][batch]
+        assert set(fits["per_horizon"]) == {100, 200, 400}
+        assert fits["pooled"]["slope"] == pytest.approx(slope_w, abs=0.05)
+        assert all(f["cells"] == 3 for f in fits["per_horizon"].values())
 
 
 def test_edge_optimum_is_left_out():
