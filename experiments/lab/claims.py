@@ -239,6 +239,29 @@ def horizon_width_slope(paths: Sequence[Path], batch: int, horizon: int | None =
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def late_width_verdicts(paths: Sequence[Path], convention: str) -> Values:
+    """The late-training check refitted from its runs: of the hidden layers' width slopes of the
+    late relative update under one decay convention, how many the checks' one rule passes
+    against the equilibrium √(2d)'s slope, how many are unresolved, and the slopes' range."""
+    from abcparam.transfer.horizon_fit import late_training_check, late_width_slopes
+
+    (path,) = paths
+    checks = [
+        {"width": r["width"], "convention": r["convention"], "seed": r["seed"],
+         "layers": late_training_check(r)}
+        for r in _jsonl(path)
+    ]  # fmt: skip
+    fits = [f for f in late_width_slopes(checks) if f["convention"] == convention and f["judged"]]
+    slopes = [f["measured"] for f in fits]
+    return {
+        "passed": sum(bool(f["passed"]) for f in fits),
+        "fits": len(fits),
+        "unresolved": sum(bool(f["unresolved"]) for f in fits),
+        "low": min(slopes),
+        "high": max(slopes),
+    }
+
+
 def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
     """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
     its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
@@ -290,6 +313,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_lr_slope,
         horizon_pooled_slope,
         horizon_width_slope,
+        late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,
     )
@@ -408,10 +432,6 @@ def main(argv: list[str] | None = None) -> int:
 # --- forecasts ---
 
 
-def _runs(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def onset_width_exponent(
     paths: Sequence[Path], scheme: str, rise: float = 20.0, bootstrap: int = 1000
 ) -> Values:
@@ -421,7 +441,7 @@ def onset_width_exponent(
     from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
 
     (path,) = paths
-    curves = seed_curves(_runs(path))
+    curves = seed_curves(_jsonl(path))
     widths = sorted(w for sch, w in curves if sch == scheme)
     per = {
         w: {s: interpolated_onset(c, rise) for s, c in curves[(scheme, w)].items()} for w in widths
@@ -434,7 +454,7 @@ def epsilon_gap(paths: Sequence[Path], width: int, eps: float, control: float = 
     """Large-eps minus control validation loss at the control's best grid LR (mean over seeds),
     paired by seed: mean and standard error."""
     (path,) = paths
-    rows = [r for r in _runs(path) if r["width"] == width]
+    rows = [r for r in _jsonl(path) if r["width"] == width]
 
     def curve(e: float) -> dict[float, dict[int, float]]:
         out: dict[float, dict[int, float]] = defaultdict(dict)
@@ -469,7 +489,7 @@ def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width:
 
     (path,) = paths
     rows = []
-    for row in _runs(path):
+    for row in _jsonl(path):
         if variant_of(row) == variant and row["scheme"] == scheme and row["width"] == width:
             row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
             rows.append(row)
@@ -485,7 +505,7 @@ def held_out_forecast(
     from abcparam.forecasts import predict_loss
 
     (path,) = paths
-    rows = [r for r in _runs(path) if r["scheme"] == scheme]
+    rows = [r for r in _jsonl(path) if r["scheme"] == scheme]
     widths = sorted({r["width"] for r in rows})
     p = predict_loss(rows, width=widths[-1], widths=widths[:-1], bootstrap=bootstrap, paired=paired)
     held = p.evaluate([r["val_loss"] for r in rows if r["width"] == widths[-1]])
