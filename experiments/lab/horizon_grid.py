@@ -75,7 +75,7 @@ GPU: dict[str, Any] = {
 #: the late-training coordinate check: relative updates over ``steps`` at one LR, both
 #: weight-decay conventions (Kosson et al. 2025, arXiv 2510.19093)
 LATE = {
-    "cpu": {"widths": "64,128", "steps": 2000},
+    "cpu": {"widths": "32,64,128,256", "steps": 2000},
     "gpu": {"widths": "64,128,256,512", "steps": 4000},
 }
 QUICK: dict[str, Any] = {
@@ -283,7 +283,11 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
         "python experiments/horizon_grid.py " + " ".join(sys.argv[1:] if argv is None else argv)
     ).strip()
     if not args.summary_only:
-        save_json(out / "config.json", {"plan": plan, "runs": len(configs)}, command=command)
+        save_json(
+            out / "config.json",
+            {"plan": plan, "widths": widths, "seeds": seeds, "steps": steps, "runs": len(configs)},
+            command=command,
+        )
     rows = (
         [finished(out / "runs.jsonl")[c.key] for c in configs]
         if args.summary_only

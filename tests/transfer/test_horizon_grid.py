@@ -170,6 +170,8 @@ def test_late_training_check_quick(tmp_path):
     slopes = load_json(tmp_path / "summary.json")["width_slopes"]
     assert {s["convention"] for s in slopes} == {"coupled", "independent"}
     assert all(not s["judged"] and s["passed"] is None for s in slopes)  # 2 widths: not judged
+    config = load_json(tmp_path / "config.json")  # the grid that ran, not only the preset's plan
+    assert config["widths"] == [16, 32] and config["runs"] == len(checks)
 
 
 def test_gpu_grid_is_the_same_pipeline():
