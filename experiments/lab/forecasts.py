@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -102,19 +102,6 @@ PRESETS = {
         trace_every=20,
         sensitivity_variants=("plain",),
     ),
-    # Wortsman et al.'s main mitigation at the same length and grid: qk-layernorm with z-loss, at
-    # width 128 only (where SP's plain sensitivity rose), to set beside cpu-sensitivity's plain 128
-    "cpu-sensitivity-qk": Preset(
-        32,
-        (32,),
-        (-7.0,),  # not run: this preset runs the sensitivity phase only
-        1000,
-        (128,),
-        21,
-        1000,
-        trace_every=20,
-        sensitivity_variants=("qk-layernorm+z-loss",),
-    ),
     "quick": Preset(
         16,
         (16, 24, 32, 48),
@@ -147,6 +134,13 @@ PRESETS = {
         variant_widths=(256, 512),
     ),
 }
+# Wortsman et al.'s main mitigation on cpu-sensitivity's grid and length: qk-layernorm with z-loss,
+# at width 128 only (where SP's plain sensitivity rose), to set beside the plain width-128 runs
+PRESETS["cpu-sensitivity-qk"] = replace(
+    PRESETS["cpu-sensitivity"],
+    sensitivity_widths=(128,),
+    sensitivity_variants=("qk-layernorm+z-loss",),
+)
 TUNE_SCHEME = "mup"
 SCALE_SCHEMES = ("mup", "sp-constant-lr")
 SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")

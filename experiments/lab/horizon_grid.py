@@ -285,7 +285,7 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
     if not args.summary_only:
         save_json(
             out / "config.json",
-            {"plan": plan, "widths": widths, "seeds": seeds, "steps": steps, "runs": len(configs)},
+            {"plan": plan, "widths": widths, "seeds": seeds, "runs": len(configs)},
             command=command,
         )
     rows = (
