@@ -141,6 +141,15 @@ PRESETS["cpu-sensitivity-qk"] = replace(
     sensitivity_widths=(128,),
     sensitivity_variants=("qk-layernorm+z-loss",),
 )
+# one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
+# item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
+# predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss
+PRESETS["gpu-scale"] = replace(PRESETS["cpu-long"], scale_widths=(64, 128, 256, 512, 1024))
+PRESETS["gpu-sensitivity"] = replace(
+    PRESETS["cpu-sensitivity"],
+    sensitivity_widths=(256,),
+    sensitivity_variants=("plain", "qk-layernorm+z-loss"),
+)
 TUNE_SCHEME = "mup"
 SCALE_SCHEMES = ("mup", "sp-constant-lr")
 SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")
