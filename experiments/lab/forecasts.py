@@ -441,6 +441,7 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
         summary["sensitivity"] = [
             {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()
         ]
+        summary["sensitivity_incomplete"] = _incomplete(rows, complete, group)
         logits = logit_table(rows, group)
         onsets = _onset_rows(logits)
         _predict_onsets(onsets)
@@ -469,18 +470,33 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
 
 
 def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
-    """Rows of (group, seed) LR curves that cover the whole grid of their group (an
-    interrupted sweep leaves partial curves, which the metric cannot average)."""
-
-    def key(r: dict) -> tuple:
-        return tuple(r[g] for g in group)
-
-    lrs: dict[tuple, set] = {}
+    """Rows of (group, seed) LR curves that cover the sweep's whole LR grid: every group of one
+    sweep runs the same grid, so the grid is every LR in ``rows``.  An interrupted sweep leaves
+    partial curves, which the metric cannot average: a curve cut off before the high LRs where
+    training breaks would read as insensitive."""
+    grid = {r["log2_lr"] for r in rows}
     seen: dict[tuple, set] = {}
     for r in rows:
-        lrs.setdefault(key(r), set()).add(r["log2_lr"])
-        seen.setdefault(key(r) + (r["seed"],), set()).add(r["log2_lr"])
-    return [r for r in rows if seen[key(r) + (r["seed"],)] == lrs[key(r)]]
+        seen.setdefault(tuple(r[g] for g in group) + (r["seed"],), set()).add(r["log2_lr"])
+    return [r for r in rows if seen[tuple(r[g] for g in group) + (r["seed"],)] == grid]
+
+
+def _incomplete(rows: list[dict], complete: list[dict], group: tuple[str, ...]) -> list[dict]:
+    """The groups with partial LR curves left out of the sensitivity table, with what they hold."""
+    kept = {tuple(r[g] for g in group) + (r["seed"],) for r in complete}
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        k = tuple(r[g] for g in group)
+        if k + (r["seed"],) in kept:
+            continue
+        entry = out.setdefault(k, {**dict(zip(group, k)), "runs": 0, "seeds": set()})
+        entry["runs"] += 1
+        entry["seeds"].add(r["seed"])
+    grid = len({r["log2_lr"] for r in rows})
+    return [
+        {**e, "seeds": sorted(e["seeds"]), "grid_points": grid}
+        for _, e in sorted(out.items(), key=lambda kv: str(kv[0]))
+    ]
 
 
 def _logit_slopes(logits: dict) -> list[dict]:

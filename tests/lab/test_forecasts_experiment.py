@@ -77,3 +77,21 @@ def test_mitigation_preset_is_the_same_grid_with_qk_layernorm_and_z_loss(tmp_pat
     assert all(c.qk_layernorm and c.z_loss == 1e-4 for c in qk)
     same = {(c.scheme, c.log2_lr, c.seed, c.steps, c.base_width) for c in plain if c.width == 128}
     assert {(c.scheme, c.log2_lr, c.seed, c.steps, c.base_width) for c in qk} == same
+
+
+def test_partial_lr_curves_of_an_interrupted_sweep_are_left_out():
+    """A scheme whose sweep stopped before the high LRs would read as insensitive: its curves
+    are measured against the sweep's whole grid, not against what the scheme reached."""
+    from experiments.lab.forecasts import _complete_curves, _incomplete
+
+    group = ("scheme",)
+    rows = [
+        {"scheme": s, "seed": seed, "log2_lr": lr}
+        for s, lrs in (("mup", (-8, -6, -4)), ("u-mup", (-8, -6)))
+        for seed in (0, 1)
+        for lr in lrs
+    ]
+    kept = _complete_curves(rows, group)
+    assert {r["scheme"] for r in kept} == {"mup"} and len(kept) == 6
+    (left,) = _incomplete(rows, kept, group)
+    assert left == {"scheme": "u-mup", "runs": 4, "seeds": [0, 1], "grid_points": 3}
