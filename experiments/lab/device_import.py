@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from abcparam.records import repo_root
+from abcparam.records import repo_root, save_json
 from experiments.lab.audit import blocks, results_root
 
 #: result files whose state does not describe the code (the results themselves)
@@ -72,7 +72,8 @@ def reattribute(obj: Any, snapshot: str, sent: str) -> int:
     keeping the device's record under ``device_checkout``; returns how many were changed."""
     count = 0
     for block in list(_blocks_of(obj, snapshot)):
-        record = {k: block.get(k) for k in ("git_commit", "git_dirty", "git_modified")}
+        # renamed: a nested "git_commit" would read as a second provenance block
+        record = {k[4:]: block.get(k) for k in ("git_commit", "git_dirty", "git_modified")}
         block.update(git_commit=sent, git_dirty=False, git_modified=[])
         block["device_checkout"] = {
             **record,
@@ -89,11 +90,28 @@ def _blocks_of(obj: Any, commit: str) -> Iterator[dict]:
             yield block
 
 
-def import_folder(src: Path, dest: Path, snapshot: str, sent: str) -> int:
-    """Copy ``src`` to ``dest`` and re-attribute every JSON file's provenance; returns the count."""
+def import_folder(
+    src: Path, dest: Path, snapshot: str, sent: str, command: str = "", device: str = ""
+) -> int:
+    """Copy ``src`` to ``dest`` and re-attribute every JSON file's provenance; returns the count.
+    A folder of runs with no JSON beside them (a sweep stopped before it wrote its config) gets a
+    ``device_run.json`` naming ``sent``, ``command`` and ``device``."""
     if dest.exists():
         raise FileExistsError(f"{dest} exists; accepted: a new folder under experiments/results")
     shutil.copytree(src, dest)
+    for runs in sorted(dest.rglob("runs.jsonl")):
+        if not list(runs.parent.glob("*.json")):
+            record = {
+                "git_commit": sent,
+                "git_dirty": False,
+                "git_modified": [],
+                "command": command or None,
+                "device": device or None,
+                "wall_s": None,
+                "device_checkout": {"commit": snapshot, "dirty": True},
+            }
+            lines = len(runs.read_text().splitlines())
+            save_json(runs.parent / "device_run.json", {"runs": lines, "provenance": record})
     count = 0
     for path in sorted(dest.rglob("*.json")):
         data = json.loads(path.read_text())
@@ -109,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("code_state", type=Path)
     p.add_argument("sent_commit")
     p.add_argument("pairs", nargs="+", help="SRC DEST pairs (DEST relative to experiments/results)")
+    p.add_argument("--command", default="", help="what ran on the device (for device_run.json)")
+    p.add_argument("--device", default="", help="the device, e.g. 'cuda (NVIDIA H200)'")
     args = p.parse_args(argv)
     if len(args.pairs) % 2:
         p.error(f"{len(args.pairs)} folder arguments; accepted: SRC DEST pairs")
@@ -116,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     sent = _git("rev-parse", args.sent_commit).strip()
     verify_sent(snapshot, sent, modified)
     for src, dest in zip(args.pairs[::2], args.pairs[1::2]):
-        n = import_folder(Path(src), results_root() / dest, snapshot, sent)
+        n = import_folder(
+            Path(src), results_root() / dest, snapshot, sent, args.command, args.device
+        )
         print(f"{src} -> experiments/results/{dest}: {n} provenance block(s) re-attributed")
     return 0
 

@@ -61,15 +61,20 @@ def test_only_the_snapshot_blocks_are_reattributed(tmp_path):
     assert reattribute(data, SNAPSHOT, SENT) == 1
     block = data["provenance"]
     assert block["git_commit"] == SENT and block["git_dirty"] is False
-    assert block["device_checkout"]["git_commit"] == SNAPSHOT
-    assert block["device_checkout"]["git_modified"] == ["x.py"]
+    assert block["device_checkout"]["commit"] == SNAPSHOT
+    assert block["device_checkout"]["modified"] == ["x.py"]
     assert data["parts"][0] == {"git_commit": "f" * 40, "git_dirty": False}
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "config.json").write_text(json.dumps({"provenance": {"git_commit": SNAPSHOT}}))
-    (src / "runs.jsonl").write_text("{}\n")
-    assert import_folder(src, tmp_path / "dest", SNAPSHOT, SENT) == 1
+    (src / "runs.jsonl").write_text("{}\n{}\n")
+    assert import_folder(src, tmp_path / "dest", SNAPSHOT, SENT, "slice.sh", "cuda (H200)") == 1
     saved = json.loads((tmp_path / "dest" / "sub" / "config.json").read_text())
     assert saved["provenance"]["git_commit"] == SENT
+    made = json.loads((tmp_path / "dest" / "device_run.json").read_text())  # runs, no config
+    assert made["runs"] == 2 and made["provenance"]["git_commit"] == SENT
+    assert (
+        made["provenance"]["git_dirty"] is False and made["provenance"]["device"] == "cuda (H200)"
+    )
     with pytest.raises(FileExistsError, match="exists"):
         import_folder(src, tmp_path / "dest", SNAPSHOT, SENT)
