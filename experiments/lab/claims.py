@@ -488,11 +488,20 @@ def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width:
     from experiments.lab.forecasts import variant_of
 
     (path,) = paths
+    every = _jsonl(path)
+    grid = {r["log2_lr"] for r in every}  # the sweep's grid: a curve short of it is not quoted
     rows = []
-    for row in _jsonl(path):
+    for row in every:
         if variant_of(row) == variant and row["scheme"] == scheme and row["width"] == width:
             row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
             rows.append(row)
+    for seed in {r["seed"] for r in rows}:
+        have = {r["log2_lr"] for r in rows if r["seed"] == seed}
+        if have != grid:
+            raise ValueError(
+                f"{variant} {scheme} width {width} seed {seed}: {len(have)} of the sweep's "
+                f"{len(grid)} LRs (an interrupted sweep); accepted: whole LR curves"
+            )
     ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
     return {"mean": entry["mean"], "se": entry["stderr"]}
 

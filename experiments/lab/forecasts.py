@@ -141,6 +141,8 @@ PRESETS["cpu-sensitivity-qk"] = replace(
     sensitivity_widths=(128,),
     sensitivity_variants=("qk-layernorm+z-loss",),
 )
+# the same mitigation at width 64, so that it is measured at both CPU widths
+PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
 # predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss
