@@ -433,15 +433,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def onset_width_exponent(
-    paths: Sequence[Path], scheme: str, rise: float = 20.0, bootstrap: int = 1000
+    paths: Sequence[Path],
+    scheme: str,
+    rise: float = 20.0,
+    bootstrap: int = 1000,
+    plain: bool = False,
 ) -> Values:
     """Width exponent of the attention-logit onset LR, refitted from the traced runs: each seed's
     onset (the log2 LR where the largest logit has risen by ``rise``), least squares against log2
-    width, a 90 % seed-bootstrap interval (abcparam.forecasts.onsets)."""
+    width, a 90 % seed-bootstrap interval (abcparam.forecasts.onsets).  Several files are read as
+    one sweep (widths run apart); ``plain``: only runs without qk-layernorm or z-loss."""
     from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
 
-    (path,) = paths
-    curves = seed_curves(_jsonl(path))
+    rows = [r for path in paths for r in _jsonl(path)]
+    if plain:
+        rows = [r for r in rows if not r.get("qk_layernorm") and not r.get("z_loss")]
+    curves = seed_curves(rows)
     widths = sorted(w for sch, w in curves if sch == scheme)
     per = {
         w: {s: interpolated_onset(c, rise) for s, c in curves[(scheme, w)].items()} for w in widths
