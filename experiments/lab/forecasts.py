@@ -58,6 +58,8 @@ class Preset:
     variant_widths: tuple[int, ...] = ()
     #: the VARIANTS the sensitivity phase runs (by name)
     sensitivity_variants: tuple[str, ...] = ("plain", "qk-layernorm+z-loss")
+    #: the EXTRA_VARIANTS the variants phase runs (by name)
+    extra_variants: tuple[str, ...] = ("plain", "independent-decay", "warmup")
 
 
 PRESETS = {
@@ -140,6 +142,11 @@ PRESETS["cpu-sensitivity-qk"] = replace(
     PRESETS["cpu-sensitivity"],
     sensitivity_widths=(128,),
     sensitivity_variants=("qk-layernorm+z-loss",),
+)
+# Wortsman et al.'s longer warmup (a quarter of training) on the same grid and length at width
+# 128, to set beside cpu-sensitivity's plain width-128 runs (same base width, grid and steps)
+PRESETS["cpu-sensitivity-warmup"] = replace(
+    PRESETS["cpu-sensitivity"], variant_widths=(128,), extra_variants=("warmup",)
 )
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
@@ -273,7 +280,7 @@ def _phase_configs(phase: str, preset, device: str, out: Path, workers: int) -> 
         )
     elif phase == "variants":
         for width in preset.variant_widths:
-            for name in EXTRA_VARIANTS:
+            for name in preset.extra_variants:
                 optimizer, settings = variant_settings(name, preset.sensitivity_steps)
                 configs += grid(
                     "transformer",

@@ -95,3 +95,22 @@ def test_partial_lr_curves_of_an_interrupted_sweep_are_left_out():
     assert {r["scheme"] for r in kept} == {"mup"} and len(kept) == 6
     (left,) = _incomplete(rows, kept, group)
     assert left == {"scheme": "u-mup", "runs": 4, "seeds": [0, 1], "grid_points": 3}
+
+
+def test_warmup_preset_matches_the_plain_width_128_runs_but_for_the_warmup(tmp_path):
+    """cpu-sensitivity-warmup is compared with cpu-sensitivity's plain width-128 runs, so every
+    other setting that shapes training must be theirs."""
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    warm = _phase_configs("variants", PRESETS["cpu-sensitivity-warmup"], "cpu", tmp_path, 1)
+    plain = [
+        c
+        for c in _phase_configs("sensitivity", PRESETS["cpu-sensitivity"], "cpu", tmp_path, 1)
+        if c.width == 128
+    ]
+    assert len(warm) == len(plain) == 3 * 21 * 3
+    assert {c.warmup for c in warm} == {250} and {c.warmup for c in plain} == {0}
+    shape = ("scheme", "optimizer", "width", "log2_lr", "seed", "steps", "base_width", "batch")
+    assert {tuple(getattr(c, k) for k in shape) for c in warm} == {
+        tuple(getattr(c, k) for k in shape) for c in plain
+    }
