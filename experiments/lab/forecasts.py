@@ -148,6 +148,11 @@ PRESETS["cpu-sensitivity-qk"] = replace(
 PRESETS["cpu-sensitivity-warmup"] = replace(
     PRESETS["cpu-sensitivity"], variant_widths=(128,), extra_variants=("warmup",)
 )
+# warmup and independent decay at width 64 on the same grid and length (warmup first: it pairs
+# with cpu-sensitivity-warmup's width 128)
+PRESETS["cpu-sensitivity-variants-64"] = replace(
+    PRESETS["cpu-sensitivity"], variant_widths=(64,), extra_variants=("warmup", "independent-decay")
+)
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
