@@ -20,7 +20,7 @@ import argparse
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,31 @@ def _blocks_of(obj: Any, commit: str) -> Iterator[dict]:
             yield block
 
 
+def relabel(folder: Path, workdirs: Sequence[str], label: str = "OUT") -> int:
+    """Replace the device's absolute work folders (``/tmp/slice``) by ``label`` in every text file
+    under ``folder``: a saved result names no machine's paths.  Returns the files changed."""
+    changed = 0
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix not in (".json", ".jsonl", ".md", ".log", ".txt"):
+            continue
+        text = path.read_text()
+        new = text
+        for workdir in sorted(workdirs, key=len, reverse=True):
+            new = new.replace(workdir.rstrip("/"), label)
+        if new != text:
+            path.write_text(new)
+            changed += 1
+    return changed
+
+
 def import_folder(
-    src: Path, dest: Path, snapshot: str, sent: str, command: str = "", device: str = ""
+    src: Path,
+    dest: Path,
+    snapshot: str,
+    sent: str,
+    command: str = "",
+    device: str = "",
+    workdirs: Sequence[str] = (),
 ) -> int:
     """Copy ``src`` to ``dest`` and re-attribute every JSON file's provenance; returns the count.
     A folder of runs with no JSON beside them (a sweep stopped before it wrote its config) gets a
@@ -99,6 +122,7 @@ def import_folder(
     if dest.exists():
         raise FileExistsError(f"{dest} exists; accepted: a new folder under experiments/results")
     shutil.copytree(src, dest)
+    relabel(dest, workdirs)
     for runs in sorted(dest.rglob("runs.jsonl")):
         if not list(runs.parent.glob("*.json")):
             record = {
@@ -129,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("pairs", nargs="+", help="SRC DEST pairs (DEST relative to experiments/results)")
     p.add_argument("--command", default="", help="what ran on the device (for device_run.json)")
     p.add_argument("--device", default="", help="the device, e.g. 'cuda (NVIDIA H200)'")
+    p.add_argument(
+        "--workdir",
+        action="append",
+        default=[],
+        help="an absolute folder the device wrote under (written OUT in the results)",
+    )
     args = p.parse_args(argv)
     if len(args.pairs) % 2:
         p.error(f"{len(args.pairs)} folder arguments; accepted: SRC DEST pairs")
@@ -137,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     verify_sent(snapshot, sent, modified)
     for src, dest in zip(args.pairs[::2], args.pairs[1::2]):
         n = import_folder(
-            Path(src), results_root() / dest, snapshot, sent, args.command, args.device
-        )
+            Path(src), results_root() / dest, snapshot, sent, args.command, args.device,
+            args.workdir,
+        )  # fmt: skip
         print(f"{src} -> experiments/results/{dest}: {n} provenance block(s) re-attributed")
     return 0
 

@@ -31,14 +31,32 @@ SAVED = json.loads((Path(__file__).parent / "main_records.json").read_text())["c
 GROUPED = ("align_", "cos_", "term_")
 
 
-def _same(got: list[dict], want: list[dict], rel: float = 1e-12) -> None:
+#: the saved records came from another CPU, whose float32 kernels round differently (different
+#: instruction sets); over a few training steps that grows to at most ~4e-4 in the outputs,
+#: deltas and updates (measured against this file on a second machine). A record is matched to
+#: 1e-3, relative or absolute: a change of the code moves these by far more, and the pass / fail
+#: counts below are compared exactly
+SAVED_TOL = 1e-3
+#: the alignment decomposition divides by small norms and cosines near 0 (the u-term), which
+#: amplifies the same rounding to ~2e-2 absolute; matched to 5e-2 against the saved records
+SAVED_GROUPED_TOL = 5e-2
+
+
+def _same(
+    got: list[dict],
+    want: list[dict],
+    rel: float = 1e-12,
+    grouped: float = 1e-6,
+    abs_tol: float = 0.0,
+) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g.keys() == w.keys()
         for key, value in w.items():
             if isinstance(value, float) and g[key] is not None:
-                tol = 1e-6 if key.startswith(GROUPED) else rel
-                assert math.isclose(g[key], value, rel_tol=tol, abs_tol=0.0), (w, key)
+                tol = grouped if key.startswith(GROUPED) else rel
+                small = max(abs_tol, grouped) if key.startswith(GROUPED) else abs_tol
+                assert math.isclose(g[key], value, rel_tol=tol, abs_tol=small), (w, key)
             else:
                 assert g[key] == value, (w, key)
 
@@ -57,7 +75,13 @@ def one_thread():
 def test_builtin_check_gives_the_records_and_verdicts_of_the_old_path(case, one_thread):
     saved = SAVED[case]
     result = run_coord_check(progress=False, **saved["kwargs"]).to_dict()
-    _same(result["records"], saved["records"])
+    _same(
+        result["records"],
+        saved["records"],
+        rel=SAVED_TOL,
+        grouped=SAVED_GROUPED_TOL,
+        abs_tol=SAVED_TOL,
+    )
     for key, value in saved["summary"].items():  # pass / fail counts unchanged
         assert result["summary"][key] == value, key
 

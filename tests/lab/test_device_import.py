@@ -78,3 +78,16 @@ def test_only_the_snapshot_blocks_are_reattributed(tmp_path):
     )
     with pytest.raises(FileExistsError, match="exists"):
         import_folder(src, tmp_path / "dest", SNAPSHOT, SENT)
+
+
+def test_the_device_work_folders_are_written_out(tmp_path):
+    from experiments.lab.device_import import relabel
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "config.json").write_text('{"command": "run --out /tmp/slice/x"}')
+    (tmp_path / "README.md").write_text("ran in /tmp/r/ and /tmp/slice")
+    (tmp_path / "runs.bin").write_bytes(b"/tmp/slice")  # not a text result: left alone
+    assert relabel(tmp_path, ["/tmp/slice", "/tmp/r/"]) == 2
+    assert (tmp_path / "a" / "config.json").read_text() == '{"command": "run --out OUT/x"}'
+    assert (tmp_path / "README.md").read_text() == "ran in OUT/ and OUT"
+    assert (tmp_path / "runs.bin").read_bytes() == b"/tmp/slice"
