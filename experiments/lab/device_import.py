@@ -84,6 +84,24 @@ def reattribute(obj: Any, snapshot: str, sent: str) -> int:
     return count
 
 
+def set_device(obj: Any, sent: str, device: str) -> int:
+    """Name ``device`` in every re-attributed block (one with a ``device_checkout``): a driver
+    process that never touched CUDA recorded itself as "cpu" although its workers ran on the
+    device.  Returns how many blocks changed."""
+    count = 0
+    for block in blocks(obj):
+        if (
+            block.get("git_commit") == sent
+            and "device_checkout" in block
+            and isinstance(block, dict)
+        ):
+            if block.get("device") != device:
+                block["device_checkout"]["recorded_device"] = block.get("device")
+                block["device"] = device
+                count += 1
+    return count
+
+
 def _blocks_of(obj: Any, commit: str) -> Iterator[dict]:
     for block in blocks(obj):
         if block.get("git_commit") == commit and isinstance(block, dict):
@@ -140,6 +158,8 @@ def import_folder(
     for path in sorted(dest.rglob("*.json")):
         data = json.loads(path.read_text())
         changed = reattribute(data, snapshot, sent)
+        if device:
+            changed += set_device(data, sent, device)
         if changed:
             path.write_text(json.dumps(data, indent=1) + "\n")
             count += changed

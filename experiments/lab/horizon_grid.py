@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from abcparam.records import load_json, save_json
+from abcparam.records import device_name, load_json, save_json
 from experiments.lab.paths import results_dir
 
 from . import reproducible
@@ -213,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     config = {**vars(args), "sizes": sizes, "base_width": base_width, "runs": len(configs)}
     if not args.summary_only:
-        save_json(out / "config.json", config, command=command.strip(), started=started)
+        save_json(
+            out / "config.json",
+            config,
+            command=command.strip(),
+            started=started,
+            device=device_name(args.device),  # the workers' device, not this driver's
+        )
     if not args.summary_only:
         run_grid(configs, out / "runs.jsonl", workers=args.workers)
     # every saved run of this grid's settings, also those at LRs outside the current windows
@@ -288,6 +294,7 @@ def late(args: argparse.Namespace, size: str, argv: list[str] | None) -> int:
             out / "config.json",
             {"plan": plan, "widths": widths, "seeds": seeds, "runs": len(configs)},
             command=command,
+            device=device_name(args.device),  # the workers' device, not this driver's
         )
     rows = (
         [finished(out / "runs.jsonl")[c.key] for c in configs]

@@ -68,9 +68,11 @@ def test_only_the_snapshot_blocks_are_reattributed(tmp_path):
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "config.json").write_text(json.dumps({"provenance": {"git_commit": SNAPSHOT}}))
     (src / "runs.jsonl").write_text("{}\n{}\n")
-    assert import_folder(src, tmp_path / "dest", SNAPSHOT, SENT, "slice.sh", "cuda (H200)") == 1
+    # one block re-attributed, and the same block given the device its workers ran on
+    assert import_folder(src, tmp_path / "dest", SNAPSHOT, SENT, "slice.sh", "cuda (H200)") == 2
     saved = json.loads((tmp_path / "dest" / "sub" / "config.json").read_text())
     assert saved["provenance"]["git_commit"] == SENT
+    assert saved["provenance"]["device"] == "cuda (H200)"
     made = json.loads((tmp_path / "dest" / "device_run.json").read_text())  # runs, no config
     assert made["runs"] == 2 and made["provenance"]["git_commit"] == SENT
     assert (
@@ -91,3 +93,17 @@ def test_the_device_work_folders_are_written_out(tmp_path):
     assert (tmp_path / "a" / "config.json").read_text() == '{"command": "run --out OUT/x"}'
     assert (tmp_path / "README.md").read_text() == "ran in OUT/ and OUT"
     assert (tmp_path / "runs.bin").read_bytes() == b"/tmp/slice"
+
+
+def test_a_driver_that_recorded_cpu_gets_the_device_its_workers_ran_on():
+    from experiments.lab.device_import import set_device
+
+    data = {
+        "provenance": {"git_commit": SNAPSHOT, "git_dirty": True, "device": "cpu (1 torch threads)"}
+    }
+    untouched = {"provenance": {"git_commit": SENT, "git_dirty": False, "device": "cpu"}}
+    reattribute(data, SNAPSHOT, SENT)
+    assert set_device(data, SENT, "cuda (NVIDIA H200)") == 1
+    assert data["provenance"]["device"] == "cuda (NVIDIA H200)"
+    assert data["provenance"]["device_checkout"]["recorded_device"] == "cpu (1 torch threads)"
+    assert set_device(untouched, SENT, "cuda (NVIDIA H200)") == 0  # not a re-attributed block
