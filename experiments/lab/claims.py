@@ -492,23 +492,24 @@ def variant_sensitivity(paths: Sequence[Path], variant: str, scheme: str, width:
     independent-decay / warmup, read from each run's settings), scheme and width: mean ±
     standard error over seeds."""
     from abcparam.forecasts import sensitivity_table
-    from experiments.lab.forecasts import variant_of
+    from experiments.lab.forecasts import _complete_curves, variant_of
 
     (path,) = paths
     every = _jsonl(path)
-    grid = {r["log2_lr"] for r in every}  # the sweep's grid: a curve short of it is not quoted
-    rows = []
     for row in every:
-        if variant_of(row) == variant and row["scheme"] == scheme and row["width"] == width:
-            row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
-            rows.append(row)
-    for seed in {r["seed"] for r in rows}:
-        have = {r["log2_lr"] for r in rows if r["seed"] == seed}
-        if have != grid:
-            raise ValueError(
-                f"{variant} {scheme} width {width} seed {seed}: {len(have)} of the sweep's "
-                f"{len(grid)} LRs (an interrupted sweep); accepted: whole LR curves"
-            )
+        row["variant"] = variant_of(row)
+        row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
+    group = ("variant", "scheme", "width")
+    mine = [r for r in every if (r["variant"], r["scheme"], r["width"]) == (variant, scheme, width)]
+    # the analysis's rule: a curve short of the sweep's whole grid is not quoted
+    chosen = {id(r) for r in mine}
+    rows = [r for r in _complete_curves(every, group) if id(r) in chosen]
+    if len(rows) != len(mine):
+        raise ValueError(
+            f"{variant} {scheme} width {width}: {len(mine) - len(rows)} of its {len(mine)} runs "
+            "lie on LR curves short of the sweep's grid (an interrupted sweep); accepted: whole "
+            "LR curves"
+        )
     ((_, entry),) = sensitivity_table(rows, ("scheme",)).items()
     return {"mean": entry["mean"], "se": entry["stderr"]}
 

@@ -89,16 +89,11 @@ def set_device(obj: Any, sent: str, device: str) -> int:
     process that never touched CUDA recorded itself as "cpu" although its workers ran on the
     device.  Returns how many blocks changed."""
     count = 0
-    for block in blocks(obj):
-        if (
-            block.get("git_commit") == sent
-            and "device_checkout" in block
-            and isinstance(block, dict)
-        ):
-            if block.get("device") != device:
-                block["device_checkout"]["recorded_device"] = block.get("device")
-                block["device"] = device
-                count += 1
+    for block in list(_blocks_of(obj, sent)):
+        if "device_checkout" in block and block.get("device") != device:
+            block["device_checkout"]["recorded_device"] = block.get("device")
+            block["device"] = device
+            count += 1
     return count
 
 
