@@ -153,6 +153,11 @@ PRESETS["cpu-sensitivity-warmup"] = replace(
 PRESETS["cpu-sensitivity-variants-64"] = replace(
     PRESETS["cpu-sensitivity"], variant_widths=(64,), extra_variants=("warmup", "independent-decay")
 )
+# independent decay at width 128, so that it too is measured at both CPU widths (pairs with
+# cpu-sensitivity-variants-64's width-64 arm and cpu-sensitivity's plain width-128 runs)
+PRESETS["cpu-sensitivity-indep-128"] = replace(
+    PRESETS["cpu-sensitivity"], variant_widths=(128,), extra_variants=("independent-decay",)
+)
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:

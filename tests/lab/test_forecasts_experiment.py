@@ -114,3 +114,23 @@ def test_warmup_preset_matches_the_plain_width_128_runs_but_for_the_warmup(tmp_p
     assert {tuple(getattr(c, k) for k in shape) for c in warm} == {
         tuple(getattr(c, k) for k in shape) for c in plain
     }
+
+
+def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_decay(tmp_path):
+    """cpu-sensitivity-indep-128 is compared with cpu-sensitivity's plain width-128 runs: same
+    shape, AdamW with the independent decay in place of Adam."""
+    from experiments.lab.forecasts import INDEPENDENT_DECAY, PRESETS, _phase_configs
+
+    indep = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1)
+    plain = [
+        c
+        for c in _phase_configs("sensitivity", PRESETS["cpu-sensitivity"], "cpu", tmp_path, 1)
+        if c.width == 128
+    ]
+    assert len(indep) == len(plain) == 3 * 21 * 3
+    assert {(c.optimizer, c.weight_decay) for c in indep} == {("adamw", INDEPENDENT_DECAY)}
+    assert {(c.optimizer, c.weight_decay) for c in plain} == {("adam", 0.0)}
+    shape = ("scheme", "width", "log2_lr", "seed", "steps", "base_width", "batch", "warmup")
+    assert {tuple(getattr(c, k) for k in shape) for c in indep} == {
+        tuple(getattr(c, k) for k in shape) for c in plain
+    }
