@@ -9,8 +9,11 @@ path is saved too (steadier under load; at 2 threads it sums both).
 The one-by-one path is the sweep's normal single run (``torch.optim.Adam`` with its default
 settings; on the CPU its foreach switch defaults off and setting it on changes nothing here).
 ``--profile`` adds, per model, the share of CPU time each path spends in matrix products
-(torch.profiler): at one thread that share bounds the batched speed-up, since a batched matmul
-does the same flops at the same rate.  The script sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (a
+(torch.profiler) and the one-thread ceiling of batching: the separate runs' CPU time over the
+batched model's matrix-product time alone (what batching would give if every other op were free).
+``best_of_threads`` compares each path at its own fastest thread count: on two cores the
+one-by-one path is slower at 2 threads than at 1 (small ops pay the threads' overhead), so a ratio
+taken at 2 threads flatters the batched path.  The script sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (a
 spinning OpenMP thread on a loaded 2-core machine stalls both paths ~10x at 2 threads).
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
@@ -44,21 +47,25 @@ def _threads(n: int):
         yield
 
 
-def _configs(model: str, width: int, steps: int, lrs: int):
+def _configs(model: str, width: int, steps: int, lrs: int, batch: int = 128):
     from abcparam.transfer.sweep import RunConfig
 
     return [
-        RunConfig(model, "mup", "adam", width, float(lr), 0, steps=steps, base_width=64)
+        RunConfig(
+            model, "mup", "adam", width, float(lr), 0, steps=steps, base_width=64, batch=batch
+        )
         for lr in range(-12, -12 + lrs)
     ]
 
 
-def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs: int) -> dict:
+def measure(
+    model: str, width: int, steps: int, threads: int, repeats: int, lrs: int, batch: int = 128
+) -> dict:
     """Interleaved wall times (s) of the one-by-one and the batched sweep, ``repeats`` each."""
     from abcparam.transfer.batched import train_batched
     from abcparam.transfer.sweep import train
 
-    configs = _configs(model, width, steps, lrs)
+    configs = _configs(model, width, steps, lrs, batch)
     with _threads(threads):
         train(configs[0])  # warm: the rules' derivation and the data load are cached
         train_batched(configs[:2], threads=threads)
@@ -78,6 +85,7 @@ def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs:
     return {
         "model": model,
         "width": width,
+        "batch": batch,
         "steps": steps,
         "lrs": lrs,
         "threads": threads,
@@ -98,7 +106,7 @@ def measure(model: str, width: int, steps: int, threads: int, repeats: int, lrs:
 MATMUL_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
 
 
-def profile(model: str, width: int, steps: int, lrs: int, top: int = 12) -> dict:
+def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: int = 128) -> dict:
     """Self CPU time (s) by op of one batched sweep and of ``lrs`` separate runs, one thread."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -106,8 +114,8 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12) -> dict
     from abcparam.transfer.batched import train_batched
     from abcparam.transfer.sweep import train
 
-    configs = _configs(model, width, steps, lrs)
-    out: dict = {}
+    configs = _configs(model, width, steps, lrs, batch)
+    out: dict = {"batch": batch}
     with _threads(1):
         train(configs[0])
         for path, run in (
@@ -125,8 +133,27 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12) -> dict
                 "matmul_share": matmul / total,
                 "top_ops_s": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:top]),
             }
-    # at one thread: batched time >= its matmul time ~ the separate runs' matmul time
-    out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["separate"]["matmul_s"]
+    # at one thread the batched path takes at least its own matrix products' time (a batched
+    # product may run faster per flop than the separate runs' small ones, so not theirs)
+    out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["batched"]["matmul_s"]
+    return out
+
+
+def best_of_threads(rows: list[dict]) -> dict[str, dict]:
+    """Per model (and GPT batch): each path's fastest median over the thread counts measured,
+    and their ratio (the speed-up a user gets who runs each path at its best setting)."""
+    out: dict[str, dict] = {}
+    for key in dict.fromkeys(f"{r['model']} batch {r.get('batch', 128)}" for r in rows):
+        mine = [r for r in rows if f"{r['model']} batch {r.get('batch', 128)}" == key]
+        sep = min(mine, key=lambda r: r["median_separate_s"])
+        bat = min(mine, key=lambda r: r["median_batched_s"])
+        out[key] = {
+            "separate_s": sep["median_separate_s"],
+            "separate_threads": sep["threads"],
+            "batched_s": bat["median_batched_s"],
+            "batched_threads": bat["threads"],
+            "speedup": sep["median_separate_s"] / bat["median_batched_s"],
+        }
     return out
 
 
@@ -138,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="mlp,transformer")
     parser.add_argument("--lrs", type=int, default=16, help="learning rates per sweep")
     parser.add_argument("--gpt-steps", type=int, default=None, help="the GPT's steps (default 100)")
+    parser.add_argument(
+        "--gpt-batches",
+        default="128",
+        help="the GPT's RunConfig batch sizes, comma-separated (batch/8 sequences of 32 characters)",
+    )
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     parser.add_argument(
         "--profile", action="store_true", help="also profile both paths per model (one thread)"
@@ -147,15 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     out = results_dir(OUT) if args.out is None else args.out
     rows: list[dict] = []
+    gpt_batches = [int(b) for b in args.gpt_batches.split(",")]
     for n in (int(t) for t in args.threads.split(",")):
-        for model in args.models.split(","):
+        for model, batch in _cases(args.models.split(","), gpt_batches):
             width, steps = sizes[model]
             if model == "transformer" and args.gpt_steps:
                 steps = args.gpt_steps
-            row = measure(model, width, steps, n, args.repeats, args.lrs)
+            row = measure(model, width, steps, n, args.repeats, args.lrs, batch)
             rows.append(row)
             print(
-                f"{model} width {width}, {args.lrs} LRs x {steps} Adam steps, {n} thread(s): "
+                f"{model} width {width} batch {batch}, {args.lrs} LRs x {steps} Adam steps, "
+                f"{n} thread(s): "
                 f"one by one {row['median_separate_s']:.2f} s, batched "
                 f"{row['median_batched_s']:.2f} s (medians of {args.repeats}): "
                 f"{row['speedup_of_medians']:.2f}x (CPU time {row['cpu_speedup_of_medians']:.2f}x); "
@@ -165,22 +199,35 @@ def main(argv: list[str] | None = None) -> int:
             )
             # saved after every benchmark: an interrupted run keeps what it measured
             path = save_json(f"{out}/timings.json", _saved(args, rows, {}), started=started)
+    for key, best in best_of_threads(rows).items():
+        print(
+            f"{key}, each path at its fastest thread count: one by one {best['separate_s']:.2f} s "
+            f"({best['separate_threads']} thread(s)), batched {best['batched_s']:.2f} s "
+            f"({best['batched_threads']}): {best['speedup']:.2f}x",
+            flush=True,
+        )
     profiles = {}
     if args.profile:
-        for model in args.models.split(","):
+        for model, batch in _cases(args.models.split(","), gpt_batches):
             width, steps = sizes[model]
             if model == "transformer" and args.gpt_steps:
                 steps = args.gpt_steps
-            profiles[model] = p = profile(model, width, steps, args.lrs)
+            name = model if model == "mlp" or len(gpt_batches) == 1 else f"{model} batch {batch}"
+            profiles[name] = p = profile(model, width, steps, args.lrs, batch=batch)
             print(
-                f"{model}: matmul share of CPU time, separate {p['separate']['matmul_share']:.2f}"
-                f", batched {p['batched']['matmul_share']:.2f}; one-thread bound "
+                f"{name}: matmul share of CPU time, separate {p['separate']['matmul_share']:.2f}"
+                f", batched {p['batched']['matmul_share']:.2f}; one-thread ceiling "
                 f"{p['bound_one_thread']:.2f}x",
                 flush=True,
             )
         path = save_json(f"{out}/timings.json", _saved(args, rows, profiles), started=started)
     print(f"saved {path}")
     return 0
+
+
+def _cases(models: list[str], gpt_batches: list[int]) -> list[tuple[str, int]]:
+    """(model, batch) pairs: the MLP at the sweep's batch, the GPT at every batch asked for."""
+    return [(m, b) for m in models for b in (gpt_batches if m == "transformer" else [128])]
 
 
 def _saved(args, rows: list[dict], profiles: dict) -> dict:
@@ -190,5 +237,6 @@ def _saved(args, rows: list[dict], profiles: dict) -> dict:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_avg_at_save": list(os.getloadavg()),
         "benchmarks": rows,
+        "best_of_threads": best_of_threads(rows),
         "profiles": profiles,
     }

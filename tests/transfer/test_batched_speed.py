@@ -143,3 +143,58 @@ def test_benchmark_profile_quick(tmp_path):
         assert 0 < prof[path]["matmul_share"] <= 1 and prof[path]["top_ops_s"]
     assert math.isfinite(prof["bound_one_thread"]) and prof["bound_one_thread"] >= 1
     assert "load_avg_at_save" in saved
+
+
+def test_best_of_threads_compares_each_path_at_its_fastest_setting():
+    """The one-by-one path's 2-thread slowdown must not count as a batching speed-up."""
+    from experiments.lab.bench_batched_sweep import best_of_threads
+
+    rows = [
+        {
+            "model": "transformer",
+            "batch": 64,
+            "threads": 1,
+            "median_separate_s": 4.0,
+            "median_batched_s": 3.0,
+        },
+        {
+            "model": "transformer",
+            "batch": 64,
+            "threads": 2,
+            "median_separate_s": 8.0,
+            "median_batched_s": 2.0,
+        },
+        {
+            "model": "transformer",
+            "batch": 128,
+            "threads": 1,
+            "median_separate_s": 9.0,
+            "median_batched_s": 3.0,
+        },
+    ]
+    best = best_of_threads(rows)
+    assert best["transformer batch 64"] == {
+        "separate_s": 4.0,
+        "separate_threads": 1,
+        "batched_s": 2.0,
+        "batched_threads": 2,
+        "speedup": 2.0,
+    }
+    assert best["transformer batch 128"]["speedup"] == 3.0
+
+
+def test_benchmark_gpt_batches_quick(tmp_path):
+    """The GPT is timed and profiled at every batch asked for, each labelled with it."""
+    import json
+
+    from experiments.lab.bench_batched_sweep import main
+
+    args = ["--quick", "--repeats", "1", "--models", "transformer", "--threads", "1"]
+    args += ["--lrs", "2", "--gpt-batches", "16,32", "--profile", "--out", str(tmp_path)]
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "timings.json").read_text())
+    assert [b["batch"] for b in saved["benchmarks"]] == [16, 32]
+    assert set(saved["best_of_threads"]) == {"transformer batch 16", "transformer batch 32"}
+    assert set(saved["profiles"]) == {"transformer batch 16", "transformer batch 32"}
+    for p in saved["profiles"].values():
+        assert p["bound_one_thread"] > 0 and p["batched"]["matmul_s"] > 0
