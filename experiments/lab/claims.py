@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -134,6 +135,33 @@ def engine_benchmark(paths: Sequence[Path]) -> Values:
         "cpu_total_s": min(r["cpu_total_s"] for r in runs),
         "repeat_us": min(r["repeat_query_ms"] for r in runs) * 1e3,
         "runs": len(runs),
+    }
+
+
+def batched_benchmark(paths: Sequence[Path], case: str) -> Values:
+    """The batched-sweep benchmark refitted from its raw timings: for ``case`` ("transformer
+    batch 64"), each path at its fastest thread count (by median), the ratio of the medians and
+    the range of the per-repeat ratios; the one-thread ceiling where the case was profiled."""
+    (path,) = paths
+    saved = _load(path)
+    rows = [r for r in saved["benchmarks"] if f"{r['model']} batch {r.get('batch', 128)}" == case]
+    if not rows:
+        raise ValueError(f"no benchmark of {case!r} in {path}")
+    sep = min(rows, key=lambda r: statistics.median(r["separate_s"]))
+    bat = min(rows, key=lambda r: statistics.median(r["batched_s"]))
+    per_repeat = [s / b for s, b in zip(sep["separate_s"], bat["batched_s"], strict=True)]
+    profiles = saved.get("profiles") or {}
+    prof = profiles.get(case) or profiles.get(case.split(" batch ")[0])
+    return {
+        "speedup": statistics.median(sep["separate_s"]) / statistics.median(bat["batched_s"]),
+        "low": min(per_repeat),
+        "high": max(per_repeat),
+        "separate_s": statistics.median(sep["separate_s"]),
+        "batched_s": statistics.median(bat["batched_s"]),
+        "separate_threads": sep["threads"],
+        "batched_threads": bat["threads"],
+        "repeats": len(per_repeat),
+        "ceiling": None if prof is None else prof["bound_one_thread"],
     }
 
 
@@ -306,6 +334,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wrong_rules_caught,
         table_count,
         engine_benchmark,
+        batched_benchmark,
         mup_crosscheck,
         series_value,
         tied_logit_slope,
