@@ -66,6 +66,73 @@ def loss_by_wd(rows: list[dict]) -> list[dict]:
     ]
 
 
+#: the floor of a flat loss-vs-λ curve: its mean over this many smallest λ of the grid
+FLOOR_POINTS = 3
+
+
+def _per_seed_curves(rows: list[dict]) -> dict:
+    """{(batch, horizon): {seed: [(log2 λ, loss)] sorted}} (a diverged point: inf)."""
+    curves: dict = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        for horizon, res in row["results"].items():
+            loss = math.inf if res["diverged"] else res["val_loss"]
+            curves[(row["batch"], int(horizon))][row["seed"]].append(
+                (math.log2(row["weight_decay"]), loss)
+            )
+    return {cell: {s: sorted(pts) for s, pts in by.items()} for cell, by in curves.items()}
+
+
+def damage_onset(points: list[tuple[float, float]], rise: float) -> float | None:
+    """The log2 λ at which one seed's loss first exceeds its small-λ floor (the mean over the
+    FLOOR_POINTS smallest λ) by ``rise`` nats, linear in log2 λ between grid points; None if it
+    never does on the grid or the floor is not flat (a point beyond the floor already higher)."""
+    if len(points) <= FLOOR_POINTS:
+        return None
+    floor = float(np.mean([y for _, y in points[:FLOOR_POINTS]]))
+    level = floor + rise
+    if any(y > level for _, y in points[:FLOOR_POINTS]):
+        return None
+    for (x0, y0), (x1, y1) in zip(points[FLOOR_POINTS - 1 :], points[FLOOR_POINTS:], strict=False):
+        if y1 > level:
+            if not math.isfinite(y1):
+                return x1
+            return x0 + (x1 - x0) * (level - y0) / (y1 - y0)
+    return None
+
+
+def damage_onsets(rows: list[dict], rise: float, bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
+    """Where decay starts to cost loss, when no λ helps: per (batch, horizon) the log2 λ at which
+    the loss rises ``rise`` nats above its small-λ floor (mean, 95 % seed-bootstrap interval),
+    and its slope in log2 T and in log2 B (pooled, an intercept per level of the other).  The
+    EMA timescale rule (τ = 1/(ηλT) fixed) says −1 in log2 T; a per-step threshold in ηλ, 0."""
+    rng = np.random.default_rng(seed)
+    onsets: dict = {}
+    cells = []
+    for (b, t), by_seed in sorted(_per_seed_curves(rows).items()):
+        found = {s: damage_onset(pts, rise) for s, pts in by_seed.items()}
+        values = {s: v for s, v in found.items() if v is not None}
+        if not values:
+            continue
+        onsets[(b, t)] = values
+        xs = list(values.values())
+        cells.append(
+            {
+                "batch": b,
+                "horizon": t,
+                "seeds": len(xs),
+                "log2_wd": float(np.mean(xs)),
+                "log2_wd_interval": _interval(xs, rng, bootstrap) if len(xs) > 1 else None,
+            }
+        )
+    return {
+        "rise": rise,
+        "floor_points": FLOOR_POINTS,
+        "cells": cells,
+        "slope_vs_horizon": _slope_fit(onsets, {}, "horizon", rng, bootstrap, tau=False),
+        "slope_vs_batch": _slope_fit(onsets, {}, "batch", rng, bootstrap, tau=False),
+    }
+
+
 def _interval(values: list[float], rng: np.random.Generator, bootstrap: int) -> tuple:
     draws = [float(np.mean(rng.choice(values, size=len(values)))) for _ in range(bootstrap)]
     lo, hi = np.percentile(draws, [2.5, 97.5])
@@ -195,6 +262,20 @@ def timescale_markdown(summary: dict) -> str:
             "",
             f"{len(summary['edges'])} (batch, horizon, seed) minima on the λ grid's edge "
             f"({', '.join(sides)}): left out above.",
+        ]
+    for onset in summary.get("damage_onsets", []):
+        cells = ", ".join(
+            f"B {c['batch']} T {c['horizon']}: {c['log2_wd']:+.2f}" for c in onset["cells"]
+        )
+        fits = ", ".join(
+            f"{name} {fit['slope']:+.2f} [{fit['low']:+.2f}, {fit['high']:+.2f}]"
+            for name in ("slope_vs_horizon", "slope_vs_batch")
+            if (fit := onset[name]) is not None
+        )
+        lines += [
+            "",
+            f"log2 λ where the loss first rises {onset['rise']:g} nats above its small-λ floor: "
+            f"{cells or 'nowhere on the grid'}; {fits or 'no slope'}.",
         ]
     lines += ["", "Seed-mean validation loss at each log2 λ:", ""]
     for c in summary.get("loss_by_wd", []):

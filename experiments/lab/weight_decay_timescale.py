@@ -47,6 +47,9 @@ GPU: dict[str, Any] = {
     "seeds": 3,
     "warmup": 200,
 }
+#: loss rises (nats) above the small-λ floor that define where decay starts to cost loss: the
+#: slope must not hinge on which one is picked (seed s.e. of a cell's loss: about 0.005-0.01)
+DAMAGE_RISES = (0.01, 0.02, 0.05)
 QUICK: dict[str, Any] = {
     "width": 16,
     "base_width": 16,
@@ -105,7 +108,11 @@ def calculator_ratio(base: dict, target: dict) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run (or resume) the decay sweep, then write the summary from every saved run."""
     from abcparam.transfer.horizon import HorizonRun, finished, run_grid
-    from abcparam.transfer.timescale_fit import timescale_markdown, timescale_summary
+    from abcparam.transfer.timescale_fit import (
+        damage_onsets,
+        timescale_markdown,
+        timescale_summary,
+    )
 
     from .horizon_grid import _ints, lr_grid
 
@@ -150,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = {c.key for c in configs}
     rows = [r for k, r in finished(out / "runs.jsonl").items() if k in keys]
     summary = timescale_summary(rows, predict=calculator_ratio)
+    # where no λ helps, where decay starts to cost loss (and how that moves with T and B)
+    summary["damage_onsets"] = [damage_onsets(rows, rise) for rise in DAMAGE_RISES]
     save_json(out / "summary.json", summary, command=command, started=started)
     (out / "summary.md").write_text(timescale_markdown(summary))
     return 0

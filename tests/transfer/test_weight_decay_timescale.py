@@ -109,3 +109,58 @@ def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
     base = {"batch": batches[0], "steps": horizons[0], "log2_lr": lrs[0]}
     ratio = calculator_ratio(base, {"batch": batches[1], "steps": horizons[-1], "log2_lr": lrs[1]})
     assert ratio == pytest.approx(batches[0] / batches[1] * horizons[0] / horizons[-1] * 4 / 2)
+
+
+def _hinge_rows(onset_of, seeds: int = 3) -> list[dict]:
+    """Runs whose loss is flat in log2 λ up to ``onset_of(batch, horizon, seed)``, then rises
+    0.1 nats per octave: decay never helps, it only starts to cost loss somewhere."""
+    rows = []
+    for batch, log2_lr in ((4, -7.0), (16, -6.0)):
+        for seed in range(seeds):
+            for log2_wd in range(-8, 1):
+                results = {}
+                for t in (500, 1000, 2000, 4000):
+                    knee = onset_of(batch, t, seed)
+                    loss = 1.5 + 0.01 * seed + 0.1 * max(0.0, log2_wd - knee)
+                    results[str(t)] = {"val_loss": loss, "diverged": False}
+                rows.append(
+                    {
+                        "batch": batch,
+                        "log2_lr": log2_lr,
+                        "seed": seed,
+                        "weight_decay": 2.0**log2_wd,
+                        "results": results,
+                    }
+                )
+    return rows
+
+
+def test_damage_onset_is_where_the_loss_leaves_its_floor():
+    from abcparam.transfer.timescale_fit import damage_onset
+
+    flat_then_up = [(x, 1.0 + 0.1 * max(0.0, x + 4)) for x in range(-8, 1)]
+    # 0.02 above the floor: a fifth of the first octave past the knee at -4
+    assert damage_onset(flat_then_up, 0.02) == pytest.approx(-3.8)
+    assert damage_onset([(x, 1.0) for x in range(-8, 1)], 0.02) is None  # never costs loss
+    falling = [(x, 1.0 - 0.05 * x) for x in range(-8, 1)]  # the floor is not flat
+    assert damage_onset(falling, 0.02) is None
+    diverged = [(x, 1.0 if x < -2 else math.inf) for x in range(-8, 1)]
+    assert damage_onset(diverged, 0.02) == -2
+
+
+@pytest.mark.parametrize(("t_slope", "b_slope"), [(-1.0, 0.0), (0.0, 0.5), (-1.0, -0.5)])
+def test_damage_onset_slopes_are_recovered(t_slope, b_slope):
+    """A knee moving t_slope per doubling of T and b_slope per doubling of B is read back (knees
+    on whole octaves plus a per-seed offset: the interpolation's error is then the same in
+    every cell, and a slope exact)."""
+    from abcparam.transfer.timescale_fit import damage_onsets
+
+    def knee(batch: int, t: int, seed: int) -> float:
+        return -1.5 + t_slope * math.log2(t / 500) + b_slope * math.log2(batch / 4) + 0.1 * seed
+
+    out = damage_onsets(_hinge_rows(knee), rise=0.02, bootstrap=200)
+    assert len(out["cells"]) == 8 and all(c["seeds"] == 3 for c in out["cells"])
+    assert out["slope_vs_horizon"]["slope"] == pytest.approx(t_slope, abs=1e-6)
+    assert out["slope_vs_batch"]["slope"] == pytest.approx(b_slope, abs=1e-6)
+    low, high = out["slope_vs_horizon"]["low"], out["slope_vs_horizon"]["high"]
+    assert low <= t_slope + 1e-9 and t_slope - 1e-9 <= high
