@@ -222,6 +222,27 @@ def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
     return dict(summary["slopes"][quantity])
 
 
+def wd_damage_onset(paths: Sequence[Path], rise: float, key: str) -> Values:
+    """Slope of the log2 λ where decay starts to cost ``rise`` nats (``key``: slope_vs_horizon
+    or slope_vs_batch), refitted from a weight-decay sweep's runs."""
+    from abcparam.transfer.timescale_fit import damage_onsets
+
+    (path,) = paths
+    fit = damage_onsets(_jsonl(path), rise)[key]
+    return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
+def wd_decay_gain(paths: Sequence[Path]) -> Values:
+    """The most any λ of a decay sweep lowers a (batch, horizon) cell's seed-mean loss below its
+    value at the grid's smallest λ (nats; selection makes it an upper estimate), and the cells."""
+    from abcparam.transfer.timescale_fit import loss_by_wd
+
+    (path,) = paths
+    cells = loss_by_wd(_jsonl(path))
+    gains = [c["loss"][0] - min(c["loss"]) for c in cells]
+    return {"gain": max(gains), "cells": len(cells)}
+
+
 def horizon_lr_slope(
     paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
 ) -> Values:
@@ -335,6 +356,8 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         table_count,
         engine_benchmark,
         batched_benchmark,
+        wd_damage_onset,
+        wd_decay_gain,
         mup_crosscheck,
         series_value,
         tied_logit_slope,
