@@ -138,13 +138,19 @@ def engine_benchmark(paths: Sequence[Path]) -> Values:
     }
 
 
-def batched_benchmark(paths: Sequence[Path], case: str) -> Values:
+def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = None) -> Values:
     """The batched-sweep benchmark refitted from its raw timings: for ``case`` ("transformer
-    batch 64"), each path at its fastest thread count (by median), the ratio of the medians and
-    the range of the per-repeat ratios; the one-thread ceiling where the case was profiled."""
+    batch 64"), each path at its fastest thread count (by median; or both at ``threads``), the
+    ratio of the medians and the range of the per-repeat ratios; the one-thread ceiling where
+    the case was profiled."""
     (path,) = paths
     saved = _load(path)
-    rows = [r for r in saved["benchmarks"] if f"{r['model']} batch {r.get('batch', 128)}" == case]
+    rows = [
+        r
+        for r in saved["benchmarks"]
+        if f"{r['model']} batch {r.get('batch', 128)}" == case
+        and (threads is None or r["threads"] == threads)
+    ]
     if not rows:
         raise ValueError(f"no benchmark of {case!r} in {path}")
     sep = min(rows, key=lambda r: statistics.median(r["separate_s"]))
