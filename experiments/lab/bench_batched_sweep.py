@@ -139,20 +139,36 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
     return out
 
 
+def case_of(row: dict) -> str:
+    """A benchmark row's case: its model and batch, e.g. "transformer batch 64"."""
+    return f"{row['model']} batch {row.get('batch', 128)}"
+
+
+def fastest(rows: list[dict]) -> tuple[dict, dict]:
+    """Of one case's rows (one per thread count): where the one-by-one path was fastest, and
+    where the batched path was (by the median of the repeats)."""
+    return (
+        min(rows, key=lambda r: statistics.median(r["separate_s"])),
+        min(rows, key=lambda r: statistics.median(r["batched_s"])),
+    )
+
+
 def best_of_threads(rows: list[dict]) -> dict[str, dict]:
     """Per model (and GPT batch): each path's fastest median over the thread counts measured,
     and their ratio (the speed-up a user gets who runs each path at its best setting)."""
     out: dict[str, dict] = {}
-    for key in dict.fromkeys(f"{r['model']} batch {r.get('batch', 128)}" for r in rows):
-        mine = [r for r in rows if f"{r['model']} batch {r.get('batch', 128)}" == key]
-        sep = min(mine, key=lambda r: r["median_separate_s"])
-        bat = min(mine, key=lambda r: r["median_batched_s"])
+    for key in dict.fromkeys(case_of(r) for r in rows):
+        sep, bat = fastest([r for r in rows if case_of(r) == key])
+        separate_s, batched_s = (
+            statistics.median(sep["separate_s"]),
+            statistics.median(bat["batched_s"]),
+        )
         out[key] = {
-            "separate_s": sep["median_separate_s"],
+            "separate_s": separate_s,
             "separate_threads": sep["threads"],
-            "batched_s": bat["median_batched_s"],
+            "batched_s": batched_s,
             "batched_threads": bat["threads"],
-            "speedup": sep["median_separate_s"] / bat["median_batched_s"],
+            "speedup": separate_s / batched_s,
         }
     return out
 

@@ -143,18 +143,18 @@ def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = No
     batch 64"), each path at its fastest thread count (by median; or both at ``threads``), the
     ratio of the medians and the range of the per-repeat ratios; the one-thread ceiling where
     the case was profiled."""
+    from experiments.lab.bench_batched_sweep import case_of, fastest
+
     (path,) = paths
     saved = _load(path)
     rows = [
         r
         for r in saved["benchmarks"]
-        if f"{r['model']} batch {r.get('batch', 128)}" == case
-        and (threads is None or r["threads"] == threads)
+        if case_of(r) == case and (threads is None or r["threads"] == threads)
     ]
     if not rows:
         raise ValueError(f"no benchmark of {case!r} in {path}")
-    sep = min(rows, key=lambda r: statistics.median(r["separate_s"]))
-    bat = min(rows, key=lambda r: statistics.median(r["batched_s"]))
+    sep, bat = fastest(rows)
     per_repeat = [s / b for s, b in zip(sep["separate_s"], bat["batched_s"], strict=True)]
     profiles = saved.get("profiles") or {}
     prof = profiles.get(case) or profiles.get(case.split(" batch ")[0])
