@@ -11,16 +11,20 @@ import pytest
 from abcparam.transfer.timescale_fit import decay_optima, timescale_summary
 
 
-def _rows(tau_log2: float, noise: float = 0.0) -> list[dict]:
-    """Runs whose loss is a parabola in log2 λ with its vertex where τ_epoch = 2^tau_log2."""
+def _sweep(loss_of, log2_wds, horizons, seeds: int = 3) -> list[dict]:
+    """Decay-sweep runs (batches 4 and 16 at log2 η −7 and −6) whose validation loss at each
+    horizon is ``loss_of(log2 η, batch, horizon, seed, log2 λ)``."""
     rows = []
     for batch, log2_lr in ((4, -7.0), (16, -6.0)):
-        for seed in range(3):
-            for log2_wd in range(-4, 5):
-                results = {}
-                for t in (125, 500):
-                    best = -log2_lr - math.log2(t) - tau_log2 + noise * (seed - 1)
-                    results[str(t)] = {"val_loss": 2 + (log2_wd - best) ** 2, "diverged": False}
+        for seed in range(seeds):
+            for log2_wd in log2_wds:
+                results = {
+                    str(t): {
+                        "val_loss": loss_of(log2_lr, batch, t, seed, log2_wd),
+                        "diverged": False,
+                    }
+                    for t in horizons
+                }
                 rows.append(
                     {
                         "batch": batch,
@@ -31,6 +35,16 @@ def _rows(tau_log2: float, noise: float = 0.0) -> list[dict]:
                     }
                 )
     return rows
+
+
+def _rows(tau_log2: float, noise: float = 0.0) -> list[dict]:
+    """Runs whose loss is a parabola in log2 λ with its vertex where τ_epoch = 2^tau_log2."""
+
+    def loss(log2_lr, batch, t, seed, log2_wd):
+        best = -log2_lr - math.log2(t) - tau_log2 + noise * (seed - 1)
+        return 2 + (log2_wd - best) ** 2
+
+    return _sweep(loss, range(-4, 5), (125, 500))
 
 
 def test_constant_timescale_is_recovered():
@@ -114,25 +128,11 @@ def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
 def _hinge_rows(onset_of, seeds: int = 3) -> list[dict]:
     """Runs whose loss is flat in log2 λ up to ``onset_of(batch, horizon, seed)``, then rises
     0.1 nats per octave: decay never helps, it only starts to cost loss somewhere."""
-    rows = []
-    for batch, log2_lr in ((4, -7.0), (16, -6.0)):
-        for seed in range(seeds):
-            for log2_wd in range(-8, 1):
-                results = {}
-                for t in (500, 1000, 2000, 4000):
-                    knee = onset_of(batch, t, seed)
-                    loss = 1.5 + 0.01 * seed + 0.1 * max(0.0, log2_wd - knee)
-                    results[str(t)] = {"val_loss": loss, "diverged": False}
-                rows.append(
-                    {
-                        "batch": batch,
-                        "log2_lr": log2_lr,
-                        "seed": seed,
-                        "weight_decay": 2.0**log2_wd,
-                        "results": results,
-                    }
-                )
-    return rows
+
+    def loss(log2_lr, batch, t, seed, log2_wd):
+        return 1.5 + 0.01 * seed + 0.1 * max(0.0, log2_wd - onset_of(batch, t, seed))
+
+    return _sweep(loss, range(-8, 1), (500, 1000, 2000, 4000), seeds)
 
 
 def test_damage_onset_is_where_the_loss_leaves_its_floor():
