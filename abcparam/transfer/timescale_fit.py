@@ -49,21 +49,22 @@ def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
 
 def loss_by_wd(rows: list[dict]) -> list[dict]:
     """Per (batch, horizon): the seed-mean validation loss at each log2 λ (diverged: inf)."""
-    losses: dict = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        for horizon, res in row["results"].items():
-            loss = math.inf if res["diverged"] else res["val_loss"]
-            losses[(row["batch"], int(horizon))][math.log2(row["weight_decay"])].append(loss)
-    return [
-        {
-            "batch": b,
-            "horizon": t,
-            "log2_wd": sorted(by),
-            "loss": [float(np.mean(by[x])) for x in sorted(by)],
-            "seeds": [len(by[x]) for x in sorted(by)],
-        }
-        for (b, t), by in sorted(losses.items())
-    ]
+    out = []
+    for (b, t), by_seed in sorted(_per_seed_curves(rows).items()):
+        by: dict = defaultdict(list)
+        for points in by_seed.values():
+            for x, loss in points:
+                by[x].append(loss)
+        out.append(
+            {
+                "batch": b,
+                "horizon": t,
+                "log2_wd": sorted(by),
+                "loss": [float(np.mean(by[x])) for x in sorted(by)],
+                "seeds": [len(by[x]) for x in sorted(by)],
+            }
+        )
+    return out
 
 
 #: the floor of a flat loss-vs-λ curve: its mean over this many smallest λ of the grid
