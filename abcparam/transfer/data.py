@@ -10,8 +10,12 @@ Both are deterministic: the same arrays on every machine with the same package v
 
 from __future__ import annotations
 
+import ast
 import functools
+import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,13 +41,49 @@ def digits(seed: int = 0) -> Split:
     return Split(x[:1437], y[:1437], x[1437:], y[1437:])
 
 
+#: environment variable naming another CPython's ``pydoc_data/topics.py`` to read the corpus
+#: from instead of the running Python's (the topics differ between Python versions, so a device
+#: with another Python trains on the same text as the CPU runs when given this file)
+TOPICS_ENV = "ABCPARAM_PYDOC_TOPICS"
+
+
+def _topics() -> dict[str, str]:
+    """The ``topics`` dict: the running Python's, or the literal in the file ``$TOPICS_ENV``
+    names (read with ``ast.literal_eval``, never executed)."""
+    path = os.environ.get(TOPICS_ENV)
+    if not path:
+        from pydoc_data.topics import topics
+
+        return topics
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "topics" for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise ValueError(
+        f"{TOPICS_ENV}={path!r} assigns no 'topics' dict; accepted: a pydoc_data/topics.py"
+    )
+
+
+@functools.cache
+def text_fingerprint() -> str:
+    """The corpus's identity in saved runs: its character count and the first 12 hex digits of
+    its SHA-256 (runs on different texts are not comparable one-to-one)."""
+    text = _text()
+    return f"{len(text)}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _text() -> str:
+    topics = _topics()
+    return "".join(topics[key] for key in sorted(topics))
+
+
 @functools.cache
 def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(train ids, validation ids, vocabulary) of the character-level corpus (built once per
     process; callers only read it)."""
-    from pydoc_data.topics import topics
-
-    text = "".join(topics[key] for key in sorted(topics))
+    text = _text()
     vocab = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocab)}
     ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)

@@ -117,6 +117,8 @@ def _build(cfg: HorizonRun):
 
 def train_wsd(cfg: HorizonRun) -> dict:
     """Train one stable run with a decay branch per horizon; the validation loss at each."""
+    from . import data
+
     run = _WSDRun.start(cfg)
     peak_decay = run.peak_decay()
     initial = run.validate()
@@ -142,6 +144,7 @@ def train_wsd(cfg: HorizonRun) -> dict:
         "results": results,
         "stable_curve": stable_curve,
         "hidden_layers": [name for name, _ in run.hidden],
+        "text": data.text_fingerprint(),
     }
     if cfg.record_updates:
         row["relative_updates"] = updates

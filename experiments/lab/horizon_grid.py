@@ -82,6 +82,17 @@ GPU: dict[str, Any] = {
     "seeds": 3,
     "warmup": 200,
 }
+#: the CPU width series (64, 128, 256 at batch 8) carried to widths 512..2048 on one GPU call:
+#: the same window, warmup, decay and base width (64) as the cpu-4000 runs, horizons to 2000
+#: steps (one ~8-minute H200 call, experiments/gpu/h200_width_slice.sh; a folder per width)
+GPU_WIDTH: dict[str, Any] = {
+    **LONG_4000,
+    "widths": "512,1024,2048",
+    "batches": "8",
+    "horizons": "250,500,1000,2000",
+    "lr_windows": {"8": LONG_4000["lr_windows"]["8"]},
+    "base_width": 64,
+}
 #: the late-training coordinate check: relative updates over ``steps`` at one LR, both
 #: weight-decay conventions (Kosson et al. 2025, arXiv 2510.19093)
 LATE = {
@@ -98,6 +109,14 @@ QUICK: dict[str, Any] = {
     "warmup": 2,
 }
 
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": QUICK,
+    "cpu": FULL,
+    "cpu-long": LONG,
+    "cpu-4000": LONG_4000,
+    "gpu": GPU,
+    "gpu-width": GPU_WIDTH,
+}
 
 SCHEDULES = ("wsd", "linear")
 
@@ -134,7 +153,7 @@ def lr_grid(text: str) -> list[float]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
-    p.add_argument("--size", choices=("quick", "cpu", "cpu-long", "cpu-4000", "gpu"), default=None)
+    p.add_argument("--size", choices=tuple(PRESETS), default=None)
     p.add_argument(
         "--late",
         action="store_true",
@@ -181,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or ("quick" if args.quick else "cpu")
     if args.late:
         return late(args, size, argv)
-    presets = {"quick": QUICK, "cpu": FULL, "cpu-long": LONG, "cpu-4000": LONG_4000, "gpu": GPU}
-    sizes = dict(presets[size])
+    sizes = dict(PRESETS[size])
     for name in ("widths", "batches", "horizons", "lrs", "seeds", "warmup"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
@@ -192,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         "cpu-long": "horizon_grid_long",
         "cpu-4000": "horizon_grid_4000",
         "gpu": "horizon_grid_gpu",
+        "gpu-width": "horizon_grid_gpu_width",
     }
     suffix = "" if args.schedule == "wsd" else f"_{args.schedule}"
     out = Path(args.out or results_dir(default[size] + suffix))
     out.mkdir(parents=True, exist_ok=True)
-    base_width = args.base_width or min(_ints(sizes["widths"]))
+    base_width = args.base_width or sizes.get("base_width") or min(_ints(sizes["widths"]))
     windows = {} if args.lrs is not None else sizes.get("lr_windows", {})
     runs = schedule_runs(
         _ints(sizes["horizons"]), int(sizes["warmup"]), args.schedule, args.decay_fraction

@@ -58,3 +58,37 @@ def test_slice_presets_are_the_issue_sizes():
     assert sens.sensitivity_steps >= 1000
     assert sens.sensitivity_variants == ("plain", "qk-layernorm+z-loss")
     assert LATE["gpu"]["steps"] >= 2000 and "512" in LATE["gpu"]["widths"].split(",")
+
+
+def test_width_slice_script_runs_its_sweeps_on_the_given_text(tmp_path):
+    """experiments/gpu/h200_width_slice.sh at tiny size: a folder per width, trained on the text
+    the topics file names (its fingerprint in every run), and the sensitivity sweep beside it."""
+    topics = tmp_path / "topics.py"
+    literal = {"x": "the quick brown fox jumps over the lazy dog. " * 400}
+    topics.write_text(f"topics = {literal!r}\n")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "experiments/gpu/h200_width_slice.sh"),
+            str(out),
+            "cpu",
+            "300",
+            str(topics),
+            "--tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    import json
+
+    for width in (16, 24, 32):
+        rows = [json.loads(x) for x in (out / f"horizon_grid_gpu_w{width}/runs.jsonl").open()]
+        assert len(rows) == 2 * 2 * 3  # quick: batches x LRs x seeds
+        assert {r["width"] for r in rows} == {width} and {r["base_width"] for r in rows} == {16}
+        assert {r["text"] for r in rows} == {f"{len(literal['x'])}:" + rows[0]["text"][-12:]}
+    assert _lines(out / "forecasts_gpu_sensitivity/sensitivity/runs.jsonl") == 3 * 2 * 2
+    with tarfile.open(out / "results.tar.gz") as tar:
+        assert "./horizon_grid_gpu_w24/runs.jsonl" in tar.getnames()

@@ -234,3 +234,17 @@ def test_late_width_slope_is_judged_by_the_checks_rule(exponent, passed):
     assert fit["judged"] and fit["passed"] is passed and fit["unresolved"] is False
     (two,) = late_width_slopes(_late_checks(exponent, widths=(32, 64)))
     assert not two["judged"] and two["passed"] is None
+
+
+def test_gpu_width_preset_continues_the_cpu_width_series():
+    """The GPU width slice differs from the CPU batch-8 runs at widths 128/256 only in its widths
+    and in stopping at 2,000 steps: same LR window, warmup, seeds and μP base width 64, so the
+    width series 64..2048 is one grid."""
+    from experiments.lab.horizon_grid import GPU_WIDTH, LONG_4000, _ints
+
+    assert _ints(GPU_WIDTH["widths"]) == [512, 1024, 2048] and GPU_WIDTH["batches"] == "8"
+    assert GPU_WIDTH["lr_windows"]["8"] == LONG_4000["lr_windows"]["8"] == "-9:-6:0.5"
+    assert GPU_WIDTH["base_width"] == 64
+    assert set(_ints(GPU_WIDTH["horizons"])) < set(_ints(LONG_4000["horizons"]))
+    for key in ("warmup", "seeds"):
+        assert GPU_WIDTH[key] == LONG_4000[key]

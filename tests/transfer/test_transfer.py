@@ -90,12 +90,15 @@ def test_cpu_sweep_reproduces_from_scratch(tmp_path):
         ["sp-constant-lr", "mup"],
         "adam",
         [64, 512],
-        [-10.0, -9.0, -8.0, -7.0, -6.0],
+        # down to 2^-12: SP's optimum at width 512 sits near 2^-9.5, at 2^-10 on a grid's edge
+        [-12.0, -11.0, -10.0, -9.0, -8.0, -7.0, -6.0],
         2,
         steps=200,
     )
     summary = summarise(run_sweep(configs, tmp_path / "runs.jsonl", progress=False))
-    assert abs(summary["mup"]["drift"][0]) < abs(summary["sp-constant-lr"]["drift"][0])
+    mup, sp = summary["mup"]["drift"][0], summary["sp-constant-lr"]["drift"][0]
+    assert np.isfinite(mup) and np.isfinite(sp), summary  # neither optimum on the grid's edge
+    assert sp < -0.3 and abs(mup) < abs(sp) / 2
 
 
 @pytest.mark.slow
@@ -117,3 +120,32 @@ def test_saved_gpt_sweep_shows_mutransfer():
     summary = summarise([json.loads(line) for line in runs.read_text().splitlines()])
     assert summary["sp-constant-lr"]["drift"][0] < -0.8
     assert abs(summary["mup"]["drift"][0]) < 0.1 and abs(summary["u-mup"]["drift"][0]) < 0.1
+
+
+def _clear_text_caches() -> None:
+    data.pydoc_text.cache_clear()
+    data.pydoc_vocab_size.cache_clear()
+    data.text_fingerprint.cache_clear()
+
+
+def test_another_pythons_topics_file_gives_its_text(tmp_path, monkeypatch):
+    """A device with another Python trains on the CPU runs' text when handed their topics file:
+    the literal is read, never executed, and the fingerprint tells the two texts apart."""
+    own = data.text_fingerprint()
+    topics = tmp_path / "topics.py"
+    literal = {"b": "world " * 50, "a": "hello " * 50}
+    topics.write_text(f"# generated\ntopics = {literal!r}\n")
+    monkeypatch.setenv(data.TOPICS_ENV, str(topics))
+    _clear_text_caches()
+    try:
+        train, val, vocab = data.pydoc_text()
+        assert "".join(vocab) == " dehlorw" and len(train) + len(val) == 600
+        assert data.text_fingerprint().startswith("600:") and data.text_fingerprint() != own
+        topics.write_text("__import__('os').system('false')\n")
+        _clear_text_caches()
+        with pytest.raises(ValueError, match="assigns no 'topics' dict"):
+            data.pydoc_text()
+    finally:
+        monkeypatch.delenv(data.TOPICS_ENV)
+        _clear_text_caches()
+    assert data.text_fingerprint() == own
