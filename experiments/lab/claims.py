@@ -249,6 +249,16 @@ def wd_decay_gain(paths: Sequence[Path]) -> Values:
     return {"gain": max(gains), "cells": len(cells)}
 
 
+def _only_horizons(rows: list[dict], horizons: str | None) -> list[dict]:
+    """The runs cut to the horizons given as "250,500" (all of them when None): grids whose
+    runs branched at different horizons compared on the ones they share."""
+    if horizons is None:
+        return rows
+    keep = {t.strip() for t in horizons.split(",")}
+    cut = [{**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows]
+    return [r for r in cut if r["results"]]
+
+
 def horizon_lr_slope(
     paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
 ) -> Values:
@@ -257,14 +267,7 @@ def horizon_lr_slope(
     from abcparam.transfer.horizon_fit import summarise
 
     (path,) = paths
-    rows = _jsonl(path)
-    if horizons is not None:
-        keep = {t.strip() for t in horizons.split(",")}
-        rows = [
-            {**r, "results": {t: v for t, v in r["results"].items() if t in keep}} for r in rows
-        ]
-        rows = [r for r in rows if r["results"]]
-    fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
+    fit = summarise(_only_horizons(_jsonl(path), horizons))["per_width"][width]["in_horizon"][batch]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
@@ -283,15 +286,35 @@ def horizon_pooled_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
-def horizon_width_slope(paths: Sequence[Path], batch: int, horizon: int | None = None) -> Values:
+def horizon_width_slope(
+    paths: Sequence[Path], batch: int, horizon: int | None = None, horizons: str | None = None
+) -> Values:
     """Slope of log2 η* in log2 width at one batch, refitted from the grids' runs (at one
-    horizon, or pooled over the horizons); μP's transfer says 0."""
+    horizon, or pooled over the horizons, only ``horizons`` when given); μP's transfer says 0."""
     from abcparam.transfer.horizon_fit import summarise
 
-    rows = [r for path in paths for r in _jsonl(path) if r["batch"] == batch]
+    rows = _only_horizons(
+        [r for path in paths for r in _jsonl(path) if r["batch"] == batch], horizons
+    )
     fits = summarise(rows)["in_width"][batch]
     fit = fits["pooled"] if horizon is None else fits["per_horizon"][horizon]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
+
+
+def horizon_optimum_gap(paths: Sequence[Path], widths: str, batch: int) -> Values:
+    """The largest gap between two widths' seed-mean log2 η* over the horizons both ran, at one
+    batch, refitted from the grids' runs; μP's transfer says 0."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    first, second = (int(w) for w in widths.split(","))
+    rows = [r for path in paths for r in _jsonl(path) if r["batch"] == batch]
+    mean = {(o["width"], o["horizon"]): o["log2_lr_mean"] for o in summarise(rows)["optima"]}
+    gaps = [
+        abs(v - mean[(second, t)])
+        for (w, t), v in mean.items()
+        if w == first and (second, t) in mean
+    ]
+    return {"gap": max(gaps), "horizons": len(gaps)}
 
 
 def late_width_verdicts(paths: Sequence[Path], convention: str) -> Values:
@@ -371,6 +394,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_lr_slope,
         horizon_pooled_slope,
         horizon_width_slope,
+        horizon_optimum_gap,
         late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,

@@ -3,6 +3,8 @@ sweeps run side by side, keep their runs, and the presets it names are the issue
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -80,9 +82,9 @@ def test_width_slice_script_runs_its_sweeps_on_the_given_text(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, "PACK": str(tmp_path / "one.tgz")},
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    import json
 
     for width in (16, 24, 32):
         rows = [json.loads(x) for x in (out / f"horizon_grid_gpu_w{width}/runs.jsonl").open()]
@@ -90,5 +92,6 @@ def test_width_slice_script_runs_its_sweeps_on_the_given_text(tmp_path):
         assert {r["width"] for r in rows} == {width} and {r["base_width"] for r in rows} == {16}
         assert {r["text"] for r in rows} == {f"{len(literal['x'])}:" + rows[0]["text"][-12:]}
     assert _lines(out / "forecasts_gpu_sensitivity/sensitivity/runs.jsonl") == 3 * 2 * 2
-    with tarfile.open(out / "results.tar.gz") as tar:
+    with tarfile.open(tmp_path / "one.tgz") as tar:  # everything in the one archive PACK names
         assert "./horizon_grid_gpu_w24/runs.jsonl" in tar.getnames()
+        assert "./logs/sensitivity.log" in tar.getnames()
