@@ -74,7 +74,9 @@ def text_fingerprint() -> str:
     return f"{len(text)}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
+@functools.cache
 def _text() -> str:
+    """The corpus text, built once per process (the fingerprint and the ids share it)."""
     topics = _topics()
     return "".join(topics[key] for key in sorted(topics))
 

@@ -123,6 +123,7 @@ def test_saved_gpt_sweep_shows_mutransfer():
 
 
 def _clear_text_caches() -> None:
+    data._text.cache_clear()
     data.pydoc_text.cache_clear()
     data.pydoc_vocab_size.cache_clear()
     data.text_fingerprint.cache_clear()
