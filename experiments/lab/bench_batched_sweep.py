@@ -13,8 +13,11 @@ settings; on the CPU its foreach switch defaults off and setting it on changes n
 batched model's matrix-product time alone (what batching would give if every other op were free).
 ``best_of_threads`` compares each path at its own fastest thread count: on two cores the
 one-by-one path is slower at 2 threads than at 1 (small ops pay the threads' overhead), so a ratio
-taken at 2 threads flatters the batched path.  The script sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (a
-spinning OpenMP thread on a loaded 2-core machine stalls both paths ~10x at 2 threads).
+taken at 2 threads flatters the batched path.  OpenMP's wait policy is left as the user's
+environment has it (``--omp-wait-policy`` sets it: PASSIVE, idle threads sleep, is right on a
+loaded machine, where a spinning thread stalls both paths ~10x; on an idle one it costs the
+batched path ~40% at 2 threads, each of its parallel regions waking a sleeping thread).
+``fidelity`` saves both paths' final losses per LR.
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import statistics
 import time
@@ -35,6 +39,16 @@ OUT = "bench_batched_sweep"
 #: model -> (width, steps); 16 LRs, one seed each
 FULL = {"mlp": (128, 100), "transformer": (64, 100)}
 QUICK = {"mlp": (32, 5), "transformer": (32, 3)}
+
+
+def wait_policy_from_argv(argv: list[str]) -> None:
+    """``--omp-wait-policy X`` into the environment: OpenMP reads it once, when torch loads, so
+    the script calls this before importing anything that imports torch."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--omp-wait-policy"):
+            value = arg.partition("=")[2] or (argv[i + 1] if i + 1 < len(argv) else "")
+            if value.upper() in ("PASSIVE", "ACTIVE"):
+                os.environ["OMP_WAIT_POLICY"] = value.upper()
 
 
 @contextlib.contextmanager
@@ -73,12 +87,11 @@ def measure(
         for _ in range(repeats):
             load.append(os.getloadavg()[0])
             t, c0 = time.perf_counter(), time.process_time()
-            for c in configs:
-                train(c)
+            sep_rows = [train(c) for c in configs]
             separate.append(time.perf_counter() - t)
             cpu_sep.append(time.process_time() - c0)
             t, c0 = time.perf_counter(), time.process_time()
-            train_batched(configs, threads=threads, curves=False)
+            bat_rows = train_batched(configs, threads=threads, curves=False)
             batched.append(time.perf_counter() - t)
             cpu_bat.append(time.process_time() - c0)
     ratios = [s / b for s, b in zip(separate, batched)]
@@ -99,6 +112,24 @@ def measure(
         "median_batched_s": statistics.median(batched),
         "speedup_of_medians": statistics.median(separate) / statistics.median(batched),
         "load_avg_1min": load,
+        "fidelity": fidelity(configs, sep_rows, bat_rows),
+    }
+
+
+def fidelity(configs: list, separate: list[dict], batched: list[dict]) -> dict:
+    """How far the batched path's final validation losses lie from the separate runs' (the
+    same configs, the last repeat), per LR: rounding-level differences grow over the steps in
+    runs at and above the edge of stability, so the count within 1e-5 is the number to read."""
+    sep = [r["val_loss"] for r in separate]
+    bat = [r["val_loss"] for r in batched]
+    gaps = [abs(a - b) if math.isfinite(a) and math.isfinite(b) else None for a, b in zip(sep, bat)]
+    return {
+        "log2_lr": [c.log2_lr for c in configs],
+        "separate_val_loss": sep,
+        "batched_val_loss": bat,
+        "abs_gap": gaps,
+        "within_1e-5": sum(g is not None and g <= 1e-5 for g in gaps),
+        "runs": len(gaps),
     }
 
 
@@ -186,11 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         default="128",
         help="the GPT's RunConfig batch sizes, comma-separated (batch/8 sequences of 32 characters)",
     )
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=("PASSIVE", "ACTIVE"),
+        type=str.upper,
+        default=None,
+        help="OpenMP's wait policy (set before torch loads by the script; default: the environment's)",
+    )
     parser.add_argument("--out", default=None, help=f"default: experiments/results/{OUT}")
     parser.add_argument(
         "--profile", action="store_true", help="also profile both paths per model (one thread)"
     )
     args = parser.parse_args(argv)
+    if args.omp_wait_policy and os.environ.get("OMP_WAIT_POLICY") != args.omp_wait_policy:
+        parser.error(
+            f"--omp-wait-policy {args.omp_wait_policy} must be set before torch loads: run "
+            "experiments/bench_batched_sweep.py, or set OMP_WAIT_POLICY in the environment"
+        )
     sizes = QUICK if args.quick else FULL
     started = time.time()
     out = results_dir(OUT) if args.out is None else args.out

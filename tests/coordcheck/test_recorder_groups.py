@@ -102,7 +102,10 @@ def test_grouped_equals_layer_by_layer_on_the_gpt(monkeypatch):
         for key, value in s.to_json(strict=False).items():
             other = g.to_json(strict=False)[key]
             if isinstance(value, float) and math.isfinite(value):
-                assert other == pytest.approx(value, rel=1e-5, abs=1e-7), (g.layer, key)
+                # a cosine is a ratio of float32 sums: near 0 its error is absolute, ~1e-7 (the
+                # two paths' matrix products round differently on another CPU's kernels)
+                near = 1e-6 if key.startswith("cos_") else 1e-7
+                assert other == pytest.approx(value, rel=1e-5, abs=near), (g.layer, key)
                 compared += 1
             else:
                 assert other == value or (value != value and other != other), (g.layer, key)

@@ -4,6 +4,7 @@ the losses :func:`abcparam.transfer.sweep.train` gives run by run (to 1e-5 over 
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -156,6 +157,21 @@ def test_benchmark_script_quick(tmp_path):
     (bench,) = saved["benchmarks"]
     assert len(bench["separate_s"]) == len(bench["batched_s"]) == 1
     assert bench["speedup_of_medians"] > 0 and "provenance" in saved
+    # both paths' final losses, per LR: at 5 steps of a quick run they agree to 1e-5
+    fid = bench["fidelity"]
+    assert fid["runs"] == 3 and len(fid["separate_val_loss"]) == len(fid["batched_val_loss"]) == 3
+    assert fid["within_1e-5"] == 3, fid
+
+
+def test_benchmark_wait_policy_must_be_set_before_torch(monkeypatch, tmp_path):
+    """Asked for a wait policy the running process does not have: a one-line error, not a
+    benchmark that silently ran under another policy."""
+    from experiments.lab.bench_batched_sweep import main
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit) as err:
+        main(["--quick", "--omp-wait-policy", "passive", "--out", str(tmp_path)])
+    assert err.value.code == 2
 
 
 def test_regret_sweep_quick(tmp_path):
@@ -171,3 +187,13 @@ def test_regret_sweep_quick(tmp_path):
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["provenance"]["git_commit"] and "transfer regret @ 64" in saved["table"]
     assert set(result["mup"]["regret"]) == {64}
+
+
+def test_the_wait_policy_is_read_from_the_command_line(monkeypatch):
+    from experiments.lab.bench_batched_sweep import wait_policy_from_argv
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    wait_policy_from_argv(["x.py", "--quick", "--omp-wait-policy", "passive"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    wait_policy_from_argv(["x.py", "--omp-wait-policy=active"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

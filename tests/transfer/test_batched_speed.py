@@ -17,7 +17,13 @@ LRS, WDS = [1e-3, 3e-2, 1e-1], [0.0, 0.1, 0.5]
 SHAPES = {"w": (6, 5), "b": (5,)}
 
 
-def _bundle(kind: str, fixed: dict, ps: dict[str, list[torch.Tensor]]) -> FlatBundle:
+#: a per-layer epsilon, as the engine's epsilon rules give (the fused step groups by it)
+EPS = {"w": 1e-8, "b": 1e-3}
+
+
+def _bundle(
+    kind: str, fixed: dict, ps: dict[str, list[torch.Tensor]], fused: bool = True
+) -> FlatBundle:
     M = len(LRS)
     return FlatBundle(
         kind,
@@ -25,10 +31,12 @@ def _bundle(kind: str, fixed: dict, ps: dict[str, list[torch.Tensor]]) -> FlatBu
         {n: torch.stack([p.detach().clone() for p in ts]) for n, ts in ps.items()},
         {n: torch.tensor(LRS, dtype=torch.float64) for n in ps},
         {n: torch.tensor(WDS) for n in ps},
-        {n: torch.full((M,), 1e-8) for n in ps},
+        {n: torch.full((M,), EPS[n]) for n in ps},
+        fused=fused,
     )
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize(
     ("cls", "kind", "fixed"),
     [
@@ -37,15 +45,30 @@ def _bundle(kind: str, fixed: dict, ps: dict[str, list[torch.Tensor]]) -> FlatBu
         (Lion, "Lion", {"betas": (0.9, 0.99)}),
     ],
 )
-def test_flat_step_equals_torch_per_model(cls, kind, fixed):
-    """Three models with their own LR and weight decay, two tensors each, five steps."""
+def test_flat_step_equals_torch_per_model(cls, kind, fixed, fused):
+    """Three models with their own LR and weight decay, two tensors with their own epsilon,
+    five steps; the fused Adam kernel and the eight-op step alike."""
     torch.manual_seed(0)
     ps = {n: [torch.randn(*s, requires_grad=True) for _ in LRS] for n, s in SHAPES.items()}
     opts = [
-        cls([ps[n][i] for n in SHAPES], lr=lr, weight_decay=wd)
+        cls(
+            [
+                {"params": [ps[n][i]], **({"eps": EPS[n]} if cls is not Lion else {})}
+                for n in SHAPES
+            ],
+            lr=lr,
+            weight_decay=wd,
+        )
         for i, (lr, wd) in enumerate(zip(LRS, WDS))
     ]
-    bundle = _bundle(kind, fixed, ps)
+    bundle = _bundle(kind, fixed, ps, fused)
+    # the fused kernel runs where it applies: once per epsilon, over that epsilon's spans
+    if fused and kind != "Lion":
+        assert bundle._fused is not None and sorted(e for e, _ in bundle._fused) == pytest.approx(
+            sorted(EPS.values())
+        )
+    else:
+        assert bundle._fused is None
     gen = torch.Generator().manual_seed(1)
     for t in range(1, 6):
         bundle.zero_grad()
