@@ -142,7 +142,8 @@ def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = No
     """The batched-sweep benchmark refitted from its raw timings: for ``case`` ("transformer
     batch 64"), each path at its fastest thread count (by median; or both at ``threads``), the
     ratio of the medians and the range of the per-repeat ratios; the one-thread ceiling where
-    the case was profiled."""
+    the case was profiled; how many of the batched row's runs end within 1e-5 of the separate
+    run's final loss, where saved."""
     from experiments.lab.bench_batched_sweep import case_of, fastest
 
     (path,) = paths
@@ -158,7 +159,10 @@ def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = No
     per_repeat = [s / b for s, b in zip(sep["separate_s"], bat["batched_s"], strict=True)]
     profiles = saved.get("profiles") or {}
     prof = profiles.get(case) or profiles.get(case.split(" batch ")[0])
+    fid = bat.get("fidelity") or {}  # both paths' final losses, saved since the fused step
     return {
+        "within": fid.get("within_1e-5"),
+        "runs": fid.get("runs"),
         "speedup": statistics.median(sep["separate_s"]) / statistics.median(bat["batched_s"]),
         "low": min(per_repeat),
         "high": max(per_repeat),
