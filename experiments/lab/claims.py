@@ -349,9 +349,9 @@ def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Value
     its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
     from abcparam.transfer.critical_batch import critical_batch
 
-    (path,) = paths
     losses = [float(x) for x in targets.split(",")]
-    entry = critical_batch(_jsonl(path), losses)[str(width)]
+    rows = [r for path in paths for r in _jsonl(path)]  # grids of one width at other batches
+    entry = critical_batch(rows, losses)[str(width)]
     fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
     slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}
     low, high = slope["interval"] or (float("nan"), float("nan"))
