@@ -388,8 +388,8 @@ def build(configs: list[RunConfig], fused: bool = True) -> Batched:
             slots[n] = Slot(cls, fixed, lr[n], wd[n], eps[n], transposed=n in linear)
     bundles = []
     for (cls, fixed), names in groups.items():
-        own = [{n: d[n] for n in names} for d in (stacked, lr, wd, eps)]
-        bundle = FlatBundle(cls, dict(fixed), own[0], own[1], own[2], own[3], fused=fused)
+        p_n, lr_n, wd_n, eps_n = ({n: d[n] for n in names} for d in (stacked, lr, wd, eps))
+        bundle = FlatBundle(cls, dict(fixed), p_n, lr_n, wd_n, eps_n, fused=fused)
         params.update(bundle.params)
         bundles.append(bundle)
     return Batched(list(configs), BatchedModel(template, params), slots, bundles)

@@ -15,8 +15,9 @@ batched model's matrix-product time alone (what batching would give if every oth
 one-by-one path is slower at 2 threads than at 1 (small ops pay the threads' overhead), so a ratio
 taken at 2 threads flatters the batched path.  OpenMP's wait policy is left as the user's
 environment has it (``--omp-wait-policy`` sets it: PASSIVE, idle threads sleep, is right on a
-loaded machine, where a spinning thread stalls both paths ~10x; on an idle one it costs the
-batched path ~40% at 2 threads, each of its parallel regions waking a sleeping thread).
+loaded machine, where a spinning thread stalls both paths ~10x; on an idle one it slows the
+batched path at 2 threads, each of its parallel regions waking a sleeping thread: measured in
+docs_dev/notes/speed.md).
 ``fidelity`` saves both paths' final losses per LR.
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
