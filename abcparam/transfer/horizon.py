@@ -51,6 +51,9 @@ class HorizonRun:
     record_updates: bool = False
     #: the weight-decay convention the engine derives λ's width exponent for
     convention: str = "coupled"
+    #: train on the text's first ``train_chars`` characters only (0: all of it), a data-limited
+    #: run that sees them for many epochs, where decay can regularise (the validation text stays)
+    train_chars: int = 0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +62,11 @@ class HorizonRun:
         if not 0 < self.decay_fraction < 1:
             raise ValueError(f"decay_fraction = {self.decay_fraction}; accepted: in (0, 1)")
         starts = [decay_start(t, self.decay_fraction) for t in self.horizons]
+        if self.train_chars < 0 or 0 < self.train_chars <= self.context:
+            raise ValueError(
+                f"train_chars = {self.train_chars}; accepted: 0 (all the text) or more than "
+                f"context = {self.context} characters"
+            )
         if self.warmup > min(starts):
             raise ValueError(
                 f"warmup = {self.warmup} runs into the first decay at step {min(starts)}; "
@@ -70,6 +78,8 @@ class HorizonRun:
         fields_ = {k: v for k, v in asdict(self).items() if k != "extra"}
         if fields_["convention"] == "coupled":  # the default stays out (earlier runs' keys)
             del fields_["convention"]
+        if not fields_["train_chars"]:  # the default stays out (earlier runs' keys)
+            del fields_["train_chars"]
         fields_["horizons"] = list(self.horizons)
         return hashlib.sha1(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -105,6 +115,13 @@ def _build(cfg: HorizonRun):
     from . import data
 
     train_ids, val_ids, vocab = data.pydoc_text()
+    if cfg.train_chars:
+        if cfg.train_chars > len(train_ids):
+            raise ValueError(
+                f"train_chars = {cfg.train_chars}; accepted: at most the training text's "
+                f"{len(train_ids)} characters"
+            )
+        train_ids = train_ids[: cfg.train_chars]
     model = build_model(
         "transformer", cfg.width, n_layers=cfg.n_layers, vocab=len(vocab), context=cfg.context
     )

@@ -4,8 +4,10 @@
 
 Per (batch, horizon, seed): log2 λ* is the vertex of a parabola through the loss minimum over the
 λ grid and its two neighbours (``analysis.optimum_log2_lr`` applied to log2 λ); a minimum on the
-grid's edge only bounds λ* and is left out.  One pass over the data: D = T·B samples, so
-log2 τ_epoch = −log2 η − log2 λ − log2 T.  Intervals: 2.5–97.5 % over seed bootstraps.
+grid's edge only bounds λ* and is left out.  D is the number of distinct training samples: one
+pass over the data (``train_chars`` 0) gives D = T·B, so log2 τ_epoch = −log2 η − log2 λ − log2 T;
+a data-limited run (the text cut to ``train_chars``) gives D = train_chars / context sequences,
+seen for T·B/D epochs.  Intervals: 2.5–97.5 % over seed bootstraps.
 """
 
 from __future__ import annotations
@@ -19,6 +21,25 @@ import numpy as np
 from .analysis import edge_of, optimum_log2_lr
 
 BOOTSTRAP = 2000
+
+
+def samples(row: dict, horizon: int) -> float:
+    """D of τ_epoch = B/(ηλD): the distinct training sequences a run draws from (its cut text's
+    windows), or, with the whole text and at most one pass, the T·B it sees."""
+    chars = row.get("train_chars") or 0
+    return chars / row.get("context", 32) if chars else float(horizon * row["batch"])
+
+
+def tau_offsets(rows: list[dict]) -> dict:
+    """{(batch, horizon): log2 B − log2 η − log2 D}, so log2 τ_epoch = offset − log2 λ."""
+    out = {}
+    for row in rows:
+        for horizon in row["results"]:
+            t = int(horizon)
+            out[(row["batch"], t)] = (
+                math.log2(row["batch"]) - row["log2_lr"] - math.log2(samples(row, t))
+            )
+    return out
 
 
 def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
@@ -152,17 +173,21 @@ def timescale_summary(
     predicted from the first cell (smallest batch, shortest horizon) and whether it lies inside
     the measured interval."""
     best, lrs, edges = decay_optima(rows)
+    offsets = tau_offsets(rows)
     rng = np.random.default_rng(seed)
     cells = []
     for (b, t), by_seed in sorted(best.items()):
         lam = list(by_seed.values())
         log2_eta = lrs[(b, t)]
-        tau = [-log2_eta - x - math.log2(t) for x in lam]
+        tau = [offsets[(b, t)] - x for x in lam]
+        data = 2.0 ** (math.log2(b) - log2_eta - offsets[(b, t)])  # D, back from the offset
         cells.append(
             {
                 "batch": b,
                 "horizon": t,
                 "log2_lr": log2_eta,
+                "samples": data,
+                "epochs": t * b / data,
                 "seeds": len(lam),
                 "log2_wd": float(np.mean(lam)),
                 "log2_wd_interval": _interval(lam, rng, bootstrap) if len(lam) > 1 else None,
@@ -173,9 +198,9 @@ def timescale_summary(
         )
     slopes = {}
     for name, key in (("tau_vs_horizon", "horizon"), ("tau_vs_batch", "batch")):
-        slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=True)
+        slopes[name] = _slope_fit(best, offsets, key, rng, bootstrap, tau=True)
     for name, key in (("wd_vs_horizon", "horizon"), ("wd_vs_batch", "batch")):
-        slopes[name] = _slope_fit(best, lrs, key, rng, bootstrap, tau=False)
+        slopes[name] = _slope_fit(best, offsets, key, rng, bootstrap, tau=False)
     out: dict = {
         "cells": cells,
         "slopes": slopes,
@@ -186,8 +211,8 @@ def timescale_summary(
         base = cells[0]
         for cell in cells:
             ratio = predict(
-                {"batch": base["batch"], "steps": base["horizon"], "log2_lr": base["log2_lr"]},
-                {"batch": cell["batch"], "steps": cell["horizon"], "log2_lr": cell["log2_lr"]},
+                {key: base[key] for key in ("batch", "horizon", "log2_lr", "samples")},
+                {key: cell[key] for key in ("batch", "horizon", "log2_lr", "samples")},
             )
             predicted = base["log2_wd"] + math.log2(ratio)
             interval = cell["log2_wd_interval"]
@@ -200,14 +225,15 @@ def timescale_summary(
 
 
 def _slope_fit(
-    best: dict, lrs: dict, key: str, rng: np.random.Generator, bootstrap: int, tau: bool
+    best: dict, offsets: dict, key: str, rng: np.random.Generator, bootstrap: int, tau: bool
 ) -> dict | None:
-    """Slope of log2 λ* (or log2 τ*) against log2 of ``key``, pooled over the other variable as
-    one least-squares fit with a separate intercept per level of it."""
+    """Slope of log2 λ* (or log2 τ* = offset − log2 λ*, ``offsets`` from ``tau_offsets``)
+    against log2 of ``key``, pooled over the other variable as one least-squares fit with a
+    separate intercept per level of it."""
     groups: dict = defaultdict(list)
     for (b, t), by_seed in best.items():
         x, other = (t, b) if key == "horizon" else (b, t)
-        shift = (-lrs[(b, t)] - math.log2(t)) if tau else 0.0
+        shift = offsets[(b, t)] if tau else 0.0
         sign = -1.0 if tau else 1.0
         groups[other].append((math.log2(x), [sign * v + shift for v in by_seed.values()]))
     groups = {k: v for k, v in groups.items() if len(v) >= 2}

@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
     for name in ("batches", "log2-lrs", "horizons", "log2-wds"):
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--width", type=int, default=None)
+    p.add_argument(
+        "--train-chars",
+        type=int,
+        default=None,
+        help="train on the text's first N characters only (many epochs: decay can regularise)",
+    )
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None)
@@ -79,18 +85,25 @@ def parser() -> argparse.ArgumentParser:
 
 def calculator_ratio(base: dict, target: dict) -> float:
     """λ_target / λ_base from ``abcparam.transfer`` (rules sde-batch and ema-timescale, μP,
-    coupled AdamW) at one width (the ratio does not depend on which)."""
+    coupled AdamW) at one width (the ratio does not depend on which); each side's ``samples``
+    is its data size D (default: one pass, T·B)."""
     from abcparam.calculator import transfer
 
     result = transfer(
         base={
             "width": 64,
             "batch": base["batch"],
-            "steps": base["steps"],
+            "steps": base["horizon"],
+            "data": base.get("samples", base["horizon"] * base["batch"]),
             "lr": 2.0 ** base["log2_lr"],
             "weight_decay": 1.0,
         },
-        target={"width": 64, "batch": target["batch"], "steps": target["steps"]},
+        target={
+            "width": 64,
+            "batch": target["batch"],
+            "steps": target["horizon"],
+            "data": target.get("samples", target["horizon"] * target["batch"]),
+        },
         scheme="mup",
         optimizer="adamw",
         rules=("sde-batch", "ema-timescale"),
@@ -120,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     reproducible()
     size = args.size or ("quick" if args.quick else "cpu")
     sizes = dict({"quick": QUICK, "cpu": CPU, "gpu": GPU}[size])
-    for name in ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds"):
+    for name in ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds", "train_chars"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
     batches = _ints(sizes["batches"])
@@ -140,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=int(sizes["warmup"]),
             weight_decay=2.0**log2_wd,
             base_width=int(sizes["base_width"]),
+            train_chars=int(sizes.get("train_chars") or 0),
             device=args.device,
         )
         for batch, lr in zip(batches, lrs, strict=True)

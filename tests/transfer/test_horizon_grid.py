@@ -35,6 +35,22 @@ def test_bad_run_config():
         HorizonRun(**{**TINY, "warmup": 50}, horizons=(20, 40))
     with pytest.raises(ValueError, match="horizons"):
         HorizonRun(**TINY, horizons=())
+    with pytest.raises(ValueError, match="train_chars = 8"):
+        HorizonRun(**TINY, train_chars=8)
+
+
+def test_a_cut_text_is_its_own_run_and_overfits_sooner():
+    """``train_chars`` keeps the default's key (earlier runs still resume), names a new run
+    otherwise, and a text cut to 200 characters is fitted better than the whole text in the same
+    steps: the runs really train on the cut text."""
+    whole = HorizonRun(**TINY, horizons=(30,), val_windows=8)
+    cut = HorizonRun(**TINY, horizons=(30,), val_windows=8, train_chars=200)
+    assert HorizonRun(**TINY, horizons=(30,), val_windows=8, train_chars=0).key == whole.key
+    assert cut.key != whole.key
+    curves = [train_wsd(cfg)["stable_curve"] for cfg in (whole, cut)]
+    assert curves[1][-1][1] < curves[0][-1][1]
+    with pytest.raises(ValueError, match="at most the training text"):
+        train_wsd(HorizonRun(**TINY, horizons=(4,), train_chars=10**9))
 
 
 def test_branches_leave_the_stable_run_unchanged():

@@ -70,12 +70,17 @@ def test_prediction_is_compared_with_the_interval():
 def test_calculator_ratio_is_the_timescale_rule():
     from experiments.lab.weight_decay_timescale import calculator_ratio
 
-    base = {"batch": 4, "steps": 125, "log2_lr": -7.0}
-    assert calculator_ratio(base, {"batch": 16, "steps": 500, "log2_lr": -6.0}) == pytest.approx(
+    base = {"batch": 4, "horizon": 125, "log2_lr": -7.0}
+    assert calculator_ratio(base, {"batch": 16, "horizon": 500, "log2_lr": -6.0}) == pytest.approx(
         1 / 8
     )
     with pytest.raises(ValueError, match="LR ratio"):
-        calculator_ratio(base, {"batch": 16, "steps": 500, "log2_lr": -7.0})
+        calculator_ratio(base, {"batch": 16, "horizon": 500, "log2_lr": -7.0})
+    # data-limited: D fixed, so the horizon drops out and λ ∝ B/η = √B along the SDE rule
+    fixed = {"samples": 1000.0}
+    assert calculator_ratio(
+        {**base, **fixed}, {"batch": 16, "horizon": 500, "log2_lr": -6.0, **fixed}
+    ) == pytest.approx(2.0)
 
 
 def test_edges_are_left_out():
@@ -120,8 +125,9 @@ def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
         for wd in lr_grid(GPU["log2_wds"])
     ]
     assert len({r.key for r in runs}) == len(runs)
-    base = {"batch": batches[0], "steps": horizons[0], "log2_lr": lrs[0]}
-    ratio = calculator_ratio(base, {"batch": batches[1], "steps": horizons[-1], "log2_lr": lrs[1]})
+    base = {"batch": batches[0], "horizon": horizons[0], "log2_lr": lrs[0]}
+    target = {"batch": batches[1], "horizon": horizons[-1], "log2_lr": lrs[1]}
+    ratio = calculator_ratio(base, target)
     assert ratio == pytest.approx(batches[0] / batches[1] * horizons[0] / horizons[-1] * 4 / 2)
 
 
@@ -164,3 +170,33 @@ def test_damage_onset_slopes_are_recovered(t_slope, b_slope):
     assert out["slope_vs_batch"]["slope"] == pytest.approx(b_slope, abs=1e-6)
     low, high = out["slope_vs_horizon"]["low"], out["slope_vs_horizon"]["high"]
     assert low <= t_slope + 1e-9 and t_slope - 1e-9 <= high
+
+
+def test_data_limited_runs_use_the_cut_texts_size():
+    """With the text cut to D sequences, τ_epoch = B/(ηλD) whatever the horizon: a planted λ*
+    that is the same at every T gives a flat τ* in T and τ* on the plant, and the calculator
+    (D kept) predicts every cell; the one-pass reading (D = T·B) would not."""
+    d = 500.0  # 16,000 characters in windows of 32
+
+    def loss(log2_lr, batch, t, seed, log2_wd):
+        best = math.log2(batch) - log2_lr - math.log2(d) - 3.0 + 0.1 * (seed - 1)
+        return 2 + (log2_wd - best) ** 2
+
+    rows = _sweep(loss, range(-4, 9), (500, 2000))
+    for row in rows:
+        row["train_chars"], row["context"] = 16_000, 32
+    from experiments.lab.weight_decay_timescale import calculator_ratio
+
+    summary = timescale_summary(rows, predict=calculator_ratio, bootstrap=200)
+    assert len(summary["cells"]) == 4
+    for cell in summary["cells"]:
+        assert cell["samples"] == d
+        assert cell["epochs"] == pytest.approx(cell["horizon"] * cell["batch"] / d)
+        assert cell["log2_tau_epoch"] == pytest.approx(3.0, abs=1e-6)
+        assert cell["predicted_inside"] is True
+    assert summary["slopes"]["tau_vs_horizon"]["slope"] == pytest.approx(0, abs=1e-6)
+    assert summary["slopes"]["wd_vs_batch"]["slope"] == pytest.approx(0.5, abs=1e-6)
+    for row in rows:
+        del row["train_chars"]
+    one_pass = timescale_summary(rows, bootstrap=200)
+    assert one_pass["slopes"]["tau_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
