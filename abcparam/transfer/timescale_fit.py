@@ -166,15 +166,23 @@ def timescale_summary(
     predict: Callable[[dict, dict], float] | None = None,
     bootstrap: int = BOOTSTRAP,
     seed: int = 0,
+    base: tuple[int, int] | None = None,
+    min_gain: float = 0.0,
 ) -> dict:
     """Per cell: log2 λ* and log2 τ_epoch* (mean, 95 % interval, seeds); the slopes of log2 τ*
     and log2 λ* against log2 T and log2 B (interval: cells resampled by seed); and, when
     ``predict(base, target) -> λ_target / λ_base`` is given (the calculator), each cell's λ*
-    predicted from the first cell (smallest batch, shortest horizon) and whether it lies inside
-    the measured interval."""
+    predicted from the ``base`` (batch, horizon) cell (default: the first, smallest batch and
+    shortest horizon) and whether it lies inside the measured interval.  ``gain``: how much the
+    best λ lowers the cell's seed-mean loss below the grid's smallest λ (0: decay never helps,
+    and a vertex there sits on a flat stretch); cells that gain less than ``min_gain`` nats are
+    left out of the cells and slopes and listed under ``flat``."""
     best, lrs, edges = decay_optima(rows)
     offsets = tau_offsets(rows)
     rng = np.random.default_rng(seed)
+    gains = {(c["batch"], c["horizon"]): c["loss"][0] - min(c["loss"]) for c in loss_by_wd(rows)}
+    flat = sorted(cell for cell in best if gains[cell] < min_gain)
+    best = {cell: by_seed for cell, by_seed in best.items() if cell not in flat}
     cells = []
     for (b, t), by_seed in sorted(best.items()):
         lam = list(by_seed.values())
@@ -188,6 +196,7 @@ def timescale_summary(
                 "log2_lr": log2_eta,
                 "samples": data,
                 "epochs": t * b / data,
+                "gain": gains[(b, t)],
                 "seeds": len(lam),
                 "log2_wd": float(np.mean(lam)),
                 "log2_wd_interval": _interval(lam, rng, bootstrap) if len(lam) > 1 else None,
@@ -205,22 +214,32 @@ def timescale_summary(
         "cells": cells,
         "slopes": slopes,
         "edges": [list(e) for e in edges],
+        "min_gain": min_gain,
+        "flat": [list(cell) for cell in flat],
         "loss_by_wd": loss_by_wd(rows),
     }
     if predict is not None and cells:
-        base = cells[0]
+        if base is None:
+            base_cell = cells[0]
+        else:
+            found = [c for c in cells if (c["batch"], c["horizon"]) == tuple(base)]
+            if not found:
+                accepted = ", ".join(f"({c['batch']}, {c['horizon']})" for c in cells)
+                raise ValueError(f"base = {base}: accepted: a cell with a λ*: {accepted}")
+            base_cell = found[0]
+        base = (base_cell["batch"], base_cell["horizon"])
         for cell in cells:
             ratio = predict(
-                {key: base[key] for key in ("batch", "horizon", "log2_lr", "samples")},
+                {key: base_cell[key] for key in ("batch", "horizon", "log2_lr", "samples")},
                 {key: cell[key] for key in ("batch", "horizon", "log2_lr", "samples")},
             )
-            predicted = base["log2_wd"] + math.log2(ratio)
+            predicted = base_cell["log2_wd"] + math.log2(ratio)
             interval = cell["log2_wd_interval"]
             cell["predicted_log2_wd"] = predicted
             cell["predicted_inside"] = (
                 None if interval is None else bool(interval[0] <= predicted <= interval[1])
             )
-        out["prediction_base"] = {"batch": base["batch"], "horizon": base["horizon"]}
+        out["prediction_base"] = {"batch": base[0], "horizon": base[1]}
     return out
 
 
@@ -264,15 +283,19 @@ def timescale_markdown(summary: dict) -> str:
     def iv(pair) -> str:
         return "—" if pair is None else f"[{pair[0]:+.2f}, {pair[1]:+.2f}]"
 
+    def num(value, spec: str) -> str:  # summaries saved before a field existed: "—"
+        return "—" if value is None else format(value, spec)
+
     lines = [
-        "| batch | horizon | log2 η | log2 λ* [95 %] | log2 τ_epoch* [95 %] | predicted log2 λ* "
-        "| inside |",
-        "|---|---|---|---|---|---|---|",
+        "| batch | horizon | epochs | log2 η | gain (nats) | log2 λ* [95 %] "
+        "| log2 τ_epoch* [95 %] | predicted log2 λ* | inside |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in summary["cells"]:
         pred = c.get("predicted_log2_wd")
         lines.append(
-            f"| {c['batch']} | {c['horizon']} | {c['log2_lr']:+.2f} | {c['log2_wd']:+.2f} "
+            f"| {c['batch']} | {c['horizon']} | {num(c.get('epochs'), '.3g')} "
+            f"| {c['log2_lr']:+.2f} | {num(c.get('gain'), '.3f')} | {c['log2_wd']:+.2f} "
             f"{iv(c['log2_wd_interval'])} | {c['log2_tau_epoch']:+.2f} "
             f"{iv(c['log2_tau_interval'])} | {'—' if pred is None else f'{pred:+.2f}'} | "
             f"{c.get('predicted_inside', '—')} |"
@@ -290,6 +313,13 @@ def timescale_markdown(summary: dict) -> str:
             f"{len(summary['edges'])} (batch, horizon, seed) minima on the λ grid's edge "
             f"({', '.join(sides)}): left out above.",
         ]
+    if summary.get("flat"):
+        cells = ", ".join(f"B {b} T {t}" for b, t in summary["flat"])
+        lines += [
+            "",
+            f"Left out, decay lowering their loss by less than {summary['min_gain']:g} nats "
+            f"(no optimum to fit): {cells}.",
+        ]
     for onset in summary.get("damage_onsets", []):
         cells = ", ".join(
             f"B {c['batch']} T {c['horizon']}: {c['log2_wd']:+.2f}" for c in onset["cells"]
@@ -306,8 +336,45 @@ def timescale_markdown(summary: dict) -> str:
         ]
     lines += ["", "Seed-mean validation loss at each log2 λ:", ""]
     for c in summary.get("loss_by_wd", []):
-        pairs = ", ".join(
-            f"{x:+.0f}: {y:.3f}" for x, y in zip(c["log2_wd"], c["loss"], strict=True)
-        )
+        pairs = ", ".join(f"{x:+g}: {y:.3f}" for x, y in zip(c["log2_wd"], c["loss"], strict=True))
         lines.append(f"- batch {c['batch']}, T = {c['horizon']}: {pairs}")
     return "\n".join(lines) + "\n"
+
+
+def optimum_shift(
+    rows_a: list[dict],
+    rows_b: list[dict],
+    pairs: list[tuple[tuple[int, int], tuple[int, int]]],
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
+    """How λ* and τ_epoch* move from sweep a to sweep b (say the text doubled at equal epochs):
+    the mean over ``pairs`` of ((batch, horizon) of a, (batch, horizon) of b) of the seed-mean
+    log2 λ* of b minus a's, and the same for log2 τ_epoch*, with 95 % intervals from each cell's
+    seeds resampled apart.  Wang & Aitchison's rule (τ_epoch fixed) says τ moves 0 and λ moves
+    −log2(D_b/D_a); a fixed per-step decay ηλ says λ moves 0."""
+    (best_a, _, _), (best_b, _, _) = decay_optima(rows_a), decay_optima(rows_b)
+    off_a, off_b = tau_offsets(rows_a), tau_offsets(rows_b)
+    missing = [p for p in pairs if p[0] not in best_a or p[1] not in best_b]
+    if missing:
+        raise ValueError(f"pairs {missing}: accepted: cells with an interior λ* in both sweeps")
+    rng = np.random.default_rng(seed)
+
+    def shift(sample: bool) -> tuple[float, float]:
+        lam, tau = [], []
+        for a, b in pairs:
+            xa, xb = list(best_a[a].values()), list(best_b[b].values())
+            if sample:
+                xa, xb = list(rng.choice(xa, size=len(xa))), list(rng.choice(xb, size=len(xb)))
+            d = float(np.mean(xb) - np.mean(xa))
+            lam.append(d)
+            tau.append(off_b[b] - off_a[a] - d)
+        return float(np.mean(lam)), float(np.mean(tau))
+
+    point = shift(False)
+    draws = np.array([shift(True) for _ in range(bootstrap)])
+    out: dict = {"pairs": [[list(a), list(b)] for a, b in pairs]}
+    for i, name in enumerate(("wd_shift", "tau_shift")):
+        lo, hi = np.percentile(draws[:, i], [2.5, 97.5])
+        out[name] = {"value": point[i], "low": float(lo), "high": float(hi)}
+    return out

@@ -209,19 +209,34 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
+def wd_timescale(
+    paths: Sequence[Path], quantity: str, base: list | None = None, min_gain: float = 0.0
+) -> Values:
     """The weight-decay timescale sweep refitted from its runs: a slope of log2 τ_epoch* or
     log2 λ* (``quantity``) with its interval, ``inside`` (cells whose λ* interval holds the
-    calculator's prediction from the first cell), ``tau_spread`` (largest − smallest log2 τ*),
-    or ``edges`` ((batch, horizon, seed) minima on the λ grid's low edge, of all)."""
+    calculator's prediction from the ``base`` (batch, horizon) cell, the first by default),
+    ``tau_spread`` (largest − smallest log2 τ*), or ``edges`` ((batch, horizon, seed) minima on
+    the λ grid's low edge, of all); cells where decay gains under ``min_gain`` nats are left
+    out."""
     from abcparam.transfer.timescale_fit import timescale_summary
     from experiments.lab.weight_decay_timescale import calculator_ratio
 
     (path,) = paths
-    summary = timescale_summary(_jsonl(path), predict=calculator_ratio)
+    summary = timescale_summary(
+        _jsonl(path),
+        predict=calculator_ratio,
+        base=None if base is None else tuple(base),
+        min_gain=min_gain,
+    )
     cells = summary["cells"]
     if quantity == "inside":
-        judged = [c for c in cells[1:] if c["predicted_inside"] is not None]
+        home = summary["prediction_base"]
+        judged = [
+            c
+            for c in cells
+            if c["predicted_inside"] is not None
+            and (c["batch"], c["horizon"]) != (home["batch"], home["horizon"])
+        ]
         return {"inside": sum(c["predicted_inside"] for c in judged), "total": len(judged)}
     if quantity == "edges":
         low = sum(1 for e in summary["edges"] if e[3] == "low")
@@ -230,6 +245,16 @@ def wd_timescale(paths: Sequence[Path], quantity: str) -> Values:
         taus = [c["log2_tau_epoch"] for c in cells]
         return {"spread": max(taus) - min(taus), "cells": len(taus)}
     return dict(summary["slopes"][quantity])
+
+
+def wd_shift_across_data(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
+    """How log2 λ* (``quantity`` wd_shift) or log2 τ_epoch* (tau_shift) moves from the first
+    decay sweep to the second at the paired (batch, horizon) cells, with its interval."""
+    from abcparam.transfer.timescale_fit import optimum_shift
+
+    a, b = paths
+    cells = [(tuple(x), tuple(y)) for x, y in pairs]
+    return dict(optimum_shift(_jsonl(a), _jsonl(b), cells)[quantity])
 
 
 def wd_damage_onset(paths: Sequence[Path], rise: float, key: str) -> Values:
@@ -391,6 +416,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         batched_benchmark,
         wd_damage_onset,
         wd_decay_gain,
+        wd_shift_across_data,
         mup_crosscheck,
         series_value,
         tied_logit_slope,

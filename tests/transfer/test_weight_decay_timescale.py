@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from abcparam.transfer.timescale_fit import decay_optima, timescale_summary
+from abcparam.transfer.timescale_fit import decay_optima, timescale_markdown, timescale_summary
 
 
 def _sweep(loss_of, log2_wds, horizons, seeds: int = 3) -> list[dict]:
@@ -200,3 +200,63 @@ def test_data_limited_runs_use_the_cut_texts_size():
         del row["train_chars"]
     one_pass = timescale_summary(rows, bootstrap=200)
     assert one_pass["slopes"]["tau_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
+
+
+def test_optimum_shift_across_text_sizes():
+    """Two planted sweeps whose λ* halves when the text doubles (τ_epoch fixed): λ moves −1,
+    τ_epoch 0; a pair with no interior optimum is refused by name."""
+    from abcparam.transfer.timescale_fit import optimum_shift
+
+    def sweep(chars: int) -> list[dict]:
+        d = chars / 32
+
+        def loss(log2_lr, batch, t, seed, log2_wd):
+            best = math.log2(batch) - log2_lr - math.log2(d) + 2.0 + 0.1 * (seed - 1)
+            return 2 + (log2_wd - best) ** 2
+
+        rows = _sweep(loss, range(-6, 6), (500, 1000, 2000))
+        for row in rows:
+            row["train_chars"], row["context"] = chars, 32
+        return rows
+
+    pairs = [((16, 500), (16, 1000)), ((16, 1000), (16, 2000))]
+    out = optimum_shift(sweep(16_000), sweep(32_000), pairs, bootstrap=200)
+    assert out["wd_shift"]["value"] == pytest.approx(-1.0, abs=1e-6)
+    assert out["tau_shift"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert out["wd_shift"]["low"] <= -1.0 <= out["wd_shift"]["high"]
+    with pytest.raises(ValueError, match=r"\(16, 4000\)"):
+        optimum_shift(sweep(16_000), sweep(32_000), [((16, 500), (16, 4000))])
+
+
+def test_prediction_base_is_chosen_by_cell_and_gain_is_reported():
+    """A chosen base cell anchors the prediction (an unknown one is refused, naming the cells);
+    each cell reports how much decay helps over the grid's smallest λ."""
+    from experiments.lab.weight_decay_timescale import calculator_ratio
+
+    rows = _rows(-1.5)
+    summary = timescale_summary(rows, predict=calculator_ratio, bootstrap=50, base=(16, 500))
+    assert summary["prediction_base"] == {"batch": 16, "horizon": 500}
+    assert all(c["predicted_log2_wd"] == pytest.approx(c["log2_wd"]) for c in summary["cells"])
+    assert all(c["gain"] > 0 for c in summary["cells"])
+    with pytest.raises(ValueError, match=r"base = \(8, 500\).*\(4, 125\)"):
+        timescale_summary(rows, predict=calculator_ratio, bootstrap=50, base=(8, 500))
+
+
+def test_cells_where_decay_does_not_help_are_left_out():
+    """A cell whose loss is flat in λ has no optimum: with ``min_gain`` it is listed as flat and
+    kept out of the cells and slopes; without it, its vertex would count."""
+
+    def loss(log2_lr, batch, t, seed, log2_wd):
+        if (batch, t) == (4, 125):
+            return 2 + 0.001 * (log2_wd + 0.3 * seed) ** 2 / 50  # flat to 0.001 nats
+        best = -log2_lr - math.log2(t) + 1.5
+        return 2 + (log2_wd - best) ** 2
+
+    rows = _sweep(loss, range(-4, 5), (125, 500))
+    kept = timescale_summary(rows, bootstrap=50)
+    cut = timescale_summary(rows, bootstrap=50, min_gain=0.01)
+    assert (4, 125) in {(c["batch"], c["horizon"]) for c in kept["cells"]}
+    assert cut["flat"] == [[4, 125]]
+    assert {(c["batch"], c["horizon"]) for c in cut["cells"]} == {(4, 500), (16, 125), (16, 500)}
+    assert cut["slopes"]["wd_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
+    assert "no optimum to fit" in timescale_markdown(cut)
