@@ -440,6 +440,13 @@ def _decay_values(case: _Case, lr_other: float) -> list[Value]:
     ema = ema_timescale(case.convention) if "ema-timescale" in case.chosen else None
     data_b = b.get("data", b["steps"] * b["batch"])
     data_t = t.get("data", t["steps"] * t["batch"])
+    epochs_b, epochs_t = b["steps"] * b["batch"] / data_b, t["steps"] * t["batch"] / data_t
+    if ema and not math.isclose(epochs_b, epochs_t, rel_tol=1e-9):
+        case.notes.append(
+            f"the epochs change ({epochs_b:.3g} → {epochs_t:.3g} passes over the data): τ_epoch "
+            "is kept, but Wang & Aitchison hold it at a fixed number of epochs, and in the "
+            "book's data-limited sweep λ* rose with the epochs (horizon page)"
+        )
     values = []
     for kind in decays:
         rule = table[kind]

@@ -104,6 +104,21 @@ def test_fixed_dataset_decay_scales_with_batch():
         weight_decay="independent",
     )
     assert result["weight_decay", "hidden"].target == pytest.approx(4e-4)
+    assert not any("epochs change" in n for n in result.notes)  # 3.2 epochs on both sides
+
+
+def test_a_change_of_epochs_is_noted():
+    """τ_epoch kept across a change in the passes over a fixed dataset: λ does not move with
+    the horizon, and the answer says that this extrapolates the rule (a note naming the epochs)."""
+    result = abcparam.transfer(
+        {"width": 64, "batch": 32, "steps": 1000, "lr": 1e-3, "wd": 1e-4, "data": 10_000},
+        {"steps": 4000},
+        rules=("ema-timescale",),
+        weight_decay="independent",
+    )
+    assert result["weight_decay", "hidden"].target == pytest.approx(1e-4)
+    (note,) = [n for n in result.notes if "epochs change" in n]
+    assert "3.2 → 12.8" in note
 
 
 def test_without_rules_nothing_moves_but_width():

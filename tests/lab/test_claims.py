@@ -2,6 +2,7 @@
 files, and every number the README and the book quote either marked with its claim (and equal to
 it) or absent."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,8 @@ def test_every_claim_is_quoted_somewhere():
 def test_one_value_per_fact():
     seen: dict[tuple, str] = {}
     for c in CLAIMS:
-        key = (c.raw, c.recompute, tuple(sorted(c.args.items())), c.format)
+        # args may hold lists (cell pairs, a base cell): compared as sorted JSON
+        key = (c.raw, c.recompute, json.dumps(c.args, sort_keys=True), c.format)
         assert key not in seen, f"{c.id} and {seen[key]} are the same fact"
         seen[key] = c.id
 
