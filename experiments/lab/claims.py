@@ -247,7 +247,7 @@ def wd_timescale(
     return dict(summary["slopes"][quantity])
 
 
-def wd_shift_across_data(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
+def wd_optimum_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
     """How log2 λ* (``quantity`` wd_shift) or log2 τ_epoch* (tau_shift) moves from the first
     decay sweep to the second at the paired (batch, horizon) cells, with its interval."""
     from abcparam.transfer.timescale_fit import optimum_shift
@@ -416,7 +416,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         batched_benchmark,
         wd_damage_onset,
         wd_decay_gain,
-        wd_shift_across_data,
+        wd_optimum_shift,
         mup_crosscheck,
         series_value,
         tied_logit_slope,

@@ -6,6 +6,8 @@ ema-timescale) predict the other cells' λ* from the first one?
 
 CPU default (about 10 min on two shared cores): width 64 (base 32), batches 4 and 16 sequences of
 32 characters at log2 η = −7 and −6, horizons 125, 250, 500, log2 λ from −4 to 4, 3 seeds.
+``--train-chars N`` cuts the training text to its first N characters: a data-limited run that
+passes over it many times, where decay regularises and λ* has an interior optimum.
 Run: ``python experiments/weight_decay_timescale.py [--quick]``; results in
 experiments/results/weight_decay_timescale (runs.jsonl, config.json, summary.json, summary.md).
 """
