@@ -257,6 +257,16 @@ def wd_optimum_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Value
     return dict(optimum_shift(_jsonl(a), _jsonl(b), cells)[quantity])
 
 
+def wd_width_slope(paths: Sequence[Path], widths: list, cells: list, cell: str = "") -> Values:
+    """The slope of log2 λ* in log2 width over decay sweeps at ``widths`` (one runs file each,
+    in that order), pooled over ``cells`` or for one ``cell`` ("batch,horizon")."""
+    from abcparam.transfer.timescale_fit import width_slope
+
+    sweeps = {int(w): _jsonl(path) for w, path in zip(widths, paths, strict=True)}
+    fit = width_slope(sweeps, [(int(b), int(t)) for b, t in cells])
+    return dict(fit["per_cell"][cell] if cell else fit["pooled"])
+
+
 def wd_damage_onset(paths: Sequence[Path], rise: float, key: str) -> Values:
     """Slope of the log2 λ where decay starts to cost ``rise`` nats (``key``: slope_vs_horizon
     or slope_vs_batch), refitted from a weight-decay sweep's runs."""
@@ -417,6 +427,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wd_damage_onset,
         wd_decay_gain,
         wd_optimum_shift,
+        wd_width_slope,
         mup_crosscheck,
         series_value,
         tied_logit_slope,

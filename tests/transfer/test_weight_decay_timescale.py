@@ -260,3 +260,26 @@ def test_cells_where_decay_does_not_help_are_left_out():
     assert {(c["batch"], c["horizon"]) for c in cut["cells"]} == {(4, 500), (16, 125), (16, 500)}
     assert cut["slopes"]["wd_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
     assert "no optimum to fit" in timescale_markdown(cut)
+
+
+def test_width_slope_of_the_optimal_decay():
+    """Planted λ* that drift +0.5 octave per width doubling are recovered, pooled and per cell;
+    two widths, or a cell missing at one width, are refused by name."""
+    from abcparam.transfer.timescale_fit import width_slope
+
+    def sweep(width: int) -> list[dict]:
+        def loss(log2_lr, batch, t, seed, log2_wd):
+            best = -2.0 + 0.5 * math.log2(width / 64) + 0.1 * (seed - 1) + (batch == 16)
+            return 2 + (log2_wd - best) ** 2
+
+        return _sweep(loss, range(-6, 4), (500, 1000))
+
+    sweeps = {w: sweep(w) for w in (64, 128, 256)}
+    out = width_slope(sweeps, [(16, 500), (4, 1000)], bootstrap=200)
+    assert out["pooled"]["slope"] == pytest.approx(0.5, abs=1e-6)
+    assert out["per_cell"]["16,500"]["slope"] == pytest.approx(0.5, abs=1e-6)
+    assert out["pooled"]["low"] <= 0.5 <= out["pooled"]["high"]
+    with pytest.raises(ValueError, match="at least 3 widths"):
+        width_slope({64: sweeps[64], 128: sweeps[128]}, [(16, 500)])
+    with pytest.raises(ValueError, match=r"\(16, 2000\)"):
+        width_slope(sweeps, [(16, 2000)])
