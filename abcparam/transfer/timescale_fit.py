@@ -30,16 +30,18 @@ def samples(row: dict, horizon: int) -> float:
     return chars / row.get("context", 32) if chars else float(horizon * row["batch"])
 
 
+def cell_samples(rows: list[dict]) -> dict:
+    """{(batch, horizon): D} over a sweep's runs."""
+    return {(row["batch"], int(t)): samples(row, int(t)) for row in rows for t in row["results"]}
+
+
 def tau_offsets(rows: list[dict]) -> dict:
     """{(batch, horizon): log2 B − log2 η − log2 D}, so log2 τ_epoch = offset − log2 λ."""
-    out = {}
-    for row in rows:
-        for horizon in row["results"]:
-            t = int(horizon)
-            out[(row["batch"], t)] = (
-                math.log2(row["batch"]) - row["log2_lr"] - math.log2(samples(row, t))
-            )
-    return out
+    lrs = {(row["batch"], int(t)): row["log2_lr"] for row in rows for t in row["results"]}
+    return {
+        (b, t): math.log2(b) - lrs[(b, t)] - math.log2(d)
+        for (b, t), d in cell_samples(rows).items()
+    }
 
 
 def decay_optima(rows: list[dict]) -> tuple[dict, dict, list]:
@@ -178,7 +180,7 @@ def timescale_summary(
     and a vertex there sits on a flat stretch); cells that gain less than ``min_gain`` nats are
     left out of the cells and slopes and listed under ``flat``."""
     best, lrs, edges = decay_optima(rows)
-    offsets = tau_offsets(rows)
+    offsets, data_of = tau_offsets(rows), cell_samples(rows)
     rng = np.random.default_rng(seed)
     gains = {(c["batch"], c["horizon"]): c["loss"][0] - min(c["loss"]) for c in loss_by_wd(rows)}
     flat = sorted(cell for cell in best if gains[cell] < min_gain)
@@ -188,7 +190,7 @@ def timescale_summary(
         lam = list(by_seed.values())
         log2_eta = lrs[(b, t)]
         tau = [offsets[(b, t)] - x for x in lam]
-        data = 2.0 ** (math.log2(b) - log2_eta - offsets[(b, t)])  # D, back from the offset
+        data = data_of[(b, t)]
         cells.append(
             {
                 "batch": b,
@@ -256,12 +258,17 @@ def _slope_fit(
         sign = -1.0 if tau else 1.0
         groups[other].append((math.log2(x), [sign * v + shift for v in by_seed.values()]))
     groups = {k: v for k, v in groups.items() if len(v) >= 2}
-    if not groups:
-        return None
+    return _pooled_slope(groups, rng, bootstrap) if groups else None
+
+
+def _pooled_slope(groups: dict, rng: np.random.Generator, bootstrap: int) -> dict:
+    """One least-squares slope of y against x over ``groups`` ({level: [(x, seed values)]}),
+    with a separate intercept per level; y is the mean of a point's seed values, resampled per
+    point for the 95 % bootstrap interval."""
+    levels = sorted(groups)
 
     def fit(sample: bool) -> float:
         xs, ys, dummies = [], [], []
-        levels = sorted(groups)
         for j, level in enumerate(levels):
             for x, values in groups[level]:
                 vals = rng.choice(values, size=len(values)) if sample else values
@@ -401,23 +408,12 @@ def width_slope(
     rng = np.random.default_rng(seed)
     widths = sorted(best)
 
-    def fit(chosen: list[tuple[int, int]], sample: bool) -> float:
-        xs, ys, dummies = [], [], []
-        for j, cell in enumerate(chosen):
-            for w in widths:
-                values = list(best[w][cell].values())
-                if sample:
-                    values = list(rng.choice(values, size=len(values)))
-                xs.append(math.log2(w))
-                ys.append(float(np.mean(values)))
-                dummies.append([1.0 if i == j else 0.0 for i in range(len(chosen))])
-        design = np.column_stack([xs, np.array(dummies)])
-        return float(np.linalg.lstsq(design, np.array(ys), rcond=None)[0][0])
-
     def with_interval(chosen: list[tuple[int, int]]) -> dict:
-        draws = [fit(chosen, True) for _ in range(bootstrap)]
-        lo, hi = np.percentile(draws, [2.5, 97.5])
-        return {"slope": fit(chosen, False), "low": float(lo), "high": float(hi)}
+        groups = {
+            j: [(math.log2(w), list(best[w][cell].values())) for w in widths]
+            for j, cell in enumerate(chosen)
+        }
+        return _pooled_slope(groups, rng, bootstrap)
 
     return {
         "widths": widths,
