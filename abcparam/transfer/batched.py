@@ -27,6 +27,7 @@ from ..records import dumps_strict
 from ..torch.models import ACTIVATIONS, GPT, MLP, Block, ResidualBlock, ResidualMLP
 from ..torch.optim import AdamAtan2, Lion, Muon, OptimizerList, muon_lr_factor
 from . import data
+from .denormals import flush_denormals
 from .flat_step import FLAT_KINDS, FlatBundle
 from .sweep import RunConfig, build_run, divergence, finished
 
@@ -222,7 +223,26 @@ class BatchedModel:
         w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
         shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[1],)
         y = F.layer_norm(x, x.shape[-1:], eps=mod.eps)
-        return y * (w.view(shape) * mod.multiplier) + b.view(shape) * mod.bias_multiplier
+        return torch.addcmul(b.view(shape) * mod.bias_multiplier, y, w.view(shape) * mod.multiplier)
+
+    def subset(self, models: list[int]) -> BatchedModel:
+        """The models at ``models`` as a batched model of their own (copies: for evaluation)."""
+        return BatchedModel(self.template, {n: p[models] for n, p in self.params.items()})
+
+    def distinct(self) -> tuple[list[int], torch.Tensor]:
+        """(one model per distinct set of parameters, each model's index into that list):
+        runs of one seed that differ only in their LR start from the same weights."""
+        params = list(self.params.values())
+        first: list[int] = []
+        index: list[int] = []
+        for i in range(params[0].shape[0]):
+            same = (j for j, r in enumerate(first) if all(torch.equal(p[i], p[r]) for p in params))
+            j = next(same, None)
+            if j is None:
+                j = len(first)
+                first.append(i)
+            index.append(j)
+        return first, torch.tensor(index)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         model = self.template  # the exact built-in class: a subclass may change the forward
@@ -429,17 +449,20 @@ def train_batched(
     """Train one cohort as one batched model; one result row per run, as
     :func:`~abcparam.transfer.sweep.train` returns it (same keys, losses and divergence rules),
     plus ``curve`` (the training loss at every step) when ``curves``; ``fused=False``: Adam's
-    eight-op flat step instead of torch's fused kernel (other rounding, same arithmetic)."""
+    eight-op flat step instead of torch's fused kernel (other rounding, same arithmetic).
+    Denormals are flushed to zero while it trains (:mod:`.denormals`: speed only)."""
     torch.set_num_threads(threads)
-    batched = build(configs, fused=fused)
-    task = _Cohort.load(configs)
-    model = batched.model
-    chance = math.log(task.n_classes)
-    with torch.no_grad():
-        initial = task.initial_losses(model)
-    alive, history = _train_cohort(batched, task, configs[0].steps)
-    with torch.no_grad():
-        val = task.final_losses(model)
+    with flush_denormals():
+        batched = build(configs, fused=fused)
+        task = _Cohort.load(configs)
+        model = batched.model
+        chance = math.log(task.n_classes)
+        with torch.no_grad():  # one initial loss per distinct initial model
+            first, index = model.distinct()
+            initial = task.initial_losses(model.subset(first), first)[index]
+        alive, history = _train_cohort(batched, task, configs[0].steps)
+        with torch.no_grad():
+            val = task.final_losses(model)
     return [
         _row(cfg, float(initial[i]), chance, bool(alive[i]), float(val[i]), history[:, i], curves)
         for i, cfg in enumerate(configs)
@@ -490,22 +513,23 @@ class _Cohort:
         idx = torch.stack([torch.randint(0, len(xs), (batch,), generator=g) for g in self.gens])
         return xs[idx][self.which], ys[idx][self.which]
 
-    def _digits_val(self, model) -> torch.Tensor:
-        x, y, M = self.split.x_val, self.split.y_val, self.n_models
+    def _digits_val(self, model, M: int) -> torch.Tensor:
+        x, y = self.split.x_val, self.split.y_val
         return _losses(model(x.expand(M, *x.shape)), y.expand(M, -1))
 
-    def initial_losses(self, model) -> torch.Tensor:
-        """Each model's loss before training (its own generators: training unchanged)."""
+    def initial_losses(self, model, models: list[int]) -> torch.Tensor:
+        """The loss before training of the cohort's ``models``, stacked as ``model`` (their own
+        generators: training unchanged)."""
         if self.cfg0.model == "mlp":
-            return self._digits_val(model)
+            return self._digits_val(model, len(models))
         g_init = [torch.Generator().manual_seed(10_000 + s) for s in self.seeds]
         batches = (self.lm(g_init, self.val_ids) for _ in range(8))
-        return _mean((_losses(model(x), y) for x, y in batches), 8)
+        return _mean((_losses(model(x[models]), y[models]) for x, y in batches), 8)
 
     def final_losses(self, model) -> torch.Tensor:
         """Each model's validation loss after training."""
         if self.cfg0.model == "mlp":
-            return self._digits_val(model)
+            return self._digits_val(model, self.n_models)
         return _mean((_losses(model(x), y) for x, y in (self.draw(val=True) for _ in range(8))), 8)
 
 

@@ -18,6 +18,8 @@ environment has it (``--omp-wait-policy`` sets it: PASSIVE, idle threads sleep, 
 loaded machine, where a spinning thread stalls both paths ~10x; on an idle one it slows the
 batched path at 2 threads, each of its parallel regions waking a sleeping thread: measured in
 docs_dev/notes/speed.md).
+Both paths train with denormals flushed to zero (the batched trainer always does:
+abcparam.transfer.denormals), so the ratio is not the flush's own gain.
 ``fidelity`` saves both paths' final losses per LR.
 Run: ``python experiments/bench_batched_sweep.py [--quick]``; raw timings in
 experiments/results/bench_batched_sweep/timings.json.
@@ -34,6 +36,7 @@ import time
 from unittest import mock
 
 from abcparam.records import save_json
+from abcparam.transfer.denormals import flush_denormals
 from experiments.lab.paths import results_dir
 
 OUT = "bench_batched_sweep"
@@ -88,7 +91,8 @@ def measure(
         for _ in range(repeats):
             load.append(os.getloadavg()[0])
             t, c0 = time.perf_counter(), time.process_time()
-            sep_rows = [train(c) for c in configs]
+            with flush_denormals():  # as the batched trainer does: the same footing
+                sep_rows = [train(c) for c in configs]
             separate.append(time.perf_counter() - t)
             cpu_sep.append(time.process_time() - c0)
             t, c0 = time.perf_counter(), time.process_time()
@@ -151,7 +155,7 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
     with _threads(1):
         train(configs[0])
         for path, run in (
-            ("separate", lambda: [train(c) for c in configs]),
+            ("separate", lambda: _flushed(lambda: [train(c) for c in configs])),
             ("batched", lambda: train_batched(configs, threads=1, curves=False)),
         ):
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -169,6 +173,12 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
     # product may run faster per flop than the separate runs' small ones, so not theirs)
     out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["batched"]["matmul_s"]
     return out
+
+
+def _flushed(run):
+    """``run()`` with denormals flushed to zero, as the batched trainer runs."""
+    with flush_denormals():
+        return run()
 
 
 def case_of(row: dict) -> str:
@@ -295,6 +305,8 @@ def _saved(args, rows: list[dict], profiles: dict) -> dict:
         "cpu_count": os.cpu_count(),
         "quick": args.quick,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        # both paths train with denormals flushed to zero (abcparam.transfer.denormals)
+        "flush_denormals": "both paths",
         "load_avg_at_save": list(os.getloadavg()),
         "benchmarks": rows,
         "best_of_threads": best_of_threads(rows),

@@ -197,3 +197,31 @@ def test_the_wait_policy_is_read_from_the_command_line(monkeypatch):
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     wait_policy_from_argv(["x.py", "--omp-wait-policy=active"])
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_runs_of_one_seed_share_one_initial_model():
+    """distinct(): LRs of one seed start from the same weights (one initial loss each seed);
+    another seed, or a changed weight, is a model of its own."""
+    from abcparam.transfer.batched import build
+
+    configs = _configs("transformer", "adam")  # (lr, seed): (-9, 0), (-9, 1), (-6, 0), (-6, 1)
+    model = build(configs).model
+    first, index = model.distinct()
+    assert first == [0, 1] and index.tolist() == [0, 1, 0, 1]
+    with torch.no_grad():
+        model.params["readout.weight"][2, 0, 0] += 1.0
+    first, index = model.distinct()
+    assert first == [0, 1, 2] and index.tolist() == [0, 1, 2, 1]
+    sub = model.subset([1, 2])
+    assert torch.equal(sub.params["readout.weight"][1], model.params["readout.weight"][2])
+
+
+def test_denormals_are_flushed_only_inside_the_block():
+    from abcparam.transfer.denormals import flush_denormals
+
+    tiny = torch.tensor([1e-39])  # a denormal float32
+    with flush_denormals() as supported:
+        inside = float(tiny * 1.0)
+    assert float(tiny * 1.0) > 0.0  # off again after the block
+    if supported:
+        assert inside == 0.0
