@@ -43,6 +43,9 @@ OUT = "bench_batched_sweep"
 #: model -> (width, steps); 16 LRs, one seed each
 FULL = {"mlp": (128, 100), "transformer": (64, 100)}
 QUICK = {"mlp": (32, 5), "transformer": (32, 3)}
+#: at most this many steps under the profiler: it keeps every op's event, and 16 GPT runs of 100
+#: steps filled the machine's 24 GB (killed; the timings, saved first, were kept)
+PROFILE_STEPS = 20
 
 
 def wait_policy_from_argv(argv: list[str]) -> None:
@@ -150,8 +153,8 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
     from abcparam.transfer.batched import train_batched
     from abcparam.transfer.sweep import train
 
-    configs = _configs(model, width, steps, lrs, batch)
-    out: dict = {"batch": batch}
+    configs = _configs(model, width, min(steps, PROFILE_STEPS), lrs, batch)
+    out: dict = {"batch": batch, "steps": configs[0].steps}
     with _threads(1):
         train(configs[0])
         for path, run in (

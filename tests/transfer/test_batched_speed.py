@@ -165,7 +165,17 @@ def test_benchmark_profile_quick(tmp_path):
     for path in ("separate", "batched"):
         assert 0 < prof[path]["matmul_share"] <= 1 and prof[path]["top_ops_s"]
     assert math.isfinite(prof["bound_one_thread"]) and prof["bound_one_thread"] >= 1
-    assert "load_avg_at_save" in saved
+    assert "load_avg_at_save" in saved and saved["flush_denormals"] == "both paths"
+
+
+def test_the_profile_runs_at_most_profile_steps(monkeypatch):
+    """The profiler keeps every op's event: a long benchmark is profiled over its first steps
+    only (16 GPT runs of 100 steps under it filled 24 GB)."""
+    from experiments.lab import bench_batched_sweep as bench
+
+    monkeypatch.setattr(bench, "PROFILE_STEPS", 2)
+    prof = bench.profile("mlp", 16, steps=5, lrs=2)
+    assert prof["steps"] == 2
 
 
 def test_best_of_threads_compares_each_path_at_its_fastest_setting():
