@@ -1,10 +1,10 @@
 """Denormal floats flushed to zero while a batched sweep trains, for speed on x86 CPUs.
 
 A run that diverges drives its logits far apart, and its softmax (and so its gradient) underflows
-into denormal floats (below 1.2e-38), which x86 multiplies through a slow microcode path: in a
-batched GPT sweep whose grid reaches past the edge of stability, one such model slowed the whole
-stack's readout weight gradient from 0.3 ms to 5.4 ms a step (width 64, batch 64, 16 LRs; the
-profile in experiments/lab/bench_batched_sweep.py).  Flushing changes only values below 1.2e-38.
+into denormal floats (below 1.2e-38), which x86 multiplies through a slow microcode path.  In a
+batched sweep whose LR grid reaches past the edge of stability, one such model slows the matrix
+products that every model of the stack shares (the readout's weight gradient first).  Flushing
+changes only values below 1.2e-38.
 """
 
 from __future__ import annotations
