@@ -195,16 +195,16 @@ def markdown(summary: dict) -> str:
     lines = ["| width | batch | " + " | ".join(f"T={t}" for t in summary["horizons"]) + " |"]
     lines.append("|---" * (2 + len(summary["horizons"])) + "|")
     cells = {(r["width"], r["batch"], r["horizon"]): r for r in summary["optima"]}
+    on_edge = {tuple(e[:3]) for e in summary["edges"]}
     for w in summary["widths"]:
         for b in summary["batches"]:
             row = []
             for t in summary["horizons"]:
                 r = cells.get((w, b, t))
-                row.append(
-                    "edge"
-                    if r is None
-                    else f"{r['log2_lr_mean']:.2f} ± {r['log2_lr_std'] or 0:.2f}"
-                )
+                if r is not None:
+                    row.append(f"{r['log2_lr_mean']:.2f} ± {r['log2_lr_std'] or 0:.2f}")
+                else:  # every seed's minimum on the window's edge, or a cell that never ran
+                    row.append("edge" if (w, b, t) in on_edge else "—")
             lines.append(f"| {w} | {b} | " + " | ".join(row) + " |")
     lines += [
         "",

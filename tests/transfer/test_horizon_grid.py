@@ -264,3 +264,20 @@ def test_gpu_width_preset_continues_the_cpu_width_series():
     assert set(_ints(GPU_WIDTH["horizons"])) < set(_ints(LONG_4000["horizons"]))
     for key in ("warmup", "seeds"):
         assert GPU_WIDTH[key] == LONG_4000[key]
+
+
+def test_the_optimum_table_tells_an_edge_from_a_cell_that_never_ran():
+    """A cell whose seeds all sit on the window's edge reads "edge"; a horizon one batch never
+    ran (a grid cut to shorter horizons) reads "—"."""
+    rows = _planted(-0.5, 0.5)
+    for r in rows:
+        if r["batch"] == 16:  # batch 16 ran to T = 200 only
+            del r["results"]["400"]
+        if r["batch"] == 4:  # batch 4 at T = 100: the window's lowest LR is best for every seed
+            lr = r["log2_lr"]
+            r["results"]["100"]["val_loss"] = 2 + 0.1 * (lr + 10) ** 2
+    optima = markdown(summarise(rows, bootstrap=50)).split("\n\n")[0].splitlines()
+    row = {int(line.split("|")[2]): line for line in optima[2:] if line.startswith("| 32 |")}
+    assert row[4].split("|")[3].strip() == "edge"
+    assert row[16].split("|")[5].strip() == "—"
+    assert row[8].count("±") == 3
