@@ -182,7 +182,8 @@ def timescale_summary(
     best, lrs, edges = decay_optima(rows)
     offsets, data_of = tau_offsets(rows), cell_samples(rows)
     rng = np.random.default_rng(seed)
-    gains = {(c["batch"], c["horizon"]): c["loss"][0] - min(c["loss"]) for c in loss_by_wd(rows)}
+    by_wd = loss_by_wd(rows)
+    gains = {(c["batch"], c["horizon"]): c["loss"][0] - min(c["loss"]) for c in by_wd}
     flat = sorted(cell for cell in best if gains[cell] < min_gain)
     best = {cell: by_seed for cell, by_seed in best.items() if cell not in flat}
     cells = []
@@ -218,7 +219,7 @@ def timescale_summary(
         "edges": [list(e) for e in edges],
         "min_gain": min_gain,
         "flat": [list(cell) for cell in flat],
-        "loss_by_wd": loss_by_wd(rows),
+        "loss_by_wd": by_wd,
     }
     if predict is not None and cells:
         if base is None:

@@ -94,8 +94,8 @@ def measure(
         for _ in range(repeats):
             load.append(os.getloadavg()[0])
             t, c0 = time.perf_counter(), time.process_time()
-            with flush_denormals():  # as the batched trainer does: the same footing
-                sep_rows = [train(c) for c in configs]
+            # denormals flushed, as the batched trainer does: the same footing
+            sep_rows = _flushed(lambda: [train(c) for c in configs])
             separate.append(time.perf_counter() - t)
             cpu_sep.append(time.process_time() - c0)
             t, c0 = time.perf_counter(), time.process_time()
