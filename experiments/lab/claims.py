@@ -301,12 +301,13 @@ def _only_horizons(rows: list[dict], horizons: str | None) -> list[dict]:
 def horizon_lr_slope(
     paths: Sequence[Path], width: int, batch: int, horizons: str | None = None
 ) -> Values:
-    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (only
-    the ``horizons`` given as "125,250", when given: two schedules on the same horizons)."""
+    """Slope of log2 η* against log2 T at one (width, batch), refitted from a grid's runs (one
+    file, or a grid and the LRs run later beside its window; only the ``horizons`` given as
+    "125,250", when given: two schedules on the same horizons)."""
     from abcparam.transfer.horizon_fit import summarise
 
-    (path,) = paths
-    fit = summarise(_only_horizons(_jsonl(path), horizons))["per_width"][width]["in_horizon"][batch]
+    rows = _only_horizons([r for path in paths for r in _jsonl(path)], horizons)
+    fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
