@@ -163,6 +163,12 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", default=None)
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds first..first+seeds-1: more seeds beside a grid already run (default 0)",
+    )
+    p.add_argument(
         "--targets",
         default=None,
         help="training losses for the critical batch size (comma-separated; default: preset)",
@@ -200,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or ("quick" if args.quick else "cpu")
     if args.late:
         return late(args, size, argv)
+    if args.first_seed < 0:
+        raise SystemExit(f"--first-seed {args.first_seed}: accepted values are 0 or more")
     sizes = dict(PRESETS[size])
     for name in ("widths", "batches", "horizons", "lrs", "seeds", "warmup"):
         if getattr(args, name) is not None:
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             _ints(sizes["widths"]),
             [batch],
             lr_grid(windows.get(str(batch), sizes["lrs"])),
-            int(sizes["seeds"]),
+            args.first_seed + int(sizes["seeds"]),
             horizons=horizons,
             warmup=int(sizes["warmup"]),
             weight_decay=args.weight_decay,
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             decay_fraction=fraction,
             device=args.device,
         )
+        if cfg.seed >= args.first_seed
     ]
     started = time.time()
     command = "python experiments/horizon_grid.py " + " ".join(

@@ -170,6 +170,18 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert config["runs"] == len(runs)
 
 
+def test_first_seed_runs_only_the_seeds_after_it(tmp_path):
+    """--first-seed adds seeds beside a grid already run: seeds 1..2 here, none of seed 0."""
+    from experiments.lab.horizon_grid import main
+
+    args = ["--quick", "--widths", "16", "--batches", "2", "--lrs=-6:-5:1", "--workers", "1"]
+    assert main([*args, "--seeds", "2", "--first-seed", "1", "--out", str(tmp_path)]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert sorted({r["seed"] for r in runs}) == [1, 2] and len(runs) == 2 * 2
+    with pytest.raises(SystemExit, match="--first-seed -1"):
+        main([*args, "--first-seed", "-1", "--out", str(tmp_path / "bad")])
+
+
 def test_late_training_check_quick(tmp_path):
     """The late-training check's pipeline at tiny size: both conventions, judged per layer."""
     from abcparam.records import load_json
