@@ -204,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     reproducible()
     size = args.size or ("quick" if args.quick else "cpu")
+    if args.first_seed < 0 or (args.late and args.first_seed):
+        raise SystemExit(
+            f"--first-seed {args.first_seed}: accepted values are 0 or more, and only 0 with --late"
+        )
     if args.late:
         return late(args, size, argv)
-    if args.first_seed < 0:
-        raise SystemExit(f"--first-seed {args.first_seed}: accepted values are 0 or more")
     sizes = dict(PRESETS[size])
     for name in ("widths", "batches", "horizons", "lrs", "seeds", "warmup"):
         if getattr(args, name) is not None:

@@ -180,6 +180,8 @@ def test_first_seed_runs_only_the_seeds_after_it(tmp_path):
     assert sorted({r["seed"] for r in runs}) == [1, 2] and len(runs) == 2 * 2
     with pytest.raises(SystemExit, match="--first-seed -1"):
         main([*args, "--first-seed", "-1", "--out", str(tmp_path / "bad")])
+    with pytest.raises(SystemExit, match="only 0 with --late"):
+        main(["--late", "--quick", "--first-seed", "1", "--out", str(tmp_path / "late")])
 
 
 def test_late_training_check_quick(tmp_path):
