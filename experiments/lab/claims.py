@@ -209,6 +209,12 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _runs(paths: Sequence[Path]) -> list[dict]:
+    """The runs of several JSON-lines files read as one sweep (grids run apart, or a grid and
+    the LRs or seeds run later beside it)."""
+    return [r for path in paths for r in _jsonl(path)]
+
+
 def wd_timescale(
     paths: Sequence[Path], quantity: str, base: list | None = None, min_gain: float = 0.0
 ) -> Values:
@@ -306,7 +312,7 @@ def horizon_lr_slope(
     "125,250", when given: two schedules on the same horizons)."""
     from abcparam.transfer.horizon_fit import summarise
 
-    rows = _only_horizons([r for path in paths for r in _jsonl(path)], horizons)
+    rows = _only_horizons(_runs(paths), horizons)
     fit = summarise(rows)["per_width"][width]["in_horizon"][batch]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
@@ -319,7 +325,7 @@ def horizon_pooled_slope(
     ``batches`` ("8,16,32") keeps the batches whose LR windows were run whole."""
     from abcparam.transfer.horizon_fit import summarise
 
-    rows = [r for path in paths for r in _jsonl(path) if r["width"] == width]
+    rows = [r for r in _runs(paths) if r["width"] == width]
     if batches is not None:
         rows = [r for r in rows if r["batch"] in {int(b) for b in batches.split(",")}]
     fit = summarise(rows)["per_width"][width]["pooled"][key]
@@ -333,9 +339,7 @@ def horizon_width_slope(
     horizon, or pooled over the horizons, only ``horizons`` when given); μP's transfer says 0."""
     from abcparam.transfer.horizon_fit import summarise
 
-    rows = _only_horizons(
-        [r for path in paths for r in _jsonl(path) if r["batch"] == batch], horizons
-    )
+    rows = _only_horizons([r for r in _runs(paths) if r["batch"] == batch], horizons)
     fits = summarise(rows)["in_width"][batch]
     fit = fits["pooled"] if horizon is None else fits["per_horizon"][horizon]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
@@ -347,7 +351,7 @@ def horizon_optimum_gap(paths: Sequence[Path], widths: str, batch: int) -> Value
     from abcparam.transfer.horizon_fit import summarise
 
     first, second = (int(w) for w in widths.split(","))
-    rows = [r for path in paths for r in _jsonl(path) if r["batch"] == batch]
+    rows = [r for r in _runs(paths) if r["batch"] == batch]
     mean = {(o["width"], o["horizon"]): o["log2_lr_mean"] for o in summarise(rows)["optima"]}
     gaps = [
         abs(v - mean[(second, t)])
@@ -386,7 +390,7 @@ def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Value
     from abcparam.transfer.critical_batch import critical_batch
 
     losses = [float(x) for x in targets.split(",")]
-    rows = [r for path in paths for r in _jsonl(path)]  # grids of one width at other batches
+    rows = _runs(paths)  # grids of one width at other batches
     entry = critical_batch(rows, losses)[str(width)]
     fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
     slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}
@@ -569,7 +573,7 @@ def onset_width_exponent(
     one sweep (widths run apart); ``plain``: only runs without qk-layernorm or z-loss."""
     from abcparam.forecasts.onsets import interpolated_onset, onset_exponent, seed_curves
 
-    rows = [r for path in paths for r in _jsonl(path)]
+    rows = _runs(paths)
     if plain:
         rows = [r for r in rows if not r.get("qk_layernorm") and not r.get("z_loss")]
     curves = seed_curves(rows)
