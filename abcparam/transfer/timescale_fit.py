@@ -400,24 +400,67 @@ def width_slope(
     for λ (here μP's, from the engine) keeps λ* where the base width put it."""
     if len(sweeps) < 3:
         raise ValueError(f"widths {sorted(sweeps)}: accepted: at least 3 widths for a slope")
-    best = {w: decay_optima(rows)[0] for w, rows in sweeps.items()}
-    missing = [(w, c) for w in sorted(best) for c in cells if c not in best[w]]
+    best = {math.log2(w): decay_optima(rows)[0] for w, rows in sweeps.items()}
+    fit = _slope_across(best, cells, "width", bootstrap, seed)
+    return {"widths": sorted(sweeps), **fit}
+
+
+def lr_slope(
+    rows: list[dict],
+    cells: list[tuple[int, int]],
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
+    """Slope of log2 λ* in log2 η at fixed (batch, horizon, data): the runs of decay sweeps at
+    three or more peak LRs per cell, pooled over ``cells`` (an intercept per cell) and per cell.
+    Which λ the optimum holds when η moves: −1 keeps the per-step decay ηλ, so the EMA timescale
+    1/(ηλ) (Wang & Aitchison 2024, arXiv 2405.13698), and the independent convention's λ; 0
+    keeps λ itself; +1 keeps η/λ, which sets the norm AdamW's weights settle at (their
+    squared norm balances ηλ‖W‖² lost to decay against η²‖u‖² gained per step)."""
+    by_lr: dict[float, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_lr[float(row["log2_lr"])].append(row)
+
+    def swept_at(batch: int) -> list[float]:
+        return sorted(x for x, found in by_lr.items() if any(r["batch"] == batch for r in found))
+
+    for b, t in cells:
+        if len(swept_at(b)) < 3:
+            raise ValueError(
+                f"cell ({b}, {t}) has log2 η {swept_at(b)}: accepted: at least 3 LRs for a slope"
+            )
+    best = {x: decay_optima(found)[0] for x, found in by_lr.items()}
+    fit = _slope_across(best, cells, "log2 η", bootstrap, seed, lambda c: swept_at(c[0]))
+    return {"log2_lrs": {f"{b},{t}": swept_at(b) for b, t in cells}, **fit}
+
+
+def _slope_across(
+    best: dict[float, dict],
+    cells: list[tuple[int, int]],
+    what: str,
+    bootstrap: int,
+    seed: int,
+    xs_of: Callable[[tuple[int, int]], list[float]] | None = None,
+) -> dict:
+    """The slope of log2 λ* in x over sweeps (``best``: x → ``decay_optima``'s first value),
+    pooled over ``cells`` with an intercept per cell and per cell; x is log2 width or log2 η,
+    and ``xs_of(cell)`` the sweeps that ran the cell (default: all)."""
+    xs_of = xs_of or (lambda cell: sorted(best))
+    missing = [(x, c) for c in cells for x in xs_of(c) if c not in best[x]]
     if missing:
         raise ValueError(
-            f"(width, cell) {missing}: accepted: cells with an interior λ* at every width"
+            f"({what}, cell) {missing}: accepted: cells with an interior λ* in every sweep"
         )
     rng = np.random.default_rng(seed)
-    widths = sorted(best)
 
     def with_interval(chosen: list[tuple[int, int]]) -> dict:
         groups = {
-            j: [(math.log2(w), list(best[w][cell].values())) for w in widths]
+            j: [(x, list(best[x][cell].values())) for x in xs_of(cell)]
             for j, cell in enumerate(chosen)
         }
         return _pooled_slope(groups, rng, bootstrap)
 
     return {
-        "widths": widths,
         "pooled": with_interval(list(cells)),
         "per_cell": {f"{b},{t}": with_interval([(b, t)]) for b, t in cells},
     }

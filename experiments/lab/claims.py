@@ -273,6 +273,16 @@ def wd_width_slope(paths: Sequence[Path], widths: list, cells: list, cell: str =
     return dict(fit["per_cell"][cell] if cell else fit["pooled"])
 
 
+def wd_lr_slope(paths: Sequence[Path], cells: list, cell: str = "") -> Values:
+    """The slope of log2 λ* in log2 η at fixed (batch, horizon, data) over decay sweeps at
+    three or more LRs per cell (their runs files read as one), pooled over ``cells`` or for one
+    ``cell`` ("batch,horizon")."""
+    from abcparam.transfer.timescale_fit import lr_slope
+
+    fit = lr_slope(_runs(paths), [(int(b), int(t)) for b, t in cells])
+    return dict(fit["per_cell"][cell] if cell else fit["pooled"])
+
+
 def wd_damage_onset(paths: Sequence[Path], rise: float, key: str) -> Values:
     """Slope of the log2 λ where decay starts to cost ``rise`` nats (``key``: slope_vs_horizon
     or slope_vs_batch), refitted from a weight-decay sweep's runs."""
@@ -433,6 +443,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wd_decay_gain,
         wd_optimum_shift,
         wd_width_slope,
+        wd_lr_slope,
         mup_crosscheck,
         series_value,
         tied_logit_slope,

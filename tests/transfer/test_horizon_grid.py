@@ -53,6 +53,21 @@ def test_a_cut_text_is_its_own_run_and_overfits_sooner():
         train_wsd(HorizonRun(**TINY, horizons=(4,), train_chars=10**9))
 
 
+def test_independent_decay_at_eta_lambda_is_the_coupled_run():
+    """Away from the base width (32 over 16), the independent convention at λ·η trains the same
+    model as the coupled one at λ, loss for loss through warmup and both decay branches (so a
+    decay sweep in one convention is the other's, relabelled); doubling it changes the loss."""
+    run = {**TINY, "width": 32, "log2_lr": -6.0, "horizons": (20, 40), "val_windows": 8}
+    lam = 0.5
+
+    def losses(**kw) -> list[float]:
+        return [r["val_loss"] for r in train_wsd(HorizonRun(**run, **kw))["results"].values()]
+
+    coupled = losses(weight_decay=lam)
+    assert losses(weight_decay=lam * 2**-6, convention="independent") == coupled
+    assert losses(weight_decay=lam * 2**-5, convention="independent") != coupled
+
+
 def test_branches_leave_the_stable_run_unchanged():
     """The longest horizon's loss is the same with or without shorter branches taken from it."""
     alone = train_wsd(HorizonRun(**TINY, horizons=(12,), val_windows=8))

@@ -283,3 +283,34 @@ def test_width_slope_of_the_optimal_decay():
         width_slope({64: sweeps[64], 128: sweeps[128]}, [(16, 500)])
     with pytest.raises(ValueError, match=r"\(16, 2000\)"):
         width_slope(sweeps, [(16, 2000)])
+
+
+def test_lr_slope_of_the_optimal_decay():
+    """Planted λ* ∝ η^-1 at batch 16 (η = 2^-7, 2^-6, 2^-5) and ∝ η^0 at batch 4 (2^-8 .. 2^-6)
+    are recovered per cell, the pooled slope lies between them, and a cell swept at only two
+    LRs is refused by name."""
+    from abcparam.transfer.timescale_fit import lr_slope
+
+    def sweep(batch: int, log2_lr: float) -> list[dict]:
+        def loss(_, b, t, seed, log2_wd):
+            best = -2.0 + 0.2 * (seed - 1) + (-(log2_lr + 6) if batch == 16 else 0.0)
+            return 2 + (log2_wd - best) ** 2 + 0.001 * t
+
+        return [
+            dict(r, log2_lr=log2_lr)
+            for r in _sweep(loss, [x / 2 for x in range(-12, 4)], (500, 1000))
+            if r["batch"] == batch
+        ]
+
+    rows = [r for x in (-7, -6, -5) for r in sweep(16, x)]
+    rows += [r for x in (-8, -7, -6) for r in sweep(4, x)]
+    cells = [(16, 500), (16, 1000), (4, 1000)]
+    out = lr_slope(rows, cells, bootstrap=200)
+    assert out["log2_lrs"]["16,500"] == [-7.0, -6.0, -5.0]
+    assert out["log2_lrs"]["4,1000"] == [-8.0, -7.0, -6.0]
+    assert out["per_cell"]["16,1000"]["slope"] == pytest.approx(-1, abs=1e-6)
+    assert out["per_cell"]["4,1000"]["slope"] == pytest.approx(0, abs=1e-6)
+    assert -1 < out["pooled"]["slope"] < 0
+    only_two = [r for r in rows if not (r["batch"] == 4 and r["log2_lr"] == -8)]
+    with pytest.raises(ValueError, match=r"cell \(4, 1000\) has log2 η \[-7.0, -6.0\]"):
+        lr_slope(only_two, cells)
