@@ -401,7 +401,7 @@ def width_slope(
     if len(sweeps) < 3:
         raise ValueError(f"widths {sorted(sweeps)}: accepted: at least 3 widths for a slope")
     best = {math.log2(w): decay_optima(rows)[0] for w, rows in sweeps.items()}
-    fit = _slope_across(best, cells, "width", bootstrap, seed)
+    fit = _slope_across(best, cells, "width", bootstrap, seed, shown=lambda x: round(2**x))
     return {"widths": sorted(sweeps), **fit}
 
 
@@ -416,7 +416,7 @@ def lr_slope(
     Which λ the optimum holds when η moves: −1 keeps the per-step decay ηλ, so the EMA timescale
     1/(ηλ) (Wang & Aitchison 2024, arXiv 2405.13698), and the independent convention's λ; 0
     keeps λ itself; +1 keeps η/λ, which sets the norm AdamW's weights settle at (their
-    squared norm balances ηλ‖W‖² lost to decay against η²‖u‖² gained per step)."""
+    squared norm balances 2ηλ‖W‖² lost to decay against η²‖u‖² gained per step)."""
     by_lr: dict[float, list[dict]] = defaultdict(list)
     for row in rows:
         by_lr[float(row["log2_lr"])].append(row)
@@ -441,12 +441,13 @@ def _slope_across(
     bootstrap: int,
     seed: int,
     xs_of: Callable[[tuple[int, int]], list[float]] | None = None,
+    shown: Callable[[float], object] = lambda x: x,
 ) -> dict:
     """The slope of log2 λ* in x over sweeps (``best``: x → ``decay_optima``'s first value),
     pooled over ``cells`` with an intercept per cell and per cell; x is log2 width or log2 η,
-    and ``xs_of(cell)`` the sweeps that ran the cell (default: all)."""
+    ``xs_of(cell)`` the sweeps that ran the cell (default: all), ``shown(x)`` x as errors name it."""
     xs_of = xs_of or (lambda cell: sorted(best))
-    missing = [(x, c) for c in cells for x in xs_of(c) if c not in best[x]]
+    missing = [(shown(x), c) for c in cells for x in xs_of(c) if c not in best[x]]
     if missing:
         raise ValueError(
             f"({what}, cell) {missing}: accepted: cells with an interior λ* in every sweep"

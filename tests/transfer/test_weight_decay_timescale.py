@@ -281,7 +281,7 @@ def test_width_slope_of_the_optimal_decay():
     assert out["pooled"]["low"] <= 0.5 <= out["pooled"]["high"]
     with pytest.raises(ValueError, match="at least 3 widths"):
         width_slope({64: sweeps[64], 128: sweeps[128]}, [(16, 500)])
-    with pytest.raises(ValueError, match=r"\(16, 2000\)"):
+    with pytest.raises(ValueError, match=r"\(64, \(16, 2000\)\)"):
         width_slope(sweeps, [(16, 2000)])
 
 
