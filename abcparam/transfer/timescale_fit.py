@@ -452,14 +452,14 @@ def _slope_across(
         raise ValueError(
             f"({what}, cell) {missing}: accepted: cells with an interior λ* in every sweep"
         )
-    rng = np.random.default_rng(seed)
 
     def with_interval(chosen: list[tuple[int, int]]) -> dict:
+        # a fresh generator per fit: a cell's interval does not depend on the fits made before it
         groups = {
             j: [(x, list(best[x][cell].values())) for x in xs_of(cell)]
             for j, cell in enumerate(chosen)
         }
-        return _pooled_slope(groups, rng, bootstrap)
+        return _pooled_slope(groups, np.random.default_rng(seed), bootstrap)
 
     return {
         "pooled": with_interval(list(cells)),

@@ -311,6 +311,10 @@ def test_lr_slope_of_the_optimal_decay():
     assert out["per_cell"]["16,1000"]["slope"] == pytest.approx(-1, abs=1e-6)
     assert out["per_cell"]["4,1000"]["slope"] == pytest.approx(0, abs=1e-6)
     assert -1 < out["pooled"]["slope"] < 0
+    # a cell's interval is the same whichever cells are fitted beside it (a fresh generator per fit)
+    alone = lr_slope(rows, [(4, 1000)], bootstrap=200)
+    assert alone["pooled"]["high"] > alone["pooled"]["low"]
+    assert out["per_cell"]["4,1000"] == alone["per_cell"]["4,1000"] == alone["pooled"]
     only_two = [r for r in rows if not (r["batch"] == 4 and r["log2_lr"] == -8)]
     with pytest.raises(ValueError, match=r"cell \(4, 1000\) has log2 η \[-7.0, -6.0\]"):
         lr_slope(only_two, cells)
