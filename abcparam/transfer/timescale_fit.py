@@ -361,27 +361,44 @@ def optimum_shift(
     log2 λ* of b minus a's, and the same for log2 τ_epoch*, with 95 % intervals from each cell's
     seeds resampled apart.  Wang & Aitchison's rule (τ_epoch fixed) says τ moves 0 and λ moves
     −log2(D_b/D_a); a fixed per-step decay ηλ says λ moves 0."""
-    (best_a, _, _), (best_b, _, _) = decay_optima(rows_a), decay_optima(rows_b)
-    off_a, off_b = tau_offsets(rows_a), tau_offsets(rows_b)
-    missing = [p for p in pairs if p[0] not in best_a or p[1] not in best_b]
-    if missing:
-        raise ValueError(f"pairs {missing}: accepted: cells with an interior λ* in both sweeps")
+    return pooled_optimum_shift([(rows_a, rows_b, pairs)], bootstrap, seed)
+
+
+def pooled_optimum_shift(
+    couples: list[tuple[list[dict], list[dict], list[tuple[tuple[int, int], tuple[int, int]]]]],
+    bootstrap: int = BOOTSTRAP,
+    seed: int = 0,
+) -> dict:
+    """:func:`optimum_shift` averaged over several (sweep a, sweep b, pairs) couples, say the text
+    doubled at two widths or from two sizes: one mean over every pair, every cell's seeds
+    resampled apart for the 95 % interval."""
+    cells = []
+    for rows_a, rows_b, pairs in couples:
+        (best_a, _, _), (best_b, _, _) = decay_optima(rows_a), decay_optima(rows_b)
+        off_a, off_b = tau_offsets(rows_a), tau_offsets(rows_b)
+        missing = [p for p in pairs if p[0] not in best_a or p[1] not in best_b]
+        if missing:
+            raise ValueError(f"pairs {missing}: accepted: cells with an interior λ* in both sweeps")
+        for a, b in pairs:
+            tau_offset = off_b[b] - off_a[a]
+            cells.append((list(best_a[a].values()), list(best_b[b].values()), tau_offset))
     rng = np.random.default_rng(seed)
 
     def shift(sample: bool) -> tuple[float, float]:
         lam, tau = [], []
-        for a, b in pairs:
-            xa, xb = list(best_a[a].values()), list(best_b[b].values())
+        for xa, xb, tau_offset in cells:
             if sample:
                 xa, xb = list(rng.choice(xa, size=len(xa))), list(rng.choice(xb, size=len(xb)))
             d = float(np.mean(xb) - np.mean(xa))
             lam.append(d)
-            tau.append(off_b[b] - off_a[a] - d)
+            tau.append(tau_offset - d)
         return float(np.mean(lam)), float(np.mean(tau))
 
     point = shift(False)
     draws = np.array([shift(True) for _ in range(bootstrap)])
-    out: dict = {"pairs": [[list(a), list(b)] for a, b in pairs]}
+    out: dict = {
+        "pairs": [[list(a), list(b)] for _, _, pairs in couples for a, b in pairs],
+    }
     for i, name in enumerate(("wd_shift", "tau_shift")):
         lo, hi = np.percentile(draws[:, i], [2.5, 97.5])
         out[name] = {"value": point[i], "low": float(lo), "high": float(hi)}

@@ -263,6 +263,18 @@ def wd_optimum_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Value
     return dict(optimum_shift(_jsonl(a), _jsonl(b), cells)[quantity])
 
 
+def wd_pooled_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
+    """:func:`wd_optimum_shift` pooled over several sweep couples: ``paths`` come as (sweep a,
+    sweep b) in turn, and the same (batch, horizon) ``pairs`` apply to each couple."""
+    from abcparam.transfer.timescale_fit import pooled_optimum_shift
+
+    if len(paths) % 2:
+        raise ValueError(f"{len(paths)} runs files: accepted: (sweep a, sweep b) couples")
+    cells = [(tuple(x), tuple(y)) for x, y in pairs]
+    couples = [(_jsonl(a), _jsonl(b), cells) for a, b in zip(paths[::2], paths[1::2], strict=True)]
+    return dict(pooled_optimum_shift(couples)[quantity])
+
+
 def wd_width_slope(paths: Sequence[Path], widths: list, cells: list, cell: str = "") -> Values:
     """The slope of log2 λ* in log2 width over decay sweeps at ``widths`` (one runs file each,
     in that order), pooled over ``cells`` or for one ``cell`` ("batch,horizon")."""
@@ -442,6 +454,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wd_damage_onset,
         wd_decay_gain,
         wd_optimum_shift,
+        wd_pooled_shift,
         wd_width_slope,
         wd_lr_slope,
         mup_crosscheck,

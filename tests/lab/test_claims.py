@@ -74,3 +74,12 @@ def test_the_checker_finds_stale_unmarked_and_unknown_numbers():
         (1, "1.19 s"),
         (1, "250/261"),
     ]
+
+
+def test_a_pooled_shift_needs_sweep_couples():
+    """The pooled decay-optimum shift reads its runs files as (sweep a, sweep b) couples, so an
+    odd count is refused, naming it."""
+    from experiments.lab.claims import wd_pooled_shift
+
+    with pytest.raises(ValueError, match="3 runs files"):
+        wd_pooled_shift([Path("a"), Path("b"), Path("c")], pairs=[], quantity="tau_shift")

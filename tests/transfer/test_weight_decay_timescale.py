@@ -228,6 +228,36 @@ def test_optimum_shift_across_text_sizes():
         optimum_shift(sweep(16_000), sweep(32_000), [((16, 500), (16, 4000))])
 
 
+def test_pooled_optimum_shift_averages_every_couples_pairs():
+    """Pooled over two planted couples, one holding τ_epoch (λ moves −1) and one holding λ
+    (λ moves 0), λ* moves −½ and τ_epoch* −½; one couple alone is optimum_shift itself."""
+    from abcparam.transfer.timescale_fit import optimum_shift, pooled_optimum_shift
+
+    def sweep(chars: int, follows_text: bool) -> list[dict]:
+        d = chars / 32 if follows_text else 500.0
+
+        def loss(log2_lr, batch, t, seed, log2_wd):
+            best = math.log2(batch) - log2_lr - math.log2(d) + 2.0 + 0.1 * (seed - 1)
+            return 2 + (log2_wd - best) ** 2
+
+        rows = _sweep(loss, range(-6, 6), (500, 1000, 2000))
+        for row in rows:
+            row["train_chars"], row["context"] = chars, 32
+        return rows
+
+    pairs = [((16, 500), (16, 1000)), ((16, 1000), (16, 2000))]
+    held_tau = (sweep(16_000, True), sweep(32_000, True), pairs)
+    held_wd = (sweep(16_000, False), sweep(32_000, False), pairs)
+    pooled = pooled_optimum_shift([held_tau, held_wd], bootstrap=200)
+    assert pooled["wd_shift"]["value"] == pytest.approx(-0.5, abs=1e-6)
+    assert pooled["tau_shift"]["value"] == pytest.approx(-0.5, abs=1e-6)
+    assert len(pooled["pairs"]) == 4
+    alone = pooled_optimum_shift([held_wd], bootstrap=200)
+    assert alone == optimum_shift(*held_wd, bootstrap=200)
+    assert alone["wd_shift"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert alone["tau_shift"]["value"] == pytest.approx(-1.0, abs=1e-6)
+
+
 def test_prediction_base_is_chosen_by_cell_and_gain_is_reported():
     """A chosen base cell anchors the prediction (an unknown one is refused, naming the cells);
     each cell reports how much decay helps over the grid's smallest λ."""
