@@ -202,22 +202,27 @@ def test_data_limited_runs_use_the_cut_texts_size():
     assert one_pass["slopes"]["tau_vs_horizon"]["slope"] == pytest.approx(-1, abs=1e-6)
 
 
+def _text_sweep(chars: int, held: float) -> list[dict]:
+    """A planted decay sweep on a text of ``chars`` characters whose λ* is B/(η·held)·4, one
+    seed's optimum a tenth of an octave off the next: held = D (windows) keeps τ_epoch fixed."""
+
+    def loss(log2_lr, batch, t, seed, log2_wd):
+        best = math.log2(batch) - log2_lr - math.log2(held) + 2.0 + 0.1 * (seed - 1)
+        return 2 + (log2_wd - best) ** 2
+
+    rows = _sweep(loss, range(-6, 6), (500, 1000, 2000))
+    for row in rows:
+        row["train_chars"], row["context"] = chars, 32
+    return rows
+
+
 def test_optimum_shift_across_text_sizes():
     """Two planted sweeps whose λ* halves when the text doubles (τ_epoch fixed): λ moves −1,
     τ_epoch 0; a pair with no interior optimum is refused by name."""
     from abcparam.transfer.timescale_fit import optimum_shift
 
     def sweep(chars: int) -> list[dict]:
-        d = chars / 32
-
-        def loss(log2_lr, batch, t, seed, log2_wd):
-            best = math.log2(batch) - log2_lr - math.log2(d) + 2.0 + 0.1 * (seed - 1)
-            return 2 + (log2_wd - best) ** 2
-
-        rows = _sweep(loss, range(-6, 6), (500, 1000, 2000))
-        for row in rows:
-            row["train_chars"], row["context"] = chars, 32
-        return rows
+        return _text_sweep(chars, held=chars / 32)
 
     pairs = [((16, 500), (16, 1000)), ((16, 1000), (16, 2000))]
     out = optimum_shift(sweep(16_000), sweep(32_000), pairs, bootstrap=200)
@@ -234,16 +239,7 @@ def test_pooled_optimum_shift_averages_every_couples_pairs():
     from abcparam.transfer.timescale_fit import optimum_shift, pooled_optimum_shift
 
     def sweep(chars: int, follows_text: bool) -> list[dict]:
-        d = chars / 32 if follows_text else 500.0
-
-        def loss(log2_lr, batch, t, seed, log2_wd):
-            best = math.log2(batch) - log2_lr - math.log2(d) + 2.0 + 0.1 * (seed - 1)
-            return 2 + (log2_wd - best) ** 2
-
-        rows = _sweep(loss, range(-6, 6), (500, 1000, 2000))
-        for row in rows:
-            row["train_chars"], row["context"] = chars, 32
-        return rows
+        return _text_sweep(chars, held=chars / 32 if follows_text else 500.0)
 
     pairs = [((16, 500), (16, 1000)), ((16, 1000), (16, 2000))]
     held_tau = (sweep(16_000, True), sweep(32_000, True), pairs)
