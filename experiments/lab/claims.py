@@ -367,6 +367,30 @@ def horizon_width_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def horizon_width_drift_cells(paths: Sequence[Path], min_widths: int = 3) -> Values:
+    """Over every (batch, horizon) cell that ran at ``min_widths`` widths or more, how many width
+    slopes of log2 η* have intervals wholly below 0, wholly above 0, and the most negative slope:
+    whether one cell's drift stands out or the grid drifts a little everywhere."""
+    from abcparam.transfer.horizon_fit import summarise
+
+    fits = summarise(_runs(paths))
+    widths: dict[tuple[int, int], set[int]] = {}
+    for o in fits["optima"]:
+        widths.setdefault((o["batch"], o["horizon"]), set()).add(o["width"])
+    slopes = [
+        fit
+        for batch, per in fits["in_width"].items()
+        for horizon, fit in per["per_horizon"].items()
+        if len(widths.get((batch, horizon), ())) >= min_widths
+    ]
+    return {
+        "cells": len(slopes),
+        "negative": sum(f["high"] < 0 for f in slopes),
+        "positive": sum(f["low"] > 0 for f in slopes),
+        "lowest": min(f["slope"] for f in slopes),
+    }
+
+
 def horizon_optimum_gap(paths: Sequence[Path], widths: str, batch: int) -> Values:
     """The largest gap between two widths' seed-mean log2 η* over the horizons both ran, at one
     batch, refitted from the grids' runs; μP's transfer says 0."""
@@ -465,6 +489,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_pooled_slope,
         horizon_width_slope,
         horizon_optimum_gap,
+        horizon_width_drift_cells,
         late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,
