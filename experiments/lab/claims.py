@@ -255,17 +255,9 @@ def wd_timescale(
 
 def wd_optimum_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
     """How log2 λ* (``quantity`` wd_shift) or log2 τ_epoch* (tau_shift) moves from the first
-    decay sweep to the second at the paired (batch, horizon) cells, with its interval."""
-    from abcparam.transfer.timescale_fit import optimum_shift
-
-    a, b = paths
-    cells = [(tuple(x), tuple(y)) for x, y in pairs]
-    return dict(optimum_shift(_jsonl(a), _jsonl(b), cells)[quantity])
-
-
-def wd_pooled_shift(paths: Sequence[Path], pairs: list, quantity: str) -> Values:
-    """:func:`wd_optimum_shift` pooled over several sweep couples: ``paths`` come as (sweep a,
-    sweep b) in turn, and the same (batch, horizon) ``pairs`` apply to each couple."""
+    decay sweep to the second at the paired (batch, horizon) cells, with its interval; with
+    more files, pooled over the couples (sweep a, sweep b) they come in, the same ``pairs`` in
+    each."""
     from abcparam.transfer.timescale_fit import pooled_optimum_shift
 
     if len(paths) % 2:
@@ -373,15 +365,11 @@ def horizon_width_drift_cells(paths: Sequence[Path], min_widths: int = 3) -> Val
     whether one cell's drift stands out or the grid drifts a little everywhere."""
     from abcparam.transfer.horizon_fit import summarise
 
-    fits = summarise(_runs(paths))
-    widths: dict[tuple[int, int], set[int]] = {}
-    for o in fits["optima"]:
-        widths.setdefault((o["batch"], o["horizon"]), set()).add(o["width"])
     slopes = [
         fit
-        for batch, per in fits["in_width"].items()
-        for horizon, fit in per["per_horizon"].items()
-        if len(widths.get((batch, horizon), ())) >= min_widths
+        for per in summarise(_runs(paths))["in_width"].values()
+        for fit in per["per_horizon"].values()
+        if fit["cells"] >= min_widths
     ]
     return {
         "cells": len(slopes),
@@ -478,7 +466,6 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         wd_damage_onset,
         wd_decay_gain,
         wd_optimum_shift,
-        wd_pooled_shift,
         wd_width_slope,
         wd_lr_slope,
         mup_crosscheck,

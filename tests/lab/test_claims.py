@@ -76,10 +76,10 @@ def test_the_checker_finds_stale_unmarked_and_unknown_numbers():
     ]
 
 
-def test_a_pooled_shift_needs_sweep_couples():
-    """The pooled decay-optimum shift reads its runs files as (sweep a, sweep b) couples, so an
-    odd count is refused, naming it."""
-    from experiments.lab.claims import wd_pooled_shift
+def test_a_decay_optimum_shift_needs_sweep_couples():
+    """The decay-optimum shift reads its runs files as (sweep a, sweep b) couples, so an odd
+    count is refused, naming it."""
+    from experiments.lab.claims import wd_optimum_shift
 
     with pytest.raises(ValueError, match="3 runs files"):
-        wd_pooled_shift([Path("a"), Path("b"), Path("c")], pairs=[], quantity="tau_shift")
+        wd_optimum_shift([Path("a"), Path("b"), Path("c")], pairs=[], quantity="tau_shift")
