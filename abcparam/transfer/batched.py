@@ -181,6 +181,13 @@ def update(p: torch.Tensor, slot: Slot, t: int) -> None:
 
 # -- the batched model ---------------------------------------------------------------------------
 
+
+def _scaled(t: torch.Tensor, multiplier: float) -> torch.Tensor:
+    """``t * multiplier``, skipped where the multiplier is 1 (exact: the product is ``t``; at
+    the base width every muP multiplier is 1, and each skip saves an op forward and backward)."""
+    return t if multiplier == 1.0 else t * multiplier
+
+
 _B = TypeVar("_B", ResidualBlock, Block)
 
 
@@ -215,15 +222,15 @@ class BatchedModel:
             return torch.baddbmm(
                 bias.unsqueeze(1), x, w_t, beta=mod.bias_multiplier, alpha=mod.multiplier
             )
-        y = torch.bmm(x, w_t)
-        return y if mod.multiplier == 1.0 else y * mod.multiplier
+        return _scaled(torch.bmm(x, w_t), mod.multiplier)
 
     def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
         mod = self.modules[name]
         w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
         shape = (w.shape[0],) + (1,) * (x.dim() - 2) + (w.shape[1],)
         y = F.layer_norm(x, x.shape[-1:], eps=mod.eps)
-        return torch.addcmul(b.view(shape) * mod.bias_multiplier, y, w.view(shape) * mod.multiplier)
+        b, w = _scaled(b.view(shape), mod.bias_multiplier), _scaled(w.view(shape), mod.multiplier)
+        return torch.addcmul(b, y, w)
 
     def subset(self, models: list[int]) -> BatchedModel:
         """The models at ``models`` as a batched model of their own (copies: for evaluation)."""
@@ -270,7 +277,7 @@ class BatchedModel:
                 f"blocks.{i}.fc2",
                 act(self._linear(f"blocks.{i}.fc1", self._norm(f"blocks.{i}.ln", h))),
             )
-            h = h + block.branch_multiplier * branch
+            h = h + _scaled(branch, block.branch_multiplier)
         return self._linear("readout", self._norm("ln_f", h))
 
     def _gpt(self, gpt: GPT, idx: torch.Tensor) -> torch.Tensor:
@@ -279,8 +286,10 @@ class BatchedModel:
         emb, pos = self.params["embedding.weight"], self.params["pos_embedding.weight"]
         # each model's rows of one [M * vocab, C] table: a plain embedding lookup (and backward)
         offsets = torch.arange(M).view(M, 1, 1) * emb.shape[1]
-        x = F.embedding(idx + offsets, emb.view(-1, emb.shape[2])) * gpt.embedding.multiplier
-        x = x + (pos[:, :T] * gpt.pos_embedding.multiplier).unsqueeze(1)
+        x = _scaled(
+            F.embedding(idx + offsets, emb.view(-1, emb.shape[2])), gpt.embedding.multiplier
+        )
+        x = x + _scaled(pos[:, :T], gpt.pos_embedding.multiplier).unsqueeze(1)
         x = x.reshape(M, B * T, -1)
         for i, block in enumerate(_blocks(gpt, Block)):
             pre = f"blocks.{i}"
@@ -295,9 +304,9 @@ class BatchedModel:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scale)
             y = self._linear(f"{pre}.attn.o", y.transpose(1, 2).reshape(M, B * T, H * d))
             m = block.branch_multiplier
-            x = x + m * y
+            x = x + _scaled(y, m)
             h = F.gelu(self._linear(f"{pre}.mlp.fc1", self._norm(f"{pre}.ln2", x)))
-            x = x + m * self._linear(f"{pre}.mlp.fc2", h)
+            x = x + _scaled(self._linear(f"{pre}.mlp.fc2", h), m)
         return self._linear("readout", self._norm("ln_f", x))
 
 

@@ -225,3 +225,23 @@ def test_denormals_are_flushed_only_inside_the_block():
     assert float(tiny * 1.0) > 0.0  # off again after the block
     if supported:
         assert inside == 0.0
+
+
+def test_denormals_are_flushed_on_every_torch_thread():
+    """The flush reaches torch's OpenMP workers started before the block (the flag is per
+    thread): a parallel op over denormals gives zeros in every thread's share."""
+    from abcparam.transfer.denormals import flush_denormals
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        denormals = torch.full((1 << 22,), 1e-39)  # large enough to split across two threads
+        assert int((denormals * 1.0 != 0).sum()) == denormals.numel()  # pool started, no flush
+        with flush_denormals() as supported:
+            inside = denormals * 1.0
+        after = denormals * 1.0
+    finally:
+        torch.set_num_threads(threads)
+    assert int((after != 0).sum()) == denormals.numel()  # off again on every thread
+    if supported:
+        assert int((inside != 0).sum()) == 0
