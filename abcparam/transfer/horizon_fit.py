@@ -153,6 +153,46 @@ def _in_width(best: dict, widths: list, batches: list, horizons: list, bootstrap
     return out
 
 
+def width_steps(best: dict, widths: list[int], bootstrap: int = BOOTSTRAP, seed: int = 0) -> dict:
+    """Where a width drift sits: over every (batch, horizon) cell that ran at all ``widths``, the
+    change of seed-mean log2 η* across each consecutive pair of widths, averaged over the cells,
+    with a seed bootstrap (each cell resampled independently, as the slopes are).  μP's transfer
+    says 0 for every step; a drift carried by the narrowest step alone reads as a small-width
+    effect.  ``best``: :func:`optima`'s first value."""
+    widths = sorted(widths)
+    if len(widths) < 3:
+        raise ValueError(f"widths = {widths}; accepted: three or more, to compare their steps")
+    cells = sorted({(b, t) for _, b, t in best if all(best.get((w, b, t)) for w in widths)})
+    if not cells:
+        raise ValueError(f"no (batch, horizon) cell ran at every width of {widths}")
+
+    def steps(means: dict) -> np.ndarray:
+        return np.array(
+            [
+                [means[b, t, hi] - means[b, t, lo] for lo, hi in zip(widths, widths[1:])]
+                for b, t in cells
+            ]
+        ).mean(axis=0)
+
+    values = {(b, t, w): list(best[(w, b, t)].values()) for b, t in cells for w in widths}
+    point = steps({k: float(np.mean(v)) for k, v in values.items()})
+    rng = np.random.default_rng(seed)
+    draws = np.array(
+        [
+            steps({k: float(np.mean(rng.choice(v, size=len(v)))) for k, v in values.items()})
+            for _ in range(bootstrap)
+        ]
+    )
+    lows, highs = np.percentile(draws, [2.5, 97.5], axis=0)
+    return {
+        "cells": len(cells),
+        "steps": [
+            {"from": lo, "to": hi, "mean": float(m), "low": float(a), "high": float(b)}
+            for (lo, hi), m, a, b in zip(zip(widths, widths[1:]), point, lows, highs)
+        ],
+    }
+
+
 def _pooled(fits: list[dict | None]) -> dict | None:
     """Mean of several slopes; interval = mean of their bounds (a conservative summary)."""
     found = [f for f in fits if f]

@@ -379,6 +379,20 @@ def horizon_width_drift_cells(paths: Sequence[Path], min_widths: int = 3) -> Val
     }
 
 
+def horizon_width_steps(paths: Sequence[Path], widths: str = "64,128,256") -> Values:
+    """Where the width drift sits: the mean change of seed-mean log2 η* across each step between
+    consecutive ``widths`` over every (batch, horizon) cell that ran at all of them, with its
+    seed-bootstrap interval (keys ``mean_64_128``, ``low_64_128``, ``high_64_128``, ...)."""
+    from abcparam.transfer.horizon_fit import optima, width_steps
+
+    split = width_steps(optima(_runs(paths))[0], [int(w) for w in widths.split(",")])
+    out: Values = {"cells": split["cells"]}
+    for step in split["steps"]:
+        for key in ("mean", "low", "high"):
+            out[f"{key}_{step['from']}_{step['to']}"] = step[key]
+    return out
+
+
 def horizon_optimum_gap(paths: Sequence[Path], widths: str, batch: int) -> Values:
     """The largest gap between two widths' seed-mean log2 η* over the horizons both ran, at one
     batch, refitted from the grids' runs; μP's transfer says 0."""
@@ -477,6 +491,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_width_slope,
         horizon_optimum_gap,
         horizon_width_drift_cells,
+        horizon_width_steps,
         late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,

@@ -13,6 +13,7 @@ from abcparam.transfer.horizon_fit import (
     markdown,
     slope_with_interval,
     summarise,
+    width_steps,
 )
 
 TINY = {"width": 16, "batch": 2, "log2_lr": -7.0, "seed": 0, "warmup": 2, "base_width": 16}
@@ -310,3 +311,26 @@ def test_the_optimum_table_tells_an_edge_from_a_cell_that_never_ran():
     assert row[4].split("|")[3].strip() == "edge"
     assert row[16].split("|")[5].strip() == "—"
     assert row[8].count("±") == 3
+
+
+def test_width_steps_locate_a_drift_in_the_narrowest_step():
+    """Planted optima: every cell drops 0.5 from width 64 to 128 and stays from 128 to 256 (seed
+    noise of ±0.1 around it); a cell missing a width is left out, and bad input is refused."""
+    rng = np.random.default_rng(0)
+    best = {}
+    for b in (8, 16):
+        for t in (250, 500):
+            base = -6.0 - 0.3 * np.log2(t / 250)
+            for w, shift in ((64, 0.0), (128, -0.5), (256, -0.5)):
+                best[(w, b, t)] = {s: base + shift + rng.uniform(-0.1, 0.1) for s in range(3)}
+    best[(64, 32, 250)] = {0: -5.0}  # ran at one width only: not a cell of the split
+    split = width_steps(best, [256, 64, 128], bootstrap=300)
+    assert split["cells"] == 4
+    first, second = split["steps"]
+    assert (first["from"], first["to"], second["from"], second["to"]) == (64, 128, 128, 256)
+    assert first["mean"] == pytest.approx(-0.5, abs=0.1) and first["high"] < -0.3
+    assert second["mean"] == pytest.approx(0.0, abs=0.1) and second["low"] < 0 < second["high"]
+    with pytest.raises(ValueError, match="three or more"):
+        width_steps(best, [64, 128])
+    with pytest.raises(ValueError, match="no .batch, horizon. cell"):
+        width_steps(best, [64, 128, 512])
