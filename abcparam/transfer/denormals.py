@@ -31,12 +31,14 @@ _Body = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 @functools.cache
 def _openmp_parallel() -> Callable | None:
     """libgomp's ``GOMP_parallel(fn, data, n_threads, flags)`` from the OpenMP runtime torch
-    ships (None where torch is not built with OpenMP or ships no libgomp)."""
+    ships, or else the system's (the one a torch linked against it has loaded); None where
+    torch is not built with OpenMP or no libgomp is found."""
     if "OpenMP" not in torch.__config__.parallel_info():
         return None
-    for path in sorted((Path(torch.__file__).parent / "lib").glob("libgomp*.so*")):
+    shipped = sorted((Path(torch.__file__).parent / "lib").glob("libgomp*.so*"))
+    for path in [*map(str, shipped), "libgomp.so.1"]:
         try:
-            fn = ctypes.CDLL(str(path)).GOMP_parallel
+            fn = ctypes.CDLL(path).GOMP_parallel
         except (OSError, AttributeError):
             continue
         fn.argtypes = [_Body, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]

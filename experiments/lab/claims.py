@@ -331,6 +331,25 @@ def horizon_lr_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
+    """A grid run twice (the second with a longer last horizon): over every (width, batch, LR,
+    seed, horizon) both files hold, the largest |difference| of the final validation loss and
+    how many pairs it covers; the seeded runs are deterministic, so 0 is what to expect."""
+    first, second = (
+        {(r["width"], r["batch"], r["log2_lr"], r["seed"]): r for r in _jsonl(p)} for p in paths
+    )
+    gaps = [
+        abs(a["results"][t]["val_loss"] - second[key]["results"][t]["val_loss"])
+        for key, a in first.items()
+        if key in second
+        for t in a["results"]
+        if t in second[key]["results"]
+    ]
+    if not gaps:
+        raise ValueError(f"the two grids {[str(p) for p in paths]} share no run and horizon")
+    return {"max_gap": max(gaps), "pairs": len(gaps)}
+
+
 def horizon_pooled_slope(
     paths: Sequence[Path], width: int, key: str, batches: str | None = None
 ) -> Values:
@@ -492,6 +511,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_optimum_gap,
         horizon_width_drift_cells,
         horizon_width_steps,
+        horizon_rerun_gap,
         late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,

@@ -83,3 +83,26 @@ def test_a_decay_optimum_shift_needs_sweep_couples():
 
     with pytest.raises(ValueError, match="3 runs files"):
         wd_optimum_shift([Path("a"), Path("b"), Path("c")], pairs=[], quantity="tau_shift")
+
+
+def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
+    """Two grids that share a run: the gap is read over the horizons both hold, a changed loss
+    shows in it, and grids that share nothing are refused."""
+    import json
+
+    from experiments.lab.claims import horizon_rerun_gap
+
+    def grid(name: str, losses: dict[str, float], seed: int = 0) -> Path:
+        row = {"width": 64, "batch": 8, "log2_lr": -6.0, "seed": seed}
+        row["results"] = {t: {"val_loss": v} for t, v in losses.items()}
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(json.dumps(row) + "\n")
+        return path
+
+    first = grid("first", {"250": 2.0, "500": 1.5})
+    same = grid("same", {"250": 2.0, "500": 1.5, "1000": 1.2})
+    changed = grid("changed", {"250": 2.0, "500": 1.25, "1000": 1.2})
+    assert horizon_rerun_gap([first, same]) == {"max_gap": 0.0, "pairs": 2}
+    assert horizon_rerun_gap([first, changed])["max_gap"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="share no run"):
+        horizon_rerun_gap([first, grid("other", {"250": 2.0}, seed=1)])

@@ -245,3 +245,17 @@ def test_denormals_are_flushed_on_every_torch_thread():
     assert int((after != 0).sum()) == denormals.numel()  # off again on every thread
     if supported:
         assert int((inside != 0).sum()) == 0
+
+
+def test_without_an_openmp_runtime_the_calling_thread_still_flushes(monkeypatch):
+    """Where no libgomp is found (another torch build), the block falls back to the calling
+    thread's flag alone, as torch's own call sets it."""
+    from abcparam.transfer import denormals
+
+    monkeypatch.setattr(denormals, "_openmp_parallel", lambda: None)
+    tiny = torch.tensor([1e-39])
+    with denormals.flush_denormals() as supported:
+        inside = float(tiny * 1.0)
+    assert float(tiny * 1.0) > 0.0
+    if supported:
+        assert inside == 0.0
