@@ -313,7 +313,8 @@ def describe(block: Mapping[str, Any]) -> str:
             parts.append(f"{key} {block[key]}" if key == "python" else str(block[key]))
     if block.get("date"):
         parts.append(str(block["date"])[:10])
-    if block.get("wall_s") is not None:
+    # a block written as the work began (a grid's config.json) holds ~0 s: not a wall time
+    if block.get("wall_s") is not None and block["wall_s"] >= 0.5:
         parts.append(f"wall time {block['wall_s']:.0f} s")
     return "; ".join(parts)
 

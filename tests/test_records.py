@@ -154,6 +154,8 @@ def test_describe_gives_one_line():
     assert line == (
         "`python x.py`; commit aaaaaaaaaa (modified tree; not in this history); wall time 12 s"
     )
+    # written as the work began (0 s): no wall time to state, rather than a false "0 s"
+    assert "wall time" not in describe({"command": "python x.py", "wall_s": 0.0})
 
 
 def test_save_json_refuses_a_non_mapping(tmp_path):

@@ -351,17 +351,19 @@ def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
 
 
 def horizon_pooled_slope(
-    paths: Sequence[Path], width: int, key: str, batches: str | None = None
+    paths: Sequence[Path], width: int, key: str, batches: str | None = None, at: int | None = None
 ) -> Values:
     """A pooled slope of log2 η* at one width, refitted from the grid's runs: ``key`` is
     in_horizon (in log2 T, fixed B), in_batch (in log2 B, fixed T) or in_batch_fixed_tokens;
-    ``batches`` ("8,16,32") keeps the batches whose LR windows were run whole."""
+    ``batches`` ("8,16,32") keeps the batches whose LR windows were run whole; ``at`` reads the
+    one slope at that fixed batch (in_horizon) or horizon (in_batch) instead of the pool."""
     from abcparam.transfer.horizon_fit import summarise
 
     rows = [r for r in _runs(paths) if r["width"] == width]
     if batches is not None:
         rows = [r for r in rows if r["batch"] in {int(b) for b in batches.split(",")}]
-    fit = summarise(rows)["per_width"][width]["pooled"][key]
+    fits = summarise(rows)["per_width"][width]
+    fit = fits["pooled"][key] if at is None else fits[key][at]
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 

@@ -258,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         save_json(
             out / "config.json",
             config,
-            command=command.strip(),
-            started=started,
+            command=command.strip(),  # written before the runs: no wall time (summary.json's)
             device=device_name(args.device),  # the workers' device, not this driver's
         )
     if not args.summary_only:
