@@ -335,6 +335,8 @@ def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
     """A grid run twice (the second with a longer last horizon): over every (width, batch, LR,
     seed, horizon) both files hold, the largest |difference| of the final validation loss and
     how many pairs it covers; the seeded runs are deterministic, so 0 is what to expect."""
+    if len(paths) != 2:
+        raise ValueError(f"{len(paths)} runs files: accepted: 2 (a grid and its rerun)")
     first, second = (
         {(r["width"], r["batch"], r["log2_lr"], r["seed"]): r for r in _jsonl(p)} for p in paths
     )

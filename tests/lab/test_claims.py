@@ -106,3 +106,5 @@ def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
     assert horizon_rerun_gap([first, changed])["max_gap"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="share no run"):
         horizon_rerun_gap([first, grid("other", {"250": 2.0}, seed=1)])
+    with pytest.raises(ValueError, match="3 runs files"):
+        horizon_rerun_gap([first, same, changed])
