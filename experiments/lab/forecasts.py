@@ -58,6 +58,8 @@ class Preset:
     variant_widths: tuple[int, ...] = ()
     #: the VARIANTS the sensitivity phase runs (by name)
     sensitivity_variants: tuple[str, ...] = ("plain", "qk-layernorm+z-loss")
+    #: the schemes the sensitivity phase runs; None: all of SENSITIVITY_SCHEMES
+    sensitivity_schemes: tuple[str, ...] | None = None
     #: the EXTRA_VARIANTS the variants phase runs (by name)
     extra_variants: tuple[str, ...] = ("plain", "independent-decay", "warmup")
 
@@ -169,6 +171,11 @@ PRESETS["gpu-sensitivity"] = replace(
     sensitivity_widths=(256,),
     sensitivity_variants=("plain", "qk-layernorm+z-loss"),
 )
+# u-μP's plain width-256 curve on the CPU: the H200 call ran out of time before it (SP's and μP's
+# width-256 curves are complete there), and on the CPU it joins u-μP's widths 64 and 128
+PRESETS["cpu-sensitivity-umup-256"] = replace(
+    PRESETS["cpu-sensitivity"], sensitivity_widths=(256,), sensitivity_schemes=("u-mup",)
+)
 TUNE_SCHEME = "mup"
 SCALE_SCHEMES = ("mup", "sp-constant-lr")
 SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")
@@ -186,6 +193,17 @@ VARIANTS = (("plain", {}), ("qk-layernorm+z-loss", {"qk_layernorm": True, "z_los
 WARMUP_FRACTION = 0.25
 INDEPENDENT_DECAY = 1e-3
 EXTRA_VARIANTS = ("plain", "independent-decay", "warmup")
+
+
+def sensitivity_schemes(preset: Preset) -> tuple[str, ...]:
+    """The schemes a preset's sensitivity phase runs (all of SENSITIVITY_SCHEMES unless it names some)."""
+    chosen = preset.sensitivity_schemes or SENSITIVITY_SCHEMES
+    bad = [s for s in chosen if s not in SENSITIVITY_SCHEMES]
+    if bad:
+        raise ValueError(
+            f"sensitivity scheme {bad[0]!r}; accepted: {', '.join(SENSITIVITY_SCHEMES)}"
+        )
+    return tuple(chosen)
 
 
 def variant_settings(name: str, steps: int) -> tuple[str, dict]:
@@ -266,7 +284,7 @@ def _phase_configs(phase: str, preset, device: str, out: Path, workers: int) -> 
             for _, settings in _sensitivity_variants(preset):
                 configs += grid(
                     "transformer",
-                    SENSITIVITY_SCHEMES,
+                    sensitivity_schemes(preset),
                     "adam",
                     [width],
                     sensitivity_grid(preset.sensitivity_points),
@@ -331,7 +349,7 @@ def _save_config(out: Path, preset_name: str, preset, phases: list[str], device:
         "device": device,
         "tune_scheme": TUNE_SCHEME,
         "scale_schemes": SCALE_SCHEMES,
-        "sensitivity_schemes": SENSITIVITY_SCHEMES,
+        "sensitivity_schemes": sensitivity_schemes(preset),
         "onset_schemes": ONSET_SCHEMES,
         "onset_rises": ONSET_RISES,
         "variants": dict(VARIANTS),

@@ -134,3 +134,36 @@ def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_d
     assert {tuple(getattr(c, k) for k in shape) for c in indep} == {
         tuple(getattr(c, k) for k in shape) for c in plain
     }
+
+
+def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
+    """cpu-sensitivity-umup-256 extends cpu-sensitivity's u-μP curves to width 256: the same
+    grid, seeds, length and base width, one scheme; a scheme outside the experiment's is refused."""
+    from dataclasses import replace
+
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    wide = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-umup-256"], "cpu", tmp_path, 1)
+    plain = [
+        c
+        for c in _phase_configs("sensitivity", PRESETS["cpu-sensitivity"], "cpu", tmp_path, 1)
+        if c.width == 128 and c.scheme == "u-mup"
+    ]
+    assert len(wide) == len(plain) == 21 * 3
+    assert {(c.scheme, c.width) for c in wide} == {("u-mup", 256)}
+    shape = (
+        "optimizer",
+        "log2_lr",
+        "seed",
+        "steps",
+        "base_width",
+        "batch",
+        "qk_layernorm",
+        "z_loss",
+    )
+    assert {tuple(getattr(c, k) for k in shape) for c in wide} == {
+        tuple(getattr(c, k) for k in shape) for c in plain
+    }
+    bad = replace(PRESETS["cpu-sensitivity"], sensitivity_schemes=("ntk",))
+    with pytest.raises(ValueError, match="'ntk'.*accepted: sp-constant-lr, mup, u-mup"):
+        _phase_configs("sensitivity", bad, "cpu", tmp_path, 1)
