@@ -143,6 +143,11 @@ def fidelity(configs: list, separate: list[dict], batched: list[dict]) -> dict:
 
 #: the profiler's names for matrix products (the part a batched model cannot make cheaper per flop)
 MATMUL_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+#: the profiler's names for the attention kernels (matrix products inside, the same flops batched)
+ATTENTION_OPS = (
+    "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+)
 
 
 def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: int = 128) -> dict:
@@ -169,6 +174,7 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
             out[path] = {
                 "self_cpu_s": total,
                 "matmul_s": matmul,
+                "attention_s": sum(v for k, v in ops.items() if k in ATTENTION_OPS),
                 "matmul_share": matmul / total,
                 "top_ops_s": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:top]),
             }
@@ -176,6 +182,21 @@ def profile(model: str, width: int, steps: int, lrs: int, top: int = 12, batch: 
     # product may run faster per flop than the separate runs' small ones, so not theirs)
     out["bound_one_thread"] = out["separate"]["self_cpu_s"] / out["batched"]["matmul_s"]
     return out
+
+
+def cores_bound(prof: dict, separate_s: float, steps: int, cores: int) -> float:
+    """The most any batching of the profiled sweep can gain on ``cores`` cores: the separate
+    runs' measured time (``separate_s``, ``steps`` steps) over the batched model's matrix products
+    and attention kernels at one thread (profiled over ``prof["steps"]`` steps, scaled to
+    ``steps``), spread perfectly over every core. Those kernels do the same flops batched or not,
+    so no fusion of the other ops gets below them (profiles saved before ``attention_s`` was
+    recorded read it from their top ops, where both kernels appear)."""
+    batched = prof["batched"]
+    attention = batched.get("attention_s")
+    if attention is None:
+        attention = sum(v for k, v in batched["top_ops_s"].items() if k in ATTENTION_OPS)
+    floor = (batched["matmul_s"] + attention) * steps / prof["steps"]
+    return separate_s / (floor / cores)
 
 
 def _flushed(run):

@@ -141,10 +141,10 @@ def engine_benchmark(paths: Sequence[Path]) -> Values:
 def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = None) -> Values:
     """The batched-sweep benchmark refitted from its raw timings: for ``case`` ("transformer
     batch 64"), each path at its fastest thread count (by median; or both at ``threads``), the
-    ratio of the medians and the range of the per-repeat ratios; the one-thread ceiling where
-    the case was profiled; how many of the batched row's runs end within 1e-5 of the separate
-    run's final loss, where saved."""
-    from experiments.lab.bench_batched_sweep import case_of, fastest
+    ratio of the medians and the range of the per-repeat ratios; the one-thread ceiling and the
+    all-cores ceiling (``two_core_bound``) where the case was profiled; how many of the batched
+    row's runs end within 1e-5 of the separate run's final loss, where saved."""
+    from experiments.lab.bench_batched_sweep import case_of, cores_bound, fastest
 
     (path,) = paths
     saved = _load(path)
@@ -172,6 +172,11 @@ def batched_benchmark(paths: Sequence[Path], case: str, threads: int | None = No
         "batched_threads": bat["threads"],
         "repeats": len(per_repeat),
         "ceiling": None if prof is None else prof["bound_one_thread"],
+        "two_core_bound": None
+        if prof is None
+        else cores_bound(
+            prof, statistics.median(sep["separate_s"]), bat["steps"], saved["cpu_count"]
+        ),
     }
 
 

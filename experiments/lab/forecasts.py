@@ -176,6 +176,11 @@ PRESETS["gpu-sensitivity"] = replace(
 PRESETS["cpu-sensitivity-umup-256"] = replace(
     PRESETS["cpu-sensitivity"], sensitivity_widths=(256,), sensitivity_schemes=("u-mup",)
 )
+# SP's and μP's plain width-256 curves on the CPU too, so that all three schemes have widths
+# 64, 128 and 256 from one setup (the H200's width 256 used another Python's pydoc text)
+PRESETS["cpu-sensitivity-sp-mup-256"] = replace(
+    PRESETS["cpu-sensitivity-umup-256"], sensitivity_schemes=("sp-constant-lr", "mup")
+)
 TUNE_SCHEME = "mup"
 SCALE_SCHEMES = ("mup", "sp-constant-lr")
 SENSITIVITY_SCHEMES = ("sp-constant-lr", "mup", "u-mup")

@@ -164,6 +164,11 @@ def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
     assert {tuple(getattr(c, k) for k in shape) for c in wide} == {
         tuple(getattr(c, k) for k in shape) for c in plain
     }
+    rest = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-sp-mup-256"], "cpu", tmp_path, 1)
+    assert {(c.scheme, c.width) for c in rest} == {("sp-constant-lr", 256), ("mup", 256)}
+    assert {tuple(getattr(c, k) for k in shape) for c in rest} == {
+        tuple(getattr(c, k) for k in shape) for c in plain
+    }
     bad = replace(PRESETS["cpu-sensitivity"], sensitivity_schemes=("ntk",))
     with pytest.raises(ValueError, match="'ntk'.*accepted: sp-constant-lr, mup, u-mup"):
         _phase_configs("sensitivity", bad, "cpu", tmp_path, 1)

@@ -232,3 +232,21 @@ def test_benchmark_gpt_batches_quick(tmp_path):
     assert set(saved["profiles"]) == {"transformer batch 16", "transformer batch 32"}
     for p in saved["profiles"].values():
         assert p["bound_one_thread"] > 0 and p["batched"]["matmul_s"] > 0
+        assert p["batched"]["attention_s"] > 0  # the batched GPT's attention runs in SDPA
+
+
+def test_the_all_cores_bound_spreads_the_unsharable_kernels_over_the_cores():
+    """The ceiling of any batching: the separate time over matmul + attention (scaled from the
+    profiled steps to the timed ones) divided among the cores; an old profile without
+    attention_s reads both kernels from its top ops."""
+    from experiments.lab.bench_batched_sweep import ATTENTION_OPS, cores_bound
+
+    new = {"steps": 20, "batched": {"matmul_s": 1.0, "attention_s": 0.5, "top_ops_s": {}}}
+    assert cores_bound(new, separate_s=15.0, steps=100, cores=2) == pytest.approx(4.0)
+    assert cores_bound(new, separate_s=15.0, steps=100, cores=1) == pytest.approx(2.0)
+    old = {
+        "steps": 20,
+        "batched": {"matmul_s": 1.0, "top_ops_s": dict.fromkeys(ATTENTION_OPS, 0.25)},
+    }
+    old["batched"]["top_ops_s"]["aten::gelu"] = 9.0  # per-element work a fusion could cut
+    assert cores_bound(old, separate_s=15.0, steps=100, cores=2) == pytest.approx(4.0)
