@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,20 +46,58 @@ def sensitivity_table(
         curves[key][row["seed"]].append((row["log2_lr"], loss, row["initial_loss"]))
     table = {}
     for key, seeds in sorted(curves.items(), key=lambda kv: str(kv[0])):
-        values = []
-        for points in seeds.values():
+        values, by_seed = [], {}
+        for seed, points in seeds.items():
             points.sort()
             lrs = [p[0] for p in points]
             if not _spaced_evenly(lrs):
                 raise ValueError(f"{key}: log2 LRs {lrs} are not evenly spaced (log-uniform grid)")
             initial = float(np.mean([p[2] for p in points]))
             values.append(lr_sensitivity([p[1] for p in points], initial))
+            by_seed[seed] = values[-1]
         n = len(values)
         table[key] = {
             "mean": float(np.mean(values)),
             "stderr": float(np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else None,
             "seeds": n,
             "per_seed": values,
+            "by_seed": by_seed,
             "log2_lrs": sorted({p[0] for pts in seeds.values() for p in pts}),
         }
     return table
+
+
+def width_slope(
+    by_width: Mapping[int, Mapping[int, float]],
+    bootstrap: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """How the sensitivity moves per doubling of width (Wortsman et al.'s "flat in width" under
+    μP, as a number): the least-squares slope of the seed-mean sensitivity against log2 width,
+    with a percentile interval from resampling the seeds jointly across widths (a seed fixes the
+    data order at every width). ``by_width``: {width: {seed: sensitivity}}; at least 3 widths
+    (a slope from 2 is a difference) and 2 seeds shared by all of them."""
+    widths = sorted(by_width)
+    if len(widths) < 3:
+        raise ValueError(f"widths {widths}; accepted: at least 3 widths for a slope")
+    shared = sorted(set.intersection(*(set(by_width[w]) for w in widths)))
+    if len(shared) < 2:
+        raise ValueError(f"seeds {shared} shared by widths {widths}; accepted: at least 2")
+    x = np.log2(widths)
+    values = np.array([[by_width[w][s] for s in shared] for w in widths])  # widths x seeds
+
+    def slope(columns: np.ndarray) -> float:
+        return float(np.polyfit(x, values[:, columns].mean(axis=1), 1)[0])
+
+    rng = np.random.default_rng(seed)
+    draws = [slope(rng.integers(0, len(shared), len(shared))) for _ in range(bootstrap)]
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return {
+        "slope": slope(np.arange(len(shared))),
+        "low": float(low),
+        "high": float(high),
+        "widths": widths,
+        "seeds": shared,
+    }

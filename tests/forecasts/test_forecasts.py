@@ -12,7 +12,13 @@ import pytest
 
 import abcparam
 from abcparam.cli import main as cli
-from abcparam.forecasts import collapse_spread, lr_sensitivity, predict_loss, sensitivity_table
+from abcparam.forecasts import (
+    collapse_spread,
+    lr_sensitivity,
+    predict_loss,
+    sensitivity_table,
+    width_slope,
+)
 
 
 def truth(n: float) -> float:
@@ -146,9 +152,30 @@ def test_sensitivity_table_means_over_seeds():
     expected = [np.mean([3.0, 2.0 + 0.1 * s, 2.5]) - (2.0 + 0.1 * s) for s in range(3)]
     assert table[("mup", 64)]["mean"] == pytest.approx(np.mean(expected))
     assert table[("mup", 64)]["seeds"] == 3 and table[("mup", 64)]["stderr"] is not None
+    assert table[("mup", 64)]["by_seed"][2] == pytest.approx(expected[2])
     rows[0]["log2_lr"] = -11.0  # no longer evenly spaced
     with pytest.raises(ValueError, match="evenly spaced"):
         sensitivity_table(rows)
+
+
+def test_width_slope_recovers_a_known_rise_and_pairs_the_seeds():
+    """0.1 nats per doubling plus a per-seed offset shared by every width (a seed's data order):
+    the paired interval is exact; noise that differs by width widens it."""
+    offsets = {0: -0.05, 1: 0.0, 2: 0.08}
+    exact = {
+        w: {s: 0.5 + 0.1 * k + o for s, o in offsets.items()} for k, w in enumerate((64, 128, 256))
+    }
+    fit = width_slope(exact)
+    assert fit["slope"] == pytest.approx(0.1) and fit["low"] == pytest.approx(0.1)
+    assert fit["high"] == pytest.approx(0.1) and fit["widths"] == [64, 128, 256]
+    rng = np.random.default_rng(0)
+    noisy = {w: {s: v + rng.normal(0, 0.05) for s, v in per.items()} for w, per in exact.items()}
+    fit = width_slope(noisy)
+    assert fit["low"] < fit["slope"] < fit["high"] and fit["high"] - fit["low"] > 0.01
+    with pytest.raises(ValueError, match=r"widths \[64, 128\]; accepted: at least 3"):
+        width_slope({64: exact[64], 128: exact[128]})
+    with pytest.raises(ValueError, match=r"seeds \[0\] shared"):
+        width_slope({64: {0: 1.0, 1: 1.0}, 128: {0: 1.0}, 256: {0: 1.0, 2: 1.0}})
 
 
 def _curve_rows(shape_by_width):
