@@ -42,7 +42,7 @@ def unsupported(cfg: RunConfig) -> list[str]:
     if cfg.warmup:
         why.append(f"warmup = {cfg.warmup} (batched: 0)")
     if cfg.weight_decay:
-        why.append(f"independent weight_decay = {cfg.weight_decay} (batched: 0)")
+        why.append(f"{cfg.decay_convention} weight_decay = {cfg.weight_decay} (batched: 0)")
     if cfg.eps != 1e-8 or not cfg.scale_eps:
         why.append(f"eps = {cfg.eps}, scale_eps = {cfg.scale_eps} (batched: 1e-8, scaled)")
     return why

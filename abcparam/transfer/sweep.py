@@ -26,6 +26,7 @@ from .. import validate
 from ..atomic import append_line, read_lines
 from ..engine.exponents import canonical_kind
 from ..engine.optimizers import get_optimizer
+from ..engine.optimizers.base import WEIGHT_DECAY_CONVENTIONS
 from ..interrupt import die_with_parent, interrupt_on_sigterm
 from ..loading import load_object
 from ..outfolder import claim
@@ -81,6 +82,10 @@ class RunConfig:
     weight_decay: float = 0.0
     #: linear warmup of the LR over this many steps (0: none; the schedule ``s(t)``)
     warmup: int = 0
+    #: how ``weight_decay`` acts: "independent" (above) or "coupled", torch AdamW's
+    #: ``p <- p (1 - s(t) lr lambda)`` with the per-layer LR (its width exponents derived with
+    #: ``weight_decay="coupled"``)
+    decay_convention: str = "independent"
 
     @property
     def key(self) -> str:
@@ -106,6 +111,7 @@ _DEFAULTS = {
     "scale_eps": True,
     "weight_decay": 0.0,
     "warmup": 0,
+    "decay_convention": "independent",
 }
 
 
@@ -296,7 +302,7 @@ def build_run(cfg: RunConfig):
             f"weight_decay = {cfg.weight_decay:g} with optimizer {cfg.optimizer!r}; accepted: "
             f"optimizer 'adamw' (independent decay), or weight_decay = 0"
         )
-    convention = "independent" if cfg.weight_decay else None
+    convention = cfg.decay_convention if cfg.weight_decay else None
     rules = rules_for(cfg.scheme, cfg.optimizer, cfg.update_view, convention)
     if cfg.model == "mlp":
         if cfg.depth is None:
@@ -459,6 +465,11 @@ def _check_settings(fixed: dict, model: str, optimizer: str) -> None:
                 f"weight_decay = {fixed['weight_decay']:g} with optimizer {optimizer!r}; "
                 f"accepted: optimizer 'adamw' (independent decay), or weight_decay = 0"
             )
+    convention = fixed.get("decay_convention", "independent")
+    if convention not in WEIGHT_DECAY_CONVENTIONS:
+        raise ValueError(
+            f"decay_convention = {convention!r}; accepted: {', '.join(WEIGHT_DECAY_CONVENTIONS)}"
+        )
     if fixed.get("qk_layernorm") and model != "transformer":
         raise ValueError(
             f"qk_layernorm = True needs model 'transformer' (attention); got {model!r}"

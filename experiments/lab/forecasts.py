@@ -160,6 +160,11 @@ PRESETS["cpu-sensitivity-variants-64"] = replace(
 PRESETS["cpu-sensitivity-indep-128"] = replace(
     PRESETS["cpu-sensitivity"], variant_widths=(128,), extra_variants=("independent-decay",)
 )
+# the coupled decay Wortsman et al. compare independent decay with, at both CPU widths, on the
+# grid and length of the independent arm (cpu-sensitivity-variants-64, cpu-sensitivity-indep-128)
+PRESETS["cpu-sensitivity-coupled"] = replace(
+    PRESETS["cpu-sensitivity"], variant_widths=(64, 128), extra_variants=("coupled-decay",)
+)
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
@@ -197,7 +202,11 @@ VARIANTS = (("plain", {}), ("qk-layernorm+z-loss", {"qk_layernorm": True, "z_los
 #: recipe has none); each (with the plain recipe) at a base width below the measured widths
 WARMUP_FRACTION = 0.25
 INDEPENDENT_DECAY = 1e-3
-EXTRA_VARIANTS = ("plain", "independent-decay", "warmup")
+#: the coupled arm Wortsman et al. compare independent decay with: torch AdamW's default
+#: p <- p (1 - s(t) lr lambda) at lambda = 0.1, whose per-step decay lr * lambda equals the
+#: independent arm's 1e-3 at lr = 1e-2, the geometric centre of the sensitivity's LR range
+COUPLED_DECAY = 0.1
+EXTRA_VARIANTS = ("plain", "independent-decay", "warmup", "coupled-decay")
 
 
 def sensitivity_schemes(preset: Preset) -> tuple[str, ...]:
@@ -219,6 +228,8 @@ def variant_settings(name: str, steps: int) -> tuple[str, dict]:
         return "adamw", {"weight_decay": INDEPENDENT_DECAY}
     if name == "warmup":
         return "adam", {"warmup": max(2, round(WARMUP_FRACTION * steps))}
+    if name == "coupled-decay":
+        return "adamw", {"weight_decay": COUPLED_DECAY, "decay_convention": "coupled"}
     raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(EXTRA_VARIANTS)}")
 
 
@@ -403,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
 def variant_of(row: dict) -> str:
     """The VARIANTS (or EXTRA_VARIANTS) name of a sensitivity run, from its settings."""
     if row.get("weight_decay"):
-        return "independent-decay"
+        coupled = row.get("decay_convention", "independent") == "coupled"
+        return "coupled-decay" if coupled else "independent-decay"
     if row.get("warmup"):
         return "warmup"
     for name, settings in VARIANTS:

@@ -102,6 +102,32 @@ def test_independent_decay_shrinks_weights_by_lambda_at_any_lr():
         assert torch.allclose(w.detach(), 0.75 * before, rtol=1e-5, atol=1e-7)
 
 
+def test_coupled_decay_shrinks_weights_by_lr_times_lambda():
+    """torch AdamW's p <- p (1 - lr lambda), with each layer's own LR; under μP the per-step
+    decay of the hidden weights is then the same at every width (lambda scales as 1/lr)."""
+    from abcparam.transfer.sweep import RunConfig, build_run, grid
+
+    for width in (32, 128):
+        for log2_lr in (-6.0, -3.0):
+            cfg = RunConfig(
+                "mlp", "mup", "adamw", width, log2_lr, 0, base_width=32, weight_decay=0.5,
+                decay_convention="coupled",
+            )  # fmt: skip
+            model, spec, opt = build_run(cfg)
+            hidden = next(p for p in spec.params if p.kind == "hidden")
+            w = spec.tensors[hidden.name]
+            before = w.detach().clone()
+            for p in model.parameters():
+                p.grad = torch.zeros_like(p)
+            opt.step()
+            shrink = 1 - 0.5 * 2.0**log2_lr  # at every width
+            assert torch.allclose(w.detach(), shrink * before, rtol=1e-5, atol=1e-7)
+    plain = RunConfig("mlp", "mup", "adamw", 32, -6.0, 0, weight_decay=0.5)
+    assert plain.key != RunConfig(**{**plain.__dict__, "decay_convention": "coupled"}).key
+    with pytest.raises(ValueError, match="decay_convention = 'lr'; accepted: coupled, independent"):
+        grid("mlp", ["mup"], "adamw", [16], [-6.0], 1, weight_decay=0.5, decay_convention="lr")
+
+
 def test_warmup_slows_the_first_steps_and_the_trace_records_gradient_rms():
     from abcparam.transfer.sweep import RunConfig, train
 

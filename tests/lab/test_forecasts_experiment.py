@@ -172,3 +172,38 @@ def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
     bad = replace(PRESETS["cpu-sensitivity"], sensitivity_schemes=("ntk",))
     with pytest.raises(ValueError, match="'ntk'.*accepted: sp-constant-lr, mup, u-mup"):
         _phase_configs("sensitivity", bad, "cpu", tmp_path, 1)
+
+
+def test_coupled_decay_preset_is_the_independent_arm_with_torchs_coupled_decay(tmp_path):
+    """cpu-sensitivity-coupled is compared with the independent arm at widths 64 and 128: the same
+    runs but for AdamW's coupled decay, whose per-step decay lr * lambda equals the independent
+    arm's at lr = 1e-2, the centre of the LR range; the analysis tells the two arms apart."""
+    from experiments.lab.forecasts import (
+        COUPLED_DECAY,
+        INDEPENDENT_DECAY,
+        LOG2_LR_RANGE,
+        PRESETS,
+        _phase_configs,
+        variant_of,
+    )
+
+    coupled = _phase_configs("variants", PRESETS["cpu-sensitivity-coupled"], "cpu", tmp_path, 1)
+    indep = [
+        c
+        for name in ("cpu-sensitivity-variants-64", "cpu-sensitivity-indep-128")
+        for c in _phase_configs("variants", PRESETS[name], "cpu", tmp_path, 1)
+        if c.weight_decay
+    ]
+    assert len(coupled) == len(indep) == 2 * 3 * 21 * 3
+    assert {(c.weight_decay, c.decay_convention) for c in coupled} == {(COUPLED_DECAY, "coupled")}
+    assert {(c.weight_decay, c.decay_convention) for c in indep} == {
+        (INDEPENDENT_DECAY, "independent")
+    }
+    centre = 2 ** (sum(LOG2_LR_RANGE) / 2)
+    assert centre * COUPLED_DECAY == pytest.approx(INDEPENDENT_DECAY, rel=0.06)
+    shape = ("scheme", "optimizer", "width", "log2_lr", "seed", "steps", "base_width", "batch")
+    assert {tuple(getattr(c, k) for k in shape) for c in coupled} == {
+        tuple(getattr(c, k) for k in shape) for c in indep
+    }
+    assert variant_of(coupled[0].__dict__) == "coupled-decay"
+    assert variant_of(indep[0].__dict__) == "independent-decay"
