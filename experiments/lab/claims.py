@@ -499,19 +499,11 @@ def sensitivity_width_slope(paths: Sequence[Path], variant: str, scheme: str) ->
     """Wortsman et al.'s LR sensitivity per doubling of width for one recipe and scheme, over
     every width the runs files hold: the slope of the seed mean against log2 width with a 95 %
     bootstrap over seeds resampled jointly across widths."""
-    from abcparam.forecasts import sensitivity_table, width_slope
-    from experiments.lab.forecasts import _complete_curves, variant_of
+    from abcparam.forecasts import width_slope
+    from experiments.lab.forecasts import sensitivity_by_width
 
-    rows = []
-    for path in paths:
-        every = _jsonl(path)
-        for row in every:
-            row["variant"] = variant_of(row)
-            row["val_loss"] = np.inf if row["val_loss"] is None else row["val_loss"]
-        rows += _complete_curves(every, ("variant", "scheme", "width"))
-    mine = [r for r in rows if (r["variant"], r["scheme"]) == (variant, scheme)]
-    table = sensitivity_table(mine, ("width",))
-    fit = width_slope({key[0]: entry["by_seed"] for key, entry in table.items()})
+    table = sensitivity_by_width(paths, variant, scheme)
+    fit = width_slope({width: entry["by_seed"] for width, entry in table.items()})
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 

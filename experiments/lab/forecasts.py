@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -533,6 +534,24 @@ def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
     for r in rows:
         seen.setdefault(tuple(r[g] for g in group) + (r["seed"],), set()).add(r["log2_lr"])
     return [r for r in rows if seen[tuple(r[g] for g in group) + (r["seed"],)] == grid]
+
+
+def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> dict[int, dict]:
+    """One recipe's and scheme's LR sensitivity at every width the runs files hold (each file one
+    sweep; curves short of its grid left out): {width: sensitivity_table entry}, each with its
+    per-seed values (``by_seed``) for :func:`abcparam.forecasts.width_slope`."""
+    from abcparam.forecasts import load_runs, sensitivity_table
+
+    rows = []
+    for path in paths:
+        every = load_runs(path)
+        for row in every:
+            row["variant"] = variant_of(row)
+        rows += _complete_curves(every, ("variant", "scheme", "width"))
+    mine = [r for r in rows if (r["variant"], r["scheme"]) == (variant, scheme)]
+    if not mine:
+        raise ValueError(f"no whole {variant} LR curves of {scheme!r} in {[str(p) for p in paths]}")
+    return {key[0]: entry for key, entry in sensitivity_table(mine, ("width",)).items()}
 
 
 def _incomplete(rows: list[dict], complete: list[dict], group: tuple[str, ...]) -> list[dict]:
