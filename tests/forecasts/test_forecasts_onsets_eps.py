@@ -88,24 +88,33 @@ def test_weight_decay_needs_adamw():
 
 def test_independent_decay_shrinks_weights_by_lambda_at_any_lr():
     """p <- p (1 - lambda) per step, whatever the LR (not lr * lambda: coupled AdamW)."""
-    from abcparam.transfer.sweep import RunConfig, build_run
+    from abcparam.transfer.sweep import RunConfig
 
     for log2_lr in (-10.0, -4.0):
-        cfg = RunConfig("mlp", "mup", "adamw", 32, log2_lr, 0, weight_decay=0.25)
-        model, spec, opt = build_run(cfg)
-        hidden = next(p for p in spec.params if p.kind == "hidden")
-        w = spec.tensors[hidden.name]
-        before = w.detach().clone()
-        for p in model.parameters():
-            p.grad = torch.zeros_like(p)
-        opt.step()
-        assert torch.allclose(w.detach(), 0.75 * before, rtol=1e-5, atol=1e-7)
+        before, after = _hidden_after_a_zero_gradient_step(
+            RunConfig("mlp", "mup", "adamw", 32, log2_lr, 0, weight_decay=0.25)
+        )
+        assert torch.allclose(after, 0.75 * before, rtol=1e-5, atol=1e-7)
+
+
+def _hidden_after_a_zero_gradient_step(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hidden weight before and after one optimizer step with zero gradients: decay alone."""
+    from abcparam.transfer.sweep import build_run
+
+    model, spec, opt = build_run(cfg)
+    hidden = next(p for p in spec.params if p.kind == "hidden")
+    w = spec.tensors[hidden.name]
+    before = w.detach().clone()
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    return before, w.detach()
 
 
 def test_coupled_decay_shrinks_weights_by_lr_times_lambda():
     """torch AdamW's p <- p (1 - lr lambda), with each layer's own LR; under μP the per-step
     decay of the hidden weights is then the same at every width (lambda scales as 1/lr)."""
-    from abcparam.transfer.sweep import RunConfig, build_run, grid
+    from abcparam.transfer.sweep import RunConfig, grid
 
     for width in (32, 128):
         for log2_lr in (-6.0, -3.0):
@@ -113,15 +122,9 @@ def test_coupled_decay_shrinks_weights_by_lr_times_lambda():
                 "mlp", "mup", "adamw", width, log2_lr, 0, base_width=32, weight_decay=0.5,
                 decay_convention="coupled",
             )  # fmt: skip
-            model, spec, opt = build_run(cfg)
-            hidden = next(p for p in spec.params if p.kind == "hidden")
-            w = spec.tensors[hidden.name]
-            before = w.detach().clone()
-            for p in model.parameters():
-                p.grad = torch.zeros_like(p)
-            opt.step()
+            before, after = _hidden_after_a_zero_gradient_step(cfg)
             shrink = 1 - 0.5 * 2.0**log2_lr  # at every width
-            assert torch.allclose(w.detach(), shrink * before, rtol=1e-5, atol=1e-7)
+            assert torch.allclose(after, shrink * before, rtol=1e-5, atol=1e-7)
     plain = RunConfig("mlp", "mup", "adamw", 32, -6.0, 0, weight_decay=0.5)
     assert plain.key != RunConfig(**{**plain.__dict__, "decay_convention": "coupled"}).key
     with pytest.raises(ValueError, match="decay_convention = 'lr'; accepted: coupled, independent"):
