@@ -7,7 +7,7 @@ from .collapse import collapse_spread
 from .onsets import logit_table, measured_onset
 from .runs import load_runs
 from .scaling import LossPrediction, predict_loss
-from .sensitivity import lr_sensitivity, sensitivity_table, width_slope
+from .sensitivity import lr_sensitivity, sensitivity_parts, sensitivity_table, width_slope
 
 __all__ = [
     "LossPrediction",
@@ -17,6 +17,7 @@ __all__ = [
     "lr_sensitivity",
     "measured_onset",
     "predict_loss",
+    "sensitivity_parts",
     "sensitivity_table",
     "width_slope",
 ]

@@ -101,3 +101,31 @@ def width_slope(
         "widths": widths,
         "seeds": shared,
     }
+
+
+def sensitivity_parts(rows: Iterable[dict], split_log2_lr: float) -> dict[int, dict[str, float]]:
+    """Where one LR curve's sensitivity comes from: per seed, the grid mean of the capped loss
+    split into the LRs below ``split_log2_lr`` and those at or above it (each summed over its
+    points and divided by the whole grid's size), and the best loss, so that
+    ``below + above - best`` is the seed's :func:`lr_sensitivity`.  ``rows``: one scheme's and
+    width's runs (every seed on the same log-uniform grid)."""
+    by_seed: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    for row in rows:
+        loss = row["val_loss"] if finite(row["val_loss"]) and not row.get("diverged") else math.inf
+        by_seed[row["seed"]].append((row["log2_lr"], loss, row["initial_loss"]))
+    parts = {}
+    for seed, points in sorted(by_seed.items()):
+        points.sort()
+        if not _spaced_evenly([p[0] for p in points]):
+            raise ValueError(
+                f"seed {seed}: log2 LRs {[p[0] for p in points]} are not evenly spaced"
+            )
+        initial = float(np.mean([p[2] for p in points]))
+        capped = [(lr, min(v, initial) if finite(v) else initial) for lr, v, _ in points]
+        n = len(capped)
+        parts[seed] = {
+            "below": sum(v for lr, v in capped if lr < split_log2_lr) / n,
+            "above": sum(v for lr, v in capped if lr >= split_log2_lr) / n,
+            "best": min(v for _, v in capped),
+        }
+    return parts

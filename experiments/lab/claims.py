@@ -507,6 +507,16 @@ def sensitivity_width_slope(paths: Sequence[Path], variant: str, scheme: str) ->
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
+def sensitivity_gap(
+    paths: Sequence[Path], first: str, second: str, scheme: str, width: int, split_log2_lr: float
+) -> Values:
+    """How much recipe ``first``'s LR sensitivity exceeds ``second``'s (one scheme and width,
+    seed means), split into the LRs below ``split_log2_lr``, those above, and the best loss."""
+    from experiments.lab.forecasts import sensitivity_gap_parts
+
+    return sensitivity_gap_parts(paths, first, second, scheme, width, split_log2_lr)
+
+
 RECOMPUTE: dict[str, Callable[..., Values]] = {
     f.__name__: f
     for f in (
@@ -766,6 +776,7 @@ RECOMPUTE.update(
             json_value,
             variant_sensitivity,
             sensitivity_width_slope,
+            sensitivity_gap,
             held_out_forecast,
         )
     }

@@ -554,6 +554,40 @@ def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> di
     return {key[0]: entry for key, entry in sensitivity_table(mine, ("width",)).items()}
 
 
+def sensitivity_gap_parts(
+    paths: Sequence[Path], first: str, second: str, scheme: str, width: int, split_log2_lr: float
+) -> dict[str, float]:
+    """Where recipe ``first``'s sensitivity differs from ``second``'s (one scheme and width, the
+    seed means): ``gap`` = ``below`` + ``above`` + ``best``, the change of the LRs below
+    ``split_log2_lr``, of those at or above it, and minus the change of the best loss
+    (:func:`abcparam.forecasts.sensitivity_parts`)."""
+    import numpy as np
+
+    from abcparam.forecasts import load_runs, sensitivity_parts
+
+    rows = []
+    for path in paths:
+        every = load_runs(path)
+        for row in every:
+            row["variant"] = variant_of(row)
+        rows += _complete_curves(every, ("variant", "scheme", "width"))
+    mean = {}
+    for recipe in (first, second):
+        mine = [
+            r for r in rows if (r["variant"], r["scheme"], r["width"]) == (recipe, scheme, width)
+        ]
+        if not mine:
+            raise ValueError(f"no whole {recipe} LR curves of {scheme!r} at width {width}")
+        parts = sensitivity_parts(mine, split_log2_lr).values()
+        mean[recipe] = {
+            k: float(np.mean([p[k] for p in parts])) for k in ("below", "above", "best")
+        }
+    below = mean[first]["below"] - mean[second]["below"]
+    above = mean[first]["above"] - mean[second]["above"]
+    best = -(mean[first]["best"] - mean[second]["best"])
+    return {"gap": below + above + best, "below": below, "above": above, "best": best}
+
+
 def _incomplete(rows: list[dict], complete: list[dict], group: tuple[str, ...]) -> list[dict]:
     """The groups with partial LR curves left out of the sensitivity table, with what they hold."""
     kept = {tuple(r[g] for g in group) + (r["seed"],) for r in complete}

@@ -16,6 +16,7 @@ from abcparam.forecasts import (
     collapse_spread,
     lr_sensitivity,
     predict_loss,
+    sensitivity_parts,
     sensitivity_table,
     width_slope,
 )
@@ -156,6 +157,24 @@ def test_sensitivity_table_means_over_seeds():
     rows[0]["log2_lr"] = -11.0  # no longer evenly spaced
     with pytest.raises(ValueError, match="evenly spaced"):
         sensitivity_table(rows)
+
+
+def test_sensitivity_parts_add_up_to_the_sensitivity_and_split_at_the_given_lr():
+    curve = ((-10.0, 3.0), (-8.0, 2.0), (-6.0, math.inf), (-4.0, 9.0))  # diverged, and above L0
+    rows = [
+        {
+            "seed": 0,
+            "log2_lr": lr,
+            "val_loss": v,
+            "initial_loss": 4.0,
+            "diverged": not math.isfinite(v),
+        }
+        for lr, v in curve
+    ]
+    (parts,) = sensitivity_parts(rows, split_log2_lr=-7.0).values()
+    assert parts == {"below": (3.0 + 2.0) / 4, "above": (4.0 + 4.0) / 4, "best": 2.0}
+    total = parts["below"] + parts["above"] - parts["best"]
+    assert total == pytest.approx(lr_sensitivity([v for _, v in curve], initial=4.0))
 
 
 def test_width_slope_recovers_a_known_rise_and_pairs_the_seeds():
