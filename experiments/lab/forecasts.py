@@ -536,11 +536,10 @@ def _complete_curves(rows: list[dict], group: tuple[str, ...]) -> list[dict]:
     return [r for r in rows if seen[tuple(r[g] for g in group) + (r["seed"],)] == grid]
 
 
-def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> dict[int, dict]:
-    """One recipe's and scheme's LR sensitivity at every width the runs files hold (each file one
-    sweep; curves short of its grid left out): {width: sensitivity_table entry}, each with its
-    per-seed values (``by_seed``) for :func:`abcparam.forecasts.width_slope`."""
-    from abcparam.forecasts import load_runs, sensitivity_table
+def whole_curves(paths: Sequence[Path]) -> list[dict]:
+    """The runs of several sweeps (one runs file each), each labelled with its recipe
+    (``variant``), keeping only the LR curves that cover their own sweep's whole grid."""
+    from abcparam.forecasts import load_runs
 
     rows = []
     for path in paths:
@@ -548,6 +547,16 @@ def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> di
         for row in every:
             row["variant"] = variant_of(row)
         rows += _complete_curves(every, ("variant", "scheme", "width"))
+    return rows
+
+
+def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> dict[int, dict]:
+    """One recipe's and scheme's LR sensitivity at every width the runs files hold (each file one
+    sweep; curves short of its grid left out): {width: sensitivity_table entry}, each with its
+    per-seed values (``by_seed``) for :func:`abcparam.forecasts.width_slope`."""
+    from abcparam.forecasts import sensitivity_table
+
+    rows = whole_curves(paths)
     mine = [r for r in rows if (r["variant"], r["scheme"]) == (variant, scheme)]
     if not mine:
         raise ValueError(f"no whole {variant} LR curves of {scheme!r} in {[str(p) for p in paths]}")
@@ -563,14 +572,9 @@ def sensitivity_gap_parts(
     (:func:`abcparam.forecasts.sensitivity_parts`)."""
     import numpy as np
 
-    from abcparam.forecasts import load_runs, sensitivity_parts
+    from abcparam.forecasts import sensitivity_parts
 
-    rows = []
-    for path in paths:
-        every = load_runs(path)
-        for row in every:
-            row["variant"] = variant_of(row)
-        rows += _complete_curves(every, ("variant", "scheme", "width"))
+    rows = whole_curves(paths)
     mean = {}
     for recipe in (first, second):
         mine = [
