@@ -31,6 +31,22 @@ def _spaced_evenly(log2_lrs: Sequence[float]) -> bool:
     return len(steps) == 0 or bool(np.allclose(steps, steps[0], rtol=1e-3, atol=1e-6))
 
 
+def _point(row: dict) -> tuple[float, float, float]:
+    """(log2 LR, final loss or inf where the run diverged, loss at initialisation) of one run."""
+    loss = row["val_loss"] if finite(row["val_loss"]) and not row.get("diverged") else math.inf
+    return row["log2_lr"], loss, row["initial_loss"]
+
+
+def _curve(points: list[tuple[float, float, float]], name: str) -> tuple[list, list, float]:
+    """One seed's LR curve sorted by LR: (log2 LRs, losses, its mean loss at initialisation);
+    the LRs must be evenly spaced in log (the metric's log-uniform expectation is then a mean)."""
+    points = sorted(points)
+    lrs = [p[0] for p in points]
+    if not _spaced_evenly(lrs):
+        raise ValueError(f"{name}: log2 LRs {lrs} are not evenly spaced (log-uniform grid)")
+    return lrs, [p[1] for p in points], float(np.mean([p[2] for p in points]))
+
+
 def sensitivity_table(
     rows: Iterable[dict], group: Sequence[str] = ("scheme", "width")
 ) -> dict[tuple, dict]:
@@ -42,18 +58,13 @@ def sensitivity_table(
     )
     for row in rows:
         key = tuple(row.get(name) for name in group)
-        loss = row["val_loss"] if finite(row["val_loss"]) and not row.get("diverged") else math.inf
-        curves[key][row["seed"]].append((row["log2_lr"], loss, row["initial_loss"]))
+        curves[key][row["seed"]].append(_point(row))
     table = {}
     for key, seeds in sorted(curves.items(), key=lambda kv: str(kv[0])):
         values, by_seed = [], {}
         for seed, points in seeds.items():
-            points.sort()
-            lrs = [p[0] for p in points]
-            if not _spaced_evenly(lrs):
-                raise ValueError(f"{key}: log2 LRs {lrs} are not evenly spaced (log-uniform grid)")
-            initial = float(np.mean([p[2] for p in points]))
-            values.append(lr_sensitivity([p[1] for p in points], initial))
+            _, losses, initial = _curve(points, str(key))
+            values.append(lr_sensitivity(losses, initial))
             by_seed[seed] = values[-1]
         n = len(values)
         table[key] = {
@@ -111,17 +122,11 @@ def sensitivity_parts(rows: Iterable[dict], split_log2_lr: float) -> dict[int, d
     width's runs (every seed on the same log-uniform grid)."""
     by_seed: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for row in rows:
-        loss = row["val_loss"] if finite(row["val_loss"]) and not row.get("diverged") else math.inf
-        by_seed[row["seed"]].append((row["log2_lr"], loss, row["initial_loss"]))
+        by_seed[row["seed"]].append(_point(row))
     parts = {}
     for seed, points in sorted(by_seed.items()):
-        points.sort()
-        if not _spaced_evenly([p[0] for p in points]):
-            raise ValueError(
-                f"seed {seed}: log2 LRs {[p[0] for p in points]} are not evenly spaced"
-            )
-        initial = float(np.mean([p[2] for p in points]))
-        capped = [(lr, min(v, initial) if finite(v) else initial) for lr, v, _ in points]
+        lrs, losses, initial = _curve(points, f"seed {seed}")
+        capped = [(lr, min(v, initial) if finite(v) else initial) for lr, v in zip(lrs, losses)]
         n = len(capped)
         parts[seed] = {
             "below": sum(v for lr, v in capped if lr < split_log2_lr) / n,
