@@ -167,6 +167,11 @@ PRESETS["cpu-sensitivity-coupled"] = replace(
     PRESETS["cpu-sensitivity"], variant_widths=(64, 128), extra_variants=("coupled-decay",)
 )
 # the same mitigation at width 64, so that it is measured at both CPU widths
+# independent decay at Wortsman et al.'s 1e-4 per step, width 128, every other setting of
+# cpu-sensitivity-indep-128: does independent decay still cost the small LRs at a tenth the rate?
+PRESETS["cpu-sensitivity-indep-1e-4-128"] = replace(
+    PRESETS["cpu-sensitivity-indep-128"], extra_variants=("independent-decay-1e-4",)
+)
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
@@ -207,7 +212,16 @@ INDEPENDENT_DECAY = 1e-3
 #: p <- p (1 - s(t) lr lambda) at lambda = 0.1, whose per-step decay lr * lambda equals the
 #: independent arm's 1e-3 at lr = 1e-2, the geometric centre of the sensitivity's LR range
 COUPLED_DECAY = 0.1
-EXTRA_VARIANTS = ("plain", "independent-decay", "warmup", "coupled-decay")
+#: Wortsman et al.'s own independent rate, 1e-4 per step: a tenth of INDEPENDENT_DECAY, to ask
+#: whether independent decay's cost at small LRs is its rate or its convention
+WORTSMAN_DECAY = 1e-4
+#: the weight-decay recipes by name: (lambda, convention)
+DECAY_VARIANTS = {
+    "independent-decay": (INDEPENDENT_DECAY, "independent"),
+    "coupled-decay": (COUPLED_DECAY, "coupled"),
+    "independent-decay-1e-4": (WORTSMAN_DECAY, "independent"),
+}
+EXTRA_VARIANTS = ("plain", "warmup", *DECAY_VARIANTS)
 
 
 def sensitivity_schemes(preset: Preset) -> tuple[str, ...]:
@@ -225,12 +239,14 @@ def variant_settings(name: str, steps: int) -> tuple[str, dict]:
     """(optimizer, RunConfig settings) of a variants-phase recipe."""
     if name == "plain":
         return "adam", {}
-    if name == "independent-decay":
-        return "adamw", {"weight_decay": INDEPENDENT_DECAY}
     if name == "warmup":
         return "adam", {"warmup": max(2, round(WARMUP_FRACTION * steps))}
-    if name == "coupled-decay":
-        return "adamw", {"weight_decay": COUPLED_DECAY, "decay_convention": "coupled"}
+    if name in DECAY_VARIANTS:
+        decay, convention = DECAY_VARIANTS[name]
+        settings = {"weight_decay": decay}
+        if convention != "independent":  # the default, kept out of the run key
+            settings["decay_convention"] = convention
+        return "adamw", settings
     raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(EXTRA_VARIANTS)}")
 
 
@@ -415,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
 def variant_of(row: dict) -> str:
     """The VARIANTS (or EXTRA_VARIANTS) name of a sensitivity run, from its settings."""
     if row.get("weight_decay"):
-        coupled = row.get("decay_convention", "independent") == "coupled"
-        return "coupled-decay" if coupled else "independent-decay"
+        recipe = (row["weight_decay"], row.get("decay_convention", "independent"))
+        return next((n for n, r in DECAY_VARIANTS.items() if r == recipe), "other")
     if row.get("warmup"):
         return "warmup"
     for name, settings in VARIANTS:
@@ -513,6 +529,7 @@ def analyse(out: Path, bootstrap: int = 1000) -> dict:
         summary["sensitivity_variants"] = {
             "base_width": rows[0]["base_width"],
             "independent_decay": INDEPENDENT_DECAY,
+            "decay_variants": {n: list(r) for n, r in DECAY_VARIANTS.items()},
             "warmup_fraction": WARMUP_FRACTION,
             "table": [
                 {"variant": k[0], "scheme": k[1], "width": k[2], **v} for k, v in table.items()

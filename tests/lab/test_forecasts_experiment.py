@@ -207,3 +207,36 @@ def test_coupled_decay_preset_is_the_independent_arm_with_torchs_coupled_decay(t
     }
     assert variant_of(coupled[0].__dict__) == "coupled-decay"
     assert variant_of(indep[0].__dict__) == "independent-decay"
+
+
+def test_wortsman_rate_preset_is_the_width_128_independent_arm_at_a_tenth_the_rate(tmp_path):
+    """cpu-sensitivity-indep-1e-4-128 reruns the width-128 independent arm at Wortsman et al.'s
+    own 1e-4 per step and nothing else; the analysis names each rate's runs apart, and a decay
+    no recipe uses is "other", not silently one of them."""
+    from experiments.lab.forecasts import (
+        INDEPENDENT_DECAY,
+        PRESETS,
+        WORTSMAN_DECAY,
+        _phase_configs,
+        variant_of,
+    )
+
+    slow = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-1e-4-128"], "cpu", tmp_path, 1)
+    fast = [
+        c
+        for c in _phase_configs(
+            "variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1
+        )
+        if c.weight_decay
+    ]
+    assert len(slow) == len(fast) == 3 * 21 * 3
+    assert WORTSMAN_DECAY == pytest.approx(INDEPENDENT_DECAY / 10)
+    assert {(c.weight_decay, c.decay_convention) for c in slow} == {(WORTSMAN_DECAY, "independent")}
+    same = [f for f in fast[0].__dataclass_fields__ if f not in ("weight_decay",)]
+    assert {tuple(getattr(c, k) for k in same) for c in slow} == {
+        tuple(getattr(c, k) for k in same) for c in fast
+    }
+    assert variant_of(slow[0].__dict__) == "independent-decay-1e-4"
+    assert variant_of(fast[0].__dict__) == "independent-decay"
+    assert variant_of({**slow[0].__dict__, "weight_decay": 3e-4}) == "other"
+    assert variant_of({**slow[0].__dict__, "decay_convention": "coupled"}) == "other"
