@@ -169,8 +169,11 @@ PRESETS["cpu-sensitivity-coupled"] = replace(
 # the same mitigation at width 64, so that it is measured at both CPU widths
 # independent decay at Wortsman et al.'s 1e-4 per step, width 128, every other setting of
 # cpu-sensitivity-indep-128: does independent decay still cost the small LRs at a tenth the rate?
+# (μP and u-μP only: at 1e-3 per step SP's independent and coupled arms tied at width 128)
 PRESETS["cpu-sensitivity-indep-1e-4-128"] = replace(
-    PRESETS["cpu-sensitivity-indep-128"], extra_variants=("independent-decay-1e-4",)
+    PRESETS["cpu-sensitivity-indep-128"],
+    extra_variants=("independent-decay-1e-4",),
+    sensitivity_schemes=("mup", "u-mup"),
 )
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
@@ -345,7 +348,7 @@ def _phase_configs(phase: str, preset, device: str, out: Path, workers: int) -> 
                 optimizer, settings = variant_settings(name, preset.sensitivity_steps)
                 configs += grid(
                     "transformer",
-                    SENSITIVITY_SCHEMES,
+                    sensitivity_schemes(preset),
                     optimizer,
                     [width],
                     sensitivity_grid(preset.sensitivity_points),
