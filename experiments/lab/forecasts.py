@@ -175,6 +175,10 @@ PRESETS["cpu-sensitivity-indep-1e-4-128"] = replace(
     extra_variants=("independent-decay-1e-4",),
     sensitivity_schemes=("mup", "u-mup"),
 )
+# its coupled match: torch AdamW at lambda 0.01, 1e-4 per step at lr = 1e-2 as above at 1e-3
+PRESETS["cpu-sensitivity-coupled-0.01-128"] = replace(
+    PRESETS["cpu-sensitivity-indep-1e-4-128"], extra_variants=("coupled-decay-0.01",)
+)
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
@@ -218,11 +222,14 @@ COUPLED_DECAY = 0.1
 #: Wortsman et al.'s own independent rate, 1e-4 per step: a tenth of INDEPENDENT_DECAY, to ask
 #: whether independent decay's cost at small LRs is its rate or its convention
 WORTSMAN_DECAY = 1e-4
+#: its coupled match: lambda 0.01 decays by lr * lambda = 1e-4 per step at lr = 1e-2
+WORTSMAN_COUPLED_DECAY = 0.01
 #: the weight-decay recipes by name: (lambda, convention)
 DECAY_VARIANTS = {
     "independent-decay": (INDEPENDENT_DECAY, "independent"),
     "coupled-decay": (COUPLED_DECAY, "coupled"),
     "independent-decay-1e-4": (WORTSMAN_DECAY, "independent"),
+    "coupled-decay-0.01": (WORTSMAN_COUPLED_DECAY, "coupled"),
 }
 EXTRA_VARIANTS = ("plain", "warmup", *DECAY_VARIANTS)
 

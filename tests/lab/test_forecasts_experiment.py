@@ -241,3 +241,36 @@ def test_wortsman_rate_preset_is_the_width_128_independent_arm_at_a_tenth_the_ra
     assert variant_of(fast[0].__dict__) == "independent-decay"
     assert variant_of({**slow[0].__dict__, "weight_decay": 3e-4}) == "other"
     assert variant_of({**slow[0].__dict__, "decay_convention": "coupled"}) == "other"
+
+
+def test_coupled_match_at_wortsmans_rate_decays_as_the_independent_arm_at_the_lr_range_centre(
+    tmp_path,
+):
+    """cpu-sensitivity-coupled-0.01-128 is cpu-sensitivity-indep-1e-4-128 with torch AdamW's
+    coupled decay, whose lr * lambda equals 1e-4 per step at lr = 1e-2, as the 1e-3 pair does."""
+    from experiments.lab.forecasts import (
+        LOG2_LR_RANGE,
+        PRESETS,
+        WORTSMAN_COUPLED_DECAY,
+        WORTSMAN_DECAY,
+        _phase_configs,
+        variant_of,
+    )
+
+    def configs(name):
+        return _phase_configs("variants", PRESETS[name], "cpu", tmp_path, 1)
+
+    coupled = configs("cpu-sensitivity-coupled-0.01-128")
+    indep = configs("cpu-sensitivity-indep-1e-4-128")
+    assert {(c.weight_decay, c.decay_convention) for c in coupled} == {
+        (WORTSMAN_COUPLED_DECAY, "coupled")
+    }
+    centre = 2 ** (sum(LOG2_LR_RANGE) / 2)
+    assert centre * WORTSMAN_COUPLED_DECAY == pytest.approx(WORTSMAN_DECAY, rel=0.06)
+    same = [
+        f for f in coupled[0].__dataclass_fields__ if f not in ("weight_decay", "decay_convention")
+    ]
+    assert sorted(tuple(getattr(c, k) for k in same) for c in coupled) == sorted(
+        tuple(getattr(c, k) for k in same) for c in indep
+    )
+    assert {variant_of(c.__dict__) for c in coupled} == {"coupled-decay-0.01"}
