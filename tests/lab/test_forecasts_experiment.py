@@ -174,6 +174,26 @@ def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
         _phase_configs("sensitivity", bad, "cpu", tmp_path, 1)
 
 
+def _decayed(tmp_path, *presets: str) -> list:
+    """The variants-phase runs with weight decay of the named presets."""
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    every = (c for n in presets for c in _phase_configs("variants", PRESETS[n], "cpu", tmp_path, 1))
+    return [c for c in every if c.weight_decay]
+
+
+def _alike_but(first: list, second: list, differ: tuple[str, ...]) -> bool:
+    """Whether two sets of runs are the same runs but for the settings ``differ``."""
+    from dataclasses import fields
+
+    from abcparam.transfer.sweep import RunConfig
+
+    keep = [f.name for f in fields(RunConfig) if f.name not in differ]
+    return sorted(tuple(getattr(c, k) for k in keep) for c in first) == sorted(
+        tuple(getattr(c, k) for k in keep) for c in second
+    )
+
+
 def test_coupled_decay_preset_is_the_independent_arm_with_torchs_coupled_decay(tmp_path):
     """cpu-sensitivity-coupled is compared with the independent arm at widths 64 and 128: the same
     runs but for AdamW's coupled decay, whose per-step decay lr * lambda equals the independent
@@ -182,18 +202,11 @@ def test_coupled_decay_preset_is_the_independent_arm_with_torchs_coupled_decay(t
         COUPLED_DECAY,
         INDEPENDENT_DECAY,
         LOG2_LR_RANGE,
-        PRESETS,
-        _phase_configs,
         variant_of,
     )
 
-    coupled = _phase_configs("variants", PRESETS["cpu-sensitivity-coupled"], "cpu", tmp_path, 1)
-    indep = [
-        c
-        for name in ("cpu-sensitivity-variants-64", "cpu-sensitivity-indep-128")
-        for c in _phase_configs("variants", PRESETS[name], "cpu", tmp_path, 1)
-        if c.weight_decay
-    ]
+    coupled = _decayed(tmp_path, "cpu-sensitivity-coupled")
+    indep = _decayed(tmp_path, "cpu-sensitivity-variants-64", "cpu-sensitivity-indep-128")
     assert len(coupled) == len(indep) == 2 * 3 * 21 * 3
     assert {(c.weight_decay, c.decay_convention) for c in coupled} == {(COUPLED_DECAY, "coupled")}
     assert {(c.weight_decay, c.decay_convention) for c in indep} == {
@@ -201,10 +214,8 @@ def test_coupled_decay_preset_is_the_independent_arm_with_torchs_coupled_decay(t
     }
     centre = 2 ** (sum(LOG2_LR_RANGE) / 2)
     assert centre * COUPLED_DECAY == pytest.approx(INDEPENDENT_DECAY, rel=0.06)
-    shape = ("scheme", "optimizer", "width", "log2_lr", "seed", "steps", "base_width", "batch")
-    assert {tuple(getattr(c, k) for k in shape) for c in coupled} == {
-        tuple(getattr(c, k) for k in shape) for c in indep
-    }
+    assert _alike_but(coupled, indep, ("weight_decay", "decay_convention"))
+    assert not _alike_but(coupled, indep[1:], ("weight_decay", "decay_convention"))
     assert variant_of(coupled[0].__dict__) == "coupled-decay"
     assert variant_of(indep[0].__dict__) == "independent-decay"
 
@@ -213,30 +224,16 @@ def test_wortsman_rate_preset_is_the_width_128_independent_arm_at_a_tenth_the_ra
     """cpu-sensitivity-indep-1e-4-128 reruns the width-128 independent arm's μP and u-μP at
     Wortsman et al.'s own 1e-4 per step and nothing else; the analysis names each rate's runs
     apart, and a decay no recipe uses is "other", not silently one of them."""
-    from experiments.lab.forecasts import (
-        INDEPENDENT_DECAY,
-        PRESETS,
-        WORTSMAN_DECAY,
-        _phase_configs,
-        variant_of,
-    )
+    from experiments.lab.forecasts import INDEPENDENT_DECAY, WORTSMAN_DECAY, variant_of
 
-    slow = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-1e-4-128"], "cpu", tmp_path, 1)
+    slow = _decayed(tmp_path, "cpu-sensitivity-indep-1e-4-128")
     fast = [
-        c
-        for c in _phase_configs(
-            "variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1
-        )
-        if c.weight_decay
+        c for c in _decayed(tmp_path, "cpu-sensitivity-indep-128") if c.scheme in ("mup", "u-mup")
     ]
-    fast = [c for c in fast if c.scheme in ("mup", "u-mup")]
     assert len(slow) == len(fast) == 2 * 21 * 3
     assert WORTSMAN_DECAY == pytest.approx(INDEPENDENT_DECAY / 10)
     assert {(c.weight_decay, c.decay_convention) for c in slow} == {(WORTSMAN_DECAY, "independent")}
-    same = [f for f in fast[0].__dataclass_fields__ if f not in ("weight_decay",)]
-    assert {tuple(getattr(c, k) for k in same) for c in slow} == {
-        tuple(getattr(c, k) for k in same) for c in fast
-    }
+    assert _alike_but(slow, fast, ("weight_decay",))
     assert variant_of(slow[0].__dict__) == "independent-decay-1e-4"
     assert variant_of(fast[0].__dict__) == "independent-decay"
     assert variant_of({**slow[0].__dict__, "weight_decay": 3e-4}) == "other"
@@ -250,27 +247,17 @@ def test_coupled_match_at_wortsmans_rate_decays_as_the_independent_arm_at_the_lr
     coupled decay, whose lr * lambda equals 1e-4 per step at lr = 1e-2, as the 1e-3 pair does."""
     from experiments.lab.forecasts import (
         LOG2_LR_RANGE,
-        PRESETS,
         WORTSMAN_COUPLED_DECAY,
         WORTSMAN_DECAY,
-        _phase_configs,
         variant_of,
     )
 
-    def configs(name):
-        return _phase_configs("variants", PRESETS[name], "cpu", tmp_path, 1)
-
-    coupled = configs("cpu-sensitivity-coupled-0.01-128")
-    indep = configs("cpu-sensitivity-indep-1e-4-128")
+    coupled = _decayed(tmp_path, "cpu-sensitivity-coupled-0.01-128")
+    indep = _decayed(tmp_path, "cpu-sensitivity-indep-1e-4-128")
     assert {(c.weight_decay, c.decay_convention) for c in coupled} == {
         (WORTSMAN_COUPLED_DECAY, "coupled")
     }
     centre = 2 ** (sum(LOG2_LR_RANGE) / 2)
     assert centre * WORTSMAN_COUPLED_DECAY == pytest.approx(WORTSMAN_DECAY, rel=0.06)
-    same = [
-        f for f in coupled[0].__dataclass_fields__ if f not in ("weight_decay", "decay_convention")
-    ]
-    assert sorted(tuple(getattr(c, k) for k in same) for c in coupled) == sorted(
-        tuple(getattr(c, k) for k in same) for c in indep
-    )
+    assert _alike_but(coupled, indep, ("weight_decay", "decay_convention"))
     assert {variant_of(c.__dict__) for c in coupled} == {"coupled-decay-0.01"}
