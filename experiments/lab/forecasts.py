@@ -59,7 +59,7 @@ class Preset:
     variant_widths: tuple[int, ...] = ()
     #: the VARIANTS the sensitivity phase runs (by name)
     sensitivity_variants: tuple[str, ...] = ("plain", "qk-layernorm+z-loss")
-    #: the schemes the sensitivity phase runs; None: all of SENSITIVITY_SCHEMES
+    #: the schemes the sensitivity and variants phases run; None: all of SENSITIVITY_SCHEMES
     sensitivity_schemes: tuple[str, ...] | None = None
     #: the EXTRA_VARIANTS the variants phase runs (by name)
     extra_variants: tuple[str, ...] = ("plain", "independent-decay", "warmup")
@@ -166,7 +166,6 @@ PRESETS["cpu-sensitivity-indep-128"] = replace(
 PRESETS["cpu-sensitivity-coupled"] = replace(
     PRESETS["cpu-sensitivity"], variant_widths=(64, 128), extra_variants=("coupled-decay",)
 )
-# the same mitigation at width 64, so that it is measured at both CPU widths
 # independent decay at Wortsman et al.'s 1e-4 per step, width 128, every other setting of
 # cpu-sensitivity-indep-128: does independent decay still cost the small LRs at a tenth the rate?
 # (μP and u-μP only: at 1e-3 per step SP's independent and coupled arms tied at width 128)
@@ -179,6 +178,7 @@ PRESETS["cpu-sensitivity-indep-1e-4-128"] = replace(
 PRESETS["cpu-sensitivity-coupled-0.01-128"] = replace(
     PRESETS["cpu-sensitivity-indep-1e-4-128"], extra_variants=("coupled-decay-0.01",)
 )
+# the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
