@@ -22,8 +22,14 @@ def lr_sensitivity(losses: Sequence[float], initial: float) -> float:
         raise ValueError(f"initial loss = {initial!r}; accepted: a finite number")
     if len(losses) < 2:
         raise ValueError(f"{len(losses)} learning rate(s); accepted: at least 2 (a curve over LR)")
-    capped = [min(v, initial) if finite(v) else initial for v in losses]
+    capped = _capped(losses, initial)
     return float(np.mean(capped) - min(capped))
+
+
+def _capped(losses: Sequence[float], initial: float) -> list[float]:
+    """The metric's losses: each capped at the loss at initialisation, a non-finite one counted
+    as it (a diverged run has learnt nothing)."""
+    return [min(v, initial) if finite(v) else initial for v in losses]
 
 
 def _spaced_evenly(log2_lrs: Sequence[float]) -> bool:
@@ -126,7 +132,7 @@ def sensitivity_parts(rows: Iterable[dict], split_log2_lr: float) -> dict[int, d
     parts = {}
     for seed, points in sorted(by_seed.items()):
         lrs, losses, initial = _curve(points, f"seed {seed}")
-        capped = [(lr, min(v, initial) if finite(v) else initial) for lr, v in zip(lrs, losses)]
+        capped = list(zip(lrs, _capped(losses, initial)))
         n = len(capped)
         parts[seed] = {
             "below": sum(v for lr, v in capped if lr < split_log2_lr) / n,
