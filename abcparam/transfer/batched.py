@@ -42,12 +42,18 @@ def cohort_key(cfg: RunConfig) -> tuple:
     return tuple((k, v) for k, v in asdict(cfg).items() if k not in VARYING)
 
 
-def cohorts(configs: Iterable[RunConfig], max_models: int | None = None) -> list[list[RunConfig]]:
-    """``configs`` grouped into cohorts (in first-seen order), each cut into chunks of at most
-    ``max_models`` runs (a memory bound; None: no bound)."""
-    groups: dict[tuple, list[RunConfig]] = {}
+_C = TypeVar("_C")
+
+
+def cohorts(
+    configs: Iterable[_C], max_models: int | None = None, key: Callable[[_C], Any] | None = None
+) -> list[list[_C]]:
+    """``configs`` grouped into cohorts by ``key`` (default :func:`cohort_key`; in first-seen
+    order), each cut into chunks of at most ``max_models`` runs (a memory bound; None: none)."""
+    key_of: Callable[[Any], Any] = key or cohort_key
+    groups: dict[Any, list[_C]] = {}
     for c in configs:
-        groups.setdefault(cohort_key(c), []).append(c)
+        groups.setdefault(key_of(c), []).append(c)
     if max_models is not None and max_models < 1:
         raise ValueError(f"max_models = {max_models}; accepted: a positive int or None")
     size = max_models or max(1, max((len(g) for g in groups.values()), default=1))
@@ -70,6 +76,17 @@ class Slot:
     state: dict = field(default_factory=dict)
     #: the parameter is stored as [M, in, out] (a linear weight laid out for ``torch.bmm``)
     transposed: bool = False
+    #: the peak LR per model, which a schedule scales into ``lr`` (None: ``lr`` as given)
+    base_lr: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.base_lr is None:
+            self.base_lr = self.lr.clone()
+
+    def set_factor(self, factor: float) -> None:
+        """The LR at ``factor`` times its peak (a schedule's multiplier)."""
+        assert self.base_lr is not None
+        self.lr = self.base_lr * factor
 
 
 def _torch_optimizers(opt) -> list[torch.optim.Optimizer]:
@@ -343,6 +360,44 @@ class Batched:
         for name, slot in self.slots.items():
             update(self.model.params[name], slot, t)
 
+    def set_factor(self, factor: float) -> None:
+        """Every model's every LR at ``factor`` times its peak: a schedule shared by the cohort
+        (torch: each group's ``lr`` set to its peak times the factor before the step)."""
+        for b in self.bundles:
+            b.set_factor(factor)
+        for slot in self.slots.values():
+            slot.set_factor(factor)
+
+    @torch.no_grad()
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """Copies of everything training changes (parameters, optimizer state, peak LRs)."""
+        out: dict[str, torch.Tensor] = {}
+        for i, b in enumerate(self.bundles):
+            out.update({f"bundle{i}.{k}": t.clone() for k, t in b.state().items()})
+        for name, slot in self.slots.items():
+            out[f"param.{name}"] = self.model.params[name].detach().clone()
+            assert slot.base_lr is not None
+            out[f"lr.{name}"] = slot.base_lr.clone()
+            out.update({f"state.{name}.{k}": t.clone() for k, t in slot.state.items()})
+        return out
+
+    @torch.no_grad()
+    def restore(self, saved: dict[str, torch.Tensor]) -> None:
+        """Back to a :meth:`snapshot` (in place: parameters keep their views and gradients)."""
+        for i, b in enumerate(self.bundles):
+            for k, t in b.state().items():
+                t.copy_(saved[f"bundle{i}.{k}"])
+            b.factor = math.nan  # the next set_factor recomputes LR and decay from the peak
+        for name, slot in self.slots.items():
+            self.model.params[name].copy_(saved[f"param.{name}"])
+            assert slot.base_lr is not None
+            slot.base_lr.copy_(saved[f"lr.{name}"])
+            slot.state = {
+                k[len(f"state.{name}.") :]: t.clone()
+                for k, t in saved.items()
+                if k.startswith(f"state.{name}.")
+            }
+
     @torch.no_grad()
     def kill(self, dead: torch.Tensor) -> None:
         """Zero the parameters, state and LR of the models in the [M] mask ``dead``."""
@@ -351,6 +406,8 @@ class Batched:
         for name, slot in self.slots.items():
             self.model.params[name][dead] = 0.0
             slot.lr[dead] = 0.0
+            assert slot.base_lr is not None
+            slot.base_lr[dead] = 0.0
             for s in slot.state.values():
                 s[dead] = 0.0
 
@@ -368,12 +425,21 @@ def build(configs: list[RunConfig], fused: bool = True) -> Batched:
         )
     if configs[0].device != "cpu":
         raise ValueError(f"device = {configs[0].device!r}; the batched trainer runs on: cpu")
+    built = []
+    for cfg in configs:
+        model, _spec, opt = build_run(cfg)
+        built.append((model, opt))
+    return stack(configs, built, fused=fused)
+
+
+def stack(configs: list, built: list[tuple[torch.nn.Module, Any]], fused: bool = True) -> Batched:
+    """Stack runs already built (each ``(model, torch optimizer)``, ``configs`` naming them) into
+    one batched model and optimizer; their forward constants and fixed settings must agree."""
     template = None
     stacks: dict[str, list[torch.Tensor]] = {}
     per: dict[str, dict[str, list[float]]] = {}
     kinds: dict[str, tuple[str, dict]] = {}
-    for cfg in configs:
-        model, _spec, opt = build_run(cfg)
+    for cfg, (model, opt) in zip(configs, built, strict=True):
         settings = _settings(opt)
         if template is None:
             template, consts = model, _constants(model)
@@ -553,12 +619,15 @@ def _train_cohort(batched: Batched, task: _Cohort, steps: int) -> tuple[torch.Te
         losses = _losses(batched.model(x), y)
         history[t - 1] = torch.where(alive, losses.detach(), math.nan)
         dead = alive & ~torch.isfinite(losses.detach())
-        if bool(dead.any()):  # as train(): a non-finite training loss ends that run here
-            alive &= ~dead
+        alive &= ~dead  # as train(): a non-finite training loss ends that run here
+        if bool(alive.any()):
+            batched.zero_grad()
+            (losses.sum() if bool(alive.all()) else losses[alive].sum()).backward()
+            batched.step(t)
+        if bool(dead.any()):
+            # after the backward (zeroing its weights before it would invalidate the graph, as
+            # the GPT's embedding lookup saves them) and the step (its gradient may be NaN)
             batched.kill(dead)
-        batched.zero_grad()
-        (losses.sum() if bool(alive.all()) else losses[alive].sum()).backward()
-        batched.step(t)
     return alive, history
 
 

@@ -16,21 +16,25 @@ BATCHED_OPTIMIZERS = (
 )  # fmt: skip
 
 
+def optimizer_unsupported(optimizer: str) -> str | None:
+    """Why the batched step cannot run ``optimizer`` (None: it can)."""
+    spec = get_optimizer(optimizer)
+    # a per-kind optimizer (Muon on matrices, AdamW elsewhere) steps with each of its parts
+    parts = [m for _, m in getattr(spec, "models", ())] or [spec]
+    bad = [c for c in sorted({m.name for m in parts}) if c not in BATCHED_OPTIMIZERS]
+    if not bad:
+        return None
+    return f"optimizer {optimizer!r} ({', '.join(bad)}; batched: {', '.join(BATCHED_OPTIMIZERS)})"
+
+
 def unsupported(cfg: RunConfig) -> list[str]:
     """What of one run the batched trainer does not support (empty: it can train it)."""
     why = []
     if is_user_model(cfg.model) or cfg.model not in MODELS:
         why.append(f"model {cfg.model!r} (batched: {', '.join(MODELS)})")
-    spec = get_optimizer(cfg.optimizer)
-    # a per-kind optimizer (Muon on matrices, AdamW elsewhere) steps with each of its parts
-    parts = [m for _, m in getattr(spec, "models", ())] or [spec]
-    names = sorted({m.name for m in parts})
-    bad = [c for c in names if c not in BATCHED_OPTIMIZERS]
-    if bad:
-        why.append(
-            f"optimizer {cfg.optimizer!r} ({', '.join(bad)}; "
-            f"batched: {', '.join(BATCHED_OPTIMIZERS)})"
-        )
+    bad_optimizer = optimizer_unsupported(cfg.optimizer)
+    if bad_optimizer:
+        why.append(bad_optimizer)
     if cfg.device != "cpu":
         why.append(f"device {cfg.device!r} (batched: cpu)")
     if cfg.z_loss:
@@ -59,4 +63,4 @@ def check_batched(configs: Iterable[RunConfig]) -> None:
         )
 
 
-__all__ = ["BATCHED_OPTIMIZERS", "check_batched", "unsupported"]
+__all__ = ["BATCHED_OPTIMIZERS", "check_batched", "optimizer_unsupported", "unsupported"]

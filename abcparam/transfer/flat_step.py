@@ -68,6 +68,8 @@ class FlatBundle:
         lr64 = torch.cat([_per_element(lr[n].double(), stacked[n].shape) for n in names])
         wd64 = torch.cat([_per_element(wd[n].double(), stacked[n].shape) for n in names])
         self.lr = lr64.float()
+        #: the peak LR and decay per element, float64, which a schedule scales (set_factor)
+        self.lr64, self.wd64, self.factor = lr64, wd64, 1.0
         self.eps = torch.cat([_per_element(eps[n].float(), stacked[n].shape) for n in names])
         self.any_wd = bool((wd64 != 0).any())
         # coupled L2 (torch's Adam: grad + wd p) or decoupled (p *= 1 - lr wd, in float64 first)
@@ -89,10 +91,28 @@ class FlatBundle:
         """Zero every gradient in one op (the parameters keep their views into it)."""
         self.grad.zero_()
 
+    def set_factor(self, factor: float) -> None:
+        """Every LR at ``factor`` times its peak (a schedule's multiplier), the decoupled decay
+        ``1 - lr wd`` with it, as torch's AdamW computes it from the group's scheduled LR."""
+        if factor == self.factor:
+            return
+        lr64 = self.lr64 * factor
+        self.lr = lr64.float()
+        if self.decay is not None:
+            self.decay = (1 - lr64 * self.wd64).float()
+        self.factor = factor
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The tensors a step changes (parameters, moments, the peak LR a death zeroes)."""
+        out = {"flat": self.flat, "m": self.m, "lr64": self.lr64}
+        if self.v is not None:
+            out["v"] = self.v
+        return out
+
     @torch.no_grad()
     def kill(self, dead: torch.Tensor) -> None:
         """Zero the parameters, state and LR of the models in the [M] mask ``dead``."""
-        tensors = [t for t in (self.flat, self.m, self.v, self.lr) if t is not None]
+        tensors = [t for t in (self.flat, self.m, self.v, self.lr, self.lr64) if t is not None]
         for start, end, shape in self._spans.values():
             for t in tensors:
                 t[start:end].view(shape)[dead] = 0.0

@@ -783,5 +783,30 @@ RECOMPUTE.update(
 )
 
 
+def horizon_batched_benchmark(paths: Sequence[Path], width: int) -> Values:
+    """The batched horizon trainer's benchmark at ``width`` from its raw timings: the ratio of
+    the two paths' median wall times, the range of the per-repeat ratios, both medians, and the
+    largest validation-loss difference between the paths."""
+    (path,) = paths
+    rows = [r for r in _load(path)["benchmarks"] if r["width"] == width]
+    if not rows:
+        raise ValueError(f"no benchmark at width {width} in {path}")
+    (row,) = rows
+    per_repeat = [s / b for s, b in zip(row["separate_s"], row["batched_s"], strict=True)]
+    sep, bat = statistics.median(row["separate_s"]), statistics.median(row["batched_s"])
+    return {
+        "speedup": sep / bat,
+        "low": min(per_repeat),
+        "high": max(per_repeat),
+        "separate_s": sep,
+        "batched_s": bat,
+        "fidelity": row["fidelity_max_abs_val_loss"],
+        "runs": row["runs"],
+    }
+
+
+RECOMPUTE[horizon_batched_benchmark.__name__] = horizon_batched_benchmark
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

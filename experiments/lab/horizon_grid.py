@@ -186,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
         "decay to zero over the rest, one run per horizon",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--batched",
+        action="store_true",
+        help="train each cell's LRs and seeds as one batched model (CPU; the same rows as the "
+        "separate runs, abcparam.transfer.horizon_batched)",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=None)
     p.add_argument(
@@ -261,7 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             command=command.strip(),  # written before the runs: no wall time (summary.json's)
             device=device_name(args.device),  # the workers' device, not this driver's
         )
-    if not args.summary_only:
+    if not args.summary_only and args.batched:
+        from abcparam.transfer.horizon_batched import run_grid_batched
+
+        run_grid_batched(configs, out / "runs.jsonl", workers=args.workers)
+    elif not args.summary_only:
         run_grid(configs, out / "runs.jsonl", workers=args.workers)
     # every saved run of this grid's settings, also those at LRs outside the current windows
     wanted = {(c.width, c.batch, c.seed, c.horizons, c.warmup, c.weight_decay) for c in configs}

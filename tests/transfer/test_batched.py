@@ -69,13 +69,18 @@ def test_batched_depth_rules_equal_separate_runs():
         assert row["val_loss"] == pytest.approx(train(cfg)["val_loss"], abs=1e-5)
 
 
-def test_a_diverging_run_does_not_touch_the_others():
+@pytest.mark.parametrize(("model", "lr"), [("mlp", 12.0), ("transformer", 40.0)])
+def test_a_diverging_run_does_not_touch_the_others(model, lr):
+    """A run whose training loss turns non-finite ends there (the GPT's too: its weights are
+    zeroed only after the backward that still needs them) and the others train on."""
     configs = [
-        RunConfig("mlp", "mup", "adam", 64, lr, 0, steps=6, base_width=32, batch=32)
-        for lr in (-8.0, 12.0)
+        RunConfig(model, "mup", "adam", 32, log2_lr, 0, steps=6, base_width=32, batch=32)
+        for log2_lr in (-8.0, lr)
     ]
     good, bad = train_batched(configs)
-    assert bad["diverged"]
+    assert bad["diverged"] and bad["diverged"] == train(configs[1])["diverged"]
+    if model == "transformer":
+        assert bad["diverged_reason"] == "non-finite training loss"
     assert good["val_loss"] == pytest.approx(train(configs[0])["val_loss"], abs=1e-5)
 
 
