@@ -178,6 +178,12 @@ PRESETS["cpu-sensitivity-indep-1e-4-128"] = replace(
 PRESETS["cpu-sensitivity-coupled-0.01-128"] = replace(
     PRESETS["cpu-sensitivity-indep-1e-4-128"], extra_variants=("coupled-decay-0.01",)
 )
+# SP's two arms at Wortsman et al.'s rate, in one preset: the μP / u-μP pair above for SP
+PRESETS["cpu-sensitivity-sp-1e-4-128"] = replace(
+    PRESETS["cpu-sensitivity-indep-1e-4-128"],
+    extra_variants=("independent-decay-1e-4", "coupled-decay-0.01"),
+    sensitivity_schemes=("sp-constant-lr",),
+)
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:

@@ -240,6 +240,22 @@ def test_wortsman_rate_preset_is_the_width_128_independent_arm_at_a_tenth_the_ra
     assert variant_of({**slow[0].__dict__, "decay_convention": "coupled"}) == "other"
 
 
+def test_sp_at_wortsmans_rate_is_the_mup_pair_for_sp(tmp_path):
+    """cpu-sensitivity-sp-1e-4-128 runs SP's two arms at 1e-4 per step: the μP / u-μP pair's runs
+    with only the scheme changed, and SP's width-128 arms at the higher rate with only λ changed."""
+    from experiments.lab.forecasts import variant_of
+
+    sp = _decayed(tmp_path, "cpu-sensitivity-sp-1e-4-128")
+    assert {c.scheme for c in sp} == {"sp-constant-lr"} and len(sp) == 2 * 21 * 3
+    pair = _decayed(tmp_path, "cpu-sensitivity-indep-1e-4-128", "cpu-sensitivity-coupled-0.01-128")
+    assert _alike_but(sp, [c for c in pair if c.scheme == "mup"], ("scheme",))
+    before = _decayed(tmp_path, "cpu-sensitivity-indep-128", "cpu-sensitivity-coupled")
+    before = [c for c in before if c.scheme == "sp-constant-lr" and c.width == 128]
+    assert _alike_but(sp, before, ("weight_decay",))
+    assert not _alike_but(sp, before, ())
+    assert {variant_of(c.__dict__) for c in sp} == {"independent-decay-1e-4", "coupled-decay-0.01"}
+
+
 def test_coupled_match_at_wortsmans_rate_decays_as_the_independent_arm_at_the_lr_range_centre(
     tmp_path,
 ):
