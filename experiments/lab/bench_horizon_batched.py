@@ -71,6 +71,7 @@ def measure(width: int, plan: dict, repeats: int, workers: int) -> dict:
     sep, bat = statistics.median(times["separate_s"]), statistics.median(times["batched_s"])
     return {
         "width": width,
+        "batch": plan["batch"],
         "runs": len(configs),
         **times,
         "median_separate_s": sep,
@@ -84,12 +85,12 @@ def measure(width: int, plan: dict, repeats: int, workers: int) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| width | runs | separate (s) | batched (s) | speed-up | max |Δ val loss| | load |",
-        "|---|---|---|---|---|---|---|",
+        "| width | batch | runs | separate (s) | batched (s) | speed-up | max |Δ val loss| | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['width']} | {r['runs']} | {r['median_separate_s']:.1f} | "
+            f"| {r['width']} | {r['batch']} | {r['runs']} | {r['median_separate_s']:.1f} | "
             f"{r['median_batched_s']:.1f} | {r['speedup_of_medians']:.2f}x | "
             f"{r['fidelity_max_abs_val_loss']:.1e} | "
             f"{min(r['load_avg_1min']):.1f}-{max(r['load_avg_1min']):.1f} |"
@@ -102,9 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a seconds-long smoke version")
     p.add_argument("--repeats", type=int, default=None, help="default: 2 (quick: 1)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--widths", default=None, help="comma-separated (default: 64,128,256)")
+    p.add_argument("--batch", type=int, default=None, help="sequences a step (default: 16)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    plan = QUICK if args.quick else FULL
+    plan = dict(QUICK if args.quick else FULL)
+    if args.widths:
+        plan["widths"] = tuple(int(w) for w in args.widths.split(","))
+    if args.batch:
+        plan["batch"] = args.batch
     repeats = args.repeats or (1 if args.quick else 2)
     out = Path(args.out or results_dir(OUT + ("_quick" if args.quick else "")))
     out.mkdir(parents=True, exist_ok=True)

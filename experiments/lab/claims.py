@@ -783,12 +783,16 @@ RECOMPUTE.update(
 )
 
 
-def horizon_batched_benchmark(paths: Sequence[Path], width: int) -> Values:
+def horizon_batched_benchmark(paths: Sequence[Path], width: int | None = None) -> Values:
     """The batched horizon trainer's benchmark at ``width`` from its raw timings: the ratio of
     the two paths' median wall times, the range of the per-repeat ratios, both medians, and the
-    largest validation-loss difference between the paths."""
+    largest validation-loss difference between the paths (``width`` None: that difference's
+    largest over every width benchmarked, alone)."""
     (path,) = paths
-    rows = [r for r in _load(path)["benchmarks"] if r["width"] == width]
+    every = _load(path)["benchmarks"]
+    if width is None:
+        return {"fidelity": max(r["fidelity_max_abs_val_loss"] for r in every)}
+    rows = [r for r in every if r["width"] == width]
     if not rows:
         raise ValueError(f"no benchmark at width {width} in {path}")
     (row,) = rows

@@ -155,4 +155,6 @@ def test_bench_quick_times_both_paths(tmp_path):
     (row,) = load_json(tmp_path / "timings.json")["benchmarks"]
     assert row["separate_s"][0] > 0 and row["batched_s"][0] > 0
     assert row["finite_results"] == 2 * 2 and row["fidelity_max_abs_val_loss"] < 1e-5
-    assert "| 16 |" in (tmp_path / "timings.md").read_text()
+    assert "| 16 | 2 |" in (tmp_path / "timings.md").read_text()
+    assert main(["--quick", "--workers", "1", "--batch", "3", "--out", str(tmp_path)]) == 0
+    assert load_json(tmp_path / "timings.json")["benchmarks"][0]["batch"] == 3
