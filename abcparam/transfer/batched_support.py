@@ -4,7 +4,8 @@ an unsupported run with one line naming what is unsupported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..engine.optimizers import get_optimizer
 from .sweep import MODELS, RunConfig, is_user_model
@@ -52,15 +53,27 @@ def unsupported(cfg: RunConfig) -> list[str]:
     return why
 
 
-def check_batched(configs: Iterable[RunConfig]) -> None:
-    """Raise ValueError naming every unsupported setting of ``configs`` (each named once)."""
+def refuse_unsupported(
+    configs: Iterable[Any], why: Callable[[Any], list[str]], trainer: str = "the batched trainer"
+) -> None:
+    """Raise ValueError naming every setting of ``configs`` that ``why`` finds unsupported
+    (each named once)."""
     seen: list[str] = []
     for cfg in configs:
-        seen += [w for w in unsupported(cfg) if w not in seen]
+        seen += [w for w in why(cfg) if w not in seen]
     if seen:
-        raise ValueError(
-            f"the batched trainer does not support {'; '.join(seen)}; run without batched"
-        )
+        raise ValueError(f"{trainer} does not support {'; '.join(seen)}; run without batched")
 
 
-__all__ = ["BATCHED_OPTIMIZERS", "check_batched", "optimizer_unsupported", "unsupported"]
+def check_batched(configs: Iterable[RunConfig]) -> None:
+    """Raise ValueError naming every unsupported setting of ``configs`` (each named once)."""
+    refuse_unsupported(configs, unsupported)
+
+
+__all__ = [
+    "BATCHED_OPTIMIZERS",
+    "check_batched",
+    "optimizer_unsupported",
+    "refuse_unsupported",
+    "unsupported",
+]

@@ -24,7 +24,7 @@ import torch
 
 from ..records import dumps_strict
 from .batched import _losses, cohorts, stack
-from .batched_support import optimizer_unsupported
+from .batched_support import optimizer_unsupported, refuse_unsupported
 from .denormals import flush_denormals
 from .horizon import HorizonRun, _WSDRun, decay_start, finished, lr_factor
 from .sweep import divergence
@@ -55,13 +55,7 @@ def check_batched(configs: list[HorizonRun]) -> None:
     """Raise ValueError naming every unsupported setting (each once) or a mixed cohort."""
     if not configs:
         raise ValueError("no run to batch: give one or more HorizonRuns")
-    seen: list[str] = []
-    for cfg in configs:
-        seen += [w for w in unsupported(cfg) if w not in seen]
-    if seen:
-        raise ValueError(
-            f"the batched horizon trainer does not support {'; '.join(seen)}; run without batched"
-        )
+    refuse_unsupported(configs, unsupported, "the batched horizon trainer")
     if len({cohort_key(c) for c in configs}) > 1:
         raise ValueError(
             f"runs of one batched model may differ only in {', '.join(VARYING)}; split them "
