@@ -184,6 +184,14 @@ PRESETS["cpu-sensitivity-sp-1e-4-128"] = replace(
     extra_variants=("independent-decay-1e-4", "coupled-decay-0.01"),
     sensitivity_schemes=("sp-constant-lr",),
 )
+# μP's two arms at Wortsman et al.'s rate over 3,000 steps (three times the rest) at width 64:
+# do the conventions start to separate once 1e-4 per step has longer to act?
+PRESETS["cpu-sensitivity-mup-1e-4-64-3000"] = replace(
+    PRESETS["cpu-sensitivity-sp-1e-4-128"],
+    sensitivity_schemes=("mup",),
+    variant_widths=(64,),
+    sensitivity_steps=3000,
+)
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:

@@ -256,6 +256,18 @@ def test_sp_at_wortsmans_rate_is_the_mup_pair_for_sp(tmp_path):
     assert {variant_of(c.__dict__) for c in sp} == {"independent-decay-1e-4", "coupled-decay-0.01"}
 
 
+def test_the_longer_decay_preset_is_the_width_64_pair_at_three_times_the_length(tmp_path):
+    """cpu-sensitivity-mup-1e-4-64-3000: μP's two arms at 1e-4 per step, as the width-128 pair
+    but at width 64 and 3,000 steps (nothing else changed)."""
+    long = _decayed(tmp_path, "cpu-sensitivity-mup-1e-4-64-3000")
+    assert {(c.scheme, c.width, c.steps) for c in long} == {("mup", 64, 3000)}
+    pair = _decayed(tmp_path, "cpu-sensitivity-indep-1e-4-128", "cpu-sensitivity-coupled-0.01-128")
+    pair = [c for c in pair if c.scheme == "mup"]
+    assert len(long) == len(pair) == 2 * 21 * 3
+    assert _alike_but(long, pair, ("width", "steps"))
+    assert not _alike_but(long, pair, ("width",))
+
+
 def test_coupled_match_at_wortsmans_rate_decays_as_the_independent_arm_at_the_lr_range_centre(
     tmp_path,
 ):
