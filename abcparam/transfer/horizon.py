@@ -134,7 +134,6 @@ def _build(cfg: HorizonRun):
 
 def train_wsd(cfg: HorizonRun) -> dict:
     """Train one stable run with a decay branch per horizon; the validation loss at each."""
-    from . import data
 
     run = _WSDRun.start(cfg)
     peak_decay = run.peak_decay()
@@ -152,17 +151,8 @@ def train_wsd(cfg: HorizonRun) -> dict:
             step = start
         last = horizon == horizons[-1]
         results[str(horizon)] = run.branch(start, horizon, alive, last, updates, initial, chance)
-    row = {
-        "key": cfg.key,
-        **{k: v for k, v in asdict(cfg).items() if k != "extra"},
-        "horizons": horizons,
-        "initial_loss": initial,
-        "chance_loss": chance,
-        "results": results,
-        "stable_curve": stable_curve,
-        "hidden_layers": [name for name, _ in run.hidden],
-        "text": data.text_fingerprint(),
-    }
+    hidden = [name for name, _ in run.hidden]
+    row = wsd_row(cfg, horizons, initial, chance, results, stable_curve, hidden)
     if cfg.record_updates:
         row["relative_updates"] = updates
         row["per_step_decay"] = peak_decay
@@ -279,17 +269,48 @@ class _WSDRun:
             )
         ok = alive and self.steps(start, horizon, horizon, curve, updates if last else [])
         val = self.validate() if ok else math.inf
-        reason = _divergence(val, initial, chance) if ok else "non-finite training loss"
         if saved is not None:
             self.model.load_state_dict(saved[0])
             self.opt.load_state_dict(saved[1])
             self.stream.set_state(saved[2])
-        return {
-            "val_loss": val if math.isfinite(val) else math.inf,
-            "diverged": reason is not None,
-            "diverged_reason": reason,
-            "curve": curve,
-        }
+        return branch_result(ok, val, initial, chance, curve)
+
+
+def branch_result(ok: bool, val: float, initial: float, chance: float, curve: list) -> dict:
+    """One decay branch's result: its validation loss and divergence (``ok`` False: the training
+    loss turned non-finite on the way), and its training-loss curve."""
+    reason = _divergence(val, initial, chance) if ok else "non-finite training loss"
+    return {
+        "val_loss": val if ok and math.isfinite(val) else math.inf,
+        "diverged": reason is not None,
+        "diverged_reason": reason,
+        "curve": curve,
+    }
+
+
+def wsd_row(
+    cfg: HorizonRun,
+    horizons: list[int],
+    initial: float,
+    chance: float,
+    results: dict[str, dict],
+    stable_curve: list,
+    hidden_layers: list[str],
+) -> dict:
+    """One horizon run's saved row (the separate and the batched trainer write the same)."""
+    from . import data
+
+    return {
+        "key": cfg.key,
+        **{k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "horizons": horizons,
+        "initial_loss": initial,
+        "chance_loss": chance,
+        "results": results,
+        "stable_curve": stable_curve,
+        "hidden_layers": hidden_layers,
+        "text": data.text_fingerprint(),
+    }
 
 
 def _divergence(val: float, initial: float, chance: float) -> str | None:

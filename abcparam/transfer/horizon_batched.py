@@ -26,8 +26,7 @@ from ..records import dumps_strict
 from .batched import _losses, cohorts, stack
 from .batched_support import optimizer_unsupported, refuse_unsupported
 from .denormals import flush_denormals
-from .horizon import HorizonRun, _WSDRun, decay_start, finished, lr_factor
-from .sweep import divergence
+from .horizon import HorizonRun, _WSDRun, branch_result, decay_start, finished, lr_factor, wsd_row
 
 #: the HorizonRun fields that may differ inside one batched cohort
 VARYING = ("log2_lr", "seed")
@@ -141,19 +140,10 @@ class _Stack:
         curves: list[list] = [[] for _ in range(self.M)]
         self.steps(start, horizon, horizon, curves)
         vals = self.validate() if bool(self.alive.any()) else [math.inf] * self.M
-        out = []
-        for i in range(self.M):
-            ok = bool(self.alive[i])
-            val = vals[i] if ok else math.inf
-            reason = divergence(val, initial[i], chance) if ok else "non-finite training loss"
-            out.append(
-                {
-                    "val_loss": val if math.isfinite(val) else math.inf,
-                    "diverged": reason is not None,
-                    "diverged_reason": reason,
-                    "curve": curves[i],
-                }
-            )
+        out = [
+            branch_result(bool(self.alive[i]), vals[i], initial[i], chance, curves[i])
+            for i in range(self.M)
+        ]
         if saved is not None:
             self.batched.restore(saved[0])
             for g, state in zip(self.streams, saved[1], strict=True):
@@ -166,7 +156,6 @@ def train_wsd_batched(configs: list[HorizonRun], threads: int = 1) -> list[dict]
     """Train one cohort of horizon runs as one batched model; one row per run, as
     :func:`~.horizon.train_wsd` returns it, marked ``"trainer": "batched"``.  Denormals are
     flushed to zero while it trains (:mod:`.denormals`: speed only)."""
-    from . import data
 
     check_batched(configs)
     torch.set_num_threads(threads)
@@ -185,17 +174,10 @@ def train_wsd_batched(configs: list[HorizonRun], threads: int = 1) -> list[dict]
             last = horizon == horizons[-1]
             for i, result in enumerate(run.branch(start, horizon, last, initial)):
                 results[i][str(horizon)] = result
+    chance = math.log(len(run.vocab))
     return [
         {
-            "key": cfg.key,
-            **{k: v for k, v in asdict(cfg).items() if k != "extra"},
-            "horizons": horizons,
-            "initial_loss": initial[i],
-            "chance_loss": math.log(len(run.vocab)),
-            "results": results[i],
-            "stable_curve": stable[i],
-            "hidden_layers": run.hidden,
-            "text": data.text_fingerprint(),
+            **wsd_row(cfg, horizons, initial[i], chance, results[i], stable[i], run.hidden),
             "trainer": "batched",
         }
         for i, cfg in enumerate(configs)
