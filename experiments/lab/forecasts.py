@@ -194,6 +194,16 @@ PRESETS["cpu-sensitivity-mup-1e-4-64-3000"] = replace(
 )
 # the same mitigation at width 64, so that it is measured at both CPU widths
 PRESETS["cpu-sensitivity-qk-64"] = replace(PRESETS["cpu-sensitivity-qk"], sensitivity_widths=(64,))
+# the mitigation at width 256 on the CPU (the H200 call ended before it), SP and μP first, u-μP
+# second, so that qk-layernorm + z-loss, like the plain recipe, is measured at widths 64, 128, 256
+PRESETS["cpu-sensitivity-qk-256"] = replace(
+    PRESETS["cpu-sensitivity-qk"],
+    sensitivity_widths=(256,),
+    sensitivity_schemes=("sp-constant-lr", "mup"),
+)
+PRESETS["cpu-sensitivity-qk-umup-256"] = replace(
+    PRESETS["cpu-sensitivity-qk-256"], sensitivity_schemes=("u-mup",)
+)
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
 # predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss

@@ -79,6 +79,26 @@ def test_mitigation_preset_is_the_same_grid_with_qk_layernorm_and_z_loss(tmp_pat
     assert {(c.scheme, c.log2_lr, c.seed, c.steps, c.base_width) for c in qk} == same
 
 
+def test_mitigation_256_presets_are_the_width_128_mitigation_at_width_256(tmp_path):
+    """cpu-sensitivity-qk-256 (SP, μP) and cpu-sensitivity-qk-umup-256 (u-μP) together are
+    cpu-sensitivity-qk's runs but for the width: the same recipe, grid, seeds, length and base."""
+    from dataclasses import asdict
+
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    def shape(configs: list, width: int) -> set:
+        return {tuple(sorted({**asdict(c), "width": width}.items(), key=str)) for c in configs}
+
+    qk = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk"], "cpu", tmp_path, 1)
+    first = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk-256"], "cpu", tmp_path, 1)
+    second = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk-umup-256"], "cpu", tmp_path, 1)
+    assert {c.scheme for c in first} == {"sp-constant-lr", "mup"}
+    assert {c.scheme for c in second} == {"u-mup"}
+    assert {c.width for c in first + second} == {256} and len(first) + len(second) == len(qk) == 189
+    assert all(c.qk_layernorm and c.z_loss == 1e-4 for c in first + second)
+    assert shape(first + second, 256) == shape(qk, 256)
+
+
 def test_partial_lr_curves_of_an_interrupted_sweep_are_left_out():
     """A scheme whose sweep stopped before the high LRs would read as insensitive: its curves
     are measured against the sweep's whole grid, not against what the scheme reached."""
