@@ -385,9 +385,7 @@ class Batched:
     def restore(self, saved: dict[str, torch.Tensor]) -> None:
         """Back to a :meth:`snapshot` (in place: parameters keep their views and gradients)."""
         for i, b in enumerate(self.bundles):
-            for k, t in b.state().items():
-                t.copy_(saved[f"bundle{i}.{k}"])
-            b.factor = math.nan  # the next set_factor recomputes LR and decay from the peak
+            b.load_state({k: saved[f"bundle{i}.{k}"] for k in b.state()})
         for name, slot in self.slots.items():
             self.model.params[name].copy_(saved[f"param.{name}"])
             assert slot.base_lr is not None

@@ -110,6 +110,14 @@ class FlatBundle:
         return out
 
     @torch.no_grad()
+    def load_state(self, saved: dict[str, torch.Tensor]) -> None:
+        """Back to a :meth:`state` copy, in place; the next :meth:`set_factor` then recomputes
+        the LR and decay from the restored peak (a death may have zeroed it since)."""
+        for k, t in self.state().items():
+            t.copy_(saved[k])
+        self.factor = math.nan
+
+    @torch.no_grad()
     def kill(self, dead: torch.Tensor) -> None:
         """Zero the parameters, state and LR of the models in the [M] mask ``dead``."""
         tensors = [t for t in (self.flat, self.m, self.v, self.lr, self.lr64) if t is not None]

@@ -109,6 +109,25 @@ def test_backward_fills_the_flat_gradient_and_kill_zeroes_one_model():
     torch.testing.assert_close(w[2].detach(), before[2])
 
 
+def test_load_state_brings_back_a_killed_model_and_its_scheduled_lr_and_decay():
+    """After a kill at a schedule factor, loading a saved state restores the parameters and
+    moments, and the same factor then recomputes the LR and decay from the restored peak."""
+    torch.manual_seed(0)
+    ps = {n: [torch.randn(*s) for _ in LRS] for n, s in SHAPES.items()}
+    bundle = _bundle("AdamW", {"betas": (0.9, 0.999)}, ps)
+    bundle.set_factor(0.5)
+    lr, decay = bundle.lr.clone(), bundle.decay.clone()
+    saved = {k: t.clone() for k, t in bundle.state().items()}
+    bundle.kill(torch.tensor([False, True, False]))
+    assert bundle.lr64.abs().sum() < saved["lr64"].abs().sum()
+    bundle.load_state(saved)
+    for k, t in bundle.state().items():
+        torch.testing.assert_close(t, saved[k])
+    bundle.set_factor(0.5)  # the same factor as before the kill: not skipped
+    torch.testing.assert_close(bundle.lr, lr)
+    torch.testing.assert_close(bundle.decay, decay)
+
+
 def test_flat_bundle_refuses_other_optimizers():
     with pytest.raises(ValueError, match="no flat step for Muon; accepted: Adam, AdamW, Lion"):
         _bundle("Muon", {}, {"w": [torch.zeros(2, 2)]})
