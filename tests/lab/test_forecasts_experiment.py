@@ -91,7 +91,9 @@ def test_mitigation_256_presets_are_the_width_128_mitigation_at_width_256(tmp_pa
 
     qk = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk"], "cpu", tmp_path, 1)
     first = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk-256"], "cpu", tmp_path, 1)
-    second = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk-umup-256"], "cpu", tmp_path, 1)
+    second = _phase_configs(
+        "sensitivity", PRESETS["cpu-sensitivity-qk-umup-256"], "cpu", tmp_path, 1
+    )
     assert {c.scheme for c in first} == {"sp-constant-lr", "mup"}
     assert {c.scheme for c in second} == {"u-mup"}
     assert {c.width for c in first + second} == {256} and len(first) + len(second) == len(qk) == 189
