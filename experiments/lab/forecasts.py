@@ -204,6 +204,16 @@ PRESETS["cpu-sensitivity-qk-256"] = replace(
 PRESETS["cpu-sensitivity-qk-umup-256"] = replace(
     PRESETS["cpu-sensitivity-qk-256"], sensitivity_schemes=("u-mup",)
 )
+# the longer warmup at width 256, SP and μP first, u-μP second, so that the warmup recipe, like the
+# plain one and qk-layernorm + z-loss, is measured at widths 64, 128 and 256
+PRESETS["cpu-sensitivity-warmup-256"] = replace(
+    PRESETS["cpu-sensitivity-warmup"],
+    variant_widths=(256,),
+    sensitivity_schemes=("sp-constant-lr", "mup"),
+)
+PRESETS["cpu-sensitivity-warmup-umup-256"] = replace(
+    PRESETS["cpu-sensitivity-warmup-256"], sensitivity_schemes=("u-mup",)
+)
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
 # predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss

@@ -138,6 +138,28 @@ def test_warmup_preset_matches_the_plain_width_128_runs_but_for_the_warmup(tmp_p
     }
 
 
+def test_warmup_256_presets_are_the_width_128_warmup_at_width_256(tmp_path):
+    """cpu-sensitivity-warmup-256 (SP, μP) and cpu-sensitivity-warmup-umup-256 (u-μP) together
+    are cpu-sensitivity-warmup's runs but for the width: same warmup, grid, seeds, length, base."""
+    from dataclasses import asdict
+
+    from experiments.lab.forecasts import PRESETS, _phase_configs
+
+    def shape(configs: list) -> set:
+        return {tuple(sorted({**asdict(c), "width": 256}.items(), key=str)) for c in configs}
+
+    warm = _phase_configs("variants", PRESETS["cpu-sensitivity-warmup"], "cpu", tmp_path, 1)
+    first = _phase_configs("variants", PRESETS["cpu-sensitivity-warmup-256"], "cpu", tmp_path, 1)
+    second = _phase_configs(
+        "variants", PRESETS["cpu-sensitivity-warmup-umup-256"], "cpu", tmp_path, 1
+    )
+    assert {c.scheme for c in first} == {"sp-constant-lr", "mup"}
+    assert {c.scheme for c in second} == {"u-mup"}
+    assert {c.width for c in first + second} == {256} and len(first) + len(second) == 189
+    assert {c.warmup for c in first + second} == {250}
+    assert shape(first + second) == shape(warm)
+
+
 def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_decay(tmp_path):
     """cpu-sensitivity-indep-128 is compared with cpu-sensitivity's plain width-128 runs: same
     shape, AdamW with the independent decay in place of Adam."""
