@@ -134,7 +134,6 @@ def _build(cfg: HorizonRun):
 
 def train_wsd(cfg: HorizonRun) -> dict:
     """Train one stable run with a decay branch per horizon; the validation loss at each."""
-
     run = _WSDRun.start(cfg)
     peak_decay = run.peak_decay()
     initial = run.validate()

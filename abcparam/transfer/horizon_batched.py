@@ -156,7 +156,6 @@ def train_wsd_batched(configs: list[HorizonRun], threads: int = 1) -> list[dict]
     """Train one cohort of horizon runs as one batched model; one row per run, as
     :func:`~.horizon.train_wsd` returns it, marked ``"trainer": "batched"``.  Denormals are
     flushed to zero while it trains (:mod:`.denormals`: speed only)."""
-
     check_batched(configs)
     torch.set_num_threads(threads)
     with flush_denormals():
