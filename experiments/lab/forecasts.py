@@ -214,6 +214,17 @@ PRESETS["cpu-sensitivity-warmup-256"] = replace(
 PRESETS["cpu-sensitivity-warmup-umup-256"] = replace(
     PRESETS["cpu-sensitivity-warmup-256"], sensitivity_schemes=("u-mup",)
 )
+# independent decay (1e-3 per step) at width 256, one scheme per preset (μP first: does it keep
+# the sensitivity flat in width under this decay?), the width-128 arm's runs but for the width
+PRESETS["cpu-sensitivity-indep-mup-256"] = replace(
+    PRESETS["cpu-sensitivity-indep-128"], variant_widths=(256,), sensitivity_schemes=("mup",)
+)
+PRESETS["cpu-sensitivity-indep-sp-256"] = replace(
+    PRESETS["cpu-sensitivity-indep-mup-256"], sensitivity_schemes=("sp-constant-lr",)
+)
+PRESETS["cpu-sensitivity-indep-umup-256"] = replace(
+    PRESETS["cpu-sensitivity-indep-mup-256"], sensitivity_schemes=("u-mup",)
+)
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
 # predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss

@@ -180,6 +180,34 @@ def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_d
     }
 
 
+def test_independent_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_path):
+    """cpu-sensitivity-indep-{mup,sp,umup}-256 together are cpu-sensitivity-indep-128's runs but
+    for the width: AdamW with the same independent decay, grid, seeds, length and base width."""
+    from dataclasses import asdict
+
+    from experiments.lab.forecasts import INDEPENDENT_DECAY, PRESETS, _phase_configs
+
+    def shape(configs: list) -> set:
+        return {tuple(sorted({**asdict(c), "width": 256}.items(), key=str)) for c in configs}
+
+    arm = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1)
+    wide = {
+        scheme: _phase_configs(
+            "variants", PRESETS[f"cpu-sensitivity-indep-{scheme}-256"], "cpu", tmp_path, 1
+        )
+        for scheme in ("mup", "sp", "umup")
+    }
+    assert {name: {c.scheme for c in cs} for name, cs in wide.items()} == {
+        "mup": {"mup"},
+        "sp": {"sp-constant-lr"},
+        "umup": {"u-mup"},
+    }
+    every = [c for cs in wide.values() for c in cs]
+    assert {c.width for c in every} == {256} and len(every) == len(arm) == 189
+    assert {(c.optimizer, c.weight_decay) for c in every} == {("adamw", INDEPENDENT_DECAY)}
+    assert shape(every) == shape(arm)
+
+
 def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
     """cpu-sensitivity-umup-256 extends cpu-sensitivity's u-μP curves to width 256: the same
     grid, seeds, length and base width, one scheme; a scheme outside the experiment's is refused."""
