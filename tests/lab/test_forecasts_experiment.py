@@ -14,6 +14,14 @@ pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _runs_at(configs: list, width: int) -> set:
+    """The runs' every setting with the width replaced: two presets that differ only in the
+    width give the same set."""
+    from dataclasses import asdict
+
+    return {tuple(sorted({**asdict(c), "width": width}.items(), key=str)) for c in configs}
+
+
 def test_gpu_script_runs_the_quick_preset_and_analyses(tmp_path):
     done = subprocess.run(
         ["bash", str(ROOT / "experiments/gpu/forecasts.sh"), str(tmp_path), "cpu", "400", "--tiny"],
@@ -82,12 +90,7 @@ def test_mitigation_preset_is_the_same_grid_with_qk_layernorm_and_z_loss(tmp_pat
 def test_mitigation_256_presets_are_the_width_128_mitigation_at_width_256(tmp_path):
     """cpu-sensitivity-qk-256 (SP, μP) and cpu-sensitivity-qk-umup-256 (u-μP) together are
     cpu-sensitivity-qk's runs but for the width: the same recipe, grid, seeds, length and base."""
-    from dataclasses import asdict
-
     from experiments.lab.forecasts import PRESETS, _phase_configs
-
-    def shape(configs: list, width: int) -> set:
-        return {tuple(sorted({**asdict(c), "width": width}.items(), key=str)) for c in configs}
 
     qk = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk"], "cpu", tmp_path, 1)
     first = _phase_configs("sensitivity", PRESETS["cpu-sensitivity-qk-256"], "cpu", tmp_path, 1)
@@ -98,7 +101,7 @@ def test_mitigation_256_presets_are_the_width_128_mitigation_at_width_256(tmp_pa
     assert {c.scheme for c in second} == {"u-mup"}
     assert {c.width for c in first + second} == {256} and len(first) + len(second) == len(qk) == 189
     assert all(c.qk_layernorm and c.z_loss == 1e-4 for c in first + second)
-    assert shape(first + second, 256) == shape(qk, 256)
+    assert _runs_at(first + second, 256) == _runs_at(qk, 256)
 
 
 def test_partial_lr_curves_of_an_interrupted_sweep_are_left_out():
@@ -141,12 +144,7 @@ def test_warmup_preset_matches_the_plain_width_128_runs_but_for_the_warmup(tmp_p
 def test_warmup_256_presets_are_the_width_128_warmup_at_width_256(tmp_path):
     """cpu-sensitivity-warmup-256 (SP, μP) and cpu-sensitivity-warmup-umup-256 (u-μP) together
     are cpu-sensitivity-warmup's runs but for the width: same warmup, grid, seeds, length, base."""
-    from dataclasses import asdict
-
     from experiments.lab.forecasts import PRESETS, _phase_configs
-
-    def shape(configs: list) -> set:
-        return {tuple(sorted({**asdict(c), "width": 256}.items(), key=str)) for c in configs}
 
     warm = _phase_configs("variants", PRESETS["cpu-sensitivity-warmup"], "cpu", tmp_path, 1)
     first = _phase_configs("variants", PRESETS["cpu-sensitivity-warmup-256"], "cpu", tmp_path, 1)
@@ -157,7 +155,7 @@ def test_warmup_256_presets_are_the_width_128_warmup_at_width_256(tmp_path):
     assert {c.scheme for c in second} == {"u-mup"}
     assert {c.width for c in first + second} == {256} and len(first) + len(second) == 189
     assert {c.warmup for c in first + second} == {250}
-    assert shape(first + second) == shape(warm)
+    assert _runs_at(first + second, 256) == _runs_at(warm, 256)
 
 
 def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_decay(tmp_path):
@@ -183,12 +181,7 @@ def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_d
 def test_independent_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_path):
     """cpu-sensitivity-indep-{mup,sp,umup}-256 together are cpu-sensitivity-indep-128's runs but
     for the width: AdamW with the same independent decay, grid, seeds, length and base width."""
-    from dataclasses import asdict
-
     from experiments.lab.forecasts import INDEPENDENT_DECAY, PRESETS, _phase_configs
-
-    def shape(configs: list) -> set:
-        return {tuple(sorted({**asdict(c), "width": 256}.items(), key=str)) for c in configs}
 
     arm = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1)
     wide = {
@@ -205,7 +198,7 @@ def test_independent_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_pa
     every = [c for cs in wide.values() for c in cs]
     assert {c.width for c in every} == {256} and len(every) == len(arm) == 189
     assert {(c.optimizer, c.weight_decay) for c in every} == {("adamw", INDEPENDENT_DECAY)}
-    assert shape(every) == shape(arm)
+    assert _runs_at(every, 256) == _runs_at(arm, 256)
 
 
 def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
