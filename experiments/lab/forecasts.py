@@ -635,6 +635,91 @@ def sensitivity_by_width(paths: Sequence[Path], variant: str, scheme: str) -> di
     return {key[0]: entry for key, entry in sensitivity_table(mine, ("width",)).items()}
 
 
+def recipe_against_plain(
+    recipe_paths: Sequence[Path], variant: str, plain_paths: Sequence[Path], scheme: str
+) -> dict:
+    """One recipe's LR sensitivity beside the plain recipe's for one scheme at the same widths
+    (Wortsman et al. 2023, Fig. 1 and Sec. 3.4): both per-width tables, both slopes per doubling
+    of width (:func:`abcparam.forecasts.width_slope`) and recipe − plain at the widest width."""
+    from abcparam.forecasts import width_slope
+
+    recipe = sensitivity_by_width(recipe_paths, variant, scheme)
+    plain = sensitivity_by_width(plain_paths, "plain", scheme)
+    if sorted(recipe) != sorted(plain):
+        raise ValueError(
+            f"{variant} of {scheme!r} has widths {sorted(recipe)}, the plain recipe "
+            f"{sorted(plain)}; accepted: the same widths for both"
+        )
+    widest = max(recipe)
+    return {
+        "scheme": scheme,
+        "variant": variant,
+        "widths": sorted(recipe),
+        "recipe": recipe,
+        "plain": plain,
+        "recipe_slope": width_slope({w: e["by_seed"] for w, e in recipe.items()}),
+        "plain_slope": width_slope({w: e["by_seed"] for w, e in plain.items()}),
+        "gap_at_widest": recipe[widest]["mean"] - plain[widest]["mean"],
+    }
+
+
+def recipe_table(comparisons: Sequence[dict], label: str) -> str:
+    """The book's markdown table of :func:`recipe_against_plain` results, one row per scheme:
+    the recipe per width, both slopes with their intervals and recipe − plain at the widest."""
+
+    def interval(fit: dict) -> str:
+        return f"{fit['slope']:+.3f} [{fit['low']:+.3f}, {fit['high']:+.3f}]"
+
+    widths = comparisons[0]["widths"]
+    head = [f"{label}: width {widths[0]}", *(f"width {w}" for w in widths[1:])]
+    lines = [
+        "| scheme | " + " | ".join(head) + " | per doubling of width (nats) | plain, per doubling"
+        f" | recipe − plain at {widths[-1]} |",
+        "|---" * (len(widths) + 4) + "|",
+    ]
+    for c in comparisons:
+        cells = [f"{c['recipe'][w]['mean']:.3f} ± {c['recipe'][w]['stderr']:.3f}" for w in widths]
+        lines.append(
+            f"| {c['scheme']} | " + " | ".join(cells) + f" | {interval(c['recipe_slope'])}"
+            f" | {interval(c['plain_slope'])} | {c['gap_at_widest']:+.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_recipe_against_plain(comparisons: Sequence[dict], label: str, title: str):
+    """Sensitivity against log2 width per scheme: the recipe with its standard errors, the plain
+    recipe dashed in the same colour; returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    for c in comparisons:
+        x = np.log2(c["widths"])
+        line = ax.errorbar(
+            x,
+            [c["recipe"][w]["mean"] for w in c["widths"]],
+            yerr=[c["recipe"][w]["stderr"] for w in c["widths"]],
+            marker="o",
+            capsize=3,
+            label=f"{c['scheme']}, {label}",
+        )
+        ax.plot(
+            x,
+            [c["plain"][w]["mean"] for w in c["widths"]],
+            ls="--",
+            marker=".",
+            color=line[0].get_color(),
+            alpha=0.6,
+            label=f"{c['scheme']}, plain",
+        )
+    ax.set_xlabel("log2 width")
+    ax.set_ylabel("LR sensitivity (nats)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def sensitivity_gap_parts(
     paths: Sequence[Path], first: str, second: str, scheme: str, width: int, split_log2_lr: float
 ) -> dict[str, float]:

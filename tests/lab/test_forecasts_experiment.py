@@ -354,3 +354,37 @@ def test_coupled_match_at_wortsmans_rate_decays_as_the_independent_arm_at_the_lr
     assert centre * WORTSMAN_COUPLED_DECAY == pytest.approx(WORTSMAN_DECAY, rel=0.06)
     assert _alike_but(coupled, indep, ("weight_decay", "decay_convention"))
     assert {variant_of(c.__dict__) for c in coupled} == {"coupled-decay-0.01"}
+
+
+def test_a_recipe_is_set_beside_the_plain_recipe_at_the_same_widths_only():
+    """The book's "recipe at width 256" tables: recipe and plain recipe per width from the
+    committed runs, the gap at the widest width, one table row per scheme; a recipe measured at
+    fewer widths than the plain recipe is refused, naming both width lists."""
+    from experiments.lab.forecasts import recipe_against_plain, recipe_table
+    from experiments.lab.paths import saved_results
+
+    warm = [
+        saved_results("forecasts", n) / "variants"
+        for n in (
+            "cpu-sensitivity-variants-64",
+            "cpu-sensitivity-warmup",
+            "cpu-sensitivity-warmup-256",
+        )
+    ]
+    plain = [
+        saved_results("forecasts", n) / "sensitivity"
+        for n in ("cpu-sensitivity", "cpu-sensitivity-sp-mup-256")
+    ]
+    both = [recipe_against_plain(warm, "warmup", plain, s) for s in ("sp-constant-lr", "mup")]
+    for c in both:
+        assert c["widths"] == [64, 128, 256]
+        assert c["recipe"][256]["mean"] != c["plain"][256]["mean"]
+        assert c["gap_at_widest"] == pytest.approx(
+            c["recipe"][256]["mean"] - c["plain"][256]["mean"]
+        )
+        assert c["recipe_slope"]["low"] <= c["recipe_slope"]["slope"] <= c["recipe_slope"]["high"]
+    head, rule, *rows = recipe_table(both, "warmup").splitlines()
+    assert [r.split(" | ")[0] for r in rows] == ["| sp-constant-lr", "| mup"]
+    assert {r.count("|") for r in rows} == {head.count("|"), rule.count("|")} == {8}
+    with pytest.raises(ValueError, match=r"widths \[64, 128\].*\[64, 128, 256\]"):
+        recipe_against_plain(warm[:2], "warmup", plain, "mup")
