@@ -225,6 +225,17 @@ PRESETS["cpu-sensitivity-indep-sp-256"] = replace(
 PRESETS["cpu-sensitivity-indep-umup-256"] = replace(
     PRESETS["cpu-sensitivity-indep-mup-256"], sensitivity_schemes=("u-mup",)
 )
+# AdamW's coupled decay (lambda 0.1) at width 256, one scheme per preset: cpu-sensitivity-coupled's
+# width-128 runs but for the width, to set beside the independent arm at 256 above
+PRESETS["cpu-sensitivity-coupled-mup-256"] = replace(
+    PRESETS["cpu-sensitivity-coupled"], variant_widths=(256,), sensitivity_schemes=("mup",)
+)
+PRESETS["cpu-sensitivity-coupled-sp-256"] = replace(
+    PRESETS["cpu-sensitivity-coupled-mup-256"], sensitivity_schemes=("sp-constant-lr",)
+)
+PRESETS["cpu-sensitivity-coupled-umup-256"] = replace(
+    PRESETS["cpu-sensitivity-coupled-mup-256"], sensitivity_schemes=("u-mup",)
+)
 # one ~8-minute call on one H200 (experiments/gpu/h200_slice.sh), two sweeps side by side:
 # item 1 as cpu-long (LR tuned at 64, 1,000 steps) with width 1024 added, so that widths 64..512
 # predict 1024; item 3 as cpu-sensitivity at width 256, the plain recipe then qk-layernorm + z-loss

@@ -178,15 +178,26 @@ def test_independent_decay_preset_matches_the_plain_width_128_runs_but_for_the_d
     }
 
 
-def test_independent_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_path):
-    """cpu-sensitivity-indep-{mup,sp,umup}-256 together are cpu-sensitivity-indep-128's runs but
-    for the width: AdamW with the same independent decay, grid, seeds, length and base width."""
-    from experiments.lab.forecasts import INDEPENDENT_DECAY, PRESETS, _phase_configs
+@pytest.mark.parametrize(
+    "arm, narrow, convention",
+    [
+        ("indep", "cpu-sensitivity-indep-128", "independent"),
+        ("coupled", "cpu-sensitivity-coupled", "coupled"),
+    ],
+)
+def test_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_path, arm, narrow, convention):
+    """cpu-sensitivity-{indep,coupled}-{mup,sp,umup}-256 together are their arm's width-128 runs
+    but for the width: AdamW with the same decay and convention, grid, seeds, length and base
+    width."""
+    from experiments.lab.forecasts import COUPLED_DECAY, INDEPENDENT_DECAY, PRESETS, _phase_configs
 
-    arm = _phase_configs("variants", PRESETS["cpu-sensitivity-indep-128"], "cpu", tmp_path, 1)
+    decay = {"independent": INDEPENDENT_DECAY, "coupled": COUPLED_DECAY}[convention]
+    at_128 = [
+        c for c in _phase_configs("variants", PRESETS[narrow], "cpu", tmp_path, 1) if c.width == 128
+    ]
     wide = {
         scheme: _phase_configs(
-            "variants", PRESETS[f"cpu-sensitivity-indep-{scheme}-256"], "cpu", tmp_path, 1
+            "variants", PRESETS[f"cpu-sensitivity-{arm}-{scheme}-256"], "cpu", tmp_path, 1
         )
         for scheme in ("mup", "sp", "umup")
     }
@@ -196,9 +207,11 @@ def test_independent_decay_256_presets_are_the_width_128_arm_at_width_256(tmp_pa
         "umup": {"u-mup"},
     }
     every = [c for cs in wide.values() for c in cs]
-    assert {c.width for c in every} == {256} and len(every) == len(arm) == 189
-    assert {(c.optimizer, c.weight_decay) for c in every} == {("adamw", INDEPENDENT_DECAY)}
-    assert _runs_at(every, 256) == _runs_at(arm, 256)
+    assert {c.width for c in every} == {256} and len(every) == len(at_128) == 189
+    assert {(c.optimizer, c.weight_decay, c.decay_convention) for c in every} == {
+        ("adamw", decay, convention)
+    }
+    assert _runs_at(every, 256) == _runs_at(at_128, 256)
 
 
 def test_umup_256_preset_is_the_plain_grid_for_u_mup_at_width_256(tmp_path):
