@@ -650,7 +650,7 @@ def recipe_against_plain(
     recipe_paths: Sequence[Path], variant: str, plain_paths: Sequence[Path], scheme: str
 ) -> dict:
     """One recipe's LR sensitivity beside the plain recipe's for one scheme at the same widths
-    (Wortsman et al. 2023, Fig. 1 and Sec. 3.4): both per-width tables, both slopes per doubling
+    (Wortsman et al. 2023, Sec. 3.3, eq. 1): both per-width tables, both slopes per doubling
     of width (:func:`abcparam.forecasts.width_slope`) and recipe − plain at the widest width."""
     from abcparam.forecasts import width_slope
 
