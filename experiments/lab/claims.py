@@ -460,13 +460,31 @@ def late_width_verdicts(paths: Sequence[Path], convention: str) -> Values:
     }
 
 
-def critical_batch_fit(paths: Sequence[Path], width: int, targets: str) -> Values:
+def longest_copies(rows: list[dict]) -> list[dict]:
+    """One run per (width, batch, LR, seed): where grids run apart repeat a run (the same seed and
+    data order, one branched to a longer horizon), the copy with the longest stable phase."""
+    kept: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["width"], row["batch"], row["log2_lr"], row["seed"])
+        if key not in kept or len(row.get("stable_curve") or ()) > len(
+            kept[key].get("stable_curve") or ()
+        ):
+            kept[key] = row
+    return list(kept.values())
+
+
+def critical_batch_fit(
+    paths: Sequence[Path], width: int, targets: str, longest: bool = False
+) -> Values:
     """The slope of log2 B_crit against log2 E_min over the target losses ("3.0,2.9,..."), with
-    its interval, and the range of B_crit (sequences), refitted from the stable-phase curves."""
+    its interval, and the range of B_crit (sequences), refitted from the stable-phase curves;
+    ``longest``: the grids overlap, so keep each run's longest copy (`longest_copies`)."""
     from abcparam.transfer.critical_batch import critical_batch
 
     losses = [float(x) for x in targets.split(",")]
     rows = _runs(paths)  # grids of one width at other batches
+    if longest:
+        rows = longest_copies(rows)
     entry = critical_batch(rows, losses)[str(width)]
     fits = [t["fit"]["b_crit"] for t in entry["targets"] if t["fit"]]
     slope = entry["slope"] or {"slope": float("nan"), "interval": [float("nan")] * 2}

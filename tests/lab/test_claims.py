@@ -108,3 +108,20 @@ def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
         horizon_rerun_gap([first, grid("other", {"250": 2.0}, seed=1)])
     with pytest.raises(ValueError, match="3 runs files"):
         horizon_rerun_gap([first, same, changed])
+
+
+def test_overlapping_grids_keep_each_runs_longest_stable_phase():
+    """Grids run apart repeat a run: one copy per (width, batch, LR, seed) is kept, the one with
+    the longest stable phase, whichever file comes first; distinct runs all survive."""
+    from experiments.lab.claims import longest_copies
+
+    def run(seed: int, length: int, lr: float = -6.0) -> dict:
+        curve = [[10 * (i + 1), 3.0 - 0.01 * i] for i in range(length)]
+        return {"width": 64, "batch": 8, "log2_lr": lr, "seed": seed, "stable_curve": curve}
+
+    short, long = run(0, 180), run(0, 360)
+    for order in ([short, long], [long, short]):
+        kept = longest_copies(order)
+        assert len(kept) == 1 and len(kept[0]["stable_curve"]) == 360
+    distinct = longest_copies([run(0, 180), run(1, 180), run(0, 180, lr=-5.5)])
+    assert len(distinct) == 3
