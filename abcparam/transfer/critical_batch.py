@@ -46,16 +46,34 @@ def steps_to(steps: np.ndarray, losses: np.ndarray, target: float) -> float:
     return float(x0 + (x1 - x0) * (y0 - target) / (y0 - y1))
 
 
-def _steps_by_batch(cells: dict, target: float, pick: dict | None) -> dict[int, float]:
-    """S(B) for one target: the seed-mean curve per (batch, LR), its step to the target, the
-    least over LRs.  ``pick``: {(batch, LR): seeds to use} (a bootstrap draw)."""
-    out: dict[int, float] = {}
-    for (batch, lr), by_seed in cells.items():
+def fastest(cells: dict, target: float, pick: dict | None = None) -> dict[int, tuple[float, float]]:
+    """Per batch, (log2 LR, steps) of the LR whose seed-mean curve reaches ``target`` first
+    (steps inf when none does).  ``pick``: {(batch, LR): seeds to use} (a bootstrap draw)."""
+    out: dict[int, tuple[float, float]] = {}
+    for (batch, lr), by_seed in sorted(cells.items()):
         seeds = pick[(batch, lr)] if pick else sorted(by_seed)
         length = min(len(by_seed[s][0]) for s in seeds)
         steps = by_seed[seeds[0]][0][:length]
         mean = np.mean([by_seed[s][1][:length] for s in seeds], axis=0)
-        out[batch] = min(out.get(batch, math.inf), steps_to(steps, mean, target))
+        reached = steps_to(steps, mean, target)
+        if batch not in out or reached < out[batch][1]:
+            out[batch] = (lr, reached)
+    return out
+
+
+def _steps_by_batch(cells: dict, target: float, pick: dict | None) -> dict[int, float]:
+    """S(B) for one target: the least steps to it over the LR grid, per batch."""
+    return {batch: steps for batch, (_, steps) in fastest(cells, target, pick).items()}
+
+
+def window_edges(cells: dict, best: dict[int, tuple[float, float]]) -> dict[int, str]:
+    """The batches whose fastest LR is the lowest or highest of the LRs run there ("lower" or
+    "upper"): S(B) there is only an upper bound, as a wider window might reach the target sooner."""
+    out: dict[int, str] = {}
+    for batch, (lr, steps) in best.items():
+        lrs = sorted(r for b, r in cells if b == batch)
+        if math.isfinite(steps) and len(lrs) > 1 and lr in (lrs[0], lrs[-1]):
+            out[batch] = "upper" if lr == lrs[-1] else "lower"
     return out
 
 
@@ -76,7 +94,8 @@ def fit_critical(steps_by_batch: dict[int, float]) -> dict | None:
 def critical_batch(
     rows: list[dict], targets: list[float], bootstrap: int = BOOTSTRAP, seed: int = 0
 ) -> dict:
-    """Per width: for every target loss, S(B), the fit (S_min, E_min, B_crit) and B_crit's 95 %
+    """Per width: for every target loss, S(B), the LR that reached it first per batch (and the
+    batches where that LR is the window's edge), the fit (S_min, E_min, B_crit) and B_crit's 95 %
     seed-bootstrap interval; and the slope of log2 B_crit against log2 E_min over the targets."""
     rng = np.random.default_rng(seed)
     out: dict = {}
@@ -91,7 +110,8 @@ def critical_batch(
             for _ in range(bootstrap)
         ]
         for target in targets:
-            by_batch = _steps_by_batch(cells, target, None)
+            best = fastest(cells, target)
+            by_batch = {batch: steps for batch, (_, steps) in best.items()}
             fit = fit_critical(by_batch)
             boots = [fit_critical(_steps_by_batch(cells, target, p)) for p in picks]
             draws.append(boots)
@@ -99,6 +119,8 @@ def critical_batch(
             entry = {
                 "target": target,
                 "steps": {str(b): s for b, s in sorted(by_batch.items())},
+                "fastest_log2_lr": {str(b): lr for b, (lr, _) in sorted(best.items())},
+                "lr_edge": {str(b): side for b, side in sorted(window_edges(cells, best).items())},
                 "fit": fit,
                 "b_crit_interval": (
                     [float(x) for x in np.percentile(good, [2.5, 97.5])] if good else None
@@ -133,7 +155,8 @@ def _slope(per_target: list[dict], draws: list[list[dict | None]]) -> dict | Non
 
 
 def critical_markdown(result: dict) -> str:
-    """Per width and target: S(B), S_min, E_min, B_crit [95 %]; then the slope."""
+    """Per width and target: S(B) (starred where the fastest LR is the window's edge), S_min,
+    E_min, B_crit [95 %]; then the slope."""
     lines = []
     for width, entry in result.items():
         lines += [
@@ -143,7 +166,10 @@ def critical_markdown(result: dict) -> str:
             "|---|---|---|---|---|",
         ]
         for t in entry["targets"]:
-            steps = ", ".join(f"{b}: {s:.0f}" for b, s in t["steps"].items())
+            edge = t.get("lr_edge", {})
+            steps = ", ".join(
+                f"{b}: {s:.0f}{'*' if b in edge else ''}" for b, s in t["steps"].items()
+            )
             fit, iv = t["fit"], t["b_crit_interval"]
             if fit is None:
                 lines.append(f"| {t['target']:.2f} | {steps} | — | — | — |")
@@ -153,6 +179,11 @@ def critical_markdown(result: dict) -> str:
                 f"| {t['target']:.2f} | {steps} | {fit['s_min']:.0f} | {fit['e_min']:.0f} | "
                 f"{fit['b_crit']:.1f} {text} |"
             )
+        if any(t.get("lr_edge") for t in entry["targets"]):
+            lines += [
+                "",
+                "\\* the fastest LR is the edge of the window run: S(B) is an upper bound there.",
+            ]
         s = entry["slope"]
         if s:
             iv = s["interval"]

@@ -8,7 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from abcparam.transfer.critical_batch import critical_batch, fit_critical, steps_to
+from abcparam.transfer.critical_batch import (
+    critical_batch,
+    critical_markdown,
+    fit_critical,
+    steps_to,
+)
 from abcparam.transfer.horizon import decay_start, lr_factor
 from experiments.lab.horizon_grid import schedule_runs
 
@@ -65,6 +70,22 @@ def test_critical_batch_is_recovered():
         assert entry["fit"]["b_crit"] == pytest.approx(10.0, rel=0.02)
     # here B_crit does not move with the target: slope 0
     assert result["32"]["slope"]["slope"] == pytest.approx(0.0, abs=0.05)
+
+
+def test_fastest_lr_and_window_edges_are_reported():
+    rows = []
+    for row in _curve_rows(b_crit=10.0, s_min=5.0):
+        for lr, offset in ((-7.0, 0.2), (-6.0, 0.0), (-5.0, 0.1 if row["batch"] != 4 else -0.1)):
+            curve = [[t, x + offset] for t, x in row["stable_curve"]]
+            rows.append({**row, "log2_lr": lr, "stable_curve": curve})
+    result = critical_batch(rows, [2.0], bootstrap=5)
+    entry = result["32"]["targets"][0]
+    # batch 4 is fastest at the window's top LR, the others at its middle LR
+    assert entry["fastest_log2_lr"] == {"4": -5.0, "8": -6.0, "16": -6.0, "32": -6.0}
+    assert entry["lr_edge"] == {"4": "upper"}
+    table = critical_markdown(result)
+    assert "4: " in table and "* the fastest LR is the edge" in table
+    assert table.count("*") == 2  # the starred cell and its footnote
 
 
 def test_steps_to_and_degenerate_fits():
