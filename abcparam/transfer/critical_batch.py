@@ -61,9 +61,9 @@ def fastest(cells: dict, target: float, pick: dict | None = None) -> dict[int, t
     return out
 
 
-def _steps_by_batch(cells: dict, target: float, pick: dict | None) -> dict[int, float]:
-    """S(B) for one target: the least steps to it over the LR grid, per batch."""
-    return {batch: steps for batch, (_, steps) in fastest(cells, target, pick).items()}
+def _steps(best: dict[int, tuple[float, float]]) -> dict[int, float]:
+    """S(B) from ``fastest``'s answer: the least steps to the target over the LR grid, per batch."""
+    return {batch: steps for batch, (_, steps) in best.items()}
 
 
 def window_edges(cells: dict, best: dict[int, tuple[float, float]]) -> dict[int, str]:
@@ -111,9 +111,9 @@ def critical_batch(
         ]
         for target in targets:
             best = fastest(cells, target)
-            by_batch = {batch: steps for batch, (_, steps) in best.items()}
+            by_batch = _steps(best)
             fit = fit_critical(by_batch)
-            boots = [fit_critical(_steps_by_batch(cells, target, p)) for p in picks]
+            boots = [fit_critical(_steps(fastest(cells, target, p))) for p in picks]
             draws.append(boots)
             good = [d["b_crit"] for d in boots if d]
             entry = {
