@@ -21,12 +21,13 @@ BOOTSTRAP = 2000
 
 def sensitivities(rows: list[dict], windows: dict[int, list[float]]) -> dict:
     """{(width, batch, horizon): {seed: sensitivity}} over each batch's LR window ``windows``
-    (batches without a window, or seeds missing an LR of it, are left out)."""
+    (batches without a window, windows of one LR, which give no curve, and seeds missing an LR of
+    the window are left out)."""
     curves: dict = defaultdict(dict)
     initial: dict = {}
     for row in rows:
         window = windows.get(row["batch"])
-        if window is None or row["log2_lr"] not in window:
+        if window is None or len(window) < 2 or row["log2_lr"] not in window:
             continue
         for horizon, res in row["results"].items():
             cell = (row["width"], row["batch"], int(horizon), row["seed"])

@@ -125,3 +125,6 @@ def test_sensitivity_falls_when_the_curve_flattens():
     # a seed missing one LR of the window is left out, not compared on a shorter range
     short = [r for r in rows if not (r["seed"] == 2 and r["log2_lr"] == -6.0)]
     assert {c["seeds"] for c in sensitivity_summary(short, {4: [-8.0, -7.0, -6.0]})["cells"]} == {2}
+    # a one-LR window (an LR run beside an earlier window) has no curve: it is left out, not an error
+    one = [r for r in rows if r["log2_lr"] == -6.0]
+    assert sensitivity_summary(one, {4: [-6.0]}, bootstrap=10)["cells"] == []
