@@ -102,8 +102,10 @@ def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
     first = grid("first", {"250": 2.0, "500": 1.5})
     same = grid("same", {"250": 2.0, "500": 1.5, "1000": 1.2})
     changed = grid("changed", {"250": 2.0, "500": 1.25, "1000": 1.2})
-    assert horizon_rerun_gap([first, same]) == {"max_gap": 0.0, "pairs": 2}
-    assert horizon_rerun_gap([first, changed])["max_gap"] == pytest.approx(0.25)
+    assert horizon_rerun_gap([first, same]) == {"max_gap": 0.0, "pairs": 2, "second_gap": 0.0}
+    spiked = horizon_rerun_gap([first, changed])
+    assert spiked["max_gap"] == pytest.approx(0.25)
+    assert spiked["second_gap"] == 0.0  # one pair spiked, the other repeats: the second gap says so
     with pytest.raises(ValueError, match="share no run"):
         horizon_rerun_gap([first, grid("other", {"250": 2.0}, seed=1)])
     with pytest.raises(ValueError, match="3 runs files"):
