@@ -337,16 +337,23 @@ def horizon_lr_slope(
 
 
 def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
-    """A grid run twice (the second with a longer last horizon): over every (width, batch, LR,
-    seed, horizon) both files hold, the largest |difference| of the final validation loss and
-    how many pairs it covers, and the second-largest gap. The seeded runs repeat up to floating-point
-    rounding, so gaps stay near 0 unless one copy's loss spiked and the other's did not: a largest gap
-    far above the second flags that one pair."""
-    if len(paths) != 2:
-        raise ValueError(f"{len(paths)} runs files: accepted: 2 (a grid and its rerun)")
-    first, second = (
-        {(r["width"], r["batch"], r["log2_lr"], r["seed"]): r for r in _jsonl(p)} for p in paths
-    )
+    """A grid run twice (the second with a longer last horizon, whole or one LR per file): over
+    every (width, batch, LR, seed, horizon) both copies hold, the largest |difference| of the final
+    validation loss, how many pairs it covers, and the second-largest gap. The seeded runs repeat up
+    to floating-point rounding, so gaps stay near 0 unless one copy's loss spiked and the other's did
+    not: a largest gap far above the second flags that one pair. ``paths``: the grid, then its rerun."""
+    if len(paths) < 2:
+        raise ValueError(f"{len(paths)} runs file: accepted: 2 or more (a grid, then its rerun)")
+    first = {(r["width"], r["batch"], r["log2_lr"], r["seed"]): r for r in _jsonl(paths[0])}
+    second: dict[tuple, dict] = {}
+    for path in paths[1:]:
+        for r in _jsonl(path):
+            key = (r["width"], r["batch"], r["log2_lr"], r["seed"])
+            if key in second:
+                raise ValueError(
+                    f"run {key} is in the rerun twice (again in {path}): one copy each"
+                )
+            second[key] = r
     gaps = [
         abs(a["results"][t]["val_loss"] - second[key]["results"][t]["val_loss"])
         for key, a in first.items()
@@ -358,6 +365,44 @@ def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
         raise ValueError(f"the two grids {[str(p) for p in paths]} share no run and horizon")
     ranked = sorted(gaps, reverse=True)
     return {"max_gap": ranked[0], "pairs": len(gaps), "second_gap": ranked[min(1, len(ranked) - 1)]}
+
+
+def horizon_train_val_gap(paths: Sequence[Path], width: int, batch: int, horizon: int) -> Values:
+    """At one (width, batch, horizon), per seed: the LR of the lowest final validation loss, the LR
+    of the lowest final training loss (the decay branch's last 10-step window), and the validation
+    minus training loss at the former. ``gap``, ``val_lr``, ``train_lr`` average the seeds (``_min``
+    and ``_max``: the seeds' range); ``train_low_edge`` counts training optima on the window's lowest
+    LR. With data repeated many times, a training optimum below the validation one and a wide gap say
+    that generalisation, not optimisation, sets η* (Time Transfer's regimes assume one pass)."""
+    key = str(horizon)
+    rows = [
+        r
+        for r in _runs(paths)
+        if r["width"] == width and r["batch"] == batch and key in r["results"]
+    ]
+    if not rows:
+        raise ValueError(f"no run at width {width}, batch {batch}, horizon {horizon} in {paths}")
+    lowest = min(r["log2_lr"] for r in rows)
+    per_seed = []
+    for seed in sorted({r["seed"] for r in rows}):
+        mine = [r for r in rows if r["seed"] == seed]
+        by_val = min(mine, key=lambda r: r["results"][key]["val_loss"])
+        by_train = min(mine, key=lambda r: r["results"][key]["curve"][-1][1])
+        gap = by_val["results"][key]["val_loss"] - by_val["results"][key]["curve"][-1][1]
+        per_seed.append((gap, by_val["log2_lr"], by_train["log2_lr"]))
+    gaps, val_lrs, train_lrs = zip(*per_seed, strict=True)
+    n = len(per_seed)
+    return {
+        "gap": sum(gaps) / n,
+        "gap_min": min(gaps),
+        "gap_max": max(gaps),
+        "val_lr": sum(val_lrs) / n,
+        "train_lr": sum(train_lrs) / n,
+        "train_lr_min": min(train_lrs),
+        "train_lr_max": max(train_lrs),
+        "train_low_edge": sum(lr == lowest for lr in train_lrs),
+        "seeds": n,
+    }
 
 
 def horizon_pooled_slope(
@@ -564,6 +609,7 @@ RECOMPUTE: dict[str, Callable[..., Values]] = {
         horizon_width_drift_cells,
         horizon_width_steps,
         horizon_rerun_gap,
+        horizon_train_val_gap,
         late_width_verdicts,
         critical_batch_fit,
         sensitivity_horizon_slope,

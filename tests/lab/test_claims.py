@@ -87,29 +87,82 @@ def test_a_decay_optimum_shift_needs_sweep_couples():
 
 def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
     """Two grids that share a run: the gap is read over the horizons both hold, a changed loss
-    shows in it, and grids that share nothing are refused."""
+    shows in it, a rerun split one LR per file reads as one copy, and grids that share nothing, or
+    a rerun holding a run twice, are refused."""
     import json
 
     from experiments.lab.claims import horizon_rerun_gap
 
-    def grid(name: str, losses: dict[str, float], seed: int = 0) -> Path:
-        row = {"width": 64, "batch": 8, "log2_lr": -6.0, "seed": seed}
-        row["results"] = {t: {"val_loss": v} for t, v in losses.items()}
+    def grid(name: str, *runs: tuple[dict[str, float], int, float]) -> Path:
+        rows = [
+            {
+                "width": 64,
+                "batch": 8,
+                "log2_lr": lr,
+                "seed": seed,
+                "results": {t: {"val_loss": v} for t, v in losses.items()},
+            }
+            for losses, seed, lr in runs
+        ]
         path = tmp_path / f"{name}.jsonl"
-        path.write_text(json.dumps(row) + "\n")
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
         return path
 
-    first = grid("first", {"250": 2.0, "500": 1.5})
-    same = grid("same", {"250": 2.0, "500": 1.5, "1000": 1.2})
-    changed = grid("changed", {"250": 2.0, "500": 1.25, "1000": 1.2})
+    first = grid("first", ({"250": 2.0, "500": 1.5}, 0, -6.0))
+    same = grid("same", ({"250": 2.0, "500": 1.5, "1000": 1.2}, 0, -6.0))
+    changed = grid("changed", ({"250": 2.0, "500": 1.25, "1000": 1.2}, 0, -6.0))
     assert horizon_rerun_gap([first, same]) == {"max_gap": 0.0, "pairs": 2, "second_gap": 0.0}
     spiked = horizon_rerun_gap([first, changed])
     assert spiked["max_gap"] == pytest.approx(0.25)
     assert spiked["second_gap"] == 0.0  # one pair spiked, the other repeats: the second gap says so
     with pytest.raises(ValueError, match="share no run"):
-        horizon_rerun_gap([first, grid("other", {"250": 2.0}, seed=1)])
-    with pytest.raises(ValueError, match="3 runs files"):
+        horizon_rerun_gap([first, grid("other", ({"250": 2.0}, 1, -6.0))])
+
+    two_lrs = grid(
+        "two_lrs", ({"250": 2.0, "500": 1.5}, 0, -6.0), ({"250": 1.9, "500": 1.4}, 0, -6.5)
+    )
+    lower = grid("lower", ({"250": 1.8, "500": 1.4, "1000": 1.3}, 0, -6.5))
+    split = horizon_rerun_gap([two_lrs, changed, lower])
+    assert split == {"max_gap": pytest.approx(0.25), "pairs": 4, "second_gap": pytest.approx(0.1)}
+    with pytest.raises(ValueError, match="in the rerun twice"):
         horizon_rerun_gap([first, same, changed])
+    with pytest.raises(ValueError, match="1 runs file"):
+        horizon_rerun_gap([first])
+
+
+def test_the_train_val_gap_reads_each_seeds_two_optima(tmp_path):
+    """Per seed the validation and training optima are found apart, the gap is read at the
+    validation optimum, training optima on the window's lowest LR are counted, and a cell no run
+    holds is refused."""
+    import json
+
+    from experiments.lab.claims import horizon_train_val_gap
+
+    def run(seed: int, lr: float, val: float, train: float) -> dict:
+        result = {"val_loss": val, "curve": [[3990, train + 0.5], [4000, train]]}
+        return {
+            "width": 128,
+            "batch": 128,
+            "log2_lr": lr,
+            "seed": seed,
+            "results": {"4000": result},
+        }
+
+    rows = [
+        run(0, -7.0, 1.25, 0.80), run(0, -6.0, 1.20, 0.90), run(0, -5.0, 1.22, 1.00),
+        run(1, -7.0, 1.30, 0.95), run(1, -6.0, 1.28, 0.85), run(1, -5.0, 1.26, 0.90),
+    ]  # fmt: skip
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = horizon_train_val_gap([path], width=128, batch=128, horizon=4000)
+    assert got["gap"] == pytest.approx(((1.20 - 0.90) + (1.26 - 0.90)) / 2)
+    assert got["val_lr"] == pytest.approx((-6.0 + -5.0) / 2)
+    assert got["train_lr"] == pytest.approx((-7.0 + -6.0) / 2)
+    assert (got["gap_min"], got["gap_max"]) == (pytest.approx(0.30), pytest.approx(0.36))
+    assert (got["train_lr_min"], got["train_lr_max"]) == (-7.0, -6.0)
+    assert (got["train_low_edge"], got["seeds"]) == (1, 2)
+    with pytest.raises(ValueError, match="no run at width 64"):
+        horizon_train_val_gap([path], width=64, batch=128, horizon=4000)
 
 
 def test_overlapping_grids_keep_each_runs_longest_stable_phase():
