@@ -214,6 +214,11 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _run_key(row: dict) -> tuple:
+    """What names one run across grids run apart: its width, batch, LR and seed."""
+    return (row["width"], row["batch"], row["log2_lr"], row["seed"])
+
+
 def _runs(paths: Sequence[Path]) -> list[dict]:
     """The runs of several JSON-lines files read as one sweep (grids run apart, or a grid and
     the LRs or seeds run later beside it)."""
@@ -344,11 +349,11 @@ def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
     not: a largest gap far above the second flags that one pair. ``paths``: the grid, then its rerun."""
     if len(paths) < 2:
         raise ValueError(f"{len(paths)} runs file: accepted: 2 or more (a grid, then its rerun)")
-    first = {(r["width"], r["batch"], r["log2_lr"], r["seed"]): r for r in _jsonl(paths[0])}
+    first = {_run_key(r): r for r in _jsonl(paths[0])}
     second: dict[tuple, dict] = {}
     for path in paths[1:]:
         for r in _jsonl(path):
-            key = (r["width"], r["batch"], r["log2_lr"], r["seed"])
+            key = _run_key(r)
             if key in second:
                 raise ValueError(
                     f"run {key} is in the rerun twice (again in {path}): one copy each"
@@ -383,13 +388,18 @@ def horizon_train_val_gap(paths: Sequence[Path], width: int, batch: int, horizon
     if not rows:
         raise ValueError(f"no run at width {width}, batch {batch}, horizon {horizon} in {paths}")
     lowest = min(r["log2_lr"] for r in rows)
+
+    def val(r: dict) -> float:
+        return r["results"][key]["val_loss"]
+
+    def train(r: dict) -> float:
+        return r["results"][key]["curve"][-1][1]
+
     per_seed = []
     for seed in sorted({r["seed"] for r in rows}):
         mine = [r for r in rows if r["seed"] == seed]
-        by_val = min(mine, key=lambda r: r["results"][key]["val_loss"])
-        by_train = min(mine, key=lambda r: r["results"][key]["curve"][-1][1])
-        gap = by_val["results"][key]["val_loss"] - by_val["results"][key]["curve"][-1][1]
-        per_seed.append((gap, by_val["log2_lr"], by_train["log2_lr"]))
+        by_val, by_train = min(mine, key=val), min(mine, key=train)
+        per_seed.append((val(by_val) - train(by_val), by_val["log2_lr"], by_train["log2_lr"]))
     gaps, val_lrs, train_lrs = zip(*per_seed, strict=True)
     n = len(per_seed)
     return {
@@ -513,7 +523,7 @@ def longest_copies(rows: list[dict]) -> list[dict]:
     data order, one branched to a longer horizon), the copy with the longest stable phase."""
     kept: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["width"], row["batch"], row["log2_lr"], row["seed"])
+        key = _run_key(row)
         if key not in kept or len(row.get("stable_curve") or ()) > len(
             kept[key].get("stable_curve") or ()
         ):
