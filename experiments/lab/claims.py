@@ -341,35 +341,42 @@ def horizon_lr_slope(
     return {"slope": fit["slope"], "low": fit["low"], "high": fit["high"]}
 
 
-def horizon_rerun_gap(paths: Sequence[Path]) -> Values:
-    """A grid run twice (the second with a longer last horizon, whole or one LR per file): over
-    every (width, batch, LR, seed, horizon) both copies hold, the largest |difference| of the final
-    validation loss, how many pairs it covers, and the second-largest gap. The seeded runs repeat up
-    to floating-point rounding, so gaps stay near 0 unless one copy's loss spiked and the other's did
-    not: a largest gap far above the second flags that one pair. ``paths``: the grid, then its rerun."""
-    if len(paths) < 2:
-        raise ValueError(f"{len(paths)} runs file: accepted: 2 or more (a grid, then its rerun)")
-    first = {_run_key(r): r for r in _jsonl(paths[0])}
-    second: dict[tuple, dict] = {}
-    for path in paths[1:]:
-        for r in _jsonl(path):
-            key = _run_key(r)
-            if key in second:
-                raise ValueError(
-                    f"run {key} is in the rerun twice (again in {path}): one copy each"
-                )
-            second[key] = r
+def horizon_rerun_gap(paths: Sequence[Path], first: int = 1) -> Values:
+    """A grid run twice (the second with a longer last horizon; either copy whole or one LR per
+    file): over every (width, batch, LR, seed, horizon) both copies hold, the largest |difference|
+    of the final validation loss, how many pairs it covers, and the second-largest gap. The seeded
+    runs repeat up to floating-point rounding, so gaps stay near 0 unless one copy's loss spiked and
+    the other's did not: a largest gap far above the second flags that one pair. ``paths``: the
+    grid's ``first`` files, then its rerun's."""
+    if not 1 <= first < len(paths):
+        raise ValueError(
+            f"first = {first} of {len(paths)} runs files: accepted: 1 to {len(paths) - 1} "
+            "(the grid's files, then at least one of its rerun's)"
+        )
+    grid, rerun = (_one_copy(part) for part in (paths[:first], paths[first:]))
     gaps = [
-        abs(a["results"][t]["val_loss"] - second[key]["results"][t]["val_loss"])
-        for key, a in first.items()
-        if key in second
+        abs(a["results"][t]["val_loss"] - rerun[key]["results"][t]["val_loss"])
+        for key, a in grid.items()
+        if key in rerun
         for t in a["results"]
-        if t in second[key]["results"]
+        if t in rerun[key]["results"]
     ]
     if not gaps:
         raise ValueError(f"the two grids {[str(p) for p in paths]} share no run and horizon")
     ranked = sorted(gaps, reverse=True)
     return {"max_gap": ranked[0], "pairs": len(gaps), "second_gap": ranked[min(1, len(ranked) - 1)]}
+
+
+def _one_copy(paths: Sequence[Path]) -> dict[tuple, dict]:
+    """One copy of a grid, read from one or more files, by run; a run found twice is refused."""
+    copy: dict[tuple, dict] = {}
+    for path in paths:
+        for r in _jsonl(path):
+            key = _run_key(r)
+            if key in copy:
+                raise ValueError(f"run {key} is in one copy twice (again in {path}): one each")
+            copy[key] = r
+    return copy
 
 
 def horizon_train_val_gap(paths: Sequence[Path], width: int, batch: int, horizon: int) -> Values:

@@ -88,7 +88,8 @@ def test_a_decay_optimum_shift_needs_sweep_couples():
 def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
     """Two grids that share a run: the gap is read over the horizons both hold, a changed loss
     shows in it, a rerun split one LR per file reads as one copy, and grids that share nothing, or
-    a rerun holding a run twice, are refused."""
+    either copy holding a run twice, are refused; a grid split over files
+    is read as one copy when ``first`` says how many files it has."""
     import json
 
     from experiments.lab.claims import horizon_rerun_gap
@@ -124,10 +125,21 @@ def test_a_rerun_gap_pairs_runs_and_horizons_and_reads_a_change(tmp_path):
     lower = grid("lower", ({"250": 1.8, "500": 1.4, "1000": 1.3}, 0, -6.5))
     split = horizon_rerun_gap([two_lrs, changed, lower])
     assert split == {"max_gap": pytest.approx(0.25), "pairs": 4, "second_gap": pytest.approx(0.1)}
-    with pytest.raises(ValueError, match="in the rerun twice"):
+    with pytest.raises(ValueError, match="in one copy twice"):
         horizon_rerun_gap([first, same, changed])
-    with pytest.raises(ValueError, match="1 runs file"):
+    with pytest.raises(ValueError, match="first = 1 of 1 runs files"):
         horizon_rerun_gap([first])
+
+    # the grid split too (an LR added after it ran): its first two files are one copy
+    low_lr = grid("low_lr", ({"250": 1.9, "500": 1.4}, 0, -6.5))
+    assert horizon_rerun_gap([first, low_lr, changed, lower], first=2) == split
+    # read with the default first = 1, low_lr would join the rerun, which then holds 2^-6.5 twice
+    with pytest.raises(ValueError, match="in one copy twice"):
+        horizon_rerun_gap([first, low_lr, changed, lower])
+    with pytest.raises(ValueError, match="in one copy twice"):
+        horizon_rerun_gap([first, first, changed], first=2)
+    with pytest.raises(ValueError, match="accepted: 1 to 2"):
+        horizon_rerun_gap([first, low_lr, changed], first=3)
 
 
 def test_the_train_val_gap_reads_each_seeds_two_optima(tmp_path):
