@@ -5,6 +5,8 @@
 - ``pydoc_text``: the reference text that ships with CPython in ``pydoc_data.topics`` (the
   language reference sections ``help()`` shows, ~465k characters), concatenated in sorted key
   order; a character-level corpus with a fixed vocabulary; last 10 % held out for validation.
+- ``corpus_ids``: the same split of any corpus in :mod:`.corpora` (``pydoc`` is the one above;
+  ``stdlib``, the standard library's source, is ten times longer, for single-pass runs).
 Both are deterministic: the same arrays on every machine with the same package versions.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .corpora import check_corpus, stdlib_source
 
 
 @dataclass(frozen=True)
@@ -67,30 +71,37 @@ def _topics() -> dict[str, str]:
 
 
 @functools.cache
-def text_fingerprint() -> str:
+def text_fingerprint(corpus: str = "pydoc") -> str:
     """The corpus's identity in saved runs: its character count and the first 12 hex digits of
     its SHA-256 (runs on different texts are not comparable one-to-one)."""
-    text = _text()
+    text = _text(corpus)
     return f"{len(text)}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 @functools.cache
-def _text() -> str:
+def _text(corpus: str = "pydoc") -> str:
     """The corpus text, built once per process (the fingerprint and the ids share it)."""
+    if check_corpus(corpus) == "stdlib":
+        return stdlib_source()
     topics = _topics()
     return "".join(topics[key] for key in sorted(topics))
 
 
 @functools.cache
-def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(train ids, validation ids, vocabulary) of the character-level corpus (built once per
-    process; callers only read it)."""
-    text = _text()
+def corpus_ids(corpus: str = "pydoc") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(train ids, validation ids, vocabulary) of a character-level corpus, its last 10 % held
+    out (built once per process; callers only read it)."""
+    text = _text(corpus)
     vocab = sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocab)}
     ids = torch.tensor([index[ch] for ch in text], dtype=torch.long)
     cut = int(0.9 * len(ids))
     return ids[:cut], ids[cut:], vocab
+
+
+def pydoc_text() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(train ids, validation ids, vocabulary) of the pydoc corpus."""
+    return corpus_ids("pydoc")
 
 
 @functools.cache

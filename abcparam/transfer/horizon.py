@@ -24,6 +24,7 @@ from typing import Any
 from .. import validate
 from ..records import dumps_strict
 from ..reproducible import reproducible
+from .corpora import check_corpus
 from .sweep import divergence
 
 
@@ -54,6 +55,9 @@ class HorizonRun:
     #: train on the text's first ``train_chars`` characters only (0: all of it), a data-limited
     #: run that sees them for many epochs, where decay can regularise (the validation text stays)
     train_chars: int = 0
+    #: the character corpus (``corpora.CORPORA``): ``stdlib``, ten times the pydoc text, keeps
+    #: long runs at large batches to about one pass, where D = T·B
+    corpus: str = "pydoc"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +66,7 @@ class HorizonRun:
         if not 0 < self.decay_fraction < 1:
             raise ValueError(f"decay_fraction = {self.decay_fraction}; accepted: in (0, 1)")
         starts = [decay_start(t, self.decay_fraction) for t in self.horizons]
+        check_corpus(self.corpus)
         if self.train_chars < 0 or 0 < self.train_chars <= self.context:
             raise ValueError(
                 f"train_chars = {self.train_chars}; accepted: 0 (all the text) or more than "
@@ -78,8 +83,9 @@ class HorizonRun:
         fields_ = {k: v for k, v in asdict(self).items() if k != "extra"}
         if fields_["convention"] == "coupled":  # the default stays out (earlier runs' keys)
             del fields_["convention"]
-        if not fields_["train_chars"]:  # the default stays out (earlier runs' keys)
-            del fields_["train_chars"]
+        for name, default in (("train_chars", 0), ("corpus", "pydoc")):
+            if fields_[name] == default:  # defaults stay out (earlier runs' keys)
+                del fields_[name]
         fields_["horizons"] = list(self.horizons)
         return hashlib.sha1(json.dumps(fields_, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -114,7 +120,7 @@ def _build(cfg: HorizonRun):
     from ..torch import build_model, build_optimizer, parametrize
     from . import data
 
-    train_ids, val_ids, vocab = data.pydoc_text()
+    train_ids, val_ids, vocab = data.corpus_ids(cfg.corpus)
     if cfg.train_chars:
         if cfg.train_chars > len(train_ids):
             raise ValueError(
@@ -308,7 +314,7 @@ def wsd_row(
         "results": results,
         "stable_curve": stable_curve,
         "hidden_layers": hidden_layers,
-        "text": data.text_fingerprint(),
+        "text": data.text_fingerprint(cfg.corpus),
     }
 
 

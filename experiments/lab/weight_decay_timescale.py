@@ -8,6 +8,8 @@ CPU default (about 10 min on two shared cores): width 64 (base 32), batches 4 an
 32 characters at log2 η = −7 and −6, horizons 125, 250, 500, log2 λ from −4 to 4, 3 seeds.
 ``--train-chars N`` cuts the training text to its first N characters: a data-limited run that
 passes over it many times, where decay regularises and λ* has an interior optimum.
+``--corpus stdlib`` trains on the standard library's source, ten times the pydoc text, so that
+long runs at large batches stay within about one pass (D = T·B).
 Run: ``python experiments/weight_decay_timescale.py [--quick]``; results in
 experiments/results/weight_decay_timescale (runs.jsonl, config.json, summary.json, summary.md).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from abcparam.records import save_json
+from abcparam.transfer.corpora import CORPORA
 from experiments.lab.paths import results_dir
 
 from . import reproducible
@@ -77,6 +80,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="train on the text's first N characters only (many epochs: decay can regularise)",
+    )
+    p.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default=None,
+        help="the training text (default pydoc; stdlib, ten times longer, keeps runs to one pass)",
     )
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--workers", type=int, default=2)
@@ -135,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     reproducible()
     size = args.size or ("quick" if args.quick else "cpu")
     sizes = dict({"quick": QUICK, "cpu": CPU, "gpu": GPU}[size])
-    for name in ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds", "train_chars"):
+    names = ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds", "train_chars")
+    for name in (*names, "corpus"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
     batches = _ints(sizes["batches"])
@@ -156,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             weight_decay=2.0**log2_wd,
             base_width=int(sizes["base_width"]),
             train_chars=int(sizes.get("train_chars") or 0),
+            corpus=sizes.get("corpus", "pydoc"),
             device=args.device,
         )
         for batch, lr in zip(batches, lrs, strict=True)

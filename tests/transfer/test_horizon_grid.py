@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from abcparam.transfer import data
 from abcparam.transfer.horizon import HorizonRun, decay_start, lr_factor, train_wsd
 from abcparam.transfer.horizon_fit import (
     late_training_check,
@@ -38,6 +39,21 @@ def test_bad_run_config():
         HorizonRun(**TINY, horizons=())
     with pytest.raises(ValueError, match="train_chars = 8"):
         HorizonRun(**TINY, train_chars=8)
+    with pytest.raises(ValueError, match="unknown corpus 'PyDoc'; accepted: pydoc, stdlib"):
+        HorizonRun(**TINY, corpus="PyDoc")
+
+
+def test_the_corpus_names_a_run_and_its_text():
+    """The default corpus keeps earlier runs' keys; ``stdlib`` is another run, trained on that
+    text (its fingerprint saved, its larger vocabulary in the chance loss)."""
+    whole = HorizonRun(**TINY, horizons=(6,), val_windows=4)
+    assert HorizonRun(**TINY, horizons=(6,), val_windows=4, corpus="pydoc").key == whole.key
+    std = HorizonRun(**TINY, horizons=(6,), val_windows=4, corpus="stdlib")
+    assert std.key != whole.key
+    rows = [train_wsd(cfg) for cfg in (whole, std)]
+    assert [r["text"] for r in rows] == [data.text_fingerprint(c) for c in ("pydoc", "stdlib")]
+    assert rows[1]["corpus"] == "stdlib"
+    assert rows[1]["chance_loss"] > rows[0]["chance_loss"]
 
 
 def test_a_cut_text_is_its_own_run_and_overfits_sooner():

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from abcparam.transfer import data
 from abcparam.transfer.timescale_fit import decay_optima, timescale_markdown, timescale_summary
 
 
@@ -98,6 +99,26 @@ def test_quick_sweep_end_to_end(tmp_path):
     assert len(lines) == 6
     assert {json.loads(x)["weight_decay"] for x in lines} == {0.25, 1.0, 4.0}
     assert (tmp_path / "summary.md").read_text().startswith("| batch")
+
+
+def test_quick_sweep_on_the_stdlib_corpus(tmp_path):
+    """``--corpus stdlib`` trains every run on the standard library's source (its fingerprint in
+    each row, its name in the config) and names them apart from the pydoc runs."""
+    from experiments.lab.weight_decay_timescale import main
+
+    argv = ["--quick", "--workers", "1", "--seeds", "1", "--log2-wds=0:0:1", "--horizons", "8"]
+    assert main([*argv, "--out", str(tmp_path / "std"), "--corpus", "stdlib"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "doc")]) == 0
+    rows = {
+        name: [json.loads(x) for x in (tmp_path / name / "runs.jsonl").read_text().splitlines()]
+        for name in ("std", "doc")
+    }
+    assert {r["text"] for r in rows["std"]} == {data.text_fingerprint("stdlib")}
+    assert {r["text"] for r in rows["doc"]} == {data.text_fingerprint("pydoc")}
+    assert not {r["key"] for r in rows["std"]} & {r["key"] for r in rows["doc"]}
+    assert [r["results"] for r in rows["std"]] != [r["results"] for r in rows["doc"]]
+    config = json.loads((tmp_path / "std" / "config.json").read_text())
+    assert config["sizes"]["corpus"] == "stdlib"
 
 
 def test_gpu_preset_builds_valid_runs_at_the_calculators_lrs():
