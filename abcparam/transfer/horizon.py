@@ -81,9 +81,7 @@ class HorizonRun:
     @property
     def key(self) -> str:
         fields_ = {k: v for k, v in asdict(self).items() if k != "extra"}
-        if fields_["convention"] == "coupled":  # the default stays out (earlier runs' keys)
-            del fields_["convention"]
-        for name, default in (("train_chars", 0), ("corpus", "pydoc")):
+        for name, default in (("convention", "coupled"), ("train_chars", 0), ("corpus", "pydoc")):
             if fields_[name] == default:  # defaults stay out (earlier runs' keys)
                 del fields_[name]
         fields_["horizons"] = list(self.horizons)
