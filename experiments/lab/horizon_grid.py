@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from abcparam.records import device_name, load_json, save_json
+from abcparam.transfer.corpora import CORPORA
 from experiments.lab.paths import results_dir
 
 from . import reproducible
@@ -185,6 +186,13 @@ def parser() -> argparse.ArgumentParser:
         help="wsd: one run per cell, a 10%% decay branch per horizon; linear: warmup then linear "
         "decay to zero over the rest, one run per horizon",
     )
+    p.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default="pydoc",
+        help="the training text (stdlib: the standard library's source, ten times the pydoc "
+        "text, so that long runs at large batches stay within one pass)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--batched",
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             scheme=args.scheme,
             base_width=base_width,
             decay_fraction=fraction,
+            corpus=args.corpus,
             device=args.device,
         )
         if cfg.seed >= args.first_seed

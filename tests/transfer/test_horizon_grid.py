@@ -216,6 +216,20 @@ def test_first_seed_runs_only_the_seeds_after_it(tmp_path):
         main(["--late", "--quick", "--first-seed", "1", "--out", str(tmp_path / "late")])
 
 
+def test_the_grid_trains_on_the_corpus_it_is_given(tmp_path):
+    """--corpus stdlib: every row trained on the standard library's source, its name in the
+    config; an unknown corpus is refused before any run."""
+    from experiments.lab.horizon_grid import main
+
+    args = ["--quick", "--widths", "16", "--batches", "2", "--lrs=-6:-6:1", "--seeds", "1"]
+    assert main([*args, "--workers", "1", "--corpus", "stdlib", "--out", str(tmp_path)]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert runs and {r["text"] for r in runs} == {data.text_fingerprint("stdlib")}
+    assert json.loads((tmp_path / "config.json").read_text())["corpus"] == "stdlib"
+    with pytest.raises(SystemExit):
+        main([*args, "--corpus", "wiki", "--out", str(tmp_path / "bad")])
+
+
 def test_late_training_check_quick(tmp_path):
     """The late-training check's pipeline at tiny size: both conventions, judged per layer."""
     from abcparam.records import load_json
