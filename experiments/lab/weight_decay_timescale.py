@@ -144,8 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     reproducible()
     size = args.size or ("quick" if args.quick else "cpu")
     sizes = dict({"quick": QUICK, "cpu": CPU, "gpu": GPU}[size])
-    names = ("batches", "log2_lrs", "horizons", "log2_wds", "width", "seeds", "train_chars")
-    for name in (*names, "corpus"):
+    for name in (
+        "batches",
+        "log2_lrs",
+        "horizons",
+        "log2_wds",
+        "width",
+        "seeds",
+        "train_chars",
+        "corpus",
+    ):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
     batches = _ints(sizes["batches"])
